@@ -1,0 +1,75 @@
+/**
+ * Structured logs: one JSON object per line on stderr, with the fields that let an operator follow
+ * a run across services (service, runId, workflowId, activity). No other console output.
+ */
+
+/** Severity, lowest first. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Fields attached to a log line. */
+export type LogFields = Record<string, unknown>;
+
+/** A logger bound to a set of fields. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger whose every line also carries `fields`. */
+  child(fields: LogFields): Logger;
+}
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Where lines go; tests may capture them. */
+export type LogSink = (line: string) => void;
+
+/** Options for createLogger. */
+export interface LoggerOptions {
+  /** @default process.env.SQUALL_LOG_LEVEL ?? 'info' */
+  level?: LogLevel;
+  /** @default writes to process.stderr */
+  sink?: LogSink;
+  /** Fields on every line, e.g. `{ service: 'router' }`. */
+  fields?: LogFields;
+}
+
+/** Parses a log level, falling back to `info` for anything unknown. */
+export function parseLogLevel(value: string | undefined): LogLevel {
+  return value === 'debug' || value === 'info' || value === 'warn' || value === 'error' ? value : 'info';
+}
+
+/** Creates a JSON-lines logger. */
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const min = ORDER[opts.level ?? parseLogLevel(process.env.SQUALL_LOG_LEVEL)];
+  const sink: LogSink = opts.sink ?? ((line) => process.stderr.write(`${line}\n`));
+  const make = (bound: LogFields): Logger => {
+    const write = (level: LogLevel, msg: string, fields?: LogFields): void => {
+      if (ORDER[level] < min) return;
+      sink(safeStringify({ time: new Date().toISOString(), level, msg, ...bound, ...fields }));
+    };
+    return {
+      debug: (m, f) => write('debug', m, f),
+      info: (m, f) => write('info', m, f),
+      warn: (m, f) => write('warn', m, f),
+      error: (m, f) => write('error', m, f),
+      child: (f) => make({ ...bound, ...f }),
+    };
+  };
+  return make(opts.fields ?? {});
+}
+
+/** A logger that drops everything (for library use without logging). */
+export const silentLogger: Logger = createLogger({ sink: () => {}, level: 'error' });
+
+function safeStringify(obj: LogFields): string {
+  try {
+    return JSON.stringify(obj, (_k, v: unknown) => {
+      if (v instanceof Error) return { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
+      if (typeof v === 'bigint') return v.toString();
+      return v;
+    });
+  } catch {
+    return JSON.stringify({ level: 'error', msg: 'unserializable log line' });
+  }
+}

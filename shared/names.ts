@@ -1,0 +1,227 @@
+/**
+ * The one place that builds NATS subjects, JetStream stream and consumer names, and MongoDB
+ * collection names, and that validates every token that goes into them. Nothing else formats a
+ * subject string.
+ */
+import { InvalidInputError } from './errors.js';
+
+/** Default namespace prefix for subjects, streams and collections. */
+export const DEFAULT_PREFIX = 'squall';
+
+/** Longest id accepted in a subject token. */
+export const MAX_TOKEN_LENGTH = 256;
+
+// A token never holds `.`, `*`, `>`, whitespace or control characters; we also refuse `/` and `\`
+// so ids can name files and stream/consumer names safely.
+const FORBIDDEN = /[.*>\s/\\\u0000-\u001f\u007f]/u;
+const PREFIX_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** What kind of id a token is, for error messages. */
+export type TokenKind = 'workflowId' | 'runId' | 'workflowType' | 'activity' | 'prefix' | 'reason' | 'service';
+
+/** Throws InvalidInputError naming the kind, the value and what was wrong; returns the token. */
+export function validateToken(kind: TokenKind, value: unknown): string {
+  if (typeof value !== 'string') {
+    throw new InvalidInputError(`${kind} must be a string, got ${value === null ? 'null' : typeof value}`, {
+      details: { kind },
+    });
+  }
+  if (value.length === 0) throw new InvalidInputError(`${kind} must not be empty`, { details: { kind } });
+  if (value.length > MAX_TOKEN_LENGTH) {
+    throw new InvalidInputError(`${kind} is ${value.length} characters long; the limit is ${MAX_TOKEN_LENGTH}`, {
+      details: { kind },
+    });
+  }
+  const bad = FORBIDDEN.exec(value);
+  if (bad) {
+    throw new InvalidInputError(
+      `${kind} ${JSON.stringify(value)} contains ${JSON.stringify(bad[0])}; ids may not hold '.', '*', '>', '/', '\\', whitespace or control characters`,
+      { details: { kind, value } },
+    );
+  }
+  return value;
+}
+
+/** Returns true when `value` is a valid subject token. */
+export function isValidToken(value: unknown): value is string {
+  try {
+    validateToken('workflowId', value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Validates a namespace prefix (letters, digits, `_`, `-`; 1 to 32 characters). */
+export function validatePrefix(prefix: string): string {
+  if (!PREFIX_RE.test(prefix)) {
+    throw new InvalidInputError(`prefix ${JSON.stringify(prefix)} must be 1 to 32 letters, digits, '_' or '-'`, {
+      details: { kind: 'prefix', value: prefix },
+    });
+  }
+  return prefix;
+}
+
+/** Subject builders for one namespace. Every argument is validated. */
+export interface Subjects {
+  readonly prefix: string;
+  start(workflowType: string): string;
+  signal(workflowId: string): string;
+  cancel(workflowId: string): string;
+  query(workflowId: string): string;
+  done(workflowType: string, workflowId: string): string;
+  emit(workflowId: string): string;
+  task(activity: string): string;
+  result(runId: string): string;
+  fired(runId: string): string;
+  timerSchedule(runId: string): string;
+  timerCancel(runId: string): string;
+  dlq(reason: string): string;
+  health(service: string): string;
+  /** Wildcards used by stream configs and subscriptions. */
+  readonly all: {
+    start: string;
+    signal: string;
+    cancel: string;
+    query: string;
+    done: string;
+    emit: string;
+    task: string;
+    result: string;
+    fired: string;
+    timer: string;
+    dlq: string;
+  };
+  /** Splits an inbound subject into its kind and trailing token(s); undefined if not ours. */
+  parse(subject: string): ParsedSubject | undefined;
+}
+
+/** A subject taken apart. `tokens` are the tokens after the kind. */
+export interface ParsedSubject {
+  kind:
+    | 'start'
+    | 'signal'
+    | 'cancel'
+    | 'query'
+    | 'done'
+    | 'emit'
+    | 'task'
+    | 'result'
+    | 'fired'
+    | 'timer'
+    | 'dlq'
+    | 'health';
+  tokens: string[];
+}
+
+const KINDS: ReadonlySet<string> = new Set([
+  'start',
+  'signal',
+  'cancel',
+  'query',
+  'done',
+  'emit',
+  'task',
+  'result',
+  'fired',
+  'timer',
+  'dlq',
+  'health',
+]);
+
+/** Builds the subject set for a prefix (default `squall`). */
+export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
+  const p = validatePrefix(prefix);
+  return {
+    prefix: p,
+    start: (t) => `${p}.start.${validateToken('workflowType', t)}`,
+    signal: (id) => `${p}.signal.${validateToken('workflowId', id)}`,
+    cancel: (id) => `${p}.cancel.${validateToken('workflowId', id)}`,
+    query: (id) => `${p}.query.${validateToken('workflowId', id)}`,
+    done: (t, id) => `${p}.done.${validateToken('workflowType', t)}.${validateToken('workflowId', id)}`,
+    emit: (id) => `${p}.emit.${validateToken('workflowId', id)}`,
+    task: (a) => `${p}.task.${validateToken('activity', a)}`,
+    result: (r) => `${p}.result.${validateToken('runId', r)}`,
+    fired: (r) => `${p}.fired.${validateToken('runId', r)}`,
+    timerSchedule: (r) => `${p}.timer.schedule.${validateToken('runId', r)}`,
+    timerCancel: (r) => `${p}.timer.cancel.${validateToken('runId', r)}`,
+    dlq: (reason) => `${p}.dlq.${validateToken('reason', reason)}`,
+    health: (s) => `${p}.health.${validateToken('service', s)}`,
+    all: {
+      start: `${p}.start.*`,
+      signal: `${p}.signal.*`,
+      cancel: `${p}.cancel.*`,
+      query: `${p}.query.*`,
+      done: `${p}.done.>`,
+      emit: `${p}.emit.*`,
+      task: `${p}.task.*`,
+      result: `${p}.result.*`,
+      fired: `${p}.fired.*`,
+      timer: `${p}.timer.>`,
+      dlq: `${p}.dlq.*`,
+    },
+    parse(subject) {
+      const parts = subject.split('.');
+      if (parts.length < 2 || parts[0] !== p) return undefined;
+      const kind = parts[1] as ParsedSubject['kind'];
+      if (!KINDS.has(kind)) return undefined;
+      return { kind, tokens: parts.slice(2) };
+    },
+  };
+}
+
+/** JetStream stream names for one namespace. */
+export interface StreamNames {
+  /** User inputs: start, signal, cancel. `no_ack`, so a core request is answered by a router. */
+  inbox: string;
+  /** Engine inputs to the router: activity results and timer firings. */
+  events: string;
+  /** Activity tasks, work-queue retention, one consumer per activity. */
+  tasks: string;
+  /** Timer schedules and cancels for the timer services. */
+  timers: string;
+  /** Completions and emitted events, kept for late readers. */
+  outcomes: string;
+  /** Dead letters with their reason. */
+  dlq: string;
+}
+
+/** Stream names for a prefix: `SQUALL_INBOX`, ... */
+export function streamNames(prefix: string = DEFAULT_PREFIX): StreamNames {
+  const p = validatePrefix(prefix).toUpperCase();
+  return {
+    inbox: `${p}_INBOX`,
+    events: `${p}_EVENTS`,
+    tasks: `${p}_TASKS`,
+    timers: `${p}_TIMERS`,
+    outcomes: `${p}_OUTCOMES`,
+    dlq: `${p}_DLQ`,
+  };
+}
+
+/** Durable consumer names. */
+export const consumerNames = {
+  router: 'router',
+  timer: 'timer',
+  /** One shared durable per activity type, so every executor pulls from the same queue. */
+  activity: (activity: string): string => `activity_${validateToken('activity', activity)}`,
+} as const;
+
+/** MongoDB collection names for a collection prefix (default `squall`). */
+export interface CollectionNames {
+  commits: string;
+  runs: string;
+  workflowIds: string;
+  timers: string;
+}
+
+/** Collection names: `<prefix>_commits`, `<prefix>_runs`, ... */
+export function collectionNames(prefix: string = DEFAULT_PREFIX): CollectionNames {
+  const p = validatePrefix(prefix);
+  return {
+    commits: `${p}_commits`,
+    runs: `${p}_runs`,
+    workflowIds: `${p}_workflow_ids`,
+    timers: `${p}_timers`,
+  };
+}
