@@ -78,6 +78,10 @@ export interface Subjects {
   timerCancel(runId: string): string;
   dlq(reason: string): string;
   health(service: string): string;
+  /** Request/reply operations answered by routers: describe, history, list, terminate, ... */
+  api(op: string): string;
+  /** Core notification a router publishes once it has processed a start for a workflowId. */
+  started(workflowId: string): string;
   /** Wildcards used by stream configs and subscriptions. */
   readonly all: {
     start: string;
@@ -91,6 +95,7 @@ export interface Subjects {
     fired: string;
     timer: string;
     dlq: string;
+    api: string;
   };
   /** Splits an inbound subject into its kind and trailing token(s); undefined if not ours. */
   parse(subject: string): ParsedSubject | undefined;
@@ -127,6 +132,8 @@ const KINDS: ReadonlySet<string> = new Set([
   'timer',
   'dlq',
   'health',
+  'api',
+  'started',
 ]);
 
 /** Builds the subject set for a prefix (default `squall`). */
@@ -147,6 +154,8 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     timerCancel: (r) => `${p}.timer.cancel.${validateToken('runId', r)}`,
     dlq: (reason) => `${p}.dlq.${validateToken('reason', reason)}`,
     health: (s) => `${p}.health.${validateToken('service', s)}`,
+    api: (op) => `${p}.api.${validateToken('service', op)}`,
+    started: (id) => `${p}.started.${validateToken('workflowId', id)}`,
     all: {
       start: `${p}.start.*`,
       signal: `${p}.signal.*`,
@@ -159,6 +168,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       fired: `${p}.fired.*`,
       timer: `${p}.timer.>`,
       dlq: `${p}.dlq.*`,
+      api: `${p}.api.*`,
     },
     parse(subject) {
       const parts = subject.split('.');
