@@ -1,0 +1,163 @@
+/**
+ * The storage contract: history commits (the truth), run summaries, workflowId ownership and
+ * durable timers. Implemented over MongoDB by `createMongoStore` (shared/store/mongo-store.ts).
+ * Nothing here needs multi-document transactions or change streams: every operation is one
+ * atomic single-document write, or a batch of independent ones.
+ */
+
+import type { Command, RunState } from '../engine/types.js';
+import type { ConflictError, ErrorInfo } from '../errors.js';
+import type { Commit, Millis, RunStatus } from '../history/events.js';
+
+/** A commit as stored: its events, the commands to publish after it, and the outbox flag. */
+export interface StoredCommit extends Commit {
+  /** When the commit was written (the decision's input time). */
+  at: Millis;
+  /** Commands the decision produced, published after the commit is stored. */
+  commands: Command[];
+  /** True once every command was published (transactional outbox). */
+  published: boolean;
+}
+
+/**
+ * What a start does when its workflowId is taken. In every policy a claim repeated with the same
+ * runId succeeds (idempotent redelivery), and an open run of another runId is never replaced.
+ * - `returnExisting` (default): open → not claimed, the caller answers with the open run;
+ *   closed → claimed, a new run starts.
+ * - `rejectWhileOpen`: same outcomes; the caller turns "not claimed" into AlreadyStartedError.
+ * - `allowAfterClose`: same outcomes; named for callers that only ever start after a close.
+ * - `rejectDuplicate`: like the above, but a closed id is never reused (not claimed, with its
+ *   final status).
+ */
+export type IdReusePolicy = 'returnExisting' | 'rejectWhileOpen' | 'allowAfterClose' | 'rejectDuplicate';
+
+/** Outcome of claimWorkflowId; when not claimed, the run that holds (or held) the id. */
+export type ClaimResult = { claimed: true } | { claimed: false; runId: string; status: RunStatus };
+
+/** A run summary: plain fields for listing and indexing, plus the full RunState. */
+export interface RunRecord {
+  runId: string;
+  workflowId: string;
+  workflowType: string;
+  version: number;
+  status: RunStatus;
+  /** The machine's state value (from the snapshot), for people and listing. */
+  stateValue: unknown;
+  lastSeq: number;
+  startedAt: Millis;
+  updatedAt: Millis;
+  closedAt?: Millis;
+  output?: unknown;
+  error?: ErrorInfo;
+  /** Id of the start message that created the run, for dedup of redelivered starts. */
+  startMsgId?: string;
+  state: RunState;
+}
+
+/** Filter for listRuns; every field narrows. */
+export interface RunFilter {
+  status?: RunStatus | RunStatus[];
+  workflowType?: string;
+  /** Inclusive lower bound on startedAt. */
+  startedFrom?: Millis;
+  /** Exclusive upper bound on startedAt. */
+  startedTo?: Millis;
+}
+
+/** One page of results; pass `nextCursor` back to get the next page (absent on the last). */
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}
+
+/** A durable timer. `leaseOwner`/`leaseUntil` are set while a timer service is firing it. */
+export interface TimerRecord {
+  runId: string;
+  workflowId: string;
+  timerSeq: number;
+  fireAt: Millis;
+  status: 'pending' | 'fired' | 'cancelled';
+  leaseOwner?: string;
+  leaseUntil?: Millis;
+}
+
+/** Durable storage for runs, their history and their timers. */
+export interface Store {
+  /** Creates collections and indexes; idempotent, safe to call from every service at boot. */
+  init(): Promise<void>;
+  /** Releases nothing shared: the MongoClient belongs to the caller. */
+  close(): Promise<void>;
+
+  // ---- history ----
+  /** Appends one commit atomically. ConflictError when `(runId, seq)` exists (another writer won). */
+  appendCommit(c: StoredCommit): Promise<void>;
+  /**
+   * Appends many commits (usually of different runs) in one unordered insert. Returns one entry
+   * per input: undefined when stored, ConflictError when that `(runId, seq)` existed. Other
+   * failures (server down, oversize payload) reject the whole call.
+   */
+  appendCommits(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]>;
+  /** Streams a run's commits with seq > fromSeq (default 0), ascending. CorruptHistoryError on bad data. */
+  loadHistory(runId: string, fromSeq?: number): AsyncIterable<StoredCommit>;
+  /** Highest stored seq of a run; 0 when it has none. */
+  lastSeq(runId: string): Promise<number>;
+  /** Marks commits as published (their commands are out). */
+  markPublished(runId: string, seqs: number[]): Promise<void>;
+  /** Unpublished commits written before `olderThan` (an absolute time), oldest first. */
+  findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]>;
+
+  // ---- workflowId ownership ----
+  /** Claims a workflowId for a run under a reuse policy (see IdReusePolicy). */
+  claimWorkflowId(workflowId: string, runId: string, policy: IdReusePolicy): Promise<ClaimResult>;
+  /** Marks the id closed when its run closes; a no-op if another run now holds it. */
+  releaseWorkflowId(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void>;
+
+  // ---- run summaries (projections of history) ----
+  /** Upserts a run's summary; never moves backwards (writes only if state.lastSeq > stored lastSeq). */
+  saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<void>;
+  /** saveRun for many runs in one bulk write. */
+  saveRuns(states: RunState[]): Promise<void>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** The current (open) or latest run of a workflowId. */
+  getRunByWorkflowId(workflowId: string): Promise<RunRecord | undefined>;
+  /** Runs matching `filter`, newest first, paged by an opaque cursor (default limit 100). */
+  listRuns(filter: RunFilter, page?: { cursor?: string; limit?: number }): Promise<Page<RunRecord>>;
+  /**
+   * Brings a run's summary up to its history: when history holds commits past the summary's
+   * lastSeq, calls `rebuild(summaryState, tailCommits)` and saves the result. Returns the
+   * up-to-date state, or undefined when the run has neither summary nor history.
+   */
+  repairRun(
+    runId: string,
+    rebuild: (from: RunState | undefined, tail: StoredCommit[]) => RunState,
+  ): Promise<RunState | undefined>;
+
+  // ---- timers ----
+  /** Records a pending timer; idempotent by (runId, timerSeq); never revives a cancelled or fired one. */
+  scheduleTimer(t: { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }): Promise<void>;
+  /** Cancels a timer; a cancel that arrives before its schedule still wins (tombstone). */
+  cancelTimer(runId: string, timerSeq: number): Promise<void>;
+  /** Leases up to `limit` pending timers due at `now` (or whose lease expired) to `owner`. */
+  claimDueTimers(now: Millis, owner: string, leaseMs: number, limit: number): Promise<TimerRecord[]>;
+  /** Marks a leased timer fired; false if `owner` no longer holds it (or it was cancelled). */
+  markTimerFired(runId: string, timerSeq: number, owner: string): Promise<boolean>;
+  /** Earliest fireAt among pending timers, or undefined when none. */
+  nextTimerDue(): Promise<Millis | undefined>;
+  /** One timer as stored (for inspection and tests). */
+  getTimer(runId: string, timerSeq: number): Promise<TimerRecord | undefined>;
+}
+
+/** Options for createMongoStore. */
+export interface StoreOptions {
+  /** Database holding Squall's collections. @default 'squall' */
+  dbName: string;
+  /** Prefix of collection names (`<prefix>_commits`, ...). @default 'squall' */
+  collectionPrefix: string;
+  /** Largest encoded events + commands of one commit, or RunState of one run, in bytes. @default 1_048_576 */
+  maxPayloadBytes: number;
+}
+
+/** The defaults merged under a caller's Partial<StoreOptions>. */
+export function defaultStoreOptions(): StoreOptions {
+  return { dbName: 'squall', collectionPrefix: 'squall', maxPayloadBytes: 1_048_576 };
+}
