@@ -1,0 +1,26 @@
+/** The Squall client: start, signal, cancel, query runs, read results and history, watch completions. */
+export { type ClientOptions, connect, defaultClientOptions, type SquallClient } from './client.js';
+export type {
+  AcceptedReply,
+  ClosedStatus,
+  DescribeOptions,
+  EmittedEvent,
+  HistoryCommit,
+  HistoryOptions,
+  HistoryPage,
+  IdReusePolicy,
+  ListFilter,
+  ListPage,
+  PendingActivityInfo,
+  PendingTimerInfo,
+  QueryResult,
+  ResultOptions,
+  RunOutcome,
+  RunSummary,
+  StartOptions,
+  StartResult,
+  WatchEvent,
+  WatchOptions,
+  WatchStream,
+} from './types.js';
+export { ERROR_HEADER, MSG_ID_HEADER, REPLY_TO_HEADER, typedError } from './wire.js';

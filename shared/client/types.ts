@@ -1,0 +1,183 @@
+/**
+ * The shapes the client sends and receives: start/query/admin replies, completion and emitted
+ * events. They mirror the wire contract answered by routers (see design.md, "The user-facing
+ * contract").
+ */
+import type { ErrorInfo } from '../errors.js';
+import type { HistoryEvent, Millis, RunStatus, SignalEvent } from '../history/events.js';
+import type { IdReusePolicy } from '../store/types.js';
+
+/**
+ * What a start does when the workflowId was used before (owned by the store; see its JSDoc).
+ * The router's default is `returnExisting`: an open run with that id is returned, `created: false`.
+ */
+export type { IdReusePolicy } from '../store/types.js';
+
+/** Options of `client.start()`. */
+export interface StartOptions {
+  /** The run's workflowId. @default crypto.randomUUID() */
+  workflowId?: string;
+  /** See IdReusePolicy. @default 'returnExisting' (decided by the router) */
+  idReusePolicy?: IdReusePolicy;
+}
+
+/** The reply to a start. `created` is false when an open run with that workflowId was returned. */
+export interface StartResult {
+  workflowId: string;
+  runId: string;
+  created: boolean;
+}
+
+/** The reply to a signal or a cancel. */
+export interface AcceptedReply {
+  accepted: true;
+}
+
+/** An activity a run is waiting on, as a query reports it. */
+export interface PendingActivityInfo {
+  activitySeq: number;
+  activity: string;
+  invokeId?: string;
+  input?: unknown;
+  scheduledAt?: Millis;
+}
+
+/** A timer a run is waiting on, as a query reports it. */
+export interface PendingTimerInfo {
+  timerSeq: number;
+  sendId?: string;
+  fireAt: Millis;
+}
+
+/** The reply to a query: a run's current state. Reading it changes nothing. */
+export interface QueryResult {
+  workflowId: string;
+  runId: string;
+  status: RunStatus;
+  /** The XState state value. */
+  value: unknown;
+  context: unknown;
+  output?: unknown;
+  error?: ErrorInfo;
+  pendingActivities: PendingActivityInfo[];
+  pendingTimers: PendingTimerInfo[];
+  /** Signal types the current state handles. */
+  accepts: string[];
+  /** Signals recorded while no state could take them. */
+  unhandledSignals?: SignalEvent[];
+}
+
+/** A run's summary, as `describe` and `list` return it. */
+export interface RunSummary {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  version?: number;
+  status: RunStatus;
+  value?: unknown;
+  startedAt?: Millis;
+  updatedAt?: Millis;
+  closedAt?: Millis;
+  output?: unknown;
+  error?: ErrorInfo;
+  lastSeq?: number;
+  [key: string]: unknown;
+}
+
+/** Options of `client.describe()`. */
+export interface DescribeOptions {
+  /** A specific run; @default the latest run of the workflowId */
+  runId?: string;
+}
+
+/** Options of `client.history()`. */
+export interface HistoryOptions {
+  /** A specific run; @default the latest run of the workflowId */
+  runId?: string;
+  /** First commit seq to return. @default 1 */
+  fromSeq?: number;
+  /** Most commits in one page. @default the router's page size */
+  limit?: number;
+}
+
+/** One commit of history as the history API returns it. */
+export interface HistoryCommit {
+  seq: number;
+  at: Millis;
+  events: HistoryEvent[];
+}
+
+/** A page of history; `nextSeq` is set when more commits follow. */
+export interface HistoryPage {
+  commits: HistoryCommit[];
+  nextSeq?: number;
+}
+
+/** Filter of `client.list()`; every field narrows the result. */
+export interface ListFilter {
+  status?: RunStatus;
+  workflowType?: string;
+  /** Runs started at or after this time (ms). */
+  startedFrom?: Millis;
+  /** Runs started before this time (ms). */
+  startedTo?: Millis;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+  limit?: number;
+}
+
+/** A page of runs; `nextCursor` is set when more follow. */
+export interface ListPage {
+  runs: RunSummary[];
+  nextCursor?: string;
+}
+
+/** Final statuses a completion can report. */
+export type ClosedStatus = Exclude<RunStatus, 'running'>;
+
+/** The body of `<prefix>.done.<type>.<workflowId>`. */
+export interface RunOutcome {
+  workflowId: string;
+  runId: string;
+  status: ClosedStatus;
+  output?: unknown;
+  error?: ErrorInfo;
+}
+
+/** The body of `<prefix>.emit.<workflowId>`. */
+export interface EmittedEvent {
+  workflowId: string;
+  runId: string;
+  event: SignalEvent;
+}
+
+/** One message seen by `client.watch()`. */
+export type WatchEvent =
+  | { kind: 'done'; subject: string; body: RunOutcome }
+  | { kind: 'emit'; subject: string; body: EmittedEvent };
+
+/** Narrows `client.watch()`. Without options every completion and emitted event is seen. */
+export interface WatchOptions {
+  workflowId?: string;
+  /**
+   * Only completions of this workflow type. Emitted events carry no type, so they are left out
+   * when `type` is set without `workflowId`.
+   */
+  type?: string;
+}
+
+/** Options of `client.result()`. */
+export interface ResultOptions {
+  /** Reject with TimeoutError after this long. @default wait forever */
+  timeoutMs?: number;
+  /**
+   * Wait for this run (from `start()`); a completion of an older run with the same workflowId is
+   * skipped. Continue-as-new is followed. @default the latest completion of the workflowId
+   */
+  runId?: string;
+}
+
+/** A live stream of completions and emitted events; `stop()` ends the iteration. */
+export interface WatchStream extends AsyncIterable<WatchEvent> {
+  stop(): void;
+}

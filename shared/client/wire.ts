@@ -1,0 +1,200 @@
+/**
+ * The client's side of request/reply: one reply inbox per call that survives retries (JetStream
+ * dedupes a re-sent start by its `Nats-Msg-Id`, so the router answers the first send only), error
+ * replies turned back into typed errors, and the retry rule for timeouts and missing responders.
+ */
+import {
+  createInbox,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  headers as natsHeaders,
+} from '@nats-io/transport-node';
+import { decodeBody, encodeBody } from '../bus/codec.js';
+import {
+  ActivityFailure,
+  AlreadyStartedError,
+  CancelledError,
+  ConfigError,
+  ConflictError,
+  CorruptHistoryError,
+  type ErrorInfo,
+  fromErrorInfo,
+  InvalidInputError,
+  NondeterminismError,
+  NotFoundError,
+  PayloadTooLargeError,
+  SquallError,
+  type SquallErrorOptions,
+  TimeoutError,
+  UnavailableError,
+  WorkflowFailedError,
+} from '../errors.js';
+
+/** Header naming the error code of an error reply; the body is `{ error: ErrorInfo }`. */
+export const ERROR_HEADER = 'Squall-Error';
+/** JetStream's dedup header; the client sets it on start, signal and cancel. */
+export const MSG_ID_HEADER = 'Nats-Msg-Id';
+/**
+ * Where to send the reply. Set on every request as well as the NATS reply subject, because a
+ * message read back from the inbox stream no longer carries its reply subject.
+ */
+export const REPLY_TO_HEADER = 'Squall-Reply-To';
+
+type ErrorClass = new (message: string, opts?: SquallErrorOptions) => SquallError;
+
+const CLASSES: Readonly<Record<string, ErrorClass>> = {
+  CONFLICT: ConflictError,
+  NOT_FOUND: NotFoundError,
+  ALREADY_STARTED: AlreadyStartedError,
+  NONDETERMINISM: NondeterminismError,
+  INVALID_INPUT: InvalidInputError,
+  PAYLOAD_TOO_LARGE: PayloadTooLargeError,
+  CORRUPT_HISTORY: CorruptHistoryError,
+  ACTIVITY_FAILED: ActivityFailure,
+  WORKFLOW_FAILED: WorkflowFailedError,
+  TIMEOUT: TimeoutError,
+  CANCELLED: CancelledError,
+  UNAVAILABLE: UnavailableError,
+  CONFIG: ConfigError,
+};
+
+/** Rebuilds the typed SquallError subclass for an error that crossed the wire. */
+export function typedError(info: ErrorInfo, fallbackCode?: string): SquallError {
+  const code = info.code ?? fallbackCode;
+  const Class = code === undefined ? undefined : CLASSES[code];
+  if (!Class) return fromErrorInfo({ ...info, code });
+  const err = new Class(info.message, {
+    retryable: info.retryable,
+    details: info.details === undefined ? undefined : { remote: info.details },
+  });
+  if (info.stack) err.stack = info.stack;
+  return err;
+}
+
+/** Encodes a request body (MessagePack). */
+export function encode(value: unknown): Uint8Array {
+  return encodeBody(value);
+}
+
+/** Decodes a message body (MessagePack, or JSON when the message says so). */
+export function decode(msg: { data: Uint8Array; headers?: MsgHdrs | undefined; subject: string }): unknown {
+  return decodeBody(msg.data, msg.headers, msg.subject);
+}
+
+/** Decodes a reply, throwing the typed error when it is an error reply. */
+export function readReply(msg: Msg, subject: string): unknown {
+  const code = msg.headers?.get(ERROR_HEADER) || undefined;
+  let body: unknown;
+  try {
+    body = decode(msg);
+  } catch (err) {
+    throw new SquallError('INTERNAL', `undecodable reply to ${subject}`, { cause: err });
+  }
+  if (code !== undefined) {
+    const info = isRecord(body) && isRecord(body.error) ? (body.error as unknown as ErrorInfo) : undefined;
+    throw typedError(info ?? { name: 'SquallError', message: `${subject} failed with ${code}` }, code);
+  }
+  return body;
+}
+
+/** How a request is sent and retried. */
+export interface CallOptions {
+  /** Sets `Nats-Msg-Id`, the same on every attempt. */
+  msgId?: string;
+  /** Wait this long for a reply on each attempt. */
+  timeoutMs: number;
+  /** Sends at most this many times before UnavailableError. */
+  attempts: number;
+  /**
+   * Also listen on this subject while waiting; a message for which `accept` returns true counts
+   * as the reply (the router's `started` notification for a deduplicated start).
+   */
+  notification?: { subject: string; accept: (msg: Msg) => boolean };
+}
+
+/**
+ * Sends `body` to `subject` with one reply inbox for all attempts and returns the decoded reply.
+ * A timeout or "no responders" is retried; after `attempts` sends it throws UnavailableError.
+ */
+export async function call(nc: NatsConnection, subject: string, body: unknown, opts: CallOptions): Promise<unknown> {
+  const data = encode(body);
+  const inbox = createInbox();
+  const replies: Msg[] = [];
+  let wake: (() => void) | undefined;
+  const push = (msg: Msg): void => {
+    replies.push(msg);
+    wake?.();
+  };
+  const subs = [
+    nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (!err) push(msg);
+      },
+    }),
+  ];
+  const note = opts.notification;
+  if (note) {
+    subs.push(
+      nc.subscribe(note.subject, {
+        callback: (err, msg) => {
+          if (!err && note.accept(msg)) push(msg);
+        },
+      }),
+    );
+  }
+  try {
+    let problem = 'no reply';
+    for (let attempt = 1; attempt <= opts.attempts; attempt++) {
+      const h = natsHeaders();
+      if (opts.msgId !== undefined) h.set(MSG_ID_HEADER, opts.msgId);
+      h.set(REPLY_TO_HEADER, inbox);
+      nc.publish(subject, data, { reply: inbox, headers: h });
+      const msg = replies.shift() ?? (await nextOrTimeout(Date.now() + opts.timeoutMs));
+      if (!msg) {
+        problem = `no reply within ${opts.timeoutMs} ms`;
+        continue;
+      }
+      if (isNoResponders(msg)) {
+        problem = 'no responders';
+        // Nobody listens yet (a router starting up); pause before sending again.
+        await sleep(Math.min(opts.timeoutMs, 250 * attempt));
+        continue;
+      }
+      return readReply(msg, subject);
+    }
+    throw new UnavailableError(`${subject}: ${problem} after ${opts.attempts} attempts; is a router running?`, {
+      details: { subject, attempts: opts.attempts },
+    });
+  } finally {
+    for (const s of subs) s.unsubscribe();
+  }
+
+  function nextOrTimeout(deadline: number): Promise<Msg | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve(undefined);
+      }, deadline - Date.now());
+      wake = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve(replies.shift());
+      };
+    });
+  }
+}
+
+/** True for the 503 status the server sends when nobody subscribes to a request's subject. */
+export function isNoResponders(msg: Msg): boolean {
+  return msg.data.length === 0 && msg.headers?.code === 503;
+}
+
+/** True for a plain object. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
