@@ -1,0 +1,61 @@
+/**
+ * Message bodies on the wire: MessagePack by default, JSON when the message carries
+ * `content-type: application/json` (so anyone can drive Squall with the `nats` CLI).
+ */
+import { Match, type MsgHdrs } from '@nats-io/transport-node';
+import { C1, Packr } from 'msgpackr';
+import { InvalidInputError } from '../errors.js';
+
+/** The header that switches a body to JSON. */
+export const CONTENT_TYPE_HEADER = 'content-type';
+/** The media type of JSON bodies. */
+export const JSON_CONTENT_TYPE = 'application/json';
+
+// Plain maps, no msgpackr records, `undefined` as nil and 64-bit ints as numbers: bodies must be
+// readable by any MessagePack implementation, not only by msgpackr.
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, int64AsType: 'number' });
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Options of encodeBody. */
+export interface EncodeOptions {
+  /** Encode as JSON instead of MessagePack (for replies to JSON requests). @default false */
+  json?: boolean;
+}
+
+/** True when the headers mark the body as JSON (`content-type: application/json`, any case/params). */
+export function isJson(headers: MsgHdrs | undefined): boolean {
+  const value = headers?.get(CONTENT_TYPE_HEADER, Match.IgnoreCase);
+  if (!value) return false;
+  return value.split(';')[0]?.trim().toLowerCase() === JSON_CONTENT_TYPE;
+}
+
+/** Encodes a value as MessagePack, or as JSON when `opts.json`. */
+export function encodeBody(value: unknown, opts: EncodeOptions = {}): Uint8Array {
+  if (opts.json) return utf8Encoder.encode(JSON.stringify(value ?? null));
+  return packr.pack(value);
+}
+
+/**
+ * Decodes a body by its content type. An empty body decodes to `undefined`. Anything that cannot
+ * be decoded throws InvalidInputError naming the subject and the encoding that was expected.
+ */
+export function decodeBody(data: Uint8Array, headers: MsgHdrs | undefined, subject: string): unknown {
+  if (data.length === 0) return undefined;
+  const json = isJson(headers);
+  try {
+    if (json) return JSON.parse(utf8Decoder.decode(data)) as unknown;
+    const value = packr.unpack(data) as unknown;
+    // msgpackr yields a marker object for the never-used 0xC1 byte instead of throwing.
+    if (value === C1) throw new Error('0xC1 is never used in MessagePack');
+    return value;
+  } catch (err) {
+    const encoding = json ? 'JSON' : 'MessagePack';
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new InvalidInputError(
+      `body of a message on ${subject} is not valid ${encoding} (${data.length} bytes): ${reason}` +
+        (json ? '' : `; send MessagePack, or JSON with header '${CONTENT_TYPE_HEADER}: ${JSON_CONTENT_TYPE}'`),
+      { cause: err, details: { subject, encoding, bytes: data.length } },
+    );
+  }
+}

@@ -1,0 +1,7 @@
+/** The NATS side of Squall: codecs, streams and consumers, message bodies, the connection. */
+export * from './backoff.js';
+export * from './codec.js';
+export * from './connect.js';
+export * from './errors.js';
+export * from './messages.js';
+export * from './streams.js';

@@ -1,0 +1,283 @@
+/**
+ * JetStream streams and durable consumers, created or updated idempotently by whichever service
+ * starts first. Every setting is chosen here, in one place:
+ *
+ * | stream     | subjects                          | retention  | max age | notes                              |
+ * | ---------- | --------------------------------- | ---------- | ------- | ---------------------------------- |
+ * | `inbox`    | `start.*`, `signal.*`, `cancel.*` | limits     | 7 d     | `no_ack`: core requests get the router's reply, not a PubAck |
+ * | `events`   | `result.*`, `fired.*`             | limits     | 7 d     | acked publishes with msg ids       |
+ * | `tasks`    | `task.*`                          | work queue | none    | one durable per activity           |
+ * | `timers`   | `timer.>`                         | work queue | none    | one durable shared by timer services |
+ * | `outcomes` | `done.>`, `emit.*`                | limits     | 7 d     | late readers find completions      |
+ * | `dlq`      | `dlq.*`                           | limits     | 30 d    | no size cap: holds oversize input  |
+ *
+ * All streams: file storage, discard old, duplicate window 2 min (msg-id dedupe of re-publishes
+ * after a crash), `max_msg_size` 1 MiB except the DLQ. Task and timer consumers: explicit ack,
+ * ack wait 30 s (executors extend it with `working()` while a task runs, so it only bounds how
+ * long a crashed process holds work), unlimited redelivery (poison messages are detected by the
+ * services from the delivery count and dead-lettered, never silently dropped by `max_deliver`).
+ */
+import type { ConsumerConfig, ConsumerInfo, JetStreamManager, StreamConfig, StreamInfo } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  ReplayPolicy,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { ConfigError } from '../errors.js';
+import { consumerNames, type StreamNames, streamNames, subjects } from '../names.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Stream settings. */
+export interface StreamOptions {
+  /** Largest message the engine streams accept, in bytes. @default 1_048_576 (1 MiB) */
+  maxMsgSize: number;
+  /** Window in which a repeated `Nats-Msg-Id` is dropped. @default 120_000 (2 min) */
+  duplicateWindowMs: number;
+  /** How long user inputs are kept (routers down longer than this lose them). @default 7 days */
+  inboxMaxAgeMs: number;
+  /** How long results and firings are kept. @default 7 days */
+  eventsMaxAgeMs: number;
+  /** How long completions and emitted events are kept for late readers. @default 7 days */
+  outcomesMaxAgeMs: number;
+  /** How long dead letters are kept. @default 30 days */
+  dlqMaxAgeMs: number;
+  /** Replicas of every stream (1 on a single server, 3 in a cluster). @default 1 */
+  replicas: number;
+}
+
+/** Default stream settings. */
+export function defaultStreamOptions(): StreamOptions {
+  return {
+    maxMsgSize: 1024 * 1024,
+    duplicateWindowMs: 120_000,
+    inboxMaxAgeMs: 7 * DAY_MS,
+    eventsMaxAgeMs: 7 * DAY_MS,
+    outcomesMaxAgeMs: 7 * DAY_MS,
+    dlqMaxAgeMs: 30 * DAY_MS,
+    replicas: 1,
+  };
+}
+
+/** Durable work consumer settings. */
+export interface WorkConsumerOptions {
+  /** Time a delivered, unacked message is held before redelivery. @default 30_000 */
+  ackWaitMs: number;
+  /** Cap on unacked deliveries across every process sharing the durable. @default 1000 */
+  maxAckPending: number;
+}
+
+/** Default consumer settings. */
+export function defaultWorkConsumerOptions(): WorkConsumerOptions {
+  return { ackWaitMs: 30_000, maxAckPending: 1000 };
+}
+
+type StreamSpec = Pick<
+  StreamConfig,
+  | 'name'
+  | 'subjects'
+  | 'retention'
+  | 'storage'
+  | 'discard'
+  | 'max_age'
+  | 'max_msg_size'
+  | 'duplicate_window'
+  | 'num_replicas'
+  | 'no_ack'
+>;
+
+/** The config of every Squall stream for a prefix (exported for docs and tests). */
+export function streamConfigs(
+  prefix: string,
+  opts: Partial<StreamOptions> = {},
+): Record<keyof StreamNames, StreamSpec> {
+  const o = { ...defaultStreamOptions(), ...opts };
+  const names = streamNames(prefix);
+  const s = subjects(prefix);
+  const dup = nanos(o.duplicateWindowMs);
+  const base = {
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    duplicate_window: dup,
+    num_replicas: o.replicas,
+    max_msg_size: o.maxMsgSize,
+    no_ack: false,
+  };
+  // The duplicate window may not exceed max_age, so ages are floored at it.
+  const age = (ms: number): number => nanos(Math.max(ms, o.duplicateWindowMs));
+  return {
+    inbox: {
+      ...base,
+      name: names.inbox,
+      subjects: [s.all.start, s.all.signal, s.all.cancel],
+      retention: RetentionPolicy.Limits,
+      max_age: age(o.inboxMaxAgeMs),
+      no_ack: true,
+    },
+    events: {
+      ...base,
+      name: names.events,
+      subjects: [s.all.result, s.all.fired],
+      retention: RetentionPolicy.Limits,
+      max_age: age(o.eventsMaxAgeMs),
+    },
+    tasks: { ...base, name: names.tasks, subjects: [s.all.task], retention: RetentionPolicy.Workqueue, max_age: 0 },
+    timers: { ...base, name: names.timers, subjects: [s.all.timer], retention: RetentionPolicy.Workqueue, max_age: 0 },
+    outcomes: {
+      ...base,
+      name: names.outcomes,
+      subjects: [s.all.done, s.all.emit],
+      retention: RetentionPolicy.Limits,
+      max_age: age(o.outcomesMaxAgeMs),
+    },
+    dlq: {
+      ...base,
+      name: names.dlq,
+      subjects: [s.all.dlq],
+      retention: RetentionPolicy.Limits,
+      max_age: age(o.dlqMaxAgeMs),
+      max_msg_size: -1,
+    },
+  };
+}
+
+const IMMUTABLE_STREAM_FIELDS = ['retention', 'storage'] as const;
+
+/** Creates or updates every Squall stream of a prefix; safe to call concurrently and repeatedly. */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  prefix: string,
+  opts: Partial<StreamOptions> = {},
+): Promise<Record<keyof StreamNames, StreamInfo>> {
+  const configs = streamConfigs(prefix, opts);
+  const out = {} as Record<keyof StreamNames, StreamInfo>;
+  for (const key of Object.keys(configs) as (keyof StreamNames)[]) {
+    out[key] = await ensureStream(jsm, configs[key]);
+  }
+  return out;
+}
+
+async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo> {
+  for (let attempt = 0; ; attempt++) {
+    const existing = await streamInfoOrUndefined(jsm, spec.name);
+    if (existing) {
+      for (const field of IMMUTABLE_STREAM_FIELDS) {
+        if (existing.config[field] !== spec[field]) {
+          throw new ConfigError(
+            `stream ${spec.name} exists with ${field}=${existing.config[field]}, Squall needs ${spec[field]}; ` +
+              'delete the stream or use another prefix',
+          );
+        }
+      }
+      if (sameFields(existing.config, spec)) return existing;
+      const { name, retention: _r, storage: _s, ...mutable } = spec;
+      return jsm.streams.update(name, mutable);
+    }
+    try {
+      return await jsm.streams.add(spec);
+    } catch (err) {
+      // Another service created it between our info and add: read it again and reconcile.
+      if (attempt < 3 && err instanceof JetStreamApiError) continue;
+      throw err;
+    }
+  }
+}
+
+async function streamInfoOrUndefined(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
+  try {
+    return await jsm.streams.info(name);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === 10059) return undefined;
+    throw err;
+  }
+}
+
+function sameFields(actual: object, wanted: object): boolean {
+  const a = actual as Record<string, unknown>;
+  for (const [k, v] of Object.entries(wanted)) {
+    const cur = a[k];
+    if (Array.isArray(v)) {
+      if (!Array.isArray(cur) || cur.length !== v.length || v.some((x, i) => cur[i] !== x)) return false;
+    } else if (k === 'no_ack') {
+      if (Boolean(cur) !== Boolean(v)) return false;
+    } else if (cur !== v) {
+      return false;
+    }
+  }
+  return true;
+}
+
+type ConsumerSpec = Pick<
+  ConsumerConfig,
+  | 'durable_name'
+  | 'ack_policy'
+  | 'deliver_policy'
+  | 'replay_policy'
+  | 'filter_subject'
+  | 'ack_wait'
+  | 'max_deliver'
+  | 'max_ack_pending'
+>;
+
+function workConsumer(durable: string, filter: string, opts: Partial<WorkConsumerOptions>): ConsumerSpec {
+  const o = { ...defaultWorkConsumerOptions(), ...opts };
+  return {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    filter_subject: filter,
+    ack_wait: nanos(o.ackWaitMs),
+    max_deliver: -1,
+    max_ack_pending: o.maxAckPending,
+  };
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: ConsumerSpec): Promise<ConsumerInfo> {
+  const durable = spec.durable_name as string;
+  for (let attempt = 0; ; attempt++) {
+    let existing: ConsumerInfo | undefined;
+    try {
+      existing = await jsm.consumers.info(stream, durable);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
+    }
+    if (existing) {
+      if (sameFields(existing.config, spec)) return existing;
+      const { durable_name: _d, ack_policy: _a, deliver_policy: _p, replay_policy: _r, ...mutable } = spec;
+      return jsm.consumers.update(stream, durable, mutable);
+    }
+    try {
+      return await jsm.consumers.add(stream, spec);
+    } catch (err) {
+      if (attempt < 3 && err instanceof JetStreamApiError) continue;
+      throw err;
+    }
+  }
+}
+
+/** Creates or updates the shared durable pull consumer of one activity on the tasks stream. */
+export function ensureActivityConsumer(
+  jsm: JetStreamManager,
+  prefix: string,
+  activity: string,
+  opts: Partial<WorkConsumerOptions> = {},
+): Promise<ConsumerInfo> {
+  const spec = workConsumer(consumerNames.activity(activity), subjects(prefix).task(activity), opts);
+  return ensureConsumer(jsm, streamNames(prefix).tasks, spec);
+}
+
+/** Creates or updates the durable pull consumer shared by every timer service. */
+export function ensureTimerConsumer(
+  jsm: JetStreamManager,
+  prefix: string,
+  opts: Partial<WorkConsumerOptions> = {},
+): Promise<ConsumerInfo> {
+  const spec = workConsumer(consumerNames.timer, subjects(prefix).all.timer, opts);
+  return ensureConsumer(jsm, streamNames(prefix).timers, spec);
+}
