@@ -1,8 +1,91 @@
-/** MongoDB implementation of Store. */
+/**
+ * The MongoDB Store: history commits, run summaries, workflowId claims and timers, each in its
+ * own collection. Every operation is one atomic single-document write or a batch of independent
+ * ones (no transactions, no change streams), and every driver error is converted at this
+ * boundary (see errors.ts): a server that is away surfaces as a retryable UnavailableError.
+ */
 import type { MongoClient } from 'mongodb';
-import type { Store, StoreOptions } from './types.js';
+import type { RunState } from '../engine/types.js';
+import { collectionNames } from '../names.js';
+import { CommitStore } from './commits.js';
+import type { CommitDoc, RunDoc, TimerDoc, WorkflowIdDoc } from './documents.js';
+import { toStoreError } from './errors.js';
+import { ensureIndexes } from './indexes.js';
+import { RunStore } from './runs.js';
+import { TimerStore } from './timers.js';
+import { defaultStoreOptions, type Store, type StoredCommit, type StoreOptions } from './types.js';
 
-/** Creates a Store over a connected MongoClient (the caller owns and closes the client). */
-export function createMongoStore(_client: MongoClient, _opts?: Partial<StoreOptions>): Store {
-  throw new Error('createMongoStore: not implemented yet');
+/** Creates a Store over a MongoClient (the caller owns, connects and closes the client). */
+export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions> = {}): Store {
+  const o: StoreOptions = { ...defaultStoreOptions(), ...opts };
+  const db = client.db(o.dbName);
+  const names = collectionNames(o.collectionPrefix);
+  const commits = new CommitStore(db.collection<CommitDoc>(names.commits), o.maxPayloadBytes);
+  const runs = new RunStore(
+    db.collection<RunDoc>(names.runs),
+    db.collection<WorkflowIdDoc>(names.workflowIds),
+    o.maxPayloadBytes,
+    Date.now,
+  );
+  const timers = new TimerStore(db.collection<TimerDoc>(names.timers));
+
+  const guard = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toStoreError(err, op);
+    }
+  };
+
+  async function* loadHistory(runId: string, fromSeq?: number): AsyncGenerator<StoredCommit> {
+    try {
+      yield* commits.load(runId, fromSeq);
+    } catch (err) {
+      throw toStoreError(err, 'loadHistory');
+    }
+  }
+
+  const store: Store = {
+    init: () => guard('init', () => ensureIndexes(db, names)),
+    close: async () => {},
+
+    appendCommit: (c) => guard('appendCommit', () => commits.append(c)),
+    appendCommits: (cs) => guard('appendCommits', () => commits.appendMany(cs)),
+    loadHistory,
+    lastSeq: (runId) => guard('lastSeq', () => commits.lastSeq(runId)),
+    markPublished: (runId, seqs) => guard('markPublished', () => commits.markPublished(runId, seqs)),
+    findUnpublished: (q) => guard('findUnpublished', () => commits.findUnpublished(q)),
+
+    claimWorkflowId: (workflowId, runId, policy) =>
+      guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy)),
+    releaseWorkflowId: (workflowId, runId, status) =>
+      guard('releaseWorkflowId', () => runs.release(workflowId, runId, status)),
+
+    saveRun: (state, extra) => guard('saveRun', () => runs.save(state, extra)),
+    saveRuns: (states) => guard('saveRuns', () => runs.saveMany(states)),
+    getRun: (runId) => guard('getRun', () => runs.get(runId)),
+    getRunByWorkflowId: (workflowId) => guard('getRunByWorkflowId', () => runs.getByWorkflowId(workflowId)),
+    listRuns: (filter, page) => guard('listRuns', () => runs.list(filter, page)),
+    repairRun: (runId, rebuild) =>
+      guard('repairRun', async () => {
+        const from = (await runs.get(runId))?.state;
+        const tail: StoredCommit[] = [];
+        for await (const c of commits.load(runId, from?.lastSeq ?? 0)) tail.push(c);
+        if (tail.length === 0) return from;
+        const state: RunState = rebuild(from, tail);
+        await runs.save(state);
+        // The crash may also have fallen before the workflowId was released.
+        if (state.status !== 'running') await runs.release(state.workflowId, state.runId, state.status);
+        return state;
+      }),
+
+    scheduleTimer: (t) => guard('scheduleTimer', () => timers.schedule(t)),
+    cancelTimer: (runId, timerSeq) => guard('cancelTimer', () => timers.cancel(runId, timerSeq)),
+    claimDueTimers: (now, owner, leaseMs, limit) =>
+      guard('claimDueTimers', () => timers.claimDue(now, owner, leaseMs, limit)),
+    markTimerFired: (runId, timerSeq, owner) => guard('markTimerFired', () => timers.markFired(runId, timerSeq, owner)),
+    nextTimerDue: () => guard('nextTimerDue', () => timers.nextDue()),
+    getTimer: (runId, timerSeq) => guard('getTimer', () => timers.get(runId, timerSeq)),
+  };
+  return store;
 }

@@ -1,0 +1,119 @@
+/**
+ * History commits: one document per decision, unique on `(runId, seq)`. A single insert is atomic
+ * on every MongoDB deployment, so a duplicate key is the whole concurrency protocol: the loser
+ * reloads and decides again. A byte-identical commit already stored counts as success, which makes
+ * re-sending an insert whose acknowledgement was lost safe (nothing is written twice).
+ */
+import { type Collection, MongoBulkWriteError } from 'mongodb';
+import { ConflictError, CorruptHistoryError } from '../errors.js';
+import type { Millis } from '../history/events.js';
+import { type CommitDoc, commitId, fromCommitDoc, toCommitDoc } from './documents.js';
+import { DUPLICATE_KEY, isDuplicateKeyError } from './errors.js';
+import type { StoredCommit } from './types.js';
+
+/** Cursor batch size for history reads. */
+const HISTORY_BATCH = 1000;
+
+/** Commit operations over one collection. */
+export class CommitStore {
+  constructor(
+    private readonly commits: Collection<CommitDoc>,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  async append(c: StoredCommit): Promise<void> {
+    const doc = toCommitDoc(c, this.maxPayloadBytes);
+    try {
+      await this.commits.insertOne(doc);
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+      const existing = await this.commits.findOne({ _id: doc._id });
+      if (existing && sameCommit(existing, doc)) return;
+      throw conflict(c, err);
+    }
+  }
+
+  async appendMany(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]> {
+    if (cs.length === 0) return [];
+    const docs = cs.map((c) => toCommitDoc(c, this.maxPayloadBytes));
+    const outcomes: (ConflictError | undefined)[] = cs.map(() => undefined);
+    try {
+      await this.commits.insertMany(docs, { ordered: false });
+      return outcomes;
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError)) throw err;
+      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      const duplicates: number[] = [];
+      for (const we of writeErrors) {
+        if (we.code !== DUPLICATE_KEY) throw err;
+        duplicates.push(we.index);
+      }
+      const ids = duplicates.map((i) => docs[i]?._id ?? '');
+      const existing = new Map<string, CommitDoc>();
+      for await (const d of this.commits.find({ _id: { $in: ids } })) existing.set(d._id, d);
+      for (const i of duplicates) {
+        const doc = docs[i];
+        const c = cs[i];
+        if (!doc || !c) continue;
+        const stored = existing.get(doc._id);
+        if (!stored || !sameCommit(stored, doc)) outcomes[i] = conflict(c, err);
+      }
+      return outcomes;
+    }
+  }
+
+  /** Streams commits with seq > fromSeq, ascending; refuses a gap in the sequence. */
+  async *load(runId: string, fromSeq = 0): AsyncGenerator<StoredCommit> {
+    const cursor = this.commits.find({ runId, seq: { $gt: fromSeq } }, { sort: { seq: 1 }, batchSize: HISTORY_BATCH });
+    let expected = fromSeq + 1;
+    try {
+      for await (const d of cursor) {
+        if (d.seq !== expected) {
+          throw new CorruptHistoryError(
+            `history of run ${runId} has a gap: commit seq ${d.seq} follows ${expected - 1}, expected ${expected}`,
+            { details: { runId, seq: d.seq, expected } },
+          );
+        }
+        expected++;
+        yield fromCommitDoc(d);
+      }
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  async lastSeq(runId: string): Promise<number> {
+    const last = await this.commits.findOne({ runId }, { sort: { seq: -1 }, projection: { seq: 1 } });
+    return last?.seq ?? 0;
+  }
+
+  async markPublished(runId: string, seqs: number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.commits.updateMany(
+      { _id: { $in: seqs.map((s) => commitId(runId, s)) }, published: false },
+      { $set: { published: true } },
+    );
+  }
+
+  async findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]> {
+    const docs = await this.commits
+      .find({ published: false, at: { $lt: opts.olderThan } }, { sort: { at: 1, runId: 1, seq: 1 }, limit: opts.limit })
+      .toArray();
+    return docs.map(fromCommitDoc);
+  }
+}
+
+function sameCommit(a: CommitDoc, b: CommitDoc): boolean {
+  return (
+    a.workflowId === b.workflowId &&
+    Buffer.from(a.events.value()).equals(b.events.value()) &&
+    Buffer.from(a.commands.value()).equals(b.commands.value())
+  );
+}
+
+function conflict(c: StoredCommit, cause: unknown): ConflictError {
+  return new ConflictError(`run ${c.runId} already has a commit at seq ${c.seq}; reload its history and decide again`, {
+    cause,
+    details: { runId: c.runId, seq: c.seq },
+  });
+}

@@ -1,0 +1,236 @@
+/**
+ * The shapes of Squall's MongoDB documents and the conversions to and from them. Payloads
+ * (events, commands, run state) are stored as versioned MessagePack in BSON Binary; only the
+ * fields that queries and people read are plain BSON.
+ */
+import { Binary } from 'mongodb';
+import type { Command, RunState } from '../engine/types.js';
+import { PayloadTooLargeError } from '../errors.js';
+import { decodeEvents, decodePayload, encodeEvents, encodePayload } from '../history/codec.js';
+import type { Millis, RunStatus } from '../history/events.js';
+import type { RunRecord, StoredCommit, TimerRecord } from './types.js';
+
+/** `_id` of a commit: `<runId>:<seq>`. */
+export function commitId(runId: string, seq: number): string {
+  return `${runId}:${seq}`;
+}
+
+/** `_id` of a timer: `<runId>:<timerSeq>`. */
+export function timerId(runId: string, timerSeq: number): string {
+  return `${runId}:${timerSeq}`;
+}
+
+/** One decision's commit. Unique on `(runId, seq)` (and on `_id`, which is derived from them). */
+export interface CommitDoc {
+  _id: string;
+  runId: string;
+  workflowId: string;
+  seq: number;
+  at: Millis;
+  events: Binary;
+  commands: Binary;
+  published: boolean;
+}
+
+/** A run summary: plain fields for listing, the whole RunState as MessagePack. */
+export interface RunDoc {
+  _id: string;
+  workflowId: string;
+  workflowType: string;
+  version: number;
+  status: RunStatus;
+  stateValue: unknown;
+  lastSeq: number;
+  startedAt: Millis;
+  updatedAt: Millis;
+  closedAt?: Millis;
+  /** Plain copy of the output when it is small and BSON-safe; the truth is in `state`. */
+  output?: unknown;
+  /** name, message and code of the error, for people; the full ErrorInfo is in `state`. */
+  error?: { name: string; message: string; code?: string };
+  startMsgId?: string;
+  parentRunId?: string;
+  state: Binary;
+}
+
+/** Who holds a workflowId: the open run, or the last one when closed. */
+export interface WorkflowIdDoc {
+  _id: string;
+  runId: string;
+  open: boolean;
+  claimedAt: Millis;
+  /** Final status of the run once released. */
+  status?: RunStatus;
+}
+
+/** A durable timer. `leaseUntil` is 0 when not leased. */
+export interface TimerDoc {
+  _id: string;
+  runId: string;
+  workflowId: string;
+  timerSeq: number;
+  fireAt: Millis;
+  status: TimerRecord['status'];
+  leaseOwner?: string;
+  leaseUntil: Millis;
+}
+
+/** Largest output copied into plain BSON fields of a run summary. */
+export const MAX_PLAIN_OUTPUT_BYTES = 4096;
+
+/** Encodes a commit, refusing it (before any write) when its payload exceeds `maxBytes`. */
+export function toCommitDoc(c: StoredCommit, maxBytes: number): CommitDoc {
+  const events = encodeEvents(c.events);
+  const commands = encodePayload(c.commands);
+  const size = events.length + commands.length;
+  if (size > maxBytes) {
+    throw new PayloadTooLargeError(
+      `commit seq ${c.seq} of run ${c.runId} encodes to ${formatBytes(size)} (events ${formatBytes(events.length)}, ` +
+        `commands ${formatBytes(commands.length)}); the limit is ${formatBytes(maxBytes)} (maxPayloadBytes). ` +
+        'Pass large data by reference (e.g. an object-store key) instead.',
+      { details: { runId: c.runId, seq: c.seq, bytes: size, limit: maxBytes } },
+    );
+  }
+  return {
+    _id: commitId(c.runId, c.seq),
+    runId: c.runId,
+    workflowId: c.workflowId,
+    seq: c.seq,
+    at: c.at,
+    events: new Binary(events),
+    commands: new Binary(commands),
+    published: c.published,
+  };
+}
+
+/** Decodes a stored commit; CorruptHistoryError names the run and seq when it cannot. */
+export function fromCommitDoc(d: CommitDoc): StoredCommit {
+  const where = { runId: d.runId, seq: d.seq };
+  const commands = decodePayload(bytesOf(d.commands), { ...where, what: 'commands' });
+  return {
+    runId: d.runId,
+    workflowId: d.workflowId,
+    seq: d.seq,
+    at: d.at,
+    events: decodeEvents(bytesOf(d.events), where),
+    commands: Array.isArray(commands) ? (commands as Command[]) : [],
+    published: d.published,
+  };
+}
+
+/** The fields a saveRun writes (everything but `_id` and `startMsgId`). */
+export function toRunFields(state: RunState, maxBytes: number): Omit<RunDoc, '_id' | 'startMsgId'> {
+  const bytes = encodePayload(state);
+  if (bytes.length > maxBytes) {
+    throw new PayloadTooLargeError(
+      `the state of run ${state.runId} encodes to ${formatBytes(bytes.length)}; the limit is ` +
+        `${formatBytes(maxBytes)} (maxPayloadBytes). Keep large data out of the machine's context.`,
+      { details: { runId: state.runId, bytes: bytes.length, limit: maxBytes } },
+    );
+  }
+  const fields: Omit<RunDoc, '_id' | 'startMsgId'> = {
+    workflowId: state.workflowId,
+    workflowType: state.workflowType,
+    version: state.version,
+    status: state.status,
+    stateValue: plainOrJson(stateValueOf(state.snapshot), MAX_PLAIN_OUTPUT_BYTES),
+    lastSeq: state.lastSeq,
+    startedAt: state.startedAt,
+    updatedAt: state.updatedAt,
+    state: new Binary(bytes),
+  };
+  if (state.closedAt !== undefined) fields.closedAt = state.closedAt;
+  if (state.output !== undefined) {
+    const plain = plainOrJson(state.output, MAX_PLAIN_OUTPUT_BYTES);
+    if (plain !== undefined) fields.output = plain;
+  }
+  if (state.error !== undefined) {
+    fields.error = { name: state.error.name, message: state.error.message };
+    if (state.error.code !== undefined) fields.error.code = state.error.code;
+  }
+  if (state.parent !== undefined) fields.parentRunId = state.parent.runId;
+  return fields;
+}
+
+/** Decodes a run summary; the RunState is the truth, the plain fields are copies of it. */
+export function fromRunDoc(d: RunDoc): RunRecord {
+  const state = decodePayload(bytesOf(d.state), { runId: d._id, what: 'state' }) as RunState;
+  const record: RunRecord = {
+    runId: d._id,
+    workflowId: d.workflowId,
+    workflowType: d.workflowType,
+    version: d.version,
+    status: d.status,
+    stateValue: stateValueOf(state.snapshot),
+    lastSeq: d.lastSeq,
+    startedAt: d.startedAt,
+    updatedAt: d.updatedAt,
+    state,
+  };
+  if (d.closedAt !== undefined) record.closedAt = d.closedAt;
+  if (state.output !== undefined) record.output = state.output;
+  if (state.error !== undefined) record.error = state.error;
+  if (d.startMsgId !== undefined) record.startMsgId = d.startMsgId;
+  return record;
+}
+
+/** Converts a stored timer to its public shape. */
+export function fromTimerDoc(d: TimerDoc): TimerRecord {
+  const t: TimerRecord = {
+    runId: d.runId,
+    workflowId: d.workflowId,
+    timerSeq: d.timerSeq,
+    fireAt: d.fireAt,
+    status: d.status,
+  };
+  if (d.leaseOwner !== undefined) t.leaseOwner = d.leaseOwner;
+  if (d.leaseUntil > 0) t.leaseUntil = d.leaseUntil;
+  return t;
+}
+
+function stateValueOf(snapshot: unknown): unknown {
+  if (typeof snapshot === 'object' && snapshot !== null && 'value' in snapshot) {
+    return (snapshot as { value: unknown }).value;
+  }
+  return undefined;
+}
+
+function bytesOf(b: Binary): Uint8Array {
+  return b.value();
+}
+
+/**
+ * Returns `value` when it is small, JSON-like and has BSON-safe keys (no leading `$`, no `.`);
+ * else its JSON text when that is small; else undefined. Keeps odd user data out of queries.
+ */
+export function plainOrJson(value: unknown, maxBytes: number): unknown {
+  if (value === undefined) return undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+  if (json === undefined || json.length > maxBytes) return undefined;
+  return isBsonSafe(value, 0) ? value : json;
+}
+
+function isBsonSafe(value: unknown, depth: number): boolean {
+  if (depth > 20) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => isBsonSafe(v, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.entries(value as Record<string, unknown>).every(
+      ([k, v]) => k.length > 0 && !k.startsWith('$') && !k.includes('.') && v !== undefined && isBsonSafe(v, depth + 1),
+    );
+  }
+  return false;
+}
+
+/** `1.2 MB`, `830 B`: sizes for error messages. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}

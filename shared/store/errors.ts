@@ -1,0 +1,91 @@
+/**
+ * MongoDB error codes and the predicates that read them. Every store operation converts what the
+ * driver throws into a SquallError here, at the boundary: a server that is down or stepping down
+ * becomes a retryable UnavailableError; a duplicate key is recognised so callers can map it.
+ */
+import {
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoOperationTimeoutError,
+  MongoServerClosedError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  MongoWriteConcernError,
+} from 'mongodb';
+import { SquallError, UnavailableError } from '../errors.js';
+
+/** Duplicate key on a unique index. */
+export const DUPLICATE_KEY = 11000;
+
+/**
+ * Server codes after which the same operation may succeed later (the driver's own
+ * `isRetryableWriteError`/`isRetryableReadError` list, plus exceeded time limits).
+ */
+export const RETRYABLE_SERVER_CODES: ReadonlySet<number> = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  50, // MaxTimeMSExpired
+  63, // StaleShardVersion
+  64, // WriteConcernFailed (the write may still land; commits are idempotent by key)
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  133, // FailedToSatisfyReadPreference
+  134, // ReadConcernMajorityNotAvailableYet
+  150, // StaleEpoch
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13388, // StaleConfig
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+/** True when `err` is a MongoDB duplicate-key error (code 11000). */
+export function isDuplicateKeyError(err: unknown): boolean {
+  return err instanceof MongoError && err.code === DUPLICATE_KEY;
+}
+
+/**
+ * True when a store operation that failed with `err` may succeed if tried again later: the server
+ * is unreachable, restarting, not primary, or timed out. A SquallError answers with its own flag.
+ */
+export function isRetryableStoreError(err: unknown): boolean {
+  if (err instanceof SquallError) return err.retryable;
+  if (!(err instanceof MongoError)) return false;
+  if (
+    err instanceof MongoNetworkError ||
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoOperationTimeoutError ||
+    err instanceof MongoServerClosedError ||
+    err instanceof MongoNotConnectedError
+  ) {
+    return true;
+  }
+  if (err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('ResetPool')) return true;
+  if (err instanceof MongoWriteConcernError) return true;
+  if (err instanceof MongoServerError && typeof err.code === 'number') return RETRYABLE_SERVER_CODES.has(err.code);
+  return false;
+}
+
+/**
+ * Converts anything a store operation threw into a SquallError: retryable driver errors become
+ * UnavailableError; a closed client is a (non-retryable) INTERNAL error; SquallErrors pass through.
+ */
+export function toStoreError(err: unknown, op: string): SquallError {
+  if (err instanceof SquallError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (isRetryableStoreError(err)) {
+    return new UnavailableError(`MongoDB is unavailable (${op}): ${message}`, { cause: err, details: { op } });
+  }
+  const closed = err instanceof MongoTopologyClosedError;
+  const code = err instanceof MongoError ? err.code : undefined;
+  return new SquallError('INTERNAL', `MongoDB ${op} failed${closed ? ' (the client was closed)' : ''}: ${message}`, {
+    cause: err,
+    details: { op, mongoCode: code },
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * The indexes every store collection needs. Created idempotently by Store.init(); plain (not
+ * partial) indexes only, so the same definitions work on MongoDB and FerretDB.
+ */
+import type { Db, IndexDescription } from 'mongodb';
+import { ConfigError } from '../errors.js';
+import type { CollectionNames } from '../names.js';
+
+/** Index definitions by collection role. `_id` indexes come for free. */
+export const STORE_INDEXES: Record<keyof CollectionNames, IndexDescription[]> = {
+  commits: [
+    // The concurrency protocol: one commit per (runId, seq); also serves history reads.
+    { key: { runId: 1, seq: 1 }, name: 'runId_seq', unique: true },
+    // The outbox scan: unpublished commits, oldest first.
+    { key: { published: 1, at: 1 }, name: 'published_at' },
+  ],
+  runs: [
+    { key: { workflowId: 1, startedAt: -1 }, name: 'workflowId_startedAt' },
+    { key: { status: 1, workflowType: 1, startedAt: -1, _id: -1 }, name: 'status_type_startedAt' },
+    { key: { workflowType: 1, startedAt: -1, _id: -1 }, name: 'type_startedAt' },
+    { key: { startedAt: -1, _id: -1 }, name: 'startedAt' },
+  ],
+  workflowIds: [],
+  timers: [
+    { key: { status: 1, fireAt: 1 }, name: 'status_fireAt' },
+    { key: { status: 1, leaseUntil: 1 }, name: 'status_leaseUntil' },
+  ],
+};
+
+/** Creates the collections and their indexes; safe to run concurrently and repeatedly. */
+export async function ensureIndexes(db: Db, names: CollectionNames): Promise<void> {
+  const roles = Object.keys(STORE_INDEXES) as (keyof CollectionNames)[];
+  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  for (const role of roles) {
+    const name = names[role];
+    if (!existing.has(name)) {
+      try {
+        await db.createCollection(name);
+      } catch (err) {
+        // 48 NamespaceExists: another service created it first.
+        if ((err as { code?: unknown }).code !== 48) throw err;
+      }
+    }
+    const indexes = STORE_INDEXES[role];
+    if (indexes.length === 0) continue;
+    try {
+      await db.collection(name).createIndexes(indexes);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      // 85 IndexOptionsConflict, 86 IndexKeySpecsConflict: an index of that name exists with other keys.
+      if (code === 85 || code === 86) {
+        throw new ConfigError(
+          `collection ${name} has an index that conflicts with Squall's (${(err as Error).message}); drop it and restart`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+}

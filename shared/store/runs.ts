@@ -1,0 +1,170 @@
+/**
+ * Run summaries and workflowId ownership. Summaries are projections of history: written after
+ * the commit, possibly in batches, never moved backwards (a write only lands when its lastSeq is
+ * higher). WorkflowId ownership lives in its own collection keyed by the id, because a unique
+ * index over *open* runs needs a partial index, which not every server (FerretDB) offers.
+ */
+import { type AnyBulkWriteOperation, type Collection, type Filter, MongoBulkWriteError } from 'mongodb';
+import type { RunState } from '../engine/types.js';
+import { ConflictError, InvalidInputError } from '../errors.js';
+import type { RunStatus } from '../history/events.js';
+import { fromRunDoc, type RunDoc, toRunFields, type WorkflowIdDoc } from './documents.js';
+import { isDuplicateKeyError } from './errors.js';
+import type { ClaimResult, IdReusePolicy, Page, RunFilter, RunRecord } from './types.js';
+
+/** Default and largest page size of listRuns. */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+/** How often a claim retries after losing a race on the same workflowId. */
+const CLAIM_ATTEMPTS = 5;
+
+/** Run summary and workflowId operations. */
+export class RunStore {
+  constructor(
+    private readonly runs: Collection<RunDoc>,
+    private readonly ids: Collection<WorkflowIdDoc>,
+    private readonly maxPayloadBytes: number,
+    private readonly now: () => number,
+  ) {}
+
+  async save(state: RunState, extra?: { startMsgId?: string }): Promise<void> {
+    const fields = toRunFields(state, this.maxPayloadBytes);
+    const set = extra?.startMsgId === undefined ? fields : { ...fields, startMsgId: extra.startMsgId };
+    const filter: Filter<RunDoc> = { _id: state.runId, lastSeq: { $lt: state.lastSeq } };
+    try {
+      await this.runs.updateOne(filter, { $set: set }, { upsert: true });
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+      // The summary exists: either it is already as new (nothing to do), or another writer created
+      // it between our match and our insert; a plain conditional update settles both.
+      await this.runs.updateOne(filter, { $set: set });
+    }
+  }
+
+  async saveMany(states: RunState[]): Promise<void> {
+    // Only the newest state of each run matters.
+    const newest = new Map<string, RunState>();
+    for (const s of states) {
+      const seen = newest.get(s.runId);
+      if (!seen || s.lastSeq > seen.lastSeq) newest.set(s.runId, s);
+    }
+    const batch = [...newest.values()];
+    if (batch.length === 0) return;
+    const ops: AnyBulkWriteOperation<RunDoc>[] = batch.map((s) => ({
+      updateOne: {
+        filter: { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
+        update: { $set: toRunFields(s, this.maxPayloadBytes) },
+        upsert: true,
+      },
+    }));
+    try {
+      await this.runs.bulkWrite(ops, { ordered: false });
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError)) throw err;
+      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      if (writeErrors.some((we) => we.code !== 11000)) throw err;
+      // Duplicate keys mean "already newer" or a creation race. FerretDB also stops an unordered
+      // bulk at its first error, so redo everything from there one by one; each write is guarded
+      // by lastSeq, so redoing one that landed changes nothing.
+      const first = Math.min(...writeErrors.map((we) => we.index));
+      for (const s of batch.slice(first)) await this.save(s);
+    }
+  }
+
+  async get(runId: string): Promise<RunRecord | undefined> {
+    const d = await this.runs.findOne({ _id: runId });
+    return d ? fromRunDoc(d) : undefined;
+  }
+
+  async getByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {
+    const holder = await this.ids.findOne({ _id: workflowId });
+    if (holder) {
+      const run = await this.get(holder.runId);
+      if (run) return run;
+    }
+    // No claim record, or its run has no summary yet: the latest summary of that id.
+    const d = await this.runs.findOne({ workflowId }, { sort: { startedAt: -1, _id: -1 } });
+    return d ? fromRunDoc(d) : undefined;
+  }
+
+  async list(filter: RunFilter, page: { cursor?: string; limit?: number } = {}): Promise<Page<RunRecord>> {
+    const limit = Math.min(Math.max(1, Math.floor(page.limit ?? DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE);
+    const and: Filter<RunDoc>[] = [];
+    if (filter.status !== undefined) {
+      and.push(Array.isArray(filter.status) ? { status: { $in: filter.status } } : { status: filter.status });
+    }
+    if (filter.workflowType !== undefined) and.push({ workflowType: filter.workflowType });
+    if (filter.startedFrom !== undefined) and.push({ startedAt: { $gte: filter.startedFrom } });
+    if (filter.startedTo !== undefined) and.push({ startedAt: { $lt: filter.startedTo } });
+    if (page.cursor !== undefined) {
+      const { startedAt, runId } = decodeCursor(page.cursor);
+      and.push({ $or: [{ startedAt: { $lt: startedAt } }, { startedAt, _id: { $lt: runId } }] });
+    }
+    const query: Filter<RunDoc> = and.length === 0 ? {} : and.length === 1 ? (and[0] as Filter<RunDoc>) : { $and: and };
+    const docs = await this.runs.find(query, { sort: { startedAt: -1, _id: -1 }, limit: limit + 1 }).toArray();
+    const items = docs.slice(0, limit).map(fromRunDoc);
+    const last = items[items.length - 1];
+    return docs.length > limit && last ? { items, nextCursor: encodeCursor(last.startedAt, last.runId) } : { items };
+  }
+
+  async claim(workflowId: string, runId: string, policy: IdReusePolicy): Promise<ClaimResult> {
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      try {
+        await this.ids.insertOne({ _id: workflowId, runId, open: true, claimedAt: this.now() });
+        return { claimed: true };
+      } catch (err) {
+        if (!isDuplicateKeyError(err)) throw err;
+      }
+      const holder = await this.ids.findOne({ _id: workflowId });
+      if (!holder) continue; // removed in between: insert again
+      if (holder.runId === runId) {
+        // The same start again (redelivery): idempotent while open; a closed run stays closed.
+        return holder.open ? { claimed: true } : { claimed: false, runId, status: holder.status ?? 'completed' };
+      }
+      let closedStatus = holder.open ? undefined : (holder.status ?? 'completed');
+      if (holder.open) {
+        // The holder may have closed without its release landing (crash in between): trust its summary.
+        const run = await this.runs.findOne({ _id: holder.runId }, { projection: { status: 1 } });
+        if (!run || run.status === 'running') return { claimed: false, runId: holder.runId, status: 'running' };
+        closedStatus = run.status;
+      }
+      if (policy === 'rejectDuplicate') {
+        return { claimed: false, runId: holder.runId, status: closedStatus ?? 'completed' };
+      }
+      const taken = await this.ids.updateOne(
+        { _id: workflowId, runId: holder.runId, open: holder.open },
+        { $set: { runId, open: true, claimedAt: this.now() }, $unset: { status: '' } },
+      );
+      if (taken.modifiedCount === 1) return { claimed: true };
+      // Someone else changed the record between our read and our write: look again.
+    }
+    throw new ConflictError(
+      `workflowId ${workflowId} changed hands ${CLAIM_ATTEMPTS} times during one claim; try again`,
+      {
+        details: { workflowId, runId },
+      },
+    );
+  }
+
+  async release(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void> {
+    const set: Partial<WorkflowIdDoc> = { open: false };
+    if (status !== undefined) set.status = status;
+    await this.ids.updateOne({ _id: workflowId, runId }, { $set: set });
+  }
+}
+
+function encodeCursor(startedAt: number, runId: string): string {
+  return Buffer.from(JSON.stringify([startedAt, runId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { startedAt: number; runId: string } {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string')
+      return { startedAt: v[0], runId: v[1] };
+  } catch {
+    // fall through
+  }
+  throw new InvalidInputError(`invalid page cursor ${JSON.stringify(cursor)}; pass back a nextCursor unchanged`);
+}
