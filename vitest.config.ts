@@ -1,0 +1,41 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Two projects: `unit` needs no servers and is fast; `integration` runs against real nats-server
+ * and MongoDB (or FerretDB) started once per run by tests/harness/global-setup.ts, or taken from
+ * NATS_URL / MONGO_URL. Run one with `npm run test:unit` / `npm run test:integration`.
+ */
+export default defineConfig({
+  test: {
+    // Global setup's teardown stops the servers: SIGTERM, then SIGKILL after 5 s each.
+    teardownTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          pool: 'forks',
+          include: ['tests/unit/**/*.test.ts'],
+          testTimeout: 10_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          // Tests spawn servers and services; process isolation keeps their handles and signals apart.
+          pool: 'forks',
+          include: [
+            'tests/integration/**/*.test.ts',
+            'tests/e2e/**/*.test.ts',
+            'tests/smoke/**/*.test.ts',
+            'tests/chaos/**/*.test.ts',
+            'tests/fault/**/*.test.ts',
+          ],
+          globalSetup: ['tests/harness/global-setup.ts'],
+          setupFiles: ['tests/harness/setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
