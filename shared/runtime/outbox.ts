@@ -1,0 +1,110 @@
+/**
+ * The transactional outbox: a commit's commands become NATS messages with deterministic
+ * `Nats-Msg-Id`s (`<runId>:<seq>:<index>`), so a re-publish after a crash is deduplicated by
+ * JetStream. Commands are published only after their commit is stored.
+ */
+import type { TaskMessage, TimerCancelMessage, TimerScheduleMessage } from '../bus/messages.js';
+import type { Command } from '../engine/types.js';
+import type { Millis } from '../history/events.js';
+import type { Subjects } from '../names.js';
+
+/** A message ready to publish to JetStream. */
+export interface OutboundMessage {
+  subject: string;
+  body: unknown;
+  msgId: string;
+}
+
+/** What a command needs besides itself to become a message. */
+export interface CommandContext {
+  runId: string;
+  workflowId: string;
+  workflowType: string;
+  seq: number;
+  at: Millis;
+}
+
+/** The deterministic message id of the `index`-th command of commit `seq`. */
+export function commandMsgId(runId: string, seq: number, index: number): string {
+  return `${runId}:${seq}:${index}`;
+}
+
+/**
+ * Maps one command to its message, or undefined for commands that only live in history (activity
+ * cancellation is recorded; executors learn of it through the stale result being ignored).
+ */
+export function commandToMessage(
+  subjects: Subjects,
+  ctx: CommandContext,
+  cmd: Command,
+  index: number,
+): OutboundMessage | undefined {
+  const msgId = commandMsgId(ctx.runId, ctx.seq, index);
+  switch (cmd.kind) {
+    case 'scheduleActivity':
+      return {
+        subject: subjects.task(cmd.activity),
+        msgId,
+        body: {
+          runId: ctx.runId,
+          workflowId: ctx.workflowId,
+          workflowType: ctx.workflowType,
+          activity: cmd.activity,
+          activitySeq: cmd.activitySeq,
+          invokeId: cmd.invokeId,
+          input: cmd.input,
+          attempt: 1,
+          scheduledAt: ctx.at,
+        } satisfies TaskMessage,
+      };
+    case 'scheduleTimer':
+      return {
+        subject: subjects.timerSchedule(ctx.runId),
+        msgId,
+        body: {
+          runId: ctx.runId,
+          workflowId: ctx.workflowId,
+          timerSeq: cmd.timerSeq,
+          fireAt: cmd.fireAt,
+        } satisfies TimerScheduleMessage,
+      };
+    case 'cancelTimer':
+      return {
+        subject: subjects.timerCancel(ctx.runId),
+        msgId,
+        body: { runId: ctx.runId, timerSeq: cmd.timerSeq } satisfies TimerCancelMessage,
+      };
+    case 'emit':
+      return {
+        subject: subjects.emit(ctx.workflowId),
+        msgId,
+        body: { workflowId: ctx.workflowId, runId: ctx.runId, event: cmd.event },
+      };
+    case 'runClosed':
+      return {
+        subject: subjects.done(ctx.workflowType, ctx.workflowId),
+        msgId,
+        body: {
+          workflowId: ctx.workflowId,
+          runId: ctx.runId,
+          workflowType: ctx.workflowType,
+          status: cmd.status,
+          ...(cmd.output === undefined ? {} : { output: cmd.output }),
+          ...(cmd.error === undefined ? {} : { error: cmd.error }),
+        },
+      };
+    case 'cancelActivity':
+    case 'startChild':
+      return undefined;
+  }
+}
+
+/** All messages of a commit, in command order. */
+export function commitMessages(subjects: Subjects, ctx: CommandContext, commands: Command[]): OutboundMessage[] {
+  const out: OutboundMessage[] = [];
+  commands.forEach((cmd, i) => {
+    const m = commandToMessage(subjects, ctx, cmd, i);
+    if (m) out.push(m);
+  });
+  return out;
+}

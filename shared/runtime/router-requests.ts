@@ -1,0 +1,280 @@
+/**
+ * The router's request/reply side, on core NATS queue subscriptions: answers to start, signal
+ * and cancel requests (the durable copy of each is processed from the inbox stream, whose
+ * `no_ack` keeps JetStream from answering in our place), queries, and describe/history/list.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decodeBody } from '../bus/codec.js';
+import type { WorkflowRegistry } from '../engine/index.js';
+import type { ErrorInfo } from '../errors.js';
+import {
+  AlreadyStartedError,
+  fromErrorInfo,
+  InvalidInputError,
+  NotFoundError,
+  toErrorInfo,
+  toSquallError,
+} from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Subjects } from '../names.js';
+import { validateToken } from '../names.js';
+import type { RunFilter, RunRecord, Store } from '../store/types.js';
+import { inspectRun } from './inspect.js';
+import type { RunDecider } from './router-decider.js';
+import { parseRouterInput, parseStart } from './router-inputs.js';
+
+/** Queue group shared by every router, so each request is answered once. */
+export const ROUTER_QUEUE = 'squall-router';
+
+/** Body of the core notification a router publishes after processing a start. */
+export interface StartedNotice {
+  workflowId: string;
+  runId?: string;
+  created?: boolean;
+  msgId?: string;
+  error?: ErrorInfo;
+}
+
+/** Sends a reply (JSON when the request was JSON); an Error becomes an error reply. */
+export type Reply = (msg: Msg, body: unknown) => void;
+
+/** Options of the request handlers. */
+export interface RouterRequestsOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  store: Store;
+  registry: WorkflowRegistry;
+  decider: RunDecider;
+  reply: Reply;
+  log: Logger;
+  /** How long a start request waits for its durable copy to be processed. @default 30_000 */
+  startReplyTimeoutMs?: number;
+}
+
+/** Subscribes every request handler; returns the subscriptions to drain on stop. */
+export function serveRouterRequests(o: RouterRequestsOptions): Subscription[] {
+  const { nc, subjects } = o;
+  const serve = (subject: string, handle: (msg: Msg) => Promise<void>): Subscription =>
+    nc.subscribe(subject, {
+      queue: ROUTER_QUEUE,
+      callback: (err, msg) => {
+        if (err) {
+          o.log.warn('request subscription error', { subject, err });
+          return;
+        }
+        if (!msg.reply) return; // a plain publish: only the durable copy matters
+        handle(msg).catch((e: unknown) => o.reply(msg, toSquallError(e)));
+      },
+    });
+  return [
+    serve(subjects.all.start, (m) => answerStart(o, m)),
+    serve(subjects.all.signal, (m) => answerAccepted(o, m)),
+    serve(subjects.all.cancel, (m) => answerAccepted(o, m)),
+    serve(subjects.all.query, (m) => answerQuery(o, m)),
+    serve(subjects.all.api, (m) => answerApi(o, m)),
+  ];
+}
+
+function lastToken(subject: string): string {
+  return subject.slice(subject.lastIndexOf('.') + 1);
+}
+
+async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
+  const input = parseStart(lastToken(msg.subject), decodeBody(msg.data, msg.headers, msg.subject));
+  if (!o.registry.latest(input.workflowType)) {
+    throw new InvalidInputError(`unknown workflow type ${JSON.stringify(input.workflowType)}`, {
+      details: { reason: 'unknown-type', workflowType: input.workflowType, known: o.registry.names() },
+    });
+  }
+  if (input.workflowId === undefined) {
+    // JetStream keeps no reply subject, so without an id we cannot tell which run is ours.
+    o.reply(msg, {
+      accepted: true,
+      workflowId: null,
+      note: 'the start was accepted; put workflowId in the body (or a Nats-Msg-Id header) to get { workflowId, runId } back',
+    });
+    return;
+  }
+  const workflowId = input.workflowId;
+  const msgId = msg.headers?.get('Nats-Msg-Id') || undefined;
+  const notice = waitForStarted(o, workflowId, msgId);
+  try {
+    const rec = await o.store.getRunByWorkflowId(workflowId);
+    const known = rec ? startAnswerFromRecord(rec, input.idReusePolicy, msgId) : undefined;
+    if (known) {
+      o.reply(msg, known);
+      return;
+    }
+    const n = await notice.promise;
+    if (n === undefined) return; // no answer in time: the client retries with the same msg id
+    o.reply(msg, n.error ? fromErrorInfo(n.error) : { workflowId, runId: n.runId, created: n.created ?? false });
+  } finally {
+    notice.cancel();
+  }
+}
+
+function startAnswerFromRecord(rec: RunRecord, policy: string, msgId: string | undefined): unknown {
+  if (msgId !== undefined && rec.startMsgId === msgId)
+    return { workflowId: rec.workflowId, runId: rec.runId, created: true };
+  if (rec.status === 'running') {
+    if (policy === 'rejectWhileOpen' || policy === 'rejectDuplicate') {
+      return new AlreadyStartedError(`workflowId ${rec.workflowId} is taken by open run ${rec.runId}`, {
+        details: { workflowId: rec.workflowId, runId: rec.runId },
+      });
+    }
+    return { workflowId: rec.workflowId, runId: rec.runId, created: false };
+  }
+  if (policy === 'rejectDuplicate') {
+    return new AlreadyStartedError(`workflowId ${rec.workflowId} was used by run ${rec.runId} (${rec.status})`, {
+      details: { workflowId: rec.workflowId, runId: rec.runId, status: rec.status },
+    });
+  }
+  return undefined; // closed: a new run will start, wait for it
+}
+
+function waitForStarted(
+  o: RouterRequestsOptions,
+  workflowId: string,
+  msgId: string | undefined,
+): { promise: Promise<StartedNotice | undefined>; cancel(): void } {
+  let sub: Subscription | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<StartedNotice | undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), o.startReplyTimeoutMs ?? 30_000);
+    sub = o.nc.subscribe(o.subjects.started(workflowId), {
+      callback: (err, m) => {
+        if (err) return;
+        try {
+          const n = decodeBody(m.data, m.headers, m.subject) as StartedNotice;
+          if (msgId === undefined || n.msgId === msgId) resolve(n);
+        } catch {
+          // a malformed notice is not ours to answer
+        }
+      },
+    });
+  });
+  return {
+    promise,
+    cancel() {
+      if (timer) clearTimeout(timer);
+      sub?.unsubscribe();
+    },
+  };
+}
+
+async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void> {
+  const input = parseRouterInput(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
+  if (input.kind !== 'signal' && input.kind !== 'cancel') return;
+  const rec = await o.store.getRunByWorkflowId(input.workflowId);
+  if (!rec)
+    throw new NotFoundError(`no run for workflowId ${input.workflowId}`, { details: { workflowId: input.workflowId } });
+  if (rec.status !== 'running') {
+    throw new NotFoundError(
+      `run ${rec.runId} of workflowId ${input.workflowId} is ${rec.status}; it takes no more ${input.kind}s`,
+      {
+        details: { workflowId: input.workflowId, runId: rec.runId, status: rec.status },
+      },
+    );
+  }
+  o.reply(msg, { accepted: true, workflowId: input.workflowId, runId: rec.runId });
+}
+
+async function answerQuery(o: RouterRequestsOptions, msg: Msg): Promise<void> {
+  const workflowId = validateToken('workflowId', lastToken(msg.subject));
+  const run = await o.decider.current(workflowId);
+  if (!run) throw new NotFoundError(`no run for workflowId ${workflowId}`, { details: { workflowId } });
+  o.reply(msg, inspectRun(run.def, run.state));
+}
+
+function field(body: Record<string, unknown>, name: string): string | undefined {
+  const v = body[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new InvalidInputError(`${name} must be a string`);
+  return v;
+}
+
+function num(body: Record<string, unknown>, name: string): number | undefined {
+  const v = body[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidInputError(`${name} must be a number`);
+  return v;
+}
+
+/** A run summary without the engine's internal state, for describe and list. */
+export function summarize(rec: RunRecord): Record<string, unknown> {
+  const { state: _state, ...rest } = rec;
+  return rest;
+}
+
+async function runOf(o: RouterRequestsOptions, body: Record<string, unknown>): Promise<RunRecord> {
+  const runId = field(body, 'runId');
+  const workflowId = field(body, 'workflowId');
+  if (runId !== undefined) validateToken('runId', runId);
+  if (workflowId !== undefined) validateToken('workflowId', workflowId);
+  const rec = runId
+    ? await o.store.getRun(runId)
+    : workflowId
+      ? await o.store.getRunByWorkflowId(workflowId)
+      : undefined;
+  if (!runId && !workflowId) throw new InvalidInputError('give workflowId or runId');
+  if (!rec) throw new NotFoundError(`no run for ${runId ? `runId ${runId}` : `workflowId ${workflowId}`}`);
+  return rec;
+}
+
+async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
+  const op = lastToken(msg.subject);
+  const raw = decodeBody(msg.data, msg.headers, msg.subject) ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new InvalidInputError(`${op}: body must be an object`);
+  const body = raw as Record<string, unknown>;
+  switch (op) {
+    case 'describe': {
+      const rec = await runOf(o, body);
+      const run = await o.decider.load(rec.runId);
+      o.reply(msg, { ...summarize(rec), ...(run ? { query: inspectRun(run.def, run.state) } : {}) });
+      return;
+    }
+    case 'history': {
+      const rec = await runOf(o, body);
+      const fromSeq = num(body, 'fromSeq') ?? 0;
+      const limit = Math.min(num(body, 'limit') ?? 1000, 10_000);
+      const commits: { seq: number; at: number; events: unknown[] }[] = [];
+      let nextSeq: number | undefined;
+      for await (const c of o.store.loadHistory(rec.runId, fromSeq)) {
+        if (commits.length >= limit) {
+          nextSeq = c.seq - 1;
+          break;
+        }
+        commits.push({ seq: c.seq, at: c.at, events: c.events });
+      }
+      o.reply(msg, { workflowId: rec.workflowId, runId: rec.runId, commits, ...(nextSeq ? { nextSeq } : {}) });
+      return;
+    }
+    case 'list': {
+      const filter: RunFilter = {};
+      const status = body.status;
+      if (status !== undefined) filter.status = status as RunFilter['status'];
+      const type = field(body, 'workflowType');
+      if (type) filter.workflowType = type;
+      const from = num(body, 'startedFrom');
+      if (from !== undefined) filter.startedFrom = from;
+      const to = num(body, 'startedTo');
+      if (to !== undefined) filter.startedTo = to;
+      const cursor = field(body, 'cursor');
+      const limit = num(body, 'limit');
+      const page = await o.store.listRuns(filter, {
+        ...(cursor ? { cursor } : {}),
+        ...(limit ? { limit } : {}),
+      });
+      o.reply(msg, { runs: page.items.map(summarize), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
+      return;
+    }
+    default:
+      throw new InvalidInputError(`unknown api operation ${JSON.stringify(op)}; known: describe, history, list`);
+  }
+}
+
+/** Turns any error into the info carried by a started notice. */
+export function noticeError(err: unknown): ErrorInfo {
+  return toErrorInfo(toSquallError(err));
+}

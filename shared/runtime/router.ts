@@ -1,0 +1,340 @@
+/**
+ * The router service: owns decisions. Consumes user inputs (inbox stream) and engine inputs
+ * (events stream) from shared durable consumers, folds each into its run through the pure
+ * engine, appends the commit, publishes the commands, then acks. Answers requests on core NATS.
+ * Stateless: any number of routers may run; optimistic concurrency on append keeps them honest.
+ */
+import { randomUUID } from 'node:crypto';
+import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { Subscription } from '@nats-io/transport-node';
+import { MongoClient } from 'mongodb';
+import { backoffDelay } from '../bus/backoff.js';
+import { decodeBody } from '../bus/codec.js';
+import { type Bus, connectBus } from '../bus/connect.js';
+import type { WorkflowDefinition } from '../engine/index.js';
+import { WorkflowRegistry } from '../engine/index.js';
+import { ConfigError, InvalidInputError, PayloadTooLargeError, toErrorInfo, toSquallError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { consumerNames, DEFAULT_PREFIX } from '../names.js';
+import { createMongoStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { type DecideOutcome, RunDecider } from './router-decider.js';
+import { type DeadLetterReason, deadLetterReason, parseRouterInput, type RouterInput } from './router-inputs.js';
+import { type StartedNotice, serveRouterRequests } from './router-requests.js';
+
+/** Options of startRouter. */
+export interface RouterOptions {
+  /** NATS URL(s); ignored when `bus` is given. @default process.env.NATS_URL */
+  natsUrl?: string | string[];
+  /** An already connected bus (its owner closes it). */
+  bus?: Bus;
+  /** MongoDB URL; ignored when `store` is given. @default process.env.MONGO_URL */
+  mongoUrl?: string;
+  /** An initialised store (its owner closes it). */
+  store?: Store;
+  /** @default 'squall' */
+  prefix?: string;
+  /** Database name. @default 'squall' */
+  dbName?: string;
+  /** Workflow definitions (every version of each) or a registry. */
+  workflows: WorkflowDefinition[] | WorkflowRegistry;
+  /** @default a JSON-lines logger with service=router */
+  log?: Logger;
+  /** Instance id in logs and connection names. @default random */
+  id?: string;
+  /** Most inputs being decided at once. @default 1024 */
+  maxInFlight?: number;
+  /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. @default 262_144 */
+  maxInputBytes?: number;
+  /** How often the outbox is swept for commits a crash left unpublished. @default 5_000 */
+  outboxIntervalMs?: number;
+  /** Ack wait of the router's consumers. @default 30_000 */
+  ackWaitMs?: number;
+}
+
+/** A running router. */
+export interface RouterHandle {
+  readonly name: 'router';
+  readonly id: string;
+  /** Stops consuming, waits for in-flight decisions (up to the deadline), closes what it opened. */
+  stop(opts?: { deadlineMs?: number }): Promise<void>;
+  /** Resolves when the router has stopped. */
+  readonly closed: Promise<void>;
+  health(): { live: boolean; ready: boolean; details: Record<string, unknown> };
+}
+
+/** Delivery attempts a signal for a not-yet-visible run waits before being dead-lettered. */
+const UNKNOWN_RUN_REDELIVERIES = 6;
+
+/** Starts a router. */
+export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
+  const id = opts.id ?? randomUUID().slice(0, 8);
+  const prefix = opts.prefix ?? process.env.SQUALL_PREFIX ?? DEFAULT_PREFIX;
+  const log = (opts.log ?? createLogger()).child({ service: 'router', instance: id });
+  const registry = opts.workflows instanceof WorkflowRegistry ? opts.workflows : new WorkflowRegistry(opts.workflows);
+  const maxInputBytes = opts.maxInputBytes ?? 262_144;
+  const ackWaitMs = opts.ackWaitMs ?? 30_000;
+
+  const ownedBus = !opts.bus;
+  const bus =
+    opts.bus ??
+    (await connectBus({
+      servers: opts.natsUrl ?? required('NATS_URL', process.env.NATS_URL),
+      name: `squall-router-${id}`,
+      prefix,
+      log,
+    }));
+  let mongo: MongoClient | undefined;
+  let store = opts.store;
+  if (!store) {
+    mongo = new MongoClient(opts.mongoUrl ?? required('MONGO_URL', process.env.MONGO_URL));
+    await mongo.connect();
+    store = createMongoStore(mongo, {
+      dbName: opts.dbName ?? process.env.SQUALL_DB ?? 'squall',
+      collectionPrefix: prefix,
+    });
+    await store.init();
+  }
+  const st = store;
+
+  const decider = new RunDecider({
+    store: st,
+    registry,
+    subjects: bus.subjects,
+    log,
+    publish: async (m) => {
+      await bus.publish(m.subject, m.body, { msgId: m.msgId });
+    },
+  });
+
+  const inboxInfo = await bus.jsm.streams.info(bus.streams.inbox);
+  const inboxEpoch = inboxInfo.created;
+  await ensureRouterConsumer(bus.jsm, bus.streams.inbox, ackWaitMs);
+  await ensureRouterConsumer(bus.jsm, bus.streams.events, ackWaitMs);
+
+  const requestSubs: Subscription[] = serveRouterRequests({
+    nc: bus.nc,
+    subjects: bus.subjects,
+    store: st,
+    registry,
+    decider,
+    reply: (msg, body) => bus.reply(msg, body),
+    log,
+  });
+
+  let stopping = false;
+  let inFlight = 0;
+  const maxInFlight = opts.maxInFlight ?? 1024;
+  const slotWaiters: (() => void)[] = [];
+  const counters = { decided: 0, deadLettered: 0, redelivered: 0, dropped: 0 };
+
+  const notifyStarted = (n: StartedNotice): void => {
+    try {
+      bus.publishCore(bus.subjects.started(n.workflowId), n);
+    } catch (err) {
+      log.debug('could not publish a started notice', { workflowId: n.workflowId, err });
+    }
+  };
+
+  const deadLetter = async (m: JsMsg, reason: DeadLetterReason, err: unknown): Promise<void> => {
+    counters.deadLettered++;
+    await bus.parkDeadLetter(reason, { subject: m.subject, data: m.data, headers: m.headers }, err);
+    m.term(`${reason}: ${toSquallError(err).message}`.slice(0, 200));
+  };
+
+  /** Checks size, decodes and parses a consumed message; errors carry their dead-letter reason. */
+  const parseInbound = (m: JsMsg): RouterInput => {
+    if (m.data.length > maxInputBytes) {
+      throw new PayloadTooLargeError(
+        `message on ${m.subject} is ${m.data.length} bytes; the router accepts at most ${maxInputBytes}`,
+        {
+          details: { reason: 'oversize' },
+        },
+      );
+    }
+    let body: unknown;
+    try {
+      body = decodeBody(m.data, m.headers, m.subject);
+    } catch (err) {
+      throw new InvalidInputError(toSquallError(err).message, { cause: err, details: { reason: 'undecodable' } });
+    }
+    return parseRouterInput(bus.subjects, m.subject, body);
+  };
+  const handle = async (m: JsMsg): Promise<void> => {
+    const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
+    let input: RouterInput;
+    try {
+      input = parseInbound(m);
+    } catch (err) {
+      await deadLetter(m, deadLetterReason(err), err);
+      return;
+    }
+    try {
+      const outcome: DecideOutcome = await decider.process(input, {
+        startKey: `${inboxEpoch}/${m.info.streamSequence}`,
+        ...(msgId ? { msgId } : {}),
+      });
+      counters.decided++;
+      if (outcome.kind === 'started') {
+        notifyStarted({
+          workflowId: outcome.workflowId,
+          runId: outcome.runId,
+          created: outcome.created,
+          ...(msgId ? { msgId } : {}),
+        });
+      } else if (outcome.kind === 'dropped') {
+        counters.dropped++;
+        if (input.kind === 'signal' || input.kind === 'cancel') {
+          await deadLetter(m, 'closed-run', new Error(`run ${outcome.runId} of ${outcome.workflowId} is closed`));
+          return;
+        }
+        log.debug('input for a closed run dropped', {
+          workflowId: outcome.workflowId,
+          runId: outcome.runId,
+          kind: input.kind,
+        });
+      }
+      m.ack();
+    } catch (err) {
+      const e = toSquallError(err);
+      const reason = deadLetterReason(e);
+      if (input.kind === 'start' && !e.retryable) {
+        const wfId = input.workflowId;
+        if (wfId) notifyStarted({ workflowId: wfId, error: toErrorInfo(e), ...(msgId ? { msgId } : {}) });
+        if (e.code === 'ALREADY_STARTED') {
+          m.ack();
+          return;
+        }
+      }
+      if (
+        e.code === 'NOT_FOUND' &&
+        reason === 'unknown-run' &&
+        e.retryable &&
+        m.info.deliveryCount < UNKNOWN_RUN_REDELIVERIES
+      ) {
+        // A signal may overtake its start on another router: give the start time to land.
+        counters.redelivered++;
+        m.nak(backoffDelay(m.info.deliveryCount, { initialMs: 200, maxMs: 2_000 }) + 100);
+        return;
+      }
+      if (!e.retryable || (e.code === 'NOT_FOUND' && reason === 'unknown-run')) {
+        log.warn('input refused', { subject: m.subject, code: e.code, err: e, reason });
+        await deadLetter(m, e.code === 'NONDETERMINISM' ? 'nondeterminism' : reason, e);
+        return;
+      }
+      counters.redelivered++;
+      log.warn('decision failed for a passing reason; redelivering', { subject: m.subject, code: e.code, err: e });
+      m.nak(backoffDelay(m.info.deliveryCount));
+    }
+  };
+
+  const consumeLoop = async (stream: string): Promise<void> => {
+    while (!stopping) {
+      try {
+        const consumer = await bus.js.consumers.get(stream, consumerNames.router);
+        const messages = await consumer.consume({ max_messages: 512 });
+        stopConsumers.push(() => messages.stop());
+        for await (const m of messages) {
+          if (inFlight >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
+          inFlight++;
+          void handle(m)
+            .catch((err: unknown) => {
+              log.error('unexpected failure handling an input; redelivering', { subject: m.subject, err });
+              m.nak(1000);
+            })
+            .finally(() => {
+              inFlight--;
+              slotWaiters.shift()?.();
+            });
+        }
+      } catch (err) {
+        if (stopping) break;
+        log.warn('consumer loop failed; retrying', { stream, err });
+        await new Promise((r) => setTimeout(r, backoffDelay(1)));
+      }
+    }
+  };
+  const stopConsumers: (() => void)[] = [];
+
+  const sweepOutbox = async (): Promise<void> => {
+    const stale = await st.findUnpublished({ olderThan: Date.now() - (opts.outboxIntervalMs ?? 5_000), limit: 256 });
+    for (const c of stale) {
+      const run = await decider.load(c.runId);
+      if (!run) continue;
+      log.info('republishing commands of a commit left unpublished', { runId: c.runId, seq: c.seq });
+      await decider.publishCommit(c, run.state);
+    }
+  };
+  await sweepOutbox().catch((err: unknown) => log.warn('outbox sweep failed', { err }));
+  const sweeper = setInterval(() => {
+    sweepOutbox().catch((err: unknown) => log.warn('outbox sweep failed', { err }));
+  }, opts.outboxIntervalMs ?? 5_000);
+  sweeper.unref();
+
+  const loops = [consumeLoop(bus.streams.inbox), consumeLoop(bus.streams.events)];
+  log.info('router started', { prefix, workflows: registry.names() });
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => {
+    resolveClosed = r;
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    name: 'router',
+    id,
+    closed,
+    health: () => ({
+      live: !stopping,
+      ready: !stopping && !bus.nc.isClosed(),
+      details: { inFlight, ...counters },
+    }),
+    stop(stopOpts = {}) {
+      stopped ??= (async () => {
+        stopping = true;
+        clearInterval(sweeper);
+        for (const s of stopConsumers) s();
+        for (const w of slotWaiters.splice(0)) w();
+        for (const s of requestSubs) s.unsubscribe();
+        const deadline = stopOpts.deadlineMs ?? 10_000;
+        await Promise.race([
+          (async () => {
+            await Promise.allSettled(loops);
+            await decider.drain();
+          })(),
+          new Promise((r) => setTimeout(r, deadline)),
+        ]);
+        if (ownedBus) await bus.close();
+        await store?.close();
+        await mongo?.close();
+        log.info('router stopped', counters);
+        resolveClosed();
+      })();
+      return stopped;
+    },
+  };
+}
+
+function required(name: string, value: string | undefined): string {
+  if (!value) throw new ConfigError(`${name} is not set and no ${name === 'NATS_URL' ? 'bus' : 'store'} was given`);
+  return value;
+}
+
+async function ensureRouterConsumer(jsm: JetStreamManager, stream: string, ackWaitMs: number): Promise<void> {
+  const config = {
+    durable_name: consumerNames.router,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ackWaitMs * 1_000_000,
+    max_deliver: -1,
+    max_ack_pending: 4096,
+  };
+  try {
+    await jsm.consumers.add(stream, config);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError)) throw err;
+    await jsm.consumers.update(stream, consumerNames.router, {
+      ack_wait: config.ack_wait,
+      max_ack_pending: config.max_ack_pending,
+    });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs Squall services as real child processes (`node bin/squall.js <service> ...`) for
+ * end-to-end and fault tests: waits for readiness from their JSON log lines, keeps the logs,
+ * SIGKILLs or SIGTERMs them on demand, and stops whatever is left after the test file.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
+import { waitFor } from '../harness/index.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** One running service process. */
+export interface ServiceProcess {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  /** Parsed JSON log lines so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Non-JSON output (should stay empty: services log JSON only). */
+  readonly noise: string[];
+  /** Resolves with the exit code (or signal) once the process ended. */
+  readonly exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Where the services connect. */
+export interface ServiceEnv {
+  natsUrl: string;
+  mongoUrl: string;
+  prefix: string;
+  dbName: string;
+}
+
+const live = new Set<ServiceProcess>();
+afterAll(async () => {
+  for (const p of live) p.kill('SIGKILL');
+  await Promise.all([...live].map((p) => p.exited));
+});
+
+/** Spawns `squall <args>` with the env pointing at the test's servers and namespace. */
+export function spawnSquall(name: string, args: string[], env: ServiceEnv): ServiceProcess {
+  const proc = spawn(process.execPath, [`${ROOT}bin/squall.js`, ...args], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NATS_URL: env.natsUrl,
+      MONGO_URL: env.mongoUrl,
+      SQUALL_PREFIX: env.prefix,
+      SQUALL_DB: env.dbName,
+      SQUALL_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const noise: string[] = [];
+  const onLine = (line: string): void => {
+    if (!line.trim()) return;
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      noise.push(line);
+    }
+  };
+  for (const stream of [proc.stdout, proc.stderr]) {
+    let buf = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      buf += chunk;
+      let i = buf.indexOf('\n');
+      while (i >= 0) {
+        onLine(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        i = buf.indexOf('\n');
+      }
+    });
+  }
+  const exited = new Promise<number | string>((resolve) => {
+    proc.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
+  const sp: ServiceProcess = {
+    name,
+    proc,
+    logs,
+    noise,
+    exited,
+    kill: (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    },
+  };
+  live.add(sp);
+  void exited.then(() => live.delete(sp));
+  return sp;
+}
+
+/** Waits until a service logged a line whose `msg` matches, failing early if it exits. */
+export async function waitForLog(p: ServiceProcess, msg: RegExp, timeoutMs = 30_000): Promise<void> {
+  let ended = false;
+  void p.exited.then(() => {
+    ended = true;
+  });
+  await waitFor(
+    `${p.name} to log ${msg}`,
+    () => {
+      if (p.logs.some((l) => typeof l.msg === 'string' && msg.test(l.msg))) return true;
+      if (ended)
+        throw new Error(`${p.name} exited: ${JSON.stringify(p.logs.slice(-5))} ${p.noise.slice(-5).join('\n')}`);
+      return false;
+    },
+    { timeoutMs },
+  );
+}
+
+/** Starts a service and waits for its "started" line. */
+export async function startService(name: string, args: string[], env: ServiceEnv): Promise<ServiceProcess> {
+  const p = spawnSquall(name, args, env);
+  await waitForLog(p, /started/);
+  return p;
+}
+
+/** Repo-relative paths of the sample order workflow. */
+export const SAMPLE = {
+  workflows: 'examples/order/workflows.ts',
+  activities: 'examples/order/activities.ts',
+} as const;
