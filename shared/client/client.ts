@@ -5,7 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type Msg, type NatsConnection, connect as natsConnect, type Subscription } from '@nats-io/transport-node';
-import { CancelledError, InvalidInputError, SquallError, TimeoutError, WorkflowFailedError } from '../errors.js';
+import {
+  CancelledError,
+  type ErrorInfo,
+  InvalidInputError,
+  SquallError,
+  TimeoutError,
+  WorkflowFailedError,
+} from '../errors.js';
 import type { SignalEvent } from '../history/events.js';
 import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type Subjects, streamNames, subjects, validateToken } from '../names.js';
@@ -130,10 +137,14 @@ class Client implements SquallClient {
         subject: this.subjects.started(workflowId),
         accept: (msg) => {
           const b = safeDecode(msg);
-          return isRecord(b) && b.requestId === requestId;
+          return isRecord(b) && b.msgId === requestId;
         },
       },
     });
+    // A `started` notice reports a refused start in its body rather than as an error reply.
+    if (isRecord(reply) && isRecord(reply.error) && reply.runId === undefined) {
+      throw typedError(reply.error as unknown as ErrorInfo);
+    }
     return expectShape<StartResult>(reply, subject, ['workflowId', 'runId']);
   }
 
