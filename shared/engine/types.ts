@@ -19,6 +19,8 @@ export interface PendingTimer {
   timerSeq: number;
   sendId: string;
   fireAt: Millis;
+  /** The event fed to the machine when the timer fires; `{ type: sendId }` when absent. */
+  event?: SignalEvent;
 }
 
 /** A child run the parent is waiting on, keyed in RunState by its XState invoke id. */

@@ -1,0 +1,173 @@
+/**
+ * Workflow definitions: an XState machine plus a name, a version and the signal types it defers.
+ * defineWorkflow() swaps every invoked actor for an inert placeholder, so authors name their
+ * activities (`invoke: { src: 'chargeCard' }`) and never write fake implementations.
+ */
+import type { ActorLogic, AnyStateMachine, EventObject, Snapshot } from 'xstate';
+import { InvalidInputError } from '../errors.js';
+import { validateToken } from '../names.js';
+
+/** A registered workflow: immutable; `machine` is the author's machine with placeholder actors. */
+export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateMachine> {
+  readonly kind: 'squall.workflow';
+  readonly name: string;
+  readonly version: number;
+  /** The machine decide() folds inputs through (actors replaced by inert placeholders). */
+  readonly machine: TMachine;
+  /** Every actor source the machine can invoke or spawn by name: the activities it schedules. */
+  readonly activities: readonly string[];
+  /** Signal types that wait in the run's mailbox until a state accepts them. */
+  readonly deferred: readonly string[];
+  /**
+   * Hook for child workflows (a later issue): true when an invoked `src` names a workflow rather
+   * than an activity. decide() refuses such invokes until child runs are implemented.
+   */
+  readonly isWorkflowSrc: (src: string) => boolean;
+}
+
+/** What an author passes to defineWorkflow. */
+export interface WorkflowOptions<TMachine extends AnyStateMachine> {
+  /** Workflow type: a subject token (no '.', '*', '>', '/', '\\', whitespace). */
+  name: string;
+  /** Positive integer; a run stays on the version it started with. @default 1 */
+  version?: number;
+  machine: TMachine;
+  /** Signal types kept in the mailbox until a state accepts them, instead of being dropped. @default [] */
+  deferred?: string[];
+  /** Child-workflow hook, see WorkflowDefinition.isWorkflowSrc. @default () => false */
+  isWorkflowSrc?: (src: string) => boolean;
+}
+
+/** Snapshot of the placeholder actor: always active, holds nothing (its input lives in history). */
+type PlaceholderSnapshot = Snapshot<undefined>;
+
+const ACTIVE: PlaceholderSnapshot = Object.freeze({ status: 'active', output: undefined, error: undefined });
+
+/**
+ * Actor logic standing in for an activity inside the machine. Pure transition() never starts it;
+ * if something ever did, it would simply never complete: results only come through decide().
+ */
+export const placeholderActivityLogic: ActorLogic<PlaceholderSnapshot, EventObject, unknown> = {
+  transition: (snapshot) => snapshot,
+  getInitialSnapshot: () => ACTIVE,
+  getPersistedSnapshot: (snapshot) => snapshot,
+  restoreSnapshot: () => ACTIVE,
+};
+
+/** Prefix XState gives inline actor logic (`invoke: { src: fromPromise(...) }`). */
+const INLINE_SRC_PREFIX = 'xstate.invoke.';
+
+/** Builds a frozen WorkflowDefinition; throws InvalidInputError on a bad name, version or src. */
+export function defineWorkflow<TMachine extends AnyStateMachine>(
+  opts: WorkflowOptions<TMachine>,
+): WorkflowDefinition<TMachine> {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new InvalidInputError('defineWorkflow needs { name, machine, version?, deferred? }');
+  }
+  const name = validateToken('workflowType', opts.name);
+  const version = opts.version ?? 1;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+    throw new InvalidInputError(`workflow ${name}: version must be a positive integer, got ${String(version)}`, {
+      details: { workflowType: name },
+    });
+  }
+  const machine = opts.machine as unknown;
+  if (!isStateMachine(machine)) {
+    throw new InvalidInputError(`workflow ${name}: machine must be an XState machine (createMachine or setup())`, {
+      details: { workflowType: name },
+    });
+  }
+  const deferred = validateDeferred(name, opts.deferred ?? []);
+  const activities = collectActivitySources(name, opts.machine);
+  const actors: Record<string, typeof placeholderActivityLogic> = {};
+  for (const src of activities) actors[src] = placeholderActivityLogic;
+  const provided = opts.machine.provide({ actors }) as TMachine;
+  return Object.freeze({
+    kind: 'squall.workflow',
+    name,
+    version,
+    machine: provided,
+    activities: Object.freeze(activities),
+    deferred: Object.freeze(deferred),
+    isWorkflowSrc: opts.isWorkflowSrc ?? (() => false),
+  });
+}
+
+/** True for values made by defineWorkflow. */
+export function isWorkflowDefinition(value: unknown): value is WorkflowDefinition {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { kind?: unknown }).kind === 'squall.workflow' &&
+    isStateMachine((value as { machine?: unknown }).machine)
+  );
+}
+
+function isStateMachine(value: unknown): value is AnyStateMachine {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { provide?: unknown }).provide === 'function' &&
+    typeof (value as { getPersistedSnapshot?: unknown }).getPersistedSnapshot === 'function' &&
+    typeof (value as { root?: unknown }).root === 'object'
+  );
+}
+
+function validateDeferred(name: string, deferred: unknown): string[] {
+  if (!Array.isArray(deferred)) {
+    throw new InvalidInputError(`workflow ${name}: deferred must be an array of signal types`);
+  }
+  for (const type of deferred) {
+    if (typeof type !== 'string' || type.length === 0) {
+      throw new InvalidInputError(`workflow ${name}: deferred signal types must be non-empty strings`);
+    }
+    if (type.startsWith('xstate.') || type.startsWith('squall.')) {
+      throw new InvalidInputError(`workflow ${name}: deferred type ${JSON.stringify(type)} is reserved`);
+    }
+  }
+  return [...new Set(deferred as string[])];
+}
+
+/** Minimal view of an XState state node: what the walk reads. */
+interface StateNodeView {
+  id: string;
+  states: Record<string, StateNodeView>;
+  invoke: ReadonlyArray<{ id: string; src: unknown }>;
+}
+
+/**
+ * Every actor name the machine can start: invoke srcs of every state node plus the actors named
+ * in setup(). Inline logic cannot be scheduled on an executor, so it is refused here.
+ */
+function collectActivitySources(name: string, machine: AnyStateMachine): string[] {
+  const found = new Set<string>();
+  const walk = (node: StateNodeView): void => {
+    for (const inv of node.invoke) {
+      const src = inv.src;
+      if (typeof src !== 'string' || src.startsWith(INLINE_SRC_PREFIX)) {
+        throw new InvalidInputError(
+          `workflow ${name}: state ${node.id} invokes inline actor logic (id ${JSON.stringify(inv.id)}); invoke an activity by name instead, e.g. invoke: { src: 'chargeCard' }`,
+          { details: { workflowType: name, state: node.id } },
+        );
+      }
+      found.add(src);
+    }
+    for (const child of Object.values(node.states)) walk(child);
+  };
+  walk(machine.root as unknown as StateNodeView);
+  const implemented = (machine.implementations as { actors?: Record<string, unknown> }).actors ?? {};
+  for (const src of Object.keys(implemented)) {
+    if (!src.startsWith(INLINE_SRC_PREFIX)) found.add(src);
+  }
+  for (const src of found) {
+    try {
+      validateToken('activity', src);
+    } catch (err) {
+      throw new InvalidInputError(`workflow ${name}: activity name ${JSON.stringify(src)} is not a valid token`, {
+        cause: err,
+        details: { workflowType: name },
+      });
+    }
+  }
+  return [...found].sort();
+}

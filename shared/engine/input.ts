@@ -1,0 +1,230 @@
+/**
+ * Decision inputs and the history events that record them. Every commit opens with the event of
+ * its input (`inputEvent`); replay turns it back into the input (`inputFromEvent`).
+ */
+import { CorruptHistoryError, type ErrorInfo, InvalidInputError } from '../errors.js';
+import type { HistoryEvent, IgnoredReason, InputEvent, SignalEvent } from '../history/events.js';
+import type { DecisionInput } from './types.js';
+
+/** Prefixes of event types the engine itself feeds to machines; a signal may not use them. */
+export const RESERVED_EVENT_PREFIXES: readonly string[] = ['xstate.', 'squall.'];
+
+/** Type of the event a machine receives on cancel when it handles it; otherwise the run ends cancelled. */
+export const CANCEL_EVENT_TYPE = 'squall.cancel';
+
+/** Throws InvalidInputError with a message naming the field when `input` is not a DecisionInput. */
+export function validateDecisionInput(input: unknown): asserts input is DecisionInput {
+  if (typeof input !== 'object' || input === null) throw invalid('a decision input must be an object');
+  const i = input as Record<string, unknown>;
+  if (typeof i.at !== 'number' || !Number.isFinite(i.at)) {
+    throw invalid(`${String(i.kind)} input: at must be a finite millisecond time, got ${describe(i.at)}`);
+  }
+  switch (i.kind) {
+    case 'start':
+      requireString(i, 'workflowId', 'start');
+      requireString(i, 'runId', 'start');
+      if (i.continuedFrom !== undefined) requireString(i, 'continuedFrom', 'start');
+      if (i.parent !== undefined) {
+        const p = i.parent as Record<string, unknown> | null;
+        if (typeof p !== 'object' || p === null) throw invalid('start input: parent must be an object');
+        requireString(p, 'workflowId', 'start parent');
+        requireString(p, 'runId', 'start parent');
+        requireString(p, 'invokeId', 'start parent');
+        requireSeq(p, 'childSeq', 'start parent');
+      }
+      return;
+    case 'activityCompleted':
+      requireSeq(i, 'activitySeq', i.kind);
+      if (i.attempt !== undefined) requireSeq(i, 'attempt', i.kind);
+      return;
+    case 'activityFailed':
+      requireSeq(i, 'activitySeq', i.kind);
+      if (i.attempt !== undefined) requireSeq(i, 'attempt', i.kind);
+      requireErrorInfo(i.error, i.kind);
+      return;
+    case 'timerFired':
+      requireSeq(i, 'timerSeq', i.kind);
+      return;
+    case 'signal':
+      validateSignal(i.event);
+      return;
+    case 'cancel':
+      if (i.reason !== undefined && typeof i.reason !== 'string') {
+        throw invalid(`cancel input: reason must be a string when given, got ${describe(i.reason)}`);
+      }
+      return;
+    case 'childCompleted':
+      requireSeq(i, 'childSeq', i.kind);
+      return;
+    case 'childFailed':
+      requireSeq(i, 'childSeq', i.kind);
+      requireErrorInfo(i.error, i.kind);
+      return;
+    default:
+      throw invalid(`unknown decision input kind ${describe(i.kind)}`);
+  }
+}
+
+/** Throws InvalidInputError unless `event` is an XState event a user may send: `{ type, ...data }`. */
+export function validateSignal(event: unknown): asserts event is SignalEvent {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    throw invalid(`signal must be an event object { type, ...data }, got ${describe(event)}`);
+  }
+  const type = (event as { type?: unknown }).type;
+  if (typeof type !== 'string' || type.length === 0) {
+    throw invalid(`signal must have a non-empty string type, got ${describe(type)}`);
+  }
+  const reserved = RESERVED_EVENT_PREFIXES.find((p) => type.startsWith(p));
+  if (reserved)
+    throw invalid(`signal type ${JSON.stringify(type)} is reserved: types starting '${reserved}' are the engine's`);
+}
+
+/** The history event recording `input`, with the extra markers the decision set. */
+export function inputEvent(
+  input: DecisionInput,
+  workflowType: string,
+  version: number,
+  marks: { ignored?: IgnoredReason; deferred?: boolean } = {},
+): InputEvent {
+  const { at } = input;
+  switch (input.kind) {
+    case 'start':
+      return defined({
+        type: 'RunStarted',
+        at,
+        workflowType,
+        version,
+        workflowId: input.workflowId,
+        runId: input.runId,
+        input: input.input,
+        parent: input.parent,
+        continuedFrom: input.continuedFrom,
+      });
+    case 'activityCompleted':
+      return defined({
+        type: 'ActivityCompleted',
+        at,
+        activitySeq: input.activitySeq,
+        output: input.output,
+        attempt: input.attempt,
+        ignored: marks.ignored,
+      });
+    case 'activityFailed':
+      return defined({
+        type: 'ActivityFailed',
+        at,
+        activitySeq: input.activitySeq,
+        error: input.error,
+        attempt: input.attempt,
+        ignored: marks.ignored,
+      });
+    case 'timerFired':
+      return defined({ type: 'TimerFired', at, timerSeq: input.timerSeq, ignored: marks.ignored });
+    case 'signal':
+      return defined({
+        type: 'SignalReceived',
+        at,
+        signal: input.event,
+        deferred: marks.deferred,
+        ignored: marks.ignored,
+      });
+    case 'cancel':
+      return defined({ type: 'CancelRequested', at, reason: input.reason });
+    case 'childCompleted':
+      return defined({
+        type: 'ChildCompleted',
+        at,
+        childSeq: input.childSeq,
+        output: input.output,
+        ignored: marks.ignored,
+      });
+    case 'childFailed':
+      return defined({ type: 'ChildFailed', at, childSeq: input.childSeq, error: input.error, ignored: marks.ignored });
+  }
+}
+
+/** Turns a commit's first event back into the input decide() took; CorruptHistoryError otherwise. */
+export function inputFromEvent(event: HistoryEvent): DecisionInput {
+  switch (event.type) {
+    case 'RunStarted':
+      return defined({
+        kind: 'start',
+        at: event.at,
+        workflowId: event.workflowId,
+        runId: event.runId,
+        input: event.input,
+        parent: event.parent,
+        continuedFrom: event.continuedFrom,
+      });
+    case 'ActivityCompleted':
+      return defined({
+        kind: 'activityCompleted',
+        at: event.at,
+        activitySeq: event.activitySeq,
+        output: event.output,
+        attempt: event.attempt,
+      });
+    case 'ActivityFailed':
+      return defined({
+        kind: 'activityFailed',
+        at: event.at,
+        activitySeq: event.activitySeq,
+        error: event.error,
+        attempt: event.attempt,
+      });
+    case 'TimerFired':
+      return { kind: 'timerFired', at: event.at, timerSeq: event.timerSeq };
+    case 'SignalReceived':
+      return { kind: 'signal', at: event.at, event: event.signal };
+    case 'CancelRequested':
+      return defined({ kind: 'cancel', at: event.at, reason: event.reason });
+    case 'ChildCompleted':
+      return defined({ kind: 'childCompleted', at: event.at, childSeq: event.childSeq, output: event.output });
+    case 'ChildFailed':
+      return { kind: 'childFailed', at: event.at, childSeq: event.childSeq, error: event.error };
+    default:
+      throw new CorruptHistoryError(`a commit must open with an input event, found ${event.type}`, {
+        details: { eventType: event.type },
+      });
+  }
+}
+
+/** Drops keys whose value is undefined, so events stay small and compare equal after a round trip. */
+function defined<T extends object>(value: T): T {
+  const out = {} as T;
+  for (const key of Object.keys(value) as (keyof T)[]) {
+    if (value[key] !== undefined) out[key] = value[key];
+  }
+  return out;
+}
+
+function invalid(message: string): InvalidInputError {
+  return new InvalidInputError(message);
+}
+
+function requireString(obj: Record<string, unknown>, key: string, what: string): void {
+  const v = obj[key];
+  if (typeof v !== 'string' || v.length === 0)
+    throw invalid(`${what} input: ${key} must be a non-empty string, got ${describe(v)}`);
+}
+
+function requireSeq(obj: Record<string, unknown>, key: string, what: string): void {
+  const v = obj[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    throw invalid(`${what} input: ${key} must be a positive integer, got ${describe(v)}`);
+  }
+}
+
+function requireErrorInfo(value: unknown, what: string): asserts value is ErrorInfo {
+  const e = value as { name?: unknown; message?: unknown } | null;
+  if (typeof e !== 'object' || e === null || typeof e.name !== 'string' || typeof e.message !== 'string') {
+    throw invalid(`${what} input: error must be an ErrorInfo { name, message }, got ${describe(value)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return typeof value;
+}
