@@ -15,20 +15,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stopAll = async (): Promise<void> => {
     await Promise.allSettled(started.map((s) => s.stop()));
   };
-  try {
-    const [nats, mongo] = await Promise.all([
-      useOrStart('NATS_URL', 'nats-server', probeNats, startNatsServer, started),
-      useOrStart('MONGO_URL', 'MongoDB', probeMongo, startMongoServer, started),
-    ]);
-    project.provide('squallNatsUrl', nats.url);
-    project.provide('squallMongoUrl', mongo.url);
-    process.env[NATS_URL_ENV] = nats.url;
-    process.env[MONGO_URL_ENV] = mongo.url;
-    console.log(`squall test harness: ${nats.line}, ${mongo.line}`);
-  } catch (err) {
+  // allSettled, not all: if one side fails, the other may still be starting and must be stopped.
+  const [nats, mongo] = await Promise.allSettled([
+    useOrStart('NATS_URL', 'nats-server', probeNats, startNatsServer, started),
+    useOrStart('MONGO_URL', 'MongoDB', probeMongo, startMongoServer, started),
+  ]);
+  if (nats.status === 'rejected' || mongo.status === 'rejected') {
     await stopAll();
-    throw err;
+    throw nats.status === 'rejected' ? nats.reason : (mongo as PromiseRejectedResult).reason;
   }
+  project.provide('squallNatsUrl', nats.value.url);
+  project.provide('squallMongoUrl', mongo.value.url);
+  process.env[NATS_URL_ENV] = nats.value.url;
+  process.env[MONGO_URL_ENV] = mongo.value.url;
+  console.log(`squall test harness: ${nats.value.line}, ${mongo.value.line}`);
   return stopAll;
 }
 
