@@ -3,7 +3,8 @@
  * time out), then ship and email in parallel. Activities live in ./activities.ts.
  */
 import { assign, emit, setup } from 'xstate';
-import { defineWorkflow } from '../../shared/engine/index.js';
+import { activity, defineWorkflow } from '../../shared/engine/index.js';
+import type { Charge, ChargeInput, EmailInput, EmailReceipt, ShipInput, Shipment } from './activities.js';
 
 /** Input of a run of `order`. */
 export interface OrderInput {
@@ -46,6 +47,11 @@ export const orderMachine = setup({
     events: {} as OrderSignal,
     output: {} as OrderOutput,
     emitted: {} as { type: 'orderCharged'; orderId: string },
+  },
+  actors: {
+    chargeCard: activity<ChargeInput, Charge>(),
+    shipOrder: activity<ShipInput, Shipment>(),
+    sendEmail: activity<EmailInput, EmailReceipt>(),
   },
   delays: {
     approvalTimeout: ({ context }) => context.approvalTimeoutMs,
@@ -99,6 +105,8 @@ export const orderMachine = setup({
                 src: 'shipOrder',
                 input: ({ context }) => ({ orderId: context.orderId }),
                 onDone: { target: 'finished', actions: assign({ shipped: true }) },
+                // Either activity failing ends fulfilment; leaving the state cancels the other one.
+                onError: { target: '#order.done', actions: assign({ status: 'fulfillmentFailed' as const }) },
               },
             },
             finished: { type: 'final' },
@@ -113,6 +121,7 @@ export const orderMachine = setup({
                 src: 'sendEmail',
                 input: ({ context }) => ({ orderId: context.orderId, template: 'order-shipped' }),
                 onDone: { target: 'finished', actions: assign({ emailed: true }) },
+                onError: { target: '#order.done', actions: assign({ status: 'fulfillmentFailed' as const }) },
               },
             },
             finished: { type: 'final' },
@@ -120,11 +129,6 @@ export const orderMachine = setup({
         },
       },
       onDone: { target: 'done', actions: assign({ status: 'fulfilled' as const }) },
-      // Either activity failing ends fulfilment; leaving the state cancels the other one.
-      on: {
-        'xstate.error.actor.ship': { target: 'done', actions: assign({ status: 'fulfillmentFailed' as const }) },
-        'xstate.error.actor.email': { target: 'done', actions: assign({ status: 'fulfillmentFailed' as const }) },
-      },
     },
     done: { type: 'final' },
   },

@@ -54,6 +54,15 @@ export const placeholderActivityLogic: ActorLogic<PlaceholderSnapshot, EventObje
   restoreSnapshot: () => ACTIVE,
 };
 
+/**
+ * Declares an activity inside `setup({ actors: { chargeCard: activity<ChargeInput, Charge>() } })`
+ * so `invoke: { src: 'chargeCard' }` type-checks its input and `onDone` output. No implementation:
+ * executors run the real function; the machine only ever sees its result.
+ */
+export function activity<TInput = unknown, TOutput = unknown>(): ActorLogic<Snapshot<TOutput>, EventObject, TInput> {
+  return placeholderActivityLogic as unknown as ActorLogic<Snapshot<TOutput>, EventObject, TInput>;
+}
+
 /** Prefix XState gives inline actor logic (`invoke: { src: fromPromise(...) }`). */
 const INLINE_SRC_PREFIX = 'xstate.invoke.';
 

@@ -14,6 +14,7 @@ export {
 } from './activity.js';
 export { decide } from './decide.js';
 export {
+  activity,
   defineWorkflow,
   isWorkflowDefinition,
   placeholderActivityLogic,

@@ -1,0 +1,241 @@
+/**
+ * An in-memory run for workflow authors' tests: every input goes through the real decide(), with
+ * stubbed activities and a virtual clock. No NATS, no MongoDB, no real time.
+ */
+
+import { decide } from '../engine/decide.js';
+import type { WorkflowDefinition } from '../engine/definition.js';
+import { replayCommits } from '../engine/replay.js';
+import type { Command, Decision, DecisionInput, PendingActivity, PendingTimer, RunState } from '../engine/types.js';
+import { type ErrorInfo, toErrorInfo } from '../errors.js';
+import type { Commit, Millis, RunStatus, SignalEvent } from '../history/events.js';
+
+/**
+ * What an activity returns in a test: a value, an Error (the attempt fails), or a function of the
+ * input and attempt number returning either (it may be async; throwing fails the attempt).
+ */
+export type ActivityStub = unknown;
+
+/** Options of createTestRun. */
+export interface TestRunOptions {
+  /** Stubs by activity name. An activity without a stub stays pending until complete()/fail(). @default {} */
+  activities?: Record<string, ActivityStub>;
+  /** The run's input. */
+  input?: unknown;
+  /** @default 'test-workflow' */
+  workflowId?: string;
+  /** @default `${workflowId}-run-1` */
+  runId?: string;
+  /** Virtual time of the start. @default 0 */
+  start?: Millis;
+  /** Deliver stubbed activity results after every input (in schedule order). @default true */
+  autoRun?: boolean;
+}
+
+/** A run driven by a test. Every method folds inputs through decide() and records the commits. */
+export interface TestRun {
+  readonly definition: WorkflowDefinition;
+  /** Every commit so far, as the router would have stored them. */
+  readonly history: readonly Commit[];
+  readonly state: RunState;
+  readonly status: RunStatus;
+  /** The machine's output once completed. */
+  readonly output: unknown;
+  /** The failure once failed. */
+  readonly error: ErrorInfo | undefined;
+  /** Current state value (`'waiting'`, `{ fulfilling: { ... } }`). */
+  readonly value: unknown;
+  readonly context: unknown;
+  /** Virtual time now. */
+  readonly now: Millis;
+  /** Every command decisions produced, in order. */
+  readonly commands: readonly Command[];
+  /** Events the machine emitted (`emit`), in order. */
+  readonly emitted: readonly SignalEvent[];
+  /** Activities scheduled and not yet finished, in schedule order. */
+  pendingActivities(): PendingActivity[];
+  /** Live timers, earliest first. */
+  pendingTimers(): PendingTimer[];
+  /** Sends a signal now. */
+  signal(event: SignalEvent): Promise<Decision>;
+  /** Asks the run to cancel now. */
+  cancel(reason?: string): Promise<Decision>;
+  /** Completes a pending activity, named by activity name (oldest pending) or activitySeq. */
+  complete(activity: string | number, output?: unknown): Promise<Decision>;
+  /** Fails a pending activity, named by activity name (oldest pending) or activitySeq. */
+  fail(activity: string | number, error: unknown): Promise<Decision>;
+  /** Delivers every stubbed activity result, in schedule order, until none is left. */
+  runUntilIdle(): Promise<void>;
+  /** Moves the clock to `ms`, firing every timer due on the way (in order). */
+  advanceTo(ms: Millis): Promise<void>;
+  /** Moves the clock forward by `ms`. */
+  advanceBy(ms: number): Promise<void>;
+  /** Jumps to the next live timer and fires it; false when there is none. */
+  skipToNextTimer(): Promise<boolean>;
+  /** Runs activities and timers until the run closes or nothing is left to do. */
+  runToEnd(): Promise<void>;
+  /** Folds any input (at defaults to now), for tests that need exact control. */
+  apply(input: DecisionInput): Decision;
+  /** Replays this run's history under its definition; throws NondeterminismError on divergence. */
+  replay(): RunState;
+}
+
+const MAX_STEPS = 10_000;
+
+/** Starts a run of `definition` in memory and (by default) runs its stubbed activities. */
+export async function createTestRun(definition: WorkflowDefinition, opts: TestRunOptions = {}): Promise<TestRun> {
+  const stubs = opts.activities ?? {};
+  const autoRun = opts.autoRun ?? true;
+  const workflowId = opts.workflowId ?? 'test-workflow';
+  const runId = opts.runId ?? `${workflowId}-run-1`;
+  const history: Commit[] = [];
+  const commands: Command[] = [];
+  const emitted: SignalEvent[] = [];
+  let now = opts.start ?? 0;
+  let state: RunState | undefined;
+
+  const apply = (input: DecisionInput): Decision => {
+    const decision = decide(definition, state, input);
+    if (decision.events.length > 0) {
+      history.push({ runId, workflowId, seq: decision.state.lastSeq, events: decision.events });
+    }
+    for (const c of decision.commands) {
+      commands.push(c);
+      if (c.kind === 'emit') emitted.push(c.event);
+    }
+    state = decision.state;
+    return decision;
+  };
+  const current = (): RunState => state as RunState;
+  const settle = async <T>(value: T): Promise<T> => {
+    if (autoRun) await run.runUntilIdle();
+    return value;
+  };
+  const findActivity = (which: string | number): PendingActivity => {
+    const found = run
+      .pendingActivities()
+      .find((a) => (typeof which === 'number' ? a.activitySeq : a.activity) === which);
+    if (!found) {
+      const pending = run.pendingActivities().map((a) => `${a.activity}#${a.activitySeq}`);
+      throw new Error(`no pending activity ${String(which)} (pending: ${pending.join(', ') || 'none'})`);
+    }
+    return found;
+  };
+  const fireNext = (limit: Millis): boolean => {
+    const next = run.pendingTimers()[0];
+    if (!next || next.fireAt > limit || current().status !== 'running') return false;
+    now = Math.max(now, next.fireAt);
+    apply({ kind: 'timerFired', at: now, timerSeq: next.timerSeq });
+    return true;
+  };
+
+  const run: TestRun = {
+    definition,
+    history,
+    commands,
+    emitted,
+    get state() {
+      return current();
+    },
+    get status() {
+      return current().status;
+    },
+    get output() {
+      return current().output;
+    },
+    get error() {
+      return current().error;
+    },
+    get value() {
+      return (current().snapshot as { value?: unknown } | undefined)?.value;
+    },
+    get context() {
+      return (current().snapshot as { context?: unknown } | undefined)?.context;
+    },
+    get now() {
+      return now;
+    },
+    pendingActivities: () => Object.values(current().activities).sort((a, b) => a.activitySeq - b.activitySeq),
+    pendingTimers: () => Object.values(current().timers).sort((a, b) => a.fireAt - b.fireAt || a.timerSeq - b.timerSeq),
+    signal: (event) => settle(apply({ kind: 'signal', at: now, event })),
+    cancel: (reason) =>
+      settle(apply(reason === undefined ? { kind: 'cancel', at: now } : { kind: 'cancel', at: now, reason })),
+    complete: (which, output) => {
+      const a = findActivity(which);
+      return settle(apply({ kind: 'activityCompleted', at: now, activitySeq: a.activitySeq, output, attempt: 1 }));
+    },
+    fail: (which, error) => {
+      const a = findActivity(which);
+      return settle(
+        apply({ kind: 'activityFailed', at: now, activitySeq: a.activitySeq, error: toErrorInfo(error), attempt: 1 }),
+      );
+    },
+    async runUntilIdle() {
+      for (let steps = 0; current().status === 'running'; steps++) {
+        if (steps >= MAX_STEPS) throw new Error(`test run still scheduling activities after ${MAX_STEPS} results`);
+        const next = run.pendingActivities().find((a) => Object.hasOwn(stubs, a.activity));
+        if (!next) return;
+        const result = await callStub(stubs[next.activity], next.input, 1);
+        apply(
+          'error' in result
+            ? { kind: 'activityFailed', at: now, activitySeq: next.activitySeq, error: result.error, attempt: 1 }
+            : { kind: 'activityCompleted', at: now, activitySeq: next.activitySeq, output: result.output, attempt: 1 },
+        );
+      }
+    },
+    async advanceTo(ms) {
+      if (!Number.isFinite(ms) || ms < now) throw new Error(`cannot move the clock from ${now} back to ${ms}`);
+      for (let steps = 0; fireNext(ms); steps++) {
+        if (steps >= MAX_STEPS) throw new Error(`more than ${MAX_STEPS} timers fired before ${ms}`);
+        if (autoRun) await run.runUntilIdle();
+      }
+      now = ms;
+    },
+    advanceBy: (ms) => run.advanceTo(now + ms),
+    async skipToNextTimer() {
+      if (!fireNext(Number.POSITIVE_INFINITY)) return false;
+      if (autoRun) await run.runUntilIdle();
+      return true;
+    },
+    async runToEnd() {
+      await run.runUntilIdle();
+      for (let steps = 0; current().status === 'running'; steps++) {
+        if (steps >= MAX_STEPS) throw new Error(`test run still running after ${MAX_STEPS} timers`);
+        if (!(await run.skipToNextTimer())) return;
+      }
+    },
+    apply,
+    replay: () => replayCommits(definition, history),
+  };
+
+  const startInput: DecisionInput = { kind: 'start', at: now, workflowId, runId };
+  if (opts.input !== undefined) startInput.input = opts.input;
+  apply(startInput);
+  return settle(run);
+}
+
+/**
+ * Replays recorded commits (e.g. a fixture file's `commits`) under `definition`, as CI should for
+ * every stored history. Returns the rebuilt state; throws NondeterminismError on divergence.
+ */
+export function replayHistory(
+  definition: WorkflowDefinition,
+  history: readonly Commit[] | { commits: Commit[] },
+): RunState {
+  return replayCommits(definition, 'commits' in history ? history.commits : history);
+}
+
+async function callStub(
+  stub: ActivityStub,
+  input: unknown,
+  attempt: number,
+): Promise<{ output: unknown } | { error: ErrorInfo }> {
+  try {
+    const value =
+      typeof stub === 'function' ? await (stub as (i: unknown, a: number) => unknown)(input, attempt) : stub;
+    if (value instanceof Error) return { error: toErrorInfo(value) };
+    return { output: value };
+  } catch (err) {
+    return { error: toErrorInfo(err) };
+  }
+}
