@@ -53,9 +53,15 @@ export interface RunDoc {
   state: Binary;
 }
 
-/** Who holds a workflowId: the open run, or the last one when closed. */
+/**
+ * One generation of a workflowId: `_id: <workflowId>:<gen>`. A claim inserts generation n+1, so
+ * the unique `_id` decides races (conditional updates are not atomic on every server); the
+ * highest generation is the current holder. Only `release` ever updates one.
+ */
 export interface WorkflowIdDoc {
   _id: string;
+  workflowId: string;
+  gen: number;
   runId: string;
   open: boolean;
   claimedAt: Millis;
@@ -63,7 +69,12 @@ export interface WorkflowIdDoc {
   status?: RunStatus;
 }
 
-/** A durable timer. `leaseUntil` is 0 when not leased. */
+/** `_id` of a workflowId generation. */
+export function workflowIdGenId(workflowId: string, gen: number): string {
+  return `${workflowId}:${gen}`;
+}
+
+/** A durable timer. Its lease lives in TimerLeaseDocs, so claims never update it. */
 export interface TimerDoc {
   _id: string;
   runId: string;
@@ -71,8 +82,25 @@ export interface TimerDoc {
   timerSeq: number;
   fireAt: Millis;
   status: TimerRecord['status'];
-  leaseOwner?: string;
-  leaseUntil: Millis;
+}
+
+/**
+ * Lease `epoch` of a timer, stored in the timers collection as `_id: <timerId>@<epoch>` (a timer
+ * `_id` always ends in `:<digits>`, so the two never collide). Inserting epoch n+1 is the claim:
+ * the unique `_id` lets exactly one claimer win. The highest epoch is the current lease.
+ */
+export interface TimerLeaseDoc {
+  _id: string;
+  kind: 'lease';
+  timer: string;
+  epoch: number;
+  owner: string;
+  until: Millis;
+}
+
+/** `_id` of a timer lease. */
+export function timerLeaseId(timer: string, epoch: number): string {
+  return `${timer}@${epoch}`;
 }
 
 /** Largest output copied into plain BSON fields of a run summary. */
@@ -174,8 +202,8 @@ export function fromRunDoc(d: RunDoc): RunRecord {
   return record;
 }
 
-/** Converts a stored timer to its public shape. */
-export function fromTimerDoc(d: TimerDoc): TimerRecord {
+/** Converts a stored timer and its current lease (if any) to the public shape. */
+export function fromTimerDoc(d: TimerDoc, lease?: TimerLeaseDoc): TimerRecord {
   const t: TimerRecord = {
     runId: d.runId,
     workflowId: d.workflowId,
@@ -183,8 +211,10 @@ export function fromTimerDoc(d: TimerDoc): TimerRecord {
     fireAt: d.fireAt,
     status: d.status,
   };
-  if (d.leaseOwner !== undefined) t.leaseOwner = d.leaseOwner;
-  if (d.leaseUntil > 0) t.leaseUntil = d.leaseUntil;
+  if (lease) {
+    t.leaseOwner = lease.owner;
+    t.leaseUntil = lease.until;
+  }
   return t;
 }
 

@@ -20,10 +20,13 @@ export const STORE_INDEXES: Record<keyof CollectionNames, IndexDescription[]> = 
     { key: { workflowType: 1, startedAt: -1, _id: -1 }, name: 'type_startedAt' },
     { key: { startedAt: -1, _id: -1 }, name: 'startedAt' },
   ],
-  workflowIds: [],
+  // Generations of each workflowId; the highest is the current holder.
+  workflowIds: [{ key: { workflowId: 1, gen: -1 }, name: 'workflowId_gen', unique: true }],
   timers: [
+    // Due pending timers, earliest first (lease documents have no status and stay out of it).
     { key: { status: 1, fireAt: 1 }, name: 'status_fireAt' },
-    { key: { status: 1, leaseUntil: 1 }, name: 'status_leaseUntil' },
+    // A timer's leases (only lease documents carry `timer`).
+    { key: { timer: 1, epoch: -1 }, name: 'timer_epoch' },
   ],
 };
 

@@ -8,7 +8,7 @@ import type { MongoClient } from 'mongodb';
 import type { RunState } from '../engine/types.js';
 import { collectionNames } from '../names.js';
 import { CommitStore } from './commits.js';
-import type { CommitDoc, RunDoc, TimerDoc, WorkflowIdDoc } from './documents.js';
+import type { CommitDoc, RunDoc, TimerDoc, TimerLeaseDoc, WorkflowIdDoc } from './documents.js';
 import { toStoreError } from './errors.js';
 import { ensureIndexes } from './indexes.js';
 import { RunStore } from './runs.js';
@@ -27,7 +27,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     o.maxPayloadBytes,
     Date.now,
   );
-  const timers = new TimerStore(db.collection<TimerDoc>(names.timers));
+  const timers = new TimerStore(db.collection<TimerDoc | TimerLeaseDoc>(names.timers));
 
   const guard = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
     try {

@@ -1,14 +1,17 @@
 /**
  * Run summaries and workflowId ownership. Summaries are projections of history: written after
  * the commit, possibly in batches, never moved backwards (a write only lands when its lastSeq is
- * higher). WorkflowId ownership lives in its own collection keyed by the id, because a unique
- * index over *open* runs needs a partial index, which not every server (FerretDB) offers.
+ * higher; where a server's conditional updates are not atomic (FerretDB 1.x), two concurrent
+ * writers of one run can leave it behind, which repairRun heals, as for any lagging summary).
+ * WorkflowId ownership is a log of generations in its own collection, decided by unique inserts:
+ * a unique index over *open* runs would need a partial index, which FerretDB lacks, and a
+ * conditional update is not an atomic compare-and-set there.
  */
 import { type AnyBulkWriteOperation, type Collection, type Filter, MongoBulkWriteError } from 'mongodb';
 import type { RunState } from '../engine/types.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { RunStatus } from '../history/events.js';
-import { fromRunDoc, type RunDoc, toRunFields, type WorkflowIdDoc } from './documents.js';
+import { fromRunDoc, type RunDoc, toRunFields, type WorkflowIdDoc, workflowIdGenId } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 import type { ClaimResult, IdReusePolicy, Page, RunFilter, RunRecord } from './types.js';
 
@@ -78,7 +81,7 @@ export class RunStore {
   }
 
   async getByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {
-    const holder = await this.ids.findOne({ _id: workflowId });
+    const holder = await this.currentHolder(workflowId);
     if (holder) {
       const run = await this.get(holder.runId);
       if (run) return run;
@@ -110,34 +113,38 @@ export class RunStore {
 
   async claim(workflowId: string, runId: string, policy: IdReusePolicy): Promise<ClaimResult> {
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      try {
-        await this.ids.insertOne({ _id: workflowId, runId, open: true, claimedAt: this.now() });
-        return { claimed: true };
-      } catch (err) {
-        if (!isDuplicateKeyError(err)) throw err;
-      }
-      const holder = await this.ids.findOne({ _id: workflowId });
-      if (!holder) continue; // removed in between: insert again
-      if (holder.runId === runId) {
+      const holder = await this.currentHolder(workflowId);
+      if (holder?.runId === runId) {
         // The same start again (redelivery): idempotent while open; a closed run stays closed.
         return holder.open ? { claimed: true } : { claimed: false, runId, status: holder.status ?? 'completed' };
       }
-      let closedStatus = holder.open ? undefined : (holder.status ?? 'completed');
-      if (holder.open) {
-        // The holder may have closed without its release landing (crash in between): trust its summary.
-        const run = await this.runs.findOne({ _id: holder.runId }, { projection: { status: 1 } });
-        if (!run || run.status === 'running') return { claimed: false, runId: holder.runId, status: 'running' };
-        closedStatus = run.status;
+      if (holder) {
+        let closedStatus = holder.open ? undefined : (holder.status ?? 'completed');
+        if (holder.open) {
+          // The holder may have closed without its release landing (crash in between): trust its summary.
+          const run = await this.runs.findOne({ _id: holder.runId }, { projection: { status: 1 } });
+          if (!run || run.status === 'running') return { claimed: false, runId: holder.runId, status: 'running' };
+          closedStatus = run.status;
+        }
+        if (policy === 'rejectDuplicate') {
+          return { claimed: false, runId: holder.runId, status: closedStatus ?? 'completed' };
+        }
       }
-      if (policy === 'rejectDuplicate') {
-        return { claimed: false, runId: holder.runId, status: closedStatus ?? 'completed' };
+      const gen = (holder?.gen ?? 0) + 1;
+      try {
+        await this.ids.insertOne({
+          _id: workflowIdGenId(workflowId, gen),
+          workflowId,
+          gen,
+          runId,
+          open: true,
+          claimedAt: this.now(),
+        });
+        return { claimed: true };
+      } catch (err) {
+        if (!isDuplicateKeyError(err)) throw err;
+        // Another start took generation `gen` first: look at the new holder.
       }
-      const taken = await this.ids.updateOne(
-        { _id: workflowId, runId: holder.runId, open: holder.open },
-        { $set: { runId, open: true, claimedAt: this.now() }, $unset: { status: '' } },
-      );
-      if (taken.modifiedCount === 1) return { claimed: true };
-      // Someone else changed the record between our read and our write: look again.
     }
     throw new ConflictError(
       `workflowId ${workflowId} changed hands ${CLAIM_ATTEMPTS} times during one claim; try again`,
@@ -150,7 +157,12 @@ export class RunStore {
   async release(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void> {
     const set: Partial<WorkflowIdDoc> = { open: false };
     if (status !== undefined) set.status = status;
-    await this.ids.updateOne({ _id: workflowId, runId }, { $set: set });
+    await this.ids.updateMany({ workflowId, runId, open: true }, { $set: set });
+  }
+
+  /** The highest generation of a workflowId: its current (or last) holder. */
+  private currentHolder(workflowId: string): Promise<WorkflowIdDoc | null> {
+    return this.ids.findOne({ workflowId }, { sort: { gen: -1 } });
   }
 }
 

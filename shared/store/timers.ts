@@ -1,19 +1,35 @@
 /**
- * Durable timers, one document per `(runId, timerSeq)` (`_id: runId:timerSeq`). Timer services
- * lease due timers with a conditional findOneAndUpdate, so two services never hold one timer at
- * once; a lease that expires (its holder died) makes the timer claimable again. Status only moves
- * forward: pending → fired | cancelled. A cancel that arrives before its schedule leaves a
- * cancelled tombstone that the late schedule cannot revive.
+ * Durable timers, one document per `(runId, timerSeq)` (`_id: runId:timerSeq`). Status only
+ * moves forward: pending → fired | cancelled. Schedules and cancels are inserts first, so a cancel
+ * that arrives before its schedule leaves a cancelled tombstone the late schedule cannot revive.
+ *
+ * Leases are separate insert-only documents (see TimerLeaseDoc): claiming inserts the next lease
+ * epoch and the unique `_id` picks one winner. Conditional updates would be simpler, but on some
+ * servers (FerretDB 1.x) an update is a read-then-write that lets two claimers both "win" and
+ * can clobber a concurrent cancel; inserts are atomic everywhere.
  */
 import type { Collection, Filter } from 'mongodb';
 import type { Millis } from '../history/events.js';
-import { fromTimerDoc, type TimerDoc, timerId } from './documents.js';
+import { fromTimerDoc, type TimerDoc, type TimerLeaseDoc, timerId, timerLeaseId } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 import type { TimerRecord } from './types.js';
 
+/** Due timers read per round while looking for unleased ones. */
+const SCAN_BATCH = 100;
+/** Earliest pending timers examined by nextDue. */
+const NEXT_DUE_SAMPLE = 50;
+
+type AnyTimerDoc = TimerDoc | TimerLeaseDoc;
+
 /** Timer operations over one collection. */
 export class TimerStore {
-  constructor(private readonly timers: Collection<TimerDoc>) {}
+  private readonly timers: Collection<TimerDoc>;
+  private readonly leases: Collection<TimerLeaseDoc>;
+
+  constructor(collection: Collection<AnyTimerDoc>) {
+    this.timers = collection as unknown as Collection<TimerDoc>;
+    this.leases = collection as unknown as Collection<TimerLeaseDoc>;
+  }
 
   async schedule(t: { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }): Promise<void> {
     const doc: TimerDoc = {
@@ -23,7 +39,6 @@ export class TimerStore {
       timerSeq: t.timerSeq,
       fireAt: t.fireAt,
       status: 'pending',
-      leaseUntil: 0,
     };
     try {
       await this.timers.insertOne(doc);
@@ -36,67 +51,110 @@ export class TimerStore {
   async cancel(runId: string, timerSeq: number): Promise<void> {
     const _id = timerId(runId, timerSeq);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const res = await this.timers.updateOne({ _id, status: 'pending' }, { $set: { status: 'cancelled' } });
-      if (res.matchedCount === 1) return;
+      const existing = await this.timers.findOne({ _id }, { projection: { status: 1 } });
+      if (existing && existing.status !== 'pending') return; // fired or cancelled already
+      if (existing) {
+        await this.timers.updateOne({ _id, status: 'pending' }, { $set: { status: 'cancelled' } });
+        return;
+      }
       try {
-        // Nothing pending: leave a tombstone in case the schedule is still on its way.
-        await this.timers.insertOne({
-          _id,
-          runId,
-          workflowId: '',
-          timerSeq,
-          fireAt: 0,
-          status: 'cancelled',
-          leaseUntil: 0,
-        });
+        // Not scheduled yet: a tombstone, so the schedule still on its way cannot revive it.
+        await this.timers.insertOne({ _id, runId, workflowId: '', timerSeq, fireAt: 0, status: 'cancelled' });
         return;
       } catch (err) {
         if (!isDuplicateKeyError(err)) throw err;
+        // The schedule landed in between: cancel it on the next pass.
       }
-      // The document exists: already fired or cancelled (done), or scheduled just now (try again).
-      const existing = await this.timers.findOne({ _id }, { projection: { status: 1 } });
-      if (existing?.status !== 'pending') return;
     }
   }
 
   async claimDue(now: Millis, owner: string, leaseMs: number, limit: number): Promise<TimerRecord[]> {
-    const claimed: TimerRecord[] = [];
-    const due: Filter<TimerDoc> = { status: 'pending', fireAt: { $lte: now }, leaseUntil: { $lte: now } };
-    while (claimed.length < limit) {
-      const doc = await this.timers.findOneAndUpdate(
-        due,
-        { $set: { leaseOwner: owner, leaseUntil: now + leaseMs } },
-        { sort: { fireAt: 1 }, returnDocument: 'after' },
-      );
-      if (!doc) break;
-      claimed.push(fromTimerDoc(doc));
+    if (limit <= 0) return [];
+    const claimed = new Map<string, { timer: TimerDoc; lease: TimerLeaseDoc }>();
+    const due: Filter<TimerDoc> = { status: 'pending', fireAt: { $lte: now } };
+    const cursor = this.timers.find(due, { sort: { fireAt: 1 }, batchSize: SCAN_BATCH });
+    try {
+      let batch: TimerDoc[] = [];
+      const flush = async (): Promise<void> => {
+        const leases = await this.currentLeases(batch.map((d) => d._id));
+        for (const timer of batch) {
+          if (claimed.size >= limit) break;
+          const current = leases.get(timer._id);
+          if (current && current.until > now) continue; // held by a live lease
+          const lease: TimerLeaseDoc = {
+            _id: timerLeaseId(timer._id, (current?.epoch ?? 0) + 1),
+            kind: 'lease',
+            timer: timer._id,
+            epoch: (current?.epoch ?? 0) + 1,
+            owner,
+            until: now + leaseMs,
+          };
+          try {
+            await this.leases.insertOne(lease);
+            claimed.set(timer._id, { timer, lease });
+          } catch (err) {
+            if (!isDuplicateKeyError(err)) throw err; // another claimer took this epoch
+          }
+        }
+        batch = [];
+      };
+      for await (const timer of cursor) {
+        batch.push(timer);
+        if (batch.length >= SCAN_BATCH) await flush();
+        if (claimed.size >= limit) break;
+      }
+      if (batch.length > 0 && claimed.size < limit) await flush();
+    } finally {
+      await cursor.close();
     }
-    return claimed;
+    if (claimed.size === 0) return [];
+    // A cancel may have landed while we claimed: hand out only timers still pending.
+    const stillPending = new Set(
+      (
+        await this.timers
+          .find({ _id: { $in: [...claimed.keys()] }, status: 'pending' }, { projection: { _id: 1 } })
+          .toArray()
+      ).map((d) => d._id),
+    );
+    return [...claimed.values()]
+      .filter((c) => stillPending.has(c.timer._id))
+      .map((c) => fromTimerDoc(c.timer, c.lease));
   }
 
   async markFired(runId: string, timerSeq: number, owner: string): Promise<boolean> {
-    const res = await this.timers.updateOne(
-      { _id: timerId(runId, timerSeq), status: 'pending', leaseOwner: owner },
-      { $set: { status: 'fired' } },
-    );
+    const _id = timerId(runId, timerSeq);
+    const lease = (await this.currentLeases([_id])).get(_id);
+    if (!lease || lease.owner !== owner) return false;
+    const res = await this.timers.updateOne({ _id, status: 'pending' }, { $set: { status: 'fired' } });
     return res.modifiedCount === 1;
   }
 
-  /** The earliest time a pending timer becomes claimable: its fireAt, or its lease's end. */
+  /** The earliest time a pending timer becomes claimable: its fireAt, or the end of its lease. */
   async nextDue(): Promise<Millis | undefined> {
-    const [unleased, leased] = await Promise.all([
-      this.timers.findOne({ status: 'pending', leaseUntil: 0 }, { sort: { fireAt: 1 }, projection: { fireAt: 1 } }),
-      this.timers.findOne(
-        { status: 'pending', leaseUntil: { $gt: 0 } },
-        { sort: { leaseUntil: 1 }, projection: { leaseUntil: 1 } },
-      ),
-    ]);
-    const times = [unleased?.fireAt, leased?.leaseUntil].filter((t): t is number => t !== undefined);
-    return times.length === 0 ? undefined : Math.min(...times);
+    const earliest = await this.timers
+      .find({ status: 'pending' }, { sort: { fireAt: 1 }, limit: NEXT_DUE_SAMPLE, projection: { fireAt: 1 } })
+      .toArray();
+    if (earliest.length === 0) return undefined;
+    const leases = await this.currentLeases(earliest.map((d) => d._id));
+    let next = Number.POSITIVE_INFINITY;
+    for (const d of earliest) next = Math.min(next, Math.max(d.fireAt, leases.get(d._id)?.until ?? 0));
+    return next;
   }
 
   async get(runId: string, timerSeq: number): Promise<TimerRecord | undefined> {
-    const d = await this.timers.findOne({ _id: timerId(runId, timerSeq) });
-    return d ? fromTimerDoc(d) : undefined;
+    const _id = timerId(runId, timerSeq);
+    const d = await this.timers.findOne({ _id });
+    return d ? fromTimerDoc(d, (await this.currentLeases([_id])).get(_id)) : undefined;
+  }
+
+  /** The highest-epoch lease of each timer that has one. */
+  private async currentLeases(ids: string[]): Promise<Map<string, TimerLeaseDoc>> {
+    const current = new Map<string, TimerLeaseDoc>();
+    if (ids.length === 0) return current;
+    for await (const lease of this.leases.find({ timer: { $in: ids } })) {
+      const seen = current.get(lease.timer);
+      if (!seen || lease.epoch > seen.epoch) current.set(lease.timer, lease);
+    }
+    return current;
   }
 }

@@ -76,7 +76,7 @@ describe('store: history commits', () => {
     expect(history.map((c) => c.seq)).toEqual(Array.from({ length: 101 }, (_, i) => i + 1));
     const perWriter = new Map<number, number>();
     for (const c of history.slice(1)) {
-      const w = ((c.events[0] as { signal: { payload: { w: number } } }).signal.payload as { w: number }).w;
+      const w = (c.events[0] as unknown as { signal: { payload: { w: number } } }).signal.payload.w;
       perWriter.set(w, (perWriter.get(w) ?? 0) + 1);
     }
     expect([...perWriter.values()]).toEqual(Array.from({ length: 20 }, () => 5));
@@ -155,7 +155,7 @@ describe('store: history commits', () => {
       t = await freshStore();
       const runId = newRunId();
       await t.store.appendCommit(sampleCommit(runId, 1));
-      const raw = t.client.db(t.dbName).collection(collectionNames(t.prefix).commits);
+      const raw = t.client.db(t.dbName).collection<{ _id: string }>(collectionNames(t.prefix).commits);
       await raw.insertOne(rawCommit(runId, 2, encodePayload([{ type: 'WarpDriveEngaged', at: 2 }])));
       const err = await rejection(collect(t.store.loadHistory(runId)));
       expect(err).toBeInstanceOf(CorruptHistoryError);
@@ -169,7 +169,7 @@ describe('store: history commits', () => {
       bytes[0] = HISTORY_FORMAT_VERSION + 1;
       await t.client
         .db(t.dbName)
-        .collection(collectionNames(t.prefix).commits)
+        .collection<{ _id: string }>(collectionNames(t.prefix).commits)
         .insertOne(rawCommit(runId, 1, bytes));
       const err = await rejection(collect(t.store.loadHistory(runId)));
       expect(err).toBeInstanceOf(CorruptHistoryError);
@@ -206,6 +206,8 @@ describe('store: history commits', () => {
     expect(batchErr).toBeInstanceOf(PayloadTooLargeError);
     expect(await t.store.lastSeq(runId)).toBe(0);
     expect(await t.store.lastSeq(other)).toBe(0);
-    expect(await t.client.db(t.dbName).collection(collectionNames(t.prefix).commits).countDocuments()).toBe(0);
+    expect(
+      await t.client.db(t.dbName).collection<{ _id: string }>(collectionNames(t.prefix).commits).countDocuments(),
+    ).toBe(0);
   });
 });

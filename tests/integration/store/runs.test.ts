@@ -1,0 +1,284 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { assign, createMachine } from 'xstate';
+import { decide, defineWorkflow, foldCommits } from '../../../shared/engine/index.js';
+import type { DecisionInput, RunState } from '../../../shared/engine/types.js';
+import { ConflictError, InvalidInputError, PayloadTooLargeError } from '../../../shared/errors.js';
+import type { IdReusePolicy, StoredCommit } from '../../../shared/store/index.js';
+import { freshStore, newRunId, rejection, sampleState, type TestStore } from './helpers.js';
+
+let t: TestStore;
+afterEach(async () => {
+  await t?.drop();
+});
+
+describe('store: run summaries', () => {
+  it('saves and reads a run: plain summary fields plus the exact RunState', async () => {
+    t = await freshStore();
+    const runId = newRunId();
+    const state = sampleState(runId, {
+      status: 'completed',
+      lastSeq: 3,
+      closedAt: 1_700_000_000_900,
+      output: { total: 42, 'odd.key': true },
+      mailbox: [{ type: 'later', x: 1 }],
+    });
+    await t.store.saveRun(state, { startMsgId: 'msg-1' });
+    const rec = await t.store.getRun(runId);
+    expect(rec).toMatchObject({
+      runId,
+      workflowId: state.workflowId,
+      workflowType: 'sample',
+      version: 1,
+      status: 'completed',
+      stateValue: { waiting: 'idle' },
+      lastSeq: 3,
+      closedAt: 1_700_000_000_900,
+      output: { total: 42, 'odd.key': true },
+      startMsgId: 'msg-1',
+    });
+    expect(rec?.state).toEqual(state);
+    expect(await t.store.getRun('missing')).toBeUndefined();
+  });
+
+  it('never moves a summary backwards', async () => {
+    t = await freshStore();
+    const runId = newRunId();
+    await t.store.saveRun(sampleState(runId, { lastSeq: 5, updatedAt: 5 }));
+    await t.store.saveRun(sampleState(runId, { lastSeq: 3, updatedAt: 3 }));
+    await t.store.saveRun(sampleState(runId, { lastSeq: 5, updatedAt: 99 }));
+    expect((await t.store.getRun(runId))?.updatedAt).toBe(5);
+    // Writes arriving in any order (one writer per run at a time, as routers do): the highest wins.
+    const seqs = Array.from({ length: 30 }, (_, i) => i + 6).sort(() => Math.random() - 0.5);
+    for (const s of seqs) await t.store.saveRun(sampleState(runId, { lastSeq: s, updatedAt: s }));
+    expect((await t.store.getRun(runId))?.lastSeq).toBe(35);
+    expect((await t.store.getRun(runId))?.state.updatedAt).toBe(35);
+  });
+
+  it('saveRuns writes a batch, skipping stale entries without losing the ones after them', async () => {
+    t = await freshStore();
+    const [a, b, c, d] = [newRunId(), newRunId(), newRunId(), newRunId()];
+    await t.store.saveRun(sampleState(a, { lastSeq: 10 }));
+    await t.store.saveRun(sampleState(c, { lastSeq: 2 }));
+    await t.store.saveRuns([
+      sampleState(a, { lastSeq: 4 }), // stale: must not win, must not stop the rest
+      sampleState(b, { lastSeq: 1 }),
+      sampleState(c, { lastSeq: 3 }),
+      sampleState(d, { lastSeq: 1 }),
+      sampleState(d, { lastSeq: 2 }), // same run twice: the newest counts
+    ]);
+    expect((await t.store.getRun(a))?.lastSeq).toBe(10);
+    expect((await t.store.getRun(b))?.lastSeq).toBe(1);
+    expect((await t.store.getRun(c))?.lastSeq).toBe(3);
+    expect((await t.store.getRun(d))?.lastSeq).toBe(2);
+    await t.store.saveRuns([]);
+  });
+
+  it('refuses an oversize run state', async () => {
+    t = await freshStore({ maxPayloadBytes: 2_000 });
+    const runId = newRunId();
+    const err = await rejection(
+      t.store.saveRun(sampleState(runId, { snapshot: { value: 'x', blob: 'y'.repeat(5_000) } })),
+    );
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect((err as Error).message).toContain(runId);
+    expect(await t.store.getRun(runId)).toBeUndefined();
+  });
+
+  it('lists runs newest first with filters and stable cursor paging', async () => {
+    t = await freshStore();
+    const states: RunState[] = [];
+    for (let i = 0; i < 25; i++) {
+      states.push(
+        sampleState(`run-${String(i).padStart(2, '0')}`, {
+          startedAt: 1000 + Math.floor(i / 3), // ties on startedAt, broken by runId
+          status: i % 5 === 0 ? 'completed' : 'running',
+          workflowType: i % 2 === 0 ? 'even' : 'odd',
+        }),
+      );
+    }
+    await t.store.saveRuns(states);
+    const expectedOrder = [...states]
+      .sort((x, y) => y.startedAt - x.startedAt || (y.runId < x.runId ? -1 : 1))
+      .map((s) => s.runId);
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await t.store.listRuns({}, { limit: 7, ...(cursor ? { cursor } : {}) });
+      expect(page.items.length).toBeLessThanOrEqual(7);
+      seen.push(...page.items.map((r) => r.runId));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(expectedOrder);
+
+    const completed = await t.store.listRuns({ status: 'completed' });
+    expect(completed.items.map((r) => r.runId)).toEqual(expectedOrder.filter((id) => Number(id.slice(4)) % 5 === 0));
+    const mixed = await t.store.listRuns({ status: ['completed', 'failed'], workflowType: 'even' });
+    expect(mixed.items.every((r) => r.status === 'completed' && r.workflowType === 'even')).toBe(true);
+    expect(mixed.items).toHaveLength(3); // 0, 10, 20
+    const window = await t.store.listRuns({ startedFrom: 1002, startedTo: 1004 });
+    expect(window.items.map((r) => r.startedAt)).toEqual([1003, 1003, 1003, 1002, 1002, 1002]);
+    expect(window.nextCursor).toBeUndefined();
+    expect(await rejection(t.store.listRuns({}, { cursor: 'garbage' }))).toBeInstanceOf(InvalidInputError);
+  });
+});
+
+describe('store: workflowId claims', () => {
+  const policies: IdReusePolicy[] = ['returnExisting', 'rejectWhileOpen', 'allowAfterClose', 'rejectDuplicate'];
+
+  for (const policy of policies) {
+    it(`${policy}: an open id stays with its run; a repeated claim by the same run is idempotent`, async () => {
+      t = await freshStore();
+      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true });
+      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true });
+      expect(await t.store.claimWorkflowId('order-1', 'run-b', policy)).toEqual({
+        claimed: false,
+        runId: 'run-a',
+        status: 'running',
+      });
+      await t.store.releaseWorkflowId('order-1', 'run-b', 'completed'); // not the holder: no effect
+      expect(await t.store.claimWorkflowId('order-1', 'run-c', policy)).toMatchObject({
+        claimed: false,
+        runId: 'run-a',
+      });
+
+      await t.store.releaseWorkflowId('order-1', 'run-a', 'failed');
+      const after = await t.store.claimWorkflowId('order-1', 'run-d', policy);
+      if (policy === 'rejectDuplicate') {
+        expect(after).toEqual({ claimed: false, runId: 'run-a', status: 'failed' });
+      } else {
+        expect(after).toEqual({ claimed: true });
+        expect(await t.store.claimWorkflowId('order-1', 'run-e', policy)).toMatchObject({
+          claimed: false,
+          runId: 'run-d',
+        });
+      }
+      // A redelivered start of the closed run does not reopen it.
+      if (policy !== 'rejectDuplicate') {
+        expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toMatchObject({
+          claimed: false,
+          runId: 'run-d',
+        });
+      }
+    });
+  }
+
+  it('ten runs racing for one id: exactly one holds it', async () => {
+    t = await freshStore();
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => t.store.claimWorkflowId('hot', `run-${i}`, 'returnExisting')),
+    );
+    const winners = results.flatMap((r, i) => (r.claimed ? [`run-${i}`] : []));
+    expect(winners).toHaveLength(1);
+    for (const r of results) if (!r.claimed) expect(r.runId).toBe(winners[0]);
+    // And racing to reuse it once it is closed: still exactly one.
+    await t.store.releaseWorkflowId('hot', winners[0] ?? '', 'completed');
+    const again = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => t.store.claimWorkflowId('hot', `next-${i}`, 'returnExisting')),
+    );
+    const claimed = again.filter((r) => r.status === 'fulfilled' && r.value.claimed);
+    expect(claimed).toHaveLength(1);
+    for (const r of again) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConflictError);
+  });
+
+  it('an id whose run closed but whose release was lost is reusable (the summary says closed)', async () => {
+    t = await freshStore();
+    await t.store.claimWorkflowId('w', 'run-old', 'returnExisting');
+    await t.store.saveRun(sampleState('run-old', { workflowId: 'w', status: 'completed', lastSeq: 2 }));
+    expect(await t.store.claimWorkflowId('w', 'run-new', 'returnExisting')).toEqual({ claimed: true });
+    expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-old'); // run-new has no summary yet
+    await t.store.saveRun(sampleState('run-new', { workflowId: 'w', startedAt: 2_000_000_000_000 }));
+    expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-new');
+    expect(await t.store.getRunByWorkflowId('nobody')).toBeUndefined();
+  });
+});
+
+describe('store: repair after a crash between commit and summary', () => {
+  const counter = defineWorkflow({
+    name: 'counter',
+    machine: createMachine({
+      id: 'counter',
+      types: {} as { context: { n: number }; events: { type: 'inc' } | { type: 'finish' } },
+      context: { n: 0 },
+      initial: 'counting',
+      states: {
+        counting: {
+          on: {
+            inc: { actions: assign({ n: ({ context }) => context.n + 1 }) },
+            finish: 'done',
+          },
+        },
+        done: { type: 'final' },
+      },
+      output: ({ context }) => ({ total: context.n }),
+    }),
+  });
+
+  it('rebuilds the summary from snapshot + tail with the engine replay, and releases the closed id', async () => {
+    t = await freshStore();
+    const runId = newRunId();
+    const workflowId = `counter-${runId}`;
+    const inputs: DecisionInput[] = [
+      { kind: 'start', at: 1000, workflowId, runId },
+      { kind: 'signal', at: 1001, event: { type: 'inc' } },
+      { kind: 'signal', at: 1002, event: { type: 'inc' } },
+      { kind: 'signal', at: 1003, event: { type: 'inc' } },
+      { kind: 'signal', at: 1004, event: { type: 'finish' } },
+    ];
+    await t.store.claimWorkflowId(workflowId, runId, 'returnExisting');
+    let state: RunState | undefined;
+    for (const [i, input] of inputs.entries()) {
+      const d = decide(counter, state, input);
+      state = d.state;
+      const commit: StoredCommit = {
+        runId,
+        workflowId,
+        seq: d.state.lastSeq,
+        at: input.at,
+        events: d.events,
+        commands: d.commands,
+        published: false,
+      };
+      await t.store.appendCommit(commit);
+      if (i < 2) await t.store.saveRun(d.state); // then the router "crashes" before every later summary
+    }
+    expect((await t.store.getRun(runId))?.lastSeq).toBe(2);
+
+    const tails: number[][] = [];
+    const repaired = await t.store.repairRun(runId, (from, tail) => {
+      tails.push(tail.map((c) => c.seq));
+      return foldCommits(counter, tail, from ? { from } : {});
+    });
+    expect(tails).toEqual([[3, 4, 5]]);
+    expect(repaired).toEqual(state);
+    expect(repaired?.status).toBe('completed');
+    expect(repaired?.output).toEqual({ total: 3 });
+    const rec = await t.store.getRun(runId);
+    expect(rec?.lastSeq).toBe(5);
+    expect(rec?.status).toBe('completed');
+    expect(rec?.state).toEqual(state);
+    // The closed run's id is free again.
+    expect(await t.store.claimWorkflowId(workflowId, newRunId(), 'returnExisting')).toEqual({ claimed: true });
+    // Up to date: no rebuild.
+    expect(await t.store.repairRun(runId, () => expect.fail('no rebuild needed'))).toEqual(state);
+  });
+
+  it('rebuilds a run that has history but no summary at all; undefined for an unknown run', async () => {
+    t = await freshStore();
+    const runId = newRunId();
+    const d = decide(counter, undefined, { kind: 'start', at: 5, workflowId: 'w1', runId });
+    await t.store.appendCommit({
+      runId,
+      workflowId: 'w1',
+      seq: 1,
+      at: 5,
+      events: d.events,
+      commands: d.commands,
+      published: false,
+    });
+    const repaired = await t.store.repairRun(runId, (from, tail) => foldCommits(counter, tail, from ? { from } : {}));
+    expect(repaired).toEqual(d.state);
+    expect((await t.store.getRun(runId))?.status).toBe('running');
+    expect(await t.store.repairRun('unknown', () => expect.fail('nothing to rebuild'))).toBeUndefined();
+  });
+});
