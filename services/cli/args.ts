@@ -1,0 +1,414 @@
+/**
+ * The `squall` command line, parsed: subcommands, flags, positionals and the connection settings
+ * from flags and environment, all checked here so a mistake is a UsageError (exit code 2) before
+ * anything connects.
+ */
+import { parseArgs } from 'node:util';
+import type { IdReusePolicy } from '../../shared/client/index.js';
+import type { RunStatus, SignalEvent } from '../../shared/history/events.js';
+import { type LogLevel, parseLogLevel } from '../../shared/log.js';
+import { DEFAULT_PREFIX, validatePrefix, validateToken } from '../../shared/names.js';
+
+/** Defaults when neither a flag nor the environment names a server. */
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+export const DEFAULT_MONGO_URL = 'mongodb://127.0.0.1:27017';
+export const DEFAULT_DB = 'squall';
+/** How long a service may finish in-flight work after SIGTERM/SIGINT. */
+export const SHUTDOWN_DEADLINE_MS = 8_000;
+/** The sample modules `dev` runs when none are given. */
+export const SAMPLE_WORKFLOWS = 'examples/order/workflows.ts';
+export const SAMPLE_ACTIVITIES = 'examples/order/activities.ts';
+
+/** The synopsis of each command, used by the help text and by usage errors. */
+export const SYNOPSIS = {
+  router: 'squall router --workflows <module>',
+  executor: 'squall executor --activities <module> [--concurrency N]',
+  timer: 'squall timer',
+  dev: 'squall dev [--workflows <module>] [--activities <module>] [--sample]',
+  start:
+    "squall start <type> [--input '<json>'] [--id <workflowId>] [--policy <idReusePolicy>] [--wait [--timeout <ms>]]",
+  signal: "squall signal <workflowId> '<json event>'",
+  cancel: 'squall cancel <workflowId> [--reason <text>]',
+  query: 'squall query <workflowId>',
+  describe: 'squall describe <workflowId> [--run <runId>]',
+  history: 'squall history <workflowId> [--run <runId>]',
+  list: 'squall list [--status <status>] [--type <workflowType>] [--limit N]',
+  watch: 'squall watch [--id <workflowId>] [--type <workflowType>]',
+  help: 'squall help',
+} as const;
+
+/** The usage text of `squall help`. */
+export const USAGE = `squall: durable workflows as XState statecharts (NATS JetStream + MongoDB)
+
+Services (run until SIGTERM/SIGINT, then finish in-flight work for up to ${SHUTDOWN_DEADLINE_MS / 1000} s):
+  ${SYNOPSIS.router}
+      decide runs of the workflows the module exports (.ts or .js)
+  ${SYNOPSIS.executor}
+      run the activities the module exports
+  ${SYNOPSIS.timer}
+      fire durable timers
+  ${SYNOPSIS.dev}
+      router + executor + timer in one process, on a local nats-server and MongoDB started for
+      the session when NATS_URL / MONGO_URL are not set. Default modules: the sample order
+      workflow. --sample runs one order end to end, prints its history and output, and exits.
+
+Runs (JSON output, one object per line):
+  ${SYNOPSIS.start}
+      idReusePolicy: returnExisting (default), rejectWhileOpen, allowAfterClose, rejectDuplicate
+  ${SYNOPSIS.signal}
+      e.g. squall signal order-1 '{"type":"approve"}'
+  ${SYNOPSIS.cancel}
+  ${SYNOPSIS.query}
+  ${SYNOPSIS.describe}
+  ${SYNOPSIS.history}
+      one line per commit
+  ${SYNOPSIS.list}
+      one line per run; status: running, completed, failed, cancelled, terminated, continued
+  ${SYNOPSIS.watch}
+      completions and emitted events as they happen, until Ctrl-C
+  ${SYNOPSIS.help}
+
+Connection (flags override the environment):
+  --nats <url>    NATS_URL       default ${DEFAULT_NATS_URL}
+  --mongo <url>   MONGO_URL      default ${DEFAULT_MONGO_URL}
+  --prefix <p>    SQUALL_PREFIX  default ${DEFAULT_PREFIX}
+  --db <name>     SQUALL_DB      default ${DEFAULT_DB}
+Also: SQUALL_WORKFLOWS, SQUALL_ACTIVITIES and SQUALL_CONCURRENCY stand in for the service flags;
+SQUALL_LOG_LEVEL (debug|info|warn|error) sets the services' log level (logs go to stderr).
+
+Exit codes: 0 ok; 1 error, reported as one JSON line on stderr {"error":{"code","message"}};
+2 usage error.`;
+
+/** A mistake in the command line: exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+  override readonly name = 'UsageError';
+}
+
+/** Where the servers are, as given by flags and environment. Undefined URL = not given. */
+export interface Connection {
+  natsUrl?: string;
+  mongoUrl?: string;
+  prefix: string;
+  dbName: string;
+}
+
+/** A parsed command line. */
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'router'; workflows: string }
+  | { kind: 'executor'; activities: string; concurrency?: number }
+  | { kind: 'timer' }
+  | { kind: 'dev'; workflows: string; activities: string; sample: boolean }
+  | {
+      kind: 'start';
+      workflowType: string;
+      input?: unknown;
+      workflowId?: string;
+      idReusePolicy?: IdReusePolicy;
+      wait: boolean;
+      timeoutMs?: number;
+    }
+  | { kind: 'signal'; workflowId: string; event: SignalEvent }
+  | { kind: 'cancel'; workflowId: string; reason?: string }
+  | { kind: 'query'; workflowId: string }
+  | { kind: 'describe'; workflowId: string; runId?: string }
+  | { kind: 'history'; workflowId: string; runId?: string }
+  | { kind: 'list'; status?: RunStatus; workflowType?: string; limit?: number }
+  | { kind: 'watch'; workflowId?: string; workflowType?: string };
+
+/** A command line with its connection and log level. */
+export interface ParsedCli {
+  command: CliCommand;
+  connection: Connection;
+  /** From SQUALL_LOG_LEVEL; undefined when unset (services then log at info, `dev --sample` at warn). */
+  logLevel?: LogLevel;
+}
+
+/** Environment variables the CLI reads. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const CONNECTION_OPTIONS = {
+  nats: { type: 'string' },
+  mongo: { type: 'string' },
+  prefix: { type: 'string' },
+  db: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+/** The flags of each subcommand besides the connection flags. */
+const COMMAND_OPTIONS: Record<CliCommand['kind'], OptionSpec> = {
+  help: {},
+  router: { workflows: { type: 'string' } },
+  executor: { activities: { type: 'string' }, concurrency: { type: 'string' } },
+  timer: {},
+  dev: { workflows: { type: 'string' }, activities: { type: 'string' }, sample: { type: 'boolean' } },
+  start: {
+    input: { type: 'string' },
+    id: { type: 'string' },
+    policy: { type: 'string' },
+    wait: { type: 'boolean' },
+    timeout: { type: 'string' },
+  },
+  signal: {},
+  cancel: { reason: { type: 'string' } },
+  query: {},
+  describe: { run: { type: 'string' } },
+  history: { run: { type: 'string' } },
+  list: { status: { type: 'string' }, type: { type: 'string' }, limit: { type: 'string' } },
+  watch: { id: { type: 'string' }, type: { type: 'string' } },
+};
+
+const POSITIONALS: Record<CliCommand['kind'], string[]> = {
+  help: [],
+  router: [],
+  executor: [],
+  timer: [],
+  dev: [],
+  start: ['workflowType'],
+  signal: ['workflowId', 'event'],
+  cancel: ['workflowId'],
+  query: ['workflowId'],
+  describe: ['workflowId'],
+  history: ['workflowId'],
+  list: [],
+  watch: [],
+};
+
+const ID_REUSE_POLICIES = [
+  'returnExisting',
+  'rejectWhileOpen',
+  'allowAfterClose',
+  'rejectDuplicate',
+] as const satisfies readonly IdReusePolicy[];
+
+function isPolicy(value: string): value is IdReusePolicy {
+  return (ID_REUSE_POLICIES as readonly string[]).includes(value);
+}
+
+const STATUSES: ReadonlySet<string> = new Set<RunStatus>([
+  'running',
+  'completed',
+  'failed',
+  'cancelled',
+  'terminated',
+  'continued',
+]);
+
+/** Parses argv (without node and script) and the environment; throws UsageError. */
+export function parseCli(argv: readonly string[], env: Env = {}): ParsedCli {
+  const [name, ...rest] = argv;
+  if (name === undefined) throw new UsageError("no command given; run 'squall help'");
+  const kind = name === '--help' || name === '-h' ? 'help' : name;
+  if (!Object.hasOwn(COMMAND_OPTIONS, kind))
+    throw new UsageError(`unknown command ${JSON.stringify(name)}; run 'squall help'`);
+  const k = kind as CliCommand['kind'];
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...rest],
+      options: { ...CONNECTION_OPTIONS, ...COMMAND_OPTIONS[k] },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError(`${k}: ${(err as Error).message}`);
+  }
+  const v = parsed.values;
+  const connection = parseConnection(v, env);
+  const logLevel = env.SQUALL_LOG_LEVEL ? { logLevel: parseLogLevel(env.SQUALL_LOG_LEVEL) } : {};
+  if (v.help === true || k === 'help') return { command: { kind: 'help' }, connection, ...logLevel };
+
+  const names = POSITIONALS[k];
+  const pos = parsed.positionals;
+  if (pos.length < names.length) throw new UsageError(`${k}: missing <${names[pos.length]}>; usage: ${usageLine(k)}`);
+  if (pos.length > names.length) throw new UsageError(`${k}: unexpected argument ${JSON.stringify(pos[names.length])}`);
+  const str = (key: string): string | undefined => (typeof v[key] === 'string' ? (v[key] as string) : undefined);
+
+  return { command: buildCommand(k, pos, str, v, env), connection, ...logLevel };
+}
+
+function buildCommand(
+  k: CliCommand['kind'],
+  pos: string[],
+  str: (key: string) => string | undefined,
+  v: Record<string, string | boolean | undefined>,
+  env: Env,
+): CliCommand {
+  const id = (kind: 'workflowId' | 'runId' | 'workflowType', value: string | undefined, what: string) =>
+    value === undefined ? undefined : token(kind, value, `${k}: ${what}`);
+  switch (k) {
+    case 'help':
+      return { kind: 'help' };
+    case 'router':
+      return { kind: 'router', workflows: required(k, 'workflows', str('workflows') ?? env.SQUALL_WORKFLOWS) };
+    case 'executor': {
+      const concurrency = positiveInt(k, 'concurrency', str('concurrency') ?? env.SQUALL_CONCURRENCY);
+      const activities = required(k, 'activities', str('activities') ?? env.SQUALL_ACTIVITIES);
+      return concurrency === undefined ? { kind: k, activities } : { kind: k, activities, concurrency };
+    }
+    case 'timer':
+      return { kind: 'timer' };
+    case 'dev':
+      return {
+        kind: 'dev',
+        workflows: str('workflows') ?? env.SQUALL_WORKFLOWS ?? SAMPLE_WORKFLOWS,
+        activities: str('activities') ?? env.SQUALL_ACTIVITIES ?? SAMPLE_ACTIVITIES,
+        sample: v.sample === true,
+      };
+    case 'start': {
+      const cmd: CliCommand = {
+        kind: 'start',
+        workflowType: token('workflowType', pos[0] as string, 'start'),
+        wait: v.wait === true,
+      };
+      const input = str('input');
+      if (input !== undefined) cmd.input = parseJson(k, '--input', input);
+      const workflowId = id('workflowId', str('id'), '--id');
+      if (workflowId !== undefined) cmd.workflowId = workflowId;
+      const policy = str('policy');
+      if (policy !== undefined) {
+        if (!isPolicy(policy)) {
+          throw new UsageError(
+            `start: --policy must be one of ${ID_REUSE_POLICIES.join(', ')}, got ${JSON.stringify(policy)}`,
+          );
+        }
+        cmd.idReusePolicy = policy;
+      }
+      const timeoutMs = positiveInt(k, 'timeout', str('timeout'));
+      if (timeoutMs !== undefined) {
+        if (!cmd.wait) throw new UsageError('start: --timeout only applies with --wait');
+        cmd.timeoutMs = timeoutMs;
+      }
+      return cmd;
+    }
+    case 'signal': {
+      const event = parseJson(k, '<event>', pos[1] as string);
+      if (
+        typeof event !== 'object' ||
+        event === null ||
+        Array.isArray(event) ||
+        typeof (event as { type?: unknown }).type !== 'string'
+      ) {
+        throw new UsageError('signal: <event> must be a JSON object with a string "type", e.g. \'{"type":"approve"}\'');
+      }
+      return { kind: 'signal', workflowId: token('workflowId', pos[0] as string, k), event: event as SignalEvent };
+    }
+    case 'cancel': {
+      const reason = str('reason');
+      const workflowId = token('workflowId', pos[0] as string, k);
+      return reason === undefined ? { kind: k, workflowId } : { kind: k, workflowId, reason };
+    }
+    case 'query':
+      return { kind: 'query', workflowId: token('workflowId', pos[0] as string, k) };
+    case 'describe':
+    case 'history': {
+      const runId = id('runId', str('run'), '--run');
+      const workflowId = token('workflowId', pos[0] as string, k);
+      return runId === undefined ? { kind: k, workflowId } : { kind: k, workflowId, runId };
+    }
+    case 'list': {
+      const cmd: CliCommand = { kind: 'list' };
+      const status = str('status');
+      if (status !== undefined) {
+        if (!STATUSES.has(status))
+          throw new UsageError(
+            `list: --status must be one of ${[...STATUSES].join(', ')}, got ${JSON.stringify(status)}`,
+          );
+        cmd.status = status as RunStatus;
+      }
+      const type = id('workflowType', str('type'), '--type');
+      if (type !== undefined) cmd.workflowType = type;
+      const limit = positiveInt(k, 'limit', str('limit'));
+      if (limit !== undefined) cmd.limit = limit;
+      return cmd;
+    }
+    case 'watch': {
+      const cmd: CliCommand = { kind: 'watch' };
+      const workflowId = id('workflowId', str('id'), '--id');
+      if (workflowId !== undefined) cmd.workflowId = workflowId;
+      const type = id('workflowType', str('type'), '--type');
+      if (type !== undefined) cmd.workflowType = type;
+      return cmd;
+    }
+  }
+}
+
+function parseConnection(v: Record<string, string | boolean | undefined>, env: Env): Connection {
+  const flag = (key: string): string | undefined => (typeof v[key] === 'string' ? (v[key] as string) : undefined);
+  const connection: Connection = {
+    prefix: flag('prefix') ?? env.SQUALL_PREFIX ?? DEFAULT_PREFIX,
+    dbName: flag('db') ?? env.SQUALL_DB ?? DEFAULT_DB,
+  };
+  try {
+    validatePrefix(connection.prefix);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(connection.dbName)) {
+    throw new UsageError(
+      `database name ${JSON.stringify(connection.dbName)} must be 1 to 63 letters, digits, '_' or '-'`,
+    );
+  }
+  const natsUrl = flag('nats') ?? (env.NATS_URL || undefined);
+  if (natsUrl !== undefined) connection.natsUrl = checkUrl('NATS', natsUrl, ['nats:', 'tls:', 'ws:', 'wss:']);
+  const mongoUrl = flag('mongo') ?? (env.MONGO_URL || undefined);
+  if (mongoUrl !== undefined) connection.mongoUrl = checkUrl('MongoDB', mongoUrl, ['mongodb:', 'mongodb+srv:']);
+  return connection;
+}
+
+function checkUrl(what: string, value: string, protocols: string[]): string {
+  for (const part of value.split(',')) {
+    let protocol: string;
+    try {
+      protocol = new URL(part.trim()).protocol;
+    } catch {
+      throw new UsageError(
+        `${what} URL ${JSON.stringify(part)} is not a URL; expected e.g. ${protocols[0]}//127.0.0.1`,
+      );
+    }
+    if (!protocols.includes(protocol)) {
+      throw new UsageError(
+        `${what} URL ${JSON.stringify(part)} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+      );
+    }
+  }
+  return value;
+}
+
+function token(kind: 'workflowId' | 'runId' | 'workflowType', value: string, where: string): string {
+  try {
+    return validateToken(kind, value);
+  } catch (err) {
+    throw new UsageError(`${where}: ${(err as Error).message}`);
+  }
+}
+
+function required(k: CliCommand['kind'], flag: string, value: string | undefined): string {
+  if (value === undefined || value === '')
+    throw new UsageError(`${k}: --${flag} <module> is required; usage: ${usageLine(k)}`);
+  return value;
+}
+
+function positiveInt(k: string, flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`${k}: --${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function parseJson(k: string, what: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new UsageError(`${k}: ${what} is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function usageLine(k: CliCommand['kind']): string {
+  return SYNOPSIS[k];
+}
