@@ -160,11 +160,11 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
     signal: (event) => settle(apply({ kind: 'signal', at: now, event })),
     cancel: (reason) =>
       settle(apply(reason === undefined ? { kind: 'cancel', at: now } : { kind: 'cancel', at: now, reason })),
-    complete: (which, output) => {
+    complete: async (which, output) => {
       const a = findActivity(which);
       return settle(apply({ kind: 'activityCompleted', at: now, activitySeq: a.activitySeq, output, attempt: 1 }));
     },
-    fail: (which, error) => {
+    fail: async (which, error) => {
       const a = findActivity(which);
       return settle(
         apply({ kind: 'activityFailed', at: now, activitySeq: a.activitySeq, error: toErrorInfo(error), attempt: 1 }),
