@@ -146,7 +146,8 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
       stats.deadLettered++;
       try {
         await bus.parkDeadLetter(undecodable ? 'undecodable' : 'invalid-input', msg, err);
-        msg.term(undecodable ? 'undecodable' : 'invalid task');
+        // No reason argument: `+TERM <reason>` needs nats-server 2.10.4, older servers ignore it.
+        msg.term();
       } catch (parkErr) {
         log.warn('could not dead-letter a bad task; it will be delivered again', { err: parkErr });
         msg.nak(backoffDelay(msg.info.deliveryCount));
@@ -279,6 +280,9 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
         const consumer = consumers.get(d.name) ?? (await openConsumer(d));
         iter = await consumer.fetch({ max_messages: reserved, expires: pollExpiresMs });
         fetches.add(iter);
+        // stop() may have closed the other fetches while this one was being set up.
+        // (close() resolves only once the iterator is drained, so it is not awaited here.)
+        if (stopPulling.signal.aborted) void iter.close().catch(() => undefined);
         for await (const msg of iter) {
           if (stopPulling.signal.aborted) {
             msg.nak(); // arrived while stopping: give it straight back
@@ -328,7 +332,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
       const deadlineMs = o.deadlineMs ?? 10_000;
       log.info('executor stopping', { inFlight: inFlight.size, deadlineMs });
       stopPulling.abort();
-      for (const f of fetches) await f.close().catch(() => undefined);
+      for (const f of fetches) void f.close().catch(() => undefined);
       await Promise.all(loops);
       const drained = Promise.all([...inFlight].map((e) => e.done));
       const timedOut = await Promise.race([drained.then(() => false), sleep(deadlineMs).then(() => true)]);

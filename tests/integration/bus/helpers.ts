@@ -41,7 +41,8 @@ export interface Seen {
 export async function collect(bus: Bus, stream: string, filter: string): Promise<Seen[]> {
   const seen: Seen[] = [];
   const consumer = await bus.js.consumers.get(stream, {
-    filter_subjects: [filter],
+    // A single filter as a string: an array needs nats-server 2.10.
+    filter_subjects: filter,
     deliver_policy: DeliverPolicy.All,
   });
   const messages = await consumer.consume();
