@@ -3,7 +3,14 @@
  * and the commands to publish out. No clock but `input.at`, no randomness, no I/O; replaying a
  * run's inputs through it rebuilds the same state and the same commands.
  */
-import { type AnyMachineSnapshot, createActor, type EventObject, initialTransition, transition } from 'xstate';
+import {
+  type AnyActorScope,
+  type AnyMachineSnapshot,
+  createActor,
+  type EventObject,
+  type ExecutableActionObject,
+  initialTransition,
+} from 'xstate';
 import { CorruptHistoryError, type ErrorInfo, InvalidInputError, toErrorInfo } from '../errors.js';
 import type { HistoryEvent, IgnoredReason, SignalEvent } from '../history/events.js';
 import { type ActionTarget, applyActions } from './actions.js';
@@ -16,6 +23,9 @@ interface Draft extends ActionTarget {
   readonly definition: WorkflowDefinition;
   /** The machine snapshot as of the last successful step; undefined only if start failed. */
   live: AnyMachineSnapshot | undefined;
+  /** Inert actor scope transitions run in; `actions` collects what they ask for, unexecuted. */
+  scope: AnyActorScope | undefined;
+  actions: ExecutableActionObject[];
 }
 
 /**
@@ -122,7 +132,17 @@ function start(definition: WorkflowDefinition, input: Extract<DecisionInput, { k
     updatedAt: input.at,
   };
   if (input.parent) state.parent = { ...input.parent };
-  const d: Draft = { definition, at: input.at, state, events: [], commands: [], selfEvents: [], live: undefined };
+  const d: Draft = {
+    definition,
+    at: input.at,
+    state,
+    events: [],
+    commands: [],
+    selfEvents: [],
+    live: undefined,
+    scope: undefined,
+    actions: [],
+  };
   record(d, input);
   let next: AnyMachineSnapshot;
   let actions: Parameters<typeof applyActions>[1];
@@ -154,28 +174,48 @@ function openDraft(definition: WorkflowDefinition, state: RunState, at: number):
     children: { ...state.children },
     mailbox: [...state.mailbox],
   };
-  return {
+  const d: Draft = {
     definition,
     at,
     state: copy,
     events: [],
     commands: [],
     selfEvents: [],
-    live: restoreSnapshot(definition, state),
+    live: undefined,
+    scope: undefined,
+    actions: [],
   };
+  restore(d, state);
+  return d;
 }
 
 /**
- * Rebuilds a live snapshot from its persisted form. `machine.resolveState()` is not enough: it
- * drops the invoked children (so `stopChild` loses its target) and cannot revive history states.
- * Creating (never starting) an actor from the snapshot runs XState's own `restoreSnapshot`.
+ * Rebuilds the live snapshot from its persisted form and an inert scope to transition in.
+ * `machine.resolveState()` is not enough: it drops the invoked children (so `stopChild` loses its
+ * target) and cannot revive history states. Creating (never starting) an actor from the snapshot
+ * runs XState's own `restoreSnapshot`. XState's `transition()` would build a fresh actor, and
+ * with it the machine's initial state, on every call; one scope per decision avoids that.
  */
-function restoreSnapshot(definition: WorkflowDefinition, state: RunState): AnyMachineSnapshot {
+function restore(d: Draft, state: RunState): void {
   try {
-    return createActor(definition.machine, { snapshot: state.snapshot as never }).getSnapshot() as AnyMachineSnapshot;
+    const actor = createActor(d.definition.machine, { snapshot: state.snapshot as never });
+    d.live = actor.getSnapshot() as AnyMachineSnapshot;
+    d.scope = {
+      self: actor,
+      id: '',
+      sessionId: '',
+      logger: () => {},
+      defer: () => {},
+      emit: () => {},
+      system: actor.system,
+      stopChild: () => {},
+      actionExecutor: (action) => {
+        d.actions.push(action);
+      },
+    };
   } catch (err) {
     throw new CorruptHistoryError(
-      `run ${state.runId}: its snapshot does not fit ${definition.name} v${definition.version}; rebuild it from history`,
+      `run ${state.runId}: its snapshot does not fit ${d.definition.name} v${d.definition.version}; rebuild it from history`,
       { cause: err, details: { runId: state.runId } },
     );
   }
@@ -204,16 +244,16 @@ function accepts(d: Draft, event: EventObject): boolean | 'failed' {
 
 /** Feeds one event to the machine and maps what it did. */
 function step(d: Draft, event: EventObject): void {
-  if (d.state.status !== 'running' || !d.live) return;
+  if (d.state.status !== 'running' || !d.live || !d.scope) return;
   let next: AnyMachineSnapshot;
-  let actions: Parameters<typeof applyActions>[1];
+  d.actions = [];
   try {
-    [next, actions] = transition(d.definition.machine, d.live, event);
+    next = d.definition.machine.transition(d.live, event, d.scope) as AnyMachineSnapshot;
   } catch (err) {
     closeRun(d, 'failed', err);
     return;
   }
-  advance(d, next, actions);
+  advance(d, next, d.actions);
 }
 
 function advance(d: Draft, next: AnyMachineSnapshot, actions: Parameters<typeof applyActions>[1]): void {

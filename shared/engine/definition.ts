@@ -33,7 +33,7 @@ export interface WorkflowOptions<TMachine extends AnyStateMachine> {
   version?: number;
   machine: TMachine;
   /** Signal types kept in the mailbox until a state accepts them, instead of being dropped. @default [] */
-  deferred?: string[];
+  deferred?: readonly string[];
   /** Child-workflow hook, see WorkflowDefinition.isWorkflowSrc. @default () => false */
   isWorkflowSrc?: (src: string) => boolean;
 }
