@@ -91,7 +91,7 @@ export interface FindMongoOptions {
 
 /**
  * Finds a MongoDB-compatible server: `$SQUALL_MONGO_BIN`, else mongod on PATH, else ferretdb on
- * PATH, else the cached FerretDB build, else builds FerretDB now (about 80 s cold, with Go).
+ * PATH, else the cached FerretDB build, else builds FerretDB now (1 to 5 minutes cold, with Go).
  */
 export async function findMongoServer(opts: FindMongoOptions = {}): Promise<ServerBinary> {
   const override = process.env.SQUALL_MONGO_BIN;
@@ -124,7 +124,9 @@ export async function ensureFerretdb(opts: FindMongoOptions = {}): Promise<strin
   const started = Date.now();
   const work = makeTempDir('ferretdb-build');
   try {
-    log.info(`building FerretDB ${FERRETDB_VERSION} with ${go} (about 80 s the first time)`, { target });
+    log.info(`building FerretDB ${FERRETDB_VERSION} with ${go} (1 to 5 minutes the first time, depending on CPUs)`, {
+      target,
+    });
     const goEnv = { ...process.env, GOFLAGS: '-mod=mod', PATH: pathWith(go) };
     writeFileSync(
       join(work, 'go.mod'),
