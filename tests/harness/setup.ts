@@ -6,7 +6,10 @@ import { afterAll, inject } from 'vitest';
 import { MONGO_URL_ENV, NATS_URL_ENV } from './context.js';
 import { closeFileResources } from './resources.js';
 
-process.env[NATS_URL_ENV] = inject('squallNatsUrl');
-process.env[MONGO_URL_ENV] = inject('squallMongoUrl');
+// Assigning undefined to process.env would store the string "undefined".
+const natsUrl = inject('squallNatsUrl');
+const mongoUrl = inject('squallMongoUrl');
+if (natsUrl) process.env[NATS_URL_ENV] = natsUrl;
+if (mongoUrl) process.env[MONGO_URL_ENV] = mongoUrl;
 
 afterAll(closeFileResources);
