@@ -113,7 +113,11 @@ export interface Store {
   releaseWorkflowId(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void>;
 
   // ---- run summaries (projections of history) ----
-  /** Upserts a run's summary; never moves backwards (writes only if state.lastSeq > stored lastSeq). */
+  /**
+   * Upserts a run's summary; never moves backwards (writes only if state.lastSeq > stored lastSeq).
+   * On servers without atomic conditional updates (FerretDB 1.x) two concurrent writers of one run
+   * can leave it behind; like any lagging summary, repairRun brings it up to history.
+   */
   saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<void>;
   /** saveRun for many runs in one bulk write. */
   saveRuns(states: RunState[]): Promise<void>;
@@ -137,7 +141,10 @@ export interface Store {
   scheduleTimer(t: { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }): Promise<void>;
   /** Cancels a timer; a cancel that arrives before its schedule still wins (tombstone). */
   cancelTimer(runId: string, timerSeq: number): Promise<void>;
-  /** Leases up to `limit` pending timers due at `now` (or whose lease expired) to `owner`. */
+  /**
+   * Leases up to `limit` due pending timers (earliest first) to `owner` until `now + leaseMs`; a
+   * timer whose lease expired is claimable again. At most one claimer wins each lease.
+   */
   claimDueTimers(now: Millis, owner: string, leaseMs: number, limit: number): Promise<TimerRecord[]>;
   /** Marks a leased timer fired; false if `owner` no longer holds it (or it was cancelled). */
   markTimerFired(runId: string, timerSeq: number, owner: string): Promise<boolean>;
