@@ -26,7 +26,8 @@ export interface OrderOutput {
   status: OrderStatus;
 }
 
-interface OrderContext {
+/** Context of an order run. */
+export interface OrderContext {
   orderId: string;
   amount: number;
   approvalTimeoutMs: number;

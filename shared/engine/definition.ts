@@ -54,13 +54,20 @@ export const placeholderActivityLogic: ActorLogic<PlaceholderSnapshot, EventObje
   restoreSnapshot: () => ACTIVE,
 };
 
+/** Placeholder logic typed with an activity's input and output (see activity()). */
+export interface ActivityLogic<TInput = unknown, TOutput = unknown>
+  extends ActorLogic<Snapshot<TOutput>, EventObject, TInput> {
+  /** Type-only marker; never set. */
+  readonly squallActivity?: { input: TInput; output: TOutput };
+}
+
 /**
  * Declares an activity inside `setup({ actors: { chargeCard: activity<ChargeInput, Charge>() } })`
  * so `invoke: { src: 'chargeCard' }` type-checks its input and `onDone` output. No implementation:
  * executors run the real function; the machine only ever sees its result.
  */
-export function activity<TInput = unknown, TOutput = unknown>(): ActorLogic<Snapshot<TOutput>, EventObject, TInput> {
-  return placeholderActivityLogic as unknown as ActorLogic<Snapshot<TOutput>, EventObject, TInput>;
+export function activity<TInput = unknown, TOutput = unknown>(): ActivityLogic<TInput, TOutput> {
+  return placeholderActivityLogic as unknown as ActivityLogic<TInput, TOutput>;
 }
 
 /** Prefix XState gives inline actor logic (`invoke: { src: fromPromise(...) }`). */

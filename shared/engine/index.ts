@@ -14,6 +14,7 @@ export {
 } from './activity.js';
 export { decide } from './decide.js';
 export {
+  type ActivityLogic,
   activity,
   defineWorkflow,
   isWorkflowDefinition,
