@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import type { Bus } from '../../../shared/bus/connect.js';
+import type { FiredMessage } from '../../../shared/bus/messages.js';
+import type { ServiceHandle } from '../../../shared/runtime/service.js';
+import { startTimer, type TimerServiceOptions } from '../../../shared/runtime/timer.js';
+import { createMongoStore, type Store } from '../../../shared/store/index.js';
+import { connectMongo, freshDbName, natsUrl, waitFor } from '../../harness/index.js';
+import { collect, onCleanup, type Seen, testBus } from '../bus/helpers.js';
+
+interface Setup {
+  bus: Bus;
+  store: Store;
+  fired: Seen[];
+  start(extra?: Partial<TimerServiceOptions>): Promise<ServiceHandle>;
+  schedule(runId: string, timerSeq: number, fireAt: number): Promise<void>;
+  cancel(runId: string, timerSeq: number): Promise<void>;
+  firedSeqs(): string[];
+}
+
+async function setup(): Promise<Setup> {
+  const bus = await testBus();
+  const dbName = freshDbName();
+  const client = await connectMongo();
+  const store = createMongoStore(client, { dbName, collectionPrefix: bus.prefix });
+  await store.init();
+  onCleanup(async () => {
+    await client.db(dbName).dropDatabase();
+  });
+  const fired = await collect(bus, bus.streams.events, bus.subjects.all.fired);
+  return {
+    bus,
+    store,
+    fired,
+    async start(extra = {}) {
+      // Each service gets its own NATS and MongoDB connections, as separate processes would.
+      // (The store is initialised once above: see the report on re-running init on FerretDB.)
+      const own = createMongoStore(await connectMongo(), { dbName, collectionPrefix: bus.prefix });
+      const handle = await startTimer({ natsUrl: natsUrl(), store: own, prefix: bus.prefix, ...extra });
+      onCleanup(() => handle.stop({ deadlineMs: 1_000 }));
+      return handle;
+    },
+    async schedule(runId, timerSeq, fireAt) {
+      await bus.publish(
+        bus.subjects.timerSchedule(runId),
+        { runId, workflowId: `wf-${runId}`, timerSeq, fireAt },
+        { msgId: `${runId}:sched:${timerSeq}` },
+      );
+    },
+    async cancel(runId, timerSeq) {
+      await bus.publish(bus.subjects.timerCancel(runId), { runId, timerSeq }, { msgId: `${runId}:cancel:${timerSeq}` });
+    },
+    firedSeqs: () => fired.map((f) => `${(f.body as FiredMessage).runId}:${(f.body as FiredMessage).timerSeq}`),
+  };
+}
+
+describe('timer service', () => {
+  it('fires a scheduled timer once, at or after its fireAt', async () => {
+    const t = await setup();
+    await t.start();
+    const fireAt = Date.now() + 300;
+    await t.schedule('run1', 3, fireAt);
+    const [f] = await waitFor('the firing', () => t.fired.length === 1 && t.fired);
+    const receivedAt = Date.now();
+    expect(f?.subject).toBe(t.bus.subjects.fired('run1'));
+    expect(f?.headers?.get('Nats-Msg-Id')).toBe('fired:run1:3');
+    const body = f?.body as FiredMessage;
+    expect(body).toMatchObject({ runId: 'run1', workflowId: 'wf-run1', timerSeq: 3 });
+    expect(body.firedAt).toBeGreaterThanOrEqual(fireAt);
+    expect(receivedAt).toBeGreaterThanOrEqual(fireAt);
+    await waitFor('marked fired', async () => (await t.store.getTimer('run1', 3))?.status === 'fired');
+    // A later sentinel fires only after anything due before it: by then a repeat would show.
+    await t.schedule('sentinel', 1, Date.now() + 100);
+    await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'));
+    expect(t.firedSeqs()).toEqual(['run1:3', 'sentinel:1']);
+  });
+
+  it('never fires a timer cancelled before it is due', async () => {
+    const t = await setup();
+    await t.start();
+    await t.schedule('run1', 1, Date.now() + 400);
+    await t.cancel('run1', 1);
+    await t.schedule('sentinel', 1, Date.now() + 800);
+    await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'));
+    expect(t.firedSeqs()).toEqual(['sentinel:1']);
+    expect((await t.store.getTimer('run1', 1))?.status).toBe('cancelled');
+  });
+
+  it('never fires a timer whose cancel arrived before its schedule', async () => {
+    const t = await setup();
+    await t.start();
+    await t.cancel('run1', 2);
+    await t.schedule('run1', 2, Date.now() + 100);
+    await t.schedule('sentinel', 1, Date.now() + 500);
+    await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'));
+    expect(t.firedSeqs()).toEqual(['sentinel:1']);
+    expect((await t.store.getTimer('run1', 2))?.status).toBe('cancelled');
+  });
+
+  it('wakes early for a timer earlier than its current sleep', async () => {
+    const t = await setup();
+    await t.start({ maxSleepMs: 60_000 });
+    const scheduledAt = Date.now();
+    await t.schedule('run1', 1, scheduledAt + 100);
+    await waitFor('the firing', () => t.fired.length === 1, { timeoutMs: 10_000 });
+    expect(Date.now() - scheduledAt).toBeLessThan(10_000);
+  });
+
+  it('with two services, publishes each timer exactly once', async () => {
+    const t = await setup();
+    const a = await t.start({ id: 'timer-a' });
+    const b = await t.start({ id: 'timer-b' });
+    const now = Date.now();
+    const n = 30;
+    for (let i = 0; i < n; i++) await t.schedule(`run${i}`, i, now + 200 + (i % 10) * 30);
+    await waitFor(`${n} firings`, () => t.fired.length >= n, { timeoutMs: 20_000 });
+    await t.schedule('sentinel', 1, Date.now() + 200);
+    await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'));
+    const seqs = t.firedSeqs().filter((s) => !s.startsWith('sentinel'));
+    expect(seqs.length).toBe(n);
+    expect(new Set(seqs).size).toBe(n);
+    // Publishes, counted before JetStream's msg-id dedupe: the lease let only one service fire each.
+    const published = (a.health().details.fired as number) + (b.health().details.fired as number);
+    expect(published).toBe(n + 1);
+  });
+
+  it('fires once after the service restarts while waiting for the timer', async () => {
+    const t = await setup();
+    const first = await t.start({ id: 'timer-first' });
+    const fireAt = Date.now() + 1_500;
+    await t.schedule('run1', 5, fireAt);
+    await waitFor('the timer stored', async () => (await t.store.getTimer('run1', 5))?.status === 'pending');
+    await first.stop();
+    expect(first.health().details.fired).toBe(0);
+    const second = await t.start({ id: 'timer-second' });
+    await waitFor('the firing', () => t.fired.length === 1);
+    expect(Date.now()).toBeGreaterThanOrEqual(fireAt);
+    await t.schedule('sentinel', 1, Date.now() + 100);
+    await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'));
+    expect(t.firedSeqs()).toEqual(['run1:5', 'sentinel:1']);
+    expect(second.health().details.fired).toBe(2);
+  });
+
+  it('dead-letters a bad schedule and keeps going', async () => {
+    const t = await setup();
+    const dead = await collect(t.bus, t.bus.streams.dlq, t.bus.subjects.all.dlq);
+    await t.start();
+    await t.bus.publish(t.bus.subjects.timerSchedule('run1'), { runId: 'run1', timerSeq: -1, fireAt: 0 });
+    await t.bus.publishBytes(t.bus.subjects.timerCancel('run1'), new TextEncoder().encode('not msgpack'));
+    await t.schedule('run2', 1, Date.now());
+    await waitFor('two dead letters', () => dead.length === 2);
+    await waitFor('the good timer', () => t.firedSeqs().includes('run2:1'));
+    expect(dead.map((d) => d.subject).sort()).toEqual(
+      [t.bus.subjects.dlq('invalid-input'), t.bus.subjects.dlq('undecodable')].sort(),
+    );
+  });
+});
