@@ -173,6 +173,9 @@ describe('executor', () => {
     release.open();
     await stopping;
     await exec.closed;
+    expect((await bus.jsm.streams.info(bus.streams.events)).state.messages).toBe(1); // published before stop() resolved
+    // The PubAck came before stop() resolved; the collector's copy may still be on its way.
+    await waitFor('the result', () => results.length === 1);
     expect(results.map((r) => (r.body as { output: string }).output)).toEqual(['finished']);
     await waitFor('the task acked', () => consumerIdle(bus, 'slow'));
   });
