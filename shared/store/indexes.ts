@@ -47,7 +47,9 @@ export async function ensureIndexes(db: Db, names: CollectionNames): Promise<voi
     const indexes = STORE_INDEXES[role];
     if (indexes.length === 0) continue;
     try {
-      await db.collection(name).createIndexes(indexes);
+      // One index per call: FerretDB 1.24 panics on a createIndexes batch that mixes indexes
+      // another service has just created with new ones; single creates are idempotent.
+      for (const index of indexes) await db.collection(name).createIndexes([index]);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       // 85 IndexOptionsConflict, 86 IndexKeySpecsConflict: an index of that name exists with other keys.

@@ -5,11 +5,12 @@
  * boundary (see errors.ts): a server that is away surfaces as a retryable UnavailableError.
  */
 import type { MongoClient } from 'mongodb';
+import { retryWithBackoff } from '../bus/backoff.js';
 import type { RunState } from '../engine/types.js';
 import { collectionNames } from '../names.js';
 import { CommitStore } from './commits.js';
 import type { CommitDoc, RunDoc, TimerDoc, TimerLeaseDoc, WorkflowIdDoc } from './documents.js';
-import { toStoreError } from './errors.js';
+import { isRetryableStoreError, toStoreError } from './errors.js';
 import { ensureIndexes } from './indexes.js';
 import { RunStore } from './runs.js';
 import { TimerStore } from './timers.js';
@@ -46,7 +47,13 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
   }
 
   const store: Store = {
-    init: () => guard('init', () => ensureIndexes(db, names)),
+    // FerretDB drops connections when several services create the same indexes at once; init is
+    // idempotent, so a retryable failure is simply tried again.
+    init: () =>
+      retryWithBackoff(() => guard('init', () => ensureIndexes(db, names)), {
+        deadlineMs: 30_000,
+        isRetryable: isRetryableStoreError,
+      }),
     close: async () => {},
 
     appendCommit: (c) => guard('appendCommit', () => commits.append(c)),
