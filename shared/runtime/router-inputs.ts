@@ -4,7 +4,7 @@
  */
 import type { ResultMessage } from '../bus/messages.js';
 import { validateFired, validateResult } from '../bus/messages.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, PayloadTooLargeError } from '../errors.js';
 import type { SignalEvent } from '../history/events.js';
 import type { Subjects } from '../names.js';
 import { validateToken } from '../names.js';
@@ -128,5 +128,17 @@ export function parseRouterInput(subjects: Subjects, subject: string, body: unkn
     }
     default:
       return refuse('invalid-input', `subject ${subject} is not a router input`);
+  }
+}
+
+/** Refuses a body larger than the router accepts, before decoding it. */
+export function checkInputSize(subject: string, data: Uint8Array, maxBytes: number): void {
+  if (data.length > maxBytes) {
+    throw new PayloadTooLargeError(
+      `message on ${subject} is ${data.length} bytes; the router accepts at most ${maxBytes}`,
+      {
+        details: { reason: 'oversize', bytes: data.length, limit: maxBytes },
+      },
+    );
   }
 }

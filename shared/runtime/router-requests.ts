@@ -21,7 +21,7 @@ import { validateToken } from '../names.js';
 import type { RunFilter, RunRecord, Store } from '../store/types.js';
 import { inspectRun } from './inspect.js';
 import type { RunDecider } from './router-decider.js';
-import { parseRouterInput, parseStart } from './router-inputs.js';
+import { checkInputSize, parseRouterInput, parseStart } from './router-inputs.js';
 
 /** Queue group shared by every router, so each request is answered once. */
 export const ROUTER_QUEUE = 'squall-router';
@@ -47,6 +47,8 @@ export interface RouterRequestsOptions {
   decider: RunDecider;
   reply: Reply;
   log: Logger;
+  /** Largest request body accepted, in bytes. */
+  maxInputBytes: number;
   /** How long a start request waits for its durable copy to be processed. @default 30_000 */
   startReplyTimeoutMs?: number;
 }
@@ -63,7 +65,12 @@ export function serveRouterRequests(o: RouterRequestsOptions): Subscription[] {
           return;
         }
         if (!msg.reply) return; // a plain publish: only the durable copy matters
-        handle(msg).catch((e: unknown) => o.reply(msg, toSquallError(e)));
+        Promise.resolve()
+          .then(() => {
+            checkInputSize(msg.subject, msg.data, o.maxInputBytes);
+            return handle(msg);
+          })
+          .catch((e: unknown) => o.reply(msg, toSquallError(e)));
       },
     });
   return [

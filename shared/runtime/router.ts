@@ -13,13 +13,19 @@ import { decodeBody } from '../bus/codec.js';
 import { type Bus, connectBus } from '../bus/connect.js';
 import type { WorkflowDefinition } from '../engine/index.js';
 import { WorkflowRegistry } from '../engine/index.js';
-import { ConfigError, InvalidInputError, PayloadTooLargeError, toErrorInfo, toSquallError } from '../errors.js';
+import { ConfigError, InvalidInputError, toErrorInfo, toSquallError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { consumerNames, DEFAULT_PREFIX } from '../names.js';
 import { createMongoStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { type DecideOutcome, RunDecider } from './router-decider.js';
-import { type DeadLetterReason, deadLetterReason, parseRouterInput, type RouterInput } from './router-inputs.js';
+import {
+  checkInputSize,
+  type DeadLetterReason,
+  deadLetterReason,
+  parseRouterInput,
+  type RouterInput,
+} from './router-inputs.js';
 import { type StartedNotice, serveRouterRequests } from './router-requests.js';
 
 /** Options of startRouter. */
@@ -120,6 +126,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     decider,
     reply: (msg, body) => bus.reply(msg, body),
     log,
+    maxInputBytes,
   });
 
   let stopping = false;
@@ -144,14 +151,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
 
   /** Checks size, decodes and parses a consumed message; errors carry their dead-letter reason. */
   const parseInbound = (m: JsMsg): RouterInput => {
-    if (m.data.length > maxInputBytes) {
-      throw new PayloadTooLargeError(
-        `message on ${m.subject} is ${m.data.length} bytes; the router accepts at most ${maxInputBytes}`,
-        {
-          details: { reason: 'oversize' },
-        },
-      );
-    }
+    checkInputSize(m.subject, m.data, maxInputBytes);
     let body: unknown;
     try {
       body = decodeBody(m.data, m.headers, m.subject);
