@@ -3,7 +3,18 @@
  * deadline, and a last-resort exit hook so a crashing parent does not leave servers behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,12 +59,60 @@ export function tcpReachable(host: string, port: number, timeoutMs: number): Pro
   });
 }
 
-/** Creates `/tmp/squall-<label>-XXXXXX` and remembers it for the exit hook. */
+/**
+ * Creates `/tmp/squall-<label>-XXXXXX`, marked with this process's pid, and remembers it for the
+ * exit hook. The first call also removes dirs left by launcher processes that died (SIGKILL).
+ */
 export function makeTempDir(label: string): string {
+  if (!swept) {
+    swept = true;
+    removeOrphanedTempDirs();
+  }
   const dir = mkdtempSync(join(tmpdir(), `${TEMP_DIR_PREFIX}${label}-`));
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   ownedDirs.add(dir);
   return dir;
 }
+
+/** Removes `/tmp/squall-*` dirs whose owner process no longer exists; returns what it removed. */
+export function removeOrphanedTempDirs(): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith(TEMP_DIR_PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const dir = join(tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number.parseInt(readFileSync(join(dir, OWNER_FILE), 'utf8'), 10);
+    } catch {
+      continue; // not made by the launcher, or still being created
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue;
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      removed.push(dir);
+    } catch {
+      // someone else's dir we may not touch; leave it
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const OWNER_FILE = '.squall-owner-pid';
+let swept = false;
 
 /** Removes a dir made by makeTempDir (or any dir), ignoring one that is already gone. */
 export function removeDir(dir: string): void {
@@ -81,12 +140,16 @@ export interface ServerProcess {
   alive(): boolean;
 }
 
-/** Spawns `bin args`, appending its output to `logFile`. The child is killed if this process exits. */
+/**
+ * Spawns `bin args`, appending its output to `logFile`. The child is killed if this process exits,
+ * even by SIGKILL where `setpriv` exists (Linux): it execs the server with a parent-death signal.
+ */
 export function spawnServer(bin: string, args: readonly string[], logFile: string): ServerProcess {
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(bin, args, { stdio: ['ignore', fd, fd], env: process.env });
+    const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];
+    child = spawn(file, argv, { stdio: ['ignore', fd, fd], env: process.env });
   } finally {
     closeSync(fd);
   }
@@ -129,6 +192,21 @@ export async function stopProcess(proc: ServerProcess, graceMs = 5_000): Promise
 /** Sleeps; only for pacing polls, never as a stand-in for readiness. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// setpriv execs in place, so the pid is still the server's. Parent death = the spawning thread's
+// exit; the launcher runs on a process's main thread (vitest pool 'forks', the CLI).
+const SETPRIV = process.platform === 'linux' ? findExecutable(['/usr/bin/setpriv', '/bin/setpriv']) : undefined;
+
+function findExecutable(paths: string[]): string | undefined {
+  return paths.find((p) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 const liveChildren = new Set<ChildProcess>();
