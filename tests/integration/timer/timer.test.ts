@@ -4,7 +4,7 @@ import type { FiredMessage } from '../../../shared/bus/messages.js';
 import type { ServiceHandle } from '../../../shared/runtime/service.js';
 import { startTimer, type TimerServiceOptions } from '../../../shared/runtime/timer.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
-import { connectMongo, freshDbName, natsUrl, waitFor } from '../../harness/index.js';
+import { connectMongo, freshDbName, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
 import { collect, onCleanup, type Seen, testBus } from '../bus/helpers.js';
 
 interface Setup {
@@ -32,10 +32,14 @@ async function setup(): Promise<Setup> {
     store,
     fired,
     async start(extra = {}) {
-      // Each service gets its own NATS and MongoDB connections, as separate processes would.
-      // (The store is initialised once above: see the report on re-running init on FerretDB.)
-      const own = createMongoStore(await connectMongo(), { dbName, collectionPrefix: bus.prefix });
-      const handle = await startTimer({ natsUrl: natsUrl(), store: own, prefix: bus.prefix, ...extra });
+      // Own NATS and MongoDB connections (the service inits the store too), as a separate process would.
+      const handle = await startTimer({
+        natsUrl: natsUrl(),
+        mongoUrl: mongoUrl(),
+        dbName,
+        prefix: bus.prefix,
+        ...extra,
+      });
       onCleanup(() => handle.stop({ deadlineMs: 1_000 }));
       return handle;
     },
