@@ -21,8 +21,9 @@ describe('backoff', () => {
       { isRetryable: () => true, initialMs: 1 },
     );
     expect([value, calls]).toEqual(['ok', 3]);
-    await expect(retryWithBackoff(async () => Promise.reject(new Error('fatal')), { isRetryable: () => false })).rejects
-      .toThrow('fatal');
+    await expect(
+      retryWithBackoff(async () => Promise.reject(new Error('fatal')), { isRetryable: () => false }),
+    ).rejects.toThrow('fatal');
   });
 
   it('gives up at the deadline', async () => {

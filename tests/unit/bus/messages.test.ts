@@ -25,9 +25,14 @@ const task = {
 describe('message validators', () => {
   it('accepts well-formed bodies', () => {
     expect(validateTask(task)).toEqual(task);
-    expect(validateResult({ runId: 'r1', workflowId: 'w1', activitySeq: 2, attempt: 1, ok: true, output: 3 })).toEqual(
-      { runId: 'r1', workflowId: 'w1', activitySeq: 2, attempt: 1, ok: true, output: 3 },
-    );
+    expect(validateResult({ runId: 'r1', workflowId: 'w1', activitySeq: 2, attempt: 1, ok: true, output: 3 })).toEqual({
+      runId: 'r1',
+      workflowId: 'w1',
+      activitySeq: 2,
+      attempt: 1,
+      ok: true,
+      output: 3,
+    });
     expect(validateTimerSchedule({ runId: 'r1', workflowId: 'w1', timerSeq: 3, fireAt: 5 }).fireAt).toBe(5);
     expect(validateTimerCancel({ runId: 'r1', timerSeq: 3 })).toEqual({ runId: 'r1', timerSeq: 3 });
     expect(validateFired({ runId: 'r1', workflowId: 'w1', timerSeq: 3, firedAt: 9 }).timerSeq).toBe(3);
