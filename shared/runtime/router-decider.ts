@@ -88,33 +88,39 @@ export class RunDecider {
     return this.queue.run(key, () => (input.kind === 'start' ? this.start(input, key, meta) : this.apply(input)));
   }
 
-  /** The current state of a workflowId's latest run, from cache or store (for queries). */
-  async current(workflowId: string): Promise<HotRun | undefined> {
+  /**
+   * The state of a workflowId's latest run. With `fresh`, a cached state is first brought up to
+   * any commit another router appended since (queries must not answer from a stale cache).
+   */
+  async current(workflowId: string, opts: { fresh?: boolean } = {}): Promise<HotRun | undefined> {
     const rec = await this.opts.store.getRunByWorkflowId(workflowId);
     if (!rec) return undefined;
-    return this.load(rec.runId);
+    return this.load(rec.runId, opts);
   }
 
   /** Loads a run by id: hot cache, else its summary plus any history past it (self-repair). */
-  async load(runId: string): Promise<HotRun | undefined> {
+  async load(runId: string, opts: { fresh?: boolean } = {}): Promise<HotRun | undefined> {
     const hot = this.cache.get(runId);
-    if (hot) return hot;
-    const rec = await this.opts.store.getRun(runId);
+    if (hot && !opts.fresh) return hot;
+    const rec = hot ? undefined : await this.opts.store.getRun(runId);
+    const base = hot?.state ?? rec?.state;
     const tail: StoredCommit[] = [];
-    for await (const c of this.opts.store.loadHistory(runId, rec?.state.lastSeq ?? 0)) tail.push(c);
-    if (!rec && tail.length === 0) return undefined;
-    const started = rec?.state ?? runStartedOf(tail);
-    const def = this.definition(started.workflowType, started.version);
-    let state: RunState | undefined = rec?.state;
+    for await (const c of this.opts.store.loadHistory(runId, base?.lastSeq ?? 0)) tail.push(c);
+    if (hot && tail.length === 0) return hot;
+    if (!base && tail.length === 0) return undefined;
+    const started = base ?? runStartedOf(tail);
+    const def = hot?.def ?? this.definition(started.workflowType, started.version);
+    let state: RunState | undefined = base;
     if (tail.length > 0) {
       const rebuilt: RunState = replayCommits(def, tail, state ? { from: state } : {});
-      this.opts.log.info('run summary was behind history; repaired', {
+      // Normal when another router decided last (summaries are written in batches, after commits).
+      this.opts.log.debug('brought a run up to its history', {
         runId,
         workflowId: rebuilt.workflowId,
-        from: rec?.state.lastSeq ?? 0,
+        from: base?.lastSeq ?? 0,
         to: rebuilt.lastSeq,
       });
-      await this.opts.store.saveRun(rebuilt);
+      if (!hot) await this.opts.store.saveRun(rebuilt);
       state = rebuilt;
     }
     if (!state) return undefined;

@@ -188,7 +188,7 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
 
 async function answerQuery(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   const workflowId = validateToken('workflowId', lastToken(msg.subject));
-  const run = await o.decider.current(workflowId);
+  const run = await o.decider.current(workflowId, { fresh: true });
   if (!run) throw new NotFoundError(`no run for workflowId ${workflowId}`, { details: { workflowId } });
   o.reply(msg, inspectRun(run.def, run.state));
 }
@@ -237,7 +237,7 @@ async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   switch (op) {
     case 'describe': {
       const rec = await runOf(o, body);
-      const run = await o.decider.load(rec.runId);
+      const run = await o.decider.load(rec.runId, { fresh: true });
       o.reply(msg, { ...summarize(rec), ...(run ? { query: inspectRun(run.def, run.state) } : {}) });
       return;
     }

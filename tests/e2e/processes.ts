@@ -1,9 +1,11 @@
 /**
  * Runs Squall services as real child processes (`node bin/squall.js <service> ...`) for
  * end-to-end and fault tests: waits for readiness from their JSON log lines, keeps the logs,
- * SIGKILLs or SIGTERMs them on demand, and stops whatever is left after the test file.
+ * SIGKILLs or SIGTERMs them on demand, and stops whatever is left after the test file. Set
+ * SQUALL_TEST_LOG_DIR to also keep every service's log lines in files there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { waitFor } from '../harness/index.js';
@@ -53,8 +55,10 @@ export function spawnSquall(name: string, args: string[], env: ServiceEnv): Serv
   });
   const logs: Record<string, unknown>[] = [];
   const noise: string[] = [];
+  const logFile = process.env.SQUALL_TEST_LOG_DIR ? `${process.env.SQUALL_TEST_LOG_DIR}/${env.prefix}-${name}.log` : undefined;
   const onLine = (line: string): void => {
     if (!line.trim()) return;
+    if (logFile) appendFileSync(logFile, `${line}\n`);
     try {
       logs.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
