@@ -215,13 +215,13 @@ export class RunDecider {
       }
       this.remember({ def: run.def, state: decision.state });
       await this.publishCommit(commit, decision.state);
-      void this.summaries.add(decision.state).catch((err: unknown) => {
-        this.opts.log.warn('run summary write failed; history stays the truth', {
-          runId: run.state.runId,
-          err,
+      if (decision.state.status === 'running') {
+        void this.summaries.add(decision.state).catch((err: unknown) => {
+          this.opts.log.warn('run summary write failed; history stays the truth', { runId: run.state.runId, err });
         });
-      });
-      if (decision.state.status !== 'running') {
+      } else {
+        // A closed run's summary is written before the input is acked, so list/describe show it closed.
+        await this.summaries.add(decision.state);
         await this.opts.store.releaseWorkflowId(decision.state.workflowId, decision.state.runId, decision.state.status);
       }
       const ignored = (decision.events[0] as { ignored?: string } | undefined)?.ignored;

@@ -5,7 +5,7 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeBody } from '../bus/codec.js';
-import type { WorkflowRegistry } from '../engine/index.js';
+import type { RunState, WorkflowRegistry } from '../engine/index.js';
 import type { ErrorInfo } from '../errors.js';
 import {
   AlreadyStartedError,
@@ -207,6 +207,20 @@ function num(body: Record<string, unknown>, name: string): number | undefined {
   return v;
 }
 
+/** The summary fields as the run's current state has them (fresher than a stored summary). */
+function summaryOf(state: RunState): Record<string, unknown> {
+  const persisted = state.snapshot as { value?: unknown } | undefined;
+  return {
+    status: state.status,
+    stateValue: persisted?.value,
+    lastSeq: state.lastSeq,
+    updatedAt: state.updatedAt,
+    ...(state.closedAt === undefined ? {} : { closedAt: state.closedAt }),
+    ...(state.output === undefined ? {} : { output: state.output }),
+    ...(state.error === undefined ? {} : { error: state.error }),
+  };
+}
+
 /** A run summary without the engine's internal state, for describe and list. */
 export function summarize(rec: RunRecord): Record<string, unknown> {
   const { state: _state, ...rest } = rec;
@@ -238,7 +252,10 @@ async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
     case 'describe': {
       const rec = await runOf(o, body);
       const run = await o.decider.load(rec.runId, { fresh: true });
-      o.reply(msg, { ...summarize(rec), ...(run ? { query: inspectRun(run.def, run.state) } : {}) });
+      o.reply(
+        msg,
+        run ? { ...summarize(rec), ...summaryOf(run.state), query: inspectRun(run.def, run.state) } : summarize(rec),
+      );
       return;
     }
     case 'history': {
