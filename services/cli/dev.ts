@@ -136,7 +136,8 @@ export function historyTable(commits: readonly HistoryCommit[]): string[] {
   const rows: [string, string, string, string][] = [['seq', '+ms', 'event', 'detail']];
   for (const commit of commits) {
     commit.events.forEach((event, i) => {
-      rows.push([i === 0 ? String(commit.seq) : '', String(event.at - t0), event.type, eventDetail(event)]);
+      const first = i === 0;
+      rows.push([first ? String(commit.seq) : '', first ? String(event.at - t0) : '', event.type, eventDetail(event)]);
     });
   }
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]?.length ?? 0)));

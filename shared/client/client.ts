@@ -11,6 +11,7 @@ import {
   InvalidInputError,
   SquallError,
   TimeoutError,
+  UnavailableError,
   WorkflowFailedError,
 } from '../errors.js';
 import type { SignalEvent } from '../history/events.js';
@@ -108,8 +109,17 @@ export async function connect(opts: ClientOptions = {}): Promise<SquallClient> {
   const o = { ...defaultClientOptions(), ...definedOnly(opts) };
   const s = subjects(o.prefix);
   const owned = opts.nc === undefined;
-  const nc = opts.nc ?? (await natsConnect({ servers: o.servers, name: o.name, maxReconnectAttempts: -1 }));
+  const nc = opts.nc ?? (await openConnection(o.servers, o.name));
   return new Client(nc, owned, s, o);
+}
+
+async function openConnection(servers: string | string[], name: string): Promise<NatsConnection> {
+  try {
+    return await natsConnect({ servers, name, maxReconnectAttempts: -1 });
+  } catch (err) {
+    const where = Array.isArray(servers) ? servers.join(', ') : servers;
+    throw new UnavailableError(`cannot connect to NATS at ${where}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 class Client implements SquallClient {

@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { parseCli, SAMPLE_ACTIVITIES, SAMPLE_WORKFLOWS, UsageError } from '../../../services/cli.js';
+
+/** The message of the UsageError parseCli throws for argv. */
+const usage = (argv: string[], env: Record<string, string> = {}): string => {
+  try {
+    parseCli(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return (err as Error).message;
+  }
+  throw new Error(`expected a usage error for: ${argv.join(' ')}`);
+};
+
+describe('parseCli: services', () => {
+  it('reads router --workflows, falling back to SQUALL_WORKFLOWS', () => {
+    expect(parseCli(['router', '--workflows', './w.ts']).command).toEqual({ kind: 'router', workflows: './w.ts' });
+    expect(parseCli(['router'], { SQUALL_WORKFLOWS: 'env.ts' }).command).toEqual({
+      kind: 'router',
+      workflows: 'env.ts',
+    });
+    expect(usage(['router'])).toBe(
+      'router: --workflows <module> is required; usage: squall router --workflows <module>',
+    );
+  });
+
+  it('reads executor --activities and a positive --concurrency (flag or SQUALL_CONCURRENCY)', () => {
+    expect(parseCli(['executor', '--activities', 'a.js', '--concurrency', '4']).command).toEqual({
+      kind: 'executor',
+      activities: 'a.js',
+      concurrency: 4,
+    });
+    expect(parseCli(['executor'], { SQUALL_ACTIVITIES: 'b.ts', SQUALL_CONCURRENCY: '2' }).command).toEqual({
+      kind: 'executor',
+      activities: 'b.ts',
+      concurrency: 2,
+    });
+    expect(usage(['executor', '--activities', 'a.js', '--concurrency', '0'])).toMatch(
+      /--concurrency must be a positive integer, got "0"/,
+    );
+    expect(usage(['executor', '--activities', 'a.js', '--concurrency', '2.5'])).toMatch(/positive integer/);
+    expect(usage(['executor'])).toMatch(/--activities <module> is required/);
+  });
+
+  it('defaults dev to the sample modules', () => {
+    expect(parseCli(['dev', '--sample']).command).toEqual({
+      kind: 'dev',
+      workflows: SAMPLE_WORKFLOWS,
+      activities: SAMPLE_ACTIVITIES,
+      sample: true,
+    });
+    expect(parseCli(['dev', '--workflows', 'w.ts']).command).toMatchObject({ workflows: 'w.ts', sample: false });
+  });
+
+  it('takes timer with no arguments', () => {
+    expect(parseCli(['timer']).command).toEqual({ kind: 'timer' });
+    expect(usage(['timer', 'extra'])).toBe('timer: unexpected argument "extra"');
+  });
+});
+
+describe('parseCli: client commands', () => {
+  it('reads start with JSON input, id, policy, wait and timeout', () => {
+    expect(
+      parseCli(['start', 'order', '--input', '{"orderId":"o1","amount":5}', '--id', 'o1', '--wait', '--timeout', '500'])
+        .command,
+    ).toEqual({
+      kind: 'start',
+      workflowType: 'order',
+      input: { orderId: 'o1', amount: 5 },
+      workflowId: 'o1',
+      wait: true,
+      timeoutMs: 500,
+    });
+    expect(parseCli(['start', 'order', '--policy', 'rejectDuplicate']).command).toMatchObject({
+      idReusePolicy: 'rejectDuplicate',
+    });
+  });
+
+  it('refuses bad start arguments with clear messages', () => {
+    expect(usage(['start'])).toMatch(/^start: missing <workflowType>; usage: squall start <type>/);
+    expect(usage(['start', 'order', '--input', '{bad'])).toMatch(/^start: --input is not valid JSON/);
+    expect(usage(['start', 'order', '--id', 'a b'])).toMatch(/^start: --id: workflowId "a b" contains " "/);
+    expect(usage(['start', 'or.der'])).toMatch(/workflowType "or.der" contains "."/);
+    expect(usage(['start', 'order', '--timeout', '5'])).toBe('start: --timeout only applies with --wait');
+    expect(usage(['start', 'order', '--policy', 'sometimes'])).toMatch(/--policy must be one of returnExisting/);
+    expect(usage(['start', 'order', '--bogus'])).toMatch(/^start: Unknown option '--bogus'/);
+  });
+
+  it('reads a signal event as JSON with a string type', () => {
+    expect(parseCli(['signal', 'o1', '{"type":"approve","by":"me"}']).command).toEqual({
+      kind: 'signal',
+      workflowId: 'o1',
+      event: { type: 'approve', by: 'me' },
+    });
+    expect(usage(['signal', 'o1'])).toMatch(/^signal: missing <event>/);
+    expect(usage(['signal', 'o1', '[1]'])).toMatch(/must be a JSON object with a string "type"/);
+    expect(usage(['signal', 'o1', '{"by":"me"}'])).toMatch(/must be a JSON object with a string "type"/);
+  });
+
+  it('reads cancel, query, describe, history', () => {
+    expect(parseCli(['cancel', 'o1', '--reason', 'changed mind']).command).toEqual({
+      kind: 'cancel',
+      workflowId: 'o1',
+      reason: 'changed mind',
+    });
+    expect(parseCli(['query', 'o1']).command).toEqual({ kind: 'query', workflowId: 'o1' });
+    expect(parseCli(['describe', 'o1', '--run', 'r1']).command).toEqual({
+      kind: 'describe',
+      workflowId: 'o1',
+      runId: 'r1',
+    });
+    expect(parseCli(['history', 'o1']).command).toEqual({ kind: 'history', workflowId: 'o1' });
+    expect(usage(['query'])).toMatch(/^query: missing <workflowId>/);
+    expect(usage(['query', 'a>b'])).toMatch(/^query: workflowId "a>b" contains ">"/);
+  });
+
+  it('reads list and watch filters', () => {
+    expect(parseCli(['list', '--status', 'running', '--type', 'order', '--limit', '10']).command).toEqual({
+      kind: 'list',
+      status: 'running',
+      workflowType: 'order',
+      limit: 10,
+    });
+    expect(usage(['list', '--status', 'done'])).toMatch(/--status must be one of running, completed/);
+    expect(parseCli(['watch', '--id', 'o1']).command).toEqual({ kind: 'watch', workflowId: 'o1' });
+    expect(parseCli(['watch', '--type', 'order']).command).toEqual({ kind: 'watch', workflowType: 'order' });
+  });
+});
+
+describe('parseCli: connection and help', () => {
+  it('takes flags over environment over defaults', () => {
+    const env = { NATS_URL: 'nats://env:4222', MONGO_URL: 'mongodb://env/', SQUALL_PREFIX: 'envp', SQUALL_DB: 'envdb' };
+    expect(parseCli(['query', 'o1'], env).connection).toEqual({
+      natsUrl: 'nats://env:4222',
+      mongoUrl: 'mongodb://env/',
+      prefix: 'envp',
+      dbName: 'envdb',
+    });
+    expect(
+      parseCli(['query', 'o1', '--nats', 'nats://a:1,nats://b:2', '--prefix', 'p2', '--db', 'd2'], env).connection,
+    ).toEqual({
+      natsUrl: 'nats://a:1,nats://b:2',
+      mongoUrl: 'mongodb://env/',
+      prefix: 'p2',
+      dbName: 'd2',
+    });
+    expect(parseCli(['query', 'o1']).connection).toEqual({ prefix: 'squall', dbName: 'squall' });
+  });
+
+  it('treats an empty URL variable as unset', () => {
+    expect(parseCli(['timer'], { NATS_URL: '' }).connection.natsUrl).toBeUndefined();
+  });
+
+  it('refuses bad URLs, prefixes and database names', () => {
+    expect(usage(['timer', '--nats', 'localhost:4222'])).toMatch(/NATS URL "localhost:4222" must start with nats:\/\//);
+    expect(usage(['timer', '--mongo', 'http://x'])).toMatch(/MongoDB URL "http:\/\/x" must start with mongodb:\/\//);
+    expect(usage(['timer'], { SQUALL_PREFIX: 'a.b' })).toMatch(/prefix "a.b" must be 1 to 32 letters/);
+    expect(usage(['timer', '--db', 'x/y'])).toMatch(/database name "x\/y"/);
+  });
+
+  it('reads SQUALL_LOG_LEVEL only when set', () => {
+    expect(parseCli(['timer']).logLevel).toBeUndefined();
+    expect(parseCli(['timer'], { SQUALL_LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+  });
+
+  it('recognises help in every form, and refuses an unknown or missing command', () => {
+    expect(parseCli(['help']).command).toEqual({ kind: 'help' });
+    expect(parseCli(['--help']).command).toEqual({ kind: 'help' });
+    expect(parseCli(['start', '-h']).command).toEqual({ kind: 'help' });
+    expect(usage([])).toBe("no command given; run 'squall help'");
+    expect(usage(['launch'])).toBe('unknown command "launch"; run \'squall help\'');
+    expect(usage(['constructor'])).toMatch(/unknown command/);
+  });
+});
