@@ -41,7 +41,11 @@ describe('applyActions', () => {
     expect(() =>
       applyActions(sequenceWorkflow, [action('xstate.spawnChild', { id: 'a', src: 'stepA' })], target()),
     ).toThrow(/share the invoke id/);
-    const wf = defineWorkflow({ name: 'seq', machine: sequenceWorkflow.machine, isWorkflowSrc: (src) => src === 'stepB' });
+    const wf = defineWorkflow({
+      name: 'seq',
+      machine: sequenceWorkflow.machine,
+      isWorkflowSrc: (src) => src === 'stepB',
+    });
     expect(() => applyActions(wf, [action('xstate.spawnChild', { id: 'k', src: 'stepB' })], target())).toThrow(
       /child run is not supported yet/,
     );
