@@ -23,4 +23,4 @@ export type {
   WatchOptions,
   WatchStream,
 } from './types.js';
-export { ERROR_HEADER, MSG_ID_HEADER, REPLY_TO_HEADER, typedError } from './wire.js';
+export { MSG_ID_HEADER, REPLY_TO_HEADER, typedError } from './wire.js';

@@ -10,7 +10,7 @@ import {
   type NatsConnection,
   headers as natsHeaders,
 } from '@nats-io/transport-node';
-import { decodeBody, encodeBody } from '../bus/codec.js';
+import { decodeBody, ERROR_HEADER, encodeBody } from '../bus/index.js';
 import {
   ActivityFailure,
   AlreadyStartedError,
@@ -31,8 +31,6 @@ import {
   WorkflowFailedError,
 } from '../errors.js';
 
-/** Header naming the error code of an error reply; the body is `{ error: ErrorInfo }`. */
-export const ERROR_HEADER = 'Squall-Error';
 /** JetStream's dedup header; the client sets it on start, signal and cancel. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 /**
@@ -82,7 +80,7 @@ export function decode(msg: { data: Uint8Array; headers?: MsgHdrs | undefined; s
   return decodeBody(msg.data, msg.headers, msg.subject);
 }
 
-/** Decodes a reply, throwing the typed error when it is an error reply. */
+/** Decodes a reply, throwing the typed error when it is an error reply (header `Squall-Error`). */
 export function readReply(msg: Msg, subject: string): unknown {
   const code = msg.headers?.get(ERROR_HEADER) || undefined;
   let body: unknown;
