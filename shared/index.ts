@@ -32,7 +32,9 @@ export {
   type ActivityContext,
   type ActivityDefinition,
   type ActivityFn,
+  type ActivityLogic,
   type ActivityOptions,
+  activity,
   defineActivity,
   defineWorkflow,
   type RetryPolicy,
@@ -68,4 +70,4 @@ export { type ExecutorOptions, startExecutor } from './runtime/executor.js';
 export { loadActivities, loadWorkflows } from './runtime/load-modules.js';
 export { type RouterHandle, type RouterOptions, startRouter } from './runtime/router.js';
 export type { ServiceHandle, ServiceHealth, StopOptions } from './runtime/service.js';
-export { startTimer } from './runtime/timer.js';
+export { startTimer, type TimerServiceOptions } from './runtime/timer.js';
