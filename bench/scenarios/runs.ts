@@ -1,0 +1,108 @@
+/**
+ * Engine scenarios over `noop3` (three no-op activities in sequence): throughput at a given
+ * concurrency, start-to-done latency at light load, and how throughput moves with the number of
+ * executors and routers.
+ */
+
+import { measureCpu, num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
+import { Driver } from '../lib/driver.js';
+import { round, summarize } from '../lib/env.js';
+import type { Topology } from '../lib/services.js';
+
+const STEPS = 3;
+/** Decisions per noop3 run: the start and one per activity result. */
+const DECISIONS = 1 + STEPS;
+
+/** Runs `n` noop3 workflows at `concurrency` on `topo`; returns rates, latency under load and CPU. */
+export async function measureThroughput(
+  ctx: ScenarioContext,
+  topo: Topology,
+  n: number,
+  concurrency: number,
+): Promise<Record<string, unknown>> {
+  return await withEngine(ctx, 'thru', topo, async ({ target, cpu }) => {
+    const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
+    try {
+      // Warm-up: JIT, connection pools, consumers' first pulls. Not measured.
+      await driver.runMany('noop3', Math.min(100, n), Math.min(concurrency, 50), (i) => ({ n: i }));
+      const m = await measureCpu(
+        cpu,
+        () => n,
+        () => driver.runMany('noop3', n, concurrency, (i) => ({ n: i })),
+      );
+      const { timings, failures } = m.out;
+      const completed = timings.filter((t) => t.status === 'completed').length;
+      const perSec = (x: number): number => round((x / m.wallMs) * 1000, 1);
+      return {
+        topology: topo,
+        workflows: n,
+        concurrency,
+        completed,
+        failures,
+        wallSeconds: round(m.wallMs / 1000, 2),
+        workflowsPerSec: perSec(completed),
+        activityStepsPerSec: perSec(completed * STEPS),
+        decisionsPerSec: perSec(completed * DECISIONS),
+        startToDoneMsUnderLoad: summarize(timings.map((t) => t.doneMs)),
+        startReplyMsUnderLoad: summarize(timings.map((t) => t.startedMs)),
+        cpuMsPerWorkflow: m.cpuMsPerUnit,
+        coresBusy: m.coresBusy,
+      };
+    } finally {
+      await driver.close();
+    }
+  });
+}
+
+/** `throughput`: N noop3 runs at concurrency C with E executors and R routers. */
+export async function throughput(ctx: ScenarioContext): Promise<Record<string, unknown>> {
+  const n = num(ctx.flags, 'n', 2000);
+  const c = num(ctx.flags, 'concurrency', 200);
+  return await measureThroughput(ctx, topologyOf(ctx.flags), n, c);
+}
+
+/** `latency`: sequential noop3 runs, one at a time, start request sent → done message received. */
+export async function latency(ctx: ScenarioContext): Promise<Record<string, unknown>> {
+  const runs = num(ctx.flags, 'runs', 200);
+  const topo = topologyOf(ctx.flags);
+  return await withEngine(ctx, 'lat', topo, async ({ target }) => {
+    const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
+    try {
+      await driver.runMany('noop3', 30, 1, (i) => ({ n: i })); // warm-up
+      const { timings, wallMs, failures } = await driver.runMany('noop3', runs, 1, (i) => ({ n: i }));
+      return {
+        topology: topo,
+        runs,
+        failures,
+        wallSeconds: round(wallMs / 1000, 2),
+        startToDoneMs: summarize(timings.map((t) => t.doneMs)),
+        startReplyMs: summarize(timings.map((t) => t.startedMs)),
+        // Each run is four decisions in a row (start, then one per result): time per hop.
+        msPerDecisionHop: round(summarize(timings.map((t) => t.doneMs)).p50 / DECISIONS, 2),
+      };
+    } finally {
+      await driver.close();
+    }
+  });
+}
+
+/** `scaling`: throughput with 1, 2, 4 executors and 1, 2 routers, smaller N, side by side. */
+export async function scaling(ctx: ScenarioContext): Promise<Record<string, unknown>> {
+  const n = num(ctx.flags, 'n', 600);
+  const c = num(ctx.flags, 'concurrency', 200);
+  const rows: Record<string, unknown>[] = [];
+  for (const routers of [1, 2]) {
+    for (const executors of [1, 2, 4]) {
+      const r = await measureThroughput(ctx, topologyOf(ctx.flags, { routers, executors }), n, c);
+      rows.push({
+        routers,
+        executors,
+        workflowsPerSec: r.workflowsPerSec,
+        p50StartToDoneMs: (r.startToDoneMsUnderLoad as { p50: number }).p50,
+        cpuMsPerWorkflow: r.cpuMsPerWorkflow,
+        coresBusy: r.coresBusy,
+      });
+    }
+  }
+  return { workflows: n, concurrency: c, processes: ctx.flags.processes === true, rows };
+}

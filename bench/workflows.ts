@@ -1,0 +1,50 @@
+/**
+ * Workflows the benchmarks run: `noop3`, three no-op activities in sequence, and `sleep1`, one
+ * durable timer. Loadable by `squall router --workflows bench/workflows.ts`.
+ */
+import { setup } from 'xstate';
+import { activity, defineWorkflow } from '../shared/engine/index.js';
+
+/** Three sequential activity steps, then done: the engine's cost of one short workflow. */
+export const noop3 = defineWorkflow({
+  name: 'noop3',
+  version: 1,
+  machine: setup({
+    types: { input: {} as { n?: number } },
+    actors: {
+      stepA: activity<{ n: number }, { ok: boolean }>(),
+      stepB: activity<{ n: number }, { ok: boolean }>(),
+      stepC: activity<{ n: number }, { ok: boolean }>(),
+    },
+  }).createMachine({
+    id: 'noop3',
+    context: ({ input }) => ({ n: input?.n ?? 0 }),
+    initial: 'a',
+    states: {
+      a: { invoke: { src: 'stepA', input: ({ context }) => ({ n: context.n }), onDone: 'b', onError: 'failed' } },
+      b: { invoke: { src: 'stepB', input: ({ context }) => ({ n: context.n }), onDone: 'c', onError: 'failed' } },
+      c: { invoke: { src: 'stepC', input: ({ context }) => ({ n: context.n }), onDone: 'done', onError: 'failed' } },
+      done: { type: 'final' },
+      failed: { type: 'final' },
+    },
+    output: ({ context }) => ({ n: context.n }),
+  }),
+});
+
+/** One durable timer of `delayMs` (from the input), then done. */
+export const sleep1 = defineWorkflow({
+  name: 'sleep1',
+  version: 1,
+  machine: setup({
+    types: { input: {} as { delayMs: number }, context: {} as { delayMs: number } },
+    delays: { wait: ({ context }) => context.delayMs },
+  }).createMachine({
+    id: 'sleep1',
+    context: ({ input }) => ({ delayMs: input.delayMs }),
+    initial: 'waiting',
+    states: {
+      waiting: { after: { wait: 'done' } },
+      done: { type: 'final' },
+    },
+  }),
+});
