@@ -121,6 +121,53 @@ async function historyLoad(store: Store): Promise<{ ms: number; commits: number;
   return { ms: Math.round(best), commits: n, events };
 }
 
+/** Median of `reps` timings of `fn`, in ms (one warm-up first). */
+async function medianMs(fn: () => Promise<unknown>, reps = 5): Promise<number> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] ?? 0;
+}
+
+type Timing = { beforeMs: number; afterMs: number; ratio: number };
+const timing = (beforeMs: number, afterMs: number): Timing => ({
+  beforeMs: Math.round(beforeMs * 10) / 10,
+  afterMs: Math.round(afterMs * 10) / 10,
+  ratio: Math.round((beforeMs / Math.max(afterMs, 0.01)) * 10) / 10,
+});
+
+/**
+ * Per-decision reads and writes in a collection already holding the append benches' commits:
+ * the queries the store used before (by runId/seq, which FerretDB 1.x answers with a scan) side
+ * by side with the `_id` lookups it uses now.
+ */
+async function hotPaths(client: MongoClient, dbName: string, store: Store): Promise<Record<string, unknown>> {
+  const commits = client
+    .db(dbName)
+    .collection<{ _id: string; runId: string; seq: number }>(collectionNames('squall').commits);
+  const others = await commits.estimatedDocumentCount();
+  const runId = runIdOf(7);
+  for (let seq = 1; seq <= 3; seq++) await store.appendCommit(commit(runId, seq));
+  const drain = async (it: AsyncIterable<unknown>): Promise<void> => {
+    for await (const _ of it);
+  };
+  const oldLoad = (fromSeq: number) => () =>
+    commits.find({ runId, seq: { $gt: fromSeq } }, { sort: { seq: 1 }, batchSize: 1000 }).toArray();
+  const oldMark = () =>
+    commits.updateMany({ _id: { $in: [`${runId}:3`] }, published: false }, { $set: { published: true } });
+  return {
+    otherCommits: others,
+    loadHistoryTail1: timing(await medianMs(oldLoad(2)), await medianMs(() => drain(store.loadHistory(runId, 2)))),
+    loadHistoryTail0: timing(await medianMs(oldLoad(3)), await medianMs(() => drain(store.loadHistory(runId, 3)))),
+    markPublished1: timing(await medianMs(oldMark), await medianMs(() => store.markPublished(runId, [3]))),
+  };
+}
+
 function sizes(): Record<string, number> {
   const c = commit('run-0123456789ab', 7, EVENTS_PER_COMMIT);
   const payload = encodeEvents(c.events).length;
@@ -163,6 +210,7 @@ async function main(): Promise<void> {
       // In its own database: FerretDB (SQLite) scans the whole collection for any non-_id filter,
       // so sharing one with the append benches would measure the scan, not the load.
       historyLoad10kEvents: await historyLoad(historyStore),
+      hotPaths: await hotPaths(client, dbName, store),
       size: sizes(),
       storedBytesPerEvent: await storedBytesPerEvent(client, dbName),
     };

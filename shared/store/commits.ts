@@ -13,6 +13,12 @@ import type { StoredCommit } from './types.js';
 
 /** Cursor batch size for history reads. */
 const HISTORY_BATCH = 1000;
+/**
+ * Commits of a tail read by `_id` before switching to a range query. A tail past a summary is
+ * usually 0-2 commits; on FerretDB 1.x each lookup costs about a twelfth of a range query (a
+ * cheap scan of `_id`s versus a scan that decodes every document), so a few stay cheaper.
+ */
+const PROBED_TAIL = 4;
 
 /** Commit operations over one collection. */
 export class CommitStore {
@@ -62,8 +68,30 @@ export class CommitStore {
     }
   }
 
-  /** Streams commits with seq > fromSeq, ascending; refuses a gap in the sequence. */
+  /**
+   * Streams commits with seq > fromSeq, ascending. A tail past a summary (fromSeq > 0) is read by
+   * `_id` lookups, `<runId>:<seq>` one after another, ending at the first missing seq: the one
+   * filter every server answers without a collection scan (FerretDB 1.x scans for anything else,
+   * `$in` on `_id` included). Past PROBED_TAIL commits, or for a whole history (fromSeq 0, a
+   * replay without summary), one range query reads the rest and refuses a gap in it. A hole
+   * among the probed commits reads as the end of history: finding a commit beyond a missing one
+   * takes a scan, which is what this path exists to avoid.
+   */
   async *load(runId: string, fromSeq = 0): AsyncGenerator<StoredCommit> {
+    let last = fromSeq;
+    if (fromSeq > 0) {
+      for (let probed = 0; probed < PROBED_TAIL; probed++) {
+        const d = await this.commits.findOne({ _id: commitId(runId, last + 1) });
+        if (!d) return;
+        last++;
+        yield fromCommitDoc(d);
+      }
+    }
+    yield* this.loadRange(runId, last);
+  }
+
+  /** Streams commits with seq > fromSeq by one range query; refuses a gap in the sequence. */
+  private async *loadRange(runId: string, fromSeq: number): AsyncGenerator<StoredCommit> {
     const cursor = this.commits.find({ runId, seq: { $gt: fromSeq } }, { sort: { seq: 1 }, batchSize: HISTORY_BATCH });
     let expected = fromSeq + 1;
     try {
@@ -82,16 +110,23 @@ export class CommitStore {
     }
   }
 
+  /** A scan on FerretDB 1.x (sort by a non-`_id` field); only tests and tools call it. */
   async lastSeq(runId: string): Promise<number> {
     const last = await this.commits.findOne({ runId }, { sort: { seq: -1 }, projection: { seq: 1 } });
     return last?.seq ?? 0;
   }
 
+  /**
+   * One update per commit, each filtered by `_id` alone (any other condition, `published: false`
+   * included, makes FerretDB 1.x scan the collection); setting the flag again is harmless.
+   */
   async markPublished(runId: string, seqs: number[]): Promise<void> {
     if (seqs.length === 0) return;
-    await this.commits.updateMany(
-      { _id: { $in: seqs.map((s) => commitId(runId, s)) }, published: false },
-      { $set: { published: true } },
+    await this.commits.bulkWrite(
+      [...new Set(seqs)].map((seq) => ({
+        updateOne: { filter: { _id: commitId(runId, seq) }, update: { $set: { published: true } } },
+      })),
+      { ordered: false },
     );
   }
 

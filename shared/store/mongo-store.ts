@@ -13,6 +13,7 @@ import type { CommitDoc, RunDoc, TimerDoc, TimerLeaseDoc, WorkflowIdDoc } from '
 import { isRetryableStoreError, toStoreError } from './errors.js';
 import { ensureIndexes } from './indexes.js';
 import { RunStore } from './runs.js';
+import { memoizedProfile } from './server-profile.js';
 import { TimerStore } from './timers.js';
 import { defaultStoreOptions, type Store, type StoredCommit, type StoreOptions } from './types.js';
 
@@ -21,14 +22,16 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
   const o: StoreOptions = { ...defaultStoreOptions(), ...opts };
   const db = client.db(o.dbName);
   const names = collectionNames(o.collectionPrefix);
+  const profile = memoizedProfile(db);
   const commits = new CommitStore(db.collection<CommitDoc>(names.commits), o.maxPayloadBytes);
   const runs = new RunStore(
     db.collection<RunDoc>(names.runs),
     db.collection<WorkflowIdDoc>(names.workflowIds),
     o.maxPayloadBytes,
     Date.now,
+    profile,
   );
-  const timers = new TimerStore(db.collection<TimerDoc | TimerLeaseDoc>(names.timers));
+  const timers = new TimerStore(db.collection<TimerDoc | TimerLeaseDoc>(names.timers), profile);
 
   const guard = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -50,10 +53,17 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     // FerretDB drops connections when several services create the same indexes at once; init is
     // idempotent, so a retryable failure is simply tried again.
     init: () =>
-      retryWithBackoff(() => guard('init', () => ensureIndexes(db, names)), {
-        deadlineMs: 30_000,
-        isRetryable: isRetryableStoreError,
-      }),
+      retryWithBackoff(
+        () =>
+          guard('init', async () => {
+            await ensureIndexes(db, names);
+            await profile();
+          }),
+        {
+          deadlineMs: 30_000,
+          isRetryable: isRetryableStoreError,
+        },
+      ),
     close: async () => {},
 
     appendCommit: (c) => guard('appendCommit', () => commits.append(c)),

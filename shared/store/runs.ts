@@ -6,6 +6,9 @@
  * WorkflowId ownership is a log of generations in its own collection, decided by unique inserts:
  * a unique index over *open* runs would need a partial index, which FerretDB lacks, and a
  * conditional update is not an atomic compare-and-set there.
+ *
+ * Every per-decision operation filters by `_id` alone where the server scans for anything else
+ * (see server-profile.ts): holders are found by probing generations `<workflowId>:1`, `:2`, ...
  */
 import { type AnyBulkWriteOperation, type Collection, type Filter, MongoBulkWriteError } from 'mongodb';
 import type { RunState } from '../engine/types.js';
@@ -13,11 +16,15 @@ import { ConflictError, InvalidInputError } from '../errors.js';
 import type { RunStatus } from '../history/events.js';
 import { fromRunDoc, type RunDoc, toRunFields, type WorkflowIdDoc, workflowIdGenId } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
+import type { ServerProfile } from './server-profile.js';
 import type { ClaimResult, IdReusePolicy, Page, RunFilter, RunRecord } from './types.js';
 
 /** Default and largest page size of listRuns. */
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
+
+/** Runs read by one `_id` lookup each before one `$in` read is cheaper (FerretDB 1.x). */
+const ID_LOOKUPS_PER_SCAN = 8;
 
 /** How often a claim retries after losing a race on the same workflowId. */
 const CLAIM_ATTEMPTS = 5;
@@ -29,11 +36,27 @@ export class RunStore {
     private readonly ids: Collection<WorkflowIdDoc>,
     private readonly maxPayloadBytes: number,
     private readonly now: () => number,
+    private readonly profile: () => Promise<ServerProfile>,
   ) {}
 
   async save(state: RunState, extra?: { startMsgId?: string }): Promise<void> {
     const fields = toRunFields(state, this.maxPayloadBytes);
     const set = extra?.startMsgId === undefined ? fields : { ...fields, startMsgId: extra.startMsgId };
+    if ((await this.profile()).idFiltersOnly) {
+      // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
+      // server's own conditional update.
+      for (let attempt = 0; ; attempt++) {
+        const stored = await this.runs.findOne({ _id: state.runId }, { projection: { lastSeq: 1 } });
+        if (stored && stored.lastSeq >= state.lastSeq) return;
+        try {
+          await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+          return;
+        } catch (err) {
+          // Another writer created the summary between our read and our upsert: read it again.
+          if (!isDuplicateKeyError(err) || attempt > 0) throw err;
+        }
+      }
+    }
     const filter: Filter<RunDoc> = { _id: state.runId, lastSeq: { $lt: state.lastSeq } };
     try {
       await this.runs.updateOne(filter, { $set: set }, { upsert: true });
@@ -52,11 +75,14 @@ export class RunStore {
       const seen = newest.get(s.runId);
       if (!seen || s.lastSeq > seen.lastSeq) newest.set(s.runId, s);
     }
-    const batch = [...newest.values()];
+    let batch = [...newest.values()];
+    if (batch.length === 0) return;
+    const idOnly = (await this.profile()).idFiltersOnly;
+    if (idOnly) batch = await this.newerThanStored(batch);
     if (batch.length === 0) return;
     const ops: AnyBulkWriteOperation<RunDoc>[] = batch.map((s) => ({
       updateOne: {
-        filter: { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
+        filter: idOnly ? { _id: s.runId } : { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
         update: { $set: toRunFields(s, this.maxPayloadBytes) },
         upsert: true,
       },
@@ -75,18 +101,43 @@ export class RunStore {
     }
   }
 
+  /**
+   * The states newer than their stored summaries. Few runs: one `_id` lookup each; many: one
+   * `$in` read (a single scan on FerretDB costs about as much as a dozen `_id` lookups).
+   */
+  private async newerThanStored(states: RunState[]): Promise<RunState[]> {
+    const stored = new Map<string, number>();
+    if (states.length <= ID_LOOKUPS_PER_SCAN) {
+      for (const s of states) {
+        const d = await this.runs.findOne({ _id: s.runId }, { projection: { lastSeq: 1 } });
+        if (d) stored.set(d._id, d.lastSeq);
+      }
+    } else {
+      const ids = states.map((s) => s.runId);
+      for await (const d of this.runs.find({ _id: { $in: ids } }, { projection: { lastSeq: 1 } })) {
+        stored.set(d._id, d.lastSeq);
+      }
+    }
+    return states.filter((s) => {
+      const have = stored.get(s.runId);
+      return have === undefined || have < s.lastSeq;
+    });
+  }
+
   async get(runId: string): Promise<RunRecord | undefined> {
     const d = await this.runs.findOne({ _id: runId });
     return d ? fromRunDoc(d) : undefined;
   }
 
   async getByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {
-    const holder = await this.currentHolder(workflowId);
-    if (holder) {
-      const run = await this.get(holder.runId);
+    const gens = await this.generations(workflowId);
+    // The newest generation whose run has a summary (a just-claimed run may have none yet).
+    for (let i = gens.length - 1; i >= 0; i--) {
+      const run = await this.get(gens[i]?.runId ?? '');
       if (run) return run;
     }
-    // No claim record, or its run has no summary yet: the latest summary of that id.
+    if (gens.length > 0) return undefined;
+    // Never claimed (summaries written without a claim): the latest summary of that id, by a scan.
     const d = await this.runs.findOne({ workflowId }, { sort: { startedAt: -1, _id: -1 } });
     return d ? fromRunDoc(d) : undefined;
   }
@@ -157,12 +208,30 @@ export class RunStore {
   async release(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void> {
     const set: Partial<WorkflowIdDoc> = { open: false };
     if (status !== undefined) set.status = status;
-    await this.ids.updateMany({ workflowId, runId, open: true }, { $set: set });
+    // Only release updates a generation, and never reopens one: a read then a write by `_id` is safe.
+    for (const g of await this.generations(workflowId)) {
+      if (g.runId === runId && g.open) await this.ids.updateOne({ _id: g._id }, { $set: set });
+    }
   }
 
   /** The highest generation of a workflowId: its current (or last) holder. */
-  private currentHolder(workflowId: string): Promise<WorkflowIdDoc | null> {
-    return this.ids.findOne({ workflowId }, { sort: { gen: -1 } });
+  private async currentHolder(workflowId: string): Promise<WorkflowIdDoc | undefined> {
+    const gens = await this.generations(workflowId);
+    return gens[gens.length - 1];
+  }
+
+  /**
+   * Every generation of a workflowId, oldest first, read by `_id` up to the first missing one
+   * (claims insert gen n+1 only after reading gen n, so there is no hole). Short: a generation is
+   * added only when the id is reused after its run closed.
+   */
+  private async generations(workflowId: string): Promise<WorkflowIdDoc[]> {
+    const gens: WorkflowIdDoc[] = [];
+    for (;;) {
+      const d = await this.ids.findOne({ _id: workflowIdGenId(workflowId, gens.length + 1) });
+      if (!d) return gens;
+      gens.push(d);
+    }
   }
 }
 

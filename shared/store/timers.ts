@@ -7,11 +7,16 @@
  * epoch and the unique `_id` picks one winner. Conditional updates would be simpler, but on some
  * servers (FerretDB 1.x) an update is a read-then-write that lets two claimers both "win" and
  * can clobber a concurrent cancel; inserts are atomic everywhere.
+ *
+ * Per-timer operations (schedule, cancel, markFired, get) filter by `_id` alone where the server
+ * scans for anything else (see server-profile.ts); a timer's current lease is found by probing
+ * epochs `<timerId>@1`, `@2`, ... Only the periodic claimDue and nextDue scan.
  */
 import type { Collection, Filter } from 'mongodb';
 import type { Millis } from '../history/events.js';
 import { fromTimerDoc, type TimerDoc, type TimerLeaseDoc, timerId, timerLeaseId } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
+import type { ServerProfile } from './server-profile.js';
 import type { TimerRecord } from './types.js';
 
 /** Due timers read per round while looking for unleased ones. */
@@ -26,7 +31,10 @@ export class TimerStore {
   private readonly timers: Collection<TimerDoc>;
   private readonly leases: Collection<TimerLeaseDoc>;
 
-  constructor(collection: Collection<AnyTimerDoc>) {
+  constructor(
+    collection: Collection<AnyTimerDoc>,
+    private readonly profile: () => Promise<ServerProfile>,
+  ) {
     this.timers = collection as unknown as Collection<TimerDoc>;
     this.leases = collection as unknown as Collection<TimerLeaseDoc>;
   }
@@ -54,7 +62,7 @@ export class TimerStore {
       const existing = await this.timers.findOne({ _id }, { projection: { status: 1 } });
       if (existing && existing.status !== 'pending') return; // fired or cancelled already
       if (existing) {
-        await this.timers.updateOne({ _id, status: 'pending' }, { $set: { status: 'cancelled' } });
+        await this.timers.updateOne(await this.pendingFilter(_id), { $set: { status: 'cancelled' } });
         return;
       }
       try {
@@ -123,9 +131,13 @@ export class TimerStore {
 
   async markFired(runId: string, timerSeq: number, owner: string): Promise<boolean> {
     const _id = timerId(runId, timerSeq);
-    const lease = (await this.currentLeases([_id])).get(_id);
+    const lease = await this.currentLease(_id);
     if (!lease || lease.owner !== owner) return false;
-    const res = await this.timers.updateOne({ _id, status: 'pending' }, { $set: { status: 'fired' } });
+    if ((await this.profile()).idFiltersOnly) {
+      const timer = await this.timers.findOne({ _id }, { projection: { status: 1 } });
+      if (timer?.status !== 'pending') return false;
+    }
+    const res = await this.timers.updateOne(await this.pendingFilter(_id), { $set: { status: 'fired' } });
     return res.modifiedCount === 1;
   }
 
@@ -144,10 +156,29 @@ export class TimerStore {
   async get(runId: string, timerSeq: number): Promise<TimerRecord | undefined> {
     const _id = timerId(runId, timerSeq);
     const d = await this.timers.findOne({ _id });
-    return d ? fromTimerDoc(d, (await this.currentLeases([_id])).get(_id)) : undefined;
+    return d ? fromTimerDoc(d, await this.currentLease(_id)) : undefined;
   }
 
-  /** The highest-epoch lease of each timer that has one. */
+  /**
+   * The filter of an update that must only touch a pending timer: with the status where that is
+   * atomic and indexed (MongoDB); by `_id` alone, after the caller read it pending, where a
+   * conditional update is neither (FerretDB 1.x).
+   */
+  private async pendingFilter(_id: string): Promise<Filter<TimerDoc>> {
+    return (await this.profile()).idFiltersOnly ? { _id } : { _id, status: 'pending' };
+  }
+
+  /** A timer's highest-epoch lease, probed by `_id` (epochs start at 1 and have no holes). */
+  private async currentLease(timer: string): Promise<TimerLeaseDoc | undefined> {
+    let current: TimerLeaseDoc | undefined;
+    for (let epoch = 1; ; epoch++) {
+      const lease = await this.leases.findOne({ _id: timerLeaseId(timer, epoch) });
+      if (!lease) return current;
+      current = lease;
+    }
+  }
+
+  /** The highest-epoch lease of each timer that has one, by one query (a scan on FerretDB 1.x). */
   private async currentLeases(ids: string[]): Promise<Map<string, TimerLeaseDoc>> {
     const current = new Map<string, TimerLeaseDoc>();
     if (ids.length === 0) return current;
