@@ -3,8 +3,14 @@
  * history, and watches completions. It only talks NATS; routers answer every request.
  */
 import { randomUUID } from 'node:crypto';
-import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { type Msg, type NatsConnection, connect as natsConnect, type Subscription } from '@nats-io/transport-node';
+import { type ConsumerMessages, DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import {
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  connect as natsConnect,
+  type Subscription,
+} from '@nats-io/transport-node';
 import {
   CancelledError,
   type ErrorInfo,
@@ -49,7 +55,7 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Sends of one request before it fails with UnavailableError. @default 3 */
   attempts?: number;
-  /** How often `result()` re-reads the outcomes stream, in case a completion was missed during a reconnect. @default 5000 */
+  /** How often `result()` looks again for an outcomes stream that does not exist yet. @default 1000 */
   resultPollMs?: number;
   /** Connection name shown by the server. @default 'squall-client' */
   name?: string;
@@ -64,7 +70,7 @@ export function defaultClientOptions(): Required<Omit<ClientOptions, 'nc'>> {
     prefix: DEFAULT_PREFIX,
     requestTimeoutMs: 5000,
     attempts: 3,
-    resultPollMs: 5000,
+    resultPollMs: 1000,
     name: 'squall-client',
     log: silentLogger,
   };
@@ -123,7 +129,6 @@ async function openConnection(servers: string | string[], name: string): Promise
 }
 
 class Client implements SquallClient {
-  private jsm: Promise<JetStreamManager> | undefined;
   private readonly open = new Set<{ stop(): void }>();
 
   constructor(
@@ -155,7 +160,8 @@ class Client implements SquallClient {
     if (isRecord(reply) && isRecord(reply.error) && reply.runId === undefined) {
       throw typedError(reply.error as unknown as ErrorInfo);
     }
-    return expectShape<StartResult>(reply, subject, ['workflowId', 'runId']);
+    const r = expectShape<StartResult>(reply, subject, ['workflowId', 'runId']);
+    return { workflowId: r.workflowId, runId: r.runId, created: r.created === true };
   }
 
   async signal(workflowId: string, event: SignalEvent): Promise<AcceptedReply> {
@@ -217,55 +223,61 @@ class Client implements SquallClient {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let timeout: NodeJS.Timeout | undefined;
-      let poll: NodeJS.Timeout | undefined;
+      let messages: ConsumerMessages | undefined;
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timeout);
-        clearInterval(poll);
-        sub.unsubscribe();
+        messages?.stop();
         this.open.delete(handle);
         fn();
       };
-      // Returns true once the outcome settles the promise.
-      const consider = (body: unknown): boolean => {
-        if (!isOutcome(body) || body.workflowId !== workflowId) return false;
-        if (wantRunId !== undefined && body.runId !== wantRunId) return false;
-        if (body.status === 'continued') {
-          // The run went on as a new run with the same workflowId: wait for that one.
-          wantRunId = undefined;
-          return false;
-        }
-        finish(() => settleOutcome<T>(body, resolve, reject));
-        return true;
-      };
       const handle = { stop: () => finish(() => reject(new CancelledError('client closed while waiting'))) };
       this.open.add(handle);
-
-      // Subscribe before reading the stream, so a completion landing in between is not missed.
-      const sub = this.nc.subscribe(filter, {
-        callback: (err, msg) => {
-          if (err) return finish(() => reject(new SquallError('INTERNAL', err.message, { cause: err })));
-          consider(safeDecode(msg));
-        },
-      });
-      const readLast = async (): Promise<void> => {
-        const found = await this.lastOutcome(stream, filter);
-        if (found !== undefined && !settled) consider(found);
-      };
       if (opts.timeoutMs !== undefined) {
         timeout = setTimeout(
           () => finish(() => reject(new TimeoutError(`no result for ${workflowId} within ${opts.timeoutMs} ms`))),
           opts.timeoutMs,
         );
       }
-      poll = setInterval(() => {
-        readLast().catch((err: unknown) => this.opts.log.warn('result: reading outcomes failed', { err, workflowId }));
-      }, this.opts.resultPollMs);
-      this.nc
-        .flush()
-        .then(readLast)
-        .catch((err: unknown) => finish(() => reject(asSquallError(err))));
+
+      // Every completion of this workflowId, oldest first, then live ones: a run that finished
+      // before the call is found, and continue-as-new is followed in order.
+      const consider = (body: unknown): void => {
+        if (!isOutcome(body) || body.workflowId !== workflowId) return;
+        if (wantRunId !== undefined && body.runId !== wantRunId) return;
+        if (body.status === 'continued') {
+          wantRunId = undefined;
+          return;
+        }
+        finish(() => settleOutcome<T>(body, resolve, reject));
+      };
+      const follow = async (): Promise<void> => {
+        const js = jetstream(this.nc);
+        while (!settled) {
+          try {
+            const consumer = await js.consumers.get(stream, {
+              filter_subjects: filter,
+              deliver_policy: DeliverPolicy.All,
+            });
+            messages = await consumer.consume();
+            break;
+          } catch (err) {
+            // No outcomes stream yet (no router has run in this namespace): look again shortly.
+            if (!isStreamNotFound(err)) throw err;
+            await new Promise((r) => setTimeout(r, this.opts.resultPollMs));
+          }
+        }
+        if (settled) {
+          messages?.stop();
+          return;
+        }
+        for await (const m of messages ?? []) {
+          consider(safeDecode(m));
+          if (settled) break;
+        }
+      };
+      follow().catch((err: unknown) => finish(() => reject(asSquallError(err))));
     });
   }
 
@@ -320,19 +332,6 @@ class Client implements SquallClient {
 
   private retry(): { timeoutMs: number; attempts: number } {
     return { timeoutMs: this.opts.requestTimeoutMs, attempts: this.opts.attempts };
-  }
-
-  /** The newest completion on `filter` kept in the outcomes stream, if any. */
-  private async lastOutcome(stream: string, filter: string): Promise<unknown> {
-    this.jsm ??= jetstreamManager(this.nc);
-    try {
-      const stored = await (await this.jsm).streams.getMessage(stream, { last_by_subj: filter });
-      return stored ? decode({ data: stored.data, headers: stored.header, subject: stored.subject }) : undefined;
-    } catch (err) {
-      // No outcomes stream yet: no router has run in this namespace; wait for a live message.
-      if (isStreamNotFound(err)) return undefined;
-      throw err;
-    }
   }
 }
 
@@ -402,7 +401,7 @@ function isEmitted(body: unknown): body is EmittedEvent {
   );
 }
 
-function safeDecode(msg: Msg): unknown {
+function safeDecode(msg: { data: Uint8Array; headers?: MsgHdrs | undefined; subject: string }): unknown {
   try {
     return decode(msg);
   } catch {

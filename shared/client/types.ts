@@ -28,9 +28,11 @@ export interface StartResult {
   created: boolean;
 }
 
-/** The reply to a signal or a cancel. */
+/** The reply to a signal or a cancel: the open run that took it. */
 export interface AcceptedReply {
   accepted: true;
+  workflowId?: string;
+  runId?: string;
 }
 
 /** An activity a run is waiting on, as a query reports it. */

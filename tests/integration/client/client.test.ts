@@ -32,8 +32,11 @@ afterEach(async () => {
   await client.close();
 });
 
-/** Answers requests on `subject` with `answer(msg, n)` (n counts from 1); undefined = stay silent. */
-function respond(subject: string, answer: (msg: Msg, n: number) => unknown): Msg[] {
+/**
+ * Answers requests on `subject` with `answer(msg, n)` (n counts from 1); undefined = stay silent.
+ * Resolves once the server has the subscription, so the client's first request reaches it.
+ */
+async function respond(subject: string, answer: (msg: Msg, n: number) => unknown): Promise<Msg[]> {
   const seen: Msg[] = [];
   nc.subscribe(subject, {
     callback: (_err, msg) => {
@@ -42,11 +45,12 @@ function respond(subject: string, answer: (msg: Msg, n: number) => unknown): Msg
       if (body !== undefined) msg.respond(encodeBody(body));
     },
   });
+  await nc.flush();
   return seen;
 }
 
 /** Answers every request on `subject` with an error reply, as a router does. */
-function respondWithError(subject: string, err: Error & { code: string }): void {
+async function respondWithError(subject: string, err: Error & { code: string }): Promise<void> {
   nc.subscribe(subject, {
     callback: (_e, msg) => {
       const h = natsHeaders();
@@ -54,6 +58,7 @@ function respondWithError(subject: string, err: Error & { code: string }): void 
       msg.respond(encodeBody({ error: toErrorInfo(err) }), { headers: h });
     },
   });
+  await nc.flush();
 }
 
 async function publishDone(type: string, body: Record<string, unknown>): Promise<void> {
@@ -95,7 +100,7 @@ describe('validation before sending', () => {
 
 describe('request/reply', () => {
   it('starts with a generated workflowId, a msg id and a reply-to header', async () => {
-    const seen = respond(s.all.start, (msg) => {
+    const seen = await respond(s.all.start, (msg) => {
       const body = decodeBody(msg.data, msg.headers, msg.subject) as { workflowId: string };
       return { workflowId: body.workflowId, runId: 'run-1', created: true };
     });
@@ -113,7 +118,7 @@ describe('request/reply', () => {
   });
 
   it('re-sends a start with the same msg id and reply inbox when no reply comes', async () => {
-    const seen = respond(s.all.start, (_msg, n) =>
+    const seen = await respond(s.all.start, (_msg, n) =>
       n < 3 ? undefined : { workflowId: 'o1', runId: 'r1', created: true },
     );
     const started = await client.start('order', {}, { workflowId: 'o1', idReusePolicy: 'rejectWhileOpen' });
@@ -127,7 +132,7 @@ describe('request/reply', () => {
   });
 
   it('takes a late reply to an earlier attempt (the router answers the first copy only)', async () => {
-    const seen = respond(s.all.start, () => undefined);
+    const seen = await respond(s.all.start, () => undefined);
     const pending = client.start('order', {}, { workflowId: 'o1' });
     await waitFor('two attempts', () => seen.length >= 2);
     // Answer the first copy, as a router does after JetStream dropped the duplicate.
@@ -136,7 +141,7 @@ describe('request/reply', () => {
   });
 
   it('accepts the router’s started notice for its own msg id', async () => {
-    respond(s.all.start, (msg) => {
+    await respond(s.all.start, (msg) => {
       const msgId = msg.headers?.get(MSG_ID_HEADER);
       // Someone else's start first, then ours: only ours may resolve the call.
       nc.publish(s.started('o1'), encodeBody({ workflowId: 'o1', runId: 'other', created: true, msgId: 'nope' }));
@@ -147,7 +152,7 @@ describe('request/reply', () => {
   });
 
   it('throws UnavailableError after the last attempt times out', async () => {
-    const seen = respond(s.all.start, () => undefined);
+    const seen = await respond(s.all.start, () => undefined);
     const err = await client.start('order', {}, { workflowId: 'o1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as UnavailableError).retryable).toBe(true);
@@ -162,9 +167,12 @@ describe('request/reply', () => {
   });
 
   it('rebuilds typed errors from error replies', async () => {
-    respondWithError(s.all.start, new AlreadyStartedError('workflowId o1 is taken by open run r0'));
-    respondWithError(s.all.signal, new NotFoundError('no run for workflowId o1', { details: { workflowId: 'o1' } }));
-    respondWithError(s.all.query, new InvalidInputError('bad query'));
+    await respondWithError(s.all.start, new AlreadyStartedError('workflowId o1 is taken by open run r0'));
+    await respondWithError(
+      s.all.signal,
+      new NotFoundError('no run for workflowId o1', { details: { workflowId: 'o1' } }),
+    );
+    await respondWithError(s.all.query, new InvalidInputError('bad query'));
 
     const started = await client.start('order', {}, { workflowId: 'o1' }).catch((e: unknown) => e);
     expect(started).toBeInstanceOf(AlreadyStartedError);
@@ -179,27 +187,24 @@ describe('request/reply', () => {
 
   it('sends signal, cancel, query and admin bodies as agreed, and reads JSON replies', async () => {
     const bodies: Record<string, unknown> = {};
-    const record = (name: string, reply: unknown) =>
-      respond(name === 'api' ? s.all.api : ((s.all as Record<string, string>)[name] as string), (msg) => {
+    const record = (subject: string, reply: unknown) =>
+      respond(subject, (msg) => {
         bodies[msg.subject] = decodeBody(msg.data, msg.headers, msg.subject);
         return reply;
       });
-    record('signal', { accepted: true });
-    record('cancel', { accepted: true });
-    record('api', { runId: 'r1', status: 'running', commits: [], runs: [] });
+    await record(s.all.signal, { accepted: true });
+    await record(s.all.cancel, { accepted: true });
+    await record(s.all.api, { runId: 'r1', status: 'running', commits: [], runs: [] });
     // Query replies in JSON, as a reply to a JSON request would be.
     nc.subscribe(s.all.query, {
       callback: (_e, msg) => {
         const h = natsHeaders();
         h.set('content-type', 'application/json');
-        msg.respond(
-          new TextEncoder().encode(JSON.stringify({ runId: 'r1', status: 'running', accepts: ['approve'] })),
-          {
-            headers: h,
-          },
-        );
+        const json = JSON.stringify({ runId: 'r1', status: 'running', accepts: ['approve'] });
+        msg.respond(new TextEncoder().encode(json), { headers: h });
       },
     });
+    await nc.flush();
 
     expect(await client.signal('o1', { type: 'approve', by: 'me' })).toEqual({ accepted: true });
     expect(await client.cancel('o1', 'changed mind')).toEqual({ accepted: true });
@@ -283,8 +288,8 @@ describe('watch', () => {
         if (seen.length === 2) break;
       }
     })();
-    await nc.flush();
-    await new Promise((r) => setTimeout(r, 50));
+    // The client's subscriptions are registered once its connection has flushed.
+    await client.nc.flush();
     nc.publish(s.emit('w2'), encodeBody({ workflowId: 'w2', runId: 'r', event: { type: 'other' } }));
     nc.publish(s.emit('w1'), encodeBody({ workflowId: 'w1', runId: 'r', event: { type: 'orderCharged' } }));
     nc.publish(s.done('order', 'w1'), encodeBody({ workflowId: 'w1', runId: 'r', status: 'completed', output: 1 }));
