@@ -147,7 +147,11 @@ export async function call(nc: NatsConnection, subject: string, body: unknown, o
       const h = natsHeaders();
       if (opts.msgId !== undefined) h.set(MSG_ID_HEADER, opts.msgId);
       h.set(REPLY_TO_HEADER, inbox);
-      nc.publish(subject, data, { reply: inbox, headers: h });
+      try {
+        nc.publish(subject, data, { reply: inbox, headers: h });
+      } catch (err) {
+        throw new UnavailableError(`${subject}: cannot send: ${(err as Error).message}`, { cause: err });
+      }
       const msg = replies.shift() ?? (await nextOrTimeout(Date.now() + opts.timeoutMs));
       if (!msg) {
         problem = `no reply within ${opts.timeoutMs} ms`;
