@@ -241,8 +241,8 @@ class Client implements SquallClient {
         );
       }
 
-      // Every completion of this workflowId, oldest first, then live ones: a run that finished
-      // before the call is found, and continue-as-new is followed in order.
+      // Completions of this workflowId kept in the outcomes stream, then live ones: a run that
+      // finished before the call is found, and continue-as-new is followed in order.
       const consider = (body: unknown): void => {
         if (!isOutcome(body) || body.workflowId !== workflowId) return;
         if (wantRunId !== undefined && body.runId !== wantRunId) return;
@@ -258,7 +258,8 @@ class Client implements SquallClient {
           try {
             const consumer = await js.consumers.get(stream, {
               filter_subjects: filter,
-              deliver_policy: DeliverPolicy.All,
+              // A given run: search every kept completion. Otherwise: the newest one, then live ones.
+              deliver_policy: opts.runId === undefined ? DeliverPolicy.LastPerSubject : DeliverPolicy.All,
             });
             messages = await consumer.consume();
             break;

@@ -173,8 +173,9 @@ export interface ResultOptions {
   /** Reject with TimeoutError after this long. @default wait forever */
   timeoutMs?: number;
   /**
-   * Wait for this run (from `start()`); a completion of an older run with the same workflowId is
-   * skipped. Continue-as-new is followed. @default the latest completion of the workflowId
+   * Wait for this run (from `start()`); completions of other runs with the same workflowId are
+   * skipped and continue-as-new is followed. Without it, the newest completion recorded for the
+   * workflowId answers (which may be an earlier run's if the id was reused): pass it when you can.
    */
   runId?: string;
 }

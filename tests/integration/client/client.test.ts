@@ -233,6 +233,13 @@ describe('result', () => {
     await expect(client.result('o1')).resolves.toEqual({ ok: 1 });
   });
 
+  it('answers with the newest completion when no runId is given', async () => {
+    await publishDone('order', { workflowId: 'o5', runId: 'r1', status: 'completed', output: 'first' });
+    await publishDone('order', { workflowId: 'o5', runId: 'r2', status: 'completed', output: 'second' });
+    await expect(client.result('o5')).resolves.toBe('second');
+    await expect(client.result('o5', { runId: 'r1' })).resolves.toBe('first');
+  });
+
   it('waits for a completion that comes later', async () => {
     const pending = client.result('o2', { runId: 'r2' });
     await new Promise((r) => setTimeout(r, 100));
