@@ -70,6 +70,8 @@ export interface Subjects {
   cancel(workflowId: string): string;
   query(workflowId: string): string;
   done(workflowType: string, workflowId: string): string;
+  /** Completions filter: `done.<type|*>.<workflowId|*>` (each omitted part is a wildcard). */
+  doneFilter(workflowType?: string, workflowId?: string): string;
   emit(workflowId: string): string;
   task(activity: string): string;
   result(runId: string): string;
@@ -146,6 +148,10 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     cancel: (id) => `${p}.cancel.${validateToken('workflowId', id)}`,
     query: (id) => `${p}.query.${validateToken('workflowId', id)}`,
     done: (t, id) => `${p}.done.${validateToken('workflowType', t)}.${validateToken('workflowId', id)}`,
+    doneFilter: (t, id) =>
+      t === undefined && id === undefined
+        ? `${p}.done.>`
+        : `${p}.done.${t === undefined ? '*' : validateToken('workflowType', t)}.${id === undefined ? '*' : validateToken('workflowId', id)}`,
     emit: (id) => `${p}.emit.${validateToken('workflowId', id)}`,
     task: (a) => `${p}.task.${validateToken('activity', a)}`,
     result: (r) => `${p}.result.${validateToken('runId', r)}`,

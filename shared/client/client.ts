@@ -217,7 +217,7 @@ class Client implements SquallClient {
   async result<T = unknown>(workflowId: string, opts: ResultOptions = {}): Promise<T> {
     validateToken('workflowId', workflowId);
     let wantRunId = opts.runId === undefined ? undefined : validateToken('runId', opts.runId);
-    const filter = doneFilter(this.subjects, { workflowId });
+    const filter = this.subjects.doneFilter(undefined, workflowId);
     const stream = streamNames(this.subjects.prefix).outcomes;
 
     return new Promise<T>((resolve, reject) => {
@@ -295,7 +295,7 @@ class Client implements SquallClient {
       else this.opts.log.warn('watch: skipping an unreadable message', { subject: msg.subject });
       wake?.();
     };
-    subs.push(this.nc.subscribe(doneFilter(this.subjects, opts), { callback: onMsg('done') }));
+    subs.push(this.nc.subscribe(this.subjects.doneFilter(opts.type, opts.workflowId), { callback: onMsg('done') }));
     if (opts.workflowId !== undefined || opts.type === undefined) {
       const emit = opts.workflowId === undefined ? this.subjects.all.emit : this.subjects.emit(opts.workflowId);
       subs.push(this.nc.subscribe(emit, { callback: onMsg('emit') }));
@@ -334,16 +334,6 @@ class Client implements SquallClient {
   private retry(): { timeoutMs: number; attempts: number } {
     return { timeoutMs: this.opts.requestTimeoutMs, attempts: this.opts.attempts };
   }
-}
-
-/** `<prefix>.done.<type|*>.<workflowId|*>`, or every completion when neither is given. */
-function doneFilter(s: Subjects, opts: WatchOptions): string {
-  if (opts.workflowId !== undefined && opts.type !== undefined) return s.done(opts.type, opts.workflowId);
-  if (opts.workflowId === undefined && opts.type === undefined) return s.all.done;
-  // Wildcards cannot go through the validating builders; build from validated tokens.
-  const type = opts.type === undefined ? '*' : validateToken('workflowType', opts.type);
-  const id = opts.workflowId === undefined ? '*' : validateToken('workflowId', opts.workflowId);
-  return `${s.prefix}.done.${type}.${id}`;
 }
 
 function settleOutcome<T>(body: RunOutcome, resolve: (v: T) => void, reject: (e: unknown) => void): void {

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { collectionNames, streamNames, subjects, validateToken } from '../../../shared/names.js';
+
+describe('names', () => {
+  const s = subjects('squall');
+
+  it('builds every public and internal subject from validated tokens', () => {
+    expect(s.start('order')).toBe('squall.start.order');
+    expect(s.signal('o-1')).toBe('squall.signal.o-1');
+    expect(s.done('order', 'o-1')).toBe('squall.done.order.o-1');
+    expect(s.task('chargeCard')).toBe('squall.task.chargeCard');
+    expect(s.timerSchedule('r1')).toBe('squall.timer.schedule.r1');
+    expect(s.dlq('oversize')).toBe('squall.dlq.oversize');
+  });
+
+  it('builds completion filters with wildcards only where a part is omitted', () => {
+    expect(s.doneFilter()).toBe('squall.done.>');
+    expect(s.doneFilter('order')).toBe('squall.done.order.*');
+    expect(s.doneFilter(undefined, 'o-1')).toBe('squall.done.*.o-1');
+    expect(s.doneFilter('order', 'o-1')).toBe('squall.done.order.o-1');
+    expect(() => s.doneFilter('or.der')).toThrow(/workflowType "or.der" contains "."/);
+  });
+
+  it('refuses ids that would break a subject, naming the kind, the value and the character', () => {
+    for (const bad of ['a.b', 'a*', 'a>', 'a b', 'a/b', 'a\\b', 'tab\tid']) {
+      expect(() => validateToken('workflowId', bad)).toThrow(/workflowId .* contains/);
+    }
+    expect(() => validateToken('workflowId', '')).toThrow('workflowId must not be empty');
+    expect(() => validateToken('workflowId', 'x'.repeat(257))).toThrow(/limit is 256/);
+    expect(() => validateToken('runId', 42)).toThrow('runId must be a string, got number');
+    expect(() => subjects('bad.prefix')).toThrow(/prefix "bad.prefix" must be/);
+  });
+
+  it('parses inbound subjects of its own prefix only', () => {
+    expect(s.parse('squall.signal.o-1')).toEqual({ kind: 'signal', tokens: ['o-1'] });
+    expect(s.parse('other.signal.o-1')).toBeUndefined();
+    expect(s.parse('squall.nope.x')).toBeUndefined();
+  });
+
+  it('names streams and collections per prefix', () => {
+    expect(streamNames('t1').inbox).toBe('T1_INBOX');
+    expect(collectionNames('t1').commits).toBe('t1_commits');
+  });
+});
