@@ -21,9 +21,9 @@ export const SAMPLE_ACTIVITIES = 'examples/order/activities.ts';
 
 /** The synopsis of each command, used by the help text and by usage errors. */
 export const SYNOPSIS = {
-  router: 'squall router --workflows <module>',
-  executor: 'squall executor --activities <module> [--concurrency N]',
-  timer: 'squall timer',
+  router: 'squall router --workflows <module> [--health-port N]',
+  executor: 'squall executor --activities <module> [--concurrency N] [--health-port N]',
+  timer: 'squall timer [--health-port N]',
   dev: 'squall dev [--workflows <module>] [--activities <module>] [--sample]',
   start:
     "squall start <type> [--input '<json>'] [--id <workflowId>] [--policy <idReusePolicy>] [--wait [--timeout <ms>]]",
@@ -75,6 +75,8 @@ Connection (flags override the environment):
   --db <name>     SQUALL_DB      default ${DEFAULT_DB}
 Also: SQUALL_WORKFLOWS, SQUALL_ACTIVITIES and SQUALL_CONCURRENCY stand in for the service flags;
 SQUALL_LOG_LEVEL (debug|info|warn|error) sets the services' log level (logs go to stderr).
+Health: every service answers on NATS (<prefix>.health.<service>); with --health-port N
+(SQUALL_HEALTH_PORT) it also serves GET /healthz (live) and /readyz (connected and consuming).
 
 Exit codes: 0 ok; 1 error, reported as one JSON line on stderr {"error":{"code","message"}};
 2 usage error.`;
@@ -96,9 +98,9 @@ export interface Connection {
 /** A parsed command line. */
 export type CliCommand =
   | { kind: 'help' }
-  | { kind: 'router'; workflows: string }
-  | { kind: 'executor'; activities: string; concurrency?: number }
-  | { kind: 'timer' }
+  | { kind: 'router'; workflows: string; healthPort?: number; fault?: RouterFault }
+  | { kind: 'executor'; activities: string; concurrency?: number; healthPort?: number }
+  | { kind: 'timer'; healthPort?: number }
   | { kind: 'dev'; workflows: string; activities: string; sample: boolean }
   | {
       kind: 'start';
@@ -116,6 +118,29 @@ export type CliCommand =
   | { kind: 'history'; workflowId: string; runId?: string }
   | { kind: 'list'; status?: RunStatus; workflowType?: string; limit?: number }
   | { kind: 'watch'; workflowId?: string; workflowType?: string };
+
+/**
+ * A crash point for fault tests, from `SQUALL_FAULT` (test-only; never set it in production):
+ * `exit-after-commit:<n>` exits (code 137) right before publishing the commands of the n-th
+ * commit that has any, i.e. after it is stored; `exit-after-publish:<n>` exits right after the
+ * n-th command message was published, before the input is acked and the commit marked published.
+ */
+export interface RouterFault {
+  kind: 'exit-after-commit' | 'exit-after-publish';
+  n: number;
+}
+
+/** Parses `SQUALL_FAULT`; throws UsageError on anything but the two documented forms. */
+export function parseFault(value: string): RouterFault {
+  const m = /^(exit-after-commit|exit-after-publish):(\d+)$/.exec(value);
+  const n = Number(m?.[2]);
+  if (!m || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(
+      `SQUALL_FAULT must be exit-after-commit:<n> or exit-after-publish:<n> (n >= 1), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { kind: m[1] as RouterFault['kind'], n };
+}
 
 /** A command line with its connection and log level. */
 export interface ParsedCli {
@@ -141,9 +166,9 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>
 /** The flags of each subcommand besides the connection flags. */
 const COMMAND_OPTIONS: Record<CliCommand['kind'], OptionSpec> = {
   help: {},
-  router: { workflows: { type: 'string' } },
-  executor: { activities: { type: 'string' }, concurrency: { type: 'string' } },
-  timer: {},
+  router: { workflows: { type: 'string' }, 'health-port': { type: 'string' } },
+  executor: { activities: { type: 'string' }, concurrency: { type: 'string' }, 'health-port': { type: 'string' } },
+  timer: { 'health-port': { type: 'string' } },
   dev: { workflows: { type: 'string' }, activities: { type: 'string' }, sample: { type: 'boolean' } },
   start: {
     input: { type: 'string' },
@@ -239,18 +264,35 @@ function buildCommand(
 ): CliCommand {
   const id = (kind: 'workflowId' | 'runId' | 'workflowType', value: string | undefined, what: string) =>
     value === undefined ? undefined : token(kind, value, `${k}: ${what}`);
+  const healthPortOf = (): { healthPort?: number } => {
+    const port = positiveInt(k, 'health-port', str('health-port') ?? (env.SQUALL_HEALTH_PORT || undefined));
+    if (port !== undefined && port > 65_535) throw new UsageError(`${k}: --health-port must be at most 65535`);
+    return port === undefined ? {} : { healthPort: port };
+  };
   switch (k) {
     case 'help':
       return { kind: 'help' };
-    case 'router':
-      return { kind: 'router', workflows: required(k, 'workflows', str('workflows') ?? env.SQUALL_WORKFLOWS) };
+    case 'router': {
+      const workflows = required(k, 'workflows', str('workflows') ?? env.SQUALL_WORKFLOWS);
+      return {
+        kind: 'router',
+        workflows,
+        ...healthPortOf(),
+        ...(env.SQUALL_FAULT ? { fault: parseFault(env.SQUALL_FAULT) } : {}),
+      };
+    }
     case 'executor': {
       const concurrency = positiveInt(k, 'concurrency', str('concurrency') ?? env.SQUALL_CONCURRENCY);
       const activities = required(k, 'activities', str('activities') ?? env.SQUALL_ACTIVITIES);
-      return concurrency === undefined ? { kind: k, activities } : { kind: k, activities, concurrency };
+      return {
+        kind: k,
+        activities,
+        ...(concurrency === undefined ? {} : { concurrency }),
+        ...healthPortOf(),
+      };
     }
     case 'timer':
-      return { kind: 'timer' };
+      return { kind: 'timer', ...healthPortOf() };
     case 'dev':
       return {
         kind: 'dev',

@@ -6,6 +6,8 @@
 import type { HistoryCommit, SquallClient } from '../../shared/client/index.js';
 import { SquallError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
+import type { RouterFaultHooks } from '../../shared/runtime/router.js';
+import type { ServiceHealth } from '../../shared/runtime/service.js';
 import {
   type CliCommand,
   type Connection,
@@ -14,6 +16,7 @@ import {
   type Env,
   type ParsedCli,
   parseCli,
+  type RouterFault,
   SHUTDOWN_DEADLINE_MS,
   USAGE,
   UsageError,
@@ -93,8 +96,26 @@ async function run(cli: ParsedCli, io: CliIO): Promise<number> {
       return 0;
     case 'router':
     case 'executor':
-    case 'timer':
-      return await serveUntilSignal(await startService(command, connection, log), io, log);
+    case 'timer': {
+      let service: (Stoppable & { health?: () => ServiceHealth }) | undefined;
+      const http =
+        command.healthPort === undefined
+          ? undefined
+          : await (await import('../../shared/runtime/service.js')).serveHttpHealth(command.healthPort, () => [
+              service?.health?.() ?? {
+                live: true,
+                ready: false,
+                details: { service: command.kind, state: 'starting' },
+              },
+            ]);
+      if (http) log.info('serving health over HTTP', { port: command.healthPort, paths: ['/healthz', '/readyz'] });
+      try {
+        service = await startService(command, connection, log);
+        return await serveUntilSignal(service, io, log);
+      } finally {
+        http?.close();
+      }
+    }
     case 'dev': {
       const { runDev } = await import('./dev.js');
       return await runDev(command, connection, cli, io);
@@ -109,6 +130,7 @@ export interface Stoppable {
   readonly name: string;
   stop(opts?: { deadlineMs?: number }): Promise<void>;
   readonly closed: Promise<void>;
+  health?(): ServiceHealth;
 }
 
 async function startService(
@@ -123,7 +145,16 @@ async function startService(
     case 'router': {
       const workflows = await loadWorkflows(command.workflows);
       const { startRouter } = await import('../../shared/runtime/router.js');
-      return await startRouter({ natsUrl, mongoUrl, prefix: c.prefix, dbName: c.dbName, workflows, log });
+      const faults = command.fault ? faultHooks(command.fault, log) : undefined;
+      return await startRouter({
+        natsUrl,
+        mongoUrl,
+        prefix: c.prefix,
+        dbName: c.dbName,
+        workflows,
+        log,
+        ...(faults ? { faults } : {}),
+      });
     }
     case 'executor': {
       const activities = await loadActivities(command.activities);
@@ -138,14 +169,60 @@ async function startService(
   }
 }
 
-/** Waits for SIGTERM/SIGINT (or the services closing on their own), then stops them. */
+/**
+ * Waits for SIGTERM/SIGINT (or the services closing on their own), then stops them: in-flight work
+ * gets SHUTDOWN_DEADLINE_MS, closing connections a little more; past that the process gives up on
+ * a clean close (unacked work is redelivered to another instance) and exits non-zero.
+ */
 export async function serveUntilSignal(handles: Stoppable | Stoppable[], io: CliIO, log: Logger): Promise<number> {
   const list = Array.isArray(handles) ? handles : [handles];
   const ended = Promise.race(list.map((h) => h.closed.then(() => h.name)));
   const why = await Promise.race([io.shutdownSignal(), ended.then((name) => `${name} closed`)]);
   log.info('shutting down', { reason: why, deadlineMs: SHUTDOWN_DEADLINE_MS });
-  await Promise.all(list.map((h) => h.stop({ deadlineMs: SHUTDOWN_DEADLINE_MS })));
+  let timer: NodeJS.Timeout | undefined;
+  const hardDeadline = new Promise<'late'>((r) => {
+    timer = setTimeout(() => r('late'), SHUTDOWN_DEADLINE_MS + 5_000);
+  });
+  const outcome = await Promise.race([
+    Promise.all(list.map((h) => h.stop({ deadlineMs: SHUTDOWN_DEADLINE_MS }))).then(() => 'stopped' as const),
+    hardDeadline,
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'late') {
+    log.error('shutdown deadline passed; exiting without a clean close', { deadlineMs: SHUTDOWN_DEADLINE_MS + 5_000 });
+    return 1;
+  }
+  log.info('shut down', { reason: why });
   return why === 'SIGTERM' || why === 'SIGINT' ? 0 : 1;
+}
+
+/**
+ * Test-only crash points for a router (see RouterFault): exits the process with code 137, as a
+ * SIGKILL would, at the n-th commit's publish (before or after it), so fault tests can check the
+ * outbox sweep and redelivery with real processes.
+ */
+function faultHooks(fault: RouterFault, log: Logger): RouterFaultHooks {
+  const crash = (what: string): never => {
+    log.warn('SQUALL_FAULT: exiting on purpose', { fault: `${fault.kind}:${fault.n}`, at: what });
+    process.exit(137);
+  };
+  if (fault.kind === 'exit-after-commit') {
+    const commits = new Set<string>();
+    return {
+      beforePublish(m) {
+        const commit = m.msgId.slice(0, m.msgId.lastIndexOf(':'));
+        if (commits.has(commit)) return;
+        commits.add(commit);
+        if (commits.size === fault.n) crash(`commit ${commit} stored, nothing published`);
+      },
+    };
+  }
+  let published = 0;
+  return {
+    afterPublish(m) {
+      if (++published === fault.n) crash(`message ${m.msgId} published, input not acked`);
+    },
+  };
 }
 
 export async function withClient(c: Connection, fn: (client: SquallClient) => Promise<number>): Promise<number> {

@@ -15,9 +15,10 @@ import {
   type Msg,
   type MsgHdrs,
   type NatsConnection,
+  errors as natsErrors,
   type Status,
 } from '@nats-io/transport-node';
-import { PayloadTooLargeError, SquallError, toErrorInfo, toSquallError } from '../errors.js';
+import { ConfigError, PayloadTooLargeError, SquallError, toErrorInfo, toSquallError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type StreamNames, type Subjects, streamNames, subjects, validatePrefix } from '../names.js';
 import { backoffDelay, retryWithBackoff } from './backoff.js';
@@ -86,6 +87,8 @@ export interface Bus {
   readonly subjects: Subjects;
   readonly streams: StreamNames;
   readonly log: Logger;
+  /** False from a disconnect until the client has reconnected (and once closed). */
+  readonly connected: boolean;
   /** Encodes and publishes to JetStream, retrying passing failures; resolves with the PubAck. */
   publish(subject: string, body: unknown, opts?: PublishOptions): Promise<PubAck>;
   /** Publishes already-encoded bytes to JetStream, with the same retries. */
@@ -104,8 +107,11 @@ export interface Bus {
    * instead of dropping the message); any other publish failure is logged and swallowed.
    */
   parkDeadLetter(reason: string, original: DeadLetterOriginal, err: unknown): Promise<void>;
-  /** Drains subscriptions and closes the connection. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Drains subscriptions and closes the connection; a drain that does not finish within
+   * `drainTimeoutMs` (the server is away) is cut short by a close. Idempotent.
+   */
+  close(opts?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
 // Headers JetStream interprets that must not be copied onto a dead letter.
@@ -158,11 +164,17 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
         log.warn('nats connect failed, retrying', { err, attempt, delayMs, servers: opts.servers }),
     },
   ).catch((err: unknown) => {
+    if (err instanceof natsErrors.AuthorizationError || err instanceof natsErrors.UserAuthenticationExpiredError) {
+      // Permanent: retrying with the same credentials cannot help.
+      throw new ConfigError(`NATS at ${String(opts.servers)} refused the credentials: ${err.message}`, { cause: err });
+    }
     throw natsErrorToSquall(err, `connecting to NATS at ${String(opts.servers)}`);
   });
 
-  void watchStatus(nc, log, () => {
-    reconnectAttempt = 0;
+  let connected = true;
+  void watchStatus(nc, log, (up) => {
+    connected = up;
+    if (up) reconnectAttempt = 0;
   });
 
   const js = jetstream(nc, { timeout });
@@ -222,6 +234,9 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
     subjects: subjects(prefix),
     streams: streamNames(prefix),
     log,
+    get connected() {
+      return connected && !nc.isClosed();
+    },
     publish(subject, body, o = {}) {
       const { json, ...rest } = o;
       return publishBytes(subject, encodeBody(body, { json }), { ...rest, headers: withContentType(o.headers, json) });
@@ -299,13 +314,22 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
         });
       }
     },
-    close() {
+    close(o = {}) {
       closing ??= (async () => {
         if (nc.isClosed()) return;
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((r) => {
+          timer = setTimeout(() => r('timeout'), o.drainTimeoutMs ?? 5_000);
+        });
         try {
-          await nc.drain();
+          if ((await Promise.race([nc.drain(), timedOut])) === 'timeout') {
+            log.warn('nats drain did not finish in time; closing');
+            await nc.close();
+          }
         } catch {
           await nc.close();
+        } finally {
+          clearTimeout(timer);
         }
       })();
       return closing;
@@ -314,17 +338,18 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   return bus;
 }
 
-async function watchStatus(nc: NatsConnection, log: Logger, onReconnect: () => void): Promise<void> {
-  for await (const s of nc.status()) logStatus(log, s, onReconnect);
+async function watchStatus(nc: NatsConnection, log: Logger, onChange: (connected: boolean) => void): Promise<void> {
+  for await (const s of nc.status()) logStatus(log, s, onChange);
 }
 
-function logStatus(log: Logger, s: Status, onReconnect: () => void): void {
+function logStatus(log: Logger, s: Status, onChange: (connected: boolean) => void): void {
   switch (s.type) {
     case 'disconnect':
+      onChange(false);
       log.warn('nats disconnected', { server: s.server });
       break;
     case 'reconnect':
-      onReconnect();
+      onChange(true);
       log.info('nats reconnected', { server: s.server });
       break;
     case 'reconnecting':
@@ -343,6 +368,7 @@ function logStatus(log: Logger, s: Status, onReconnect: () => void): void {
       log.warn('nats slow consumer', { subject: s.sub.getSubject(), pending: s.pending });
       break;
     case 'close':
+      onChange(false);
       log.info('nats connection closed');
       break;
     default:

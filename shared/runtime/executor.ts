@@ -315,7 +315,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
 
   const health = (): ServiceHealth => ({
     live: !bus.nc.isClosed(),
-    ready: !stopPulling.signal.aborted && !bus.nc.isClosed(),
+    ready: !stopPulling.signal.aborted && bus.connected,
     details: {
       activities: defs.map((d) => d.name),
       concurrency,

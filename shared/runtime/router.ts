@@ -5,19 +5,21 @@
  * Stateless: any number of routers may run; optimistic concurrency on append keeps them honest.
  */
 import { randomUUID } from 'node:crypto';
+import type { ConsumerMessages } from '@nats-io/jetstream';
 import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
-import { MongoClient } from 'mongodb';
-import { backoffDelay } from '../bus/backoff.js';
+import type { MongoClient } from 'mongodb';
+import { backoffDelay, sleep } from '../bus/backoff.js';
 import { decodeBody } from '../bus/codec.js';
 import { type Bus, connectBus } from '../bus/connect.js';
+import { isRetryableNatsError } from '../bus/errors.js';
 import type { WorkflowDefinition } from '../engine/index.js';
 import { WorkflowRegistry } from '../engine/index.js';
 import { ConfigError, InvalidInputError, toErrorInfo, toSquallError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { consumerNames, DEFAULT_PREFIX } from '../names.js';
-import { createMongoStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
+import type { OutboundMessage } from './outbox.js';
 import { type DecideOutcome, RunDecider } from './router-decider.js';
 import {
   checkInputSize,
@@ -27,6 +29,19 @@ import {
   type RouterInput,
 } from './router-inputs.js';
 import { type StartedNotice, serveRouterRequests } from './router-requests.js';
+import { connectStore, type ServiceHealth, serveHealth } from './service.js';
+
+/**
+ * Test-only fault hooks, called around every command publish of a decision (after its commit is
+ * stored, before the input is acked). The CLI builds them from `SQUALL_FAULT` to crash a router at
+ * exactly those points; nothing else should set them.
+ */
+export interface RouterFaultHooks {
+  /** Before a command message of a stored commit is published. */
+  beforePublish?(m: OutboundMessage): void;
+  /** After a command message was published (acked by JetStream), before the input's ack. */
+  afterPublish?(m: OutboundMessage): void;
+}
 
 /** Options of startRouter. */
 export interface RouterOptions {
@@ -56,6 +71,8 @@ export interface RouterOptions {
   outboxIntervalMs?: number;
   /** Ack wait of the router's consumers. @default 30_000 */
   ackWaitMs?: number;
+  /** Test-only crash points (see RouterFaultHooks). */
+  faults?: RouterFaultHooks;
 }
 
 /** A running router. */
@@ -66,7 +83,8 @@ export interface RouterHandle {
   stop(opts?: { deadlineMs?: number }): Promise<void>;
   /** Resolves when the router has stopped. */
   readonly closed: Promise<void>;
-  health(): { live: boolean; ready: boolean; details: Record<string, unknown> };
+  /** `live` = not stopped; `ready` = connected to NATS and MongoDB and consuming both streams. */
+  health(): ServiceHealth;
 }
 
 /** Delivery attempts a signal for a not-yet-visible run waits before being dead-lettered. */
@@ -89,19 +107,28 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
       name: `squall-router-${id}`,
       prefix,
       log,
+      connectDeadlineMs: Number.POSITIVE_INFINITY,
     }));
   let mongo: MongoClient | undefined;
   let store = opts.store;
+  let mongoConnected = (): boolean => true;
   if (!store) {
-    mongo = new MongoClient(opts.mongoUrl ?? required('MONGO_URL', process.env.MONGO_URL));
-    await mongo.connect();
-    store = createMongoStore(mongo, {
-      dbName: opts.dbName ?? process.env.SQUALL_DB ?? 'squall',
-      collectionPrefix: prefix,
-    });
-    await store.init();
+    try {
+      const owned = await connectStore({
+        mongoUrl: opts.mongoUrl ?? required('MONGO_URL', process.env.MONGO_URL),
+        dbName: opts.dbName ?? process.env.SQUALL_DB ?? 'squall',
+        collectionPrefix: prefix,
+        log,
+      });
+      ({ mongo, store } = owned);
+      mongoConnected = owned.connected;
+    } catch (err) {
+      if (ownedBus) await bus.close();
+      throw err;
+    }
   }
   const st = store;
+  const faults = opts.faults ?? {};
 
   const decider = new RunDecider({
     store: st,
@@ -109,14 +136,26 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     subjects: bus.subjects,
     log,
     publish: async (m) => {
+      faults.beforePublish?.(m);
       await bus.publish(m.subject, m.body, { msgId: m.msgId });
+      faults.afterPublish?.(m);
     },
   });
 
-  const inboxInfo = await bus.jsm.streams.info(bus.streams.inbox);
-  const inboxEpoch = inboxInfo.created;
-  await ensureRouterConsumer(bus.jsm, bus.streams.inbox, ackWaitMs);
-  await ensureRouterConsumer(bus.jsm, bus.streams.events, ackWaitMs);
+  const setup = async () => {
+    const inboxInfo = await bus.jsm.streams.info(bus.streams.inbox);
+    await ensureRouterConsumer(bus.jsm, bus.streams.inbox, ackWaitMs);
+    await ensureRouterConsumer(bus.jsm, bus.streams.events, ackWaitMs);
+    return inboxInfo.created;
+  };
+  let inboxEpoch: Awaited<ReturnType<typeof setup>>;
+  try {
+    inboxEpoch = await retryWithBackoffLogged(setup, log);
+  } catch (err) {
+    if (ownedBus) await bus.close();
+    await mongo?.close();
+    throw err;
+  }
 
   const requestSubs: Subscription[] = serveRouterRequests({
     nc: bus.nc,
@@ -130,6 +169,8 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   });
 
   let stopping = false;
+  const stopSignal = new AbortController();
+  const consuming = new Map<string, boolean>();
   let inFlight = 0;
   const maxInFlight = opts.maxInFlight ?? 1024;
   const slotWaiters: (() => void)[] = [];
@@ -228,13 +269,20 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     }
   };
 
+  const active = new Set<ConsumerMessages>();
   const consumeLoop = async (stream: string): Promise<void> => {
+    let failures = 0;
     while (!stopping) {
+      let messages: ConsumerMessages | undefined;
       try {
         const consumer = await bus.js.consumers.get(stream, consumerNames.router);
-        const messages = await consumer.consume({ max_messages: 512 });
-        stopConsumers.push(() => messages.stop());
+        messages = await consumer.consume({ max_messages: 512 });
+        active.add(messages);
+        if (stopping) messages.stop();
+        if (!consuming.get(stream)) log.info('consuming', { stream, afterFailures: failures });
+        consuming.set(stream, true);
         for await (const m of messages) {
+          failures = 0;
           if (inFlight >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
           inFlight++;
           void handle(m)
@@ -247,14 +295,23 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
               slotWaiters.shift()?.();
             });
         }
+        if (!stopping) throw new Error(`the consumer of ${stream} ended`);
       } catch (err) {
         if (stopping) break;
-        log.warn('consumer loop failed; retrying', { stream, err });
-        await new Promise((r) => setTimeout(r, backoffDelay(1)));
+        consuming.set(stream, false);
+        const delayMs = backoffDelay(failures++);
+        log.warn('consumer loop failed; retrying', { stream, err, delayMs });
+        await sleep(delayMs, stopSignal.signal);
+        // The durable may have been deleted (or the stream recreated): make sure it exists.
+        await ensureRouterConsumer(bus.jsm, stream, ackWaitMs).catch(() => undefined);
+      } finally {
+        if (messages) {
+          active.delete(messages);
+          messages.stop();
+        }
       }
     }
   };
-  const stopConsumers: (() => void)[] = [];
 
   const sweepOutbox = async (): Promise<void> => {
     const stale = await st.findUnpublished({ olderThan: Date.now() - (opts.outboxIntervalMs ?? 5_000), limit: 256 });
@@ -265,10 +322,18 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
       await decider.publishCommit(c, run.state);
     }
   };
-  await sweepOutbox().catch((err: unknown) => log.warn('outbox sweep failed', { err }));
-  const sweeper = setInterval(() => {
-    sweepOutbox().catch((err: unknown) => log.warn('outbox sweep failed', { err }));
-  }, opts.outboxIntervalMs ?? 5_000);
+  let sweeping = false;
+  const sweepOnce = (): void => {
+    if (sweeping) return; // a slow sweep (a scan on FerretDB) must not pile up behind itself
+    sweeping = true;
+    sweepOutbox()
+      .catch((err: unknown) => log.warn('outbox sweep failed', { err }))
+      .finally(() => {
+        sweeping = false;
+      });
+  };
+  sweepOnce();
+  const sweeper = setInterval(sweepOnce, opts.outboxIntervalMs ?? 5_000);
   sweeper.unref();
 
   const loops = [consumeLoop(bus.streams.inbox), consumeLoop(bus.streams.events)];
@@ -278,22 +343,31 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   const closed = new Promise<void>((r) => {
     resolveClosed = r;
   });
+  const health = (): ServiceHealth => {
+    const natsUp = bus.connected;
+    const mongoUp = mongoConnected();
+    const streamsConsumed = [bus.streams.inbox, bus.streams.events].every((s) => consuming.get(s) === true);
+    return {
+      live: !stopping,
+      ready: !stopping && natsUp && mongoUp && streamsConsumed,
+      details: { nats: natsUp, mongodb: mongoUp, consuming: streamsConsumed, inFlight, ...counters },
+    };
+  };
+  const healthSub = serveHealth(bus, 'router', id, health);
   let stopped: Promise<void> | undefined;
   return {
     name: 'router',
     id,
     closed,
-    health: () => ({
-      live: !stopping,
-      ready: !stopping && !bus.nc.isClosed(),
-      details: { inFlight, ...counters },
-    }),
+    health,
     stop(stopOpts = {}) {
       stopped ??= (async () => {
         stopping = true;
+        stopSignal.abort();
         clearInterval(sweeper);
-        for (const s of stopConsumers) s();
+        for (const m of active) m.stop();
         for (const w of slotWaiters.splice(0)) w();
+        healthSub.unsubscribe();
         for (const s of requestSubs) s.unsubscribe();
         const deadline = stopOpts.deadlineMs ?? 10_000;
         await Promise.race([
@@ -312,6 +386,20 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
       return stopped;
     },
   };
+}
+
+/** Retries the router's stream and consumer setup while NATS is briefly away, logging each try. */
+async function retryWithBackoffLogged<T>(fn: () => Promise<T>, log: Logger): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetryableNatsError(err)) throw err;
+      const delayMs = backoffDelay(attempt);
+      log.warn('router setup failed, retrying', { err, attempt, delayMs });
+      await sleep(delayMs);
+    }
+  }
 }
 
 function required(name: string, value: string | undefined): string {

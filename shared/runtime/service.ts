@@ -3,10 +3,16 @@
  * answered over NATS request/reply, and the bus it runs on (given, or connected and owned).
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import type { Subscription } from '@nats-io/transport-node';
+import { MongoClient, MongoServerError } from 'mongodb';
+import { retryWithBackoff } from '../bus/backoff.js';
 import { type Bus, type BusOptions, connectBus } from '../bus/connect.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, SquallError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { isRetryableStoreError } from '../store/errors.js';
+import { createMongoStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
 
 export { type BackoffOptions, backoffDelay, type RetryOptions, retryWithBackoff, sleep } from '../bus/backoff.js';
 
@@ -88,6 +94,8 @@ export async function resolveBus(src: BusSource, connectionName: string): Promis
     servers: src.natsUrl,
     name: connectionName,
     log: src.log,
+    // A service waits for its server however long it takes (logging each try), never busy-looping.
+    connectDeadlineMs: Number.POSITIVE_INFINITY,
     ...(src.prefix !== undefined ? { prefix: src.prefix } : {}),
     ...(src.streams ? { streams: src.streams } : {}),
   });
@@ -101,4 +109,118 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/** A MongoDB connection a service owns, with the store over it and the server's reachability. */
+export interface OwnedStore {
+  mongo: MongoClient;
+  store: Store;
+  /** False while the driver sees no reachable server (from its monitoring; logged on change). */
+  readonly connected: () => boolean;
+}
+
+/** MongoDB server error codes that retrying with the same settings cannot fix. */
+const PERMANENT_MONGO_CODES: ReadonlySet<number> = new Set([
+  13, // Unauthorized
+  18, // AuthenticationFailed
+]);
+
+/**
+ * Connects to MongoDB and initialises the store, retrying a server that is not there yet with
+ * capped, jittered backoff (each try logged) until `signal` aborts. Bad credentials are a
+ * ConfigError at once. Logs every change of the server's reachability afterwards.
+ */
+export async function connectStore(o: {
+  mongoUrl: string;
+  dbName: string;
+  collectionPrefix: string;
+  log: Logger;
+  signal?: AbortSignal;
+}): Promise<OwnedStore> {
+  // Short server selection: an operation fails fast (retryable) while the server is away, and the
+  // callers' own backoff paces the retries.
+  const mongo = new MongoClient(o.mongoUrl, { serverSelectionTimeoutMS: 5_000 });
+  let connected = true;
+  const onChange = (up: boolean): void => {
+    if (up === connected) return;
+    connected = up;
+    if (up) o.log.info('mongodb reachable again');
+    else o.log.warn('mongodb unreachable');
+  };
+  mongo.on('serverHeartbeatFailed', () => onChange(false));
+  mongo.on('serverHeartbeatSucceeded', () => onChange(true));
+  const store = createMongoStore(mongo, { dbName: o.dbName, collectionPrefix: o.collectionPrefix });
+  try {
+    await retryWithBackoff(
+      async () => {
+        try {
+          await mongo.connect();
+          await store.init();
+        } catch (err) {
+          if (err instanceof MongoServerError && typeof err.code === 'number' && PERMANENT_MONGO_CODES.has(err.code)) {
+            throw new ConfigError(`MongoDB at ${redact(o.mongoUrl)} refused the credentials: ${err.message}`, {
+              cause: err,
+            });
+          }
+          throw err;
+        }
+      },
+      {
+        isRetryable: (err) => !(err instanceof ConfigError) && (isRetryableStoreError(err) || isNetworkish(err)),
+        ...(o.signal ? { signal: o.signal } : {}),
+        onRetry: (err, attempt, delayMs) =>
+          o.log.warn('mongodb connect failed, retrying', { err, attempt, delayMs, url: redact(o.mongoUrl) }),
+      },
+    );
+  } catch (err) {
+    await mongo.close().catch(() => undefined);
+    throw err;
+  }
+  connected = true;
+  return { mongo, store, connected: () => connected };
+}
+
+function isNetworkish(err: unknown): boolean {
+  if (err instanceof SquallError) return err.retryable;
+  return err instanceof Error && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Server selection timed out/i.test(err.message);
+}
+
+/** A URL without its password, for logs. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/** The health of everything a process runs; before its services exist, `starting` answers. */
+export type HealthSource = () => ServiceHealth[];
+
+/**
+ * Serves `GET /healthz` (200 while every service is live) and `GET /readyz` (200 while every
+ * service is ready) on 127.0.0.1-or-any `host`:`port`, each with the health as a JSON body; 503
+ * otherwise. For orchestrators that probe over HTTP (`--health-port`).
+ */
+export async function serveHttpHealth(port: number, source: HealthSource, host = '0.0.0.0'): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || (path !== '/healthz' && path !== '/readyz')) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"GET /healthz or /readyz"}');
+      return;
+    }
+    let list: ServiceHealth[];
+    try {
+      list = source();
+    } catch {
+      list = [{ live: false, ready: false, details: { error: 'health check failed' } }];
+    }
+    const ok = list.length > 0 && list.every((h) => (path === '/healthz' ? h.live : h.ready));
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, services: list }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.unref();
+  return server;
 }

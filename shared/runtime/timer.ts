@@ -7,18 +7,19 @@
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
-import { MongoClient } from 'mongodb';
-import { backoffDelay, sleep } from '../bus/backoff.js';
+import type { MongoClient } from 'mongodb';
+import { backoffDelay, retryWithBackoff, sleep } from '../bus/backoff.js';
 import { decodeBody } from '../bus/codec.js';
 import type { Bus } from '../bus/connect.js';
+import { isRetryableNatsError } from '../bus/errors.js';
 import { type FiredMessage, firedMsgId, validateTimerCancel, validateTimerSchedule } from '../bus/messages.js';
 import { ensureTimerConsumer, type StreamOptions } from '../bus/streams.js';
 import { ConfigError, InvalidInputError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { consumerNames, DEFAULT_PREFIX } from '../names.js';
-import { createMongoStore } from '../store/index.js';
 import type { Store, TimerRecord } from '../store/types.js';
 import {
+  connectStore,
   deferred,
   newServiceId,
   resolveBus,
@@ -96,16 +97,18 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
 
   let store: Store;
   let mongo: MongoClient | undefined;
+  let mongoConnected = (): boolean => true;
   if (opts.store) {
     store = opts.store;
   } else if (opts.mongoUrl) {
-    mongo = new MongoClient(opts.mongoUrl);
-    await mongo.connect();
-    store = createMongoStore(mongo, {
+    const owned = await connectStore({
+      mongoUrl: opts.mongoUrl,
       dbName: opts.dbName ?? DEFAULT_PREFIX,
       collectionPrefix: opts.bus?.prefix ?? opts.prefix ?? DEFAULT_PREFIX,
+      log,
     });
-    await store.init();
+    ({ mongo, store } = owned);
+    mongoConnected = owned.connected;
   } else {
     throw new ConfigError('startTimer: pass either mongoUrl or store');
   }
@@ -117,7 +120,11 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
       { natsUrl: opts.natsUrl, bus: opts.bus, prefix: opts.prefix, log, streams: opts.streams },
       id,
     ));
-    await ensureTimerConsumer(bus.jsm, bus.prefix, { ackWaitMs: opts.ackWaitMs ?? 30_000 });
+    const b = bus;
+    await retryWithBackoff(() => ensureTimerConsumer(b.jsm, b.prefix, { ackWaitMs: opts.ackWaitMs ?? 30_000 }), {
+      isRetryable: isRetryableNatsError,
+      onRetry: (err, attempt, delayMs) => log.warn('timer consumer setup failed, retrying', { err, attempt, delayMs }),
+    });
   } catch (err) {
     await mongo?.close();
     throw err;
@@ -128,6 +135,7 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
   const closed = deferred();
   const stats = { scheduled: 0, cancelled: 0, fired: 0, deadLettered: 0, lostLeases: 0 };
   let storeHealthy = true;
+  let consuming = false;
   let messages: ConsumerMessages | undefined;
 
   // ---- intake: schedules and cancels ----
@@ -185,13 +193,17 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
         const consumer = await bus.js.consumers.get(bus.streams.timers, consumerNames.timer);
         messages = await consumer.consume({ max_messages: 100 });
         if (stopping.signal.aborted) void messages.close().catch(() => undefined);
+        if (!consuming) log.info('consuming timer schedules', { afterFailures: failures });
+        consuming = true;
         // In order, one at a time: each is a single quick store write.
         for await (const msg of messages) {
           await handleIntake(msg);
           failures = 0;
         }
+        if (!stopping.signal.aborted) throw new Error('the timer consumer ended');
       } catch (err) {
         if (stopping.signal.aborted) break;
+        consuming = false;
         const delayMs = backoffDelay(failures++);
         log.warn('consuming timer schedules failed, retrying', { err, delayMs });
         await sleep(delayMs, stopping.signal);
@@ -248,8 +260,8 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
 
   const health = (): ServiceHealth => ({
     live: !bus.nc.isClosed(),
-    ready: !stopping.signal.aborted && !bus.nc.isClosed() && storeHealthy,
-    details: { leaseMs, storeHealthy, ...stats },
+    ready: !stopping.signal.aborted && bus.connected && consuming && storeHealthy && mongoConnected(),
+    details: { leaseMs, nats: bus.connected, mongodb: mongoConnected(), consuming, storeHealthy, ...stats },
   });
   let healthSub: Subscription | undefined = serveHealth(bus, 'timer', id, health);
   log.info('timer service started', { leaseMs });

@@ -20,8 +20,25 @@ describe('parseCli: services', () => {
       workflows: 'env.ts',
     });
     expect(usage(['router'])).toBe(
-      'router: --workflows <module> is required; usage: squall router --workflows <module>',
+      'router: --workflows <module> is required; usage: squall router --workflows <module> [--health-port N]',
     );
+  });
+
+  it('reads --health-port (or SQUALL_HEALTH_PORT) for every service, and the test-only SQUALL_FAULT for routers', () => {
+    expect(parseCli(['timer', '--health-port', '8081']).command).toEqual({ kind: 'timer', healthPort: 8081 });
+    expect(parseCli(['executor', '--activities', 'a.js'], { SQUALL_HEALTH_PORT: '9000' }).command).toEqual({
+      kind: 'executor',
+      activities: 'a.js',
+      healthPort: 9000,
+    });
+    expect(usage(['timer', '--health-port', '70000'])).toMatch(/at most 65535/);
+    expect(usage(['timer', '--health-port', 'x'])).toMatch(/--health-port must be a positive integer/);
+    expect(parseCli(['router', '--workflows', 'w.ts'], { SQUALL_FAULT: 'exit-after-commit:3' }).command).toEqual({
+      kind: 'router',
+      workflows: 'w.ts',
+      fault: { kind: 'exit-after-commit', n: 3 },
+    });
+    expect(usage(['router', '--workflows', 'w.ts'], { SQUALL_FAULT: 'crash' })).toMatch(/SQUALL_FAULT must be/);
   });
 
   it('reads executor --activities and a positive --concurrency (flag or SQUALL_CONCURRENCY)', () => {
