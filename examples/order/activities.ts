@@ -2,7 +2,7 @@
  * Activities of the sample order workflow: stand-ins for a payment provider, a warehouse and a
  * mail service. They are deterministic (every id is derived from the activity's idempotency key),
  * so a retried attempt returns what the first one did, as the real services would with an
- * idempotency key.
+ * idempotency key. Their retry policies and timeouts are declared by the workflow (workflows.ts).
  */
 import { createHash } from 'node:crypto';
 import type { ActivityContext } from '../../shared/engine/activity.js';
@@ -60,50 +60,38 @@ export interface EmailReceipt {
 const CARRIERS = ['UPS', 'DHL', 'FedEx'] as const;
 
 /** Charges the customer's card; refuses a non-positive or fractional amount without retrying. */
-export const chargeCard = defineActivity(
-  'chargeCard',
-  (input: ChargeInput, ctx: ActivityContext): Charge => {
-    const order = requireOrder(input, 'chargeCard');
-    const amount = input.amount;
-    if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount <= 0) {
-      throw new ActivityFailure(`chargeCard: amount must be a positive integer of minor units, got ${String(amount)}`, {
-        retryable: false,
-        details: { orderId: order },
-      });
-    }
-    const currency = (input.currency ?? 'USD').toUpperCase();
-    ctx.log.info('charging card', { orderId: order, amount, currency });
-    return { chargeId: `ch_${digest(ctx.idempotencyKey)}`, orderId: order, amount, currency, status: 'captured' };
-  },
-  { startToCloseTimeoutMs: 10_000, retry: { maximumAttempts: 5 } },
-);
+export const chargeCard = defineActivity('chargeCard', (input: ChargeInput, ctx: ActivityContext): Charge => {
+  const order = requireOrder(input, 'chargeCard');
+  const amount = input.amount;
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount <= 0) {
+    throw new ActivityFailure(`chargeCard: amount must be a positive integer of minor units, got ${String(amount)}`, {
+      retryable: false,
+      details: { orderId: order },
+    });
+  }
+  const currency = (input.currency ?? 'USD').toUpperCase();
+  ctx.log.info('charging card', { orderId: order, amount, currency });
+  return { chargeId: `ch_${digest(ctx.idempotencyKey)}`, orderId: order, amount, currency, status: 'captured' };
+});
 
 /** Books the parcel with a carrier chosen from the order id; the tracking number is stable per attempt. */
-export const shipOrder = defineActivity(
-  'shipOrder',
-  (input: ShipInput, ctx: ActivityContext): Shipment => {
-    const order = requireOrder(input, 'shipOrder');
-    const key = digest(ctx.idempotencyKey);
-    const carrier = CARRIERS[Number.parseInt(digest(order).slice(0, 8), 16) % CARRIERS.length] ?? 'UPS';
-    const parcels = Math.max(1, Math.ceil((input.items ?? []).reduce((n, i) => n + (Number(i.quantity) || 0), 0) / 5));
-    ctx.log.info('shipping order', { orderId: order, carrier, parcels });
-    return { orderId: order, carrier, trackingNumber: `1Z${key.slice(0, 16).toUpperCase()}`, parcels };
-  },
-  { startToCloseTimeoutMs: 10_000 },
-);
+export const shipOrder = defineActivity('shipOrder', (input: ShipInput, ctx: ActivityContext): Shipment => {
+  const order = requireOrder(input, 'shipOrder');
+  const key = digest(ctx.idempotencyKey);
+  const carrier = CARRIERS[Number.parseInt(digest(order).slice(0, 8), 16) % CARRIERS.length] ?? 'UPS';
+  const parcels = Math.max(1, Math.ceil((input.items ?? []).reduce((n, i) => n + (Number(i.quantity) || 0), 0) / 5));
+  ctx.log.info('shipping order', { orderId: order, carrier, parcels });
+  return { orderId: order, carrier, trackingNumber: `1Z${key.slice(0, 16).toUpperCase()}`, parcels };
+});
 
 /** Sends the order confirmation; the message id is stable per scheduled email. */
-export const sendEmail = defineActivity(
-  'sendEmail',
-  (input: EmailInput, ctx: ActivityContext): EmailReceipt => {
-    const order = requireOrder(input, 'sendEmail');
-    const to = input.to ?? `customer+${order}@example.com`;
-    const template = input.template ?? 'order-shipped';
-    ctx.log.info('sending email', { orderId: order, to, template });
-    return { messageId: `<${digest(ctx.idempotencyKey)}@mail.example.com>`, to, template };
-  },
-  { startToCloseTimeoutMs: 10_000 },
-);
+export const sendEmail = defineActivity('sendEmail', (input: EmailInput, ctx: ActivityContext): EmailReceipt => {
+  const order = requireOrder(input, 'sendEmail');
+  const to = input.to ?? `customer+${order}@example.com`;
+  const template = input.template ?? 'order-shipped';
+  ctx.log.info('sending email', { orderId: order, to, template });
+  return { messageId: `<${digest(ctx.idempotencyKey)}@mail.example.com>`, to, template };
+});
 
 function requireOrder(input: { orderId?: unknown } | undefined, activity: string): string {
   const id = input?.orderId;

@@ -7,6 +7,10 @@
  * | ------------------------------- | ------------------ | ---------------- |
  * | `xstate.spawnChild` (invoke)    | ActivityScheduled  | scheduleActivity |
  * | `xstate.stopChild` (pending)    | ActivityCancelled  | cancelActivity   |
+ *
+ * An activity's retries and timeouts (engine timers, see attempts.ts) are armed and cancelled
+ * with it: `TimerScheduled` / `TimerCancelled` carrying its `activitySeq` and a `purpose`.
+ *
  * | `xstate.raise` with a delay     | TimerScheduled     | scheduleTimer    |
  * | `xstate.sendTo` self, delayed   | TimerScheduled     | scheduleTimer    |
  * | `xstate.cancel` (live timer)    | TimerCancelled     | cancelTimer      |
@@ -15,6 +19,7 @@
 import type { AnyStateMachine, ExecutableActionObject } from 'xstate';
 import { ConfigError } from '../errors.js';
 import type { ActivityScheduledEvent, HistoryEvent, Millis, SignalEvent } from '../history/events.js';
+import { cancelPendingActivity, dispatchAttempt } from './attempts.js';
 import type { WorkflowDefinition } from './definition.js';
 import type { Command, PendingActivity, PendingTimer, RunState } from './types.js';
 
@@ -127,6 +132,8 @@ function scheduleActivity(definition: WorkflowDefinition, params: Record<string,
   const activitySeq = state.nextSeq++;
   const pending: PendingActivity = { activitySeq, activity: src, invokeId: id, scheduledAt: target.at };
   if (params.input !== undefined) pending.input = params.input;
+  // Runs recorded before policies (engine 1) keep one attempt and no timeouts, as they ran.
+  if ((state.engine ?? 1) >= 2) pending.policy = definition.policyFor(src, id);
   state.activities[id] = pending;
   const scheduled: ActivityScheduledEvent = {
     type: 'ActivityScheduled',
@@ -136,12 +143,9 @@ function scheduleActivity(definition: WorkflowDefinition, params: Record<string,
     invokeId: id,
   };
   if (params.input !== undefined) scheduled.input = params.input;
+  if (pending.policy) scheduled.policy = pending.policy;
   target.events.push(scheduled);
-  target.commands.push(
-    params.input === undefined
-      ? { kind: 'scheduleActivity', activitySeq, activity: src, invokeId: id }
-      : { kind: 'scheduleActivity', activitySeq, activity: src, invokeId: id, input: params.input },
-  );
+  dispatchAttempt(target, pending, 1);
 }
 
 /** Cancels the activity of invoke `id` if it is still pending (a consumed result is not). */
@@ -149,9 +153,7 @@ function cancelActivity(id: string | undefined, target: ActionTarget): void {
   if (id === undefined) return;
   const pending = target.state.activities[id];
   if (!pending) return;
-  delete target.state.activities[id];
-  target.events.push({ type: 'ActivityCancelled', at: target.at, activitySeq: pending.activitySeq });
-  target.commands.push({ kind: 'cancelActivity', activitySeq: pending.activitySeq, activity: pending.activity });
+  cancelPendingActivity(target, pending, 'cancelled');
 }
 
 function scheduleTimer(rawEvent: unknown, delay: number, rawId: unknown, target: ActionTarget): void {

@@ -1,17 +1,20 @@
 /**
  * Activities: named async functions with side effects, run by executors at least once.
- * `defineActivity` attaches a name and options; the retry/timeout semantics land with the
- * activity-semantics work and are stored here already.
+ * The retry policy and timeouts are declared on the workflow side (the router enforces them and
+ * records them in history); `defineActivity` names the function for executors and carries the
+ * executor-side option `maxConcurrency`.
  */
+import { type ErrorInfo, toErrorInfo } from '../errors.js';
+import type { ActivityPolicy } from '../history/events.js';
 import type { Logger } from '../log.js';
 
 /** Retry policy of an activity (Temporal's defaults). */
 export interface RetryPolicy {
-  /** @default 1000 */
+  /** Delay before the second attempt. @default 1000 */
   initialIntervalMs: number;
-  /** @default 2 */
+  /** Each further delay is the previous one times this. @default 2 */
   backoffCoefficient: number;
-  /** @default 100_000 */
+  /** Cap on the delay between attempts. @default 100_000 */
   maximumIntervalMs: number;
   /** 0 = unlimited. @default 0 */
   maximumAttempts: number;
@@ -19,15 +22,83 @@ export interface RetryPolicy {
   nonRetryableErrorTypes: string[];
 }
 
-/** Options of an activity. */
+/** The default retry policy: 1 s, doubling, at most 100 s apart, unlimited attempts. */
+export function defaultRetryPolicy(): RetryPolicy {
+  return {
+    initialIntervalMs: 1000,
+    backoffCoefficient: 2,
+    maximumIntervalMs: 100_000,
+    maximumAttempts: 0,
+    nonRetryableErrorTypes: [],
+  };
+}
+
+/** Options of an activity as a workflow schedules it. Every timeout is off unless set. */
 export interface ActivityOptions {
+  /** Merged over defaultRetryPolicy(). */
   retry?: Partial<RetryPolicy>;
+  /** Longest wait for an executor to pick a task up, per attempt (retried). */
   scheduleToStartTimeoutMs?: number;
+  /** Longest run of one attempt once started (retried). */
   startToCloseTimeoutMs?: number;
+  /** Longest time for the whole activity, every attempt and backoff included (not retried). */
   scheduleToCloseTimeoutMs?: number;
+  /** Longest gap between heartbeats of a started attempt (retried). */
   heartbeatTimeoutMs?: number;
-  /** Cap on in-flight tasks of this type across all executors. */
+  /**
+   * Executor side (`defineActivity`): cap on in-flight tasks of this type across all executors
+   * (the shared consumer's `max_ack_pending`). Ignored on the workflow side.
+   */
   maxConcurrency?: number;
+}
+
+/** The policy in force for one scheduled activity: `options` layered over the defaults. */
+export function resolvePolicy(...layers: (ActivityOptions | undefined)[]): ActivityPolicy {
+  const retry = defaultRetryPolicy();
+  const policy: ActivityPolicy = { retry };
+  for (const o of layers) {
+    if (!o) continue;
+    for (const [k, v] of Object.entries(o.retry ?? {})) {
+      if (v !== undefined) (retry as unknown as Record<string, unknown>)[k] = Array.isArray(v) ? [...v] : v;
+    }
+    for (const k of TIMEOUT_KEYS) if (o[k] !== undefined) policy[k] = o[k];
+  }
+  return policy;
+}
+
+const TIMEOUT_KEYS = [
+  'scheduleToStartTimeoutMs',
+  'startToCloseTimeoutMs',
+  'scheduleToCloseTimeoutMs',
+  'heartbeatTimeoutMs',
+] as const;
+
+/** Throws a message naming the bad field when `o` is not valid ActivityOptions. */
+export function validateActivityOptions(o: unknown, where: string): asserts o is ActivityOptions {
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new TypeError(`${where}: options must be an object`);
+  const opts = o as Record<string, unknown>;
+  const positive = (v: unknown, name: string, min: number): void => {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min)) {
+      throw new TypeError(`${where}: ${name} must be a number >= ${min}, got ${String(v)}`);
+    }
+  };
+  for (const k of TIMEOUT_KEYS) positive(opts[k], k, 1);
+  positive(opts.maxConcurrency, 'maxConcurrency', 1);
+  const r = opts.retry as Record<string, unknown> | undefined;
+  if (r === undefined) return;
+  if (typeof r !== 'object' || r === null) throw new TypeError(`${where}: retry must be an object`);
+  positive(r.initialIntervalMs, 'retry.initialIntervalMs', 0);
+  positive(r.backoffCoefficient, 'retry.backoffCoefficient', 1);
+  positive(r.maximumIntervalMs, 'retry.maximumIntervalMs', 0);
+  positive(r.maximumAttempts, 'retry.maximumAttempts', 0);
+  if (r.maximumAttempts !== undefined && !Number.isSafeInteger(r.maximumAttempts)) {
+    throw new TypeError(`${where}: retry.maximumAttempts must be an integer`);
+  }
+  const types = r.nonRetryableErrorTypes;
+  if (types !== undefined && (!Array.isArray(types) || types.some((t) => typeof t !== 'string'))) {
+    throw new TypeError(`${where}: retry.nonRetryableErrorTypes must be an array of strings`);
+  }
 }
 
 /** What activity code receives besides its input. */
@@ -41,10 +112,18 @@ export interface ActivityContext {
   attempt: number;
   /** Stable across attempts of one scheduled activity: `<workflowId>/<activitySeq>`. */
   idempotencyKey: string;
-  /** Aborted when the run no longer wants the result or the executor shuts down. */
+  /**
+   * Aborted when the run no longer wants the result (the machine left the invoking state, the
+   * attempt timed out) or the executor shuts down.
+   */
   signal: AbortSignal;
-  /** Extends the task's ack deadline; details are kept for the next attempt. */
+  /**
+   * Reports progress: keeps the task alive, records `details` (the latest are what the next
+   * attempt sees as `lastHeartbeat`) and, throttled, tells the router the attempt is alive.
+   * Never throws: a cancelled attempt shows as `signal.aborted`.
+   */
   heartbeat(details?: unknown): void;
+  /** Details of the latest heartbeat recorded, by this attempt or an earlier one. */
   lastHeartbeat?: unknown;
   log: Logger;
 }
@@ -60,7 +139,11 @@ export interface ActivityDefinition<I = unknown, O = unknown> {
   readonly options: ActivityOptions;
 }
 
-/** Names an activity function and attaches its options. */
+/**
+ * Names an activity function and attaches its executor-side options (`maxConcurrency`). Retry
+ * and timeouts belong to the workflow (`defineWorkflow({ activities })`, `activity(options)`);
+ * executors warn when they are set here, since the router never sees them.
+ */
 export function defineActivity<I, O>(
   name: string,
   fn: ActivityFn<I, O>,
@@ -77,4 +160,60 @@ export function isActivityDefinition(value: unknown): value is ActivityDefinitio
     (value as { kind?: unknown }).kind === 'squall.activity' &&
     typeof (value as { fn?: unknown }).fn === 'function'
   );
+}
+
+/** Error fields that travel across the wire, as an activity may set them. */
+interface WireErrorFields {
+  code?: string;
+  details?: unknown;
+  retryable?: boolean;
+  nextRetryDelayMs?: number;
+}
+
+/** An error thrown by activity code with an explicit retry instruction. */
+export class ActivityError extends Error implements WireErrorFields {
+  code?: string;
+  details?: unknown;
+  retryable?: boolean;
+  nextRetryDelayMs?: number;
+}
+
+function wrap(err: unknown): ActivityError {
+  const e = new ActivityError(err instanceof Error ? err.message : typeof err === 'string' ? err : String(err));
+  if (err instanceof Error) {
+    e.name = err.name;
+    if (err.stack) e.stack = err.stack;
+    const f = err as Error & WireErrorFields;
+    if (typeof f.code === 'string' || typeof f.code === 'number') e.code = String(f.code);
+    if (f.details !== undefined) e.details = f.details;
+    if (typeof f.retryable === 'boolean') e.retryable = f.retryable;
+    if (typeof f.nextRetryDelayMs === 'number') e.nextRetryDelayMs = f.nextRetryDelayMs;
+    e.cause = err;
+  } else if (err !== undefined && typeof err !== 'string') {
+    e.details = err;
+  }
+  return e;
+}
+
+/** `throw nonRetryable(err)`: the activity fails now, whatever its retry policy (name, code, details kept). */
+export function nonRetryable(err: unknown): ActivityError {
+  const e = wrap(err);
+  e.retryable = false;
+  return e;
+}
+
+/** `throw retryAfter(ms, err)`: this attempt fails and the next starts `ms` later (maximumAttempts and scheduleToClose still apply). */
+export function retryAfter(ms: number, err: unknown): ActivityError {
+  if (!Number.isFinite(ms) || ms < 0) throw new TypeError(`retryAfter: ms must be a finite number >= 0, got ${ms}`);
+  const e = wrap(err);
+  e.retryable = true;
+  e.nextRetryDelayMs = ms;
+  return e;
+}
+
+/** A failed attempt as it travels: the error's wire form and the delay it asked for, if any. */
+export function attemptFailure(err: unknown): { error: ErrorInfo; retryAfterMs?: number } {
+  const error = toErrorInfo(err);
+  const delay = (err as { nextRetryDelayMs?: unknown } | null)?.nextRetryDelayMs;
+  return typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 ? { error, retryAfterMs: delay } : { error };
 }

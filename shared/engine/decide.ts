@@ -11,12 +11,22 @@ import {
   type ExecutableActionObject,
   initialTransition,
 } from 'xstate';
-import { CorruptHistoryError, type ErrorInfo, InvalidInputError, toErrorInfo } from '../errors.js';
+import { CorruptHistoryError, InvalidInputError, toErrorInfo } from '../errors.js';
 import type { HistoryEvent, IgnoredReason, SignalEvent } from '../history/events.js';
 import { type ActionTarget, applyActions } from './actions.js';
+import {
+  activityCompleted,
+  activityTimerFired,
+  actorResult,
+  attemptFailed,
+  attemptHeartbeat,
+  attemptStarted,
+  cancelPendingActivity,
+  isCurrentAttempt,
+} from './attempts.js';
 import type { WorkflowDefinition } from './definition.js';
 import { CANCEL_EVENT_TYPE, inputEvent, validateDecisionInput } from './input.js';
-import type { Command, Decision, DecisionInput, RunState } from './types.js';
+import { type Command, CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
 
 /** A decision in progress: a private working copy of the state plus what it produced so far. */
 interface Draft extends ActionTarget {
@@ -56,24 +66,59 @@ export function decide(definition: WorkflowDefinition, state: RunState | undefin
 
   const d = openDraft(definition, state, input.at);
   switch (input.kind) {
+    case 'activityStarted':
+    case 'activityHeartbeat': {
+      const pending = pendingBySeq(d, input.activitySeq);
+      const live =
+        pending !== undefined &&
+        (input.kind === 'activityStarted'
+          ? attemptStarted(d, pending, input.attempt)
+          : attemptHeartbeat(d, pending, input.attempt, input.details));
+      if (!live) {
+        // An executor still working on an attempt that is over missed its cancel notice: repeat it.
+        if (input.kind === 'activityHeartbeat') {
+          d.commands.push({
+            kind: 'cancelActivity',
+            activitySeq: input.activitySeq,
+            ...(pending ? { activity: pending.activity, attempt: input.attempt } : {}),
+            reason: 'stale',
+          });
+        }
+        return ignore(d, input, 'stale');
+      }
+      // Record the input first: attemptStarted already wrote the timers it armed.
+      d.events.unshift(inputEvent(input, definition.name, definition.version));
+      break;
+    }
     case 'activityCompleted':
     case 'activityFailed': {
-      const pending = Object.values(d.state.activities).find((a) => a.activitySeq === input.activitySeq);
-      if (!pending) return ignore(d, input, 'stale');
+      const pending = pendingBySeq(d, input.activitySeq);
+      if (!pending || !isCurrentAttempt(pending, input.attempt)) return ignore(d, input, 'stale');
       record(d, input);
       // The result is consumed before the machine moves, so the stopChild that leaving the
       // invoking state produces finds nothing pending and cancels nothing.
-      delete d.state.activities[pending.invokeId];
-      const id = pending.invokeId;
-      step(d, actorResult(id, input.kind === 'activityCompleted' ? { output: input.output } : { error: input.error }));
+      let event: SignalEvent | undefined;
+      if (input.kind === 'activityCompleted') {
+        event = activityCompleted(d, pending, input.output);
+      } else {
+        if (input.heartbeat !== undefined && pending.policy) pending.heartbeat = input.heartbeat;
+        event = attemptFailed(d, pending, input.error, input.retryAfterMs);
+      }
+      if (event) step(d, event);
       break;
     }
     case 'timerFired': {
       const timer = Object.values(d.state.timers).find((t) => t.timerSeq === input.timerSeq);
-      if (!timer) return ignore(d, input, 'stale');
-      record(d, input);
-      delete d.state.timers[timer.sendId];
-      step(d, timer.event ?? { type: timer.sendId });
+      if (timer) {
+        record(d, input);
+        delete d.state.timers[timer.sendId];
+        step(d, timer.event ?? { type: timer.sendId });
+        break;
+      }
+      const fired = activityTimerFired(d, input.timerSeq);
+      if (!fired) return ignore(d, input, 'stale');
+      d.events.unshift(inputEvent(input, definition.name, definition.version));
+      if (fired.event) step(d, fired.event);
       break;
     }
     case 'childCompleted':
@@ -132,6 +177,8 @@ function start(definition: WorkflowDefinition, input: Extract<DecisionInput, { k
     updatedAt: input.at,
   };
   if (input.parent) state.parent = { ...input.parent };
+  const engine = input.engine ?? CURRENT_ENGINE;
+  if (engine !== 1) state.engine = engine;
   const d: Draft = {
     definition,
     at: input.at,
@@ -157,11 +204,8 @@ function start(definition: WorkflowDefinition, input: Extract<DecisionInput, { k
   return finish(d);
 }
 
-/** The event XState's onDone / onError listen for, as an interpreted actor would receive it. */
-function actorResult(invokeId: string, result: { output: unknown } | { error: ErrorInfo }): SignalEvent {
-  return 'error' in result
-    ? { type: `xstate.error.actor.${invokeId}`, error: result.error, actorId: invokeId }
-    : { type: `xstate.done.actor.${invokeId}`, output: result.output, actorId: invokeId };
+function pendingBySeq(d: Draft, activitySeq: number) {
+  return Object.values(d.state.activities).find((a) => a.activitySeq === activitySeq);
 }
 
 function openDraft(definition: WorkflowDefinition, state: RunState, at: number): Draft {
@@ -169,7 +213,10 @@ function openDraft(definition: WorkflowDefinition, state: RunState, at: number):
     ...state,
     lastSeq: state.lastSeq + 1,
     updatedAt: at,
-    activities: { ...state.activities },
+    // Pending activities are updated in place by this decision: copy them, never the caller's.
+    activities: Object.fromEntries(
+      Object.entries(state.activities).map(([id, a]) => [id, a.timers ? { ...a, timers: { ...a.timers } } : { ...a }]),
+    ),
     timers: { ...state.timers },
     children: { ...state.children },
     mailbox: [...state.mailbox],
@@ -301,8 +348,7 @@ function settle(d: Draft): void {
 function closeRun(d: Draft, status: 'completed' | 'failed' | 'cancelled', detail: unknown): void {
   const { state, at } = d;
   for (const a of Object.values(state.activities).sort((x, y) => x.activitySeq - y.activitySeq)) {
-    d.events.push({ type: 'ActivityCancelled', at, activitySeq: a.activitySeq });
-    d.commands.push({ kind: 'cancelActivity', activitySeq: a.activitySeq, activity: a.activity });
+    cancelPendingActivity(d, a, 'runClosed');
   }
   for (const t of Object.values(state.timers).sort((x, y) => x.timerSeq - y.timerSeq)) {
     d.events.push({ type: 'TimerCancelled', at, timerSeq: t.timerSeq });

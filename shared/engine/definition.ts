@@ -5,7 +5,9 @@
  */
 import type { ActorLogic, AnyStateMachine, EventObject, Snapshot } from 'xstate';
 import { InvalidInputError } from '../errors.js';
+import type { ActivityPolicy } from '../history/events.js';
 import { validateToken } from '../names.js';
+import { type ActivityOptions, resolvePolicy, validateActivityOptions } from './activity.js';
 
 /** A registered workflow: immutable; `machine` is the author's machine with placeholder actors. */
 export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateMachine> {
@@ -23,6 +25,11 @@ export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateM
    * than an activity. decide() refuses such invokes until child runs are implemented.
    */
   readonly isWorkflowSrc: (src: string) => boolean;
+  /**
+   * The retry policy and timeouts of an activity invoked as `src` by invoke `invokeId`: the
+   * defaults, then `activities[src]`, then `activity(options)` in setup, then `invokes[invokeId]`.
+   */
+  readonly policyFor: (src: string, invokeId: string) => ActivityPolicy;
 }
 
 /** What an author passes to defineWorkflow. */
@@ -36,6 +43,10 @@ export interface WorkflowOptions<TMachine extends AnyStateMachine> {
   deferred?: readonly string[];
   /** Child-workflow hook, see WorkflowDefinition.isWorkflowSrc. @default () => false */
   isWorkflowSrc?: (src: string) => boolean;
+  /** Retry policy and timeouts per activity (by invoked `src`), for every invoke of it. @default {} */
+  activities?: Record<string, ActivityOptions>;
+  /** Per-invoke overrides (by invoke `id`), layered over `activities`. @default {} */
+  invokes?: Record<string, ActivityOptions>;
 }
 
 /** Snapshot of the placeholder actor: always active, holds nothing (its input lives in history). */
@@ -59,15 +70,25 @@ export interface ActivityLogic<TInput = unknown, TOutput = unknown>
   extends ActorLogic<Snapshot<TOutput>, EventObject, TInput> {
   /** Type-only marker; never set. */
   readonly squallActivity?: { input: TInput; output: TOutput };
+  /** Retry policy and timeouts declared with activity(options). */
+  readonly squallOptions?: ActivityOptions;
 }
 
 /**
  * Declares an activity inside `setup({ actors: { chargeCard: activity<ChargeInput, Charge>() } })`
  * so `invoke: { src: 'chargeCard' }` type-checks its input and `onDone` output. No implementation:
- * executors run the real function; the machine only ever sees its result.
+ * executors run the real function; the machine only ever sees its result. `options` (retry
+ * policy, timeouts) apply to every invoke of this src.
  */
-export function activity<TInput = unknown, TOutput = unknown>(): ActivityLogic<TInput, TOutput> {
-  return placeholderActivityLogic as unknown as ActivityLogic<TInput, TOutput>;
+export function activity<TInput = unknown, TOutput = unknown>(
+  options?: ActivityOptions,
+): ActivityLogic<TInput, TOutput> {
+  if (options === undefined) return placeholderActivityLogic as unknown as ActivityLogic<TInput, TOutput>;
+  validateActivityOptions(options, 'activity()');
+  return Object.freeze({
+    ...placeholderActivityLogic,
+    squallOptions: structuredClone(options),
+  }) as unknown as ActivityLogic<TInput, TOutput>;
 }
 
 /** Prefix XState gives inline actor logic (`invoke: { src: fromPromise(...) }`). */
@@ -94,7 +115,16 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
     });
   }
   const deferred = validateDeferred(name, opts.deferred ?? []);
-  const activities = collectActivitySources(name, opts.machine);
+  const invokeIds = new Set<string>();
+  const activities = collectActivitySources(name, opts.machine, invokeIds);
+  const bySrc = optionsMap(name, 'activities', opts.activities, new Set(activities));
+  const byInvoke = optionsMap(name, 'invokes', opts.invokes, invokeIds);
+  const implemented = (opts.machine.implementations as { actors?: Record<string, unknown> }).actors ?? {};
+  const bySetup: Record<string, ActivityOptions> = {};
+  for (const [src, logic] of Object.entries(implemented)) {
+    const o = (logic as { squallOptions?: ActivityOptions } | undefined)?.squallOptions;
+    if (o) bySetup[src] = o;
+  }
   const actors: Record<string, typeof placeholderActivityLogic> = {};
   for (const src of activities) actors[src] = placeholderActivityLogic;
   const provided = opts.machine.provide({ actors }) as TMachine;
@@ -106,7 +136,40 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
     activities: Object.freeze(activities),
     deferred: Object.freeze(deferred),
     isWorkflowSrc: opts.isWorkflowSrc ?? (() => false),
+    policyFor: (src: string, invokeId: string) =>
+      resolvePolicy(bySrc[src], bySetup[src], Object.hasOwn(byInvoke, invokeId) ? byInvoke[invokeId] : undefined),
   });
+}
+
+function optionsMap(
+  name: string,
+  field: 'activities' | 'invokes',
+  value: unknown,
+  known: ReadonlySet<string>,
+): Record<string, ActivityOptions> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(`workflow ${name}: ${field} must be an object of activity options`);
+  }
+  const out: Record<string, ActivityOptions> = {};
+  for (const [key, o] of Object.entries(value)) {
+    if (!known.has(key)) {
+      const what = field === 'activities' ? 'an activity the machine invokes' : 'an invoke id of the machine';
+      throw new InvalidInputError(
+        `workflow ${name}: ${field}.${key} is not ${what} (known: ${[...known].join(', ')})`,
+        {
+          details: { workflowType: name },
+        },
+      );
+    }
+    try {
+      validateActivityOptions(o, `workflow ${name}: ${field}.${key}`);
+    } catch (err) {
+      throw new InvalidInputError((err as Error).message, { details: { workflowType: name } });
+    }
+    out[key] = structuredClone(o);
+  }
+  return out;
 }
 
 /** True for values made by defineWorkflow. */
@@ -155,10 +218,11 @@ interface StateNodeView {
  * Every actor name the machine can start: invoke srcs of every state node plus the actors named
  * in setup(). Inline logic cannot be scheduled on an executor, so it is refused here.
  */
-function collectActivitySources(name: string, machine: AnyStateMachine): string[] {
+function collectActivitySources(name: string, machine: AnyStateMachine, invokeIds: Set<string>): string[] {
   const found = new Set<string>();
   const walk = (node: StateNodeView): void => {
     for (const inv of node.invoke) {
+      invokeIds.add(inv.id);
       const src = inv.src;
       if (typeof src !== 'string' || src.startsWith(INLINE_SRC_PREFIX)) {
         throw new InvalidInputError(

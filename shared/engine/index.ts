@@ -6,12 +6,19 @@ export { type ActionTarget, applyActions } from './actions.js';
 export {
   type ActivityContext,
   type ActivityDefinition,
+  ActivityError,
   type ActivityFn,
   type ActivityOptions,
+  attemptFailure,
+  defaultRetryPolicy,
   defineActivity,
   isActivityDefinition,
+  nonRetryable,
   type RetryPolicy,
+  resolvePolicy,
+  retryAfter,
 } from './activity.js';
+export { activityTimerId, isRetryableActivityError, retryDelay } from './attempts.js';
 export { decide } from './decide.js';
 export {
   type ActivityLogic,
@@ -33,6 +40,7 @@ export {
 export { WorkflowRegistry } from './registry.js';
 export { foldCommits, type ReplayOptions, replayCommits } from './replay.js';
 export type {
+  ActivityTimer,
   Command,
   Decision,
   DecisionInput,
@@ -41,3 +49,4 @@ export type {
   PendingTimer,
   RunState,
 } from './types.js';
+export { CURRENT_ENGINE } from './types.js';

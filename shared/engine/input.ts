@@ -4,7 +4,7 @@
  */
 import { CorruptHistoryError, type ErrorInfo, InvalidInputError } from '../errors.js';
 import type { HistoryEvent, IgnoredReason, InputEvent, SignalEvent } from '../history/events.js';
-import type { DecisionInput } from './types.js';
+import { CURRENT_ENGINE, type DecisionInput } from './types.js';
 
 /** Prefixes of event types the engine itself feeds to machines; a signal may not use them. */
 export const RESERVED_EVENT_PREFIXES: readonly string[] = ['xstate.', 'squall.'];
@@ -32,6 +32,12 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
         requireString(p, 'invokeId', 'start parent');
         requireSeq(p, 'childSeq', 'start parent');
       }
+      if (i.engine !== undefined) requireSeq(i, 'engine', 'start');
+      return;
+    case 'activityStarted':
+    case 'activityHeartbeat':
+      requireSeq(i, 'activitySeq', i.kind);
+      requireSeq(i, 'attempt', i.kind);
       return;
     case 'activityCompleted':
       requireSeq(i, 'activitySeq', i.kind);
@@ -41,6 +47,9 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
       requireSeq(i, 'activitySeq', i.kind);
       if (i.attempt !== undefined) requireSeq(i, 'attempt', i.kind);
       requireErrorInfo(i.error, i.kind);
+      if (i.retryAfterMs !== undefined && (typeof i.retryAfterMs !== 'number' || !(i.retryAfterMs >= 0))) {
+        throw invalid(`activityFailed input: retryAfterMs must be a number >= 0, got ${describe(i.retryAfterMs)}`);
+      }
       return;
     case 'timerFired':
       requireSeq(i, 'timerSeq', i.kind);
@@ -99,6 +108,24 @@ export function inputEvent(
         input: input.input,
         parent: input.parent,
         continuedFrom: input.continuedFrom,
+        engine: (input.engine ?? CURRENT_ENGINE) === 1 ? undefined : (input.engine ?? CURRENT_ENGINE),
+      });
+    case 'activityStarted':
+      return defined({
+        type: 'ActivityStarted',
+        at,
+        activitySeq: input.activitySeq,
+        attempt: input.attempt,
+        ignored: marks.ignored,
+      });
+    case 'activityHeartbeat':
+      return defined({
+        type: 'ActivityHeartbeat',
+        at,
+        activitySeq: input.activitySeq,
+        attempt: input.attempt,
+        details: input.details,
+        ignored: marks.ignored,
       });
     case 'activityCompleted':
       return defined({
@@ -116,6 +143,8 @@ export function inputEvent(
         activitySeq: input.activitySeq,
         error: input.error,
         attempt: input.attempt,
+        retryAfterMs: input.retryAfterMs,
+        heartbeat: input.heartbeat,
         ignored: marks.ignored,
       });
     case 'timerFired':
@@ -155,6 +184,18 @@ export function inputFromEvent(event: HistoryEvent): DecisionInput {
         input: event.input,
         parent: event.parent,
         continuedFrom: event.continuedFrom,
+        // A history without the field was recorded before activity policies: replay it as it ran.
+        engine: event.engine ?? 1,
+      });
+    case 'ActivityStarted':
+      return { kind: 'activityStarted', at: event.at, activitySeq: event.activitySeq, attempt: event.attempt };
+    case 'ActivityHeartbeat':
+      return defined({
+        kind: 'activityHeartbeat',
+        at: event.at,
+        activitySeq: event.activitySeq,
+        attempt: event.attempt,
+        details: event.details,
       });
     case 'ActivityCompleted':
       return defined({
@@ -171,6 +212,8 @@ export function inputFromEvent(event: HistoryEvent): DecisionInput {
         activitySeq: event.activitySeq,
         error: event.error,
         attempt: event.attempt,
+        retryAfterMs: event.retryAfterMs,
+        heartbeat: event.heartbeat,
       });
     case 'TimerFired':
       return { kind: 'timerFired', at: event.at, timerSeq: event.timerSeq };

@@ -23,6 +23,7 @@ export interface ReplayOptions {
 /** Outcome events whose presence and key fields must match between history and replay. */
 const COMPARED: ReadonlySet<HistoryEventType> = new Set<HistoryEventType>([
   'ActivityScheduled',
+  'ActivityTimedOut',
   'ActivityCancelled',
   'TimerScheduled',
   'TimerCancelled',
@@ -129,6 +130,8 @@ function keyOf(e: HistoryEvent): Record<string, unknown> {
       return { type: e.type, activity: e.activity, activitySeq: e.activitySeq, invokeId: e.invokeId };
     case 'ActivityCancelled':
       return { type: e.type, activitySeq: e.activitySeq };
+    case 'ActivityTimedOut':
+      return { type: e.type, activitySeq: e.activitySeq, attempt: e.attempt, timeoutType: e.timeoutType };
     case 'TimerScheduled':
       return { type: e.type, timerSeq: e.timerSeq, sendId: e.sendId, delayMs: e.delayMs };
     case 'TimerCancelled':

@@ -3,7 +3,23 @@
  * and the typed commands it asks the services to carry out after the commit is stored.
  */
 import type { ErrorInfo } from '../errors.js';
-import type { HistoryEvent, Millis, RunStatus, SignalEvent } from '../history/events.js';
+import type {
+  ActivityPolicy,
+  ActivityTimerPurpose,
+  HistoryEvent,
+  Millis,
+  RunStatus,
+  SignalEvent,
+} from '../history/events.js';
+
+/** Engine semantics new runs start under (see RunStartedEvent.engine). */
+export const CURRENT_ENGINE = 2;
+
+/** An engine timer of an activity (retry backoff or a timeout). */
+export interface ActivityTimer {
+  timerSeq: number;
+  fireAt: Millis;
+}
 
 /** An activity the run is waiting on, keyed in RunState by its XState invoke id. */
 export interface PendingActivity {
@@ -12,6 +28,20 @@ export interface PendingActivity {
   invokeId: string;
   input?: unknown;
   scheduledAt: Millis;
+  /** Retry policy and timeouts; absent in runs recorded before policies (one attempt, no timeouts). */
+  policy?: ActivityPolicy;
+  /** The current attempt, from 1. */
+  attempt?: number;
+  /** When the current attempt's task was published. */
+  attemptScheduledAt?: Millis;
+  /** When the current attempt reported its start (start-bound timeouts only). */
+  startedAt?: Millis;
+  /** When the current attempt last heartbeated (or started). */
+  lastHeartbeatAt?: Millis;
+  /** The latest heartbeat details of any attempt: the checkpoint the next attempt resumes from. */
+  heartbeat?: unknown;
+  /** Live engine timers of this activity by purpose; `retry` set = waiting to start the next attempt. */
+  timers?: Partial<Record<ActivityTimerPurpose, ActivityTimer>>;
 }
 
 /** A timer the run is waiting on, keyed in RunState by its XState send id. */
@@ -58,6 +88,8 @@ export interface RunState {
   output?: unknown;
   error?: ErrorInfo;
   parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
+  /** Engine semantics of the run (RunStartedEvent.engine); absent = 1. */
+  engine?: number;
 }
 
 /** One thing that happened to a run, to be folded by decide(). Every input carries its time. */
@@ -70,9 +102,21 @@ export type DecisionInput =
       input?: unknown;
       parent?: RunState['parent'];
       continuedFrom?: string;
+      /** Engine semantics; the router leaves it out (current), replay passes what history recorded. */
+      engine?: number;
     }
+  | { kind: 'activityStarted'; at: Millis; activitySeq: number; attempt: number }
+  | { kind: 'activityHeartbeat'; at: Millis; activitySeq: number; attempt: number; details?: unknown }
   | { kind: 'activityCompleted'; at: Millis; activitySeq: number; output?: unknown; attempt?: number }
-  | { kind: 'activityFailed'; at: Millis; activitySeq: number; error: ErrorInfo; attempt?: number }
+  | {
+      kind: 'activityFailed';
+      at: Millis;
+      activitySeq: number;
+      error: ErrorInfo;
+      attempt?: number;
+      retryAfterMs?: number;
+      heartbeat?: unknown;
+    }
   | { kind: 'timerFired'; at: Millis; timerSeq: number }
   | { kind: 'signal'; at: Millis; event: SignalEvent }
   | { kind: 'cancel'; at: Millis; reason?: string }
@@ -87,8 +131,17 @@ export type Command =
       activity: string;
       invokeId: string;
       input?: unknown;
+      /** Absent = 1. */
+      attempt?: number;
+      /** The executor reports the attempt's start (a start-bound timeout is enforced). */
+      reportStart?: boolean;
+      startToCloseTimeoutMs?: number;
+      heartbeatTimeoutMs?: number;
+      /** Latest heartbeat details of an earlier attempt. */
+      lastHeartbeat?: unknown;
     }
-  | { kind: 'cancelActivity'; activitySeq: number; activity: string }
+  /** The activity (or, with `attempt`, that attempt and every earlier one) is over: executors abort it. */
+  | { kind: 'cancelActivity'; activitySeq: number; activity?: string; attempt?: number; reason?: string }
   | { kind: 'scheduleTimer'; timerSeq: number; fireAt: Millis }
   | { kind: 'cancelTimer'; timerSeq: number }
   | {

@@ -34,6 +34,31 @@ export interface RunStartedEvent {
   parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
   /** The previous run when this one was started by continue-as-new. */
   continuedFrom?: string;
+  /**
+   * Engine semantics the run was started under. Absent (1): histories recorded before activity
+   * policies, replayed as they ran (one attempt per activity, no timeouts). 2: retry policies,
+   * timeouts and heartbeats.
+   */
+  engine?: number;
+}
+
+/** An executor began an attempt (reported when the policy has a start-bound timeout). */
+export interface ActivityStartedEvent {
+  type: 'ActivityStarted';
+  at: Millis;
+  activitySeq: number;
+  attempt: number;
+  ignored?: IgnoredReason;
+}
+
+/** A running attempt heartbeated; the latest details are kept for the next attempt. */
+export interface ActivityHeartbeatEvent {
+  type: 'ActivityHeartbeat';
+  at: Millis;
+  activitySeq: number;
+  attempt: number;
+  details?: unknown;
+  ignored?: IgnoredReason;
 }
 
 /** An activity attempt reported success. */
@@ -53,6 +78,10 @@ export interface ActivityFailedEvent {
   activitySeq: number;
   error: ErrorInfo;
   attempt?: number;
+  /** Delay the activity asked for before its next attempt (`retryAfter(ms, err)`). */
+  retryAfterMs?: number;
+  /** Latest heartbeat details of the failed attempt. */
+  heartbeat?: unknown;
   ignored?: IgnoredReason;
 }
 
@@ -101,6 +130,22 @@ export interface ChildFailedEvent {
 
 // ---- outcome events: what a decision produced ----
 
+/** The retry policy and timeouts the router enforces for one scheduled activity. */
+export interface ActivityPolicy {
+  retry: {
+    initialIntervalMs: number;
+    backoffCoefficient: number;
+    maximumIntervalMs: number;
+    /** 0 = unlimited. */
+    maximumAttempts: number;
+    nonRetryableErrorTypes: string[];
+  };
+  scheduleToStartTimeoutMs?: number;
+  startToCloseTimeoutMs?: number;
+  scheduleToCloseTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+}
+
 /** An activity task was scheduled with a fresh engine sequence number. */
 export interface ActivityScheduledEvent {
   type: 'ActivityScheduled';
@@ -109,6 +154,24 @@ export interface ActivityScheduledEvent {
   activity: string;
   invokeId: string;
   input?: unknown;
+  /** The policy in force for every attempt (absent in histories recorded before policies). */
+  policy?: ActivityPolicy;
+}
+
+/** The four activity timeouts. */
+export type ActivityTimeoutType = 'scheduleToStart' | 'startToClose' | 'scheduleToClose' | 'heartbeat';
+
+/** What an engine timer of an activity is for. */
+export type ActivityTimerPurpose = ActivityTimeoutType | 'retry';
+
+/** An attempt (or, for scheduleToClose, the whole activity) ran out of time. */
+export interface ActivityTimedOutEvent {
+  type: 'ActivityTimedOut';
+  at: Millis;
+  activitySeq: number;
+  attempt: number;
+  timeoutType: ActivityTimeoutType;
+  error: ErrorInfo;
 }
 
 /** The machine left the state that invoked a still-running activity. */
@@ -118,7 +181,10 @@ export interface ActivityCancelledEvent {
   activitySeq: number;
 }
 
-/** A durable timer was scheduled (an XState delayed event). */
+/**
+ * A durable timer was scheduled: an XState delayed event, or an engine timer of an activity
+ * (`purpose` and `activitySeq` set; `sendId` is `squall.activity.<activitySeq>.<purpose>`).
+ */
 export interface TimerScheduledEvent {
   type: 'TimerScheduled';
   at: Millis;
@@ -126,6 +192,10 @@ export interface TimerScheduledEvent {
   sendId: string;
   delayMs: number;
   fireAt: Millis;
+  activitySeq?: number;
+  purpose?: ActivityTimerPurpose;
+  /** The attempt the timer concerns (for `retry`: the attempt it will start). */
+  attempt?: number;
 }
 
 /** A pending timer was cancelled (the state was left). */
@@ -177,6 +247,8 @@ export interface RunCancelledEvent {
 /** Every history event. */
 export type HistoryEvent =
   | RunStartedEvent
+  | ActivityStartedEvent
+  | ActivityHeartbeatEvent
   | ActivityCompletedEvent
   | ActivityFailedEvent
   | TimerFiredEvent
@@ -185,6 +257,7 @@ export type HistoryEvent =
   | ChildCompletedEvent
   | ChildFailedEvent
   | ActivityScheduledEvent
+  | ActivityTimedOutEvent
   | ActivityCancelledEvent
   | TimerScheduledEvent
   | TimerCancelledEvent
@@ -200,6 +273,8 @@ export type HistoryEventType = HistoryEvent['type'];
 /** Events that can open a commit (the input of a decision). */
 export type InputEvent =
   | RunStartedEvent
+  | ActivityStartedEvent
+  | ActivityHeartbeatEvent
   | ActivityCompletedEvent
   | ActivityFailedEvent
   | TimerFiredEvent
@@ -211,6 +286,8 @@ export type InputEvent =
 /** Every known event type, used by decoders to refuse unknown ones. */
 export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<HistoryEventType>([
   'RunStarted',
+  'ActivityStarted',
+  'ActivityHeartbeat',
   'ActivityCompleted',
   'ActivityFailed',
   'TimerFired',
@@ -219,6 +296,7 @@ export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<Histor
   'ChildCompleted',
   'ChildFailed',
   'ActivityScheduled',
+  'ActivityTimedOut',
   'ActivityCancelled',
   'TimerScheduled',
   'TimerCancelled',

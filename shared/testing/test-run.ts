@@ -3,16 +3,20 @@
  * stubbed activities and a virtual clock. No NATS, no MongoDB, no real time.
  */
 
+import { attemptFailure, nonRetryable } from '../engine/activity.js';
+import { activityTimerId, reportsStart } from '../engine/attempts.js';
 import { decide } from '../engine/decide.js';
 import type { WorkflowDefinition } from '../engine/definition.js';
 import { replayCommits } from '../engine/replay.js';
 import type { Command, Decision, DecisionInput, PendingActivity, PendingTimer, RunState } from '../engine/types.js';
-import { type ErrorInfo, toErrorInfo } from '../errors.js';
+import type { ErrorInfo } from '../errors.js';
 import type { Commit, Millis, RunStatus, SignalEvent } from '../history/events.js';
 
 /**
- * What an activity returns in a test: a value, an Error (the attempt fails), or a function of the
- * input and attempt number returning either (it may be async; throwing fails the attempt).
+ * What an activity returns in a test: a value; an Error, which fails the activity for good (as
+ * `nonRetryable`); or a function of the input, the attempt number (from 1) and the last heartbeat
+ * details, called per attempt (it may be async; throwing or returning an Error fails that attempt,
+ * which is retried under the activity's policy, on virtual time).
  */
 export type ActivityStub = unknown;
 
@@ -52,9 +56,9 @@ export interface TestRun {
   readonly commands: readonly Command[];
   /** Events the machine emitted (`emit`), in order. */
   readonly emitted: readonly SignalEvent[];
-  /** Activities scheduled and not yet finished, in schedule order. */
+  /** Activities scheduled and not yet finished, in schedule order (also those waiting for a retry). */
   pendingActivities(): PendingActivity[];
-  /** Live timers, earliest first. */
+  /** Live timers, earliest first: the machine's, and activity retry and timeout timers. */
   pendingTimers(): PendingTimer[];
   /** Sends a signal now. */
   signal(event: SignalEvent): Promise<Decision>;
@@ -62,8 +66,13 @@ export interface TestRun {
   cancel(reason?: string): Promise<Decision>;
   /** Completes a pending activity, named by activity name (oldest pending) or activitySeq. */
   complete(activity: string | number, output?: unknown): Promise<Decision>;
-  /** Fails a pending activity, named by activity name (oldest pending) or activitySeq. */
+  /**
+   * Fails the current attempt of a pending activity, named by activity name (oldest pending) or
+   * activitySeq; its policy decides whether it is retried (`nonRetryable(err)` never is).
+   */
   fail(activity: string | number, error: unknown): Promise<Decision>;
+  /** Reports a heartbeat of the current attempt, with details for the next attempt. */
+  heartbeat(activity: string | number, details?: unknown): Promise<Decision>;
   /** Delivers every stubbed activity result, in schedule order, until none is left. */
   runUntilIdle(): Promise<void>;
   /** Moves the clock to `ms`, firing every timer due on the way (in order). */
@@ -111,15 +120,41 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
     if (autoRun) await run.runUntilIdle();
     return value;
   };
+  const running = (): PendingActivity[] => run.pendingActivities().filter((a) => !a.timers?.retry);
   const findActivity = (which: string | number): PendingActivity => {
-    const found = run
-      .pendingActivities()
-      .find((a) => (typeof which === 'number' ? a.activitySeq : a.activity) === which);
+    const found = running().find((a) => (typeof which === 'number' ? a.activitySeq : a.activity) === which);
     if (!found) {
-      const pending = run.pendingActivities().map((a) => `${a.activity}#${a.activitySeq}`);
+      const pending = run
+        .pendingActivities()
+        .map((a) => `${a.activity}#${a.activitySeq}${a.timers?.retry ? ' (waiting to retry)' : ''}`);
       throw new Error(`no pending activity ${String(which)} (pending: ${pending.join(', ') || 'none'})`);
     }
     return found;
+  };
+  /** Reports the attempt's start first when its policy has a start-bound timeout, as an executor would. */
+  const started = (a: PendingActivity): void => {
+    if (a.policy && reportsStart(a.policy) && a.startedAt === undefined) {
+      apply({ kind: 'activityStarted', at: now, activitySeq: a.activitySeq, attempt: a.attempt ?? 1 });
+    }
+  };
+  const deliver = (
+    a: PendingActivity,
+    result: { output: unknown } | { error: ErrorInfo; retryAfterMs?: number },
+  ): Decision => {
+    started(a);
+    const attempt = a.attempt ?? 1;
+    if (!('error' in result)) {
+      return apply({ kind: 'activityCompleted', at: now, activitySeq: a.activitySeq, output: result.output, attempt });
+    }
+    const input: DecisionInput = {
+      kind: 'activityFailed',
+      at: now,
+      activitySeq: a.activitySeq,
+      error: result.error,
+      attempt,
+    };
+    if (result.retryAfterMs !== undefined) input.retryAfterMs = result.retryAfterMs;
+    return apply(input);
   };
   const fireNext = (limit: Millis): boolean => {
     const next = run.pendingTimers()[0];
@@ -156,31 +191,55 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
       return now;
     },
     pendingActivities: () => Object.values(current().activities).sort((a, b) => a.activitySeq - b.activitySeq),
-    pendingTimers: () => Object.values(current().timers).sort((a, b) => a.fireAt - b.fireAt || a.timerSeq - b.timerSeq),
+    pendingTimers: () => {
+      const engine: PendingTimer[] = Object.values(current().activities).flatMap((a) =>
+        Object.entries(a.timers ?? {}).map(([purpose, t]) => ({
+          timerSeq: t.timerSeq,
+          fireAt: t.fireAt,
+          sendId: activityTimerId(a.activitySeq, purpose as 'retry'),
+        })),
+      );
+      return [...Object.values(current().timers), ...engine].sort(
+        (a, b) => a.fireAt - b.fireAt || a.timerSeq - b.timerSeq,
+      );
+    },
     signal: (event) => settle(apply({ kind: 'signal', at: now, event })),
     cancel: (reason) =>
       settle(apply(reason === undefined ? { kind: 'cancel', at: now } : { kind: 'cancel', at: now, reason })),
     complete: async (which, output) => {
       const a = findActivity(which);
-      return settle(apply({ kind: 'activityCompleted', at: now, activitySeq: a.activitySeq, output, attempt: 1 }));
+      return settle(deliver(a, { output }));
     },
     fail: async (which, error) => {
       const a = findActivity(which);
-      return settle(
-        apply({ kind: 'activityFailed', at: now, activitySeq: a.activitySeq, error: toErrorInfo(error), attempt: 1 }),
-      );
+      return settle(deliver(a, attemptFailure(error)));
+    },
+    heartbeat: async (which, details) => {
+      const a = findActivity(which);
+      const input: DecisionInput = {
+        kind: 'activityHeartbeat',
+        at: now,
+        activitySeq: a.activitySeq,
+        attempt: a.attempt ?? 1,
+      };
+      if (details !== undefined) input.details = details;
+      return settle(apply(input));
     },
     async runUntilIdle() {
       for (let steps = 0; current().status === 'running'; steps++) {
         if (steps >= MAX_STEPS) throw new Error(`test run still scheduling activities after ${MAX_STEPS} results`);
-        const next = run.pendingActivities().find((a) => Object.hasOwn(stubs, a.activity));
-        if (!next) return;
-        const result = await callStub(stubs[next.activity], next.input, 1);
-        apply(
-          'error' in result
-            ? { kind: 'activityFailed', at: now, activitySeq: next.activitySeq, error: result.error, attempt: 1 }
-            : { kind: 'activityCompleted', at: now, activitySeq: next.activitySeq, output: result.output, attempt: 1 },
-        );
+        const next = running().find((a) => Object.hasOwn(stubs, a.activity));
+        if (next) {
+          deliver(next, await callStub(stubs[next.activity], next.input, next.attempt ?? 1, next.heartbeat));
+          continue;
+        }
+        // A stubbed activity waiting for its retry: run the attempt once nothing else is due before it.
+        const timer = run.pendingTimers()[0];
+        const retrying = run
+          .pendingActivities()
+          .find((a) => a.timers?.retry?.timerSeq === timer?.timerSeq && Object.hasOwn(stubs, a.activity));
+        if (!timer || !retrying) return;
+        fireNext(timer.fireAt);
       }
     },
     async advanceTo(ms) {
@@ -229,13 +288,17 @@ async function callStub(
   stub: ActivityStub,
   input: unknown,
   attempt: number,
-): Promise<{ output: unknown } | { error: ErrorInfo }> {
+  lastHeartbeat: unknown,
+): Promise<{ output: unknown } | { error: ErrorInfo; retryAfterMs?: number }> {
+  if (stub instanceof Error) return attemptFailure(nonRetryable(stub));
   try {
     const value =
-      typeof stub === 'function' ? await (stub as (i: unknown, a: number) => unknown)(input, attempt) : stub;
-    if (value instanceof Error) return { error: toErrorInfo(value) };
+      typeof stub === 'function'
+        ? await (stub as (i: unknown, a: number, h: unknown) => unknown)(input, attempt, lastHeartbeat)
+        : stub;
+    if (value instanceof Error) return attemptFailure(value);
     return { output: value };
   } catch (err) {
-    return { error: toErrorInfo(err) };
+    return attemptFailure(err);
   }
 }

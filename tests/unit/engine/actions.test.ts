@@ -25,10 +25,18 @@ describe('applyActions', () => {
     const t = target();
     applyActions(sequenceWorkflow, [action('xstate.spawnChild', { id: 'k', src: 'stepB', input: { q: 1 } })], t);
     expect(t.events).toEqual([
-      { type: 'ActivityScheduled', at: 100, activitySeq: 2, activity: 'stepB', invokeId: 'k', input: { q: 1 } },
+      {
+        type: 'ActivityScheduled',
+        at: 100,
+        activitySeq: 2,
+        activity: 'stepB',
+        invokeId: 'k',
+        input: { q: 1 },
+        policy: sequenceWorkflow.policyFor('stepB', 'k'),
+      },
     ]);
     expect(t.commands).toEqual([
-      { kind: 'scheduleActivity', activitySeq: 2, activity: 'stepB', invokeId: 'k', input: { q: 1 } },
+      { kind: 'scheduleActivity', activitySeq: 2, activity: 'stepB', invokeId: 'k', input: { q: 1 }, attempt: 1 },
     ]);
     expect(t.state.nextSeq).toBe(3);
     expect(t.state.activities.k).toMatchObject({ activitySeq: 2, scheduledAt: 100 });
@@ -59,7 +67,7 @@ describe('applyActions', () => {
       t,
     );
     expect(t.events).toEqual([{ type: 'ActivityCancelled', at: 100, activitySeq: 1 }]);
-    expect(t.commands).toEqual([{ kind: 'cancelActivity', activitySeq: 1, activity: 'stepA' }]);
+    expect(t.commands).toEqual([{ kind: 'cancelActivity', activitySeq: 1, activity: 'stepA', reason: 'cancelled' }]);
     expect(t.state.activities).toEqual({});
     applyActions(sequenceWorkflow, [action('xstate.stopChild', undefined)], t);
     expect(t.events).toHaveLength(1);

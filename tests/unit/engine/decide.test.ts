@@ -19,12 +19,29 @@ const start = (at = 1000) => ({ kind: 'start' as const, at, workflowId: 'w1', ru
 describe('decide: start', () => {
   it('records RunStarted first and schedules the initial invoke with seq 1', () => {
     const d = decide(sequenceWorkflow, undefined, start());
+    const policy = {
+      retry: {
+        initialIntervalMs: 1000,
+        backoffCoefficient: 2,
+        maximumIntervalMs: 100_000,
+        maximumAttempts: 0,
+        nonRetryableErrorTypes: [],
+      },
+    };
     expect(d.events).toEqual([
-      { type: 'RunStarted', at: 1000, workflowType: 'sequence', version: 1, workflowId: 'w1', runId: 'r1' },
-      { type: 'ActivityScheduled', at: 1000, activitySeq: 1, activity: 'stepA', invokeId: 'a', input: { n: 1 } },
+      { type: 'RunStarted', at: 1000, workflowType: 'sequence', version: 1, workflowId: 'w1', runId: 'r1', engine: 2 },
+      {
+        type: 'ActivityScheduled',
+        at: 1000,
+        activitySeq: 1,
+        activity: 'stepA',
+        invokeId: 'a',
+        input: { n: 1 },
+        policy,
+      },
     ]);
     expect(d.commands).toEqual([
-      { kind: 'scheduleActivity', activitySeq: 1, activity: 'stepA', invokeId: 'a', input: { n: 1 } },
+      { kind: 'scheduleActivity', activitySeq: 1, activity: 'stepA', invokeId: 'a', input: { n: 1 }, attempt: 1 },
     ]);
     expect(d.state).toMatchObject({ status: 'running', lastSeq: 1, nextSeq: 2, startedAt: 1000, updatedAt: 1000 });
     expect(d.state.activities.a).toEqual({
@@ -33,6 +50,9 @@ describe('decide: start', () => {
       invokeId: 'a',
       input: { n: 1 },
       scheduledAt: 1000,
+      policy,
+      attempt: 1,
+      attemptScheduledAt: 1000,
     });
   });
 
@@ -95,13 +115,16 @@ describe('decide: activities', () => {
       'ActivityCancelled',
       'RunCompleted',
     ]);
-    expect(failedCommit.events[0]).toMatchObject({ activitySeq: 2, error: { name: 'Error', message: 'no disk' } });
+    expect(failedCommit.events[0]).toMatchObject({
+      activitySeq: 2,
+      error: { name: 'Error', message: 'no disk', retryable: false },
+    });
     expect(run.output).toEqual({ got: {}, failed: 'y' });
     const cancels = run.commands.filter((c) => c.kind === 'cancelActivity');
     // XState exits parallel regions in reverse document order.
     expect(cancels.sort((a, b) => a.activitySeq - b.activitySeq)).toEqual([
-      { kind: 'cancelActivity', activitySeq: 1, activity: 'workX' },
-      { kind: 'cancelActivity', activitySeq: 3, activity: 'workZ' },
+      { kind: 'cancelActivity', activitySeq: 1, activity: 'workX', reason: 'cancelled' },
+      { kind: 'cancelActivity', activitySeq: 3, activity: 'workZ', reason: 'cancelled' },
     ]);
   });
 
@@ -130,9 +153,10 @@ describe('decide: timers', () => {
       activities: { chargeCard: 'ok' },
     });
     expect(run.value).toBe('awaitingApproval');
+    // seq 1: the charge; seq 2: its startToClose timer, cancelled by the result.
     expect(run.pendingTimers()).toEqual([
       {
-        timerSeq: 2,
+        timerSeq: 3,
         sendId: 'xstate.after.approvalTimeout.order.awaitingApproval',
         fireAt: 10_500,
         event: { type: 'xstate.after.approvalTimeout.order.awaitingApproval' },
@@ -154,7 +178,12 @@ describe('decide: timers', () => {
     expect(run.output).toEqual({ orderId: 'o', charged: true, shipped: false, emailed: false, status: 'timedOut' });
     const d = await run.signal({ type: 'approve' });
     expect(d.events).toEqual([]);
-    expect(run.history).toHaveLength(3);
+    expect(types(run.history.map((c) => c.events[0]!))).toEqual([
+      'RunStarted',
+      'ActivityStarted',
+      'ActivityCompleted',
+      'TimerFired',
+    ]);
   });
 
   it('ignores a timer firing after its state was left (stale timer)', async () => {
@@ -277,7 +306,7 @@ describe('decide: cancel', () => {
       { type: 'RunCancelled', at: 0, reason: 'user asked' },
     ]);
     expect(d.commands).toEqual([
-      { kind: 'cancelActivity', activitySeq: 2, activity: 'flaky' },
+      { kind: 'cancelActivity', activitySeq: 2, activity: 'flaky', reason: 'runClosed' },
       { kind: 'cancelTimer', timerSeq: 1 },
       { kind: 'runClosed', status: 'cancelled' },
     ]);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { nonRetryable } from '../../../shared/engine/index.js';
 import { NondeterminismError } from '../../../shared/errors.js';
 import { createTestRun } from '../../../shared/testing/index.js';
 import { changedOrderWorkflow, orderWorkflow, sequenceWorkflow } from '../../fixtures/workflows.js';
@@ -51,7 +52,12 @@ describe('createTestRun', () => {
         },
       },
     });
-    expect(b.history[1]!.events[0]).toMatchObject({ type: 'ActivityFailed', error: { message: 'declined' } });
+    // chargeCard may take 5 attempts: four retries, 1 s, 2 s, 4 s and 8 s apart on the virtual clock.
+    expect(b.output).toMatchObject({ status: 'paymentFailed', charged: false });
+    const failures = b.history.map((c) => c.events[0]!).filter((e) => e.type === 'ActivityFailed');
+    expect(failures.map((e) => (e as { attempt?: number }).attempt)).toEqual([1, 2, 3, 4, 5]);
+    expect(failures[0]).toMatchObject({ error: { message: 'declined' } });
+    expect(b.now).toBe(15_000);
   });
 
   it('leaves unstubbed activities pending for manual completion', async () => {
@@ -59,9 +65,14 @@ describe('createTestRun', () => {
     await run.signal({ type: 'approve' });
     expect(run.pendingActivities().map((a) => a.activity)).toEqual(['shipOrder', 'sendEmail']);
     await run.fail('sendEmail', new Error('smtp down'));
+    expect(run.status).toBe('running'); // retried under the default policy, 1 s later
+    expect(run.pendingTimers()[0]).toMatchObject({ sendId: 'squall.activity.5.retry', fireAt: 1000 });
+    await run.fail('shipOrder', nonRetryable(new Error('no carrier')));
     expect(run.output).toMatchObject({ status: 'fulfillmentFailed' });
-    expect(run.commands.at(-2)).toEqual({ kind: 'cancelActivity', activitySeq: 3, activity: 'shipOrder' });
-    await expect(run.complete('shipOrder', 1)).rejects.toThrow(/no pending activity shipOrder/);
+    expect(run.commands.filter((c) => c.kind === 'cancelActivity')).toEqual([
+      { kind: 'cancelActivity', activitySeq: 5, activity: 'sendEmail', reason: 'cancelled' },
+    ]);
+    await expect(run.complete('sendEmail', 1)).rejects.toThrow(/no pending activity sendEmail/);
   });
 
   it('advanceTo refuses to go back in time; runToEnd stops when nothing is left', async () => {
