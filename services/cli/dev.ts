@@ -182,6 +182,12 @@ function eventDetail(e: HistoryEvent): string {
     case 'ChildCompleted':
     case 'ChildFailed':
       return `#${e.childSeq}${ignored(e.ignored)}`;
+    default: {
+      // Event kinds this table does not know yet still get their sequence number.
+      const other = e as { activitySeq?: number; timerSeq?: number; ignored?: string };
+      const seq = other.activitySeq ?? other.timerSeq;
+      return `${seq === undefined ? '' : `#${seq}`}${ignored(other.ignored)}`;
+    }
   }
 }
 

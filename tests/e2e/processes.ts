@@ -31,6 +31,8 @@ export interface ServiceEnv {
   mongoUrl: string;
   prefix: string;
   dbName: string;
+  /** More environment for this process (e.g. the test-only `SQUALL_FAULT`). */
+  extra?: Record<string, string>;
 }
 
 const live = new Set<ServiceProcess>();
@@ -50,12 +52,15 @@ export function spawnSquall(name: string, args: string[], env: ServiceEnv): Serv
       SQUALL_PREFIX: env.prefix,
       SQUALL_DB: env.dbName,
       SQUALL_LOG_LEVEL: 'info',
+      ...env.extra,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
   const noise: string[] = [];
-  const logFile = process.env.SQUALL_TEST_LOG_DIR ? `${process.env.SQUALL_TEST_LOG_DIR}/${env.prefix}-${name}.log` : undefined;
+  const logFile = process.env.SQUALL_TEST_LOG_DIR
+    ? `${process.env.SQUALL_TEST_LOG_DIR}/${env.prefix}-${name}.log`
+    : undefined;
   const onLine = (line: string): void => {
     if (!line.trim()) return;
     if (logFile) appendFileSync(logFile, `${line}\n`);

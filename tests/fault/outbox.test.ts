@@ -1,0 +1,182 @@
+/**
+ * Outbox recovery and redelivery with real processes: a router that dies right after storing a
+ * commit (nothing published) or right after publishing (input not acked, commit not marked), a
+ * result delivered twice, and results and firings for a run that already finished. The crash
+ * points come from the test-only `SQUALL_FAULT` variable (see services/cli/args.ts).
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { MongoClient } from 'mongodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeBody } from '../../shared/bus/codec.js';
+import { connect, type SquallClient } from '../../shared/client/index.js';
+import type { HistoryEvent } from '../../shared/history/events.js';
+import { type Subjects, subjects as subjectsOf } from '../../shared/names.js';
+import { createMongoStore } from '../../shared/store/index.js';
+import type { Store } from '../../shared/store/types.js';
+import { consumerBacklogs, eventsOf, historyProblems, loadCommits } from '../chaos/invariants.js';
+import { SAMPLE, type ServiceEnv, type ServiceProcess, spawnSquall, startService } from '../e2e/processes.js';
+import { connectMongo, connectNats, freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../harness/index.js';
+
+let mongo: MongoClient;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  mongo = await connectMongo();
+  nc = await connectNats();
+});
+
+/** A namespace with an executor and a timer service running, and no router yet. */
+async function namespace(): Promise<{
+  env: ServiceEnv;
+  s: Subjects;
+  store: Store;
+  client: SquallClient;
+  executor: ServiceProcess;
+}> {
+  const env: ServiceEnv = { natsUrl: natsUrl(), mongoUrl: mongoUrl(), prefix: freshPrefix(), dbName: freshDbName() };
+  const [executor] = await Promise.all([
+    startService('executor', ['executor', '--activities', SAMPLE.activities], env),
+    startService('timer', ['timer'], env),
+  ]);
+  const client = await connect({ servers: env.natsUrl, prefix: env.prefix });
+  const store = createMongoStore(mongo, { dbName: env.dbName, collectionPrefix: env.prefix });
+  return { env, s: subjectsOf(env.prefix), store, client, executor };
+}
+
+function router(env: ServiceEnv, name: string, fault?: string): ServiceProcess {
+  return spawnSquall(name, ['router', '--workflows', SAMPLE.workflows], {
+    ...env,
+    ...(fault ? { extra: { SQUALL_FAULT: fault } } : {}),
+  });
+}
+
+async function started(p: ServiceProcess): Promise<ServiceProcess> {
+  await waitFor(`${p.name} to start`, () => p.logs.some((l) => l.msg === 'router started'), { timeoutMs: 30_000 });
+  return p;
+}
+
+async function history(
+  store: Store,
+  workflowId: string,
+): Promise<{ runId: string; events: HistoryEvent[]; problems: string[] }> {
+  const run = await store.getRunByWorkflowId(workflowId);
+  if (!run) throw new Error(`no run for ${workflowId}`);
+  const commits = await loadCommits(store, run.runId);
+  return { runId: run.runId, events: eventsOf(commits), problems: historyProblems(commits) };
+}
+
+async function noBacklog(env: ServiceEnv): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await waitFor(
+    'every consumer to have nothing pending or unacked',
+    async () => {
+      const b = await consumerBacklogs(jsm, env.prefix);
+      return b.every((c) => c.ackPending === 0 && c.pending === 0) ? b : undefined;
+    },
+    { timeoutMs: 45_000, intervalMs: 250 },
+  );
+}
+
+describe('outbox recovery and redelivery', () => {
+  it('a router killed after storing a commit, before publishing it: the outbox sweep publishes it', async () => {
+    const { env, store, client } = await namespace();
+    const doomed = await started(router(env, 'router-doomed', 'exit-after-commit:2'));
+    // Commit 1 (start) publishes chargeCard; commit 2 (its result) would publish the emit and the timer.
+    await client.start('order', { orderId: 'c-1', amount: 10, approvalTimeoutMs: 300 }, { workflowId: 'c-1' });
+    expect(await doomed.exited).toBe(137);
+    const after = await started(router(env, 'router-after'));
+    await expect(client.result('c-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'timedOut' });
+    expect(after.logs.some((l) => l.msg === 'republishing commands of a commit left unpublished')).toBe(true);
+    const h = await history(store, 'c-1');
+    expect(h.problems).toEqual([]);
+    expect(h.events.filter((e) => e.type === 'TimerFired')).toHaveLength(1);
+    await noBacklog(env);
+    await client.close();
+  }, 120_000);
+
+  it('a router killed after publishing, before the ack: redelivery changes nothing and the task runs once', async () => {
+    const { env, s, store, client, executor } = await namespace();
+    const doomed = await started(router(env, 'router-doomed', 'exit-after-publish:1'));
+    // A plain publish: the durable copy in the inbox is all that matters.
+    nc.publish(
+      s.start('order'),
+      encodeBody({ workflowId: 'p-1', input: { orderId: 'p-1', amount: 10, approvalTimeoutMs: 60_000 } }),
+    );
+    expect(await doomed.exited).toBe(137);
+    const after = await started(router(env, 'router-after'));
+    await waitFor('p-1 to await approval', async () => (await client.query('p-1')).accepts.includes('approve'), {
+      timeoutMs: 45_000,
+      intervalMs: 200,
+    });
+    await client.signal('p-1', { type: 'approve' });
+    await expect(client.result('p-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'fulfilled' });
+    const h = await history(store, 'p-1');
+    expect(h.problems).toEqual([]);
+    expect(h.events.filter((e) => e.type === 'RunStarted')).toHaveLength(1);
+    // The sweep re-published the task with its original msg id: JetStream dropped the copy.
+    await waitFor(
+      'the sweep',
+      () => after.logs.some((l) => l.msg === 'republishing commands of a commit left unpublished'),
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    const charges = executor.logs.filter((l) => l.msg === 'charging card' && l.orderId === 'p-1');
+    expect(charges).toHaveLength(1);
+    await noBacklog(env);
+    await client.close();
+  }, 120_000);
+
+  it('a duplicated result is recorded as ignored; results and firings for a finished run change nothing', async () => {
+    const { env, s, store, client } = await namespace();
+    await started(router(env, 'router'));
+    await client.start('order', { orderId: 'd-1', amount: 10, approvalTimeoutMs: 60_000 }, { workflowId: 'd-1' });
+    await waitFor('d-1 to await approval', async () => (await client.query('d-1')).accepts.includes('approve'), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    const before = await history(store, 'd-1');
+    const charge = before.events.find((e) => e.type === 'ActivityScheduled') as { activitySeq: number } | undefined;
+    const timer = before.events.find((e) => e.type === 'TimerScheduled') as { timerSeq: number } | undefined;
+    expect(charge && timer).toBeTruthy();
+    const result = (attempt: number) => ({
+      runId: before.runId,
+      workflowId: 'd-1',
+      activitySeq: charge?.activitySeq,
+      attempt,
+      ok: true,
+      output: { chargeId: 'dup' },
+    });
+    const js = (await import('@nats-io/jetstream')).jetstream(nc);
+    // Another msg id than the executor's, so JetStream delivers it: a second delivery of the result.
+    await js.publish(s.result(before.runId), encodeBody(result(2)), { msgID: `dup-1-${before.runId}` });
+    await waitFor(
+      'the duplicate to be recorded as ignored',
+      async () => {
+        const h = await history(store, 'd-1');
+        return h.events.some(
+          (e) => e.type === 'ActivityCompleted' && (e as { ignored?: string }).ignored !== undefined,
+        );
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect((await client.query('d-1')).accepts).toContain('approve');
+    await client.signal('d-1', { type: 'approve' });
+    await expect(client.result('d-1', { timeoutMs: 30_000 })).resolves.toMatchObject({ status: 'fulfilled' });
+
+    const done = await history(store, 'd-1');
+    expect(done.problems).toEqual([]);
+    // After the close: a result and a firing for the finished run are dropped and acked.
+    await js.publish(s.result(before.runId), encodeBody(result(3)), { msgID: `dup-2-${before.runId}` });
+    await js.publish(
+      s.fired(before.runId),
+      encodeBody({ runId: before.runId, workflowId: 'd-1', timerSeq: timer?.timerSeq, firedAt: Date.now() }),
+      { msgID: `dup-3-${before.runId}` },
+    );
+    await noBacklog(env);
+    const final = await history(store, 'd-1');
+    expect(final.events).toHaveLength(done.events.length);
+    await client.close();
+  }, 120_000);
+});
