@@ -75,6 +75,8 @@ export interface Subjects {
   emit(workflowId: string): string;
   task(activity: string): string;
   result(runId: string): string;
+  /** Notice that an activity (or its attempts up to one) is over: `activity.cancel.<runId>.<activitySeq>`. */
+  activityCancel(runId: string, activitySeq: number): string;
   fired(runId: string): string;
   timerSchedule(runId: string): string;
   timerCancel(runId: string): string;
@@ -94,6 +96,7 @@ export interface Subjects {
     emit: string;
     task: string;
     result: string;
+    activityCancel: string;
     fired: string;
     timer: string;
     dlq: string;
@@ -114,6 +117,7 @@ export interface ParsedSubject {
     | 'emit'
     | 'task'
     | 'result'
+    | 'activity'
     | 'fired'
     | 'timer'
     | 'dlq'
@@ -130,6 +134,7 @@ const KINDS: ReadonlySet<string> = new Set([
   'emit',
   'task',
   'result',
+  'activity',
   'fired',
   'timer',
   'dlq',
@@ -155,6 +160,12 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     emit: (id) => `${p}.emit.${validateToken('workflowId', id)}`,
     task: (a) => `${p}.task.${validateToken('activity', a)}`,
     result: (r) => `${p}.result.${validateToken('runId', r)}`,
+    activityCancel: (r, seq) => {
+      if (!Number.isSafeInteger(seq) || seq < 0) {
+        throw new InvalidInputError(`activitySeq must be a non-negative integer, got ${String(seq)}`);
+      }
+      return `${p}.activity.cancel.${validateToken('runId', r)}.${seq}`;
+    },
     fired: (r) => `${p}.fired.${validateToken('runId', r)}`,
     timerSchedule: (r) => `${p}.timer.schedule.${validateToken('runId', r)}`,
     timerCancel: (r) => `${p}.timer.cancel.${validateToken('runId', r)}`,
@@ -171,6 +182,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       emit: `${p}.emit.*`,
       task: `${p}.task.*`,
       result: `${p}.result.*`,
+      activityCancel: `${p}.activity.cancel.>`,
       fired: `${p}.fired.*`,
       timer: `${p}.timer.>`,
       dlq: `${p}.dlq.*`,
@@ -200,6 +212,8 @@ export interface StreamNames {
   outcomes: string;
   /** Dead letters with their reason. */
   dlq: string;
+  /** Activity cancel notices, the last one per activity kept, so executors can check a task is still wanted. */
+  notices: string;
 }
 
 /** Stream names for a prefix: `SQUALL_INBOX`, ... */
@@ -212,6 +226,7 @@ export function streamNames(prefix: string = DEFAULT_PREFIX): StreamNames {
     timers: `${p}_TIMERS`,
     outcomes: `${p}_OUTCOMES`,
     dlq: `${p}_DLQ`,
+    notices: `${p}_NOTICES`,
   };
 }
 

@@ -18,12 +18,58 @@ export interface TaskMessage {
   /** Counts from 1. */
   attempt: number;
   scheduledAt: Millis;
+  /** Publish an `update: 'started'` report before running (the router enforces a start-bound timeout). */
+  reportStart?: boolean;
+  /** The router fails an attempt running longer than this (the executor aborts it when told). */
+  startToCloseTimeoutMs?: number;
+  /** The router fails a started attempt that does not heartbeat within this; heartbeats are reported. */
+  heartbeatTimeoutMs?: number;
+  /** Latest heartbeat details recorded by an earlier attempt: `ctx.lastHeartbeat`. */
+  lastHeartbeat?: unknown;
 }
 
 /** An activity result on `subjects.result(runId)`; `Nats-Msg-Id` = `result:<runId>:<activitySeq>:<attempt>`. */
 export type ResultMessage =
   | { runId: string; workflowId: string; activitySeq: number; attempt: number; ok: true; output?: unknown }
-  | { runId: string; workflowId: string; activitySeq: number; attempt: number; ok: false; error: ErrorInfo };
+  | {
+      runId: string;
+      workflowId: string;
+      activitySeq: number;
+      attempt: number;
+      ok: false;
+      error: ErrorInfo;
+      /** The delay the activity asked for before its next attempt (`retryAfter`). */
+      retryAfterMs?: number;
+      /** The attempt's latest heartbeat details, for the next attempt. */
+      heartbeat?: unknown;
+    };
+
+/**
+ * Progress of a running attempt on `subjects.result(runId)`: its start, or a (throttled)
+ * heartbeat. `Nats-Msg-Id` = `update:<runId>:<activitySeq>:<attempt>:<n>` (n = 0 for started).
+ */
+export interface ActivityUpdateMessage {
+  runId: string;
+  workflowId: string;
+  activitySeq: number;
+  attempt: number;
+  update: 'started' | 'heartbeat';
+  details?: unknown;
+}
+
+/**
+ * An activity is over on `subjects.activityCancel(runId, activitySeq)`: every attempt, or with
+ * `attempt`, that attempt and all earlier ones. Executors abort matching tasks; the stream keeps
+ * the last notice per activity so a task delivered later is recognised and dropped.
+ */
+export interface ActivityCancelMessage {
+  runId: string;
+  workflowId: string;
+  activitySeq: number;
+  attempt?: number;
+  /** 'cancelled' (the machine left the state), 'runClosed', 'timedOut', 'stale'. */
+  reason?: string;
+}
 
 /** A timer to keep, on `subjects.timerSchedule(runId)`. */
 export interface TimerScheduleMessage {
@@ -55,6 +101,11 @@ export interface ErrorReply {
 /** Msg id of a result: a re-publish of the same attempt is deduplicated by JetStream. */
 export function resultMsgId(runId: string, activitySeq: number, attempt: number): string {
   return `result:${runId}:${activitySeq}:${attempt}`;
+}
+
+/** Msg id of an attempt's start (n = 0) or its n-th heartbeat report. */
+export function updateMsgId(runId: string, activitySeq: number, attempt: number, n: number): string {
+  return `update:${runId}:${activitySeq}:${attempt}:${n}`;
 }
 
 /** Msg id of a timer firing: a re-publish after a crash is deduplicated by JetStream. */
@@ -139,6 +190,10 @@ export function validateTask(body: unknown): TaskMessage {
     scheduledAt: time(w, o, 'scheduledAt'),
   };
   if (o.input !== undefined) task.input = o.input;
+  if (o.reportStart === true) task.reportStart = true;
+  if (o.startToCloseTimeoutMs !== undefined) task.startToCloseTimeoutMs = int(w, o, 'startToCloseTimeoutMs', 1);
+  if (o.heartbeatTimeoutMs !== undefined) task.heartbeatTimeoutMs = int(w, o, 'heartbeatTimeoutMs', 1);
+  if (o.lastHeartbeat !== undefined) task.lastHeartbeat = o.lastHeartbeat;
   return task;
 }
 
@@ -153,8 +208,44 @@ export function validateResult(body: unknown): ResultMessage {
     attempt: int(w, o, 'attempt', 1),
   };
   if (o.ok === true) return o.output === undefined ? { ...base, ok: true } : { ...base, ok: true, output: o.output };
-  if (o.ok === false) return { ...base, ok: false, error: errorInfo(w, o, 'error') };
+  if (o.ok === false) {
+    const failed: ResultMessage = { ...base, ok: false, error: errorInfo(w, o, 'error') };
+    if (o.retryAfterMs !== undefined) failed.retryAfterMs = int(w, o, 'retryAfterMs', 0);
+    if (o.heartbeat !== undefined) failed.heartbeat = o.heartbeat;
+    return failed;
+  }
   return bad(w, 'ok', 'must be true or false');
+}
+
+/** Checks a decoded body on a result subject: a result, or an attempt's start or heartbeat. */
+export function validateActivityReport(body: unknown): ResultMessage | ActivityUpdateMessage {
+  const o = asObject('result', body);
+  if (o.update === undefined) return validateResult(body);
+  const w = 'activity update';
+  if (o.update !== 'started' && o.update !== 'heartbeat') bad(w, 'update', "must be 'started' or 'heartbeat'");
+  const msg: ActivityUpdateMessage = {
+    runId: token(w, o, 'runId', 'runId'),
+    workflowId: token(w, o, 'workflowId', 'workflowId'),
+    activitySeq: int(w, o, 'activitySeq', 0),
+    attempt: int(w, o, 'attempt', 1),
+    update: o.update,
+  };
+  if (o.details !== undefined) msg.details = o.details;
+  return msg;
+}
+
+/** Checks a decoded activity cancel notice. */
+export function validateActivityCancel(body: unknown): ActivityCancelMessage {
+  const w = 'activity cancel';
+  const o = asObject(w, body);
+  const msg: ActivityCancelMessage = {
+    runId: token(w, o, 'runId', 'runId'),
+    workflowId: token(w, o, 'workflowId', 'workflowId'),
+    activitySeq: int(w, o, 'activitySeq', 0),
+  };
+  if (o.attempt !== undefined) msg.attempt = int(w, o, 'attempt', 1);
+  if (typeof o.reason === 'string') msg.reason = o.reason;
+  return msg;
 }
 
 /** Checks a decoded timer schedule body. */

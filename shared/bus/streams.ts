@@ -10,6 +10,7 @@
  * | `timers`   | `timer.>`                         | work queue | none    | one durable shared by timer services |
  * | `outcomes` | `done.>`, `emit.*`                | limits     | 7 d     | late readers find completions      |
  * | `dlq`      | `dlq.*`                           | limits     | 30 d    | no size cap: holds oversize input  |
+ * | `notices`  | `activity.cancel.>`               | limits     | 1 d     | last notice per activity kept      |
  *
  * All streams: file storage, discard old, duplicate window 2 min (msg-id dedupe of re-publishes
  * after a crash), `max_msg_size` 1 MiB except the DLQ. Task and timer consumers: explicit ack,
@@ -47,6 +48,8 @@ export interface StreamOptions {
   outcomesMaxAgeMs: number;
   /** How long dead letters are kept. @default 30 days */
   dlqMaxAgeMs: number;
+  /** How long activity cancel notices are kept (longer than a task may wait for an executor). @default 1 day */
+  noticesMaxAgeMs: number;
   /** Replicas of every stream (1 on a single server, 3 in a cluster). @default 1 */
   replicas: number;
 }
@@ -60,6 +63,7 @@ export function defaultStreamOptions(): StreamOptions {
     eventsMaxAgeMs: 7 * DAY_MS,
     outcomesMaxAgeMs: 7 * DAY_MS,
     dlqMaxAgeMs: 30 * DAY_MS,
+    noticesMaxAgeMs: DAY_MS,
     replicas: 1,
   };
 }
@@ -89,7 +93,8 @@ type StreamSpec = Pick<
   | 'duplicate_window'
   | 'num_replicas'
   | 'no_ack'
->;
+> &
+  Partial<Pick<StreamConfig, 'max_msgs_per_subject'>>;
 
 /** The config of every Squall stream for a prefix (exported for docs and tests). */
 export function streamConfigs(
@@ -142,6 +147,14 @@ export function streamConfigs(
       retention: RetentionPolicy.Limits,
       max_age: age(o.dlqMaxAgeMs),
       max_msg_size: -1,
+    },
+    notices: {
+      ...base,
+      name: names.notices,
+      subjects: [s.all.activityCancel],
+      retention: RetentionPolicy.Limits,
+      max_age: age(o.noticesMaxAgeMs),
+      max_msgs_per_subject: 1,
     },
   };
 }

@@ -76,11 +76,14 @@ export function decide(definition: WorkflowDefinition, state: RunState | undefin
           : attemptHeartbeat(d, pending, input.attempt, input.details));
       if (!live) {
         // An executor still working on an attempt that is over missed its cancel notice: repeat it.
-        if (input.kind === 'activityHeartbeat') {
+        if (!pending) {
+          d.commands.push({ kind: 'cancelActivity', activitySeq: input.activitySeq, reason: 'stale' });
+        } else if (pending.policy) {
           d.commands.push({
             kind: 'cancelActivity',
             activitySeq: input.activitySeq,
-            ...(pending ? { activity: pending.activity, attempt: input.attempt } : {}),
+            activity: pending.activity,
+            attempt: input.attempt,
             reason: 'stale',
           });
         }

@@ -3,22 +3,47 @@
  * runs the function, publishes the result (acked by JetStream, deduplicated by msg id) and only
  * then acks the task. A crash anywhere before the ack means the task is delivered again: activities
  * run at least once, and their context carries an idempotency key.
+ *
+ * The router owns retries and timeouts; the executor reports an attempt's start when asked
+ * (`task.reportStart`), relays throttled heartbeats, and listens for cancel notices: a notice
+ * aborts the matching running attempt (`ctx.signal`), and a task delivered after its notice (an
+ * attempt the router already timed out and retried, or an activity already cancelled) is acked
+ * and dropped without running. The executor cannot know the current attempt otherwise, so it asks
+ * the notices stream (last notice of the activity) for any task that was redelivered or waited in
+ * the queue for more than a second.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import { backoffDelay, sleep } from '../bus/backoff.js';
 import { decodeBody } from '../bus/codec.js';
 import type { Bus } from '../bus/connect.js';
-import { type ResultMessage, resultMsgId, type TaskMessage, validateTask } from '../bus/messages.js';
+import {
+  type ActivityCancelMessage,
+  type ActivityUpdateMessage,
+  type ResultMessage,
+  resultMsgId,
+  type TaskMessage,
+  updateMsgId,
+  validateActivityCancel,
+  validateTask,
+} from '../bus/messages.js';
 import { ensureActivityConsumer, type StreamOptions } from '../bus/streams.js';
 import {
   type ActivityContext,
   type ActivityDefinition,
   type ActivityFn,
+  attemptFailure,
   defineActivity,
   isActivityDefinition,
 } from '../engine/activity.js';
-import { ActivityFailure, ConfigError, InvalidInputError, PayloadTooLargeError, toErrorInfo } from '../errors.js';
+import {
+  ActivityFailure,
+  CancelledError,
+  ConfigError,
+  InvalidInputError,
+  PayloadTooLargeError,
+  toErrorInfo,
+} from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { consumerNames, validateToken } from '../names.js';
 import { Semaphore } from './semaphore.js';
@@ -52,10 +77,13 @@ export interface ExecutorOptions {
   pollExpiresMs?: number;
   /**
    * Ack wait of the activity consumers: how long a crashed executor holds a task before it is
-   * delivered again. Running tasks are kept alive with `working()` automatically, unless the
-   * activity sets `heartbeatTimeoutMs` (then that is its ack wait and it must heartbeat). @default 30_000
+   * delivered again. Running tasks are kept alive with `working()` automatically; a heartbeat
+   * timeout set by the workflow is enforced by the router, which retries the attempt sooner.
+   * @default 30_000
    */
   ackWaitMs?: number;
+  /** Longest gap between heartbeat reports to the router when the task has no heartbeat timeout. @default 30_000 */
+  heartbeatThrottleMs?: number;
   /**
    * A task delivered more times than this (crashes, shutdowns) is reported as failed instead of
    * run again, so a task that kills its executor cannot loop forever. @default 10
@@ -69,10 +97,19 @@ interface InFlight {
   task: TaskMessage | undefined;
   msg: JsMsg;
   abort: AbortController;
+  /** Set when a cancel notice covered this attempt: its result no longer counts. */
+  cancelled: boolean;
   /** Set when the stop deadline passed: the task was nak'ed and its result must not be published. */
   abandoned: boolean;
   done: Promise<void>;
 }
+
+const TIMEOUT_OPTIONS = [
+  'scheduleToStartTimeoutMs',
+  'startToCloseTimeoutMs',
+  'scheduleToCloseTimeoutMs',
+  'heartbeatTimeoutMs',
+] as const;
 
 function normalizeActivities(activities: ExecutorOptions['activities']): ActivityDefinition[] {
   const defs = Array.isArray(activities)
@@ -109,8 +146,73 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
   const inFlight = new Set<InFlight>();
   const fetches = new Set<ConsumerMessages>();
   const closed = deferred();
-  const stats = { started: 0, completed: 0, failed: 0, deadLettered: 0, maxInFlight: 0 };
-  const ackWaitOf = (d: ActivityDefinition): number => d.options.heartbeatTimeoutMs ?? defaultAckWaitMs;
+  const stats = { started: 0, completed: 0, failed: 0, deadLettered: 0, dropped: 0, maxInFlight: 0 };
+  const ackWaitOf = (_d: ActivityDefinition): number => defaultAckWaitMs;
+  const maxThrottleMs = opts.heartbeatThrottleMs ?? 30_000;
+  for (const d of defs) {
+    const misplaced = (['retry', ...TIMEOUT_OPTIONS] as const).filter((k) => d.options[k] !== undefined);
+    if (misplaced.length > 0) {
+      log.warn(
+        'activity options ignored: retry and timeouts are set by the workflow (defineWorkflow activities, activity(options))',
+        {
+          activity: d.name,
+          options: misplaced,
+        },
+      );
+    }
+  }
+
+  // ---- cancel notices: abort running attempts, remember recent ones for tasks still queued ----
+
+  const running = new Map<string, Set<InFlight>>();
+  const recentNotices = new Map<string, ActivityCancelMessage>();
+  const noticeKey = (runId: string, activitySeq: number): string => `${runId}:${activitySeq}`;
+  const covers = (n: ActivityCancelMessage, task: TaskMessage): boolean =>
+    n.attempt === undefined || task.attempt <= n.attempt;
+  const cancelEntry = (e: InFlight, n: ActivityCancelMessage): void => {
+    if (e.cancelled || !e.task || !covers(n, e.task)) return;
+    e.cancelled = true;
+    log.info('activity cancelled by the router', {
+      runId: n.runId,
+      activitySeq: n.activitySeq,
+      attempt: e.task.attempt,
+      reason: n.reason,
+    });
+    e.abort.abort(new CancelledError(`activity attempt is over (${n.reason ?? 'cancelled'})`, { details: { ...n } }));
+  };
+  const noticeSub = bus.nc.subscribe(bus.subjects.all.activityCancel, {
+    callback: (err, m) => {
+      if (err) return;
+      try {
+        const n = validateActivityCancel(decodeBody(m.data, m.headers, m.subject));
+        const key = noticeKey(n.runId, n.activitySeq);
+        recentNotices.delete(key);
+        recentNotices.set(key, n);
+        if (recentNotices.size > 10_000) recentNotices.delete(recentNotices.keys().next().value as string);
+        for (const e of running.get(key) ?? []) cancelEntry(e, n);
+      } catch (e) {
+        log.debug('ignoring a malformed activity cancel notice', { err: e });
+      }
+    },
+  });
+  /** The notice that makes `task` obsolete, if any: from memory, else (for a late task) from the stream. */
+  const obsoleteBy = async (task: TaskMessage, msg: JsMsg): Promise<ActivityCancelMessage | undefined> => {
+    const known = recentNotices.get(noticeKey(task.runId, task.activitySeq));
+    if (known) return covers(known, task) ? known : undefined;
+    const late = msg.info.deliveryCount > 1 || Date.now() - msg.info.timestampNanos / 1e6 > 1000;
+    if (!late) return undefined;
+    try {
+      const stored = await bus.jsm.streams.getMessage(bus.streams.notices, {
+        last_by_subj: bus.subjects.activityCancel(task.runId, task.activitySeq),
+      });
+      if (!stored) return undefined;
+      const n = validateActivityCancel(decodeBody(stored.data, stored.header, stored.subject));
+      return covers(n, task) ? n : undefined;
+    } catch (err) {
+      log.debug('could not look up cancel notices; running the task', { err });
+      return undefined;
+    }
+  };
 
   const consumers = new Map<string, Consumer>();
   const openConsumer = async (d: ActivityDefinition): Promise<Consumer> => {
@@ -129,6 +231,13 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
   const publishResult = async (task: TaskMessage, result: ResultMessage): Promise<void> => {
     await bus.publish(bus.subjects.result(task.runId), result, {
       msgId: resultMsgId(task.runId, task.activitySeq, task.attempt),
+      signal: hardStop.signal,
+    });
+  };
+
+  const publishUpdate = async (task: TaskMessage, update: ActivityUpdateMessage, n: number): Promise<void> => {
+    await bus.publish(bus.subjects.result(task.runId), update, {
+      msgId: updateMsgId(task.runId, task.activitySeq, task.attempt, n),
       signal: hardStop.signal,
     });
   };
@@ -162,6 +271,51 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
       activitySeq: task.activitySeq,
       attempt: task.attempt,
     };
+    const obsolete = await obsoleteBy(task, msg);
+    if (obsolete) {
+      // The router timed this attempt out (and retried it) or cancelled the activity: never run it.
+      stats.dropped++;
+      tlog.info('dropping a task whose attempt is already over', {
+        activitySeq: task.activitySeq,
+        attempt: task.attempt,
+        reason: obsolete.reason,
+      });
+      try {
+        msg.ack();
+      } catch (err) {
+        tlog.debug('ack of a dropped task failed', { err });
+      }
+      return;
+    }
+    const key = noticeKey(task.runId, task.activitySeq);
+    const peers = running.get(key) ?? new Set<InFlight>();
+    peers.add(entry);
+    running.set(key, peers);
+    try {
+      await runAttempt(d, entry, task, base, tlog);
+    } finally {
+      peers.delete(entry);
+      if (peers.size === 0) running.delete(key);
+    }
+  };
+
+  const runAttempt = async (
+    d: ActivityDefinition,
+    entry: InFlight,
+    task: TaskMessage,
+    base: { runId: string; workflowId: string; activitySeq: number; attempt: number },
+    tlog: Logger,
+  ): Promise<void> => {
+    const { msg } = entry;
+    if (task.reportStart) {
+      try {
+        await publishUpdate(task, { ...base, update: 'started' }, 0);
+      } catch (err) {
+        tlog.error('could not report the start of a task; it will be delivered again', { err });
+        if (!entry.abandoned) msg.nak(backoffDelay(msg.info.deliveryCount));
+        return;
+      }
+    }
 
     let result: ResultMessage;
     if (msg.info.deliveryCount > maxDeliveries) {
@@ -183,9 +337,30 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
           tlog.debug('working() failed', { err });
         }
       };
-      // Without a heartbeat timeout, a running task is kept alive for as long as this process is.
-      const keepAlive =
-        d.options.heartbeatTimeoutMs === undefined ? setInterval(working, Math.max(250, ackWait / 3)) : undefined;
+      // A running task is kept alive for as long as this process is; the router's heartbeat
+      // timeout, not the ack wait, decides when a silent attempt is given up.
+      const keepAlive = setInterval(working, Math.max(250, ackWait / 3));
+      // Heartbeats reach the router throttled: the first at once, then at most one per interval,
+      // the latest details sent at the end of it (a tight loop costs one message per interval).
+      // Details also travel with a failed result, for the next attempt.
+      const reportEveryMs =
+        task.heartbeatTimeoutMs === undefined
+          ? maxThrottleMs
+          : Math.max(50, Math.min(maxThrottleMs, Math.floor(task.heartbeatTimeoutMs * 0.8)));
+      let reported = 0;
+      let lastReportAt = 0;
+      let trailing: NodeJS.Timeout | undefined;
+      let details: { value: unknown } | undefined;
+      const report = (): void => {
+        trailing = undefined;
+        lastReportAt = Date.now();
+        const update: ActivityUpdateMessage = { ...base, update: 'heartbeat' };
+        if (details) update.details = details.value;
+        publishUpdate(task, update, ++reported).catch((err: unknown) =>
+          tlog.debug('could not report a heartbeat', { err }),
+        );
+      };
+      let finished = false;
       const ctx: ActivityContext = {
         activity: d.name,
         workflowId: task.workflowId,
@@ -194,12 +369,22 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
         attempt: task.attempt,
         idempotencyKey: `${task.workflowId}/${task.activitySeq}`,
         signal: entry.abort.signal,
-        heartbeat(details?: unknown) {
-          if (details !== undefined) ctx.lastHeartbeat = details;
+        heartbeat(value?: unknown) {
+          if (value !== undefined) {
+            ctx.lastHeartbeat = value;
+            details = { value };
+          }
           if (Date.now() - lastWorking >= throttleMs) working();
+          // Only a policy with a start-bound timeout can retry after a silent attempt, so only
+          // then do heartbeats (and their details) need to reach the router before the result.
+          if (!task.reportStart || finished || entry.cancelled || trailing) return;
+          const wait = lastReportAt + reportEveryMs - Date.now();
+          if (wait <= 0) report();
+          else trailing = setTimeout(report, wait);
         },
         log: tlog,
       };
+      if (task.lastHeartbeat !== undefined) ctx.lastHeartbeat = task.lastHeartbeat;
       stats.started++;
       tlog.debug('task started', { activitySeq: task.activitySeq, attempt: task.attempt });
       try {
@@ -207,11 +392,15 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
         result = output === undefined ? { ...base, ok: true } : { ...base, ok: true, output };
         stats.completed++;
       } catch (err) {
-        result = { ...base, ok: false, error: toErrorInfo(err) };
+        const failure = attemptFailure(err);
+        result = { ...base, ok: false, ...failure };
+        if (details) result.heartbeat = details.value;
         stats.failed++;
-        tlog.info('activity failed', { err, attempt: task.attempt });
+        tlog.info('activity failed', { err, attempt: task.attempt, cancelled: entry.cancelled });
       } finally {
-        if (keepAlive) clearInterval(keepAlive);
+        finished = true;
+        clearInterval(keepAlive);
+        if (trailing) clearTimeout(trailing);
       }
     }
     if (entry.abandoned) return; // nak'ed at the stop deadline; another executor runs it again
@@ -250,6 +439,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
       task: undefined,
       msg,
       abort: new AbortController(),
+      cancelled: false,
       abandoned: false,
       done: Promise.resolve(),
     };
@@ -351,6 +541,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
       }
       healthSub?.unsubscribe();
       healthSub = undefined;
+      noticeSub.unsubscribe();
       if (owned) await bus.close();
       log.info('executor stopped', { ...stats });
       closed.resolve();

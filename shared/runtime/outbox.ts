@@ -3,7 +3,7 @@
  * `Nats-Msg-Id`s (`<runId>:<seq>:<index>`), so a re-publish after a crash is deduplicated by
  * JetStream. Commands are published only after their commit is stored.
  */
-import type { TaskMessage, TimerCancelMessage, TimerScheduleMessage } from '../bus/messages.js';
+import type { ActivityCancelMessage, TaskMessage, TimerCancelMessage, TimerScheduleMessage } from '../bus/messages.js';
 import type { Command } from '../engine/types.js';
 import type { Millis } from '../history/events.js';
 import type { Subjects } from '../names.js';
@@ -30,8 +30,9 @@ export function commandMsgId(runId: string, seq: number, index: number): string 
 }
 
 /**
- * Maps one command to its message, or undefined for commands that only live in history (activity
- * cancellation is recorded; executors learn of it through the stale result being ignored).
+ * Maps one command to its message, or undefined for commands that only live in history (child
+ * runs, until they are implemented). An activity cancel becomes a notice on the notices stream,
+ * which executors also receive on core NATS.
  */
 export function commandToMessage(
   subjects: Subjects,
@@ -41,22 +42,34 @@ export function commandToMessage(
 ): OutboundMessage | undefined {
   const msgId = commandMsgId(ctx.runId, ctx.seq, index);
   switch (cmd.kind) {
-    case 'scheduleActivity':
-      return {
-        subject: subjects.task(cmd.activity),
-        msgId,
-        body: {
-          runId: ctx.runId,
-          workflowId: ctx.workflowId,
-          workflowType: ctx.workflowType,
-          activity: cmd.activity,
-          activitySeq: cmd.activitySeq,
-          invokeId: cmd.invokeId,
-          input: cmd.input,
-          attempt: 1,
-          scheduledAt: ctx.at,
-        } satisfies TaskMessage,
+    case 'scheduleActivity': {
+      const body: TaskMessage = {
+        runId: ctx.runId,
+        workflowId: ctx.workflowId,
+        workflowType: ctx.workflowType,
+        activity: cmd.activity,
+        activitySeq: cmd.activitySeq,
+        invokeId: cmd.invokeId,
+        input: cmd.input,
+        attempt: cmd.attempt ?? 1,
+        scheduledAt: ctx.at,
       };
+      if (cmd.reportStart) body.reportStart = true;
+      if (cmd.startToCloseTimeoutMs !== undefined) body.startToCloseTimeoutMs = cmd.startToCloseTimeoutMs;
+      if (cmd.heartbeatTimeoutMs !== undefined) body.heartbeatTimeoutMs = cmd.heartbeatTimeoutMs;
+      if (cmd.lastHeartbeat !== undefined) body.lastHeartbeat = cmd.lastHeartbeat;
+      return { subject: subjects.task(cmd.activity), msgId, body };
+    }
+    case 'cancelActivity': {
+      const body: ActivityCancelMessage = {
+        runId: ctx.runId,
+        workflowId: ctx.workflowId,
+        activitySeq: cmd.activitySeq,
+      };
+      if (cmd.attempt !== undefined) body.attempt = cmd.attempt;
+      if (cmd.reason !== undefined) body.reason = cmd.reason;
+      return { subject: subjects.activityCancel(ctx.runId, cmd.activitySeq), msgId, body };
+    }
     case 'scheduleTimer':
       return {
         subject: subjects.timerSchedule(ctx.runId),
@@ -93,7 +106,6 @@ export function commandToMessage(
           ...(cmd.error === undefined ? {} : { error: cmd.error }),
         },
       };
-    case 'cancelActivity':
     case 'startChild':
       return undefined;
   }

@@ -239,7 +239,7 @@ export class RunDecider {
   }
 
   private async runFor(input: Exclude<RouterInput, StartInput>): Promise<HotRun> {
-    if (input.kind === 'result' || input.kind === 'fired') {
+    if (input.kind === 'result' || input.kind === 'activityUpdate' || input.kind === 'fired') {
       const run = await this.load(input.runId);
       if (!run) {
         throw new NotFoundError(`no run ${input.runId} (workflowId ${input.workflowId})`, {
@@ -324,15 +324,38 @@ function toDecisionInput(input: Exclude<RouterInput, StartInput>, at: number): D
       return input.reason === undefined ? { kind: 'cancel', at } : { kind: 'cancel', at, reason: input.reason };
     case 'fired':
       return { kind: 'timerFired', at, timerSeq: input.timerSeq };
-    case 'result':
-      return input.ok
-        ? {
-            kind: 'activityCompleted',
-            at,
-            activitySeq: input.activitySeq,
-            output: input.output,
-            attempt: input.attempt,
-          }
-        : { kind: 'activityFailed', at, activitySeq: input.activitySeq, error: input.error, attempt: input.attempt };
+    case 'activityUpdate':
+      return input.update === 'started'
+        ? { kind: 'activityStarted', at, activitySeq: input.activitySeq, attempt: input.attempt }
+        : input.details === undefined
+          ? { kind: 'activityHeartbeat', at, activitySeq: input.activitySeq, attempt: input.attempt }
+          : {
+              kind: 'activityHeartbeat',
+              at,
+              activitySeq: input.activitySeq,
+              attempt: input.attempt,
+              details: input.details,
+            };
+    case 'result': {
+      if (input.ok) {
+        return {
+          kind: 'activityCompleted',
+          at,
+          activitySeq: input.activitySeq,
+          output: input.output,
+          attempt: input.attempt,
+        };
+      }
+      const failed: DecisionInput = {
+        kind: 'activityFailed',
+        at,
+        activitySeq: input.activitySeq,
+        error: input.error,
+        attempt: input.attempt,
+      };
+      if (input.retryAfterMs !== undefined) failed.retryAfterMs = input.retryAfterMs;
+      if (input.heartbeat !== undefined) failed.heartbeat = input.heartbeat;
+      return failed;
+    }
   }
 }

@@ -2,8 +2,8 @@
  * Turns a message the router consumed into a typed input, or refuses it with an
  * InvalidInputError whose `details.reason` names the dead-letter reason.
  */
-import type { ResultMessage } from '../bus/messages.js';
-import { validateFired, validateResult } from '../bus/messages.js';
+import type { ActivityUpdateMessage, ResultMessage } from '../bus/messages.js';
+import { validateActivityReport, validateFired } from '../bus/messages.js';
 import { InvalidInputError, PayloadTooLargeError } from '../errors.js';
 import type { SignalEvent } from '../history/events.js';
 import type { Subjects } from '../names.js';
@@ -36,6 +36,7 @@ export type RouterInput =
   | { kind: 'signal'; workflowId: string; event: SignalEvent }
   | { kind: 'cancel'; workflowId: string; reason?: string }
   | ({ kind: 'result' } & ResultMessage)
+  | ({ kind: 'activityUpdate' } & ActivityUpdateMessage)
   | { kind: 'fired'; runId: string; workflowId: string; timerSeq: number };
 
 const POLICIES: ReadonlySet<string> = new Set<IdReusePolicy>([
@@ -120,8 +121,10 @@ export function parseRouterInput(subjects: Subjects, subject: string, body: unkn
       if (typeof b.reason === 'string') out.reason = b.reason;
       return out;
     }
-    case 'result':
-      return { kind: 'result', ...validateResult(body) };
+    case 'result': {
+      const report = validateActivityReport(body);
+      return 'update' in report ? { kind: 'activityUpdate', ...report } : { kind: 'result', ...report };
+    }
     case 'fired': {
       const f = validateFired(body);
       return { kind: 'fired', runId: f.runId, workflowId: f.workflowId, timerSeq: f.timerSeq };
