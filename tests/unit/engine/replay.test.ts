@@ -12,23 +12,22 @@ import { changedOrderWorkflow, orderWorkflow, sampleWorkflows, sequenceWorkflow 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures');
 const load = (file: string): HistoryFixture => JSON.parse(readFileSync(join(fixtures, file), 'utf8')) as HistoryFixture;
 
+const RECORDED = ['order-approved.json', 'order-timed-out.json', 'retry-gave-up.json', 'fanout.json', 'mailbox.json'];
+
 describe('recorded histories replay under the current definitions', () => {
-  it.each(['order-approved.json', 'order-timed-out.json', 'retry-gave-up.json', 'fanout.json', 'mailbox.json'])(
-    '%s',
-    (file) => {
-      const fixture = load(file);
-      const def = Object.values(sampleWorkflows).find(
-        (w) => w.name === fixture.workflowType && w.version === fixture.version,
-      );
-      expect(def, `no sample workflow ${fixture.workflowType} v${fixture.version}`).toBeDefined();
-      const state = replayHistory(def!, fixture);
-      expect(state.lastSeq).toBe(fixture.commits.length);
-      expect(state.status).not.toBe('running');
-    },
-  );
+  it.each([...RECORDED, ...RECORDED.map((f) => `engine-1/${f}`), 'crawl-retried.json'])('%s', (file) => {
+    const fixture = load(file);
+    const def = Object.values(sampleWorkflows).find(
+      (w) => w.name === fixture.workflowType && w.version === fixture.version,
+    );
+    expect(def, `no sample workflow ${fixture.workflowType} v${fixture.version}`).toBeDefined();
+    const state = replayHistory(def!, fixture);
+    expect(state.lastSeq).toBe(fixture.commits.length);
+    expect(state.status).not.toBe('running');
+  });
 
   it('an incompatible change to order raises NondeterminismError naming the commit and event', () => {
-    const fixture = load('order-approved.json');
+    const fixture = load('engine-1/order-approved.json');
     let caught: unknown;
     try {
       replayHistory(changedOrderWorkflow, fixture);
