@@ -478,6 +478,11 @@ export async function startExecutor(opts: ExecutorOptions): Promise<ServiceHandl
             msg.nak(); // arrived while stopping: give it straight back
             continue;
           }
+          if (got >= reserved) {
+            // A pull re-sent across a reconnect can be served twice: more than we hold permits for.
+            msg.nak();
+            continue;
+          }
           got++;
           startTask(d, msg); // the task now owns one permit and releases it when done
         }
