@@ -31,13 +31,17 @@ export {
 export {
   type ActivityContext,
   type ActivityDefinition,
+  ActivityError,
   type ActivityFn,
   type ActivityLogic,
   type ActivityOptions,
   activity,
+  defaultRetryPolicy,
   defineActivity,
   defineWorkflow,
+  nonRetryable,
   type RetryPolicy,
+  retryAfter,
   type WorkflowDefinition,
   type WorkflowOptions,
   WorkflowRegistry,
@@ -61,7 +65,7 @@ export {
   UnavailableError,
   WorkflowFailedError,
 } from './errors.js';
-export type { Commit, HistoryEvent, RunStatus, SignalEvent } from './history/events.js';
+export type { ActivityPolicy, Commit, HistoryEvent, RunStatus, SignalEvent } from './history/events.js';
 // Logging, and names for driving Squall over NATS directly.
 export { createLogger, type Logger, type LogLevel, silentLogger } from './log.js';
 export { DEFAULT_PREFIX, type Subjects, streamNames, subjects } from './names.js';
