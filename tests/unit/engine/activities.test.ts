@@ -10,7 +10,7 @@ import {
   replayCommits,
   retryAfter,
 } from '../../../shared/engine/index.js';
-import type { HistoryEvent } from '../../../shared/history/events.js';
+import type { HistoryEvent, TimerScheduledEvent } from '../../../shared/history/events.js';
 import { createTestRun } from '../../../shared/testing/index.js';
 import { sequenceWorkflow } from '../../fixtures/workflows.js';
 
@@ -45,10 +45,11 @@ function workflow(options: ActivityOptions = {}, extra: { invokes?: Record<strin
   });
 }
 
-const inputs = (history: { events: HistoryEvent[] }[]) => history.map((c) => c.events[0]!);
-const all = (history: { events: HistoryEvent[] }[]) => history.flatMap((c) => c.events);
-const retries = (history: { events: HistoryEvent[] }[]) =>
-  all(history).filter((e) => e.type === 'TimerScheduled' && e.purpose === 'retry');
+type History = readonly { events: HistoryEvent[] }[];
+const inputs = (history: History) => history.map((c) => c.events[0]!);
+const all = (history: History) => history.flatMap((c) => c.events);
+const retries = (history: History) =>
+  all(history).filter((e): e is TimerScheduledEvent => e.type === 'TimerScheduled' && e.purpose === 'retry');
 
 describe('retry policy', () => {
   it('retries a flaky activity with growing delays until attempt 3 succeeds', async () => {
@@ -108,7 +109,7 @@ describe('retry policy', () => {
       activities: { work: () => new Error('down') },
     });
     expect(limited.output).toMatchObject({ error: { message: 'down', attempts: 3 } });
-    expect(retries(limited.history).map((t) => (t as { delayMs: number }).delayMs)).toEqual([10, 20]);
+    expect(retries(limited.history).map((t) => t.delayMs)).toEqual([10, 20]);
   });
 
   it('caps the delay at maximumIntervalMs, and takes retryAfter(ms) from the activity', async () => {
@@ -121,7 +122,7 @@ describe('retry policy', () => {
         },
       },
     );
-    expect(retries(run.history).map((t) => (t as { delayMs: number }).delayMs)).toEqual([100, 42, 5000, 5000]);
+    expect(retries(run.history).map((t) => t.delayMs)).toEqual([100, 42, 5000, 5000]);
     expect(inputs(run.history).find((e) => e.type === 'ActivityFailed' && e.attempt === 2)).toMatchObject({
       retryAfterMs: 42,
     });

@@ -73,17 +73,16 @@ describe('replayCommits', () => {
   it('flags a changed ignored marker', async () => {
     const history = await orderHistory();
     const tampered = structuredClone(history);
-    // commits: start, charge started, charge completed, the unhandled 'nope', approve
-    delete (tampered[3]!.events[0] as { ignored?: string }).ignored;
+    delete (tampered[2]!.events[0] as { ignored?: string }).ignored;
     expect(() => replayCommits(orderWorkflow, tampered)).toThrow(
-      /commit 4 .* event 0: expected \{"type":"SignalReceived"\}/,
+      /commit 3 .* event 0: expected \{"type":"SignalReceived"\}/,
     );
   });
 
   it('flags a missing or extra scheduling event', async () => {
     const history = await orderHistory();
     const missing = structuredClone(history);
-    missing[4]!.events.splice(2, 1);
+    missing[3]!.events.splice(2, 1);
     expect(() => replayCommits(orderWorkflow, missing)).toThrow(NondeterminismError);
     const changedDelay = structuredClone(history);
     const timer = changedDelay[1]!.events.find((e) => e.type === 'TimerScheduled') as { delayMs: number };

@@ -66,11 +66,11 @@ describe('createTestRun', () => {
     expect(run.pendingActivities().map((a) => a.activity)).toEqual(['shipOrder', 'sendEmail']);
     await run.fail('sendEmail', new Error('smtp down'));
     expect(run.status).toBe('running'); // retried under the default policy, 1 s later
-    expect(run.pendingTimers()[0]).toMatchObject({ sendId: 'squall.activity.5.retry', fireAt: 1000 });
+    expect(run.pendingTimers()[0]).toMatchObject({ sendId: 'squall.activity.4.retry', fireAt: 1000 });
     await run.fail('shipOrder', nonRetryable(new Error('no carrier')));
     expect(run.output).toMatchObject({ status: 'fulfillmentFailed' });
     expect(run.commands.filter((c) => c.kind === 'cancelActivity')).toEqual([
-      { kind: 'cancelActivity', activitySeq: 5, activity: 'sendEmail', reason: 'cancelled' },
+      { kind: 'cancelActivity', activitySeq: 4, activity: 'sendEmail', reason: 'cancelled' },
     ]);
     await expect(run.complete('sendEmail', 1)).rejects.toThrow(/no pending activity sendEmail/);
   });
