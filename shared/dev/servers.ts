@@ -9,6 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { ConfigError, UnavailableError } from '../errors.js';
 import { findMongoServer, findNatsServer, type ServerBinary, type ServerKind } from './binaries.js';
+import { chooseFerretBackend } from './postgres.js';
 import {
   delay,
   freePort,
@@ -69,25 +70,47 @@ export async function startNatsServer(opts: StartServerOptions = {}): Promise<Lo
   });
 }
 
-/** Starts mongod or FerretDB (SQLite backend) on 127.0.0.1; see findMongoServer for the choice. */
+/**
+ * Starts mongod or FerretDB on 127.0.0.1; see findMongoServer for the binary and
+ * chooseFerretBackend for FerretDB's backend (PostgreSQL when reachable, else SQLite).
+ */
 export async function startMongoServer(opts: StartServerOptions = {}): Promise<LocalServer> {
   const binary = opts.binary ?? (await findMongoServer());
-  const args =
-    binary.kind === 'ferretdb'
-      ? (port: number, dataDir: string) => [
-          '--handler=sqlite',
-          `--sqlite-url=file:${dataDir}/`,
-          `--listen-addr=127.0.0.1:${port}`,
-          '--debug-addr=-',
-          '--telemetry=disable',
-          '--log-level=warn',
-          `--state-dir=${dataDir}`,
-        ]
-      : (port: number, dataDir: string) => ['--dbpath', dataDir, '--port', String(port), '--bind_ip', '127.0.0.1'];
-  return await startServer(binary, opts, {
-    args,
-    url: (port) => `mongodb://127.0.0.1:${port}/`,
-    probe: probeMongo,
+  const backend = binary.kind === 'ferretdb' ? await chooseFerretBackend() : undefined;
+  const args = (port: number, dataDir: string): string[] => {
+    if (!backend) return ['--dbpath', dataDir, '--port', String(port), '--bind_ip', '127.0.0.1'];
+    const storage =
+      backend.kind === 'postgresql'
+        ? ['--handler=postgresql', `--postgresql-url=${backend.url}`]
+        : ['--handler=sqlite', `--sqlite-url=file:${dataDir}/`];
+    return [
+      ...storage,
+      `--listen-addr=127.0.0.1:${port}`,
+      '--debug-addr=-',
+      '--telemetry=disable',
+      '--log-level=warn',
+      `--state-dir=${dataDir}`,
+    ];
+  };
+  let server: LocalServer;
+  try {
+    server = await startServer(binary, opts, {
+      args,
+      url: (port) => `mongodb://127.0.0.1:${port}/`,
+      probe: probeMongo,
+      label: backend?.kind,
+    });
+  } catch (err) {
+    if (backend?.kind === 'postgresql') backend.drop();
+    throw err;
+  }
+  if (backend?.kind !== 'postgresql') return server;
+  const stop = server.stop.bind(server);
+  return Object.assign(server, {
+    async stop(stopOpts: { keepData?: boolean; graceMs?: number } = {}) {
+      await stop(stopOpts);
+      if (!stopOpts.keepData) backend.drop();
+    },
   });
 }
 
@@ -122,6 +145,8 @@ type Probe = (url: string, timeoutMs: number) => Promise<string>;
 
 interface ServerRecipe {
   args(port: number, dataDir: string): string[];
+  /** Shown after the version in describe(), e.g. FerretDB's backend. */
+  label?: string | undefined;
   url(port: number): string;
   probe: Probe;
 }
@@ -174,7 +199,7 @@ async function startServer(binary: ServerBinary, opts: StartServerOptions, recip
     get version() {
       return version;
     },
-    describe: () => `${binary.kind} ${version}${binary.kind === 'ferretdb' ? ' sqlite' : ''} at ${url}`,
+    describe: () => `${binary.kind} ${version}${recipe.label ? ` ${recipe.label}` : ''} at ${url}`,
     async stop(stopOpts = {}) {
       if (proc) await stopProcess(proc, stopOpts.graceMs);
       if (!stopOpts.keepData && !stopped) {
