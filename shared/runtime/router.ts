@@ -15,7 +15,7 @@ import { type Bus, connectBus } from '../bus/connect.js';
 import { isRetryableNatsError } from '../bus/errors.js';
 import type { WorkflowDefinition } from '../engine/index.js';
 import { WorkflowRegistry } from '../engine/index.js';
-import { ConfigError, InvalidInputError, toErrorInfo, toSquallError } from '../errors.js';
+import { ConfigError, InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { consumerNames, DEFAULT_PREFIX } from '../names.js';
 import type { Store } from '../store/types.js';
@@ -86,6 +86,11 @@ export interface RouterHandle {
   /** `live` = not stopped; `ready` = connected to NATS and MongoDB and consuming both streams. */
   health(): ServiceHealth;
 }
+
+/** Most messages one pull asks for. */
+const FETCH_BATCH = 256;
+/** How long one pull waits for messages before the next is sent. */
+const FETCH_EXPIRES_MS = 2_000;
 
 /** Delivery attempts a signal for a not-yet-visible run waits before being dead-lettered. */
 const UNKNOWN_RUN_REDELIVERIES = 6;
@@ -187,7 +192,10 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   const deadLetter = async (m: JsMsg, reason: DeadLetterReason, err: unknown): Promise<void> => {
     counters.deadLettered++;
     await bus.parkDeadLetter(reason, { subject: m.subject, data: m.data, headers: m.headers }, err);
-    m.term(`${reason}: ${toSquallError(err).message}`.slice(0, 200));
+    // No reason argument: nats-server before 2.10.4 ignores `+TERM <reason>` as an unknown ack
+    // and redelivers the message after the ack wait, parking it again and again. The reason is
+    // on the dead letter.
+    m.term();
   };
 
   /** Checks size, decodes and parses a consumed message; errors carry their dead-letter reason. */
@@ -258,14 +266,19 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
         m.nak(backoffDelay(m.info.deliveryCount, { initialMs: 200, maxMs: 2_000 }) + 100);
         return;
       }
-      if (!e.retryable || (e.code === 'NOT_FOUND' && reason === 'unknown-run')) {
+      if (refusesInput(e, reason)) {
         log.warn('input refused', { subject: m.subject, code: e.code, err: e, reason });
         await deadLetter(m, e.code === 'NONDETERMINISM' ? 'nondeterminism' : reason, e);
         return;
       }
+      // Anything else is our trouble, not the input's (a server away, a store error): keep the
+      // input and try again later, however many times it takes; only bad input is parked.
       counters.redelivered++;
-      log.warn('decision failed for a passing reason; redelivering', { subject: m.subject, code: e.code, err: e });
-      m.nak(backoffDelay(m.info.deliveryCount));
+      const delayMs = backoffDelay(m.info.deliveryCount);
+      const fields = { subject: m.subject, code: e.code, err: e, deliveries: m.info.deliveryCount, delayMs };
+      if (e.retryable) log.warn('decision failed for a passing reason; redelivering', fields);
+      else log.error('decision failed; redelivering', fields);
+      m.nak(delayMs);
     }
   };
 
@@ -276,24 +289,30 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
       let messages: ConsumerMessages | undefined;
       try {
         const consumer = await bus.js.consumers.get(stream, consumerNames.router);
-        messages = await consumer.consume({ max_messages: 512 });
-        active.add(messages);
-        if (stopping) messages.stop();
         if (!consuming.get(stream)) log.info('consuming', { stream, afterFailures: failures });
         consuming.set(stream, true);
-        for await (const m of messages) {
-          failures = 0;
-          if (inFlight >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
-          inFlight++;
-          void handle(m)
-            .catch((err: unknown) => {
-              log.error('unexpected failure handling an input; redelivering', { subject: m.subject, err });
-              m.nak(1000);
-            })
-            .finally(() => {
-              inFlight--;
-              slotWaiters.shift()?.();
-            });
+        // Bounded pulls, not consume(): under a busy event loop consume() can miss its idle
+        // heartbeats and sit on a lost pull for a whole heartbeat window (seen as 30 s stalls).
+        // A fetch that goes missing costs at most its expiry.
+        while (!stopping) {
+          messages = await consumer.fetch({ max_messages: FETCH_BATCH, expires: FETCH_EXPIRES_MS });
+          active.add(messages);
+          if (stopping) messages.stop();
+          for await (const m of messages) {
+            failures = 0;
+            if (inFlight >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
+            inFlight++;
+            void handle(m)
+              .catch((err: unknown) => {
+                log.error('unexpected failure handling an input; redelivering', { subject: m.subject, err });
+                m.nak(1000);
+              })
+              .finally(() => {
+                inFlight--;
+                slotWaiters.shift()?.();
+              });
+          }
+          active.delete(messages);
         }
         if (!stopping) throw new Error(`the consumer of ${stream} ended`);
       } catch (err) {
@@ -386,6 +405,19 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
       return stopped;
     },
   };
+}
+
+/** Error codes that say the input itself is wrong: it is parked, never tried again. */
+const INPUT_FAULTS: ReadonlySet<string> = new Set(['INVALID_INPUT', 'PAYLOAD_TOO_LARGE', 'NONDETERMINISM']);
+
+/**
+ * True when a failed decision is the input's fault and it should be dead-lettered: bad input, a
+ * nondeterministic definition, or (past its redeliveries) a run that does not exist. A store or
+ * server failure never is, retryable or not: a dead-lettered real input would strand its run.
+ */
+function refusesInput(e: SquallError, reason: DeadLetterReason): boolean {
+  if (e.code === 'NOT_FOUND') return reason === 'unknown-run';
+  return INPUT_FAULTS.has(e.code);
 }
 
 /** Retries the router's stream and consumer setup while NATS is briefly away, logging each try. */

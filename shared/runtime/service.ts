@@ -138,8 +138,8 @@ export async function connectStore(o: {
   signal?: AbortSignal;
 }): Promise<OwnedStore> {
   // Short server selection: an operation fails fast (retryable) while the server is away, and the
-  // callers' own backoff paces the retries.
-  const mongo = new MongoClient(o.mongoUrl, { serverSelectionTimeoutMS: 5_000 });
+  // callers' own backoff paces the retries. Heartbeats every 5 s notice an outage while idle.
+  const mongo = new MongoClient(o.mongoUrl, { serverSelectionTimeoutMS: 5_000, heartbeatFrequencyMS: 5_000 });
   let connected = true;
   const onChange = (up: boolean): void => {
     if (up === connected) return;

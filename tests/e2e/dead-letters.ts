@@ -10,6 +10,8 @@ export interface DeadLetter {
   error: string;
   originalSubject: string;
   bytes: number;
+  /** Every header of the dead letter (the original's, plus the Squall-* ones). */
+  headers: Record<string, string>;
 }
 
 /** Every dead letter parked so far in `prefix`'s DLQ stream. */
@@ -21,9 +23,14 @@ export async function readDeadLetters(nc: NatsConnection, prefix: string): Promi
   if (total === 0) return [];
   const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.All });
   const out: DeadLetter[] = [];
-  const messages = await consumer.fetch({ max_messages: total, expires: 5_000 });
+  const messages = await consumer.consume({ max_messages: Math.min(total, 1000) });
+  // Every stored message arrives; the timer only bounds a server that stops answering.
+  const stop = setTimeout(() => messages.stop(), 30_000);
   for await (const m of messages) {
+    const headers: Record<string, string> = {};
+    if (m.headers) for (const [k, vs] of m.headers) headers[k] = vs.join(',');
     out.push({
+      headers,
       reason: m.headers?.get(DLQ_HEADERS.reason) ?? '',
       error: m.headers?.get(DLQ_HEADERS.error) ?? '',
       originalSubject: m.headers?.get(DLQ_HEADERS.originalSubject) ?? '',
@@ -31,5 +38,7 @@ export async function readDeadLetters(nc: NatsConnection, prefix: string): Promi
     });
     if (out.length >= total) break;
   }
+  clearTimeout(stop);
+  messages.stop();
   return out;
 }

@@ -2,7 +2,8 @@
  * Runs Squall services as real child processes (`node bin/squall.js <service> ...`) for
  * end-to-end and fault tests: waits for readiness from their JSON log lines, keeps the logs,
  * SIGKILLs or SIGTERMs them on demand, and stops whatever is left after the test file. Set
- * SQUALL_TEST_LOG_DIR to also keep every service's log lines in files there.
+ * SQUALL_TEST_LOG_DIR to also keep every service's log lines in files there, and
+ * SQUALL_TEST_LOG_LEVEL (e.g. `debug`) for the services' log level (default `info`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
@@ -51,7 +52,7 @@ export function spawnSquall(name: string, args: string[], env: ServiceEnv): Serv
       MONGO_URL: env.mongoUrl,
       SQUALL_PREFIX: env.prefix,
       SQUALL_DB: env.dbName,
-      SQUALL_LOG_LEVEL: 'info',
+      SQUALL_LOG_LEVEL: process.env.SQUALL_TEST_LOG_LEVEL ?? 'info',
       ...env.extra,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
