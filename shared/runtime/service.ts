@@ -147,8 +147,8 @@ export async function connectStore(o: {
     if (up) o.log.info('mongodb reachable again');
     else o.log.warn('mongodb unreachable');
   };
-  mongo.on('serverHeartbeatFailed', () => onChange(false));
-  mongo.on('serverHeartbeatSucceeded', () => onChange(true));
+  // A failed heartbeat or a network error in any operation turns the server's description Unknown.
+  mongo.on('serverDescriptionChanged', (e) => onChange(e.newDescription.type !== 'Unknown'));
   const store = createMongoStore(mongo, { dbName: o.dbName, collectionPrefix: o.collectionPrefix });
   try {
     await retryWithBackoff(

@@ -135,6 +135,13 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
   const closed = deferred();
   const stats = { scheduled: 0, cancelled: 0, fired: 0, deadLettered: 0, lostLeases: 0 };
   let storeHealthy = true;
+  /** Records whether the last store operation worked, logging each change. */
+  const storeWorked = (ok: boolean): void => {
+    if (ok === storeHealthy) return;
+    storeHealthy = ok;
+    if (ok) log.info('store operations work again');
+    else log.warn('store operations failing; timers wait until they work again');
+  };
   let consuming = false;
   let messages: ConsumerMessages | undefined;
 
@@ -176,10 +183,10 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
     }
     try {
       await apply();
-      storeHealthy = true;
+      storeWorked(true);
       msg.ack();
     } catch (err) {
-      storeHealthy = false;
+      storeWorked(false);
       const delayMs = backoffDelay(msg.info.deliveryCount);
       log.warn('store write failed; timer message will be delivered again', { subject: msg.subject, err, delayMs });
       msg.nak(delayMs);
@@ -238,14 +245,14 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
         const results = await Promise.allSettled(claimed.map(fire));
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
-        storeHealthy = true;
+        storeWorked(true);
         failures = 0;
         if (claimed.length === batchSize) continue; // more may be due right now
         const next = await store.nextTimerDue();
         waitMs = next === undefined ? maxSleepMs : Math.min(maxSleepMs, Math.max(0, next - Date.now()));
       } catch (err) {
         if (stopping.signal.aborted) break;
-        storeHealthy = false;
+        storeWorked(false);
         waitMs = backoffDelay(failures++);
         log.warn('firing timers failed, retrying', { err, delayMs: waitMs });
       }
