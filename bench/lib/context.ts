@@ -35,6 +35,20 @@ export function topologyOf(flags: Flags, overrides: Partial<Topology> = {}): Top
   };
 }
 
+/**
+ * The MongoDB URL the services get: with `maxPoolSize` from `--mongo-pool` (default 10; 0 keeps
+ * the driver's 100). FerretDB 1.24 deadlocks when ~100 updates arrive at once (its SQL connection
+ * pool runs dry while each update holds one connection and waits for a second), and the router's
+ * published-marks batch sends one bulkWrite per run in parallel; a small pool keeps it alive.
+ */
+export function servicesMongoUrl(ctx: ScenarioContext): string {
+  const pool = num(ctx.flags, 'mongo-pool', 10);
+  if (pool === 0) return ctx.servers.mongoUrl;
+  const u = new URL(ctx.servers.mongoUrl);
+  u.searchParams.set('maxPoolSize', String(pool));
+  return u.toString();
+}
+
 /** Engine started on a fresh namespace, with a CPU reader per service and per server. */
 export async function withEngine<T>(
   ctx: ScenarioContext,
@@ -43,7 +57,7 @@ export async function withEngine<T>(
   body: (e: { engine: Engine; target: Target; cpu: Record<string, CpuReader> }) => Promise<T>,
 ): Promise<T> {
   const ns = freshNamespace(scenario);
-  const target: Target = { natsUrl: ctx.servers.natsUrl, mongoUrl: ctx.servers.mongoUrl, ...ns };
+  const target: Target = { natsUrl: ctx.servers.natsUrl, mongoUrl: servicesMongoUrl(ctx), ...ns };
   const engine = await startEngine(target, topo);
   const cpu: Record<string, CpuReader> = { ...engine.cpu };
   const { nats, mongo } = ctx.servers;

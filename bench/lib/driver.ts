@@ -64,6 +64,7 @@ export class Driver {
         reject(new Error(`run ${workflowId} not done within ${timeoutMs} ms`));
       }, timeoutMs);
     });
+    finished.catch(() => undefined); // observed through `done`
     const t0 = performance.now();
     const started = this.client.start(type, input, { workflowId }).then(() => performance.now() - t0);
     const done = (async (): Promise<RunTiming> => {

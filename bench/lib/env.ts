@@ -37,7 +37,7 @@ export async function openServers(): Promise<Servers> {
       pid: envNats ? undefined : local?.nats.pid,
     },
     mongo: {
-      kind: mongoKind === 'ferretdb' ? 'ferretdb (sqlite backend)' : mongoKind,
+      kind: mongoKind === 'ferretdb' ? `ferretdb (${ferretBackend(local?.mongo.pid)} backend)` : mongoKind,
       version: envMongo ? await probeMongo(mongoUrl, 5_000) : (local?.mongo.version ?? ''),
       started: !envMongo,
       pid: envMongo ? undefined : local?.mongo.pid,
@@ -46,6 +46,17 @@ export async function openServers(): Promise<Servers> {
       await local?.stop();
     },
   };
+}
+
+/** FerretDB's storage backend, read from its command line (`--handler=`), when we started it. */
+function ferretBackend(pid: number | undefined): string {
+  if (pid === undefined) return 'unknown';
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.find((a) => a.startsWith('--handler='))?.slice('--handler='.length) ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function mongoKindOf(url: string): Promise<string> {
