@@ -211,6 +211,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   };
   const handle = async (m: JsMsg): Promise<void> => {
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
+    log.debug('input taken', { subject: m.subject, seq: m.info.streamSequence, deliveries: m.info.deliveryCount });
     let input: RouterInput;
     try {
       input = parseInbound(m);
@@ -224,6 +225,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
         ...(msgId ? { msgId } : {}),
       });
       counters.decided++;
+      log.debug('input decided', { subject: m.subject, seq: m.info.streamSequence, outcome: outcome.kind });
       if (outcome.kind === 'started') {
         notifyStarted({
           workflowId: outcome.workflowId,

@@ -1,0 +1,319 @@
+/**
+ * Chaos: order runs (charge, an approval signal or a timeout, then ship and email) across 2
+ * routers, 3 executors and 2 timer services, all separate processes, while a driver SIGKILLs and
+ * restarts a random service every few hundred ms, and once each restarts nats-server (same store
+ * dir) and the MongoDB-protocol server. Afterwards, from MongoDB and JetStream: every run completed
+ * once with the right output, every history is gapless with each activity completion and timer
+ * firing recorded once, and no consumer holds an unacked or undelivered message.
+ *
+ * Short by default (CI); `SQUALL_CHAOS_RUNS=2000 SQUALL_CHAOS_SECONDS=600 npx vitest run tests/chaos`
+ * is the long form. Prints one JSON summary line on stderr.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBody } from '../../shared/bus/codec.js';
+import { connect, type SquallClient } from '../../shared/client/index.js';
+import { collectionNames, subjects as subjectsOf } from '../../shared/names.js';
+import { createMongoStore } from '../../shared/store/index.js';
+import { readDeadLetters } from '../e2e/dead-letters.js';
+import { SAMPLE, type ServiceEnv, type ServiceProcess, spawnSquall } from '../e2e/processes.js';
+import {
+  connectMongo,
+  connectNats,
+  freshDbName,
+  freshPrefix,
+  type LocalServers,
+  privateServers,
+  waitFor,
+} from '../harness/index.js';
+import { consumerBacklogs, eventsOf, historyProblems, loadCommits } from './invariants.js';
+
+const RUNS = Number(process.env.SQUALL_CHAOS_RUNS ?? 200);
+const SECONDS = Number(process.env.SQUALL_CHAOS_SECONDS ?? 60);
+/** Every fourth run is left to time out (its timer fires); the others are approved. */
+const timesOut = (i: number): boolean => i % 4 === 3;
+
+interface Slot {
+  name: string;
+  args: string[];
+  proc: ServiceProcess;
+  generation: number;
+}
+
+interface Plan {
+  id: string;
+  approve: boolean;
+  startSentAt?: number;
+  signalSentAt?: number;
+  signals: number;
+  lastStateValue?: string;
+  lastChangeAt: number;
+}
+
+let servers: LocalServers;
+let env: ServiceEnv;
+let nc: NatsConnection;
+let client: SquallClient;
+const slots: Slot[] = [];
+const retired: ServiceProcess[] = [];
+
+const isStarted = (p: ServiceProcess): boolean =>
+  p.logs.some((l) => typeof l.msg === 'string' && /^(router|executor|timer service) started$/.test(l.msg));
+const isRunning = (p: ServiceProcess): boolean => p.proc.exitCode === null && p.proc.signalCode === null;
+
+function spawnSlot(slot: Omit<Slot, 'proc' | 'generation'>, generation: number): Slot {
+  return { ...slot, generation, proc: spawnSquall(`${slot.name}#${generation}`, slot.args, env) };
+}
+
+beforeAll(async () => {
+  servers = await privateServers();
+  env = { natsUrl: servers.nats.url, mongoUrl: servers.mongo.url, prefix: freshPrefix(), dbName: freshDbName() };
+  const specs = [
+    { name: 'router-1', args: ['router', '--workflows', SAMPLE.workflows] },
+    { name: 'router-2', args: ['router', '--workflows', SAMPLE.workflows] },
+    ...[1, 2, 3].map((i) => ({ name: `executor-${i}`, args: ['executor', '--activities', SAMPLE.activities] })),
+    { name: 'timer-1', args: ['timer'] },
+    { name: 'timer-2', args: ['timer'] },
+  ];
+  // The first creates streams and indexes; the rest start together.
+  const first = specs[0] as Omit<Slot, 'proc' | 'generation'>;
+  slots.push(spawnSlot(first, 0));
+  await waitFor('router-1 to start', () => isStarted((slots[0] as Slot).proc), { timeoutMs: 60_000 });
+  for (const spec of specs.slice(1)) slots.push(spawnSlot(spec, 0));
+  await waitFor('every service to start', () => slots.every((s) => isStarted(s.proc)), { timeoutMs: 120_000 });
+  nc = await connectNats(env.natsUrl, { maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  client = await connect({ nc, prefix: env.prefix, requestTimeoutMs: 5_000, attempts: 2 });
+}, 240_000);
+
+afterAll(async () => {
+  await client?.close();
+});
+
+describe('chaos', () => {
+  it(
+    `${RUNS} order runs survive ${SECONDS} s of SIGKILLs and server restarts, each completed exactly once`,
+    async () => {
+      const s = subjectsOf(env.prefix);
+      const began = Date.now();
+      const chaosEnd = began + SECONDS * 1000;
+      const plans: Plan[] = Array.from({ length: RUNS }, (_, i) => ({
+        id: `chaos-${i}`,
+        approve: !timesOut(i),
+        signals: 0,
+        lastChangeAt: began,
+      }));
+      const counts = { kills: 0, restarts: 0, natsRestarts: 0, mongoRestarts: 0, startsSent: 0, signalsSent: 0 };
+
+      /** A plain publish into the inbox: durable once the server has it, whether or not a router runs. */
+      const publishInbox = (subject: string, body: unknown, msgId: string): void => {
+        const h = natsHeaders();
+        h.set('Nats-Msg-Id', msgId);
+        try {
+          nc.publish(subject, encodeBody(body), { headers: h });
+        } catch {
+          // disconnected and the buffer is full, or closed: the reconcile loop sends it again
+        }
+      };
+      const sendStart = (p: Plan): void => {
+        p.startSentAt = Date.now();
+        counts.startsSent++;
+        const input = { orderId: p.id, amount: 100, approvalTimeoutMs: p.approve ? 30 * 60_000 : 1_000 };
+        publishInbox(s.start('order'), { workflowId: p.id, input }, `start-${p.id}`);
+      };
+      const sendApprove = (p: Plan): void => {
+        p.signalSentAt = Date.now();
+        p.signals++;
+        counts.signalsSent++;
+        publishInbox(s.signal(p.id), { type: 'approve' }, `approve-${p.id}-${p.signals}`);
+      };
+
+      // ---- the chaos driver: SIGKILL a started service and start its replacement ----
+      let chaosOn = true;
+      const chaos = (async () => {
+        let natsDone = false;
+        let mongoDone = false;
+        while (chaosOn && Date.now() < chaosEnd) {
+          await new Promise((r) => setTimeout(r, 200 + Math.random() * 600));
+          const elapsed = (Date.now() - began) / (chaosEnd - began);
+          if (!natsDone && elapsed > 0.3) {
+            natsDone = true;
+            servers.nats.kill('SIGKILL');
+            await servers.nats.restart();
+            counts.natsRestarts++;
+            continue;
+          }
+          if (!mongoDone && elapsed > 0.6) {
+            mongoDone = true;
+            servers.mongo.kill('SIGKILL');
+            await servers.mongo.restart();
+            counts.mongoRestarts++;
+            continue;
+          }
+          const victims = slots.filter((x) => isStarted(x.proc) && isRunning(x.proc));
+          const victim = victims[Math.floor(Math.random() * victims.length)];
+          if (!victim) continue;
+          victim.proc.kill('SIGKILL');
+          counts.kills++;
+          await victim.proc.exited;
+          retired.push(victim.proc);
+          const next = spawnSlot(victim, victim.generation + 1);
+          slots[slots.indexOf(victim)] = next;
+          counts.restarts++;
+        }
+      })();
+
+      // ---- the workload: starts paced over the first 60% of the window, approvals when due ----
+      const startsEvery = (SECONDS * 1000 * 0.6) / RUNS;
+      const starter = (async () => {
+        for (const p of plans) {
+          sendStart(p);
+          await new Promise((r) => setTimeout(r, startsEvery));
+        }
+      })();
+
+      const mongo = await connectMongo(env.mongoUrl, { serverSelectionTimeoutMS: 30_000 });
+      const runs = mongo
+        .db(env.dbName)
+        .collection<{ workflowId: string; status: string; stateValue: unknown }>(collectionNames(env.prefix).runs);
+      const completed = new Set<string>();
+      /** One look at every run: resend what seems lost, approve what waits for approval. */
+      const reconcile = async (): Promise<void> => {
+        const docs = await runs.find({}, { projection: { workflowId: 1, status: 1, stateValue: 1 } }).toArray();
+        const byId = new Map(docs.map((d) => [d.workflowId, d]));
+        const now = Date.now();
+        const toQuery: Plan[] = [];
+        for (const p of plans) {
+          if (completed.has(p.id) || p.startSentAt === undefined) continue;
+          const d = byId.get(p.id);
+          if (!d) {
+            if (now - p.startSentAt > 20_000) sendStart(p); // same msg id: a duplicate is dropped
+            continue;
+          }
+          if (d.status !== 'running') {
+            completed.add(p.id);
+            continue;
+          }
+          const value = JSON.stringify(d.stateValue);
+          if (value !== p.lastStateValue) {
+            p.lastStateValue = value;
+            p.lastChangeAt = now;
+          }
+          if (!p.approve) continue;
+          const waiting = d.stateValue === 'awaitingApproval';
+          if (waiting && p.signalSentAt === undefined) sendApprove(p);
+          // A summary can lag its history; past a while, ask a router for the fresh state.
+          else if (now - p.lastChangeAt > 10_000 && (p.signalSentAt === undefined || now - p.signalSentAt > 20_000))
+            toQuery.push(p);
+        }
+        for (const p of toQuery.slice(0, 20)) {
+          const q = await client.query(p.id).catch(() => undefined);
+          if (q?.accepts.includes('approve')) sendApprove(p);
+        }
+      };
+
+      const settleMs = Math.max(240_000, RUNS * 150);
+      await waitFor(
+        `${RUNS} runs to complete`,
+        async () => {
+          await reconcile();
+          return completed.size === RUNS;
+        },
+        { timeoutMs: SECONDS * 1000 + settleMs, intervalMs: RUNS > 500 ? 3_000 : 1_000 },
+      );
+      chaosOn = false;
+      await chaos;
+      await starter;
+      const completedAfter = (Date.now() - began) / 1000;
+
+      // Every service up again, then nothing left pending or unacked anywhere.
+      await waitFor('every service to run', () => slots.every((x) => isStarted(x.proc) && isRunning(x.proc)), {
+        timeoutMs: 120_000,
+      });
+      const jsm = await jetstreamManager(nc);
+      const backlog = await waitFor(
+        'every consumer to be drained',
+        async () => {
+          const b = await consumerBacklogs(jsm, env.prefix);
+          return b.length > 0 && b.every((c) => c.ackPending === 0 && c.pending === 0) ? b : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 1_000 },
+      );
+      expect(backlog.map((b) => b.consumer).sort()).toEqual(
+        ['activity_chargeCard', 'activity_sendEmail', 'activity_shipOrder', 'router', 'router', 'timer'].sort(),
+      );
+
+      // ---- invariants, from history ----
+      const store = createMongoStore(mongo, { dbName: env.dbName, collectionPrefix: env.prefix });
+      const problems: string[] = [];
+      let ignored = 0;
+      let firedTimers = 0;
+      for (const [i, p] of plans.entries()) {
+        const run = await store.getRunByWorkflowId(p.id);
+        if (run?.status !== 'completed') {
+          problems.push(`${p.id}: ${run?.status ?? 'no run'}`);
+          continue;
+        }
+        const want = timesOut(i)
+          ? { orderId: p.id, charged: true, shipped: false, emailed: false, status: 'timedOut' }
+          : { orderId: p.id, charged: true, shipped: true, emailed: true, status: 'fulfilled' };
+        if (JSON.stringify(run.output) !== JSON.stringify(want))
+          problems.push(`${p.id}: output ${JSON.stringify(run.output)}`);
+        const commits = await loadCommits(store, run.runId);
+        for (const problem of historyProblems(commits)) problems.push(`${p.id}: ${problem}`);
+        const events = eventsOf(commits);
+        ignored += events.filter((e) => (e as { ignored?: string }).ignored !== undefined).length;
+        firedTimers += events.filter((e) => e.type === 'TimerFired' && !(e as { ignored?: string }).ignored).length;
+      }
+      const perId = new Map<string, number>();
+      for (const d of await runs.find({}, { projection: { workflowId: 1 } }).toArray())
+        perId.set(d.workflowId, (perId.get(d.workflowId) ?? 0) + 1);
+      for (const p of plans) if (perId.get(p.id) !== 1) problems.push(`${p.id}: ${perId.get(p.id) ?? 0} runs`);
+      expect(problems.slice(0, 20)).toEqual([]);
+      expect(firedTimers).toBe(plans.filter((p) => !p.approve).length);
+
+      const dead = await readDeadLetters(nc, env.prefix);
+      const deadReasons: Record<string, number> = {};
+      for (const d of dead) deadReasons[d.reason] = (deadReasons[d.reason] ?? 0) + 1;
+      // Only a late duplicate approval of a finished run may be parked.
+      expect(Object.keys(deadReasons).filter((r) => r !== 'closed-run')).toEqual([]);
+
+      const all = [...retired, ...slots.map((x) => x.proc)];
+      const logCount = (msg: string): number => all.reduce((n, p) => n + p.logs.filter((l) => l.msg === msg).length, 0);
+      const executions = new Map<string, number>();
+      for (const p of all) {
+        for (const l of p.logs) {
+          if (l.service !== 'executor' || typeof l.activity !== 'string' || l.level !== 'info') continue;
+          if (!/^(charging card|shipping order|sending email)$/.test(String(l.msg))) continue;
+          const key = `${String(l.runId)}/${String(l.activity)}`;
+          executions.set(key, (executions.get(key) ?? 0) + 1);
+        }
+      }
+      const summary = {
+        chaos: {
+          runs: RUNS,
+          chaosSeconds: SECONDS,
+          completedAfterSeconds: Math.round(completedAfter),
+          durationSeconds: Math.round((Date.now() - began) / 1000),
+          kills: counts.kills,
+          restarts: counts.restarts,
+          natsRestarts: counts.natsRestarts,
+          mongoRestarts: counts.mongoRestarts,
+          startsSent: counts.startsSent,
+          signalsSent: counts.signalsSent,
+          redeliveries: {
+            ignoredEventsInHistory: ignored,
+            routerNaks: logCount('decision failed for a passing reason; redelivering'),
+            outboxRepublished: logCount('republishing commands of a commit left unpublished'),
+            appendRaces: logCount('lost an append race; reloading'),
+            activityReruns: [...executions.values()].reduce((n, k) => n + k - 1, 0),
+          },
+          deadLetters: deadReasons,
+          timersFired: firedTimers,
+        },
+      };
+      process.stderr.write(`${JSON.stringify(summary)}\n`);
+    },
+    (SECONDS + 900) * 1000,
+  );
+});
