@@ -34,6 +34,7 @@ const top = Number(process.argv[3] ?? 25);
 const byFn = new Map<string, number>();
 const byArea = new Map<string, number>();
 let totalUs = 0;
+let idleUs = 0;
 const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
 for (const f of files) {
   const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile;
@@ -42,7 +43,12 @@ for (const f of files) {
   p.samples.forEach((id, i) => {
     const n = nodes.get(id);
     const us = p.timeDeltas[i] ?? 0;
+    // Idle samples are waiting on I/O: counted apart, so shares are of busy time.
     if (!n) return;
+    if (n.callFrame.functionName === '(idle)') {
+      idleUs += us;
+      return;
+    }
     const { functionName, url, lineNumber } = n.callFrame;
     const short = url.replace(/^file:\/\/\/work\/[^/]+\//, '').replace(/.*node_modules\//, '');
     const key = `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`;
@@ -58,5 +64,5 @@ const rank = (m: Map<string, number>) =>
     .slice(0, top)
     .map(([k, us]) => ({ what: k, ms: Math.round(us / 1000), pct: Math.round((us / totalUs) * 1000) / 10 }));
 process.stdout.write(
-  `${JSON.stringify({ profiles: files.length, totalMs: Math.round(totalUs / 1000), byArea: rank(byArea), bySelfTime: rank(byFn) }, null, 1)}\n`,
+  `${JSON.stringify({ profiles: files.length, busyMs: Math.round(totalUs / 1000), idleMs: Math.round(idleUs / 1000), byArea: rank(byArea), bySelfTime: rank(byFn) }, null, 1)}\n`,
 );
