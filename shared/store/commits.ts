@@ -51,9 +51,13 @@ export class CommitStore {
       const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
       const duplicates: number[] = [];
       for (const we of writeErrors) {
-        if (we.code !== DUPLICATE_KEY) throw err;
+        if (we?.code !== DUPLICATE_KEY) throw err;
         duplicates.push(we.index);
       }
+      // Per-item outcomes are trusted only when every document is accounted for: a batch cut
+      // short (the connection dropped mid-write) also arrives as a MongoBulkWriteError, with
+      // fewer write errors than missing documents, and must not read as "stored".
+      if (duplicates.length === 0 || err.insertedCount + duplicates.length !== docs.length) throw err;
       const ids = duplicates.map((i) => docs[i]?._id ?? '');
       const existing = new Map<string, CommitDoc>();
       for await (const d of this.commits.find({ _id: { $in: ids } })) existing.set(d._id, d);
@@ -120,12 +124,11 @@ export class CommitStore {
    * One update per commit, each filtered by `_id` alone (any other condition, `published: false`
    * included, makes FerretDB 1.x scan the collection); setting the flag again is harmless.
    */
-  async markPublished(runId: string, seqs: number[]): Promise<void> {
-    if (seqs.length === 0) return;
+  async markPublished(commits: readonly { runId: string; seq: number }[]): Promise<void> {
+    const ids = [...new Set(commits.map((c) => commitId(c.runId, c.seq)))];
+    if (ids.length === 0) return;
     await this.commits.bulkWrite(
-      [...new Set(seqs)].map((seq) => ({
-        updateOne: { filter: { _id: commitId(runId, seq) }, update: { $set: { published: true } } },
-      })),
+      ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { published: true } } } })),
       { ordered: false },
     );
   }

@@ -4,6 +4,7 @@
  * becomes a retryable UnavailableError; a duplicate key is recognised so callers can map it.
  */
 import {
+  MongoBulkWriteError,
   MongoError,
   MongoNetworkError,
   MongoNotConnectedError,
@@ -67,6 +68,9 @@ export function isRetryableStoreError(err: unknown): boolean {
     return true;
   }
   if (err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('ResetPool')) return true;
+  // A bulk write cut short by a dropped connection, and FerretDB's SQLite answering "busy".
+  if (err instanceof MongoBulkWriteError && [err.writeErrors].flat().length === 0) return true;
+  if (/SQLITE_BUSY|database is locked|connection \d+ to .* closed/i.test(err.message)) return true;
   if (err instanceof MongoWriteConcernError) return true;
   if (err instanceof MongoServerError && typeof err.code === 'number') return RETRYABLE_SERVER_CODES.has(err.code);
   return false;

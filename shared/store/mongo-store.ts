@@ -70,7 +70,9 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     appendCommits: (cs) => guard('appendCommits', () => commits.appendMany(cs)),
     loadHistory,
     lastSeq: (runId) => guard('lastSeq', () => commits.lastSeq(runId)),
-    markPublished: (runId, seqs) => guard('markPublished', () => commits.markPublished(runId, seqs)),
+    markPublished: (runId, seqs) =>
+      guard('markPublished', () => commits.markPublished(seqs.map((seq) => ({ runId, seq })))),
+    markPublishedMany: (items) => guard('markPublished', () => commits.markPublished(items)),
     findUnpublished: (q) => guard('findUnpublished', () => commits.findUnpublished(q)),
 
     claimWorkflowId: (workflowId, runId, policy) =>

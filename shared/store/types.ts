@@ -103,6 +103,8 @@ export interface Store {
   lastSeq(runId: string): Promise<number>;
   /** Marks commits as published (their commands are out). */
   markPublished(runId: string, seqs: number[]): Promise<void>;
+  /** Marks commits of many runs as published in one batch write. */
+  markPublishedMany(commits: readonly { runId: string; seq: number }[]): Promise<void>;
   /** Unpublished commits written before `olderThan` (an absolute time), oldest first. */
   findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]>;
 
