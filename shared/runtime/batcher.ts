@@ -23,6 +23,7 @@ export interface BatcherOptions {
 /** A micro-batcher with natural batching: while `concurrency` writes are in flight, items queue. */
 export class Batcher<I, R> {
   private queue: Pending<I, R>[] = [];
+  private idleWaiters: (() => void)[] = [];
   private inFlight = 0;
   private readonly opts: BatcherOptions;
 
@@ -39,6 +40,15 @@ export class Batcher<I, R> {
       this.queue.push({ item, resolve, reject });
       this.pump();
     });
+  }
+
+  /** Resolves once nothing is queued or being written. */
+  async idle(): Promise<void> {
+    while (this.queue.length > 0 || this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        this.idleWaiters.push(resolve);
+      });
+    }
   }
 
   private pump(): void {
@@ -60,6 +70,7 @@ export class Batcher<I, R> {
     } finally {
       this.inFlight--;
       this.pump();
+      if (this.inFlight === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 }

@@ -73,9 +73,7 @@ export class RunDecider {
     );
     this.marks = new Batcher(
       async (items) => {
-        const byRun = new Map<string, number[]>();
-        for (const i of items) byRun.set(i.runId, [...(byRun.get(i.runId) ?? []), i.seq]);
-        await Promise.all([...byRun].map(([runId, seqs]) => opts.store.markPublished(runId, seqs)));
+        await opts.store.markPublishedMany(items);
         return items.map(() => undefined);
       },
       { maxBatch: 512 },
@@ -132,6 +130,7 @@ export class RunDecider {
   /** Waits for every queued decision and pending projection write. */
   async drain(): Promise<void> {
     await this.queue.drain();
+    await Promise.all([this.appends.idle(), this.summaries.idle(), this.marks.idle()]);
   }
 
   /** Forgets a cached run (after a conflict, or on demand). */
