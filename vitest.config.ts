@@ -5,6 +5,22 @@ import { defineConfig } from 'vitest/config';
  * and MongoDB (or FerretDB) started once per run by tests/harness/global-setup.ts, or taken from
  * NATS_URL / MONGO_URL. Run one with `npm run test:unit` / `npm run test:integration`.
  */
+/** Tests that need the real servers: started once per run by the global setup. */
+const SERVERS = {
+  globalSetup: ['tests/harness/global-setup.ts'],
+  setupFiles: ['tests/harness/setup.ts'],
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+};
+
+/** Load and fault tests kept out of `npm test` until FerretDB stops wedging under them. */
+const STRESS = [
+  'tests/chaos/**/*.test.ts',
+  'tests/fault/reconnect.test.ts',
+  'tests/fault/fuzz.test.ts',
+  'tests/e2e/scale.test.ts',
+];
+
 export default defineConfig({
   test: {
     // Global setup's teardown stops the servers: SIGTERM, then SIGKILL after 5 s each.
@@ -27,14 +43,16 @@ export default defineConfig({
             'tests/integration/**/*.test.ts',
             'tests/e2e/**/*.test.ts',
             'tests/smoke/**/*.test.ts',
-            'tests/chaos/**/*.test.ts',
             'tests/fault/**/*.test.ts',
           ],
-          globalSetup: ['tests/harness/global-setup.ts'],
-          setupFiles: ['tests/harness/setup.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
+          exclude: STRESS,
+          ...SERVERS,
         },
+      },
+      {
+        // Load and fault runs that still wedge FerretDB 1.24 (see README, Guarantees): run with
+        // `npm run test:stress`; not part of `npm test` until they pass every time.
+        test: { name: 'stress', pool: 'forks', include: STRESS, ...SERVERS, testTimeout: 600_000 },
       },
     ],
   },

@@ -96,7 +96,10 @@ export async function startMongoServer(opts: StartServerOptions = {}): Promise<L
   try {
     server = await startServer(binary, opts, {
       args,
-      url: (port) => `mongodb://127.0.0.1:${port}/`,
+      // FerretDB handlers can wait on its SQL pool while holding a connection of it, so clients
+      // that send more concurrent requests than that pool serves can wedge it; a small client
+      // pool in the URL bounds what every Squall service and test sends.
+      url: (port) => `mongodb://127.0.0.1:${port}/${backend ? `?maxPoolSize=${FERRETDB_CLIENT_POOL}` : ''}`,
       probe: probeMongo,
       label: backend?.kind,
     });
@@ -113,6 +116,9 @@ export async function startMongoServer(opts: StartServerOptions = {}): Promise<L
     },
   });
 }
+
+/** Connections each MongoDB client may open to a local FerretDB (`maxPoolSize` in its URL). */
+export const FERRETDB_CLIENT_POOL = 10;
 
 /** A NATS server and a MongoDB-compatible server, stopped together. */
 export interface LocalServers {

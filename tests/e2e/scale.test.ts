@@ -38,7 +38,7 @@ describe('scale', () => {
     const s = subjectsOf(env.prefix);
     const nc = await connectNats(env.natsUrl);
     const done = new Map<string, number>();
-    const sub = nc.subscribe(`${env.prefix}.done.order.*`, {
+    const sub = nc.subscribe(s.doneFilter('order'), {
       callback: (_err, m) => {
         const body = decodeBody(m.data, m.headers, m.subject) as { workflowId: string };
         done.set(body.workflowId, (done.get(body.workflowId) ?? 0) + 1);
