@@ -2,11 +2,12 @@
  * Shared by the activity-semantics e2e tests: services over the activities fixtures, a scratch
  * dir where the activities write what they did, and readers for histories and those notes.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SquallClient } from '../../shared/client/index.js';
 import type { HistoryEvent } from '../../shared/history/events.js';
+import { trackForFile } from '../harness/resources.js';
 
 /** Repo-relative modules of the activity fixtures. */
 export const ACTIVITY_FIXTURES = {
@@ -14,10 +15,14 @@ export const ACTIVITY_FIXTURES = {
   activities: 'tests/fixtures/activities/activities.ts',
 } as const;
 
-/** A fresh dir the activities write their notes to; set in the env the services inherit. */
+/**
+ * A fresh dir the activities write their notes to; set in the env the services inherit, and
+ * removed after the test file.
+ */
 export function activityNotesDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'squall-activity-notes-'));
   process.env.SQUALL_TEST_ACTIVITY_DIR = dir;
+  trackForFile(async () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
