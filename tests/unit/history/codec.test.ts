@@ -11,7 +11,7 @@ import {
   historyFromJsonLines,
   historyToJsonLines,
 } from '../../../shared/history/codec.js';
-import type { Commit, HistoryEvent } from '../../../shared/history/events.js';
+import type { Commit, HistoryEvent, SignalReceivedEvent } from '../../../shared/history/events.js';
 
 const started: HistoryEvent = {
   type: 'RunStarted',
@@ -107,7 +107,7 @@ describe('history codec', () => {
   it('never turns a __proto__ key of a payload into a prototype (msgpackr renames it __proto_)', () => {
     const value = JSON.parse('{"__proto__": {"polluted": true}, "b": 2}') as unknown;
     const ev: HistoryEvent = { type: 'SignalReceived', at: 1, signal: { type: 'go', value } };
-    const decoded = decodeEvents(encodeEvents([ev]), where)[0] as { signal: { value: unknown } };
+    const decoded = decodeEvents(encodeEvents([ev]), where)[0] as SignalReceivedEvent;
     expect(decoded.signal.value).toEqual({ __proto_: { polluted: true }, b: 2 });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
