@@ -15,8 +15,12 @@ export type FerretBackend =
   | { kind: 'sqlite'; why: string }
   | { kind: 'postgresql'; url: string; database: string; drop(): void };
 
-/** PostgreSQL connections one FerretDB may hold. */
-const POOL_MAX_CONNS = 24;
+/**
+ * PostgreSQL connections one FerretDB may hold. Above what its clients send at once (see
+ * FERRETDB_CLIENT_POOL): an update holds one connection for its query and needs another for its
+ * write, so clients sending as many concurrent updates as the pool holds would wedge it.
+ */
+const POOL_MAX_CONNS = 40;
 
 /** Prefix of the databases the launcher creates; the owner's pid follows, so orphans can be found. */
 const DB_PREFIX = 'squall_tmp_';
@@ -71,15 +75,17 @@ function dropOrphans(t: PgTarget): void {
 }
 
 /**
- * Picks FerretDB's backend: SQLite by default; `SQUALL_FERRETDB_BACKEND=postgresql` uses the local
- * PostgreSQL instead. PostgreSQL answers `_id` lookups and range reads 10 to 100 times faster on
- * large collections, but under the test suite's concurrent load FerretDB 1.24 on it stopped
- * answering (its handlers waiting on its own pool), so it is not the default yet.
+ * Picks FerretDB's backend: PostgreSQL when the local one answers (FerretDB 1.24 on SQLite scans
+ * whole collections, even for `_id`, and serializes every write, so it falls far behind under
+ * load), else SQLite. `SQUALL_FERRETDB_BACKEND=sqlite|postgresql` forces one; forcing PostgreSQL
+ * when it is not reachable is a ConfigError.
  */
 export async function chooseFerretBackend(): Promise<FerretBackend> {
   const wanted = process.env.SQUALL_FERRETDB_BACKEND;
-  if (wanted !== 'postgresql')
-    return { kind: 'sqlite', why: 'the default (SQUALL_FERRETDB_BACKEND=postgresql for PostgreSQL)' };
+  if (wanted === 'sqlite') return { kind: 'sqlite', why: 'SQUALL_FERRETDB_BACKEND=sqlite' };
+  if (wanted !== undefined && wanted !== '' && wanted !== 'postgresql') {
+    throw new ConfigError(`SQUALL_FERRETDB_BACKEND must be sqlite or postgresql, got ${JSON.stringify(wanted)}`);
+  }
   const t = target();
   try {
     await tcpReachable(t.host, t.port, 1_000);
@@ -101,8 +107,11 @@ export async function chooseFerretBackend(): Promise<FerretBackend> {
       },
     };
   } catch (err) {
+    if (wanted !== 'postgresql') {
+      return { kind: 'sqlite', why: `PostgreSQL not usable: ${(err as Error).message.split('\n')[0]}` };
+    }
     throw new ConfigError(
-      `SQUALL_FERRETDB_BACKEND=postgresql, but PostgreSQL at ${t.host}:${t.port} is not usable: ${(err as Error).message.split('\n')[0]}`,
+      `FerretDB's PostgreSQL backend: PostgreSQL at ${t.host}:${t.port} is not usable: ${(err as Error).message.split('\n')[0]}`,
       { cause: err },
     );
   }

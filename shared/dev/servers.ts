@@ -118,7 +118,7 @@ export async function startMongoServer(opts: StartServerOptions = {}): Promise<L
 }
 
 /** Connections each MongoDB client may open to a local FerretDB (`maxPoolSize` in its URL). */
-export const FERRETDB_CLIENT_POOL = 10;
+export const FERRETDB_CLIENT_POOL = 5;
 
 /** A NATS server and a MongoDB-compatible server, stopped together. */
 export interface LocalServers {

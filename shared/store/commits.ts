@@ -9,6 +9,7 @@ import { ConflictError, CorruptHistoryError } from '../errors.js';
 import type { Millis } from '../history/events.js';
 import { type CommitDoc, commitId, fromCommitDoc, toCommitDoc } from './documents.js';
 import { DUPLICATE_KEY, isDuplicateKeyError } from './errors.js';
+import { forEachLimited, type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type { StoredCommit } from './types.js';
 
 /** Cursor batch size for history reads. */
@@ -25,6 +26,7 @@ export class CommitStore {
   constructor(
     private readonly commits: Collection<CommitDoc>,
     private readonly maxPayloadBytes: number,
+    private readonly profile: () => Promise<ServerProfile>,
   ) {}
 
   async append(c: StoredCommit): Promise<void> {
@@ -127,6 +129,13 @@ export class CommitStore {
   async markPublished(commits: readonly { runId: string; seq: number }[]): Promise<void> {
     const ids = [...new Set(commits.map((c) => commitId(c.runId, c.seq)))];
     if (ids.length === 0) return;
+    if (ids.length > (await this.profile()).maxUpdatesPerCommand) {
+      // One statement per command (see ServerProfile.maxUpdatesPerCommand).
+      await forEachLimited(ids, SINGLE_UPDATE_CONCURRENCY, async (_id) => {
+        await this.commits.updateOne({ _id }, { $set: { published: true } });
+      });
+      return;
+    }
     await this.commits.bulkWrite(
       ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { published: true } } } })),
       { ordered: false },

@@ -7,7 +7,7 @@ import { Binary } from 'mongodb';
 import type { Command, RunState } from '../engine/types.js';
 import { PayloadTooLargeError } from '../errors.js';
 import { decodeEvents, decodePayload, encodeEvents, encodePayload } from '../history/codec.js';
-import type { Millis, RunStatus } from '../history/events.js';
+import type { Millis, RunStatus, SearchAttributes } from '../history/events.js';
 import type { RunRecord, StoredCommit, TimerRecord } from './types.js';
 
 /** `_id` of a commit: `<runId>:<seq>`. */
@@ -50,6 +50,10 @@ export interface RunDoc {
   error?: { name: string; message: string; code?: string };
   startMsgId?: string;
   parentRunId?: string;
+  /** The memo given at start (copied from `state`). */
+  memo?: Record<string, unknown>;
+  /** Search attributes, plain so `list` can match `searchAttributes.<key>` (copied from `state`). */
+  searchAttributes?: SearchAttributes;
   state: Binary;
 }
 
@@ -67,6 +71,8 @@ export interface WorkflowIdDoc {
   claimedAt: Millis;
   /** Final status of the run once released. */
   status?: RunStatus;
+  /** `Nats-Msg-Id` of the start that claimed it, so the same start sent again finds its run. */
+  startMsgId?: string;
 }
 
 /** `_id` of a workflowId generation. */
@@ -177,6 +183,8 @@ export function toRunFields(state: RunState, maxBytes: number): Omit<RunDoc, '_i
     if (state.error.code !== undefined) fields.error.code = state.error.code;
   }
   if (state.parent !== undefined) fields.parentRunId = state.parent.runId;
+  if (state.memo !== undefined) fields.memo = state.memo;
+  if (state.searchAttributes !== undefined) fields.searchAttributes = state.searchAttributes;
   return fields;
 }
 
@@ -199,6 +207,8 @@ export function fromRunDoc(d: RunDoc): RunRecord {
   if (state.output !== undefined) record.output = state.output;
   if (state.error !== undefined) record.error = state.error;
   if (d.startMsgId !== undefined) record.startMsgId = d.startMsgId;
+  if (state.memo !== undefined) record.memo = state.memo;
+  if (state.searchAttributes !== undefined) record.searchAttributes = state.searchAttributes;
   return record;
 }
 

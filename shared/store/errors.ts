@@ -57,6 +57,9 @@ export function isDuplicateKeyError(err: unknown): boolean {
  */
 export function isRetryableStoreError(err: unknown): boolean {
   if (err instanceof SquallError) return err.retryable;
+  // A write to a socket the server just closed can surface as Node's own error, unwrapped by the
+  // driver ("This socket has been ended by the other party", EPIPE): the server went away.
+  if (isSocketError(err)) return true;
   if (!(err instanceof MongoError)) return false;
   if (
     err instanceof MongoNetworkError ||
@@ -74,6 +77,23 @@ export function isRetryableStoreError(err: unknown): boolean {
   if (err instanceof MongoWriteConcernError) return true;
   if (err instanceof MongoServerError && typeof err.code === 'number') return RETRYABLE_SERVER_CODES.has(err.code);
   return false;
+}
+
+/** Node's errors for a connection the other side closed or refused. */
+const SOCKET_ERROR_CODES: ReadonlySet<string> = new Set([
+  'EPIPE',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ERR_SOCKET_CLOSED',
+  'ERR_STREAM_DESTROYED',
+]);
+
+function isSocketError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    err instanceof Error && !(err instanceof MongoError) && typeof code === 'string' && SOCKET_ERROR_CODES.has(code)
+  );
 }
 
 /**

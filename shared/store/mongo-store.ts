@@ -17,16 +17,20 @@ import { memoizedProfile } from './server-profile.js';
 import { TimerStore } from './timers.js';
 import { defaultStoreOptions, type Store, type StoredCommit, type StoreOptions } from './types.js';
 
+/** Rounds of repairRun against writers racing it. */
+const REPAIR_ROUNDS = 5;
+
 /** Creates a Store over a MongoClient (the caller owns, connects and closes the client). */
 export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions> = {}): Store {
   const o: StoreOptions = { ...defaultStoreOptions(), ...opts };
   const db = client.db(o.dbName);
   const names = collectionNames(o.collectionPrefix);
   const profile = memoizedProfile(db);
-  const commits = new CommitStore(db.collection<CommitDoc>(names.commits), o.maxPayloadBytes);
+  const commits = new CommitStore(db.collection<CommitDoc>(names.commits), o.maxPayloadBytes, profile);
   const runs = new RunStore(
     db.collection<RunDoc>(names.runs),
     db.collection<WorkflowIdDoc>(names.workflowIds),
+    db.collection<CommitDoc>(names.commits),
     o.maxPayloadBytes,
     Date.now,
     profile,
@@ -75,8 +79,8 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     markPublishedMany: (items) => guard('markPublished', () => commits.markPublished(items)),
     findUnpublished: (q) => guard('findUnpublished', () => commits.findUnpublished(q)),
 
-    claimWorkflowId: (workflowId, runId, policy) =>
-      guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy)),
+    claimWorkflowId: (workflowId, runId, policy, startMsgId) =>
+      guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy, startMsgId)),
     releaseWorkflowId: (workflowId, runId, status) =>
       guard('releaseWorkflowId', () => runs.release(workflowId, runId, status)),
 
@@ -85,14 +89,21 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     getRun: (runId) => guard('getRun', () => runs.get(runId)),
     getRunByWorkflowId: (workflowId) => guard('getRunByWorkflowId', () => runs.getByWorkflowId(workflowId)),
     listRuns: (filter, page) => guard('listRuns', () => runs.list(filter, page)),
+    openRunVersions: () => guard('openRunVersions', () => runs.openVersions()),
     repairRun: (runId, rebuild) =>
       guard('repairRun', async () => {
-        const from = (await runs.get(runId))?.state;
-        const tail: StoredCommit[] = [];
-        for await (const c of commits.load(runId, from?.lastSeq ?? 0)) tail.push(c);
-        if (tail.length === 0) return from;
-        const state: RunState = rebuild(from, tail);
-        await runs.save(state);
+        let from = (await runs.get(runId))?.state;
+        let state: RunState | undefined;
+        // A concurrent writer may put an older state back (see SummaryWrite): repair until none did.
+        for (let round = 0; round < REPAIR_ROUNDS; round++) {
+          const tail: StoredCommit[] = [];
+          for await (const c of commits.load(runId, from?.lastSeq ?? 0)) tail.push(c);
+          if (tail.length === 0) break;
+          state = rebuild(from, tail);
+          if (!(await runs.save(state)).maybeBehind.includes(runId)) break;
+          from = state;
+        }
+        if (!state) return from;
         // The crash may also have fallen before the workflowId was released.
         if (state.status !== 'running') await runs.release(state.workflowId, state.runId, state.status);
         return state;

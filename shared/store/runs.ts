@@ -11,13 +11,22 @@
  * (see server-profile.ts): holders are found by probing generations `<workflowId>:1`, `:2`, ...
  */
 import { type AnyBulkWriteOperation, type Collection, type Filter, MongoBulkWriteError } from 'mongodb';
+import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { RunState } from '../engine/types.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { RunStatus } from '../history/events.js';
-import { fromRunDoc, type RunDoc, toRunFields, type WorkflowIdDoc, workflowIdGenId } from './documents.js';
+import {
+  type CommitDoc,
+  commitId,
+  fromRunDoc,
+  type RunDoc,
+  toRunFields,
+  type WorkflowIdDoc,
+  workflowIdGenId,
+} from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
-import type { ServerProfile } from './server-profile.js';
-import type { ClaimResult, IdReusePolicy, Page, RunFilter, RunRecord } from './types.js';
+import { forEachLimited, type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
+import type { ClaimResult, IdReusePolicy, OpenRunVersion, Page, RunFilter, RunRecord, SummaryWrite } from './types.js';
 
 /** Default and largest page size of listRuns. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -25,6 +34,8 @@ export const MAX_PAGE_SIZE = 1000;
 
 /** Runs read by one `_id` lookup each before one `$in` read is cheaper (FerretDB 1.x). */
 const ID_LOOKUPS_PER_SCAN = 8;
+
+const NOTHING_BEHIND: SummaryWrite = Object.freeze({ maybeBehind: [] as string[] }) as SummaryWrite;
 
 /** How often a claim retries after losing a race on the same workflowId. */
 const CLAIM_ATTEMPTS = 5;
@@ -34,23 +45,24 @@ export class RunStore {
   constructor(
     private readonly runs: Collection<RunDoc>,
     private readonly ids: Collection<WorkflowIdDoc>,
+    private readonly commits: Collection<CommitDoc>,
     private readonly maxPayloadBytes: number,
     private readonly now: () => number,
     private readonly profile: () => Promise<ServerProfile>,
   ) {}
 
-  async save(state: RunState, extra?: { startMsgId?: string }): Promise<void> {
+  async save(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite> {
     const fields = toRunFields(state, this.maxPayloadBytes);
     const set = extra?.startMsgId === undefined ? fields : { ...fields, startMsgId: extra.startMsgId };
     if ((await this.profile()).idFiltersOnly) {
       // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
-      // server's own conditional update.
+      // server's own conditional update, hence the check for a newer commit afterwards.
       for (let attempt = 0; ; attempt++) {
         const stored = await this.runs.findOne({ _id: state.runId }, { projection: { lastSeq: 1 } });
-        if (stored && stored.lastSeq >= state.lastSeq) return;
+        if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
         try {
           await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
-          return;
+          return { maybeBehind: await this.newerCommitExists([state]) };
         } catch (err) {
           // Another writer created the summary between our read and our upsert: read it again.
           if (!isDuplicateKeyError(err) || attempt > 0) throw err;
@@ -66,9 +78,20 @@ export class RunStore {
       // it between our match and our insert; a plain conditional update settles both.
       await this.runs.updateOne(filter, { $set: set });
     }
+    return NOTHING_BEHIND;
   }
 
-  async saveMany(states: RunState[]): Promise<void> {
+  /** Runs with a commit past the state just written (one `_id` probe each). */
+  private async newerCommitExists(states: readonly RunState[]): Promise<string[]> {
+    const behind: string[] = [];
+    await forEachLimited(states, SINGLE_UPDATE_CONCURRENCY, async (s) => {
+      const next = await this.commits.findOne({ _id: commitId(s.runId, s.lastSeq + 1) }, { projection: { _id: 1 } });
+      if (next) behind.push(s.runId);
+    });
+    return behind;
+  }
+
+  async saveMany(states: RunState[]): Promise<SummaryWrite> {
     // Only the newest state of each run matters.
     const newest = new Map<string, RunState>();
     for (const s of states) {
@@ -76,10 +99,20 @@ export class RunStore {
       if (!seen || s.lastSeq > seen.lastSeq) newest.set(s.runId, s);
     }
     let batch = [...newest.values()];
-    if (batch.length === 0) return;
-    const idOnly = (await this.profile()).idFiltersOnly;
+    if (batch.length === 0) return NOTHING_BEHIND;
+    const profile = await this.profile();
+    if (batch.length > profile.maxUpdatesPerCommand) {
+      // One statement per command (see ServerProfile.maxUpdatesPerCommand); save() reads what is
+      // stored itself and settles races.
+      const maybeBehind: string[] = [];
+      await forEachLimited(batch, SINGLE_UPDATE_CONCURRENCY, async (s) => {
+        maybeBehind.push(...(await this.save(s)).maybeBehind);
+      });
+      return { maybeBehind };
+    }
+    const idOnly = profile.idFiltersOnly;
     if (idOnly) batch = await this.newerThanStored(batch);
-    if (batch.length === 0) return;
+    if (batch.length === 0) return NOTHING_BEHIND;
     const ops: AnyBulkWriteOperation<RunDoc>[] = batch.map((s) => ({
       updateOne: {
         filter: idOnly ? { _id: s.runId } : { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
@@ -97,8 +130,12 @@ export class RunStore {
       // bulk at its first error, so redo everything from there one by one; each write is guarded
       // by lastSeq, so redoing one that landed changes nothing.
       const first = Math.min(...writeErrors.map((we) => we.index));
-      for (const s of batch.slice(first)) await this.save(s);
+      const maybeBehind: string[] = [];
+      for (const s of batch.slice(first)) maybeBehind.push(...(await this.save(s)).maybeBehind);
+      if (idOnly) maybeBehind.push(...(await this.newerCommitExists(batch.slice(0, first))));
+      return { maybeBehind };
     }
+    return idOnly ? { maybeBehind: await this.newerCommitExists(batch) } : NOTHING_BEHIND;
   }
 
   /**
@@ -151,6 +188,12 @@ export class RunStore {
     if (filter.workflowType !== undefined) and.push({ workflowType: filter.workflowType });
     if (filter.startedFrom !== undefined) and.push({ startedAt: { $gte: filter.startedFrom } });
     if (filter.startedTo !== undefined) and.push({ startedAt: { $lt: filter.startedTo } });
+    if (filter.where !== undefined) {
+      // Keys are checked ([A-Za-z][A-Za-z0-9_]*), so they are safe in a dotted field path.
+      for (const [key, value] of Object.entries(validateSearchAttributes(filter.where, 'where'))) {
+        and.push({ [`searchAttributes.${key}`]: value } as Filter<RunDoc>);
+      }
+    }
     if (page.cursor !== undefined) {
       const { startedAt, runId } = decodeCursor(page.cursor);
       and.push({ $or: [{ startedAt: { $lt: startedAt } }, { startedAt, _id: { $lt: runId } }] });
@@ -162,12 +205,33 @@ export class RunStore {
     return docs.length > limit && last ? { items, nextCursor: encodeCursor(last.startedAt, last.runId) } : { items };
   }
 
-  async claim(workflowId: string, runId: string, policy: IdReusePolicy): Promise<ClaimResult> {
+  /** (workflowType, version) of every open run, counted; one scan over the open summaries. */
+  async openVersions(): Promise<OpenRunVersion[]> {
+    const counts = new Map<string, OpenRunVersion>();
+    const open = this.runs.find({ status: 'running' }, { projection: { workflowType: 1, version: 1 } });
+    for await (const d of open) {
+      const key = `${d.workflowType}\u0000${d.version}`;
+      const seen = counts.get(key);
+      if (seen) seen.runs++;
+      else counts.set(key, { workflowType: d.workflowType, version: d.version, runs: 1 });
+    }
+    return [...counts.values()].sort((a, b) =>
+      a.workflowType === b.workflowType ? a.version - b.version : a.workflowType < b.workflowType ? -1 : 1,
+    );
+  }
+
+  async claim(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult> {
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const holder = await this.currentHolder(workflowId);
       if (holder?.runId === runId) {
         // The same start again (redelivery): idempotent while open; a closed run stays closed.
         return holder.open ? { claimed: true } : { claimed: false, runId, status: holder.status ?? 'completed' };
+      }
+      if (holder && startMsgId !== undefined && holder.startMsgId === startMsgId) {
+        // The same start message published again past JetStream's duplicate window: its run, even
+        // closed, is the answer; a second run would apply one start twice.
+        const status = holder.open ? 'running' : (holder.status ?? 'completed');
+        return { claimed: false, runId: holder.runId, status, sameStart: true };
       }
       if (holder) {
         let closedStatus = holder.open ? undefined : (holder.status ?? 'completed');
@@ -190,6 +254,7 @@ export class RunStore {
           runId,
           open: true,
           claimedAt: this.now(),
+          ...(startMsgId === undefined ? {} : { startMsgId }),
         });
         return { claimed: true };
       } catch (err) {

@@ -15,13 +15,21 @@ export interface ServerProfile {
    * followed by a write by `_id`. False on MongoDB.
    */
   idFiltersOnly: boolean;
+  /**
+   * Most update statements one command may carry. FerretDB 1.x keeps every statement's query
+   * open (one SQL connection each) until the whole command ends, while each statement's write
+   * takes one more connection from a pool of 100: a bulk of ~50 statements, or a few concurrent
+   * bulks, exhaust the pool and wait on each other forever. There, each statement is sent alone.
+   */
+  maxUpdatesPerCommand: number;
 }
 
 /** Asks the server what it is (`buildInfo.ferretdbVersion` names FerretDB). */
 export async function detectServerProfile(db: Db): Promise<ServerProfile> {
   const info = (await db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: unknown; version?: unknown };
   const ferret = typeof info.ferretdbVersion === 'string' ? info.ferretdbVersion : undefined;
-  return { idFiltersOnly: ferret !== undefined && /^v?1\./.test(ferret) };
+  const ferret1 = ferret !== undefined && /^v?1\./.test(ferret);
+  return { idFiltersOnly: ferret1, maxUpdatesPerCommand: ferret1 ? 1 : Number.POSITIVE_INFINITY };
 }
 
 /** Detects the profile once; a failed detection (server away) is tried again on the next call. */
@@ -36,4 +44,23 @@ export function memoizedProfile(db: Db): () => Promise<ServerProfile> {
     }
     return pending;
   };
+}
+
+/** Update commands in flight at once per store when statements go one per command. */
+export const SINGLE_UPDATE_CONCURRENCY = 4;
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first failure. */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -7,7 +7,7 @@
 
 import type { Command, RunState } from '../engine/types.js';
 import type { ConflictError, ErrorInfo } from '../errors.js';
-import type { Commit, Millis, RunStatus } from '../history/events.js';
+import type { Commit, Millis, RunStatus, SearchAttributes } from '../history/events.js';
 
 /** A commit as stored: its events, the commands to publish after it, and the outbox flag. */
 export interface StoredCommit extends Commit {
@@ -32,7 +32,11 @@ export interface StoredCommit extends Commit {
 export type IdReusePolicy = 'returnExisting' | 'rejectWhileOpen' | 'allowAfterClose' | 'rejectDuplicate';
 
 /** Outcome of claimWorkflowId; when not claimed, the run that holds (or held) the id. */
-export type ClaimResult = { claimed: true } | { claimed: false; runId: string; status: RunStatus };
+/**
+ * `sameStart`: the holder was started by the same start message (its `Nats-Msg-Id`), sent again
+ * after JetStream's duplicate window: that start is answered with the holder, whatever the policy.
+ */
+export type ClaimResult = { claimed: true } | { claimed: false; runId: string; status: RunStatus; sameStart?: true };
 
 /** A run summary: plain fields for listing and indexing, plus the full RunState. */
 export interface RunRecord {
@@ -51,7 +55,19 @@ export interface RunRecord {
   error?: ErrorInfo;
   /** Id of the start message that created the run, for dedup of redelivered starts. */
   startMsgId?: string;
+  /** The memo given at start. */
+  memo?: Record<string, unknown>;
+  /** Search attributes: given at start, upserted by the machine. */
+  searchAttributes?: SearchAttributes;
   state: RunState;
+}
+
+/** A workflow version that open runs are pinned to (see Store.openRunVersions). */
+export interface OpenRunVersion {
+  workflowType: string;
+  version: number;
+  /** Open runs on this version. */
+  runs: number;
 }
 
 /** Filter for listRuns; every field narrows. */
@@ -62,6 +78,8 @@ export interface RunFilter {
   startedFrom?: Millis;
   /** Exclusive upper bound on startedAt. */
   startedTo?: Millis;
+  /** Search attributes the run must hold, each with exactly this value. */
+  where?: SearchAttributes;
 }
 
 /** One page of results; pass `nextCursor` back to get the next page (absent on the last). */
@@ -110,7 +128,7 @@ export interface Store {
 
   // ---- workflowId ownership ----
   /** Claims a workflowId for a run under a reuse policy (see IdReusePolicy). */
-  claimWorkflowId(workflowId: string, runId: string, policy: IdReusePolicy): Promise<ClaimResult>;
+  claimWorkflowId(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult>;
   /** Marks the id closed when its run closes; a no-op if another run now holds it. */
   releaseWorkflowId(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void>;
 
@@ -120,14 +138,20 @@ export interface Store {
    * On servers without atomic conditional updates (FerretDB 1.x) two concurrent writers of one run
    * can leave it behind; like any lagging summary, repairRun brings it up to history.
    */
-  saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<void>;
+  saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite>;
   /** saveRun for many runs in one bulk write. */
-  saveRuns(states: RunState[]): Promise<void>;
+  saveRuns(states: RunState[]): Promise<SummaryWrite>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** The current (open) or latest run of a workflowId. */
   getRunByWorkflowId(workflowId: string): Promise<RunRecord | undefined>;
   /** Runs matching `filter`, newest first, paged by an opaque cursor (default limit 100). */
   listRuns(filter: RunFilter, page?: { cursor?: string; limit?: number }): Promise<Page<RunRecord>>;
+  /**
+   * The (workflowType, version) pairs of open runs, with how many runs use each, sorted by type
+   * then version. Read from the summaries, which may lag history by a few decisions; routers check
+   * it at start so they never take up runs they cannot decide.
+   */
+  openRunVersions(): Promise<OpenRunVersion[]>;
   /**
    * Brings a run's summary up to its history: when history holds commits past the summary's
    * lastSeq, calls `rebuild(summaryState, tailCommits)` and saves the result. Returns the
@@ -169,4 +193,14 @@ export interface StoreOptions {
 /** The defaults merged under a caller's Partial<StoreOptions>. */
 export function defaultStoreOptions(): StoreOptions {
   return { dbName: 'squall', collectionPrefix: 'squall', maxPayloadBytes: 1_048_576 };
+}
+
+/**
+ * What a summary write may have left behind. Where conditional updates are not atomic (FerretDB
+ * 1.x), a writer holding an older state can land after one holding a newer state; each writer
+ * then looks for a commit past what it wrote, and names the runs where one exists: their summary
+ * may have moved backwards and wants repairRun. Always empty on MongoDB.
+ */
+export interface SummaryWrite {
+  maybeBehind: string[];
 }

@@ -4,7 +4,7 @@ import { decide, defineWorkflow, foldCommits } from '../../../shared/engine/inde
 import type { DecisionInput, RunState } from '../../../shared/engine/types.js';
 import { ConflictError, InvalidInputError, PayloadTooLargeError } from '../../../shared/errors.js';
 import type { IdReusePolicy, StoredCommit } from '../../../shared/store/index.js';
-import { freshStore, newRunId, rejection, sampleState, type TestStore } from './helpers.js';
+import { freshStore, newRunId, rejection, sampleCommit, sampleState, type TestStore } from './helpers.js';
 
 let t: TestStore;
 afterEach(async () => {
@@ -52,6 +52,20 @@ describe('store: run summaries', () => {
     for (const s of seqs) await t.store.saveRun(sampleState(runId, { lastSeq: s, updatedAt: s }));
     expect((await t.store.getRun(runId))?.lastSeq).toBe(35);
     expect((await t.store.getRun(runId))?.state.updatedAt).toBe(35);
+  });
+
+  it('names the runs whose just-written summary has a newer commit in history', async () => {
+    t = await freshStore();
+    const [a, b] = [newRunId(), newRunId()];
+    for (const seq of [1, 2, 3]) await t.store.appendCommit(sampleCommit(a, seq));
+    await t.store.appendCommit(sampleCommit(b, 1));
+    const single = await t.store.saveRun(sampleState(a, { lastSeq: 2 }));
+    const batch = await t.store.saveRuns([sampleState(b, { lastSeq: 1 }), sampleState(a, { lastSeq: 3 })]);
+    // Only a server without atomic conditional writes (FerretDB 1.x) needs the check; MongoDB
+    // never lets an older state land over a newer one and always answers "nothing behind".
+    const ferret = (await t.client.db(t.dbName).admin().command({ buildInfo: 1 })).ferretdbVersion !== undefined;
+    expect(single.maybeBehind).toEqual(ferret ? [a] : []);
+    expect(batch.maybeBehind).toEqual([]);
   });
 
   it('saveRuns writes a batch, skipping stale entries without losing the ones after them', async () => {
