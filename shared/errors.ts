@@ -18,7 +18,10 @@ export type ErrorCode =
   | 'CANCELLED'
   | 'UNAVAILABLE'
   | 'CONFIG'
-  | 'INTERNAL';
+  | 'OUTSIDE_DECISION'
+  | 'INTERNAL'
+  | 'TERMINATED'
+  | 'CALLBACK_CLOSED';
 
 /** Options shared by every SquallError constructor. */
 export interface SquallErrorOptions {
@@ -135,6 +138,30 @@ export class ConfigError extends SquallError {
   }
 }
 
+/**
+ * A decision-only helper (`now()`, `sideEffect()`) was used outside decide(): in code that is not
+ * a guard, action, assign, input or output function of a workflow machine being decided.
+ */
+export class OutsideDecisionError extends SquallError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super('OUTSIDE_DECISION', message, opts);
+  }
+}
+
+/** A run was terminated (by a user or its parent's close policy); its machine was not consulted. */
+export class TerminatedError extends SquallError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super('TERMINATED', message, opts);
+  }
+}
+
+/** A callback token names a callback that can no longer be completed: done, timed out, cancelled, or its run closed. */
+export class CallbackClosedError extends SquallError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super('CALLBACK_CLOSED', message, opts);
+  }
+}
+
 /** Maximum stack length kept when an error crosses the wire. */
 export const MAX_STACK_CHARS = 4000;
 
@@ -194,7 +221,10 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'CANCELLED',
   'UNAVAILABLE',
   'CONFIG',
+  'OUTSIDE_DECISION',
   'INTERNAL',
+  'TERMINATED',
+  'CALLBACK_CLOSED',
 ]);
 
 function knownCode(code: string | undefined): ErrorCode | undefined {

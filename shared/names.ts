@@ -68,6 +68,10 @@ export interface Subjects {
   start(workflowType: string): string;
   signal(workflowId: string): string;
   cancel(workflowId: string): string;
+  /** Ends the open run of a workflowId at once (inbox stream, like cancel). */
+  terminate(workflowId: string): string;
+  /** A child run closed: its outcome for the parent run (events stream). */
+  child(parentRunId: string): string;
   query(workflowId: string): string;
   done(workflowType: string, workflowId: string): string;
   /** Completions filter: `done.<type|*>.<workflowId|*>` (each omitted part is a wildcard). */
@@ -86,11 +90,15 @@ export interface Subjects {
   api(op: string): string;
   /** Core notification a router publishes once it has processed a start for a workflowId. */
   started(workflowId: string): string;
+  /** Completion (`complete`) or failure (`fail`) of a callback by its token (in the body). */
+  callback(op: 'complete' | 'fail'): string;
   /** Wildcards used by stream configs and subscriptions. */
   readonly all: {
     start: string;
     signal: string;
     cancel: string;
+    terminate: string;
+    child: string;
     query: string;
     done: string;
     emit: string;
@@ -101,6 +109,7 @@ export interface Subjects {
     timer: string;
     dlq: string;
     api: string;
+    callback: string;
   };
   /** Splits an inbound subject into its kind and trailing token(s); undefined if not ours. */
   parse(subject: string): ParsedSubject | undefined;
@@ -112,6 +121,8 @@ export interface ParsedSubject {
     | 'start'
     | 'signal'
     | 'cancel'
+    | 'terminate'
+    | 'child'
     | 'query'
     | 'done'
     | 'emit'
@@ -121,7 +132,8 @@ export interface ParsedSubject {
     | 'fired'
     | 'timer'
     | 'dlq'
-    | 'health';
+    | 'health'
+    | 'callback';
   tokens: string[];
 }
 
@@ -129,6 +141,8 @@ const KINDS: ReadonlySet<string> = new Set([
   'start',
   'signal',
   'cancel',
+  'terminate',
+  'child',
   'query',
   'done',
   'emit',
@@ -141,6 +155,7 @@ const KINDS: ReadonlySet<string> = new Set([
   'health',
   'api',
   'started',
+  'callback',
 ]);
 
 /** Builds the subject set for a prefix (default `squall`). */
@@ -151,6 +166,8 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     start: (t) => `${p}.start.${validateToken('workflowType', t)}`,
     signal: (id) => `${p}.signal.${validateToken('workflowId', id)}`,
     cancel: (id) => `${p}.cancel.${validateToken('workflowId', id)}`,
+    terminate: (id) => `${p}.terminate.${validateToken('workflowId', id)}`,
+    child: (r) => `${p}.child.${validateToken('runId', r)}`,
     query: (id) => `${p}.query.${validateToken('workflowId', id)}`,
     done: (t, id) => `${p}.done.${validateToken('workflowType', t)}.${validateToken('workflowId', id)}`,
     doneFilter: (t, id) =>
@@ -173,10 +190,18 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     health: (s) => `${p}.health.${validateToken('service', s)}`,
     api: (op) => `${p}.api.${validateToken('service', op)}`,
     started: (id) => `${p}.started.${validateToken('workflowId', id)}`,
+    callback: (op) => {
+      if (op !== 'complete' && op !== 'fail') {
+        throw new InvalidInputError(`callback operation must be complete or fail, got ${JSON.stringify(op)}`);
+      }
+      return `${p}.callback.${op}`;
+    },
     all: {
       start: `${p}.start.*`,
       signal: `${p}.signal.*`,
       cancel: `${p}.cancel.*`,
+      terminate: `${p}.terminate.*`,
+      child: `${p}.child.*`,
       query: `${p}.query.*`,
       done: `${p}.done.>`,
       emit: `${p}.emit.*`,
@@ -187,6 +212,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       timer: `${p}.timer.>`,
       dlq: `${p}.dlq.*`,
       api: `${p}.api.*`,
+      callback: `${p}.callback.*`,
     },
     parse(subject) {
       const parts = subject.split('.');

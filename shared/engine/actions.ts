@@ -6,6 +6,7 @@
  * | XState action                   | history event      | command          |
  * | ------------------------------- | ------------------ | ---------------- |
  * | `xstate.spawnChild` (invoke)    | ActivityScheduled  | scheduleActivity |
+ * | `spawnChild` action, computed id | ActivityScheduled  | scheduleActivity |
  * | `xstate.stopChild` (pending)    | ActivityCancelled  | cancelActivity   |
  *
  * An activity's retries and timeouts (engine timers, see attempts.ts) are armed and cancelled
@@ -15,13 +16,23 @@
  * | `xstate.sendTo` self, delayed   | TimerScheduled     | scheduleTimer    |
  * | `xstate.cancel` (live timer)    | TimerCancelled     | cancelTimer      |
  * | `xstate.emit`                   | EventEmitted       | emit             |
+ *
+ * Child workflows (a src declared with childWorkflow()) and continue-as-new:
+ *
+ * | `xstate.spawnChild` (child src) | ChildStarted       | startChild       |
+ * | `xstate.stopChild` (open child) | ChildDetached      | detachChild      |
+ * | continueAsNew() (an emit)       | (decide closes the run: RunContinuedAsNew, continueAsNew) |
+ * | `upsertSearchAttributes` (emit) | SearchAttributesUpserted | (none)     |
  */
 import type { AnyStateMachine, ExecutableActionObject } from 'xstate';
 import { ConfigError } from '../errors.js';
 import type { ActivityScheduledEvent, HistoryEvent, Millis, SignalEvent } from '../history/events.js';
 import { cancelPendingActivity, dispatchAttempt } from './attempts.js';
+import { cancelCallback, createCallback, isCallbackSrc } from './callback.js';
+import { type ChildSpec, CONTINUE_AS_NEW_EVENT_TYPE, childWorkflowId } from './child.js';
 import type { WorkflowDefinition } from './definition.js';
-import type { Command, PendingActivity, PendingTimer, RunState } from './types.js';
+import { mergeSearchAttributes, SEARCH_ATTRIBUTES_EVENT, validateSearchAttributes } from './search-attributes.js';
+import type { Command, PendingActivity, PendingChild, PendingTimer, RunState } from './types.js';
 
 /** The part of a decision in progress that actions write to. Owned by one decide() call. */
 export interface ActionTarget {
@@ -33,6 +44,8 @@ export interface ActionTarget {
   readonly commands: Command[];
   /** Events the machine sent to itself without a delay; decide() feeds them after this step. */
   readonly selfEvents: SignalEvent[];
+  /** Set by a continueAsNew() action: decide() closes the run as `continued` after this step. */
+  continueAsNew?: { input?: unknown };
 }
 
 /** Built-in actions XState resolves itself during transition(); nothing is left to do for them. */
@@ -66,10 +79,16 @@ function applyAction(
   const params = (action.params ?? {}) as Record<string, unknown>;
   switch (action.type) {
     case 'xstate.spawnChild':
+      if (isCallbackSrc(definition.callbacks, params.src) && typeof params.id === 'string') {
+        createCallback(definition.callbacks?.[params.src as string] ?? {}, params.id, params.input, target);
+        return;
+      }
       scheduleActivity(definition, params, target);
       return;
     case 'xstate.stopChild':
+      cancelCallback(actorId(action.params), target);
       cancelActivity(actorId(action.params), target);
+      stopChild(actorId(action.params), target);
       return;
     case 'xstate.raise': {
       // A raise without a delay is an internal event XState already processed in the macrostep.
@@ -93,6 +112,14 @@ function applyAction(
       return;
     case 'xstate.emit': {
       const event = asEvent(params.event, definition.name, 'emit');
+      if (event.type === CONTINUE_AS_NEW_EVENT_TYPE) {
+        target.continueAsNew = event.input === undefined ? {} : { input: event.input };
+        return;
+      }
+      if (event.type === SEARCH_ATTRIBUTES_EVENT) {
+        upsertAttributes(event.attributes, target);
+        return;
+      }
       target.events.push({ type: 'EventEmitted', at: target.at, event });
       target.commands.push({ kind: 'emit', event });
       return;
@@ -111,16 +138,17 @@ function applyAction(
 }
 
 function scheduleActivity(definition: WorkflowDefinition, params: Record<string, unknown>, target: ActionTarget): void {
-  const { src, id } = params;
-  if (typeof src !== 'string' || typeof id !== 'string') {
+  const { src } = params;
+  if (typeof src !== 'string') {
     throw new ConfigError(`workflow ${definition.name}: only activities named by a string src can be invoked`, {
       details: { workflowType: definition.name },
     });
   }
-  if (definition.isWorkflowSrc(src)) {
-    throw new ConfigError(`workflow ${definition.name}: invoking workflow ${src} as a child run is not supported yet`, {
-      details: { workflowType: definition.name, src },
-    });
+  const child = definition.childFor(src);
+  const id = spawnedId(definition, src, params, child !== undefined);
+  if (child) {
+    startChild(definition, child, id, params.input, target);
+    return;
   }
   const { state } = target;
   if (state.activities[id]) {
@@ -148,12 +176,135 @@ function scheduleActivity(definition: WorkflowDefinition, params: Record<string,
   dispatchAttempt(target, pending, 1);
 }
 
+/**
+ * Schedules the actors a transition spawned inside `assign` (`spawn(src, { id })`): XState starts
+ * those itself instead of returning a spawnChild action, so they are found as children that
+ * `after` holds and `before` did not. Throws ConfigError as a spawnChild action would.
+ */
+export function scheduleAssignSpawns(
+  definition: WorkflowDefinition,
+  actions: readonly ExecutableActionObject[],
+  before: Readonly<Record<string, unknown>>,
+  after: Readonly<Record<string, unknown>>,
+  target: ActionTarget,
+): void {
+  const byAction = new Set<unknown>();
+  for (const a of actions) {
+    if (a.type === 'xstate.spawnChild') byAction.add((a.params as { actorRef?: unknown } | undefined)?.actorRef);
+  }
+  for (const [key, ref] of Object.entries(after)) {
+    if (ref === undefined || before[key] === ref || byAction.has(ref)) continue;
+    const { src, options } = ref as { src?: unknown; options?: { input?: unknown } };
+    const params: Record<string, unknown> = { src, id: key };
+    if (options?.input !== undefined) params.input = options.input;
+    scheduleActivity(definition, params, target);
+  }
+}
+
+/**
+ * The invoke id of a spawn. XState passes `spawnChild`'s id unresolved (it may be a function of
+ * context and event); the actor it created carries the resolved one. A spawn without an explicit
+ * id would get a session id, which is not stable across decisions, so it is refused.
+ */
+function spawnedId(
+  definition: WorkflowDefinition,
+  src: string,
+  params: Record<string, unknown>,
+  isChildWorkflow: boolean,
+): string {
+  if (!isChildWorkflow && !definition.activities.includes(src)) {
+    throw new ConfigError(
+      `workflow ${definition.name}: spawnChild(${JSON.stringify(src)}) names no actor of the machine; declare it in setup({ actors: { ${src}: activity() } })`,
+      { details: { workflowType: definition.name, src } },
+    );
+  }
+  if (typeof params.id === 'string') return params.id;
+  const resolved = (params.actorRef as { id?: unknown } | undefined)?.id;
+  if (typeof params.id !== 'function' || typeof resolved !== 'string') {
+    throw new ConfigError(
+      `workflow ${definition.name}: spawnChild(${JSON.stringify(src)}) needs an explicit id (a string or a function of context and event) so its result can be routed back`,
+      { details: { workflowType: definition.name, src } },
+    );
+  }
+  return resolved;
+}
+
+/** Merges attributes the machine upserted into the run state and records them. */
+function upsertAttributes(raw: unknown, target: ActionTarget): void {
+  const attributes = validateSearchAttributes(raw, 'upsertSearchAttributes');
+  target.state.searchAttributes = mergeSearchAttributes(target.state.searchAttributes, attributes);
+  target.events.push({ type: 'SearchAttributesUpserted', at: target.at, attributes });
+}
+
 /** Cancels the activity of invoke `id` if it is still pending (a consumed result is not). */
 function cancelActivity(id: string | undefined, target: ActionTarget): void {
   if (id === undefined) return;
   const pending = target.state.activities[id];
   if (!pending) return;
   cancelPendingActivity(target, pending, 'cancelled');
+}
+
+function startChild(
+  definition: WorkflowDefinition,
+  spec: ChildSpec,
+  invokeId: string,
+  input: unknown,
+  target: ActionTarget,
+): void {
+  const { state } = target;
+  if (state.children[invokeId] || state.activities[invokeId]) {
+    throw new ConfigError(
+      `workflow ${definition.name}: two running invokes share the invoke id ${JSON.stringify(invokeId)}; give each invoke its own id`,
+      { details: { workflowType: definition.name, invokeId } },
+    );
+  }
+  const childSeq = state.nextSeq++;
+  const childId = childWorkflowId(spec, { parentWorkflowId: state.workflowId, invokeId, childSeq, input });
+  state.children[invokeId] = {
+    childSeq,
+    workflowType: spec.workflowType,
+    invokeId,
+    childWorkflowId: childId,
+    parentClosePolicy: spec.parentClosePolicy,
+  };
+  const base = { childSeq, workflowType: spec.workflowType, invokeId, childWorkflowId: childId };
+  target.events.push({
+    type: 'ChildStarted',
+    at: target.at,
+    ...base,
+    ...(input === undefined ? {} : { input }),
+    parentClosePolicy: spec.parentClosePolicy,
+  });
+  target.commands.push({ kind: 'startChild', ...base, ...(input === undefined ? {} : { input }) });
+}
+
+/** The machine left the state that invoked a still-open child: apply its parent close policy. */
+function stopChild(id: string | undefined, target: ActionTarget): void {
+  if (id === undefined) return;
+  const child = target.state.children[id];
+  if (child) detachChild(target, child);
+}
+
+/**
+ * Stops waiting on an open child and applies its parent close policy (terminate, request cancel
+ * or abandon); a result it sends later is recorded as stale.
+ */
+export function detachChild(target: ActionTarget, child: PendingChild): void {
+  delete target.state.children[child.invokeId];
+  const policy = child.parentClosePolicy ?? 'terminate';
+  target.events.push({
+    type: 'ChildDetached',
+    at: target.at,
+    childSeq: child.childSeq,
+    childWorkflowId: child.childWorkflowId,
+    policy,
+  });
+  target.commands.push({
+    kind: 'detachChild',
+    childSeq: child.childSeq,
+    childWorkflowId: child.childWorkflowId,
+    policy,
+  });
 }
 
 function scheduleTimer(rawEvent: unknown, delay: number, rawId: unknown, target: ActionTarget): void {

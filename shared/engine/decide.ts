@@ -3,17 +3,10 @@
  * and the commands to publish out. No clock but `input.at`, no randomness, no I/O; replaying a
  * run's inputs through it rebuilds the same state and the same commands.
  */
-import {
-  type AnyActorScope,
-  type AnyMachineSnapshot,
-  createActor,
-  type EventObject,
-  type ExecutableActionObject,
-  initialTransition,
-} from 'xstate';
-import { CorruptHistoryError, InvalidInputError, toErrorInfo } from '../errors.js';
-import type { HistoryEvent, IgnoredReason, SignalEvent } from '../history/events.js';
-import { type ActionTarget, applyActions } from './actions.js';
+import { type AnyMachineSnapshot, initialTransition } from 'xstate';
+import { InvalidInputError } from '../errors.js';
+import type { HistoryEvent, SignalEvent } from '../history/events.js';
+import type { applyActions } from './actions.js';
 import {
   activityCompleted,
   activityTimerFired,
@@ -21,37 +14,72 @@ import {
   attemptFailed,
   attemptHeartbeat,
   attemptStarted,
-  cancelPendingActivity,
   isCurrentAttempt,
 } from './attempts.js';
+import { callbackTimerFired, pendingCallback, settleCallback } from './callback.js';
+import { type DecisionScope, withDecisionScope } from './decision-context.js';
 import type { WorkflowDefinition } from './definition.js';
+import {
+  accepts,
+  advance,
+  closeRun,
+  type Draft,
+  finish,
+  ignore,
+  newDraft,
+  openDraft,
+  pendingBySeq,
+  record,
+  settle,
+  step,
+} from './draft.js';
 import { CANCEL_EVENT_TYPE, inputEvent, validateDecisionInput } from './input.js';
-import { type Command, CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
+import { sideEffectRecorder } from './side-effects.js';
+import { CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
 
-/** A decision in progress: a private working copy of the state plus what it produced so far. */
-interface Draft extends ActionTarget {
-  readonly definition: WorkflowDefinition;
-  /** The machine snapshot as of the last successful step; undefined only if start failed. */
-  live: AnyMachineSnapshot | undefined;
-  /** Inert actor scope transitions run in; `actions` collects what they ask for, unexecuted. */
-  scope: AnyActorScope | undefined;
-  actions: ExecutableActionObject[];
+/** Options of decide(). */
+export interface DecideOptions {
+  /**
+   * The recorded commit when replaying it: side effects take their values from its
+   * SideEffectRecorded events instead of running. Undefined when deciding live.
+   */
+  recorded?: readonly HistoryEvent[];
 }
 
 /**
  * Folds one input into a run. `state` is undefined exactly for `start`. A closed run takes no
  * input: the result is `{ events: [], commands: [], state }` and nothing is to be appended.
  * Throws InvalidInputError for a malformed input; never throws for what the machine does.
+ * While it runs, `now()` answers `input.at` and `sideEffect()` records into this decision.
  */
-export function decide(definition: WorkflowDefinition, state: RunState | undefined, input: DecisionInput): Decision {
+export function decide(
+  definition: WorkflowDefinition,
+  state: RunState | undefined,
+  input: DecisionInput,
+  opts: DecideOptions = {},
+): Decision {
   validateDecisionInput(input);
+  const scope: DecisionScope = { at: input.at };
+  const bind = (d: Draft): Draft => {
+    scope.sideEffect = sideEffectRecorder(d, opts.recorded);
+    return d;
+  };
+  return withDecisionScope(scope, () => decideInScope(definition, state, input, bind));
+}
+
+function decideInScope(
+  definition: WorkflowDefinition,
+  state: RunState | undefined,
+  input: DecisionInput,
+  bind: (d: Draft) => Draft,
+): Decision {
   if (input.kind === 'start') {
     if (state !== undefined) {
       throw new InvalidInputError(`run ${state.runId} already exists; start opens a new run only`, {
         details: { runId: state.runId, workflowId: state.workflowId },
       });
     }
-    return start(definition, input);
+    return start(definition, input, bind);
   }
   if (state === undefined) {
     throw new InvalidInputError(`a ${input.kind} input needs the run's state; only start opens a run`);
@@ -63,8 +91,12 @@ export function decide(definition: WorkflowDefinition, state: RunState | undefin
     );
   }
   if (state.status !== 'running') return { events: [], commands: [], state };
+  const inputId = outsideInputId(input);
+  // The same outside message again (its router died before acking it): taken already.
+  if (inputId !== undefined && state.recentInputs?.includes(inputId)) return { events: [], commands: [], state };
 
-  const d = openDraft(definition, state, input.at);
+  const d = bind(openDraft(definition, state, input.at));
+  if (inputId !== undefined) d.state.recentInputs = [...(d.state.recentInputs ?? []), inputId].slice(-RECENT_INPUTS);
   switch (input.kind) {
     case 'activityStarted':
     case 'activityHeartbeat': {
@@ -118,6 +150,12 @@ export function decide(definition: WorkflowDefinition, state: RunState | undefin
         step(d, timer.event ?? { type: timer.sendId });
         break;
       }
+      const timedOut = callbackTimerFired(d, input.timerSeq);
+      if (timedOut) {
+        d.events.unshift(inputEvent(input, definition.name, definition.version));
+        step(d, timedOut);
+        break;
+      }
       const fired = activityTimerFired(d, input.timerSeq);
       if (!fired) return ignore(d, input, 'stale');
       d.events.unshift(inputEvent(input, definition.name, definition.version));
@@ -132,6 +170,17 @@ export function decide(definition: WorkflowDefinition, state: RunState | undefin
       delete d.state.children[child.invokeId];
       const id = child.invokeId;
       step(d, actorResult(id, input.kind === 'childCompleted' ? { output: input.output } : { error: input.error }));
+      break;
+    }
+    case 'callbackCompleted':
+    case 'callbackFailed': {
+      const cb = pendingCallback(d.state, input.callbackSeq);
+      if (!cb) return ignore(d, input, 'stale');
+      record(d, input);
+      step(
+        d,
+        settleCallback(d, cb, input.kind === 'callbackCompleted' ? { output: input.output } : { error: input.error }),
+      );
       break;
     }
     case 'signal': {
@@ -157,12 +206,20 @@ export function decide(definition: WorkflowDefinition, state: RunState | undefin
       else closeRun(d, 'cancelled', input.reason);
       break;
     }
+    case 'terminate':
+      record(d, input);
+      closeRun(d, 'terminated', input.reason);
+      break;
   }
   settle(d);
   return finish(d);
 }
 
-function start(definition: WorkflowDefinition, input: Extract<DecisionInput, { kind: 'start' }>): Decision {
+function start(
+  definition: WorkflowDefinition,
+  input: Extract<DecisionInput, { kind: 'start' }>,
+  bind: (d: Draft) => Draft,
+): Decision {
   const state: RunState = {
     workflowId: input.workflowId,
     runId: input.runId,
@@ -180,19 +237,12 @@ function start(definition: WorkflowDefinition, input: Extract<DecisionInput, { k
     updatedAt: input.at,
   };
   if (input.parent) state.parent = { ...input.parent };
+  if (input.continuedFrom !== undefined) state.continuedFrom = input.continuedFrom;
+  if (input.memo !== undefined) state.memo = input.memo;
+  if (input.searchAttributes !== undefined) state.searchAttributes = { ...input.searchAttributes };
   const engine = input.engine ?? CURRENT_ENGINE;
   if (engine !== 1) state.engine = engine;
-  const d: Draft = {
-    definition,
-    at: input.at,
-    state,
-    events: [],
-    commands: [],
-    selfEvents: [],
-    live: undefined,
-    scope: undefined,
-    actions: [],
-  };
+  const d: Draft = bind(newDraft(definition, input.at, state));
   record(d, input);
   let next: AnyMachineSnapshot;
   let actions: Parameters<typeof applyActions>[1];
@@ -204,185 +254,40 @@ function start(definition: WorkflowDefinition, input: Extract<DecisionInput, { k
   }
   advance(d, next, actions);
   settle(d);
+  if (input.signal) deliverStartSignal(d, input.signal);
   return finish(d);
 }
 
-function pendingBySeq(d: Draft, activitySeq: number) {
-  return Object.values(d.state.activities).find((a) => a.activitySeq === activitySeq);
-}
-
-function openDraft(definition: WorkflowDefinition, state: RunState, at: number): Draft {
-  const copy: RunState = {
-    ...state,
-    lastSeq: state.lastSeq + 1,
-    updatedAt: at,
-    // Pending activities are updated in place by this decision: copy them, never the caller's.
-    activities: Object.fromEntries(
-      Object.entries(state.activities).map(([id, a]) => [id, a.timers ? { ...a, timers: { ...a.timers } } : { ...a }]),
-    ),
-    timers: { ...state.timers },
-    children: { ...state.children },
-    mailbox: [...state.mailbox],
-  };
-  const d: Draft = {
-    definition,
-    at,
-    state: copy,
-    events: [],
-    commands: [],
-    selfEvents: [],
-    live: undefined,
-    scope: undefined,
-    actions: [],
-  };
-  restore(d, state);
-  return d;
-}
-
 /**
- * Rebuilds the live snapshot from its persisted form and an inert scope to transition in.
- * `machine.resolveState()` is not enough: it drops the invoked children (so `stopChild` loses its
- * target) and cannot revive history states. Creating (never starting) an actor from the snapshot
- * runs XState's own `restoreSnapshot`. XState's `transition()` would build a fresh actor, and
- * with it the machine's initial state, on every call; one scope per decision avoids that.
+ * Signal-with-start: the signal is folded in the start's own decision, right after the machine
+ * settled in its initial state, and recorded as a SignalReceived after the start's outcome. One
+ * commit holds both, so a start is never seen without its signal.
  */
-function restore(d: Draft, state: RunState): void {
-  try {
-    const actor = createActor(d.definition.machine, { snapshot: state.snapshot as never });
-    d.live = actor.getSnapshot() as AnyMachineSnapshot;
-    d.scope = {
-      self: actor,
-      id: '',
-      sessionId: '',
-      logger: () => {},
-      defer: () => {},
-      emit: () => {},
-      system: actor.system,
-      stopChild: () => {},
-      actionExecutor: (action) => {
-        d.actions.push(action);
-      },
-    };
-  } catch (err) {
-    throw new CorruptHistoryError(
-      `run ${state.runId}: its snapshot does not fit ${d.definition.name} v${d.definition.version}; rebuild it from history`,
-      { cause: err, details: { runId: state.runId } },
-    );
-  }
-}
-
-/** Records the input event of this decision (first event of the commit). */
-function record(d: Draft, input: DecisionInput): void {
-  d.events.push(inputEvent(input, d.definition.name, d.definition.version));
-}
-
-/** A no-op decision: the input is recorded with why it changed nothing. */
-function ignore(d: Draft, input: DecisionInput, ignored: IgnoredReason): Decision {
-  d.events.push(inputEvent(input, d.definition.name, d.definition.version, { ignored }));
-  return finish(d);
-}
-
-/** Does the current state take `event`? 'failed' when asking threw (a guard threw) and the run failed. */
-function accepts(d: Draft, event: EventObject): boolean | 'failed' {
-  try {
-    return d.live?.can(event) ?? false;
-  } catch (err) {
-    closeRun(d, 'failed', err);
-    return 'failed';
-  }
-}
-
-/** Feeds one event to the machine and maps what it did. */
-function step(d: Draft, event: EventObject): void {
-  if (d.state.status !== 'running' || !d.live || !d.scope) return;
-  let next: AnyMachineSnapshot;
-  d.actions = [];
-  try {
-    next = d.definition.machine.transition(d.live, event, d.scope) as AnyMachineSnapshot;
-  } catch (err) {
-    closeRun(d, 'failed', err);
+function deliverStartSignal(d: Draft, signal: SignalEvent): void {
+  const { at } = d;
+  if (d.state.status !== 'running') {
+    d.events.push({ type: 'SignalReceived', at, signal, ignored: 'closed' });
     return;
   }
-  advance(d, next, d.actions);
-}
-
-function advance(d: Draft, next: AnyMachineSnapshot, actions: Parameters<typeof applyActions>[1]): void {
-  if (next.status === 'error') {
-    closeRun(d, 'failed', next.error);
-    return;
-  }
-  try {
-    applyActions(d.definition, actions, d);
-  } catch (err) {
-    closeRun(d, 'failed', err);
-    return;
-  }
-  d.live = next;
-  if (next.status === 'done') closeRun(d, 'completed', next.output);
-}
-
-/** After a step: feed the machine's own sends, then every mailbox event the new state accepts, oldest first. */
-function settle(d: Draft): void {
-  while (d.state.status === 'running') {
-    const own = d.selfEvents.shift();
-    if (own) {
-      step(d, own);
-      continue;
+  const accepted = accepts(d, signal);
+  if (accepted === 'failed') return;
+  if (!accepted) {
+    if (!d.definition.deferred.includes(signal.type)) {
+      d.events.push({ type: 'SignalReceived', at, signal, ignored: 'unhandled' });
+      return;
     }
-    let index = -1;
-    for (let i = 0; i < d.state.mailbox.length; i++) {
-      const accepted = accepts(d, d.state.mailbox[i] as SignalEvent);
-      if (accepted === 'failed') return;
-      if (accepted) {
-        index = i;
-        break;
-      }
-    }
-    if (index < 0) return;
-    const [event] = d.state.mailbox.splice(index, 1);
-    step(d, event as SignalEvent);
+    d.events.push({ type: 'SignalReceived', at, signal, deferred: true });
+    d.state.mailbox.push(signal);
+    return;
   }
+  d.events.push({ type: 'SignalReceived', at, signal });
+  step(d, signal);
+  settle(d);
 }
 
-/**
- * Ends the run: cancels every pending activity and timer (scheduling order), then records the
- * end. `detail` is the output (completed), the thrown value (failed) or the reason (cancelled).
- */
-function closeRun(d: Draft, status: 'completed' | 'failed' | 'cancelled', detail: unknown): void {
-  const { state, at } = d;
-  for (const a of Object.values(state.activities).sort((x, y) => x.activitySeq - y.activitySeq)) {
-    cancelPendingActivity(d, a, 'runClosed');
-  }
-  for (const t of Object.values(state.timers).sort((x, y) => x.timerSeq - y.timerSeq)) {
-    d.events.push({ type: 'TimerCancelled', at, timerSeq: t.timerSeq });
-    d.commands.push({ kind: 'cancelTimer', timerSeq: t.timerSeq });
-  }
-  state.activities = {};
-  state.timers = {};
-  state.status = status;
-  state.closedAt = at;
-  d.selfEvents.length = 0;
-  let event: HistoryEvent;
-  let command: Command;
-  if (status === 'completed') {
-    event = detail === undefined ? { type: 'RunCompleted', at } : { type: 'RunCompleted', at, output: detail };
-    command = detail === undefined ? { kind: 'runClosed', status } : { kind: 'runClosed', status, output: detail };
-    if (detail !== undefined) state.output = detail;
-  } else if (status === 'failed') {
-    const error = toErrorInfo(detail);
-    state.error = error;
-    event = { type: 'RunFailed', at, error };
-    command = { kind: 'runClosed', status, error };
-  } else {
-    const reason = typeof detail === 'string' ? detail : undefined;
-    event = reason === undefined ? { type: 'RunCancelled', at } : { type: 'RunCancelled', at, reason };
-    command = { kind: 'runClosed', status };
-  }
-  d.events.push(event);
-  d.commands.push(command);
-}
+/** How many outside input ids a run remembers to recognise redeliveries (see RunState.recentInputs). */
+export const RECENT_INPUTS = 64;
 
-function finish(d: Draft): Decision {
-  if (d.live) d.state.snapshot = d.definition.machine.getPersistedSnapshot(d.live);
-  return { events: d.events, commands: d.commands, state: d.state };
+function outsideInputId(input: DecisionInput): string | undefined {
+  return input.kind === 'signal' || input.kind === 'cancel' || input.kind === 'terminate' ? input.inputId : undefined;
 }

@@ -8,6 +8,7 @@ import { InvalidInputError } from '../errors.js';
 import type { ActivityPolicy } from '../history/events.js';
 import { validateToken } from '../names.js';
 import { type ActivityOptions, resolvePolicy, validateActivityOptions } from './activity.js';
+import { type ChildSpec, childSpec, isChildWorkflowLogic } from './child.js';
 
 /** A registered workflow: immutable; `machine` is the author's machine with placeholder actors. */
 export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateMachine> {
@@ -21,15 +22,19 @@ export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateM
   /** Signal types that wait in the run's mailbox until a state accepts them. */
   readonly deferred: readonly string[];
   /**
-   * Hook for child workflows (a later issue): true when an invoked `src` names a workflow rather
-   * than an activity. decide() refuses such invokes until child runs are implemented.
+   * True when an invoked `src` names a child workflow rather than an activity: declared with
+   * childWorkflow() in setup, or by the `isWorkflowSrc` option.
    */
   readonly isWorkflowSrc: (src: string) => boolean;
+  /** The child workflow an invoked `src` starts, or undefined for an activity. */
+  readonly childFor: (src: string) => ChildSpec | undefined;
   /**
    * The retry policy and timeouts of an activity invoked as `src` by invoke `invokeId`: the
    * defaults, then `activities[src]`, then `activity(options)` in setup, then `invokes[invokeId]`.
    */
   readonly policyFor: (src: string, invokeId: string) => ActivityPolicy;
+  /** Actor sources declared with `callback()` in setup, with their options (see callback.ts). */
+  readonly callbacks?: Readonly<Record<string, { timeoutMs?: number }>>;
 }
 
 /** What an author passes to defineWorkflow. */
@@ -41,7 +46,7 @@ export interface WorkflowOptions<TMachine extends AnyStateMachine> {
   machine: TMachine;
   /** Signal types kept in the mailbox until a state accepts them, instead of being dropped. @default [] */
   deferred?: readonly string[];
-  /** Child-workflow hook, see WorkflowDefinition.isWorkflowSrc. @default () => false */
+  /** Srcs to start as child runs of the workflow type of that name (default options). @default () => false */
   isWorkflowSrc?: (src: string) => boolean;
   /** Retry policy and timeouts per activity (by invoked `src`), for every invoke of it. @default {} */
   activities?: Record<string, ActivityOptions>;
@@ -116,17 +121,28 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
   }
   const deferred = validateDeferred(name, opts.deferred ?? []);
   const invokeIds = new Set<string>();
-  const activities = collectActivitySources(name, opts.machine, invokeIds);
+  const sources = collectActivitySources(name, opts.machine, invokeIds);
+  const implementedActors = (opts.machine.implementations as { actors?: Record<string, unknown> }).actors ?? {};
+  const children: Record<string, ChildSpec> = {};
+  for (const src of sources) {
+    const logic = Object.hasOwn(implementedActors, src) ? implementedActors[src] : undefined;
+    if (isChildWorkflowLogic(logic)) children[src] = childSpec(src, logic.squallChild);
+    else if (opts.isWorkflowSrc?.(src)) children[src] = childSpec(src);
+  }
+  const activities = sources.filter((src) => !Object.hasOwn(children, src));
   const bySrc = optionsMap(name, 'activities', opts.activities, new Set(activities));
   const byInvoke = optionsMap(name, 'invokes', opts.invokes, invokeIds);
   const implemented = (opts.machine.implementations as { actors?: Record<string, unknown> }).actors ?? {};
   const bySetup: Record<string, ActivityOptions> = {};
+  const callbacks: Record<string, { timeoutMs?: number }> = {};
   for (const [src, logic] of Object.entries(implemented)) {
     const o = (logic as { squallOptions?: ActivityOptions } | undefined)?.squallOptions;
     if (o) bySetup[src] = o;
+    const cb = (logic as { squallCallback?: { timeoutMs?: number } } | undefined)?.squallCallback;
+    if (cb) callbacks[src] = Object.freeze({ ...cb });
   }
   const actors: Record<string, typeof placeholderActivityLogic> = {};
-  for (const src of activities) actors[src] = placeholderActivityLogic;
+  for (const src of sources) actors[src] = placeholderActivityLogic;
   const provided = opts.machine.provide({ actors }) as TMachine;
   return Object.freeze({
     kind: 'squall.workflow',
@@ -135,9 +151,11 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
     machine: provided,
     activities: Object.freeze(activities),
     deferred: Object.freeze(deferred),
-    isWorkflowSrc: opts.isWorkflowSrc ?? (() => false),
+    isWorkflowSrc: (src: string) => Object.hasOwn(children, src),
+    childFor: (src: string) => (Object.hasOwn(children, src) ? children[src] : undefined),
     policyFor: (src: string, invokeId: string) =>
       resolvePolicy(bySrc[src], bySetup[src], Object.hasOwn(byInvoke, invokeId) ? byInvoke[invokeId] : undefined),
+    callbacks: Object.freeze(callbacks),
   });
 }
 

@@ -19,7 +19,32 @@ export {
   retryAfter,
 } from './activity.js';
 export { activityTimerId, isRetryableActivityError, retryDelay } from './attempts.js';
-export { decide } from './decide.js';
+export {
+  CALLBACK_EVENT,
+  type CallbackEvent,
+  type CallbackLogic,
+  type CallbackOptions,
+  callback,
+  callbackToken,
+  parseCallbackToken,
+} from './callback.js';
+export {
+  type ChildSpec,
+  type ChildWorkflowLogic,
+  type ChildWorkflowOptions,
+  CONTINUE_AS_NEW_EVENT_TYPE,
+  childWorkflow,
+  continueAsNew,
+  isChildWorkflowLogic,
+  PARENT_CLOSE_POLICIES,
+} from './child.js';
+export { type DecideOptions, decide, RECENT_INPUTS } from './decide.js';
+export {
+  now,
+  SIDE_EFFECT_EVENT_PREFIX,
+  type SideEffectEvent,
+  sideEffect,
+} from './decision-context.js';
 export {
   type ActivityLogic,
   activity,
@@ -39,6 +64,16 @@ export {
 } from './input.js';
 export { WorkflowRegistry } from './registry.js';
 export { foldCommits, type ReplayOptions, replayCommits } from './replay.js';
+export {
+  MAX_MEMO_BYTES,
+  MAX_SEARCH_ATTRIBUTES,
+  mergeSearchAttributes,
+  SEARCH_ATTRIBUTES_EVENT,
+  type SearchAttributesArg,
+  upsertSearchAttributes,
+  validateMemo,
+  validateSearchAttributes,
+} from './search-attributes.js';
 export type {
   ActivityTimer,
   Command,

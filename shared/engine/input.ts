@@ -4,6 +4,7 @@
  */
 import { CorruptHistoryError, type ErrorInfo, InvalidInputError } from '../errors.js';
 import type { HistoryEvent, IgnoredReason, InputEvent, SignalEvent } from '../history/events.js';
+import { validateMemo, validateSearchAttributes } from './search-attributes.js';
 import { CURRENT_ENGINE, type DecisionInput } from './types.js';
 
 /** Prefixes of event types the engine itself feeds to machines; a signal may not use them. */
@@ -33,6 +34,9 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
         requireSeq(p, 'childSeq', 'start parent');
       }
       if (i.engine !== undefined) requireSeq(i, 'engine', 'start');
+      if (i.signal !== undefined) validateSignal(i.signal);
+      if (i.memo !== undefined) validateMemo(i.memo);
+      if (i.searchAttributes !== undefined) validateSearchAttributes(i.searchAttributes);
       return;
     case 'activityStarted':
     case 'activityHeartbeat':
@@ -56,17 +60,33 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
       return;
     case 'signal':
       validateSignal(i.event);
+      if (i.inputId !== undefined) requireString(i, 'inputId', i.kind);
       return;
     case 'cancel':
       if (i.reason !== undefined && typeof i.reason !== 'string') {
         throw invalid(`cancel input: reason must be a string when given, got ${describe(i.reason)}`);
       }
+      if (i.inputId !== undefined) requireString(i, 'inputId', i.kind);
+      return;
+    case 'terminate':
+      if (i.reason !== undefined && typeof i.reason !== 'string') {
+        throw invalid(`terminate input: reason must be a string when given, got ${describe(i.reason)}`);
+      }
+      if (i.byParent !== undefined) requireString(i, 'byParent', 'terminate');
+      if (i.inputId !== undefined) requireString(i, 'inputId', i.kind);
       return;
     case 'childCompleted':
       requireSeq(i, 'childSeq', i.kind);
       return;
     case 'childFailed':
       requireSeq(i, 'childSeq', i.kind);
+      requireErrorInfo(i.error, i.kind);
+      return;
+    case 'callbackCompleted':
+      requireSeq(i, 'callbackSeq', i.kind);
+      return;
+    case 'callbackFailed':
+      requireSeq(i, 'callbackSeq', i.kind);
       requireErrorInfo(i.error, i.kind);
       return;
     default:
@@ -109,6 +129,9 @@ export function inputEvent(
         parent: input.parent,
         continuedFrom: input.continuedFrom,
         engine: (input.engine ?? CURRENT_ENGINE) === 1 ? undefined : (input.engine ?? CURRENT_ENGINE),
+        signal: input.signal,
+        memo: input.memo,
+        searchAttributes: input.searchAttributes,
       });
     case 'activityStarted':
       return defined({
@@ -156,9 +179,18 @@ export function inputEvent(
         signal: input.event,
         deferred: marks.deferred,
         ignored: marks.ignored,
+        inputId: input.inputId,
       });
     case 'cancel':
-      return defined({ type: 'CancelRequested', at, reason: input.reason });
+      return defined({ type: 'CancelRequested', at, reason: input.reason, inputId: input.inputId });
+    case 'terminate':
+      return defined({
+        type: 'TerminateRequested',
+        at,
+        reason: input.reason,
+        byParent: input.byParent,
+        inputId: input.inputId,
+      });
     case 'childCompleted':
       return defined({
         type: 'ChildCompleted',
@@ -169,6 +201,22 @@ export function inputEvent(
       });
     case 'childFailed':
       return defined({ type: 'ChildFailed', at, childSeq: input.childSeq, error: input.error, ignored: marks.ignored });
+    case 'callbackCompleted':
+      return defined({
+        type: 'CallbackCompleted',
+        at,
+        callbackSeq: input.callbackSeq,
+        output: input.output,
+        ignored: marks.ignored,
+      });
+    case 'callbackFailed':
+      return defined({
+        type: 'CallbackFailed',
+        at,
+        callbackSeq: input.callbackSeq,
+        error: input.error,
+        ignored: marks.ignored,
+      });
   }
 }
 
@@ -186,6 +234,9 @@ export function inputFromEvent(event: HistoryEvent): DecisionInput {
         continuedFrom: event.continuedFrom,
         // A history without the field was recorded before activity policies: replay it as it ran.
         engine: event.engine ?? 1,
+        signal: event.signal,
+        memo: event.memo,
+        searchAttributes: event.searchAttributes,
       });
     case 'ActivityStarted':
       return { kind: 'activityStarted', at: event.at, activitySeq: event.activitySeq, attempt: event.attempt };
@@ -218,13 +269,25 @@ export function inputFromEvent(event: HistoryEvent): DecisionInput {
     case 'TimerFired':
       return { kind: 'timerFired', at: event.at, timerSeq: event.timerSeq };
     case 'SignalReceived':
-      return { kind: 'signal', at: event.at, event: event.signal };
+      return defined({ kind: 'signal', at: event.at, event: event.signal, inputId: event.inputId });
     case 'CancelRequested':
-      return defined({ kind: 'cancel', at: event.at, reason: event.reason });
+      return defined({ kind: 'cancel', at: event.at, reason: event.reason, inputId: event.inputId });
+    case 'TerminateRequested':
+      return defined({
+        kind: 'terminate',
+        at: event.at,
+        reason: event.reason,
+        byParent: event.byParent,
+        inputId: event.inputId,
+      });
     case 'ChildCompleted':
       return defined({ kind: 'childCompleted', at: event.at, childSeq: event.childSeq, output: event.output });
     case 'ChildFailed':
       return { kind: 'childFailed', at: event.at, childSeq: event.childSeq, error: event.error };
+    case 'CallbackCompleted':
+      return defined({ kind: 'callbackCompleted', at: event.at, callbackSeq: event.callbackSeq, output: event.output });
+    case 'CallbackFailed':
+      return { kind: 'callbackFailed', at: event.at, callbackSeq: event.callbackSeq, error: event.error };
     default:
       throw new CorruptHistoryError(`a commit must open with an input event, found ${event.type}`, {
         details: { eventType: event.type },

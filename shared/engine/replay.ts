@@ -28,9 +28,14 @@ const COMPARED: ReadonlySet<HistoryEventType> = new Set<HistoryEventType>([
   'TimerScheduled',
   'TimerCancelled',
   'ChildStarted',
+  'SideEffectRecorded',
+  'CallbackCreated',
   'RunCompleted',
   'RunFailed',
   'RunCancelled',
+  'RunTerminated',
+  'ChildDetached',
+  'RunContinuedAsNew',
 ]);
 
 /**
@@ -60,7 +65,7 @@ export function replayCommits(
         details: { runId: commit.runId, seq: commit.seq },
       });
     }
-    const decision = decide(definition, state, inputFromEvent(first));
+    const decision = decide(definition, state, inputFromEvent(first), { recorded: commit.events });
     if (decision.events.length === 0) {
       throw new NondeterminismError(
         `run ${commit.runId}: commit ${commit.seq} follows the run's end under ${definition.name} v${definition.version}`,
@@ -137,7 +142,20 @@ function keyOf(e: HistoryEvent): Record<string, unknown> {
     case 'TimerCancelled':
       return { type: e.type, timerSeq: e.timerSeq };
     case 'ChildStarted':
-      return { type: e.type, childSeq: e.childSeq, workflowType: e.workflowType, invokeId: e.invokeId };
+      // The workflowId too: a parent's close policy and outcomes address the child by it.
+      return {
+        type: e.type,
+        childSeq: e.childSeq,
+        workflowType: e.workflowType,
+        invokeId: e.invokeId,
+        childWorkflowId: e.childWorkflowId,
+      };
+    case 'SideEffectRecorded':
+      return { type: e.type, id: e.id };
+    case 'ChildDetached':
+      return { type: e.type, childSeq: e.childSeq, policy: e.policy };
+    case 'CallbackCreated':
+      return { type: e.type, callbackSeq: e.callbackSeq, invokeId: e.invokeId };
     default:
       return { type: e.type };
   }

@@ -8,7 +8,9 @@ import type {
   ActivityTimerPurpose,
   HistoryEvent,
   Millis,
+  ParentClosePolicy,
   RunStatus,
+  SearchAttributes,
   SignalEvent,
 } from '../history/events.js';
 
@@ -59,6 +61,19 @@ export interface PendingChild {
   workflowType: string;
   invokeId: string;
   childWorkflowId: string;
+  /** What happens to the child when this run closes or leaves the invoking state first. */
+  parentClosePolicy: ParentClosePolicy;
+}
+
+/** A callback the run is waiting on (see callback.ts), keyed in RunState by its XState invoke id. */
+export interface PendingCallback {
+  callbackSeq: number;
+  invokeId: string;
+  token: string;
+  createdAt: Millis;
+  /** The durable timer of its timeout, when it has one. */
+  timerSeq?: number;
+  fireAt?: Millis;
 }
 
 /**
@@ -90,6 +105,19 @@ export interface RunState {
   parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
   /** Engine semantics of the run (RunStartedEvent.engine); absent = 1. */
   engine?: number;
+  /** The run this one continued (continue-as-new). */
+  continuedFrom?: string;
+  /** Small JSON object given at start, returned by describe; never read by the engine. */
+  memo?: Record<string, unknown>;
+  /** Flat attributes `list` filters by: set at start, upserted by the machine (upsertSearchAttributes). */
+  searchAttributes?: SearchAttributes;
+  /** Callbacks waiting for an outside completion; absent when none was ever created. */
+  callbacks?: Record<string, PendingCallback>;
+  /**
+   * Ids of the latest outside inputs taken (signals, cancels, terminates), oldest first, at most
+   * RECENT_INPUTS: the same message delivered again (a router died before acking it) is dropped.
+   */
+  recentInputs?: string[];
 }
 
 /** One thing that happened to a run, to be folded by decide(). Every input carries its time. */
@@ -104,6 +132,10 @@ export type DecisionInput =
       continuedFrom?: string;
       /** Engine semantics; the router leaves it out (current), replay passes what history recorded. */
       engine?: number;
+      /** Signal-with-start: an event delivered right after the start, in the same decision. */
+      signal?: SignalEvent;
+      memo?: Record<string, unknown>;
+      searchAttributes?: SearchAttributes;
     }
   | { kind: 'activityStarted'; at: Millis; activitySeq: number; attempt: number }
   | { kind: 'activityHeartbeat'; at: Millis; activitySeq: number; attempt: number; details?: unknown }
@@ -118,10 +150,18 @@ export type DecisionInput =
       heartbeat?: unknown;
     }
   | { kind: 'timerFired'; at: Millis; timerSeq: number }
-  | { kind: 'signal'; at: Millis; event: SignalEvent }
-  | { kind: 'cancel'; at: Millis; reason?: string }
+  /**
+   * Outside inputs carry `inputId`, the identity of the message that brought them: one already
+   * among the run's recentInputs is a redelivery, and changes nothing.
+   */
+  | { kind: 'signal'; at: Millis; event: SignalEvent; inputId?: string }
+  | { kind: 'cancel'; at: Millis; reason?: string; inputId?: string }
+  /** Ends the run without consulting the machine; `byParent` = the runId of a parent whose close policy sent it. */
+  | { kind: 'terminate'; at: Millis; reason?: string; byParent?: string; inputId?: string }
   | { kind: 'childCompleted'; at: Millis; childSeq: number; output?: unknown }
-  | { kind: 'childFailed'; at: Millis; childSeq: number; error: ErrorInfo };
+  | { kind: 'childFailed'; at: Millis; childSeq: number; error: ErrorInfo }
+  | { kind: 'callbackCompleted'; at: Millis; callbackSeq: number; output?: unknown }
+  | { kind: 'callbackFailed'; at: Millis; callbackSeq: number; error: ErrorInfo };
 
 /** What the services must do once a decision's commit is stored. */
 export type Command =
@@ -152,6 +192,18 @@ export type Command =
       invokeId: string;
       input?: unknown;
     }
+  /** The parent stopped waiting on a child: terminate it, ask it to cancel, or leave it be (abandon). */
+  | { kind: 'detachChild'; childSeq: number; childWorkflowId: string; policy: ParentClosePolicy }
+  /** This child run closed: tell its parent (not sent for `continued`, whose next run reports instead). */
+  | {
+      kind: 'notifyParent';
+      parent: NonNullable<RunState['parent']>;
+      status: Exclude<RunStatus, 'running' | 'continued'>;
+      output?: unknown;
+      error?: ErrorInfo;
+    }
+  /** Start the next run of this workflowId (same type, latest version) with `input` and a fresh history. */
+  | { kind: 'continueAsNew'; input?: unknown; parent?: RunState['parent'] }
   | { kind: 'emit'; event: SignalEvent }
   | {
       kind: 'runClosed';

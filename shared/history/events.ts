@@ -14,6 +14,12 @@ export interface SignalEvent {
   [key: string]: unknown;
 }
 
+/** A search attribute value: what `list({ where })` matches exactly. */
+export type SearchAttributeValue = string | number | boolean;
+
+/** Flat map of search attributes of a run (see shared/engine/search-attributes.ts for the limits). */
+export type SearchAttributes = Record<string, SearchAttributeValue>;
+
 /** Final and non-final statuses of a run. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'continued';
 
@@ -40,6 +46,12 @@ export interface RunStartedEvent {
    * timeouts and heartbeats.
    */
   engine?: number;
+  /** Signal-with-start: the event delivered right after the start, in the same commit. */
+  signal?: SignalEvent;
+  /** Small JSON object given at start, returned by describe. */
+  memo?: Record<string, unknown>;
+  /** Search attributes given at start. */
+  searchAttributes?: SearchAttributes;
 }
 
 /** An executor began an attempt (reported when the policy has a start-bound timeout). */
@@ -101,6 +113,8 @@ export interface SignalReceivedEvent {
   /** Set when the signal waits in the mailbox until a state accepts it. */
   deferred?: boolean;
   ignored?: IgnoredReason;
+  /** The message that brought it (DecisionInput `inputId`), so a redelivery is recognised. */
+  inputId?: string;
 }
 
 /** A user asked to cancel the run. */
@@ -108,6 +122,20 @@ export interface CancelRequestedEvent {
   type: 'CancelRequested';
   at: Millis;
   reason?: string;
+  inputId?: string;
+}
+
+/**
+ * A user (or a parent's close policy) ended the run at once: the machine is not consulted, and
+ * everything pending is cancelled.
+ */
+export interface TerminateRequestedEvent {
+  type: 'TerminateRequested';
+  at: Millis;
+  reason?: string;
+  /** Set when a parent's close policy sent it: the parent's runId. */
+  byParent?: string;
+  inputId?: string;
 }
 
 /** A child run finished. */
@@ -124,6 +152,24 @@ export interface ChildFailedEvent {
   type: 'ChildFailed';
   at: Millis;
   childSeq: number;
+  error: ErrorInfo;
+  ignored?: IgnoredReason;
+}
+
+/** An outside system completed a callback (`client.completeCallback(token, output)`). */
+export interface CallbackCompletedEvent {
+  type: 'CallbackCompleted';
+  at: Millis;
+  callbackSeq: number;
+  output?: unknown;
+  ignored?: IgnoredReason;
+}
+
+/** An outside system failed a callback (`client.failCallback(token, error)`). */
+export interface CallbackFailedEvent {
+  type: 'CallbackFailed';
+  at: Millis;
+  callbackSeq: number;
   error: ErrorInfo;
   ignored?: IgnoredReason;
 }
@@ -214,6 +260,8 @@ export interface ChildStartedEvent {
   invokeId: string;
   childWorkflowId: string;
   input?: unknown;
+  /** Applied when the parent closes or leaves the invoking state first (absent = terminate). */
+  parentClosePolicy?: ParentClosePolicy;
 }
 
 /** The machine emitted an event for observers (`emit`). */
@@ -221,6 +269,50 @@ export interface EventEmittedEvent {
   type: 'EventEmitted';
   at: Millis;
   event: SignalEvent;
+}
+
+/**
+ * A side effect's value, recorded the first time it was decided (`sideEffect(id, fn)`); replays
+ * take it from here instead of calling `fn`. The machine receives it as `squall.sideEffect.<id>`.
+ */
+export interface SideEffectRecordedEvent {
+  type: 'SideEffectRecorded';
+  at: Millis;
+  id: string;
+  value?: unknown;
+}
+
+/** The machine upserted search attributes (`upsertSearchAttributes`); `attributes` are the keys it set. */
+export interface SearchAttributesUpsertedEvent {
+  type: 'SearchAttributesUpserted';
+  at: Millis;
+  attributes: SearchAttributes;
+}
+
+/** The machine invoked a callback: `token` is what an outside system completes it with. */
+export interface CallbackCreatedEvent {
+  type: 'CallbackCreated';
+  at: Millis;
+  callbackSeq: number;
+  invokeId: string;
+  token: string;
+  /** Its timeout, armed as the TimerScheduled that follows. */
+  timeoutMs?: number;
+}
+
+/** A callback's timeout fired before any completion. */
+export interface CallbackTimedOutEvent {
+  type: 'CallbackTimedOut';
+  at: Millis;
+  callbackSeq: number;
+  error: ErrorInfo;
+}
+
+/** The machine left the state that invoked a pending callback (or the run ended). */
+export interface CallbackCancelledEvent {
+  type: 'CallbackCancelled';
+  at: Millis;
+  callbackSeq: number;
 }
 
 /** The machine reached a final state. */
@@ -244,6 +336,35 @@ export interface RunCancelledEvent {
   reason?: string;
 }
 
+/** The run was ended by a terminate request. */
+export interface RunTerminatedEvent {
+  type: 'RunTerminated';
+  at: Millis;
+  reason?: string;
+}
+
+/** What becomes of an open child when its parent closes or leaves the state that invoked it. */
+export type ParentClosePolicy = 'terminate' | 'requestCancel' | 'abandon';
+
+/**
+ * The parent no longer waits on a child (it left the invoking state or closed); the child's
+ * parent close policy was applied (a terminate or cancel request sent, or nothing for abandon).
+ */
+export interface ChildDetachedEvent {
+  type: 'ChildDetached';
+  at: Millis;
+  childSeq: number;
+  childWorkflowId: string;
+  policy: ParentClosePolicy;
+}
+
+/** The machine asked to continue as a new run of the same workflowId with a fresh history. */
+export interface RunContinuedAsNewEvent {
+  type: 'RunContinuedAsNew';
+  at: Millis;
+  input?: unknown;
+}
+
 /** Every history event. */
 export type HistoryEvent =
   | RunStartedEvent
@@ -254,6 +375,7 @@ export type HistoryEvent =
   | TimerFiredEvent
   | SignalReceivedEvent
   | CancelRequestedEvent
+  | TerminateRequestedEvent
   | ChildCompletedEvent
   | ChildFailedEvent
   | ActivityScheduledEvent
@@ -263,9 +385,19 @@ export type HistoryEvent =
   | TimerCancelledEvent
   | ChildStartedEvent
   | EventEmittedEvent
+  | SideEffectRecordedEvent
+  | SearchAttributesUpsertedEvent
+  | CallbackCompletedEvent
+  | CallbackFailedEvent
+  | CallbackCreatedEvent
+  | CallbackTimedOutEvent
+  | CallbackCancelledEvent
   | RunCompletedEvent
   | RunFailedEvent
-  | RunCancelledEvent;
+  | RunCancelledEvent
+  | RunTerminatedEvent
+  | ChildDetachedEvent
+  | RunContinuedAsNewEvent;
 
 /** The `type` of every history event. */
 export type HistoryEventType = HistoryEvent['type'];
@@ -280,8 +412,11 @@ export type InputEvent =
   | TimerFiredEvent
   | SignalReceivedEvent
   | CancelRequestedEvent
+  | TerminateRequestedEvent
   | ChildCompletedEvent
-  | ChildFailedEvent;
+  | ChildFailedEvent
+  | CallbackCompletedEvent
+  | CallbackFailedEvent;
 
 /** Every known event type, used by decoders to refuse unknown ones. */
 export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<HistoryEventType>([
@@ -302,9 +437,20 @@ export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<Histor
   'TimerCancelled',
   'ChildStarted',
   'EventEmitted',
+  'SideEffectRecorded',
+  'SearchAttributesUpserted',
+  'CallbackCompleted',
+  'CallbackFailed',
+  'CallbackCreated',
+  'CallbackTimedOut',
+  'CallbackCancelled',
   'RunCompleted',
   'RunFailed',
   'RunCancelled',
+  'TerminateRequested',
+  'RunTerminated',
+  'ChildDetached',
+  'RunContinuedAsNew',
 ]);
 
 /** One decision's worth of history: stored as one document, unique on `(runId, seq)`. */

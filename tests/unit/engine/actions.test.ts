@@ -42,7 +42,7 @@ describe('applyActions', () => {
     expect(t.state.activities.k).toMatchObject({ activitySeq: 2, scheduledAt: 100 });
   });
 
-  it('refuses a spawn with logic instead of a name, a duplicate live invoke id, and child workflows', () => {
+  it('refuses a spawn with logic instead of a name and a duplicate live invoke id; a workflow src starts a child', () => {
     expect(() => applyActions(sequenceWorkflow, [action('xstate.spawnChild', { id: 'k', src: {} })], target())).toThrow(
       ConfigError,
     );
@@ -54,9 +54,11 @@ describe('applyActions', () => {
       machine: sequenceWorkflow.machine,
       isWorkflowSrc: (src) => src === 'stepB',
     });
-    expect(() => applyActions(wf, [action('xstate.spawnChild', { id: 'k', src: 'stepB' })], target())).toThrow(
-      /child run is not supported yet/,
-    );
+    const t = target();
+    applyActions(wf, [action('xstate.spawnChild', { id: 'k', src: 'stepB' })], t);
+    expect(t.commands).toEqual([
+      { kind: 'startChild', childSeq: 2, workflowType: 'stepB', invokeId: 'k', childWorkflowId: 'w-k-2' },
+    ]);
   });
 
   it('xstate.stopChild cancels a pending activity and ignores one that is not pending', () => {

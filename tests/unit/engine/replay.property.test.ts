@@ -11,6 +11,7 @@ import {
   type WorkflowDefinition,
 } from '../../../shared/engine/index.js';
 import type { Commit, SignalEvent } from '../../../shared/history/events.js';
+import { counter, kid, parent } from '../../fixtures/lifecycle/workflows.js';
 import {
   compensatingWorkflow,
   fanoutWorkflow,
@@ -34,6 +35,13 @@ const SAMPLES: [WorkflowDefinition, unknown, SignalEvent[]][] = [
   [fanoutWorkflow, undefined, []],
   [compensatingWorkflow, undefined, []],
   [sequenceWorkflow, undefined, []],
+  // Run lifecycle: child runs under each parent close policy, continue-as-new, a child run.
+  [parent, { policy: 'terminate' }, [{ type: 'leave' }, { type: 'stop' }]],
+  [parent, { policy: 'requestCancel' }, [{ type: 'leave' }, { type: 'stop' }]],
+  [parent, { policy: 'abandon' }, [{ type: 'stop' }]],
+  [counter, { generation: 1, total: 0 }, []],
+  // (not kid's 'fail': a thrown error's stack differs between the live run and its replay)
+  [kid, { label: 'k' }, [{ type: 'finish', value: 1 }]],
 ];
 
 type Move =
@@ -45,6 +53,9 @@ type Move =
   | { k: 'signal'; pick: number }
   | { k: 'unknownSignal' }
   | { k: 'cancel' }
+  | { k: 'terminate' }
+  | { k: 'childDone'; pick: number; output: number }
+  | { k: 'childFail'; pick: number }
   | { k: 'tick'; ms: number };
 
 const move: fc.Arbitrary<Move> = fc.oneof(
@@ -56,6 +67,9 @@ const move: fc.Arbitrary<Move> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ k: fc.constant('signal' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ k: 'unknownSignal' as const }) },
   { weight: 1, arbitrary: fc.constant({ k: 'cancel' as const }) },
+  { weight: 1, arbitrary: fc.constant({ k: 'terminate' as const }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('childDone' as const), pick: fc.nat(), output: fc.integer() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('childFail' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 400 }) }) },
 );
 
@@ -96,6 +110,17 @@ function toInput(m: Move, state: RunState, now: number, signals: SignalEvent[]):
       return { kind: 'signal', at: now, event: { type: 'neverHandled' } };
     case 'cancel':
       return { kind: 'cancel', at: now, reason: 'prop' };
+    case 'terminate':
+      return { kind: 'terminate', at: now, reason: 'prop' };
+    case 'childDone':
+    case 'childFail': {
+      // Any seq handed out so far: an open child's, or a stale one (a detached child, an activity's).
+      const seq = (m.pick % Math.max(1, state.nextSeq - 1)) + 1;
+      if (state.nextSeq === 1) return undefined;
+      return m.k === 'childDone'
+        ? { kind: 'childCompleted', at: now, childSeq: seq, output: m.output }
+        : { kind: 'childFailed', at: now, childSeq: seq, error: { name: 'Error', message: 'child' } };
+    }
     case 'tick':
       return undefined;
   }
@@ -115,7 +140,7 @@ function replayWithCommands(def: WorkflowDefinition, history: Commit[]): { state
 }
 
 describe('property: replaying recorded history reproduces the live run', () => {
-  it('at every step, for random interleavings of results, signals, firings and cancels', () => {
+  it('at every step, for random interleavings of results, signals, firings, cancels, terminates and child outcomes', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: SAMPLES.length - 1 }),

@@ -6,7 +6,7 @@ import { decide, foldCommits, inputFromEvent, replayCommits } from '../../../sha
 import { CorruptHistoryError, NondeterminismError } from '../../../shared/errors.js';
 import type { Commit } from '../../../shared/history/events.js';
 import { createTestRun, replayHistory } from '../../../shared/testing/index.js';
-import type { HistoryFixture } from '../../fixtures/generate.js';
+import type { HistoryFixture } from '../../fixtures/save.js';
 import { changedOrderWorkflow, orderWorkflow, sampleWorkflows, sequenceWorkflow } from '../../fixtures/workflows.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures');

@@ -1,0 +1,85 @@
+/**
+ * What guards, actions, assign, input and output functions may read while decide() runs: the
+ * decision's time (`now()`), and values recorded once in history (`sideEffect()`).
+ *
+ * Why a scoped "current decision" rather than a time on every event: XState calls these functions
+ * with the machine's own arguments, and the events they see are the user's signals and activity
+ * results, which must stay as sent. decide() is synchronous, so the decision in scope is exactly
+ * the one being decided; replay decides again with the recorded input time, so `now()` answers
+ * the same. Nothing here reads a clock: the engine stays pure.
+ */
+import { ConfigError, OutsideDecisionError } from '../errors.js';
+import type { Millis } from '../history/events.js';
+
+/** Prefix of the event a machine receives with a side effect's value: `squall.sideEffect.<id>`. */
+export const SIDE_EFFECT_EVENT_PREFIX = 'squall.sideEffect.';
+
+/**
+ * The event a machine receives when side effect `TId` has its value; list it in the machine's
+ * event types, e.g. `SideEffectEvent<'token', string>`.
+ */
+export interface SideEffectEvent<TId extends string = string, T = unknown> {
+  type: `squall.sideEffect.${TId}`;
+  value: T;
+}
+
+/** The decision in scope, as decide() opens it. */
+export interface DecisionScope {
+  readonly at: Millis;
+  /** Records side effect `id`, running `fn` only when history has no value for it. */
+  sideEffect?(id: string, fn: () => unknown): void;
+}
+
+let current: DecisionScope | undefined;
+
+/** Runs `fn` with `scope` as the current decision (nested calls restore the outer one). */
+export function withDecisionScope<T>(scope: DecisionScope, fn: () => T): T {
+  const outer = current;
+  current = scope;
+  try {
+    return fn();
+  } finally {
+    current = outer;
+  }
+}
+
+/**
+ * The time of the decision being made: the time its input (signal, activity result, timer
+ * firing, start) was recorded. Call it in guards, actions, assign, input and output functions
+ * instead of `Date.now()`; replay sees the same value. Throws OutsideDecisionError elsewhere.
+ */
+export function now(): Millis {
+  if (!current) {
+    throw new OutsideDecisionError(
+      'now() is only defined while a workflow decision runs (in guards, actions, assign, input or output functions)',
+    );
+  }
+  return current.at;
+}
+
+const SIDE_EFFECT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * An action that records a small non-deterministic value once (a random id, a uuid, the host's
+ * idea of something): when first decided, `fn` runs and its value is stored in history as
+ * `SideEffectRecorded`, then the machine receives `{ type: 'squall.sideEffect.<id>', value }`.
+ * Replays (router restarts, `squall replay`) take the recorded value and never call `fn`. `fn`
+ * must be quick and synchronous, and its value plain data; an `fn` that throws fails the run.
+ * A decision that loses an append race to another router is decided again, so `fn` may run more
+ * than once, but only one value is ever recorded and seen. For I/O, use an activity.
+ */
+export function sideEffect<T>(id: string, fn: () => T): () => void {
+  if (typeof id !== 'string' || !SIDE_EFFECT_ID.test(id)) {
+    throw new ConfigError(`sideEffect id must be 1 to 64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(id)}`);
+  }
+  if (typeof fn !== 'function') throw new ConfigError(`sideEffect ${id}: fn must be a function`);
+  const action = (): void => {
+    if (!current?.sideEffect) {
+      throw new OutsideDecisionError(`sideEffect ${id} ran outside a workflow decision`);
+    }
+    current.sideEffect(id, fn);
+  };
+  // XState names inline actions after the function; 'xstate.*' names are reserved for its own.
+  Object.defineProperty(action, 'name', { value: `squall.sideEffect.${id}` });
+  return action;
+}

@@ -1,0 +1,263 @@
+/**
+ * The decision draft: the private working copy a decision writes to, and the steps that drive the
+ * machine through it. decide() opens a draft on the run's state, feeds it events, lets it settle,
+ * then finishes it into the Decision. Ending a run (completed, failed, cancelled, terminated or
+ * continued as new) lives here too, since any step can end it.
+ */
+import {
+  type AnyActorScope,
+  type AnyMachineSnapshot,
+  createActor,
+  type EventObject,
+  type ExecutableActionObject,
+} from 'xstate';
+import { CorruptHistoryError, TerminatedError, toErrorInfo } from '../errors.js';
+import type { HistoryEvent, IgnoredReason, SignalEvent } from '../history/events.js';
+import { type ActionTarget, applyActions, detachChild, scheduleAssignSpawns } from './actions.js';
+import { cancelPendingActivity } from './attempts.js';
+import { cancelAllCallbacks } from './callback.js';
+import type { WorkflowDefinition } from './definition.js';
+import { inputEvent } from './input.js';
+import type { Command, Decision, DecisionInput, RunState } from './types.js';
+
+/** A decision in progress: a private working copy of the state plus what it produced so far. */
+export interface Draft extends ActionTarget {
+  readonly definition: WorkflowDefinition;
+  /** The machine snapshot as of the last successful step; undefined only if start failed. */
+  live: AnyMachineSnapshot | undefined;
+  /** Inert actor scope transitions run in; `actions` collects what they ask for, unexecuted. */
+  scope: AnyActorScope | undefined;
+  actions: ExecutableActionObject[];
+}
+
+/** A draft of a decision on `state` with nothing produced yet. */
+export function newDraft(definition: WorkflowDefinition, at: number, state: RunState): Draft {
+  return {
+    definition,
+    at,
+    state,
+    events: [],
+    commands: [],
+    selfEvents: [],
+    live: undefined,
+    scope: undefined,
+    actions: [],
+  };
+}
+
+/** A draft of a decision on a working copy of `state`, its machine restored. */
+export function openDraft(definition: WorkflowDefinition, state: RunState, at: number): Draft {
+  const copy: RunState = {
+    ...state,
+    lastSeq: state.lastSeq + 1,
+    updatedAt: at,
+    // Pending activities are updated in place by this decision: copy them, never the caller's.
+    activities: Object.fromEntries(
+      Object.entries(state.activities).map(([id, a]) => [id, a.timers ? { ...a, timers: { ...a.timers } } : { ...a }]),
+    ),
+    timers: { ...state.timers },
+    children: { ...state.children },
+    mailbox: [...state.mailbox],
+  };
+  const d = newDraft(definition, at, copy);
+  restore(d, state);
+  return d;
+}
+
+/**
+ * Rebuilds the live snapshot from its persisted form and an inert scope to transition in.
+ * `machine.resolveState()` is not enough: it drops the invoked children (so `stopChild` loses its
+ * target) and cannot revive history states. Creating (never starting) an actor from the snapshot
+ * runs XState's own `restoreSnapshot`. XState's `transition()` would build a fresh actor, and
+ * with it the machine's initial state, on every call; one scope per decision avoids that.
+ */
+function restore(d: Draft, state: RunState): void {
+  try {
+    const actor = createActor(d.definition.machine, { snapshot: state.snapshot as never });
+    d.live = actor.getSnapshot() as AnyMachineSnapshot;
+    d.scope = {
+      self: actor,
+      id: '',
+      sessionId: '',
+      logger: () => {},
+      defer: () => {},
+      emit: () => {},
+      system: actor.system,
+      stopChild: () => {},
+      actionExecutor: (action) => {
+        d.actions.push(action);
+      },
+    };
+  } catch (err) {
+    throw new CorruptHistoryError(
+      `run ${state.runId}: its snapshot does not fit ${d.definition.name} v${d.definition.version}; rebuild it from history`,
+      { cause: err, details: { runId: state.runId } },
+    );
+  }
+}
+
+export function pendingBySeq(d: Draft, activitySeq: number) {
+  return Object.values(d.state.activities).find((a) => a.activitySeq === activitySeq);
+}
+
+/** Records the input event of this decision (first event of the commit). */
+export function record(d: Draft, input: DecisionInput): void {
+  d.events.push(inputEvent(input, d.definition.name, d.definition.version));
+}
+
+/** A no-op decision: the input is recorded with why it changed nothing. */
+export function ignore(d: Draft, input: DecisionInput, ignored: IgnoredReason): Decision {
+  d.events.push(inputEvent(input, d.definition.name, d.definition.version, { ignored }));
+  return finish(d);
+}
+
+/** Does the current state take `event`? 'failed' when asking threw (a guard threw) and the run failed. */
+export function accepts(d: Draft, event: EventObject): boolean | 'failed' {
+  try {
+    return d.live?.can(event) ?? false;
+  } catch (err) {
+    closeRun(d, 'failed', err);
+    return 'failed';
+  }
+}
+
+/** Feeds one event to the machine and maps what it did. */
+export function step(d: Draft, event: EventObject): void {
+  // The start decision has no scope yet (initialTransition needs none); its own events
+  // (sendTo self, side effect values) need one.
+  if (d.state.status === 'running' && d.live && !d.scope) {
+    restore(d, { ...d.state, snapshot: d.definition.machine.getPersistedSnapshot(d.live) });
+  }
+  if (d.state.status !== 'running' || !d.live || !d.scope) return;
+  let next: AnyMachineSnapshot;
+  d.actions = [];
+  try {
+    next = d.definition.machine.transition(d.live, event, d.scope) as AnyMachineSnapshot;
+  } catch (err) {
+    closeRun(d, 'failed', err);
+    return;
+  }
+  advance(d, next, d.actions);
+}
+
+export function advance(d: Draft, next: AnyMachineSnapshot, actions: Parameters<typeof applyActions>[1]): void {
+  if (next.status === 'error') {
+    closeRun(d, 'failed', next.error);
+    return;
+  }
+  try {
+    applyActions(d.definition, actions, d);
+    scheduleAssignSpawns(d.definition, actions, d.live?.children ?? {}, next.children, d);
+  } catch (err) {
+    closeRun(d, 'failed', err);
+    return;
+  }
+  d.live = next;
+  const next_ = d.continueAsNew;
+  if (next_) {
+    d.continueAsNew = undefined;
+    closeRun(d, 'continued', next_.input);
+    return;
+  }
+  if (next.status === 'done') closeRun(d, 'completed', next.output);
+}
+
+/** After a step: feed the machine's own sends, then every mailbox event the new state accepts, oldest first. */
+export function settle(d: Draft): void {
+  while (d.state.status === 'running') {
+    const own = d.selfEvents.shift();
+    if (own) {
+      step(d, own);
+      continue;
+    }
+    let index = -1;
+    for (let i = 0; i < d.state.mailbox.length; i++) {
+      const accepted = accepts(d, d.state.mailbox[i] as SignalEvent);
+      if (accepted === 'failed') return;
+      if (accepted) {
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) return;
+    const [event] = d.state.mailbox.splice(index, 1);
+    step(d, event as SignalEvent);
+  }
+}
+
+/** How a run can end; `detail` of closeRun is the output, the thrown value, the reason or the next input. */
+export type CloseStatus = 'completed' | 'failed' | 'cancelled' | 'terminated' | 'continued';
+
+/**
+ * Ends the run: cancels every pending activity and timer (scheduling order), applies each open
+ * child's parent close policy, then records the end and, for a child run, tells its parent.
+ * `detail` is the output (completed), the thrown value (failed), the reason (cancelled,
+ * terminated) or the next run's input (continued).
+ */
+export function closeRun(d: Draft, status: CloseStatus, detail: unknown): void {
+  const { state, at } = d;
+  for (const a of Object.values(state.activities).sort((x, y) => x.activitySeq - y.activitySeq)) {
+    cancelPendingActivity(d, a, 'runClosed');
+  }
+  for (const t of Object.values(state.timers).sort((x, y) => x.timerSeq - y.timerSeq)) {
+    d.events.push({ type: 'TimerCancelled', at, timerSeq: t.timerSeq });
+    d.commands.push({ kind: 'cancelTimer', timerSeq: t.timerSeq });
+  }
+  for (const c of Object.values(state.children).sort((x, y) => x.childSeq - y.childSeq)) detachChild(d, c);
+  cancelAllCallbacks(d);
+  state.activities = {};
+  state.timers = {};
+  state.children = {};
+  state.status = status;
+  state.closedAt = at;
+  d.selfEvents.length = 0;
+  d.continueAsNew = undefined;
+  const reason = typeof detail === 'string' ? detail : undefined;
+  let event: HistoryEvent;
+  let command: Command;
+  let notify: Command | undefined;
+  if (status === 'completed') {
+    event = detail === undefined ? { type: 'RunCompleted', at } : { type: 'RunCompleted', at, output: detail };
+    command = detail === undefined ? { kind: 'runClosed', status } : { kind: 'runClosed', status, output: detail };
+    if (detail !== undefined) state.output = detail;
+  } else if (status === 'failed') {
+    const error = toErrorInfo(detail);
+    state.error = error;
+    event = { type: 'RunFailed', at, error };
+    command = { kind: 'runClosed', status, error };
+  } else if (status === 'continued') {
+    event = detail === undefined ? { type: 'RunContinuedAsNew', at } : { type: 'RunContinuedAsNew', at, input: detail };
+    command = { kind: 'runClosed', status };
+    const next: Command = detail === undefined ? { kind: 'continueAsNew' } : { kind: 'continueAsNew', input: detail };
+    // The next run inherits the parent: it is the one that reports back.
+    if (state.parent) next.parent = { ...state.parent };
+    d.events.push(event);
+    d.commands.push(next, command);
+    return;
+  } else {
+    const type = status === 'cancelled' ? 'RunCancelled' : 'RunTerminated';
+    event = reason === undefined ? { type, at } : { type, at, reason };
+    command = { kind: 'runClosed', status };
+    if (status === 'terminated') {
+      const error = toErrorInfo(
+        new TerminatedError(`run ${state.workflowId} was terminated${reason ? `: ${reason}` : ''}`),
+      );
+      delete error.stack; // made here, not thrown: a stack would only point at the engine
+      state.error = error;
+      command.error = error;
+    }
+  }
+  if (state.parent) {
+    notify = { kind: 'notifyParent', parent: { ...state.parent }, status };
+    if (state.output !== undefined && status === 'completed') notify.output = state.output;
+    if (command.kind === 'runClosed' && command.error) notify.error = command.error;
+  }
+  d.events.push(event);
+  d.commands.push(command);
+  if (notify) d.commands.push(notify);
+}
+
+export function finish(d: Draft): Decision {
+  if (d.live) d.state.snapshot = d.definition.machine.getPersistedSnapshot(d.live);
+  return { events: d.events, commands: d.commands, state: d.state };
+}
