@@ -3,9 +3,11 @@
  * from flags and environment, all checked here so a mistake is a UsageError (exit code 2) before
  * anything connects.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { IdReusePolicy } from '../../shared/client/index.js';
-import type { RunStatus, SignalEvent } from '../../shared/history/events.js';
+import { validateSearchAttributes } from '../../shared/engine/search-attributes.js';
+import type { RunStatus, SearchAttributes, SignalEvent } from '../../shared/history/events.js';
 import { type LogLevel, parseLogLevel } from '../../shared/log.js';
 import { DEFAULT_PREFIX, validatePrefix, validateToken } from '../../shared/names.js';
 
@@ -26,14 +28,18 @@ export const SYNOPSIS = {
   timer: 'squall timer [--health-port N]',
   dev: 'squall dev [--workflows <module>] [--activities <module>] [--sample]',
   start:
-    "squall start <type> [--input '<json>'] [--id <workflowId>] [--policy <idReusePolicy>] [--wait [--timeout <ms>]]",
+    "squall start <type> [--input '<json>'] [--id <workflowId>] [--policy <idReusePolicy>] [--signal '<json event>'] [--memo '<json>'] [--attr key=value]... [--wait [--timeout <ms>]]",
   signal: "squall signal <workflowId> '<json event>'",
   cancel: 'squall cancel <workflowId> [--reason <text>]',
+  terminate: 'squall terminate <workflowId> [--reason <text>]',
   query: 'squall query <workflowId>',
-  describe: 'squall describe <workflowId> [--run <runId>]',
-  history: 'squall history <workflowId> [--run <runId>]',
-  list: 'squall list [--status <status>] [--type <workflowType>] [--limit N]',
+  describe: 'squall describe <workflowId> [--run <runId>] [--table]',
+  history: 'squall history <workflowId> [--run <runId>] [--table]',
+  list: 'squall list [--status <status>] [--type <workflowType>] [--where key=value]... [--limit N]',
   watch: 'squall watch [--id <workflowId>] [--type <workflowType>]',
+  replay: 'squall replay --workflows <module> --history <file|workflowId> [--run <runId>]',
+  'complete-callback': "squall complete-callback <token> [--output '<json>']",
+  'fail-callback': 'squall fail-callback <token> --error <message> [--code <code>]',
   help: 'squall help',
 } as const;
 
@@ -55,17 +61,30 @@ Services (run until SIGTERM/SIGINT, then finish in-flight work for up to ${SHUTD
 Runs (JSON output, one object per line):
   ${SYNOPSIS.start}
       idReusePolicy: returnExisting (default), rejectWhileOpen, allowAfterClose, rejectDuplicate
+      --signal (needs --id): signal-with-start; signals the open run of the id, or starts one
+      and signals it; prints {workflowId, runId, started}
+      --attr / --where values: numbers and true/false are typed, anything else is a string
   ${SYNOPSIS.signal}
       e.g. squall signal order-1 '{"type":"approve"}'
   ${SYNOPSIS.cancel}
+  ${SYNOPSIS.terminate}
+      end the run now, without asking its machine; children get their parent close policy
   ${SYNOPSIS.query}
   ${SYNOPSIS.describe}
+      --table: short human view (status, state, tags, pending activities with attempts, timers)
   ${SYNOPSIS.history}
-      one line per commit
+      one line per commit; --table: one row per event with times, attempts and errors
   ${SYNOPSIS.list}
       one line per run; status: running, completed, failed, cancelled, terminated, continued
   ${SYNOPSIS.watch}
       completions and emitted events as they happen, until Ctrl-C
+  ${SYNOPSIS.replay}
+      replay recorded histories under the module's definitions: one line per run, ok or the
+      NondeterminismError naming the event; exit 1 if any run fails. --history is a file (what
+      'squall history' prints, or a JSON array / { commits }) or a workflowId read from MongoDB
+  ${SYNOPSIS['complete-callback']}
+  ${SYNOPSIS['fail-callback']}
+      finish a callback a run handed out (its token, e.g. from squall query)
   ${SYNOPSIS.help}
 
 Connection (flags override the environment):
@@ -110,33 +129,46 @@ export type CliCommand =
       idReusePolicy?: IdReusePolicy;
       wait: boolean;
       timeoutMs?: number;
+      /** Signal-with-start. */
+      signal?: SignalEvent;
+      memo?: Record<string, unknown>;
+      searchAttributes?: SearchAttributes;
     }
   | { kind: 'signal'; workflowId: string; event: SignalEvent }
   | { kind: 'cancel'; workflowId: string; reason?: string }
+  | { kind: 'terminate'; workflowId: string; reason?: string }
   | { kind: 'query'; workflowId: string }
-  | { kind: 'describe'; workflowId: string; runId?: string }
-  | { kind: 'history'; workflowId: string; runId?: string }
-  | { kind: 'list'; status?: RunStatus; workflowType?: string; limit?: number }
-  | { kind: 'watch'; workflowId?: string; workflowType?: string };
+  | { kind: 'describe'; workflowId: string; runId?: string; table?: boolean }
+  | { kind: 'history'; workflowId: string; runId?: string; table?: boolean }
+  | { kind: 'list'; status?: RunStatus; workflowType?: string; limit?: number; where?: SearchAttributes }
+  | { kind: 'watch'; workflowId?: string; workflowType?: string }
+  | { kind: 'replay'; workflows: string; history: ReplaySource }
+  | { kind: 'complete-callback'; token: string; output?: unknown }
+  | { kind: 'fail-callback'; token: string; error: { message: string; code?: string } };
+
+/** Where `squall replay` reads histories: a file, or a workflowId's run (latest, or `runId`) in MongoDB. */
+export type ReplaySource = { file: string } | { workflowId: string; runId?: string };
 
 /**
  * A crash point for fault tests, from `SQUALL_FAULT` (test-only; never set it in production):
- * `exit-after-commit:<n>` exits (code 137) right before publishing the commands of the n-th
- * commit that has any, i.e. after it is stored; `exit-after-publish:<n>` exits right after the
- * n-th command message was published, before the input is acked and the commit marked published.
+ * `exit-after-append:<n>` exits (code 137) right after the n-th commit this router appended is
+ * stored, before any summary write or publish; `exit-after-commit:<n>` exits right before
+ * publishing the commands of the n-th commit that has any, i.e. after it is stored and (for a
+ * closing commit) after its summary; `exit-after-publish:<n>` exits right after the n-th command
+ * message was published, before the input is acked and the commit marked published.
  */
 export interface RouterFault {
-  kind: 'exit-after-commit' | 'exit-after-publish';
+  kind: 'exit-after-append' | 'exit-after-commit' | 'exit-after-publish';
   n: number;
 }
 
-/** Parses `SQUALL_FAULT`; throws UsageError on anything but the two documented forms. */
+/** Parses `SQUALL_FAULT`; throws UsageError on anything but the three documented forms. */
 export function parseFault(value: string): RouterFault {
-  const m = /^(exit-after-commit|exit-after-publish):(\d+)$/.exec(value);
+  const m = /^(exit-after-append|exit-after-commit|exit-after-publish):(\d+)$/.exec(value);
   const n = Number(m?.[2]);
   if (!m || !Number.isSafeInteger(n) || n < 1) {
     throw new UsageError(
-      `SQUALL_FAULT must be exit-after-commit:<n> or exit-after-publish:<n> (n >= 1), got ${JSON.stringify(value)}`,
+      `SQUALL_FAULT must be exit-after-append:<n>, exit-after-commit:<n> or exit-after-publish:<n> (n >= 1), got ${JSON.stringify(value)}`,
     );
   }
   return { kind: m[1] as RouterFault['kind'], n };
@@ -161,7 +193,7 @@ const CONNECTION_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
 /** The flags of each subcommand besides the connection flags. */
 const COMMAND_OPTIONS: Record<CliCommand['kind'], OptionSpec> = {
@@ -176,14 +208,26 @@ const COMMAND_OPTIONS: Record<CliCommand['kind'], OptionSpec> = {
     policy: { type: 'string' },
     wait: { type: 'boolean' },
     timeout: { type: 'string' },
+    signal: { type: 'string' },
+    memo: { type: 'string' },
+    attr: { type: 'string', multiple: true },
   },
   signal: {},
   cancel: { reason: { type: 'string' } },
+  terminate: { reason: { type: 'string' } },
   query: {},
-  describe: { run: { type: 'string' } },
-  history: { run: { type: 'string' } },
-  list: { status: { type: 'string' }, type: { type: 'string' }, limit: { type: 'string' } },
+  describe: { run: { type: 'string' }, table: { type: 'boolean' } },
+  history: { run: { type: 'string' }, table: { type: 'boolean' } },
+  list: {
+    status: { type: 'string' },
+    type: { type: 'string' },
+    limit: { type: 'string' },
+    where: { type: 'string', multiple: true },
+  },
   watch: { id: { type: 'string' }, type: { type: 'string' } },
+  replay: { workflows: { type: 'string' }, history: { type: 'string' }, run: { type: 'string' } },
+  'complete-callback': { output: { type: 'string' } },
+  'fail-callback': { error: { type: 'string' }, code: { type: 'string' } },
 };
 
 const POSITIONALS: Record<CliCommand['kind'], string[]> = {
@@ -195,11 +239,15 @@ const POSITIONALS: Record<CliCommand['kind'], string[]> = {
   start: ['workflowType'],
   signal: ['workflowId', 'event'],
   cancel: ['workflowId'],
+  terminate: ['workflowId'],
   query: ['workflowId'],
   describe: ['workflowId'],
   history: ['workflowId'],
   list: [],
   watch: [],
+  replay: [],
+  'complete-callback': ['token'],
+  'fail-callback': ['token'],
 };
 
 const ID_REUSE_POLICIES = [
@@ -230,7 +278,7 @@ export function parseCli(argv: readonly string[], env: Env = {}): ParsedCli {
   if (!Object.hasOwn(COMMAND_OPTIONS, kind))
     throw new UsageError(`unknown command ${JSON.stringify(name)}; run 'squall help'`);
   const k = kind as CliCommand['kind'];
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  let parsed: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({
       args: [...rest],
@@ -259,7 +307,7 @@ function buildCommand(
   k: CliCommand['kind'],
   pos: string[],
   str: (key: string) => string | undefined,
-  v: Record<string, string | boolean | undefined>,
+  v: Record<string, string | boolean | string[] | undefined>,
   env: Env,
 ): CliCommand {
   const id = (kind: 'workflowId' | 'runId' | 'workflowType', value: string | undefined, what: string) =>
@@ -324,6 +372,15 @@ function buildCommand(
         if (!cmd.wait) throw new UsageError('start: --timeout only applies with --wait');
         cmd.timeoutMs = timeoutMs;
       }
+      const signal = str('signal');
+      if (signal !== undefined) {
+        if (cmd.workflowId === undefined) throw new UsageError('start: --signal (signal-with-start) needs --id');
+        cmd.signal = eventOf(k, '--signal', signal);
+      }
+      const memo = str('memo');
+      if (memo !== undefined) cmd.memo = parseJson(k, '--memo', memo) as Record<string, unknown>;
+      const attrs = keyValues(k, '--attr', v.attr);
+      if (attrs !== undefined) cmd.searchAttributes = attrs;
       return cmd;
     }
     case 'signal': {
@@ -338,7 +395,8 @@ function buildCommand(
       }
       return { kind: 'signal', workflowId: token('workflowId', pos[0] as string, k), event: event as SignalEvent };
     }
-    case 'cancel': {
+    case 'cancel':
+    case 'terminate': {
       const reason = str('reason');
       const workflowId = token('workflowId', pos[0] as string, k);
       return reason === undefined ? { kind: k, workflowId } : { kind: k, workflowId, reason };
@@ -349,7 +407,8 @@ function buildCommand(
     case 'history': {
       const runId = id('runId', str('run'), '--run');
       const workflowId = token('workflowId', pos[0] as string, k);
-      return runId === undefined ? { kind: k, workflowId } : { kind: k, workflowId, runId };
+      const table = v.table === true ? { table: true } : {};
+      return runId === undefined ? { kind: k, workflowId, ...table } : { kind: k, workflowId, runId, ...table };
     }
     case 'list': {
       const cmd: CliCommand = { kind: 'list' };
@@ -365,7 +424,37 @@ function buildCommand(
       if (type !== undefined) cmd.workflowType = type;
       const limit = positiveInt(k, 'limit', str('limit'));
       if (limit !== undefined) cmd.limit = limit;
+      const where = keyValues(k, '--where', v.where);
+      if (where !== undefined) cmd.where = where;
       return cmd;
+    }
+    case 'replay': {
+      const workflows = required(k, 'workflows', str('workflows'));
+      const history = str('history');
+      if (history === undefined || history === '') {
+        throw new UsageError(`replay: --history <file|workflowId> is required; usage: ${usageLine(k)}`);
+      }
+      const runId = id('runId', str('run'), '--run');
+      if (existsSync(history)) {
+        if (runId !== undefined) throw new UsageError('replay: --run applies to a workflowId, not to a file');
+        return { kind: 'replay', workflows, history: { file: history } };
+      }
+      if (/[/\\]|\.(json|jsonl|ndjson)$/.test(history)) {
+        throw new UsageError(`replay: --history file ${JSON.stringify(history)} does not exist`);
+      }
+      const workflowId = token('workflowId', history, 'replay: --history (no such file, so a workflowId)');
+      return { kind: 'replay', workflows, history: runId === undefined ? { workflowId } : { workflowId, runId } };
+    }
+    case 'complete-callback': {
+      const output = str('output');
+      const token = pos[0] as string;
+      return output === undefined ? { kind: k, token } : { kind: k, token, output: parseJson(k, '--output', output) };
+    }
+    case 'fail-callback': {
+      const message = str('error');
+      if (!message) throw new UsageError(`${k}: --error <message> is required; usage: ${usageLine(k)}`);
+      const code = str('code');
+      return { kind: k, token: pos[0] as string, error: code === undefined ? { message } : { message, code } };
     }
     case 'watch': {
       const cmd: CliCommand = { kind: 'watch' };
@@ -378,7 +467,7 @@ function buildCommand(
   }
 }
 
-function parseConnection(v: Record<string, string | boolean | undefined>, env: Env): Connection {
+function parseConnection(v: Record<string, string | boolean | string[] | undefined>, env: Env): Connection {
   const flag = (key: string): string | undefined => (typeof v[key] === 'string' ? (v[key] as string) : undefined);
   const connection: Connection = {
     prefix: flag('prefix') ?? env.SQUALL_PREFIX ?? DEFAULT_PREFIX,
@@ -418,6 +507,49 @@ function checkUrl(what: string, value: string, protocols: string[]): string {
     }
   }
   return value;
+}
+
+/** A JSON XState event `{ "type": ..., ...data }` given as a flag or argument. */
+function eventOf(k: string, what: string, text: string): SignalEvent {
+  const event = parseJson(k, what, text);
+  if (
+    typeof event !== 'object' ||
+    event === null ||
+    Array.isArray(event) ||
+    typeof (event as { type?: unknown }).type !== 'string'
+  ) {
+    throw new UsageError(`${k}: ${what} must be a JSON object with a string "type", e.g. '{"type":"approve"}'`);
+  }
+  return event as SignalEvent;
+}
+
+/**
+ * Repeated `key=value` flags as search attributes: `42`, `-1.5` are numbers, `true`/`false`
+ * booleans, anything else a string. Keys and values are checked as the router checks them.
+ */
+export function keyValues(k: string, what: string, raw: unknown): SearchAttributes | undefined {
+  if (raw === undefined) return undefined;
+  const items = Array.isArray(raw) ? raw : [raw];
+  const out: SearchAttributes = {};
+  for (const item of items) {
+    const text = String(item);
+    const eq = text.indexOf('=');
+    if (eq <= 0) throw new UsageError(`${k}: ${what} must be key=value, got ${JSON.stringify(text)}`);
+    const key = text.slice(0, eq);
+    const value = text.slice(eq + 1);
+    out[key] = /^-?\d+(\.\d+)?$/.test(value)
+      ? Number(value)
+      : value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : value;
+  }
+  try {
+    return validateSearchAttributes(out, what);
+  } catch (err) {
+    throw new UsageError(`${k}: ${(err as Error).message}`);
+  }
 }
 
 function token(kind: 'workflowId' | 'runId' | 'workflowType', value: string, where: string): string {

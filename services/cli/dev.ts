@@ -130,23 +130,37 @@ async function waitUntilAccepts(
   }
 }
 
-/** A short human table of a run's history: one row per event, time relative to the start. */
+/**
+ * A short human table of a run's history: one row per event, in order, with the commit's time
+ * (UTC time of day) and its offset from the start, activity attempts and error messages.
+ */
 export function historyTable(commits: readonly HistoryCommit[]): string[] {
   const t0 = commits[0]?.events[0]?.at ?? 0;
-  const rows: [string, string, string, string][] = [['seq', '+ms', 'event', 'detail']];
+  const rows: string[][] = [['seq', 'time', '+ms', 'event', 'detail']];
   for (const commit of commits) {
     commit.events.forEach((event, i) => {
       const first = i === 0;
-      rows.push([first ? String(commit.seq) : '', first ? String(event.at - t0) : '', event.type, eventDetail(event)]);
+      rows.push([
+        first ? String(commit.seq) : '',
+        first ? timeOfDay(event.at) : '',
+        first ? String(event.at - t0) : '',
+        event.type,
+        eventDetail(event),
+      ]);
     });
   }
-  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]?.length ?? 0)));
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]?.length ?? 0)));
   return rows.map((r) =>
     r
-      .map((cell, c) => (c < 3 ? cell.padEnd(widths[c] ?? 0) : cell))
+      .map((cell, c) => (c < 4 ? cell.padEnd(widths[c] ?? 0) : cell))
       .join('  ')
       .trimEnd(),
   );
+}
+
+/** `HH:MM:SS.mmm` in UTC. */
+export function timeOfDay(at: number): string {
+  return new Date(at).toISOString().slice(11, 23);
 }
 
 function eventDetail(e: HistoryEvent): string {
@@ -156,24 +170,34 @@ function eventDetail(e: HistoryEvent): string {
     case 'ActivityScheduled':
       return `#${e.activitySeq} ${e.activity}`;
     case 'ActivityCompleted':
-      return `#${e.activitySeq} output=${short(e.output)}${ignored(e.ignored)}`;
+      return `#${e.activitySeq}${attempt(e.attempt)} output=${short(e.output)}${ignored(e.ignored)}`;
     case 'ActivityFailed':
-      return `#${e.activitySeq} ${e.error.message}${ignored(e.ignored)}`;
+      return `#${e.activitySeq}${attempt(e.attempt)} ${errorText(e.error)}${ignored(e.ignored)}`;
+    case 'ActivityStarted':
+      return `#${e.activitySeq}${attempt(e.attempt)}${ignored(e.ignored)}`;
+    case 'ActivityHeartbeat':
+      return `#${e.activitySeq}${attempt(e.attempt)}${e.details === undefined ? '' : ` details=${short(e.details)}`}${ignored(e.ignored)}`;
+    case 'ActivityTimedOut':
+      return `#${e.activitySeq}${attempt(e.attempt)} ${e.timeoutType} timeout`;
     case 'ActivityCancelled':
     case 'TimerCancelled':
       return `#${'activitySeq' in e ? e.activitySeq : e.timerSeq}`;
     case 'TimerScheduled':
-      return `#${e.timerSeq} in ${e.delayMs} ms`;
+      return e.purpose === undefined
+        ? `#${e.timerSeq} in ${e.delayMs} ms`
+        : `#${e.timerSeq} ${e.purpose} of #${e.activitySeq}${attempt(e.attempt)} in ${e.delayMs} ms`;
     case 'TimerFired':
       return `#${e.timerSeq}${ignored(e.ignored)}`;
     case 'SignalReceived':
       return `${e.signal.type}${e.deferred ? ' (deferred)' : ''}${ignored(e.ignored)}`;
     case 'EventEmitted':
       return e.event.type;
+    case 'SideEffectRecorded':
+      return `${e.id} = ${short(e.value)}`;
     case 'RunCompleted':
       return `output=${short(e.output)}`;
     case 'RunFailed':
-      return e.error.message;
+      return errorText(e.error);
     case 'CancelRequested':
     case 'RunCancelled':
       return e.reason ?? '';
@@ -189,6 +213,16 @@ function eventDetail(e: HistoryEvent): string {
       return `${seq === undefined ? '' : `#${seq}`}${ignored(other.ignored)}`;
     }
   }
+}
+
+function attempt(n: number | undefined): string {
+  return n === undefined ? '' : ` attempt ${n}`;
+}
+
+/** `Name: message`, or the message alone for a plain Error. */
+function errorText(e: { name?: string; message: string; code?: string }): string {
+  const name = e.name && e.name !== 'Error' ? e.name : e.code;
+  return name ? `${name}: ${e.message}` : e.message;
 }
 
 function ignored(reason: string | undefined): string {

@@ -120,6 +120,10 @@ async function run(cli: ParsedCli, io: CliIO): Promise<number> {
       const { runDev } = await import('./dev.js');
       return await runDev(command, connection, cli, io);
     }
+    case 'replay': {
+      const { runReplay } = await import('./replay.js');
+      return await runReplay(command, connection, io);
+    }
     default:
       return await withClient(connection, (client) => runClientCommand(client, command, io));
   }
@@ -206,6 +210,14 @@ function faultHooks(fault: RouterFault, log: Logger): RouterFaultHooks {
     log.warn('SQUALL_FAULT: exiting on purpose', { fault: `${fault.kind}:${fault.n}`, at: what });
     process.exit(137);
   };
+  if (fault.kind === 'exit-after-append') {
+    let appended = 0;
+    return {
+      afterAppend(commit) {
+        if (++appended === fault.n) crash(`commit ${commit.runId}:${commit.seq} stored, nothing else done`);
+      },
+    };
+  }
   if (fault.kind === 'exit-after-commit') {
     const commits = new Set<string>();
     return {
@@ -242,7 +254,24 @@ async function runClientCommand(client: SquallClient, command: CliCommand, io: C
       const opts = {
         ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),
         ...(command.idReusePolicy === undefined ? {} : { idReusePolicy: command.idReusePolicy }),
+        ...(command.memo === undefined ? {} : { memo: command.memo }),
+        ...(command.searchAttributes === undefined ? {} : { searchAttributes: command.searchAttributes }),
       };
+      if (command.signal !== undefined && command.workflowId !== undefined) {
+        const { workflowId: _id, ...rest } = opts;
+        const sws = await client.signalWithStart(command.workflowType, command.workflowId, command.signal, {
+          ...rest,
+          ...(command.input === undefined ? {} : { input: command.input }),
+        });
+        if (!command.wait) {
+          out(sws);
+          return 0;
+        }
+        const resultOpts = command.timeoutMs === undefined ? {} : { timeoutMs: command.timeoutMs };
+        const output = await client.result(sws.workflowId, { runId: sws.runId, ...resultOpts });
+        out({ ...sws, status: 'completed', output });
+        return 0;
+      }
       const started = await client.start(command.workflowType, command.input, opts);
       if (!command.wait) {
         out(started);
@@ -259,15 +288,36 @@ async function runClientCommand(client: SquallClient, command: CliCommand, io: C
     case 'cancel':
       out(await client.cancel(command.workflowId, command.reason));
       return 0;
+    case 'terminate':
+      out(await client.terminate(command.workflowId, command.reason));
+      return 0;
     case 'query':
       out(await client.query(command.workflowId));
       return 0;
-    case 'describe':
-      out(await client.describe(command.workflowId, command.runId === undefined ? {} : { runId: command.runId }));
+    case 'describe': {
+      const summary = await client.describe(
+        command.workflowId,
+        command.runId === undefined ? {} : { runId: command.runId },
+      );
+      if (!command.table) {
+        out(summary);
+        return 0;
+      }
+      const { describeTable } = await import('./describe-table.js');
+      for (const line of describeTable(summary)) io.stdout(line);
       return 0;
-    case 'history':
-      for await (const commit of allCommits(client, command.workflowId, command.runId)) out(commit);
+    }
+    case 'history': {
+      if (!command.table) {
+        for await (const commit of allCommits(client, command.workflowId, command.runId)) out(commit);
+        return 0;
+      }
+      const commits: HistoryCommit[] = [];
+      for await (const commit of allCommits(client, command.workflowId, command.runId)) commits.push(commit);
+      const { historyTable } = await import('./dev.js');
+      for (const line of historyTable(commits)) io.stdout(line);
       return 0;
+    }
     case 'list': {
       const { kind: _kind, limit, ...filter } = command;
       let printed = 0;
@@ -287,6 +337,12 @@ async function runClientCommand(client: SquallClient, command: CliCommand, io: C
       } while (cursor !== undefined && (limit === undefined || printed < limit));
       return 0;
     }
+    case 'complete-callback':
+      out(await client.completeCallback(command.token, command.output));
+      return 0;
+    case 'fail-callback':
+      out(await client.failCallback(command.token, command.error));
+      return 0;
     case 'watch': {
       const stream = client.watch({
         ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),

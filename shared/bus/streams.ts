@@ -4,8 +4,8 @@
  *
  * | stream     | subjects                          | retention  | max age | notes                              |
  * | ---------- | --------------------------------- | ---------- | ------- | ---------------------------------- |
- * | `inbox`    | `start.*`, `signal.*`, `cancel.*` | limits     | 7 d     | `no_ack`: core requests get the router's reply, not a PubAck |
- * | `events`   | `result.*`, `fired.*`             | limits     | 7 d     | acked publishes with msg ids       |
+ * | `inbox`    | `start.*`, `signal.*`, `cancel.*`, `terminate.*` | limits | 7 d | `no_ack`: core requests get the router's reply, not a PubAck |
+ * | `events`   | `result.*`, `fired.*`, `child.*`  | limits     | 7 d     | acked publishes with msg ids       |
  * | `tasks`    | `task.*`                          | work queue | none    | one durable per activity           |
  * | `timers`   | `timer.>`                         | work queue | none    | one durable shared by timer services |
  * | `outcomes` | `done.>`, `emit.*`                | limits     | 7 d     | late readers find completions      |
@@ -119,7 +119,7 @@ export function streamConfigs(
     inbox: {
       ...base,
       name: names.inbox,
-      subjects: [s.all.start, s.all.signal, s.all.cancel],
+      subjects: [s.all.start, s.all.signal, s.all.cancel, s.all.terminate, s.all.callback],
       retention: RetentionPolicy.Limits,
       max_age: age(o.inboxMaxAgeMs),
       no_ack: true,
@@ -127,7 +127,7 @@ export function streamConfigs(
     events: {
       ...base,
       name: names.events,
-      subjects: [s.all.result, s.all.fired],
+      subjects: [s.all.result, s.all.fired, s.all.child],
       retention: RetentionPolicy.Limits,
       max_age: age(o.eventsMaxAgeMs),
     },

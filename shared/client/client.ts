@@ -1,5 +1,5 @@
 /**
- * The Squall client: starts runs, signals, cancels and queries them, reads their results and
+ * The Squall client: starts runs, signals, cancels, terminates and queries them, reads their results and
  * history, and watches completions. It only talks NATS; routers answer every request.
  */
 import { randomUUID } from 'node:crypto';
@@ -11,6 +11,8 @@ import {
   connect as natsConnect,
   type Subscription,
 } from '@nats-io/transport-node';
+import { validateSignal } from '../engine/input.js';
+import { validateSearchAttributes } from '../engine/search-attributes.js';
 import {
   CancelledError,
   type ErrorInfo,
@@ -23,6 +25,7 @@ import {
 import type { SignalEvent } from '../history/events.js';
 import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type Subjects, streamNames, subjects, validateToken } from '../names.js';
+import { type CallbackFailure, completeCallbackBody, failCallbackBody, startBody } from './bodies.js';
 import type {
   AcceptedReply,
   DescribeOptions,
@@ -35,6 +38,8 @@ import type {
   ResultOptions,
   RunOutcome,
   RunSummary,
+  SignalWithStartOptions,
+  SignalWithStartResult,
   StartOptions,
   StartResult,
   WatchEvent,
@@ -87,10 +92,34 @@ export interface SquallClient {
    * same message id on timeout, so a start is never applied twice.
    */
   start(workflowType: string, input?: unknown, opts?: StartOptions): Promise<StartResult>;
+  /**
+   * Signal-with-start: delivers `event` to the open run of `workflowId`, or starts a run of
+   * `workflowType` (with `opts.input`) and delivers it right after the start, in the same commit.
+   * Concurrent calls for one workflowId never create two runs nor lose a signal.
+   */
+  signalWithStart(
+    workflowType: string,
+    workflowId: string,
+    event: SignalEvent,
+    opts?: SignalWithStartOptions,
+  ): Promise<SignalWithStartResult>;
   /** Sends an XState event `{ type, ...data }` to the open run of `workflowId`. NotFoundError for no such run. */
   signal(workflowId: string, event: SignalEvent): Promise<AcceptedReply>;
   /** Asks the open run of `workflowId` to cancel. */
   cancel(workflowId: string, reason?: string): Promise<AcceptedReply>;
+  /**
+   * Ends the open run of `workflowId` at once: its machine is not consulted, pending activities
+   * and timers are cancelled, children get their parent close policy; it closes `terminated`.
+   */
+  terminate(workflowId: string, reason?: string): Promise<AcceptedReply>;
+  /**
+   * Completes the callback a run handed out as `token`: its invoke finishes with
+   * `xstate.done.actor.<id>` carrying `output`. CallbackClosedError when the callback was already
+   * completed, failed, timed out or cancelled, or its run is closed.
+   */
+  completeCallback(token: string, output?: unknown): Promise<AcceptedReply>;
+  /** Fails the callback of `token`: its invoke finishes with `xstate.error.actor.<id>` carrying `error`. */
+  failCallback(token: string, error: CallbackFailure): Promise<AcceptedReply>;
   /** Reads a run's current state, status and what it accepts; changes nothing. */
   query(workflowId: string): Promise<QueryResult>;
   /**
@@ -139,12 +168,28 @@ class Client implements SquallClient {
   ) {}
 
   async start(workflowType: string, input?: unknown, opts: StartOptions = {}): Promise<StartResult> {
-    const subject = this.subjects.start(workflowType);
     const workflowId = validateToken('workflowId', opts.workflowId ?? randomUUID());
+    return this.sendStart(workflowType, workflowId, startBody(workflowId, input, opts));
+  }
+
+  async signalWithStart(
+    workflowType: string,
+    workflowId: string,
+    event: SignalEvent,
+    opts: SignalWithStartOptions = {},
+  ): Promise<SignalWithStartResult> {
+    validateToken('workflowId', workflowId);
+    checkSignal(event);
+    validateSignal(event);
+    const body = startBody(workflowId, opts.input, opts);
+    body.signal = event;
+    const r = await this.sendStart(workflowType, workflowId, body);
+    return { workflowId: r.workflowId, runId: r.runId, started: r.created };
+  }
+
+  private async sendStart(workflowType: string, workflowId: string, body: Record<string, unknown>) {
+    const subject = this.subjects.start(workflowType);
     const requestId = randomUUID();
-    const body: Record<string, unknown> = { workflowId };
-    if (input !== undefined) body.input = input;
-    if (opts.idReusePolicy !== undefined) body.idReusePolicy = opts.idReusePolicy;
     const reply = await call(this.nc, subject, body, {
       ...this.retry(),
       msgId: requestId,
@@ -183,6 +228,34 @@ class Client implements SquallClient {
     return expectShape<AcceptedReply>(reply, subject, ['accepted']);
   }
 
+  async terminate(workflowId: string, reason?: string): Promise<AcceptedReply> {
+    const subject = this.subjects.terminate(workflowId);
+    if (reason !== undefined && typeof reason !== 'string') {
+      throw new InvalidInputError(`terminate reason must be a string, got ${typeof reason}`);
+    }
+    const reply = await call(this.nc, subject, reason === undefined ? {} : { reason }, {
+      ...this.retry(),
+      msgId: randomUUID(),
+    });
+    return expectShape<AcceptedReply>(reply, subject, ['accepted']);
+  }
+
+  async completeCallback(token: string, output?: unknown): Promise<AcceptedReply> {
+    const subject = this.subjects.callback('complete');
+    const body = completeCallbackBody(token, output);
+    return expectShape<AcceptedReply>(await this.send(subject, body), subject, ['accepted']);
+  }
+
+  async failCallback(token: string, error: CallbackFailure): Promise<AcceptedReply> {
+    const subject = this.subjects.callback('fail');
+    const body = failCallbackBody(token, error);
+    return expectShape<AcceptedReply>(await this.send(subject, body), subject, ['accepted']);
+  }
+
+  private send(subject: string, body: unknown): Promise<unknown> {
+    return call(this.nc, subject, body, { ...this.retry(), msgId: randomUUID() });
+  }
+
   async query(workflowId: string): Promise<QueryResult> {
     const subject = this.subjects.query(workflowId);
     return expectShape<QueryResult>(await call(this.nc, subject, {}, this.retry()), subject, ['runId', 'status']);
@@ -207,10 +280,13 @@ class Client implements SquallClient {
   }
 
   async list(filter: ListFilter = {}): Promise<ListPage> {
-    if (filter.workflowType !== undefined) validateToken('workflowType', filter.workflowType);
+    const { type, ...rest } = filter;
+    const wire = type !== undefined && rest.workflowType === undefined ? { ...rest, workflowType: type } : rest;
+    if (wire.workflowType !== undefined) validateToken('workflowType', wire.workflowType);
+    if (wire.where !== undefined) validateSearchAttributes(wire.where, 'where');
     checkPositiveInt('limit', filter.limit);
     const subject = this.subjects.api('list');
-    const reply = await call(this.nc, subject, definedOnly(filter), this.retry());
+    const reply = await call(this.nc, subject, definedOnly(wire), this.retry());
     return expectShape<ListPage>(reply, subject, ['runs']);
   }
 
@@ -328,7 +404,14 @@ class Client implements SquallClient {
 
   async close(): Promise<void> {
     for (const h of [...this.open]) h.stop();
-    if (this.owned && !this.nc.isClosed()) await this.nc.drain();
+    if (!this.owned || this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch {
+      // Draining needs the server: while the connection is down (reconnecting) there is nothing
+      // left to flush, and closing must still end the connection rather than fail.
+      if (!this.nc.isClosed()) await this.nc.close();
+    }
   }
 
   private retry(): { timeoutMs: number; attempts: number } {

@@ -1,4 +1,5 @@
 /** The Squall client: start, signal, cancel, query runs, read results and history, watch completions. */
+export type { CallbackFailure } from './bodies.js';
 export { type ClientOptions, connect, defaultClientOptions, type SquallClient } from './client.js';
 export type {
   AcceptedReply,
@@ -17,6 +18,8 @@ export type {
   ResultOptions,
   RunOutcome,
   RunSummary,
+  SignalWithStartOptions,
+  SignalWithStartResult,
   StartOptions,
   StartResult,
   WatchEvent,

@@ -4,7 +4,7 @@
  * contract").
  */
 import type { ErrorInfo } from '../errors.js';
-import type { HistoryEvent, Millis, RunStatus, SignalEvent } from '../history/events.js';
+import type { HistoryEvent, Millis, RunStatus, SearchAttributes, SignalEvent } from '../history/events.js';
 import type { IdReusePolicy } from '../store/types.js';
 
 /**
@@ -19,6 +19,23 @@ export interface StartOptions {
   workflowId?: string;
   /** See IdReusePolicy. @default 'returnExisting' (decided by the router) */
   idReusePolicy?: IdReusePolicy;
+  /** A small JSON object (≤ 8 KiB) stored on the run and returned by describe. */
+  memo?: Record<string, unknown>;
+  /** Flat `key → string | number | boolean` (≤ 32 keys) that `list({ where })` filters by. */
+  searchAttributes?: SearchAttributes;
+}
+
+/** Options of `client.signalWithStart()`. */
+export interface SignalWithStartOptions extends Omit<StartOptions, 'workflowId'> {
+  /** Input of the run, used only when a new run is started. */
+  input?: unknown;
+}
+
+/** The reply to a signal-with-start: the run that took the signal, `started` when it is new. */
+export interface SignalWithStartResult {
+  workflowId: string;
+  runId: string;
+  started: boolean;
 }
 
 /** The reply to a start. `created` is false when an open run with that workflowId was returned. */
@@ -42,6 +59,10 @@ export interface PendingActivityInfo {
   invokeId?: string;
   input?: unknown;
   scheduledAt?: Millis;
+  /** The current attempt, from 1. */
+  attempt?: number;
+  /** True while waiting out the backoff before the next attempt. */
+  retrying?: boolean;
 }
 
 /** A timer a run is waiting on, as a query reports it. */
@@ -63,10 +84,29 @@ export interface QueryResult {
   error?: ErrorInfo;
   pendingActivities: PendingActivityInfo[];
   pendingTimers: PendingTimerInfo[];
+  /** Open child runs the run waits on (absent when none). */
+  pendingChildren?: PendingChildInfo[];
+  /** The parent run, for a child run. */
+  parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
+  /** The run this one continued as new. */
+  continuedFrom?: string;
+  /** Callbacks the run waits on, with the tokens that complete them. */
+  pendingCallbacks?: { callbackSeq: number; invokeId: string; token: string; fireAt?: Millis }[];
   /** Signal types the current state handles. */
   accepts: string[];
   /** Signals recorded while no state could take them. */
   unhandledSignals?: SignalEvent[];
+  /** Tags of the active state nodes (XState `tags`), sorted. */
+  tags?: string[];
+}
+
+/** An open child run, as a query shows it. */
+export interface PendingChildInfo {
+  childSeq: number;
+  workflowType: string;
+  invokeId: string;
+  childWorkflowId: string;
+  parentClosePolicy: 'terminate' | 'requestCancel' | 'abandon';
 }
 
 /** A run's summary, as `describe` and `list` return it. */
@@ -109,7 +149,7 @@ export interface HistoryCommit {
   events: HistoryEvent[];
 }
 
-/** A page of history; `nextSeq` is set when more commits follow. */
+/** A page of history; `nextSeq` (the `fromSeq` of the next page) is set when more commits follow. */
 export interface HistoryPage {
   commits: HistoryCommit[];
   nextSeq?: number;
@@ -123,6 +163,10 @@ export interface ListFilter {
   startedFrom?: Millis;
   /** Runs started before this time (ms). */
   startedTo?: Millis;
+  /** Alias of `workflowType`. */
+  type?: string;
+  /** Search attributes a run must hold, each with exactly this value (and type). */
+  where?: SearchAttributes;
   /** `nextCursor` of the previous page. */
   cursor?: string;
   limit?: number;

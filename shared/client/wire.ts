@@ -14,6 +14,7 @@ import { decodeBody, ERROR_HEADER, encodeBody } from '../bus/index.js';
 import {
   ActivityFailure,
   AlreadyStartedError,
+  CallbackClosedError,
   CancelledError,
   ConfigError,
   ConflictError,
@@ -55,6 +56,7 @@ const CLASSES: Readonly<Record<string, ErrorClass>> = {
   CANCELLED: CancelledError,
   UNAVAILABLE: UnavailableError,
   CONFIG: ConfigError,
+  CALLBACK_CLOSED: CallbackClosedError,
 };
 
 /** Rebuilds the typed SquallError subclass for an error that crossed the wire. */

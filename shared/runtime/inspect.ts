@@ -17,27 +17,54 @@ export interface QueryResult {
   context: unknown;
   output?: unknown;
   error?: unknown;
-  pendingActivities: { activitySeq: number; activity: string; invokeId: string; scheduledAt: number }[];
+  pendingActivities: {
+    activitySeq: number;
+    activity: string;
+    invokeId: string;
+    scheduledAt: number;
+    /** The current attempt, from 1 (absent in runs recorded before retry policies). */
+    attempt?: number;
+    /** True while waiting out the backoff before the next attempt. */
+    retrying?: boolean;
+  }[];
   pendingTimers: { timerSeq: number; sendId: string; fireAt: number }[];
+  /** Open child runs the run waits on (absent when none). */
+  pendingChildren?: {
+    childSeq: number;
+    workflowType: string;
+    invokeId: string;
+    childWorkflowId: string;
+    parentClosePolicy: string;
+  }[];
+  /** The parent run, for a child run. */
+  parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
+  /** The run this one continued as new. */
+  continuedFrom?: string;
   /** Signals the current state accepts (engine events excluded). */
   accepts: string[];
   /** Deferred signals waiting in the mailbox. */
   mailbox: string[];
+  /** Tags of the active state nodes (XState `tags`), sorted; empty once the run is closed. */
+  tags: string[];
   lastSeq: number;
   startedAt: number;
   updatedAt: number;
   closedAt?: number;
+  /** Callbacks waiting for an outside completion, with their tokens. */
+  pendingCallbacks?: { callbackSeq: number; invokeId: string; token: string; fireAt?: number }[];
 }
 
 /** Builds the query view of a run. */
 export function inspectRun(def: WorkflowDefinition | undefined, state: RunState): QueryResult {
   const persisted = state.snapshot as { value?: unknown; context?: unknown };
   let accepts: string[] = [];
+  let tags: string[] = [];
   if (def && state.status === 'running') {
     const snap = def.machine.resolveState(state.snapshot as Parameters<typeof def.machine.resolveState>[0]);
     accepts = [...new Set(getNextTransitions(snap).map((t) => t.eventType))].filter(
       (t) => !t.startsWith('xstate.') && t !== '*',
     );
+    tags = [...snap.tags].sort();
   }
   const out: QueryResult = {
     workflowId: state.workflowId,
@@ -52,6 +79,8 @@ export function inspectRun(def: WorkflowDefinition | undefined, state: RunState)
       activity: a.activity,
       invokeId: a.invokeId,
       scheduledAt: a.scheduledAt,
+      ...(a.attempt === undefined ? {} : { attempt: a.attempt }),
+      ...(a.timers?.retry ? { retrying: true } : {}),
     })),
     pendingTimers: Object.values(state.timers).map((t) => ({
       timerSeq: t.timerSeq,
@@ -60,12 +89,36 @@ export function inspectRun(def: WorkflowDefinition | undefined, state: RunState)
     })),
     accepts,
     mailbox: state.mailbox.map((e) => e.type),
+    tags,
     lastSeq: state.lastSeq,
     startedAt: state.startedAt,
     updatedAt: state.updatedAt,
   };
+  const children = Object.values(state.children ?? {});
+  if (children.length > 0) {
+    out.pendingChildren = children.map((c) => ({
+      childSeq: c.childSeq,
+      workflowType: c.workflowType,
+      invokeId: c.invokeId,
+      childWorkflowId: c.childWorkflowId,
+      parentClosePolicy: c.parentClosePolicy ?? 'terminate',
+    }));
+  }
+  if (state.parent) out.parent = { ...state.parent };
+  if (state.continuedFrom !== undefined) out.continuedFrom = state.continuedFrom;
   if (state.output !== undefined) out.output = state.output;
   if (state.error !== undefined) out.error = state.error;
   if (state.closedAt !== undefined) out.closedAt = state.closedAt;
+  const callbacks = Object.values(state.callbacks ?? {});
+  if (callbacks.length > 0) {
+    out.pendingCallbacks = callbacks.map((c) => ({
+      callbackSeq: c.callbackSeq,
+      invokeId: c.invokeId,
+      token: c.token,
+      ...(c.fireAt === undefined ? {} : { fireAt: c.fireAt }),
+    }));
+  }
+  // Engine events (a callback's token) are not signals anyone can send.
+  out.accepts = out.accepts.filter((t) => t !== 'squall.callback');
   return out;
 }

@@ -3,6 +3,7 @@
  * `Nats-Msg-Id`s (`<runId>:<seq>:<index>`), so a re-publish after a crash is deduplicated by
  * JetStream. Commands are published only after their commit is stored.
  */
+import type { ChildResultMessage } from '../bus/lifecycle-messages.js';
 import type { ActivityCancelMessage, TaskMessage, TimerCancelMessage, TimerScheduleMessage } from '../bus/messages.js';
 import type { Command } from '../engine/types.js';
 import type { Millis } from '../history/events.js';
@@ -13,6 +14,11 @@ export interface OutboundMessage {
   subject: string;
   body: unknown;
   msgId: string;
+  /**
+   * For a subject of the inbox stream (start, cancel, terminate): its `no_ack` means JetStream
+   * sends no PubAck, so it is published on core NATS, with the msg id header, and flushed.
+   */
+  inbox?: true;
 }
 
 /** What a command needs besides itself to become a message. */
@@ -30,9 +36,10 @@ export function commandMsgId(runId: string, seq: number, index: number): string 
 }
 
 /**
- * Maps one command to its message, or undefined for commands that only live in history (child
- * runs, until they are implemented). An activity cancel becomes a notice on the notices stream,
- * which executors also receive on core NATS.
+ * Maps one command to its message, or undefined for commands that only live in history (a child
+ * abandoned by its parent). An activity cancel becomes a notice on the notices stream, which
+ * executors also receive on core NATS. Child starts, continue-as-new and parent close policies
+ * become start, cancel and terminate messages on the inbox, as a user would send them.
  */
 export function commandToMessage(
   subjects: Subjects,
@@ -106,8 +113,41 @@ export function commandToMessage(
           ...(cmd.error === undefined ? {} : { error: cmd.error }),
         },
       };
-    case 'startChild':
-      return undefined;
+    case 'startChild': {
+      const body: Record<string, unknown> = {
+        workflowId: cmd.childWorkflowId,
+        idReusePolicy: 'rejectWhileOpen',
+        parent: { workflowId: ctx.workflowId, runId: ctx.runId, invokeId: cmd.invokeId, childSeq: cmd.childSeq },
+      };
+      if (cmd.input !== undefined) body.input = cmd.input;
+      return { subject: subjects.start(cmd.workflowType), msgId, body, inbox: true };
+    }
+    case 'detachChild': {
+      if (cmd.policy === 'abandon') return undefined;
+      const body = { reason: `parent ${ctx.workflowId} (${ctx.runId}) no longer waits on it`, byParent: ctx.runId };
+      const subject =
+        cmd.policy === 'terminate' ? subjects.terminate(cmd.childWorkflowId) : subjects.cancel(cmd.childWorkflowId);
+      return { subject, msgId, body, inbox: true };
+    }
+    case 'notifyParent': {
+      const body: ChildResultMessage = {
+        runId: cmd.parent.runId,
+        workflowId: cmd.parent.workflowId,
+        childSeq: cmd.parent.childSeq,
+        childWorkflowId: ctx.workflowId,
+        childRunId: ctx.runId,
+        status: cmd.status,
+      };
+      if (cmd.output !== undefined) body.output = cmd.output;
+      if (cmd.error !== undefined) body.error = cmd.error;
+      return { subject: subjects.child(cmd.parent.runId), msgId, body };
+    }
+    case 'continueAsNew': {
+      const body: Record<string, unknown> = { workflowId: ctx.workflowId, continuedFrom: ctx.runId };
+      if (cmd.input !== undefined) body.input = cmd.input;
+      if (cmd.parent) body.parent = cmd.parent;
+      return { subject: subjects.start(ctx.workflowType), msgId, body, inbox: true };
+    }
   }
 }
 

@@ -3,19 +3,28 @@
  * fold one input through the pure engine, append the commit (batched across runs), publish its
  * commands, then update projections. A lost append race (ConflictError) reloads and decides again.
  */
-import { createHash } from 'node:crypto';
 import type { WorkflowDefinition, WorkflowRegistry } from '../engine/index.js';
 import { decide, replayCommits } from '../engine/index.js';
 import type { DecisionInput, RunState } from '../engine/types.js';
 import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Subjects } from '../names.js';
-import type { IdReusePolicy, Store, StoredCommit } from '../store/types.js';
+import type { Store, StoredCommit } from '../store/types.js';
 import { Batcher } from './batcher.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { OutboundMessage } from './outbox.js';
-import { commitMessages } from './outbox.js';
+import {
+  deriveRunId,
+  outsideInputKey,
+  refusesExisting,
+  runStartedOf,
+  toCommit,
+  toDecisionInput,
+} from './router-decisions.js';
 import type { RouterInput, StartInput } from './router-inputs.js';
+import { RunProjections } from './router-projections.js';
+
+export { deriveRunId } from './router-decisions.js';
 
 /** How many times a decision is retried after losing an append race. */
 const MAX_CONFLICT_RETRIES = 8;
@@ -24,7 +33,8 @@ const MAX_CONFLICT_RETRIES = 8;
 export type DecideOutcome =
   | { kind: 'started'; workflowId: string; runId: string; created: boolean }
   | { kind: 'applied'; workflowId: string; runId: string; seq: number; ignored?: string }
-  | { kind: 'dropped'; workflowId: string; runId?: string; why: 'closed' | 'stale' };
+  /** `duplicate`: the same message was taken before (a redelivery after a crash). */
+  | { kind: 'dropped'; workflowId: string; runId?: string; why: 'closed' | 'stale' | 'duplicate' };
 
 /** Options of a RunDecider. */
 export interface RunDeciderOptions {
@@ -44,19 +54,14 @@ interface HotRun {
   state: RunState;
 }
 
-/** A run id derived from the start message's identity, so a redelivered start reuses it. */
-export function deriveRunId(startKey: string): string {
-  const h = createHash('sha256').update(startKey).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
-
 /** Folds inputs into runs; one instance per router. */
 export class RunDecider {
   private readonly cache = new Map<string, HotRun>();
+  private readonly missingLogged = new Set<string>();
   private readonly queue = new KeyedQueue();
   private readonly appends: Batcher<StoredCommit, ConflictError | undefined>;
-  private readonly summaries: Batcher<RunState, undefined>;
-  private readonly marks: Batcher<{ runId: string; seq: number }, undefined>;
+  /** Publishes, summary writes and owed summaries (see RunProjections). */
+  private readonly projections: RunProjections;
   private readonly cacheSize: number;
   private readonly now: () => number;
 
@@ -64,26 +69,28 @@ export class RunDecider {
     this.cacheSize = opts.cacheSize ?? 10_000;
     this.now = opts.now ?? Date.now;
     this.appends = new Batcher((cs) => opts.store.appendCommits(cs), { maxBatch: 512, concurrency: 2 });
-    this.summaries = new Batcher(
-      async (states) => {
-        await opts.store.saveRuns(latestPerRun(states));
-        return states.map(() => undefined);
-      },
-      { maxBatch: 512 },
-    );
-    this.marks = new Batcher(
-      async (items) => {
-        await opts.store.markPublishedMany(items);
-        return items.map(() => undefined);
-      },
-      { maxBatch: 512 },
-    );
+    this.projections = new RunProjections({
+      store: opts.store,
+      subjects: opts.subjects,
+      publish: opts.publish,
+      log: opts.log,
+      definition: (type, version) => this.definition(type, version),
+      cached: (runId) => this.cache.get(runId)?.state,
+      loadFresh: (runId) => this.load(runId, { fresh: true }),
+    });
   }
 
   /** Processes one input, serialized with every other input of the same workflowId. */
   process(input: RouterInput, meta: { startKey: string; msgId?: string }): Promise<DecideOutcome> {
     const key = input.kind === 'start' ? (input.workflowId ?? deriveRunId(meta.startKey)) : input.workflowId;
-    return this.queue.run(key, () => (input.kind === 'start' ? this.start(input, key, meta) : this.apply(input)));
+    // Outside inputs come in on the inbox and are named by their message (see outsideInputKey);
+    // results and firings come on the events stream and have stale checks of their own.
+    const outside = input.kind === 'signal' || input.kind === 'cancel' || input.kind === 'terminate';
+    return this.queue.run(key, () =>
+      input.kind === 'start'
+        ? this.start(input, key, meta)
+        : this.apply(input, outside ? outsideInputKey(meta) : undefined),
+    );
   }
 
   /**
@@ -118,7 +125,7 @@ export class RunDecider {
         from: base?.lastSeq ?? 0,
         to: rebuilt.lastSeq,
       });
-      if (!hot) await this.opts.store.saveRun(rebuilt);
+      if (!hot) await this.projections.healSummaries(await this.opts.store.saveRun(rebuilt));
       state = rebuilt;
     }
     if (!state) return undefined;
@@ -127,10 +134,18 @@ export class RunDecider {
     return run;
   }
 
+  /**
+   * Writes again the summaries whose writes failed (a store away for a moment), so a run that
+   * waits long for its next input does not show a stale state in describe and list meanwhile.
+   */
+  payOwedSummaries(): Promise<void> {
+    return this.projections.payOwedSummaries();
+  }
+
   /** Waits for every queued decision and pending projection write. */
   async drain(): Promise<void> {
     await this.queue.drain();
-    await Promise.all([this.appends.idle(), this.summaries.idle(), this.marks.idle()]);
+    await Promise.all([this.appends.idle(), this.projections.idle()]);
   }
 
   /** Forgets a cached run (after a conflict, or on demand). */
@@ -141,6 +156,17 @@ export class RunDecider {
   private definition(type: string, version: number): WorkflowDefinition {
     const def = this.opts.registry.get(type, version);
     if (!def) {
+      const key = `${type} v${version}`;
+      if (!this.missingLogged.has(key)) {
+        // Once per version: a run started by a newer router during a rolling deploy, say. Its
+        // inputs are redelivered until a router that registers the version takes them.
+        this.missingLogged.add(key);
+        this.opts.log.error('a run uses a workflow version this router does not register; its inputs wait', {
+          workflowType: type,
+          version,
+          registered: this.opts.registry.versions(type),
+        });
+      }
       throw new NotFoundError(`workflow ${type} version ${version} is not registered with this router`, {
         retryable: true,
         details: { workflowType: type, version },
@@ -166,10 +192,39 @@ export class RunDecider {
         details: { reason: 'unknown-type', workflowType: input.workflowType },
       });
     }
-    const runId = deriveRunId(meta.startKey);
-    const claim = await this.opts.store.claimWorkflowId(workflowId, runId, input.idReusePolicy);
+    // The next run of a continue-as-new has an id of its own run's making: any redelivery agrees.
+    const runId = deriveRunId(input.continuedFrom ? `continue:${input.continuedFrom}` : meta.startKey);
+    let policy = input.idReusePolicy;
+    if (input.continuedFrom) {
+      await this.closeContinued(workflowId, input.continuedFrom);
+      policy = 'allowAfterClose';
+    }
+    let claim = await this.opts.store.claimWorkflowId(workflowId, runId, policy, meta.msgId);
+    if (!claim.claimed && claim.sameStart) {
+      return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
+    }
+    // Signal-with-start: an open run takes the signal instead of a new run being started. The
+    // claim decides races (one start wins the id; the others signal the winner); a run that
+    // closed between claim and signal makes us claim again.
+    for (let attempt = 0; input.signal && !claim.claimed && claim.runId !== runId && claim.status === 'running'; ) {
+      const signalled = await this.apply(
+        { kind: 'signal', workflowId, event: input.signal, runId: claim.runId },
+        outsideInputKey(meta),
+      );
+      if (signalled.kind === 'applied')
+        return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
+      if (++attempt >= MAX_CONFLICT_RETRIES) {
+        throw new ConflictError(`workflowId ${workflowId} kept closing and reopening during a signal-with-start`, {
+          details: { workflowId },
+        });
+      }
+      claim = await this.opts.store.claimWorkflowId(workflowId, runId, policy, meta.msgId);
+      if (!claim.claimed && claim.sameStart) {
+        return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
+      }
+    }
     if (!claim.claimed && claim.runId !== runId) {
-      if (refusesExisting(input.idReusePolicy, claim.status)) {
+      if (refusesExisting(policy, claim.status)) {
         throw new AlreadyStartedError(`workflowId ${workflowId} is taken by run ${claim.runId} (${claim.status})`, {
           details: { workflowId, runId: claim.runId, status: claim.status },
         });
@@ -178,6 +233,11 @@ export class RunDecider {
     }
     const decisionInput: DecisionInput = { kind: 'start', at: this.now(), workflowId, runId };
     if (input.input !== undefined) decisionInput.input = input.input;
+    if (input.parent) decisionInput.parent = { ...input.parent };
+    if (input.continuedFrom) decisionInput.continuedFrom = input.continuedFrom;
+    if (input.signal !== undefined) decisionInput.signal = input.signal;
+    if (input.memo !== undefined) decisionInput.memo = input.memo;
+    if (input.searchAttributes !== undefined) decisionInput.searchAttributes = input.searchAttributes;
     const decision = decide(def, undefined, decisionInput);
     const commit = toCommit(decision.state, decision.events, decision.commands);
     const conflict = await this.appends.add(commit);
@@ -185,23 +245,58 @@ export class RunDecider {
       // A crashed earlier attempt of this very start already appended it: finish its work.
       this.evict(runId);
       const run = await this.load(runId);
-      if (run) await this.opts.store.saveRun(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
+      if (run) {
+        await this.projections.healSummaries(
+          await this.opts.store.saveRun(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined),
+        );
+      }
       return { kind: 'started', workflowId, runId, created: true } as const;
     }
     this.remember({ def, state: decision.state });
     // The start summary is written before we answer, so signals right after can find the run.
-    await this.opts.store.saveRun(decision.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
-    await this.publishCommit(commit, decision.state);
+    await this.projections.healSummaries(
+      await this.opts.store.saveRun(decision.state, meta.msgId ? { startMsgId: meta.msgId } : undefined),
+    );
+    await this.projections.publishCommit(commit, decision.state);
     return { kind: 'started', workflowId, runId, created: true } as const;
   }
 
-  private async apply(input: Exclude<RouterInput, StartInput>): Promise<DecideOutcome> {
+  /**
+   * Before the next run of a continue-as-new claims the workflowId: the run it continues must
+   * have closed as `continued`, and its summary and id release (which the router that decided it
+   * may not have written yet) are written here, so the claim sees the id free.
+   */
+  private async closeContinued(workflowId: string, previousRunId: string): Promise<void> {
+    const prev = await this.load(previousRunId, { fresh: true });
+    if (!prev || prev.state.workflowId !== workflowId || prev.state.status !== 'continued') {
+      throw new InvalidInputError(
+        `start of ${workflowId} continues run ${previousRunId}, which is not a run of it that continued as new`,
+        { details: { reason: 'invalid-input', workflowId, runId: previousRunId } },
+      );
+    }
+    await this.opts.store.saveRun(prev.state);
+    await this.opts.store.releaseWorkflowId(workflowId, previousRunId, 'continued');
+  }
+
+  /** `inputKey` identifies the message the input came in (see DecisionInput `inputId`). */
+  private async apply(input: Exclude<RouterInput, StartInput>, inputKey?: string): Promise<DecideOutcome> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const run = await this.runFor(input);
-      if (run.state.status !== 'running') {
-        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed' };
+      const duplicate = inputKey !== undefined && run.state.recentInputs?.includes(inputKey) === true;
+      if (duplicate || run.state.status !== 'running') {
+        // A duplicate may find the run closed by itself or by inputs after it: it is not late.
+        const why = duplicate ? 'duplicate' : 'closed';
+        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why };
       }
-      const decision = decide(run.def, run.state, toDecisionInput(input, this.now()));
+      if (
+        (input.kind === 'cancel' || input.kind === 'terminate') &&
+        input.byParent !== undefined &&
+        run.state.parent?.runId !== input.byParent
+      ) {
+        // A parent's close policy reached a run that is not its child (the id was reused): leave it be.
+        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'stale' };
+      }
+      const decision = decide(run.def, run.state, toDecisionInput(input, this.now(), inputKey));
       if (decision.events.length === 0) {
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed' };
       }
@@ -213,16 +308,18 @@ export class RunDecider {
         continue;
       }
       this.remember({ def: run.def, state: decision.state });
-      await this.publishCommit(commit, decision.state);
-      if (decision.state.status === 'running') {
-        void this.summaries.add(decision.state).catch((err: unknown) => {
-          this.opts.log.warn('run summary write failed; history stays the truth', { runId: run.state.runId, err });
+      // The input is applied once its commit is stored: what follows is the outbox's work, and a
+      // failure there must not redeliver the input (a signal would be recorded twice). A commit
+      // left unpublished is finished by the outbox sweep, a failed summary write by the next sweep.
+      await this.projections.project(commit, decision.state).catch((err: unknown) => {
+        this.projections.owe(decision.state);
+        this.opts.log.warn('a stored decision could not be published yet; the outbox sweep will', {
+          runId: commit.runId,
+          workflowId: commit.workflowId,
+          seq: commit.seq,
+          err,
         });
-      } else {
-        // A closed run's summary is written before the input is acked, so list/describe show it closed.
-        await this.summaries.add(decision.state);
-        await this.opts.store.releaseWorkflowId(decision.state.workflowId, decision.state.runId, decision.state.status);
-      }
+      });
       const ignored = (decision.events[0] as { ignored?: string } | undefined)?.ignored;
       return {
         kind: 'applied',
@@ -238,7 +335,13 @@ export class RunDecider {
   }
 
   private async runFor(input: Exclude<RouterInput, StartInput>): Promise<HotRun> {
-    if (input.kind === 'result' || input.kind === 'activityUpdate' || input.kind === 'fired') {
+    if (
+      input.kind === 'result' ||
+      input.kind === 'activityUpdate' ||
+      input.kind === 'fired' ||
+      input.kind === 'child' ||
+      input.kind === 'callback'
+    ) {
       const run = await this.load(input.runId);
       if (!run) {
         throw new NotFoundError(`no run ${input.runId} (workflowId ${input.workflowId})`, {
@@ -246,6 +349,16 @@ export class RunDecider {
         });
       }
       return run;
+    }
+    if (input.kind === 'signal' && input.runId !== undefined) {
+      const held = await this.load(input.runId);
+      // The run holding the id was claimed by a start another router is still deciding: retry later.
+      if (!held) {
+        throw new ConflictError(`run ${input.runId} holding workflowId ${input.workflowId} is not visible yet`, {
+          details: { workflowId: input.workflowId, runId: input.runId },
+        });
+      }
+      return held;
     }
     const run = await this.current(input.workflowId);
     if (!run) {
@@ -257,104 +370,20 @@ export class RunDecider {
     return run;
   }
 
+  /**
+   * The outbox sweep's repair of a commit left unpublished: its summary and a closed run's id
+   * release are written again if missing, then its commands published (see RunProjections).
+   */
+  republish(commit: StoredCommit): Promise<boolean> {
+    return this.projections.republish(commit);
+  }
+
   /** Publishes a stored commit's commands (pipelined), then marks it published. */
-  async publishCommit(commit: StoredCommit, state: Pick<RunState, 'workflowType'>): Promise<void> {
-    const messages = commitMessages(
-      this.opts.subjects,
-      {
-        runId: commit.runId,
-        workflowId: commit.workflowId,
-        workflowType: state.workflowType,
-        seq: commit.seq,
-        at: commit.at,
-      },
-      commit.commands,
-    );
-    await Promise.all(messages.map((m) => this.opts.publish(m)));
-    void this.marks.add({ runId: commit.runId, seq: commit.seq }).catch((err: unknown) => {
-      this.opts.log.warn('marking a commit published failed; the outbox sweep will republish it', {
-        runId: commit.runId,
-        seq: commit.seq,
-        err,
-      });
-    });
-  }
-}
-
-function refusesExisting(policy: IdReusePolicy, status: RunState['status']): boolean {
-  if (policy === 'rejectDuplicate') return true;
-  return policy === 'rejectWhileOpen' && status === 'running';
-}
-
-function toCommit(state: RunState, events: StoredCommit['events'], commands: StoredCommit['commands']): StoredCommit {
-  return {
-    runId: state.runId,
-    workflowId: state.workflowId,
-    seq: state.lastSeq,
-    at: state.updatedAt,
-    events,
-    commands,
-    published: false,
-  };
-}
-
-function latestPerRun(states: RunState[]): RunState[] {
-  const by = new Map<string, RunState>();
-  for (const s of states) {
-    const prev = by.get(s.runId);
-    if (!prev || prev.lastSeq < s.lastSeq) by.set(s.runId, s);
-  }
-  return [...by.values()];
-}
-
-function runStartedOf(tail: StoredCommit[]): { workflowType: string; version: number } {
-  const first = tail[0]?.events[0];
-  if (first?.type !== 'RunStarted') {
-    throw new NotFoundError(`run ${tail[0]?.runId} has history but no summary and no RunStarted at seq 1`);
-  }
-  return { workflowType: first.workflowType, version: first.version };
-}
-
-function toDecisionInput(input: Exclude<RouterInput, StartInput>, at: number): DecisionInput {
-  switch (input.kind) {
-    case 'signal':
-      return { kind: 'signal', at, event: input.event };
-    case 'cancel':
-      return input.reason === undefined ? { kind: 'cancel', at } : { kind: 'cancel', at, reason: input.reason };
-    case 'fired':
-      return { kind: 'timerFired', at, timerSeq: input.timerSeq };
-    case 'activityUpdate':
-      return input.update === 'started'
-        ? { kind: 'activityStarted', at, activitySeq: input.activitySeq, attempt: input.attempt }
-        : input.details === undefined
-          ? { kind: 'activityHeartbeat', at, activitySeq: input.activitySeq, attempt: input.attempt }
-          : {
-              kind: 'activityHeartbeat',
-              at,
-              activitySeq: input.activitySeq,
-              attempt: input.attempt,
-              details: input.details,
-            };
-    case 'result': {
-      if (input.ok) {
-        return {
-          kind: 'activityCompleted',
-          at,
-          activitySeq: input.activitySeq,
-          output: input.output,
-          attempt: input.attempt,
-        };
-      }
-      const failed: DecisionInput = {
-        kind: 'activityFailed',
-        at,
-        activitySeq: input.activitySeq,
-        error: input.error,
-        attempt: input.attempt,
-      };
-      if (input.retryAfterMs !== undefined) failed.retryAfterMs = input.retryAfterMs;
-      if (input.heartbeat !== undefined) failed.heartbeat = input.heartbeat;
-      return failed;
-    }
+  publishCommit(
+    commit: StoredCommit,
+    state: Pick<RunState, 'workflowType'>,
+    opts: { awaitMark?: boolean } = {},
+  ): Promise<void> {
+    return this.projections.publishCommit(commit, state, opts);
   }
 }

@@ -2,10 +2,20 @@
  * Turns a message the router consumed into a typed input, or refuses it with an
  * InvalidInputError whose `details.reason` names the dead-letter reason.
  */
+import {
+  type ChildResultMessage,
+  type ParentRef,
+  validateChildResult,
+  validateParentRef,
+} from '../bus/lifecycle-messages.js';
 import type { ActivityUpdateMessage, ResultMessage } from '../bus/messages.js';
 import { validateActivityReport, validateFired } from '../bus/messages.js';
+import { parseCallbackToken } from '../engine/callback.js';
+import { validateSignal } from '../engine/input.js';
+import { validateMemo, validateSearchAttributes } from '../engine/search-attributes.js';
+import type { ErrorInfo } from '../errors.js';
 import { InvalidInputError, PayloadTooLargeError } from '../errors.js';
-import type { SignalEvent } from '../history/events.js';
+import type { SearchAttributes, SignalEvent } from '../history/events.js';
 import type { Subjects } from '../names.js';
 import { validateToken } from '../names.js';
 import type { IdReusePolicy } from '../store/types.js';
@@ -19,7 +29,8 @@ export type DeadLetterReason =
   | 'unknown-run'
   | 'oversize'
   | 'closed-run'
-  | 'nondeterminism';
+  | 'nondeterminism'
+  | 'callback-closed';
 
 /** A start request. */
 export interface StartInput {
@@ -28,16 +39,37 @@ export interface StartInput {
   workflowId?: string;
   input?: unknown;
   idReusePolicy: IdReusePolicy;
+  /** Set on a child run's start, sent by its parent. */
+  parent?: ParentRef;
+  /** Set on the start continue-as-new sends: the run it continues. */
+  continuedFrom?: string;
+  /** Signal-with-start: delivered to the open run of workflowId, or to a new run started for it. */
+  signal?: SignalEvent;
+  memo?: Record<string, unknown>;
+  searchAttributes?: SearchAttributes;
 }
 
 /** Every input the router folds into runs. */
 export type RouterInput =
   | StartInput
-  | { kind: 'signal'; workflowId: string; event: SignalEvent }
-  | { kind: 'cancel'; workflowId: string; reason?: string }
+  | { kind: 'signal'; workflowId: string; event: SignalEvent /** This run, not the latest one. */; runId?: string }
+  | { kind: 'cancel'; workflowId: string; reason?: string; byParent?: string }
+  | { kind: 'terminate'; workflowId: string; reason?: string; byParent?: string }
+  | ({ kind: 'child' } & ChildResultMessage)
   | ({ kind: 'result' } & ResultMessage)
   | ({ kind: 'activityUpdate' } & ActivityUpdateMessage)
-  | { kind: 'fired'; runId: string; workflowId: string; timerSeq: number };
+  | { kind: 'fired'; runId: string; workflowId: string; timerSeq: number }
+  | CallbackInput;
+
+/** An outside completion (`error` absent) or failure of a callback, named by its token. */
+export interface CallbackInput {
+  kind: 'callback';
+  workflowId: string;
+  runId: string;
+  callbackSeq: number;
+  output?: unknown;
+  error?: ErrorInfo;
+}
 
 const POLICIES: ReadonlySet<string> = new Set<IdReusePolicy>([
   'returnExisting',
@@ -85,6 +117,38 @@ export function parseStart(workflowType: string, raw: unknown): StartInput {
   const out: StartInput = { kind: 'start', workflowType: type, idReusePolicy: policy as IdReusePolicy };
   if (body.workflowId !== undefined) out.workflowId = id('workflowId', body.workflowId);
   if (body.input !== undefined) out.input = body.input;
+  if (body.parent !== undefined) {
+    try {
+      out.parent = validateParentRef(body.parent);
+    } catch (err) {
+      refuse('invalid-input', (err as Error).message);
+    }
+  }
+  if (body.continuedFrom !== undefined) out.continuedFrom = id('runId', body.continuedFrom);
+  if (body.signal !== undefined) {
+    if (out.workflowId === undefined) {
+      refuse('invalid-input', 'start.signal (signal-with-start) needs a workflowId: it names the run to signal');
+    }
+    out.signal = (parseSignal(out.workflowId, body.signal) as { event: SignalEvent }).event;
+    validateSignal(out.signal); // 'squall.*' too: the new run's start would refuse it later
+  }
+  if (body.memo !== undefined) out.memo = validateMemo(body.memo);
+  if (body.searchAttributes !== undefined) out.searchAttributes = validateSearchAttributes(body.searchAttributes);
+  return out;
+}
+
+/** Parses a cancel or terminate body `{ reason?, byParent? }` for `workflowId`. */
+function parseClose(kind: 'cancel' | 'terminate', workflowId: string, body: unknown): RouterInput {
+  const b = body === undefined || body === null ? {} : record(body, kind);
+  if (b.reason !== undefined && typeof b.reason !== 'string') {
+    refuse('invalid-input', `${kind}.reason must be a string, got ${typeof b.reason}`);
+  }
+  const out: Extract<RouterInput, { kind: 'cancel' | 'terminate' }> = {
+    kind,
+    workflowId: id('workflowId', workflowId),
+  };
+  if (typeof b.reason === 'string') out.reason = b.reason;
+  if (b.byParent !== undefined) out.byParent = id('runId', b.byParent);
   return out;
 }
 
@@ -112,15 +176,15 @@ export function parseRouterInput(subjects: Subjects, subject: string, body: unkn
       return parseStart(token, body);
     case 'signal':
       return parseSignal(token, body);
-    case 'cancel': {
-      const b = body === undefined || body === null ? {} : record(body, 'cancel');
-      if (b.reason !== undefined && typeof b.reason !== 'string') {
-        refuse('invalid-input', `cancel.reason must be a string, got ${typeof b.reason}`);
+    case 'cancel':
+    case 'terminate':
+      return parseClose(parsed.kind, token, body);
+    case 'child':
+      try {
+        return { kind: 'child', ...validateChildResult(body) };
+      } catch (err) {
+        return refuse('invalid-input', (err as Error).message);
       }
-      const out: RouterInput = { kind: 'cancel', workflowId: id('workflowId', token) };
-      if (typeof b.reason === 'string') out.reason = b.reason;
-      return out;
-    }
     case 'result': {
       const report = validateActivityReport(body);
       return 'update' in report ? { kind: 'activityUpdate', ...report } : { kind: 'result', ...report };
@@ -129,9 +193,45 @@ export function parseRouterInput(subjects: Subjects, subject: string, body: unkn
       const f = validateFired(body);
       return { kind: 'fired', runId: f.runId, workflowId: f.workflowId, timerSeq: f.timerSeq };
     }
+    case 'callback':
+      return parseCallback(token, body);
     default:
       return refuse('invalid-input', `subject ${subject} is not a router input`);
   }
+}
+
+/**
+ * Parses `callback.complete` (`{ token, output? }`) or `callback.fail` (`{ token, error }`, the
+ * error an ErrorInfo-like `{ message, name?, code?, details? }` or a message string).
+ */
+export function parseCallback(op: string, raw: unknown): CallbackInput {
+  if (op !== 'complete' && op !== 'fail') {
+    refuse('invalid-input', `callback operation must be complete or fail, got ${JSON.stringify(op)}`);
+  }
+  const body = record(raw, `callback.${op}`);
+  const t = parseCallbackToken(body.token);
+  const out: CallbackInput = { kind: 'callback', workflowId: t.workflowId, runId: t.runId, callbackSeq: t.callbackSeq };
+  if (op === 'complete') {
+    if (body.output !== undefined) out.output = body.output;
+    return out;
+  }
+  out.error = callbackError(body.error);
+  return out;
+}
+
+function callbackError(raw: unknown): ErrorInfo {
+  if (typeof raw === 'string' && raw.length > 0) return { name: 'Error', message: raw };
+  const e = raw as Record<string, unknown> | null;
+  if (typeof e !== 'object' || e === null || Array.isArray(e) || typeof e.message !== 'string') {
+    return refuse(
+      'invalid-input',
+      'callback.fail needs error: a message string or { message, name?, code?, details? }',
+    );
+  }
+  const info: ErrorInfo = { name: typeof e.name === 'string' && e.name ? e.name : 'Error', message: e.message };
+  if (typeof e.code === 'string') info.code = e.code;
+  if (e.details !== undefined) info.details = e.details;
+  return info;
 }
 
 /** Refuses a body larger than the router accepts, before decoding it. */

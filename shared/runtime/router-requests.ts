@@ -3,12 +3,16 @@
  * and cancel requests (the durable copy of each is processed from the inbox stream, whose
  * `no_ack` keeps JetStream from answering in our place), queries, and describe/history/list.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeBody } from '../bus/codec.js';
+import { pendingCallback } from '../engine/callback.js';
 import type { RunState, WorkflowRegistry } from '../engine/index.js';
+import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { ErrorInfo } from '../errors.js';
 import {
   AlreadyStartedError,
+  CallbackClosedError,
   fromErrorInfo,
   InvalidInputError,
   NotFoundError,
@@ -21,7 +25,7 @@ import { validateToken } from '../names.js';
 import type { RunFilter, RunRecord, Store } from '../store/types.js';
 import { inspectRun } from './inspect.js';
 import type { RunDecider } from './router-decider.js';
-import { checkInputSize, parseRouterInput, parseStart } from './router-inputs.js';
+import { type CallbackInput, checkInputSize, parseRouterInput, parseStart } from './router-inputs.js';
 
 /** Queue group shared by every router, so each request is answered once. */
 export const ROUTER_QUEUE = 'squall-router';
@@ -77,8 +81,10 @@ export function serveRouterRequests(o: RouterRequestsOptions): Subscription[] {
     serve(subjects.all.start, (m) => answerStart(o, m)),
     serve(subjects.all.signal, (m) => answerAccepted(o, m)),
     serve(subjects.all.cancel, (m) => answerAccepted(o, m)),
+    serve(subjects.all.terminate, (m) => answerAccepted(o, m)),
     serve(subjects.all.query, (m) => answerQuery(o, m)),
     serve(subjects.all.api, (m) => answerApi(o, m)),
+    serve(subjects.all.callback, (m) => answerCallback(o, m)),
   ];
 }
 
@@ -107,7 +113,11 @@ async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   const notice = waitForStarted(o, workflowId, msgId);
   try {
     const rec = await o.store.getRunByWorkflowId(workflowId);
-    const known = rec ? startAnswerFromRecord(rec, input.idReusePolicy, msgId) : undefined;
+    // A signal-with-start is answered only once its signal is in (an open run seen now may close first).
+    const known =
+      rec && (input.signal === undefined || (msgId !== undefined && rec.startMsgId === msgId))
+        ? startAnswerFromRecord(rec, input.idReusePolicy, msgId)
+        : undefined;
     if (known) {
       o.reply(msg, known);
       return;
@@ -171,7 +181,7 @@ function waitForStarted(
 
 async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   const input = parseRouterInput(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
-  if (input.kind !== 'signal' && input.kind !== 'cancel') return;
+  if (input.kind !== 'signal' && input.kind !== 'cancel' && input.kind !== 'terminate') return;
   const rec = await o.store.getRunByWorkflowId(input.workflowId);
   if (!rec)
     throw new NotFoundError(`no run for workflowId ${input.workflowId}`, { details: { workflowId: input.workflowId } });
@@ -184,6 +194,56 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
     );
   }
   o.reply(msg, { accepted: true, workflowId: input.workflowId, runId: rec.runId });
+}
+
+/**
+ * Answers a callback completion once its run is known to still wait for it, or to have recorded
+ * exactly this outcome (the durable copy of the same message may win the race to the run); the
+ * durable copy is what moves the run. Two different completions racing may both be accepted
+ * here: the later one is then recorded as ignored and parked (`callback-closed`).
+ */
+async function answerCallback(o: RouterRequestsOptions, msg: Msg): Promise<void> {
+  const input = parseRouterInput(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
+  if (input.kind !== 'callback') return;
+  const { workflowId, runId, callbackSeq } = input;
+  const details = { workflowId, runId, callbackSeq };
+  const run = await o.decider.load(runId, { fresh: true });
+  if (!run) throw new NotFoundError(`no run ${runId} (workflowId ${workflowId}) for this callback token`, { details });
+  const open = run.state.status === 'running' && pendingCallback(run.state, callbackSeq);
+  // The durable copy of this very message may have been processed before this check: a
+  // resolution recorded with the same outcome is this request's, so it is accepted.
+  if (!open && (await resolvedAs(o.store, input))) {
+    o.reply(msg, { accepted: true, workflowId, runId });
+    return;
+  }
+  if (run.state.status !== 'running') {
+    throw new CallbackClosedError(`run ${runId} of ${workflowId} is ${run.state.status}; its callbacks are closed`, {
+      details: { ...details, status: run.state.status },
+    });
+  }
+  if (!pendingCallback(run.state, callbackSeq)) {
+    throw new CallbackClosedError(
+      `callback ${callbackSeq} of run ${runId} (${workflowId}) was already completed, failed, timed out or cancelled`,
+      { details },
+    );
+  }
+  o.reply(msg, { accepted: true, workflowId, runId });
+}
+
+/** Whether the run's history holds this callback's resolution with exactly this outcome. */
+async function resolvedAs(store: Store, input: CallbackInput): Promise<boolean> {
+  for await (const commit of store.loadHistory(input.runId)) {
+    for (const e of commit.events) {
+      if ((e.type !== 'CallbackCompleted' && e.type !== 'CallbackFailed') || e.callbackSeq !== input.callbackSeq) {
+        continue;
+      }
+      if (e.ignored !== undefined) continue;
+      return e.type === 'CallbackCompleted'
+        ? input.error === undefined && isDeepStrictEqual(e.output, input.output)
+        : input.error !== undefined && isDeepStrictEqual(e.error, input.error);
+    }
+  }
+  return false;
 }
 
 async function answerQuery(o: RouterRequestsOptions, msg: Msg): Promise<void> {
@@ -218,6 +278,7 @@ function summaryOf(state: RunState): Record<string, unknown> {
     ...(state.closedAt === undefined ? {} : { closedAt: state.closedAt }),
     ...(state.output === undefined ? {} : { output: state.output }),
     ...(state.error === undefined ? {} : { error: state.error }),
+    ...(state.searchAttributes === undefined ? {} : { searchAttributes: state.searchAttributes }),
   };
 }
 
@@ -260,13 +321,14 @@ async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
     }
     case 'history': {
       const rec = await runOf(o, body);
-      const fromSeq = num(body, 'fromSeq') ?? 0;
+      // `fromSeq` is the first commit to return (client.history's contract), `nextSeq` the next one.
+      const fromSeq = Math.max(1, num(body, 'fromSeq') ?? 1);
       const limit = Math.min(num(body, 'limit') ?? 1000, 10_000);
       const commits: { seq: number; at: number; events: unknown[] }[] = [];
       let nextSeq: number | undefined;
-      for await (const c of o.store.loadHistory(rec.runId, fromSeq)) {
+      for await (const c of o.store.loadHistory(rec.runId, fromSeq - 1)) {
         if (commits.length >= limit) {
-          nextSeq = c.seq - 1;
+          nextSeq = c.seq;
           break;
         }
         commits.push({ seq: c.seq, at: c.at, events: c.events });
@@ -284,6 +346,7 @@ async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
       if (from !== undefined) filter.startedFrom = from;
       const to = num(body, 'startedTo');
       if (to !== undefined) filter.startedTo = to;
+      if (body.where !== undefined) filter.where = validateSearchAttributes(body.where, 'list.where');
       const cursor = field(body, 'cursor');
       const limit = num(body, 'limit');
       const page = await o.store.listRuns(filter, {

@@ -5,30 +5,23 @@
  * Stateless: any number of routers may run; optimistic concurrency on append keeps them honest.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConsumerMessages } from '@nats-io/jetstream';
-import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
-import { backoffDelay, sleep } from '../bus/backoff.js';
-import { decodeBody } from '../bus/codec.js';
+import { backoffDelay, retryWithBackoff, sleep } from '../bus/backoff.js';
 import { type Bus, connectBus } from '../bus/connect.js';
 import { isRetryableNatsError } from '../bus/errors.js';
 import type { WorkflowDefinition } from '../engine/index.js';
 import { WorkflowRegistry } from '../engine/index.js';
-import { ConfigError, InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../errors.js';
+import { ConfigError, toSquallError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { consumerNames, DEFAULT_PREFIX } from '../names.js';
-import type { Store } from '../store/types.js';
+import { DEFAULT_PREFIX } from '../names.js';
+import type { Store, StoredCommit } from '../store/types.js';
 import type { OutboundMessage } from './outbox.js';
-import { type DecideOutcome, RunDecider } from './router-decider.js';
-import {
-  checkInputSize,
-  type DeadLetterReason,
-  deadLetterReason,
-  parseRouterInput,
-  type RouterInput,
-} from './router-inputs.js';
-import { type StartedNotice, serveRouterRequests } from './router-requests.js';
+import { createInputConsumer, ensureRouterConsumer, type RouterCounters } from './router-consume.js';
+import { RunDecider } from './router-decider.js';
+import { startOutboxSweeper } from './router-outbox.js';
+import { serveRouterRequests } from './router-requests.js';
+import { checkOpenRunVersions } from './router-versions.js';
 import { connectStore, type ServiceHealth, serveHealth } from './service.js';
 
 /**
@@ -37,6 +30,8 @@ import { connectStore, type ServiceHealth, serveHealth } from './service.js';
  * exactly those points; nothing else should set them.
  */
 export interface RouterFaultHooks {
+  /** Right after a commit was appended, before its summary write or any publish. */
+  afterAppend?(commit: StoredCommit): void;
   /** Before a command message of a stored commit is published. */
   beforePublish?(m: OutboundMessage): void;
   /** After a command message was published (acked by JetStream), before the input's ack. */
@@ -69,10 +64,22 @@ export interface RouterOptions {
   maxInputBytes?: number;
   /** How often the outbox is swept for commits a crash left unpublished. @default 5_000 */
   outboxIntervalMs?: number;
+  /**
+   * How long a commit stays unpublished before a sweep republishes it. Longer than a busy
+   * router's append-to-mark delay, so a sweep repeats only what a crash left, not what another
+   * router is still publishing (a repeat is harmless but costs a publish and a history load).
+   * @default 15_000
+   */
+  outboxGraceMs?: number;
   /** Ack wait of the router's consumers. @default 30_000 */
   ackWaitMs?: number;
   /** Test-only crash points (see RouterFaultHooks). */
   faults?: RouterFaultHooks;
+  /**
+   * Refuse to start (ConfigError) when open runs use a (workflowType, version) that `workflows`
+   * lacks. Turn off only for a router that deliberately serves a subset. @default true
+   */
+  requireOpenRunVersions?: boolean;
 }
 
 /** A running router. */
@@ -86,14 +93,6 @@ export interface RouterHandle {
   /** `live` = not stopped; `ready` = connected to NATS and MongoDB and consuming both streams. */
   health(): ServiceHealth;
 }
-
-/** Most messages one pull asks for. */
-const FETCH_BATCH = 256;
-/** How long one pull waits for messages before the next is sent. */
-const FETCH_EXPIRES_MS = 2_000;
-
-/** Delivery attempts a signal for a not-yet-visible run waits before being dead-lettered. */
-const UNKNOWN_RUN_REDELIVERIES = 6;
 
 /** Starts a router. */
 export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
@@ -134,15 +133,38 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   }
   const st = store;
   const faults = opts.faults ?? {};
+  if (opts.requireOpenRunVersions ?? true) {
+    try {
+      // A store that is briefly away is waited for, as at connect; a missing version is final.
+      await retryWithBackoff(() => checkOpenRunVersions(st, registry), {
+        isRetryable: (err) => toSquallError(err).retryable,
+        onRetry: (err, attempt, delayMs) =>
+          log.warn('open run versions check failed, retrying', { err, attempt, delayMs }),
+      });
+    } catch (err) {
+      log.error('router refused to start', { err });
+      if (ownedBus) await bus.close();
+      if (!opts.store) await st.close();
+      await mongo?.close();
+      throw err;
+    }
+  }
 
   const decider = new RunDecider({
-    store: st,
+    store: faults.afterAppend ? withAppendHook(st, faults.afterAppend) : st,
     registry,
     subjects: bus.subjects,
     log,
     publish: async (m) => {
       faults.beforePublish?.(m);
-      await bus.publish(m.subject, m.body, { msgId: m.msgId });
+      if (m.inbox) {
+        // The inbox stream acks nothing (see OutboundMessage.inbox): the flush's round trip
+        // makes sure the server took the message; the msg id dedupes a re-publish.
+        bus.publishCore(m.subject, m.body, { headers: { 'Nats-Msg-Id': m.msgId } });
+        await bus.nc.flush();
+      } else {
+        await bus.publish(m.subject, m.body, { msgId: m.msgId });
+      }
       faults.afterPublish?.(m);
     },
   });
@@ -174,190 +196,29 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   });
 
   let stopping = false;
-  const stopSignal = new AbortController();
-  const consuming = new Map<string, boolean>();
-  let inFlight = 0;
-  const maxInFlight = opts.maxInFlight ?? 1024;
-  const slotWaiters: (() => void)[] = [];
-  const counters = { decided: 0, deadLettered: 0, redelivered: 0, dropped: 0 };
+  const isStopping = (): boolean => stopping;
+  const counters: RouterCounters = { decided: 0, deadLettered: 0, redelivered: 0, dropped: 0 };
+  const inputs = createInputConsumer({
+    bus,
+    decider,
+    log,
+    counters,
+    inboxEpoch,
+    maxInputBytes,
+    maxInFlight: opts.maxInFlight ?? 1024,
+    ackWaitMs,
+    isStopping,
+  });
+  const sweeper = startOutboxSweeper({
+    store: st,
+    decider,
+    log,
+    intervalMs: opts.outboxIntervalMs ?? 5_000,
+    graceMs: opts.outboxGraceMs ?? 15_000,
+    isStopping,
+  });
 
-  const notifyStarted = (n: StartedNotice): void => {
-    try {
-      bus.publishCore(bus.subjects.started(n.workflowId), n);
-    } catch (err) {
-      log.debug('could not publish a started notice', { workflowId: n.workflowId, err });
-    }
-  };
-
-  const deadLetter = async (m: JsMsg, reason: DeadLetterReason, err: unknown): Promise<void> => {
-    counters.deadLettered++;
-    await bus.parkDeadLetter(reason, { subject: m.subject, data: m.data, headers: m.headers }, err);
-    // No reason argument: nats-server before 2.10.4 ignores `+TERM <reason>` as an unknown ack
-    // and redelivers the message after the ack wait, parking it again and again. The reason is
-    // on the dead letter.
-    m.term();
-  };
-
-  /** Checks size, decodes and parses a consumed message; errors carry their dead-letter reason. */
-  const parseInbound = (m: JsMsg): RouterInput => {
-    checkInputSize(m.subject, m.data, maxInputBytes);
-    let body: unknown;
-    try {
-      body = decodeBody(m.data, m.headers, m.subject);
-    } catch (err) {
-      throw new InvalidInputError(toSquallError(err).message, { cause: err, details: { reason: 'undecodable' } });
-    }
-    return parseRouterInput(bus.subjects, m.subject, body);
-  };
-  const handle = async (m: JsMsg): Promise<void> => {
-    const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
-    log.debug('input taken', { subject: m.subject, seq: m.info.streamSequence, deliveries: m.info.deliveryCount });
-    let input: RouterInput;
-    try {
-      input = parseInbound(m);
-    } catch (err) {
-      await deadLetter(m, deadLetterReason(err), err);
-      return;
-    }
-    try {
-      const outcome: DecideOutcome = await decider.process(input, {
-        startKey: `${inboxEpoch}/${m.info.streamSequence}`,
-        ...(msgId ? { msgId } : {}),
-      });
-      counters.decided++;
-      log.debug('input decided', { subject: m.subject, seq: m.info.streamSequence, outcome: outcome.kind });
-      if (outcome.kind === 'started') {
-        notifyStarted({
-          workflowId: outcome.workflowId,
-          runId: outcome.runId,
-          created: outcome.created,
-          ...(msgId ? { msgId } : {}),
-        });
-      } else if (outcome.kind === 'dropped') {
-        counters.dropped++;
-        if (input.kind === 'signal' || input.kind === 'cancel') {
-          await deadLetter(m, 'closed-run', new Error(`run ${outcome.runId} of ${outcome.workflowId} is closed`));
-          return;
-        }
-        log.debug('input for a closed run dropped', {
-          workflowId: outcome.workflowId,
-          runId: outcome.runId,
-          kind: input.kind,
-        });
-      }
-      m.ack();
-    } catch (err) {
-      const e = toSquallError(err);
-      const reason = deadLetterReason(e);
-      if (input.kind === 'start' && !e.retryable) {
-        const wfId = input.workflowId;
-        if (wfId) notifyStarted({ workflowId: wfId, error: toErrorInfo(e), ...(msgId ? { msgId } : {}) });
-        if (e.code === 'ALREADY_STARTED') {
-          m.ack();
-          return;
-        }
-      }
-      if (
-        e.code === 'NOT_FOUND' &&
-        reason === 'unknown-run' &&
-        e.retryable &&
-        m.info.deliveryCount < UNKNOWN_RUN_REDELIVERIES
-      ) {
-        // A signal may overtake its start on another router: give the start time to land.
-        counters.redelivered++;
-        m.nak(backoffDelay(m.info.deliveryCount, { initialMs: 200, maxMs: 2_000 }) + 100);
-        return;
-      }
-      if (refusesInput(e, reason)) {
-        log.warn('input refused', { subject: m.subject, code: e.code, err: e, reason });
-        await deadLetter(m, e.code === 'NONDETERMINISM' ? 'nondeterminism' : reason, e);
-        return;
-      }
-      // Anything else is our trouble, not the input's (a server away, a store error): keep the
-      // input and try again later, however many times it takes; only bad input is parked.
-      counters.redelivered++;
-      const delayMs = backoffDelay(m.info.deliveryCount);
-      const fields = { subject: m.subject, code: e.code, err: e, deliveries: m.info.deliveryCount, delayMs };
-      if (e.retryable) log.warn('decision failed for a passing reason; redelivering', fields);
-      else log.error('decision failed; redelivering', fields);
-      m.nak(delayMs);
-    }
-  };
-
-  const active = new Set<ConsumerMessages>();
-  const consumeLoop = async (stream: string): Promise<void> => {
-    let failures = 0;
-    while (!stopping) {
-      let messages: ConsumerMessages | undefined;
-      try {
-        const consumer = await bus.js.consumers.get(stream, consumerNames.router);
-        if (!consuming.get(stream)) log.info('consuming', { stream, afterFailures: failures });
-        consuming.set(stream, true);
-        // Bounded pulls, not consume(): under a busy event loop consume() can miss its idle
-        // heartbeats and sit on a lost pull for a whole heartbeat window (seen as 30 s stalls).
-        // A fetch that goes missing costs at most its expiry.
-        while (!stopping) {
-          messages = await consumer.fetch({ max_messages: FETCH_BATCH, expires: FETCH_EXPIRES_MS });
-          active.add(messages);
-          if (stopping) messages.stop();
-          for await (const m of messages) {
-            failures = 0;
-            if (inFlight >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
-            inFlight++;
-            void handle(m)
-              .catch((err: unknown) => {
-                log.error('unexpected failure handling an input; redelivering', { subject: m.subject, err });
-                m.nak(1000);
-              })
-              .finally(() => {
-                inFlight--;
-                slotWaiters.shift()?.();
-              });
-          }
-          active.delete(messages);
-        }
-        if (!stopping) throw new Error(`the consumer of ${stream} ended`);
-      } catch (err) {
-        if (stopping) break;
-        consuming.set(stream, false);
-        const delayMs = backoffDelay(failures++);
-        log.warn('consumer loop failed; retrying', { stream, err, delayMs });
-        await sleep(delayMs, stopSignal.signal);
-        // The durable may have been deleted (or the stream recreated): make sure it exists.
-        await ensureRouterConsumer(bus.jsm, stream, ackWaitMs).catch(() => undefined);
-      } finally {
-        if (messages) {
-          active.delete(messages);
-          messages.stop();
-        }
-      }
-    }
-  };
-
-  const sweepOutbox = async (): Promise<void> => {
-    const stale = await st.findUnpublished({ olderThan: Date.now() - (opts.outboxIntervalMs ?? 5_000), limit: 256 });
-    for (const c of stale) {
-      const run = await decider.load(c.runId);
-      if (!run) continue;
-      log.info('republishing commands of a commit left unpublished', { runId: c.runId, seq: c.seq });
-      await decider.publishCommit(c, run.state);
-    }
-  };
-  let sweeping = false;
-  const sweepOnce = (): void => {
-    if (sweeping) return; // a slow sweep (a scan on FerretDB) must not pile up behind itself
-    sweeping = true;
-    sweepOutbox()
-      .catch((err: unknown) => log.warn('outbox sweep failed', { err }))
-      .finally(() => {
-        sweeping = false;
-      });
-  };
-  sweepOnce();
-  const sweeper = setInterval(sweepOnce, opts.outboxIntervalMs ?? 5_000);
-  sweeper.unref();
-
-  const loops = [consumeLoop(bus.streams.inbox), consumeLoop(bus.streams.events)];
+  const loops = [inputs.consume(bus.streams.inbox), inputs.consume(bus.streams.events)];
   log.info('router started', { prefix, workflows: registry.names() });
 
   let resolveClosed!: () => void;
@@ -367,11 +228,11 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   const health = (): ServiceHealth => {
     const natsUp = bus.connected;
     const mongoUp = mongoConnected();
-    const streamsConsumed = [bus.streams.inbox, bus.streams.events].every((s) => consuming.get(s) === true);
+    const streamsConsumed = [bus.streams.inbox, bus.streams.events].every((s) => inputs.isConsuming(s));
     return {
       live: !stopping,
       ready: !stopping && natsUp && mongoUp && streamsConsumed,
-      details: { nats: natsUp, mongodb: mongoUp, consuming: streamsConsumed, inFlight, ...counters },
+      details: { nats: natsUp, mongodb: mongoUp, consuming: streamsConsumed, inFlight: inputs.inFlight(), ...counters },
     };
   };
   const healthSub = serveHealth(bus, 'router', id, health);
@@ -384,10 +245,8 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     stop(stopOpts = {}) {
       stopped ??= (async () => {
         stopping = true;
-        stopSignal.abort();
-        clearInterval(sweeper);
-        for (const m of active) m.stop();
-        for (const w of slotWaiters.splice(0)) w();
+        sweeper.stop();
+        inputs.stop();
         healthSub.unsubscribe();
         for (const s of requestSubs) s.unsubscribe();
         const deadline = stopOpts.deadlineMs ?? 10_000;
@@ -409,19 +268,6 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   };
 }
 
-/** Error codes that say the input itself is wrong: it is parked, never tried again. */
-const INPUT_FAULTS: ReadonlySet<string> = new Set(['INVALID_INPUT', 'PAYLOAD_TOO_LARGE', 'NONDETERMINISM']);
-
-/**
- * True when a failed decision is the input's fault and it should be dead-lettered: bad input, a
- * nondeterministic definition, or (past its redeliveries) a run that does not exist. A store or
- * server failure never is, retryable or not: a dead-lettered real input would strand its run.
- */
-function refusesInput(e: SquallError, reason: DeadLetterReason): boolean {
-  if (e.code === 'NOT_FOUND') return reason === 'unknown-run';
-  return INPUT_FAULTS.has(e.code);
-}
-
 /** Retries the router's stream and consumer setup while NATS is briefly away, logging each try. */
 async function retryWithBackoffLogged<T>(fn: () => Promise<T>, log: Logger): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -441,22 +287,16 @@ function required(name: string, value: string | undefined): string {
   return value;
 }
 
-async function ensureRouterConsumer(jsm: JetStreamManager, stream: string, ackWaitMs: number): Promise<void> {
-  const config = {
-    durable_name: consumerNames.router,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: ackWaitMs * 1_000_000,
-    max_deliver: -1,
-    max_ack_pending: 4096,
+/** The store, calling `hook` for each commit it appended (test-only crash points). */
+function withAppendHook(store: Store, hook: (commit: StoredCommit) => void): Store {
+  return {
+    ...store,
+    appendCommits: async (commits) => {
+      const results = await store.appendCommits(commits);
+      commits.forEach((c, i) => {
+        if (results[i] === undefined) hook(c);
+      });
+      return results;
+    },
   };
-  try {
-    await jsm.consumers.add(stream, config);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError)) throw err;
-    await jsm.consumers.update(stream, consumerNames.router, {
-      ack_wait: config.ack_wait,
-      max_ack_pending: config.max_ack_pending,
-    });
-  }
 }

@@ -8,9 +8,17 @@ import { activityTimerId, reportsStart } from '../engine/attempts.js';
 import { decide } from '../engine/decide.js';
 import type { WorkflowDefinition } from '../engine/definition.js';
 import { replayCommits } from '../engine/replay.js';
-import type { Command, Decision, DecisionInput, PendingActivity, PendingTimer, RunState } from '../engine/types.js';
+import type {
+  Command,
+  Decision,
+  DecisionInput,
+  PendingActivity,
+  PendingChild,
+  PendingTimer,
+  RunState,
+} from '../engine/types.js';
 import type { ErrorInfo } from '../errors.js';
-import type { Commit, Millis, RunStatus, SignalEvent } from '../history/events.js';
+import type { Commit, Millis, RunStatus, SearchAttributes, SignalEvent } from '../history/events.js';
 
 /**
  * What an activity returns in a test: a value; an Error, which fails the activity for good (as
@@ -34,6 +42,18 @@ export interface TestRunOptions {
   start?: Millis;
   /** Deliver stubbed activity results after every input (in schedule order). @default true */
   autoRun?: boolean;
+  /**
+   * Stubs of child workflows by workflow type, like activity stubs: a value is the child's
+   * output, an Error (or a function that throws or returns one) fails it. A child without a stub
+   * stays open until completeChild()/failChild(). @default {}
+   */
+  children?: Record<string, ActivityStub>;
+  /** Signal-with-start: an event delivered in the start's own decision. */
+  signal?: SignalEvent;
+  /** Memo of the run (see StartOptions.memo). */
+  memo?: Record<string, unknown>;
+  /** Search attributes at start (see StartOptions.searchAttributes). */
+  searchAttributes?: SearchAttributes;
 }
 
 /** A run driven by a test. Every method folds inputs through decide() and records the commits. */
@@ -64,6 +84,14 @@ export interface TestRun {
   signal(event: SignalEvent): Promise<Decision>;
   /** Asks the run to cancel now. */
   cancel(reason?: string): Promise<Decision>;
+  /** Terminates the run now (its machine is not consulted). */
+  terminate(reason?: string): Promise<Decision>;
+  /** Open child runs, oldest first. */
+  pendingChildren(): PendingChild[];
+  /** Completes an open child, named by workflow type (oldest open) or childSeq. */
+  completeChild(child: string | number, output?: unknown): Promise<Decision>;
+  /** Fails an open child (as a failed child run would), named by workflow type or childSeq. */
+  failChild(child: string | number, error: unknown): Promise<Decision>;
   /** Completes a pending activity, named by activity name (oldest pending) or activitySeq. */
   complete(activity: string | number, output?: unknown): Promise<Decision>;
   /**
@@ -94,6 +122,7 @@ const MAX_STEPS = 10_000;
 /** Starts a run of `definition` in memory and (by default) runs its stubbed activities. */
 export async function createTestRun(definition: WorkflowDefinition, opts: TestRunOptions = {}): Promise<TestRun> {
   const stubs = opts.activities ?? {};
+  const childStubs = opts.children ?? {};
   const autoRun = opts.autoRun ?? true;
   const workflowId = opts.workflowId ?? 'test-workflow';
   const runId = opts.runId ?? `${workflowId}-run-1`;
@@ -156,6 +185,28 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
     if (result.retryAfterMs !== undefined) input.retryAfterMs = result.retryAfterMs;
     return apply(input);
   };
+  const findChild = (which: string | number): PendingChild => {
+    const found = run
+      .pendingChildren()
+      .find((c) => (typeof which === 'number' ? c.childSeq : c.workflowType) === which);
+    if (!found) {
+      const open = run.pendingChildren().map((c) => `${c.workflowType}#${c.childSeq}`);
+      throw new Error(`no open child ${String(which)} (open: ${open.join(', ') || 'none'})`);
+    }
+    return found;
+  };
+  const childInput = (c: PendingChild): unknown => {
+    for (const commit of history) {
+      for (const e of commit.events) if (e.type === 'ChildStarted' && e.childSeq === c.childSeq) return e.input;
+    }
+    return undefined;
+  };
+  const deliverChild = (c: PendingChild, result: { output: unknown } | { error: ErrorInfo }): Decision =>
+    apply(
+      'error' in result
+        ? { kind: 'childFailed', at: now, childSeq: c.childSeq, error: result.error }
+        : { kind: 'childCompleted', at: now, childSeq: c.childSeq, output: result.output },
+    );
   const fireNext = (limit: Millis): boolean => {
     const next = run.pendingTimers()[0];
     if (!next || next.fireAt > limit || current().status !== 'running') return false;
@@ -199,13 +250,23 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
           sendId: activityTimerId(a.activitySeq, purpose as 'retry'),
         })),
       );
-      return [...Object.values(current().timers), ...engine].sort(
+      const callbacks: PendingTimer[] = Object.values(current().callbacks ?? {}).flatMap((c) =>
+        c.timerSeq === undefined || c.fireAt === undefined
+          ? []
+          : [{ timerSeq: c.timerSeq, fireAt: c.fireAt, sendId: `squall.callback.${c.callbackSeq}.timeout` }],
+      );
+      return [...Object.values(current().timers), ...engine, ...callbacks].sort(
         (a, b) => a.fireAt - b.fireAt || a.timerSeq - b.timerSeq,
       );
     },
     signal: (event) => settle(apply({ kind: 'signal', at: now, event })),
     cancel: (reason) =>
       settle(apply(reason === undefined ? { kind: 'cancel', at: now } : { kind: 'cancel', at: now, reason })),
+    terminate: (reason) =>
+      settle(apply(reason === undefined ? { kind: 'terminate', at: now } : { kind: 'terminate', at: now, reason })),
+    pendingChildren: () => Object.values(current().children).sort((a, b) => a.childSeq - b.childSeq),
+    completeChild: async (which, output) => settle(deliverChild(findChild(which), { output })),
+    failChild: async (which, error) => settle(deliverChild(findChild(which), attemptFailure(error))),
     complete: async (which, output) => {
       const a = findActivity(which);
       return settle(deliver(a, { output }));
@@ -231,6 +292,12 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
         const next = running().find((a) => Object.hasOwn(stubs, a.activity));
         if (next) {
           deliver(next, await callStub(stubs[next.activity], next.input, next.attempt ?? 1, next.heartbeat));
+          continue;
+        }
+        const child = run.pendingChildren().find((c) => Object.hasOwn(childStubs, c.workflowType));
+        if (child) {
+          const result = await callStub(childStubs[child.workflowType], childInput(child), 1, undefined);
+          deliverChild(child, 'error' in result ? { error: result.error } : result);
           continue;
         }
         // A stubbed activity waiting for its retry: run the attempt once nothing else is due before it.
@@ -269,6 +336,9 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
 
   const startInput: DecisionInput = { kind: 'start', at: now, workflowId, runId };
   if (opts.input !== undefined) startInput.input = opts.input;
+  if (opts.signal !== undefined) startInput.signal = opts.signal;
+  if (opts.memo !== undefined) startInput.memo = opts.memo;
+  if (opts.searchAttributes !== undefined) startInput.searchAttributes = opts.searchAttributes;
   apply(startInput);
   return settle(run);
 }

@@ -38,7 +38,11 @@ describe('parseCli: services', () => {
       workflows: 'w.ts',
       fault: { kind: 'exit-after-commit', n: 3 },
     });
+    expect(parseCli(['router', '--workflows', 'w.ts'], { SQUALL_FAULT: 'exit-after-append:2' }).command).toMatchObject({
+      fault: { kind: 'exit-after-append', n: 2 },
+    });
     expect(usage(['router', '--workflows', 'w.ts'], { SQUALL_FAULT: 'crash' })).toMatch(/SQUALL_FAULT must be/);
+    expect(usage(['router', '--workflows', 'w.ts'], { SQUALL_FAULT: 'exit-after-append:0' })).toMatch(/n >= 1/);
   });
 
   it('reads executor --activities and a positive --concurrency (flag or SQUALL_CONCURRENCY)', () => {
@@ -112,6 +116,16 @@ describe('parseCli: client commands', () => {
     expect(usage(['signal', 'o1'])).toMatch(/^signal: missing <event>/);
     expect(usage(['signal', 'o1', '[1]'])).toMatch(/must be a JSON object with a string "type"/);
     expect(usage(['signal', 'o1', '{"by":"me"}'])).toMatch(/must be a JSON object with a string "type"/);
+  });
+
+  it('reads terminate like cancel', () => {
+    expect(parseCli(['terminate', 'o1', '--reason', 'stuck']).command).toEqual({
+      kind: 'terminate',
+      workflowId: 'o1',
+      reason: 'stuck',
+    });
+    expect(parseCli(['terminate', 'o1']).command).toEqual({ kind: 'terminate', workflowId: 'o1' });
+    expect(usage(['terminate'])).toMatch(/^terminate: missing <workflowId>/);
   });
 
   it('reads cancel, query, describe, history', () => {

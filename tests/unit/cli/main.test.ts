@@ -3,28 +3,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { type CliIO, errorLine, historyTable, main, USAGE } from '../../../services/cli.js';
+import { errorLine, historyTable, USAGE } from '../../../services/cli.js';
 import { NotFoundError, SquallError } from '../../../shared/errors.js';
+import { runCli } from '../../harness/cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-function captureIO(): CliIO & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    stdout: (line) => out.push(line),
-    stderr: (line) => err.push(line),
-    shutdownSignal: () => new Promise<NodeJS.Signals>(() => {}),
-  };
-}
-
-async function runCli(argv: string[], env: Record<string, string> = {}) {
-  const io = captureIO();
-  const code = await main(argv, env, io);
-  return { code, out: io.out, err: io.err };
-}
 
 describe('main', () => {
   it('prints the usage for help and exits 0', async () => {
@@ -102,11 +85,11 @@ describe('historyTable', () => {
       { seq: 3, at: 1300, events: [{ type: 'RunCompleted', at: 1300, output: { ok: true } }] },
     ]);
     expect(lines).toEqual([
-      'seq  +ms  event              detail',
-      '1    0    RunStarted         order@1 input={"a":1}',
-      '          ActivityScheduled  #1 chargeCard',
-      '2    250  SignalReceived     approve',
-      '3    300  RunCompleted       output={"ok":true}',
+      'seq  time          +ms  event              detail',
+      '1    00:00:01.000  0    RunStarted         order@1 input={"a":1}',
+      '                        ActivityScheduled  #1 chargeCard',
+      '2    00:00:01.250  250  SignalReceived     approve',
+      '3    00:00:01.300  300  RunCompleted       output={"ok":true}',
     ]);
   });
 });

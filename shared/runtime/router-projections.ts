@@ -1,0 +1,165 @@
+/**
+ * What follows a stored decision: publishing its commands and marking the commit published, and
+ * writing the run summary that describe and list read (batched across runs). A summary whose
+ * write failed is owed until the outbox sweep pays it; a commit left unpublished is republished
+ * by the sweep. The RunDecider delegates all of this here.
+ */
+import type { WorkflowDefinition } from '../engine/index.js';
+import { replayCommits } from '../engine/index.js';
+import type { RunState } from '../engine/types.js';
+import type { Logger } from '../log.js';
+import type { Subjects } from '../names.js';
+import type { Store, StoredCommit, SummaryWrite } from '../store/types.js';
+import { Batcher } from './batcher.js';
+import type { OutboundMessage } from './outbox.js';
+import { commitMessages } from './outbox.js';
+import { latestPerRun, runStartedOf } from './router-decisions.js';
+
+/** Options of RunProjections. */
+export interface RunProjectionsOptions {
+  store: Store;
+  subjects: Subjects;
+  publish: (m: OutboundMessage) => Promise<void>;
+  log: Logger;
+  /** The definition a run's history replays with; throws when the version is not registered. */
+  definition: (type: string, version: number) => WorkflowDefinition;
+  /** A run's state from the decider's hot cache, if it is there. */
+  cached: (runId: string) => RunState | undefined;
+  /** Loads a run brought up to its history (the decider's `load` with `fresh`). */
+  loadFresh: (runId: string) => Promise<{ state: RunState } | undefined>;
+}
+
+/** Publishes stored commits and writes run summaries; one instance per RunDecider. */
+export class RunProjections {
+  /** Summaries whose writes failed, newest state per run, until payOwedSummaries writes them. */
+  private readonly owed = new Map<string, RunState>();
+  private readonly summaries: Batcher<RunState, undefined>;
+  private readonly marks: Batcher<{ runId: string; seq: number }, undefined>;
+
+  constructor(private readonly opts: RunProjectionsOptions) {
+    this.summaries = new Batcher(
+      async (states) => {
+        await this.healSummaries(await opts.store.saveRuns(latestPerRun(states)));
+        return states.map(() => undefined);
+      },
+      { maxBatch: 512 },
+    );
+    this.marks = new Batcher(
+      async (items) => {
+        await opts.store.markPublishedMany(items);
+        return items.map(() => undefined);
+      },
+      { maxBatch: 512 },
+    );
+  }
+
+  /** Brings summaries a racing writer may have moved backwards up to their history again. */
+  async healSummaries(write: SummaryWrite): Promise<void> {
+    for (const runId of write.maybeBehind) {
+      await this.opts.store.repairRun(runId, (from, tail) => {
+        const started = from ?? runStartedOf(tail);
+        return replayCommits(this.opts.definition(started.workflowType, started.version), tail, from ? { from } : {});
+      });
+    }
+  }
+
+  /**
+   * Publishes a stored commit and updates the projections. A closed run's summary and id release
+   * come before its completion is published, so whoever hears of the completion finds the run
+   * closed in describe and list.
+   */
+  async project(commit: StoredCommit, state: RunState): Promise<void> {
+    if (state.status === 'running') {
+      await this.publishCommit(commit, state);
+      void this.summaries.add(state).catch((err: unknown) => {
+        this.owe(state);
+        this.opts.log.warn('run summary write failed; the next outbox sweep writes it again', {
+          runId: state.runId,
+          workflowId: state.workflowId,
+          err,
+        });
+      });
+      return;
+    }
+    await this.summaries.add(state);
+    await this.opts.store.releaseWorkflowId(state.workflowId, state.runId, state.status);
+    await this.publishCommit(commit, state);
+  }
+
+  /** Remembers a summary whose write failed, for payOwedSummaries to write again. */
+  owe(state: RunState): void {
+    const prev = this.owed.get(state.runId);
+    if (!prev || prev.lastSeq < state.lastSeq) this.owed.set(state.runId, state);
+  }
+
+  /**
+   * Writes again the summaries whose writes failed (a store away for a moment), so a run that
+   * waits long for its next input does not show a stale state in describe and list meanwhile.
+   */
+  async payOwedSummaries(): Promise<void> {
+    if (this.owed.size === 0) return;
+    const states = [...this.owed.values()];
+    await this.healSummaries(await this.opts.store.saveRuns(states));
+    for (const state of states) if (this.owed.get(state.runId) === state) this.owed.delete(state.runId);
+  }
+
+  /** Waits for every pending summary write and publish mark. */
+  async idle(): Promise<void> {
+    await Promise.all([this.summaries.idle(), this.marks.idle()]);
+  }
+
+  /**
+   * The outbox sweep's repair of a commit left unpublished: a crash, or a store failure, between
+   * its append and its publish. The summary may be just as far behind (the write failed, or the
+   * append's reply was lost and the redelivery found the run already past it), and a closed run's
+   * id release may be missing too, so both are written again before the commands go out, in the
+   * order a live decision keeps: summary, release, publish.
+   */
+  async republish(commit: StoredCommit): Promise<boolean> {
+    // Most commits a crash leaves are followed by later ones whose summary is written: then only
+    // the publish is missing (often only its mark), and one summary read is all it takes.
+    const known = this.opts.cached(commit.runId) ?? (await this.opts.store.getRun(commit.runId))?.state;
+    if (known && known.lastSeq > commit.seq) {
+      await this.publishCommit(commit, known, { awaitMark: true });
+      return true;
+    }
+    const run = await this.opts.loadFresh(commit.runId);
+    if (!run) return false;
+    // Only the latest commit's summary can be missing for good: a later commit wrote its own.
+    if (commit.seq === run.state.lastSeq) await this.healSummaries(await this.opts.store.saveRun(run.state));
+    if (run.state.status !== 'running') {
+      await this.opts.store.releaseWorkflowId(run.state.workflowId, run.state.runId, run.state.status);
+    }
+    await this.publishCommit(commit, run.state, { awaitMark: true });
+    return true;
+  }
+
+  /** Publishes a stored commit's commands (pipelined), then marks it published. */
+  async publishCommit(
+    commit: StoredCommit,
+    state: Pick<RunState, 'workflowType'>,
+    opts: { awaitMark?: boolean } = {},
+  ): Promise<void> {
+    const messages = commitMessages(
+      this.opts.subjects,
+      {
+        runId: commit.runId,
+        workflowId: commit.workflowId,
+        workflowType: state.workflowType,
+        seq: commit.seq,
+        at: commit.at,
+      },
+      commit.commands,
+    );
+    await Promise.all(messages.map((m) => this.opts.publish(m)));
+    const marked = this.marks.add({ runId: commit.runId, seq: commit.seq }).catch((err: unknown) => {
+      this.opts.log.warn('marking a commit published failed; the outbox sweep will republish it', {
+        runId: commit.runId,
+        seq: commit.seq,
+        err,
+      });
+    });
+    // The sweep waits for its marks, so its next round does not read the same commits again.
+    if (opts.awaitMark) await marked;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Versioning at the router's door: a run is pinned to the version it started with, so a router
+ * must hold every (workflowType, version) that open runs use. Started without one, it would
+ * redeliver those runs' inputs forever; it refuses to start instead, naming what is missing.
+ */
+import type { WorkflowRegistry } from '../engine/index.js';
+import { ConfigError } from '../errors.js';
+import type { OpenRunVersion, Store } from '../store/types.js';
+
+/** The versions open runs use that `registry` lacks (empty when the router can serve them all). */
+export function missingVersions(open: readonly OpenRunVersion[], registry: WorkflowRegistry): OpenRunVersion[] {
+  return open.filter((v) => !registry.has(v.workflowType, v.version));
+}
+
+/**
+ * Throws ConfigError when open runs in `store` use a workflow version `registry` does not hold.
+ * The message names each missing type and version with its number of open runs, and what is
+ * registered; `details.missing` carries the same as data.
+ */
+export async function checkOpenRunVersions(store: Store, registry: WorkflowRegistry): Promise<void> {
+  const missing = missingVersions(await store.openRunVersions(), registry);
+  if (missing.length === 0) return;
+  throw new ConfigError(missingVersionsMessage(missing, registry), { details: { missing } });
+}
+
+/** The refusal message for `missing` (exported for tests and for the router's runtime log). */
+export function missingVersionsMessage(missing: readonly OpenRunVersion[], registry: WorkflowRegistry): string {
+  const list = missing
+    .map((m) => `${m.workflowType} v${m.version} (${m.runs} open run${m.runs === 1 ? '' : 's'})`)
+    .join(', ');
+  const registered =
+    registry
+      .names()
+      .map((n) => `${n} v${registry.versions(n).join(', v')}`)
+      .join('; ') || 'nothing';
+  return (
+    `refusing to start: open runs use workflow versions this router does not register: ${list}. ` +
+    `Registered: ${registered}. Keep every version that open runs use in the --workflows module ` +
+    '(defineWorkflow with the old version next to the new one) until those runs close.'
+  );
+}
