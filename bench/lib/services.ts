@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ActivityDefinition } from '../../shared/engine/activity.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import type { Logger } from '../../shared/log.js';
 import { startExecutor } from '../../shared/runtime/executor.js';
 import { startRouter } from '../../shared/runtime/router.js';
 import type { ServiceHandle } from '../../shared/runtime/service.js';
@@ -14,6 +14,7 @@ import { startTimer } from '../../shared/runtime/timer.js';
 import * as activities from '../activities.js';
 import { noop3, sleep1 } from '../workflows.js';
 import { type CpuReader, procCpuSeconds, selfCpuSeconds } from './env.js';
+import { benchLogger } from './trace.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -42,8 +43,8 @@ export interface Target {
   dbName: string;
 }
 
-// Warnings and errors only: a bench must not measure its own logging.
-const quietLog = (): Logger => createLogger({ level: 'warn' });
+// Warnings and errors only (a bench must not measure its own logging), unless tracing.
+const quietLog = (): Logger => benchLogger();
 
 /** Starts the topology; resolves when every service consumes. */
 export async function startEngine(t: Target, topo: Topology): Promise<Engine> {

@@ -8,6 +8,7 @@ import { measureCpu, num, type ScenarioContext, topologyOf, withEngine } from '.
 import { Driver } from '../lib/driver.js';
 import { round, summarize } from '../lib/env.js';
 import type { Topology } from '../lib/services.js';
+import { resetTrace, startTrace, traceSummary } from '../lib/trace.js';
 
 const STEPS = 3;
 /** Decisions per noop3 run: the start and one per activity result. */
@@ -65,10 +66,13 @@ export async function throughput(ctx: ScenarioContext): Promise<Record<string, u
 export async function latency(ctx: ScenarioContext): Promise<Record<string, unknown>> {
   const runs = num(ctx.flags, 'runs', 200);
   const topo = topologyOf(ctx.flags);
+  const trace = ctx.flags.trace === true && !topo.processes;
+  if (trace) startTrace();
   return await withEngine(ctx, 'lat', topo, async ({ target }) => {
     const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
     try {
       await driver.runMany('noop3', 30, 1, (i) => ({ n: i })); // warm-up
+      resetTrace();
       const { timings, wallMs, failures } = await driver.runMany('noop3', runs, 1, (i) => ({ n: i }));
       return {
         topology: topo,
@@ -79,6 +83,7 @@ export async function latency(ctx: ScenarioContext): Promise<Record<string, unkn
         startReplyMs: summarize(timings.map((t) => t.startedMs)),
         // Each run is four decisions in a row (start, then one per result): time per hop.
         msPerDecisionHop: round(summarize(timings.map((t) => t.doneMs)).p50 / DECISIONS, 2),
+        ...(trace ? { segments: traceSummary() } : {}),
       };
     } finally {
       await driver.close();
