@@ -13,14 +13,6 @@ const SERVERS = {
   hookTimeout: 120_000,
 };
 
-/** Load and fault tests kept out of `npm test` until FerretDB stops wedging under them. */
-const STRESS = [
-  'tests/chaos/**/*.test.ts',
-  'tests/fault/reconnect.test.ts',
-  'tests/fault/fuzz.test.ts',
-  'tests/e2e/scale.test.ts',
-];
-
 export default defineConfig({
   test: {
     // Global setup's teardown stops the servers: SIGTERM, then SIGKILL after 5 s each.
@@ -44,15 +36,10 @@ export default defineConfig({
             'tests/e2e/**/*.test.ts',
             'tests/smoke/**/*.test.ts',
             'tests/fault/**/*.test.ts',
+            'tests/chaos/**/*.test.ts',
           ],
-          exclude: STRESS,
           ...SERVERS,
         },
-      },
-      {
-        // Load and fault runs that still wedge FerretDB 1.24 (see README, Guarantees): run with
-        // `npm run test:stress`; not part of `npm test` until they pass every time.
-        test: { name: 'stress', pool: 'forks', include: STRESS, ...SERVERS, testTimeout: 600_000 },
       },
     ],
   },

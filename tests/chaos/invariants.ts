@@ -23,7 +23,7 @@ function ignoredOf(e: HistoryEvent): string | undefined {
   return (e as { ignored?: string }).ignored;
 }
 
-const TERMINAL = new Set(['RunCompleted', 'RunFailed', 'RunCancelled']);
+const TERMINAL = new Set(['RunCompleted', 'RunFailed', 'RunCancelled', 'RunTerminated', 'RunContinuedAsNew']);
 
 /**
  * Problems with one history (empty when sound): seqs 1..n without gaps, one RunStarted first and

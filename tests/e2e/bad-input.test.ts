@@ -3,13 +3,14 @@
  * structured log line, the message parked on the dead-letter stream with its reason, and the
  * router still serving the messages behind it.
  */
-import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeBody, encodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
 import { type Subjects, subjects as subjectsOf } from '../../shared/names.js';
 import { connectNats, freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../harness/index.js';
 import { readDeadLetters } from './dead-letters.js';
+import { jsonHeaders } from './json-wire.js';
 import { SAMPLE, type ServiceEnv, type ServiceProcess, startService } from './processes.js';
 
 let env: ServiceEnv;
@@ -33,19 +34,13 @@ beforeAll(async () => {
   };
 });
 
-const JSON_HEADERS = (): ReturnType<typeof natsHeaders> => {
-  const h = natsHeaders();
-  h.set('content-type', 'application/json');
-  return h;
-};
-
 /** Sends a raw request; returns the decoded error reply (code and body). */
 async function requestError(
   subject: string,
   data: Uint8Array,
   json = false,
 ): Promise<{ code: string; message: string }> {
-  const reply = await nc.request(subject, data, { timeout: 10_000, ...(json ? { headers: JSON_HEADERS() } : {}) });
+  const reply = await nc.request(subject, data, { timeout: 10_000, ...(json ? { headers: jsonHeaders() } : {}) });
   const code = reply.headers?.get('Squall-Error') ?? '';
   const body = decodeBody(reply.data, reply.headers, reply.subject) as { error?: { message?: string } };
   return { code, message: body.error?.message ?? '' };

@@ -74,6 +74,13 @@ describe('order workflow end to end', () => {
     expect(types.filter((t) => t === 'RunCompleted')).toHaveLength(1);
     const seqs = history.commits.map((c) => c.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    // Pages: fromSeq is the first commit returned, nextSeq the fromSeq of the next page.
+    const page = await client.history('order-e2e-1', { fromSeq: 2, limit: 2 });
+    expect(page.commits.map((c) => c.seq)).toEqual([2, 3]);
+    expect(page.nextSeq).toBe(4);
+    const last = await client.history('order-e2e-1', { fromSeq: seqs.length });
+    expect(last.commits.map((c) => c.seq)).toEqual([seqs.length]);
+    expect(last.nextSeq).toBeUndefined();
 
     const described = await client.describe('order-e2e-1');
     expect(described).toMatchObject({ status: 'completed', runId: started.runId });

@@ -6,10 +6,11 @@
  * SQUALL_TEST_LOG_LEVEL (e.g. `debug`) for the services' log level (default `info`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { waitFor } from '../harness/index.js';
+import { connect, type SquallClient } from '../../shared/client/index.js';
+import { freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../harness/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -37,7 +38,9 @@ export interface ServiceEnv {
 }
 
 const live = new Set<ServiceProcess>();
+const clients = new Set<SquallClient>();
 afterAll(async () => {
+  await Promise.all([...clients].map((c) => c.close()));
   for (const p of live) p.kill('SIGKILL');
   await Promise.all([...live].map((p) => p.exited));
 });
@@ -59,9 +62,9 @@ export function spawnSquall(name: string, args: string[], env: ServiceEnv): Serv
   });
   const logs: Record<string, unknown>[] = [];
   const noise: string[] = [];
-  const logFile = process.env.SQUALL_TEST_LOG_DIR
-    ? `${process.env.SQUALL_TEST_LOG_DIR}/${env.prefix}-${name}.log`
-    : undefined;
+  const logDir = process.env.SQUALL_TEST_LOG_DIR;
+  if (logDir) mkdirSync(logDir, { recursive: true });
+  const logFile = logDir ? `${logDir}/${env.prefix}-${name}.log` : undefined;
   const onLine = (line: string): void => {
     if (!line.trim()) return;
     if (logFile) appendFileSync(logFile, `${line}\n`);
@@ -132,3 +135,47 @@ export const SAMPLE = {
   workflows: 'examples/order/workflows.ts',
   activities: 'examples/order/activities.ts',
 } as const;
+
+/** What startEngine runs: a router for `workflows`, an executor for `activities`, a timer. */
+export interface EngineSpec {
+  workflows: string;
+  /** Starts an executor for this module. @default no executor */
+  activities?: string;
+  /** More executor flags, e.g. `['--concurrency', '16']`. @default [] */
+  executorArgs?: string[];
+  /** @default true */
+  timer?: boolean;
+  /** The client's per-request timeout. @default the client's */
+  requestTimeoutMs?: number;
+}
+
+/** A test file's engine: its namespace on the shared servers, its service processes, a client. */
+export interface Engine {
+  env: ServiceEnv;
+  client: SquallClient;
+  router: ServiceProcess;
+  executor?: ServiceProcess;
+  timer?: ServiceProcess;
+}
+
+/**
+ * The usual end-to-end setup: a fresh prefix and database on the shared servers, the services as
+ * child processes, and a client; all stopped after the test file.
+ */
+export async function startEngine(spec: EngineSpec): Promise<Engine> {
+  const env: ServiceEnv = { natsUrl: natsUrl(), mongoUrl: mongoUrl(), prefix: freshPrefix(), dbName: freshDbName() };
+  const [router, executor, timer] = await Promise.all([
+    startService('router', ['router', '--workflows', spec.workflows], env),
+    spec.activities === undefined
+      ? undefined
+      : startService('executor', ['executor', '--activities', spec.activities, ...(spec.executorArgs ?? [])], env),
+    spec.timer === false ? undefined : startService('timer', ['timer'], env),
+  ]);
+  const client = await connect({
+    servers: env.natsUrl,
+    prefix: env.prefix,
+    ...(spec.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: spec.requestTimeoutMs }),
+  });
+  clients.add(client);
+  return { env, client, router, ...(executor ? { executor } : {}), ...(timer ? { timer } : {}) };
+}

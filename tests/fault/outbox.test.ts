@@ -95,6 +95,36 @@ describe('outbox recovery and redelivery', () => {
     await client.close();
   }, 120_000);
 
+  it('a router killed after storing a closing commit, before its summary: the sweep closes the run everywhere', async () => {
+    const { env, store, client } = await namespace();
+    // Commits: 1 start, 2 charge result (schedules the timer), 3 the firing that times the order out.
+    const doomed = await started(router(env, 'router-doomed', 'exit-after-append:3'));
+    const first = await client.start(
+      'order',
+      { orderId: 'z-1', amount: 10, approvalTimeoutMs: 300 },
+      { workflowId: 'z-1' },
+    );
+    expect(await doomed.exited).toBe(137);
+    expect((await store.getRunByWorkflowId('z-1'))?.status).toBe('running'); // the summary never heard
+    const after = await started(router(env, 'router-after'));
+    await expect(client.result('z-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'timedOut' });
+    // The completion is out, so the summary and the id release are written (they come first).
+    expect((await store.getRunByWorkflowId('z-1'))?.status).toBe('completed');
+    expect((await client.list({ type: 'order' })).runs.map((r) => [r.workflowId, r.status])).toEqual([
+      ['z-1', 'completed'],
+    ]);
+    const again = await client.start(
+      'order',
+      { orderId: 'z-1', amount: 10, approvalTimeoutMs: 300 },
+      { workflowId: 'z-1' },
+    );
+    expect(again).toMatchObject({ created: true });
+    expect(again.runId).not.toBe(first.runId);
+    expect(after.logs.some((l) => l.msg === 'republishing commands of a commit left unpublished')).toBe(true);
+    expect(historyProblems(await loadCommits(store, first.runId))).toEqual([]);
+    await client.close();
+  }, 120_000);
+
   it('a router killed after publishing, before the ack: redelivery changes nothing and the task runs once', async () => {
     const { env, s, store, client, executor } = await namespace();
     const doomed = await started(router(env, 'router-doomed', 'exit-after-publish:1'));

@@ -37,6 +37,7 @@ describe('bus', () => {
     expect((await bus.jsm.streams.info(bus.streams.events)).config.subjects).toEqual([
       `${bus.prefix}.result.*`,
       `${bus.prefix}.fired.*`,
+      `${bus.prefix}.child.*`,
     ]);
   });
 

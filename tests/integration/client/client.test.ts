@@ -14,7 +14,7 @@ import {
   WorkflowFailedError,
 } from '../../../shared/errors.js';
 import { type Subjects, subjects } from '../../../shared/names.js';
-import { connectNats, freshPrefix, natsUrl, waitFor } from '../../harness/index.js';
+import { connectNats, freshPrefix, natsUrl, privateServers, waitFor } from '../../harness/index.js';
 
 let nc: NatsConnection;
 let prefix: string;
@@ -320,5 +320,20 @@ describe('watch', () => {
     })();
     a.stop();
     await expect(iterating).resolves.toEqual([]);
+  });
+});
+
+describe('close', () => {
+  it('closes while its server is away (reconnecting) instead of failing to drain', async () => {
+    const servers = await privateServers();
+    const c = await connect({ servers: servers.nats.url, prefix: freshPrefix() });
+    servers.nats.kill('SIGKILL');
+    await waitFor('nats-server to be gone', () =>
+      connectNats(servers.nats.url, { reconnect: false, timeout: 500 }).then(
+        () => false,
+        () => true,
+      ),
+    );
+    await expect(c.close()).resolves.toBeUndefined();
   });
 });

@@ -1,0 +1,68 @@
+/**
+ * An in-process router over the real servers whose store the test wraps (to fail a write on
+ * demand, say), with a client, a NATS connection and the router's warn-level log lines.
+ */
+import { afterEach } from 'vitest';
+import { assign, setup } from 'xstate';
+import { connect, type SquallClient } from '../../../shared/client/index.js';
+import { defineWorkflow } from '../../../shared/engine/index.js';
+import { createLogger } from '../../../shared/log.js';
+import { startRouter } from '../../../shared/runtime/router.js';
+import { createMongoStore, type Store } from '../../../shared/store/index.js';
+import { connectMongo, connectNats, freshDbName, freshPrefix, natsUrl } from '../../harness/index.js';
+
+/** first --next--> second --finish--> done; `add` counts in any open state; outputs the count. */
+export const steps = defineWorkflow({
+  name: 'steps',
+  machine: setup({ types: { context: {} as { adds: number } } }).createMachine({
+    id: 'steps',
+    context: { adds: 0 },
+    initial: 'first',
+    on: { add: { actions: assign({ adds: ({ context }) => context.adds + 1 }) } },
+    states: { first: { on: { next: 'second' } }, second: { on: { finish: 'done' } }, done: { type: 'final' } },
+    output: ({ context }) => ({ finished: true, adds: context.adds }),
+  }),
+});
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+export interface WrappedRouter {
+  /** The real store, unwrapped, for checks. */
+  store: Store;
+  client: SquallClient;
+  nc: Awaited<ReturnType<typeof connectNats>>;
+  prefix: string;
+  logs: Record<string, unknown>[];
+}
+
+/** Starts a router on a fresh namespace with `wrap(store)` as its store; stopped after the test. */
+export async function routerWithStore(wrap: (store: Store) => Store): Promise<WrappedRouter> {
+  const prefix = freshPrefix();
+  const dbName = freshDbName();
+  const mongo = await connectMongo();
+  const store = createMongoStore(mongo, { dbName, collectionPrefix: prefix });
+  await store.init();
+  const logs: Record<string, unknown>[] = [];
+  const router = await startRouter({
+    natsUrl: natsUrl(),
+    store: wrap(store),
+    prefix,
+    workflows: [steps],
+    outboxIntervalMs: 200,
+    outboxGraceMs: 300,
+    log: createLogger({ level: 'warn', sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) }),
+  });
+  const client = await connect({ servers: natsUrl(), prefix });
+  const nc = await connectNats();
+  cleanups.push(async () => {
+    await client.close();
+    await router.stop();
+    await nc.close();
+    await mongo.db(dbName).dropDatabase();
+    await mongo.close();
+  });
+  return { store, client, nc, prefix, logs };
+}
