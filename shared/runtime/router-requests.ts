@@ -25,7 +25,8 @@ import { validateToken } from '../names.js';
 import type { RunFilter, RunRecord, Store } from '../store/types.js';
 import { inspectRun } from './inspect.js';
 import type { RunDecider } from './router-decider.js';
-import { type CallbackInput, checkInputSize, parseRouterInput, parseStart } from './router-inputs.js';
+import { outsideInputKey } from './router-decisions.js';
+import { type CallbackInput, checkInputSize, parseRouterInput, parseStart, type RouterInput } from './router-inputs.js';
 
 /** Queue group shared by every router, so each request is answered once. */
 export const ROUTER_QUEUE = 'squall-router';
@@ -185,7 +186,7 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
   const rec = await o.store.getRunByWorkflowId(input.workflowId);
   if (!rec)
     throw new NotFoundError(`no run for workflowId ${input.workflowId}`, { details: { workflowId: input.workflowId } });
-  if (rec.status !== 'running') {
+  if (rec.status !== 'running' && !(await closedByThis(o, rec, input, msg))) {
     throw new NotFoundError(
       `run ${rec.runId} of workflowId ${input.workflowId} is ${rec.status}; it takes no more ${input.kind}s`,
       {
@@ -194,6 +195,28 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
     );
   }
   o.reply(msg, { accepted: true, workflowId: input.workflowId, runId: rec.runId });
+}
+
+type OutsideInput = Extract<RouterInput, { kind: 'signal' | 'cancel' | 'terminate' }>;
+
+/**
+ * Whether a closed run was closed by this very message, whose durable copy the router took before
+ * the request was answered: the run remembers the message's `Nats-Msg-Id` among its recent
+ * inputs, or, for a message without one, its closing commit was made by an equal input.
+ */
+async function closedByThis(o: RouterRequestsOptions, rec: RunRecord, input: OutsideInput, msg: Msg): Promise<boolean> {
+  const run = await o.decider.load(rec.runId, { fresh: true });
+  if (!run) return false;
+  const msgId = msg.headers?.get('Nats-Msg-Id') || undefined;
+  if (msgId !== undefined) return run.state.recentInputs?.includes(outsideInputKey({ startKey: '', msgId })) ?? false;
+  for await (const commit of o.store.loadHistory(rec.runId, run.state.lastSeq - 1)) {
+    for (const e of commit.events) {
+      if (e.type === 'SignalReceived' && input.kind === 'signal') return isDeepStrictEqual(e.signal, input.event);
+      if (e.type === 'CancelRequested' && input.kind === 'cancel') return e.reason === input.reason;
+      if (e.type === 'TerminateRequested' && input.kind === 'terminate') return e.reason === input.reason;
+    }
+  }
+  return false;
 }
 
 /**

@@ -88,7 +88,10 @@ describe('callbacks', () => {
     });
     const out = await client.result<ApprovalOutput>('cb-race', { timeoutMs: 20_000 });
     expect(out.result).toEqual({ by: 'race' });
-    expect(await client.completeCallback(token, { by: 'race' })).toMatchObject({ accepted: true, workflowId: 'cb-race' });
+    expect(await client.completeCallback(token, { by: 'race' })).toMatchObject({
+      accepted: true,
+      workflowId: 'cb-race',
+    });
     await expect(client.completeCallback(token, { by: 'other' })).rejects.toBeInstanceOf(CallbackClosedError);
     await expect(client.failCallback(token, { message: 'late' })).rejects.toBeInstanceOf(CallbackClosedError);
   });
