@@ -2,7 +2,15 @@
  * What a scenario gets: the servers, its flags, and helpers to run the engine on a fresh namespace
  * with CPU meters on every service and on the servers themselves.
  */
-import { CpuMeter, type CpuReader, freshNamespace, procCpuSeconds, round, type Servers } from './env.js';
+import {
+  CpuMeter,
+  type CpuReader,
+  commCpuSeconds,
+  freshNamespace,
+  procCpuSeconds,
+  round,
+  type Servers,
+} from './env.js';
 import { type Engine, startEngine, type Target, type Topology } from './services.js';
 
 /** Parsed `--name value` flags; a bare `--name` is `true`. */
@@ -63,6 +71,8 @@ export async function withEngine<T>(
   const { nats, mongo } = ctx.servers;
   if (nats.pid !== undefined) cpu.natsServer = () => procCpuSeconds(nats.pid as number);
   if (mongo.pid !== undefined) cpu.mongoServer = () => procCpuSeconds(mongo.pid as number);
+  // FerretDB on PostgreSQL: the database's own work is in the postgres processes.
+  if (/postgres/.test(mongo.kind)) cpu.postgres = () => commCpuSeconds('postgres');
   try {
     return await body({ engine, target, cpu });
   } finally {

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { MongoClient } from 'mongodb';
 import { type LocalServers, probeMongo, probeNats, startLocalServers } from '../../shared/dev/index.js';
@@ -112,6 +112,25 @@ export function procCpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * user+system CPU seconds so far of every process named `comm` (e.g. PostgreSQL's backends behind
+ * FerretDB, which the machine runs as a service). Backends that exit between two readings take
+ * their CPU with them, so this can only undercount.
+ */
+export function commCpuSeconds(comm: string): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) continue;
+    } catch {
+      continue;
+    }
+    total += procCpuSeconds(Number(pid)) ?? 0;
+  }
+  return total;
 }
 
 /** This process's user+system CPU seconds so far. */

@@ -47,6 +47,8 @@ export interface RunDeciderOptions {
   cacheSize?: number;
   /** Clock for input times; injected so tests can control it. @default Date.now */
   now?: () => number;
+  /** See RunProjectionsOptions.summaryDelayMs. @default 1000 */
+  summaryDelayMs?: number;
 }
 
 interface HotRun {
@@ -77,6 +79,7 @@ export class RunDecider {
       definition: (type, version) => this.definition(type, version),
       cached: (runId) => this.cache.get(runId)?.state,
       loadFresh: (runId) => this.load(runId, { fresh: true }),
+      ...(opts.summaryDelayMs === undefined ? {} : { summaryDelayMs: opts.summaryDelayMs }),
     });
   }
 

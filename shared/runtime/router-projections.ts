@@ -27,7 +27,17 @@ export interface RunProjectionsOptions {
   cached: (runId: string) => RunState | undefined;
   /** Loads a run brought up to its history (the decider's `load` with `fresh`). */
   loadFresh: (runId: string) => Promise<{ state: RunState } | undefined>;
+  /**
+   * How long an open run's summary write waits for the run's next state to replace it. Runs that
+   * close within this time never write their intermediate summaries; describe and query read
+   * history, so only list rows of open runs lag by up to this much. 0 writes every state.
+   * @default 1000
+   */
+  summaryDelayMs?: number;
 }
+
+/** Default of RunProjectionsOptions.summaryDelayMs. */
+export const SUMMARY_DELAY_MS = 1000;
 
 /** Publishes stored commits and writes run summaries; one instance per RunDecider. */
 export class RunProjections {
@@ -35,8 +45,12 @@ export class RunProjections {
   private readonly owed = new Map<string, RunState>();
   private readonly summaries: Batcher<RunState, undefined>;
   private readonly marks: Batcher<{ runId: string; seq: number }, undefined>;
+  /** Open runs' newest states waiting to be written, with the timer that writes them. */
+  private readonly delayed = new Map<string, { state: RunState; timer: NodeJS.Timeout }>();
+  private readonly summaryDelayMs: number;
 
   constructor(private readonly opts: RunProjectionsOptions) {
+    this.summaryDelayMs = opts.summaryDelayMs ?? SUMMARY_DELAY_MS;
     this.summaries = new Batcher(
       async (states) => {
         await this.healSummaries(await opts.store.saveRuns(latestPerRun(states)));
@@ -71,19 +85,59 @@ export class RunProjections {
   async project(commit: StoredCommit, state: RunState): Promise<void> {
     if (state.status === 'running') {
       await this.publishCommit(commit, state);
-      void this.summaries.add(state).catch((err: unknown) => {
-        this.owe(state);
-        this.opts.log.warn('run summary write failed; the next outbox sweep writes it again', {
-          runId: state.runId,
-          workflowId: state.workflowId,
-          err,
-        });
-      });
+      // Search attributes are what list filters on: those changes are written at once.
+      const now = this.summaryDelayMs === 0 || commit.events.some((e) => e.type === 'SearchAttributesUpserted');
+      this.writeSummaryLater(state, now ? 0 : this.summaryDelayMs);
       return;
     }
-    await this.summaries.add(state);
-    await this.opts.store.releaseWorkflowId(state.workflowId, state.runId, state.status);
+    this.cancelDelayed(state.runId);
+    await Promise.all([
+      this.summaries.add(state),
+      this.opts.store.releaseWorkflowId(state.workflowId, state.runId, state.status),
+    ]);
     await this.publishCommit(commit, state);
+  }
+
+  /** Writes an open run's summary after `delayMs`, or not at all if a newer state replaces it first. */
+  private writeSummaryLater(state: RunState, delayMs: number): void {
+    const waiting = this.delayed.get(state.runId);
+    if (waiting && delayMs > 0) {
+      waiting.state = state; // the timer already set writes the newest state
+      return;
+    }
+    this.cancelDelayed(state.runId);
+    if (delayMs === 0) {
+      this.writeSummary(state);
+      return;
+    }
+    const timer = setTimeout(() => this.flushDelayed(state.runId), delayMs);
+    timer.unref();
+    this.delayed.set(state.runId, { state, timer });
+  }
+
+  private cancelDelayed(runId: string): void {
+    const waiting = this.delayed.get(runId);
+    if (!waiting) return;
+    clearTimeout(waiting.timer);
+    this.delayed.delete(runId);
+  }
+
+  private flushDelayed(runId: string): void {
+    const waiting = this.delayed.get(runId);
+    if (!waiting) return;
+    this.delayed.delete(runId);
+    this.writeSummary(waiting.state);
+  }
+
+  private writeSummary(state: RunState): void {
+    void this.summaries.add(state).catch((err: unknown) => {
+      this.owe(state);
+      this.opts.log.warn('run summary write failed; the next outbox sweep writes it again', {
+        runId: state.runId,
+        workflowId: state.workflowId,
+        err,
+      });
+    });
   }
 
   /** Remembers a summary whose write failed, for payOwedSummaries to write again. */
@@ -103,8 +157,9 @@ export class RunProjections {
     for (const state of states) if (this.owed.get(state.runId) === state) this.owed.delete(state.runId);
   }
 
-  /** Waits for every pending summary write and publish mark. */
+  /** Writes the delayed summaries now, then waits for every pending summary write and publish mark. */
   async idle(): Promise<void> {
+    for (const runId of [...this.delayed.keys()]) this.flushDelayed(runId);
     await Promise.all([this.summaries.idle(), this.marks.idle()]);
   }
 

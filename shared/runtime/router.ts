@@ -71,6 +71,12 @@ export interface RouterOptions {
    * @default 15_000
    */
   outboxGraceMs?: number;
+  /**
+   * How long an open run's summary write waits for the run's next state (see
+   * RunProjectionsOptions.summaryDelayMs): list rows of open runs lag by up to this much;
+   * describe and query read history. 0 writes every state. @default 1000
+   */
+  summaryDelayMs?: number;
   /** Ack wait of the router's consumers. @default 30_000 */
   ackWaitMs?: number;
   /** Test-only crash points (see RouterFaultHooks). */
@@ -155,6 +161,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     registry,
     subjects: bus.subjects,
     log,
+    ...(opts.summaryDelayMs === undefined ? {} : { summaryDelayMs: opts.summaryDelayMs }),
     publish: async (m) => {
       faults.beforePublish?.(m);
       if (m.inbox) {

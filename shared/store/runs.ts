@@ -55,6 +55,16 @@ export class RunStore {
     const fields = toRunFields(state, this.maxPayloadBytes);
     const set = extra?.startMsgId === undefined ? fields : { ...fields, startMsgId: extra.startMsgId };
     if ((await this.profile()).idFiltersOnly) {
+      // A run's first summary is a plain insert, atomic everywhere: a newer summary written first
+      // makes it fail, and one written after it overwrites it. One round trip, no probe.
+      if (state.lastSeq === 1) {
+        try {
+          await this.runs.insertOne({ _id: state.runId, ...set } as RunDoc);
+          return NOTHING_BEHIND;
+        } catch (err) {
+          if (!isDuplicateKeyError(err)) throw err;
+        }
+      }
       // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
       // server's own conditional update, hence the check for a newer commit afterwards.
       for (let attempt = 0; ; attempt++) {
@@ -81,10 +91,14 @@ export class RunStore {
     return NOTHING_BEHIND;
   }
 
-  /** Runs with a commit past the state just written (one `_id` probe each). */
+  /**
+   * Runs with a commit past the state just written (one `_id` probe each). A closed run takes no
+   * more commits, so its probe is skipped.
+   */
   private async newerCommitExists(states: readonly RunState[]): Promise<string[]> {
     const behind: string[] = [];
-    await forEachLimited(states, SINGLE_UPDATE_CONCURRENCY, async (s) => {
+    const open = states.filter((s) => s.status === 'running');
+    await forEachLimited(open, SINGLE_UPDATE_CONCURRENCY, async (s) => {
       const next = await this.commits.findOne({ _id: commitId(s.runId, s.lastSeq + 1) }, { projection: { _id: 1 } });
       if (next) behind.push(s.runId);
     });
@@ -221,6 +235,9 @@ export class RunStore {
   }
 
   async claim(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult> {
+    // Most ids are new: inserting generation 1 straight away claims them in one round trip, and
+    // fails only where a holder exists, which the loop below then looks at.
+    if (await this.insertGeneration(workflowId, 1, runId, startMsgId)) return { claimed: true };
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const holder = await this.currentHolder(workflowId);
       if (holder?.runId === runId) {
@@ -245,22 +262,8 @@ export class RunStore {
           return { claimed: false, runId: holder.runId, status: closedStatus ?? 'completed' };
         }
       }
-      const gen = (holder?.gen ?? 0) + 1;
-      try {
-        await this.ids.insertOne({
-          _id: workflowIdGenId(workflowId, gen),
-          workflowId,
-          gen,
-          runId,
-          open: true,
-          claimedAt: this.now(),
-          ...(startMsgId === undefined ? {} : { startMsgId }),
-        });
-        return { claimed: true };
-      } catch (err) {
-        if (!isDuplicateKeyError(err)) throw err;
-        // Another start took generation `gen` first: look at the new holder.
-      }
+      // When this fails, another start took the generation first: look at the new holder.
+      if (await this.insertGeneration(workflowId, (holder?.gen ?? 0) + 1, runId, startMsgId)) return { claimed: true };
     }
     throw new ConflictError(
       `workflowId ${workflowId} changed hands ${CLAIM_ATTEMPTS} times during one claim; try again`,
@@ -270,10 +273,38 @@ export class RunStore {
     );
   }
 
+  /** Inserts generation `gen` of a workflowId for runId; false when that generation exists. */
+  private async insertGeneration(
+    workflowId: string,
+    gen: number,
+    runId: string,
+    startMsgId?: string,
+  ): Promise<boolean> {
+    try {
+      await this.ids.insertOne({
+        _id: workflowIdGenId(workflowId, gen),
+        workflowId,
+        gen,
+        runId,
+        open: true,
+        claimedAt: this.now(),
+        ...(startMsgId === undefined ? {} : { startMsgId }),
+      });
+      return true;
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+      return false;
+    }
+  }
+
   async release(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void> {
     const set: Partial<WorkflowIdDoc> = { open: false };
     if (status !== undefined) set.status = status;
-    // Only release updates a generation, and never reopens one: a read then a write by `_id` is safe.
+    // Only release updates a generation, and never reopens one, and a generation's runId never
+    // changes: a write matching `_id` and runId, or a read then a write by `_id`, is safe. Most
+    // ids have one generation, so it is tried first in one round trip.
+    const first = await this.ids.updateOne({ _id: workflowIdGenId(workflowId, 1), runId }, { $set: set });
+    if (first.matchedCount > 0) return;
     for (const g of await this.generations(workflowId)) {
       if (g.runId === runId && g.open) await this.ids.updateOne({ _id: g._id }, { $set: set });
     }

@@ -7,7 +7,7 @@ import { assign, setup } from 'xstate';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { defineWorkflow } from '../../../shared/engine/index.js';
 import { createLogger } from '../../../shared/log.js';
-import { startRouter } from '../../../shared/runtime/router.js';
+import { type RouterOptions, startRouter } from '../../../shared/runtime/router.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
 import { connectMongo, connectNats, freshDbName, freshPrefix, natsUrl } from '../../harness/index.js';
 
@@ -39,7 +39,10 @@ export interface WrappedRouter {
 }
 
 /** Starts a router on a fresh namespace with `wrap(store)` as its store; stopped after the test. */
-export async function routerWithStore(wrap: (store: Store) => Store): Promise<WrappedRouter> {
+export async function routerWithStore(
+  wrap: (store: Store) => Store,
+  options: Pick<RouterOptions, 'summaryDelayMs'> = {},
+): Promise<WrappedRouter> {
   const prefix = freshPrefix();
   const dbName = freshDbName();
   const mongo = await connectMongo();
@@ -53,6 +56,7 @@ export async function routerWithStore(wrap: (store: Store) => Store): Promise<Wr
     workflows: [steps],
     outboxIntervalMs: 200,
     outboxGraceMs: 300,
+    ...options,
     log: createLogger({ level: 'warn', sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) }),
   });
   const client = await connect({ servers: natsUrl(), prefix });

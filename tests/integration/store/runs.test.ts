@@ -46,6 +46,7 @@ describe('store: run summaries', () => {
     await t.store.saveRun(sampleState(runId, { lastSeq: 5, updatedAt: 5 }));
     await t.store.saveRun(sampleState(runId, { lastSeq: 3, updatedAt: 3 }));
     await t.store.saveRun(sampleState(runId, { lastSeq: 5, updatedAt: 99 }));
+    await t.store.saveRun(sampleState(runId, { lastSeq: 1, updatedAt: 1 })); // a first summary, late
     expect((await t.store.getRun(runId))?.updatedAt).toBe(5);
     // Writes arriving in any order (one writer per run at a time, as routers do): the highest wins.
     const seqs = Array.from({ length: 30 }, (_, i) => i + 6).sort(() => Math.random() - 0.5);
@@ -173,6 +174,9 @@ describe('store: workflowId claims', () => {
           claimed: false,
           runId: 'run-d',
         });
+        // The second generation's run releases the id in turn.
+        await t.store.releaseWorkflowId('order-1', 'run-d', 'completed');
+        expect(await t.store.claimWorkflowId('order-1', 'run-f', policy)).toEqual({ claimed: true });
       }
     });
   }
