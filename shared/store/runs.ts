@@ -65,6 +65,12 @@ export class RunStore {
           if (!isDuplicateKeyError(err)) throw err;
         }
       }
+      // A closed run's summary is its last: nothing newer can be stored, so it is written without
+      // reading first (an older writer racing it finds the closing commit by its own probe).
+      if (state.status !== 'running') {
+        await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+        return NOTHING_BEHIND;
+      }
       // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
       // server's own conditional update, hence the check for a newer commit afterwards.
       for (let attempt = 0; ; attempt++) {
@@ -115,9 +121,9 @@ export class RunStore {
     let batch = [...newest.values()];
     if (batch.length === 0) return NOTHING_BEHIND;
     const profile = await this.profile();
-    if (batch.length > profile.maxUpdatesPerCommand) {
+    if (batch.length > profile.maxUpdatesPerCommand || (profile.idFiltersOnly && batch.length === 1)) {
       // One statement per command (see ServerProfile.maxUpdatesPerCommand); save() reads what is
-      // stored itself and settles races.
+      // stored itself and settles races (and skips the read where it can).
       const maybeBehind: string[] = [];
       await forEachLimited(batch, SINGLE_UPDATE_CONCURRENCY, async (s) => {
         maybeBehind.push(...(await this.save(s)).maybeBehind);
