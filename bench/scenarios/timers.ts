@@ -46,12 +46,13 @@ export async function timers(ctx: ScenarioContext): Promise<Record<string, unkno
         // Pilot at light load: 50 timers of 1 s, one start at a time. Gives the start rate and a
         // baseline lag, and warms everything up.
         const pilotN = 50;
-        const pilotT0 = performance.now();
-        const pilot = await driver.runMany('sleep1', pilotN, 10, () => ({ delayMs: 1000 }));
-        const pilotMs = performance.now() - pilotT0;
+        const pilotConcurrency = 10;
+        const pilot = await driver.runMany('sleep1', pilotN, pilotConcurrency, () => ({ delayMs: 1000 }));
         const pilotDone = pilot.timings.map((t) => t.doneMs - 1000);
-        // Starts of the batch: the pilot's start rate at 10 concurrent, with a wide margin.
-        const startRate = pilotN / Math.max(0.001, (pilotMs - 1000) / 1000);
+        // Starts of the batch: the pilot's start rate (its concurrency over the mean start reply
+        // time; the pilot's wall time is mostly its sleeps), with a wide margin below.
+        const meanStartMs = pilot.timings.reduce((a, t) => a + t.startedMs, 0) / Math.max(1, pilot.timings.length);
+        const startRate = (pilotConcurrency * 1000) / Math.max(1, meanStartMs);
         const targetAt = Date.now() + Math.round((n / startRate) * 1000 * 1.5) + 3_000;
         const batchStart = Date.now();
         let started = 0;

@@ -49,7 +49,7 @@ export interface TimerServiceOptions {
   id?: string;
   /** How long a claimed timer is this instance's to fire before another may take it. @default 30_000 */
   leaseMs?: number;
-  /** Most timers claimed per round. @default 100 */
+  /** Most timers claimed per round. @default 500 */
   batchSize?: number;
   /** Longest sleep between looks at the store (new timers from other instances show up by then). @default 1_000 */
   maxSleepMs?: number;
@@ -92,7 +92,7 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
   const id = opts.id ?? newServiceId('timer');
   const log = (opts.log ?? silentLogger).child({ service: 'timer', instance: id });
   const leaseMs = opts.leaseMs ?? 30_000;
-  const batchSize = opts.batchSize ?? 100;
+  const batchSize = opts.batchSize ?? 500;
   const maxSleepMs = opts.maxSleepMs ?? 1_000;
 
   let store: Store;
@@ -228,7 +228,7 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
       signal: stopping.signal,
     });
     stats.fired++;
-    if (!(await store.markTimerFired(t.runId, t.timerSeq, id))) {
+    if (!(await store.markTimerFired(t.runId, t.timerSeq, id, t.leaseEpoch))) {
       // Our lease ran out (or it was cancelled) while publishing: the msg id dedupes a second
       // firing within the duplicate window, and the router ignores a firing that is not live.
       stats.lostLeases++;

@@ -224,6 +224,7 @@ export function fromTimerDoc(d: TimerDoc, lease?: TimerLeaseDoc): TimerRecord {
   if (lease) {
     t.leaseOwner = lease.owner;
     t.leaseUntil = lease.until;
+    t.leaseEpoch = lease.epoch;
   }
   return t;
 }

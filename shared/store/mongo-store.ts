@@ -113,7 +113,8 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     cancelTimer: (runId, timerSeq) => guard('cancelTimer', () => timers.cancel(runId, timerSeq)),
     claimDueTimers: (now, owner, leaseMs, limit) =>
       guard('claimDueTimers', () => timers.claimDue(now, owner, leaseMs, limit)),
-    markTimerFired: (runId, timerSeq, owner) => guard('markTimerFired', () => timers.markFired(runId, timerSeq, owner)),
+    markTimerFired: (runId, timerSeq, owner, leaseEpoch) =>
+      guard('markTimerFired', () => timers.markFired(runId, timerSeq, owner, leaseEpoch)),
     nextTimerDue: () => guard('nextTimerDue', () => timers.nextDue()),
     getTimer: (runId, timerSeq) => guard('getTimer', () => timers.get(runId, timerSeq)),
   };

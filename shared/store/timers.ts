@@ -16,11 +16,13 @@ import type { Collection, Filter } from 'mongodb';
 import type { Millis } from '../history/events.js';
 import { fromTimerDoc, type TimerDoc, type TimerLeaseDoc, timerId, timerLeaseId } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
-import type { ServerProfile } from './server-profile.js';
+import { forEachLimited, type ServerProfile } from './server-profile.js';
 import type { TimerRecord } from './types.js';
 
 /** Due timers read per round while looking for unleased ones. */
 const SCAN_BATCH = 100;
+/** Lease inserts in flight at once while claiming. */
+const LEASE_CONCURRENCY = 16;
 /** Earliest pending timers examined by nextDue. */
 const NEXT_DUE_SAMPLE = 50;
 
@@ -84,27 +86,28 @@ export class TimerStore {
     try {
       let batch: TimerDoc[] = [];
       const flush = async (): Promise<void> => {
-        const leases = await this.currentLeases(batch.map((d) => d._id));
-        for (const timer of batch) {
+        // Timers never leased take epoch 1 in one insert each; the rest have their current
+        // leases read in one query, as a lease held by a live claimer is the common case there.
+        const leasedBefore: TimerDoc[] = [];
+        for (let i = 0; i < batch.length && claimed.size < limit; ) {
+          const wanted = batch.slice(i, i + limit - claimed.size);
+          i += wanted.length;
+          await forEachLimited(wanted, LEASE_CONCURRENCY, async (timer) => {
+            const lease = await this.tryLease(timer._id, 1, now, owner, leaseMs);
+            if (lease) claimed.set(timer._id, { timer, lease });
+            else leasedBefore.push(timer);
+          });
+        }
+        batch = [];
+        if (leasedBefore.length === 0) return;
+        const leases = await this.currentLeases(leasedBefore.map((d) => d._id));
+        for (const timer of leasedBefore) {
           if (claimed.size >= limit) break;
           const current = leases.get(timer._id);
           if (current && current.until > now) continue; // held by a live lease
-          const lease: TimerLeaseDoc = {
-            _id: timerLeaseId(timer._id, (current?.epoch ?? 0) + 1),
-            kind: 'lease',
-            timer: timer._id,
-            epoch: (current?.epoch ?? 0) + 1,
-            owner,
-            until: now + leaseMs,
-          };
-          try {
-            await this.leases.insertOne(lease);
-            claimed.set(timer._id, { timer, lease });
-          } catch (err) {
-            if (!isDuplicateKeyError(err)) throw err; // another claimer took this epoch
-          }
+          const lease = await this.tryLease(timer._id, (current?.epoch ?? 1) + 1, now, owner, leaseMs);
+          if (lease) claimed.set(timer._id, { timer, lease });
         }
-        batch = [];
       };
       for await (const timer of cursor) {
         batch.push(timer);
@@ -124,15 +127,52 @@ export class TimerStore {
           .toArray()
       ).map((d) => d._id),
     );
+    // Earliest first, as scanned (leases were taken concurrently).
     return [...claimed.values()]
       .filter((c) => stillPending.has(c.timer._id))
+      .sort((a, b) => a.timer.fireAt - b.timer.fireAt || (a.timer._id < b.timer._id ? -1 : 1))
       .map((c) => fromTimerDoc(c.timer, c.lease));
   }
 
-  async markFired(runId: string, timerSeq: number, owner: string): Promise<boolean> {
+  /** Inserts lease `epoch` of a timer; undefined when another claimer took that epoch first. */
+  private async tryLease(
+    timer: string,
+    epoch: number,
+    now: Millis,
+    owner: string,
+    leaseMs: number,
+  ): Promise<TimerLeaseDoc | undefined> {
+    const lease: TimerLeaseDoc = {
+      _id: timerLeaseId(timer, epoch),
+      kind: 'lease',
+      timer,
+      epoch,
+      owner,
+      until: now + leaseMs,
+    };
+    try {
+      await this.leases.insertOne(lease);
+      return lease;
+    } catch (err) {
+      if (!isDuplicateKeyError(err)) throw err;
+      return undefined;
+    }
+  }
+
+  /**
+   * Marks a timer fired if `owner` still holds it. With the `leaseEpoch` the claim handed out,
+   * holding it means no later epoch exists (one probe); without, the current lease is probed.
+   */
+  async markFired(runId: string, timerSeq: number, owner: string, leaseEpoch?: number): Promise<boolean> {
     const _id = timerId(runId, timerSeq);
-    const lease = await this.currentLease(_id);
-    if (!lease || lease.owner !== owner) return false;
+    if (leaseEpoch !== undefined) {
+      if (await this.leases.findOne({ _id: timerLeaseId(_id, leaseEpoch + 1) }, { projection: { _id: 1 } })) {
+        return false;
+      }
+    } else {
+      const lease = await this.currentLease(_id);
+      if (!lease || lease.owner !== owner) return false;
+    }
     if ((await this.profile()).idFiltersOnly) {
       const timer = await this.timers.findOne({ _id }, { projection: { status: 1 } });
       if (timer?.status !== 'pending') return false;

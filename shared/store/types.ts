@@ -97,6 +97,8 @@ export interface TimerRecord {
   status: 'pending' | 'fired' | 'cancelled';
   leaseOwner?: string;
   leaseUntil?: Millis;
+  /** The lease's epoch: pass it to markTimerFired to check the lease in one probe. */
+  leaseEpoch?: number;
 }
 
 /** Durable storage for runs, their history and their timers. */
@@ -172,8 +174,11 @@ export interface Store {
    * timer whose lease expired is claimable again. At most one claimer wins each lease.
    */
   claimDueTimers(now: Millis, owner: string, leaseMs: number, limit: number): Promise<TimerRecord[]>;
-  /** Marks a leased timer fired; false if `owner` no longer holds it (or it was cancelled). */
-  markTimerFired(runId: string, timerSeq: number, owner: string): Promise<boolean>;
+  /**
+   * Marks a leased timer fired; false if `owner` no longer holds it (or it was cancelled).
+   * `leaseEpoch` (from the claimed record) makes the holder check one probe.
+   */
+  markTimerFired(runId: string, timerSeq: number, owner: string, leaseEpoch?: number): Promise<boolean>;
   /** Earliest fireAt among pending timers, or undefined when none. */
   nextTimerDue(): Promise<Millis | undefined>;
   /** One timer as stored (for inspection and tests). */

@@ -67,13 +67,14 @@ describe('store: durable timers', () => {
   it('an expired lease is claimed again, and then only its new holder can mark it fired', async () => {
     t = await freshStore();
     await t.store.scheduleTimer(timer('r', 1, 10));
-    expect(await t.store.claimDueTimers(100, 'dead', 1_000, 10)).toHaveLength(1);
+    expect(await t.store.claimDueTimers(100, 'dead', 1_000, 10)).toMatchObject([{ leaseEpoch: 1 }]);
     expect(await t.store.claimDueTimers(500, 'b', 1_000, 10)).toEqual([]); // lease still live
     expect(await t.store.nextTimerDue()).toBe(1_100);
     const again = await t.store.claimDueTimers(1_100, 'b', 1_000, 10);
-    expect(again).toMatchObject([{ runId: 'r', timerSeq: 1, leaseOwner: 'b', leaseUntil: 2_100 }]);
+    expect(again).toMatchObject([{ runId: 'r', timerSeq: 1, leaseOwner: 'b', leaseUntil: 2_100, leaseEpoch: 2 }]);
     expect(await t.store.markTimerFired('r', 1, 'dead')).toBe(false);
-    expect(await t.store.markTimerFired('r', 1, 'b')).toBe(true);
+    expect(await t.store.markTimerFired('r', 1, 'dead', 1)).toBe(false); // epoch 2 exists: lost
+    expect(await t.store.markTimerFired('r', 1, 'b', 2)).toBe(true);
     expect(await t.store.nextTimerDue()).toBeUndefined();
   });
 
