@@ -21,7 +21,7 @@ interface TimerDocView {
 export async function timers(ctx: ScenarioContext): Promise<Record<string, unknown>> {
   const n = num(ctx.flags, 'timers', 10_000);
   const concurrency = num(ctx.flags, 'concurrency', 200);
-  const budgetMs = num(ctx.flags, 'budget-s', 110) * 1000;
+  const budgetMs = num(ctx.flags, 'budget-s', 100) * 1000;
   const topo = topologyOf(ctx.flags, { executors: 0 });
   const mongo = await new MongoClient(ctx.servers.mongoUrl).connect();
   try {
