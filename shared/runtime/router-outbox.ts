@@ -3,8 +3,9 @@
  * unpublished past a grace period and has the decider republish them, and writes again the run
  * summaries whose writes failed. Any router may sweep; a repeated publish is deduplicated.
  */
+
+import { forEachLimited } from '../concurrency.js';
 import type { Logger } from '../log.js';
-import { forEachLimited } from '../store/server-profile.js';
 import type { Store, StoredCommit } from '../store/types.js';
 import type { RunDecider } from './router-decider.js';
 

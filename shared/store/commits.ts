@@ -5,11 +5,12 @@
  * re-sending an insert whose acknowledgement was lost safe (nothing is written twice).
  */
 import { type Collection, MongoBulkWriteError } from 'mongodb';
+import { forEachLimited } from '../concurrency.js';
 import { ConflictError, CorruptHistoryError } from '../errors.js';
 import type { Millis } from '../history/events.js';
 import { type CommitDoc, commitId, fromCommitDoc, toCommitDoc } from './documents.js';
 import { DUPLICATE_KEY, isDuplicateKeyError } from './errors.js';
-import { forEachLimited, type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
+import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type { StoredCommit } from './types.js';
 
 /** Cursor batch size for history reads. */

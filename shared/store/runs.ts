@@ -11,6 +11,7 @@
  * (see server-profile.ts): holders are found by probing generations `<workflowId>:1`, `:2`, ...
  */
 import { type AnyBulkWriteOperation, type Collection, type Filter, MongoBulkWriteError } from 'mongodb';
+import { forEachLimited } from '../concurrency.js';
 import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { RunState } from '../engine/types.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
@@ -25,7 +26,7 @@ import {
   workflowIdGenId,
 } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
-import { forEachLimited, type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
+import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type { ClaimResult, IdReusePolicy, OpenRunVersion, Page, RunFilter, RunRecord, SummaryWrite } from './types.js';
 
 /** Default and largest page size of listRuns. */

@@ -48,19 +48,3 @@ export function memoizedProfile(db: Db): () => Promise<ServerProfile> {
 
 /** Update commands in flight at once per store when statements go one per command. */
 export const SINGLE_UPDATE_CONCURRENCY = 4;
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first failure. */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}

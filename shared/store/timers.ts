@@ -13,10 +13,11 @@
  * epochs `<timerId>@1`, `@2`, ... Only the periodic claimDue and nextDue scan.
  */
 import type { Collection, Filter } from 'mongodb';
+import { forEachLimited } from '../concurrency.js';
 import type { Millis } from '../history/events.js';
 import { fromTimerDoc, type TimerDoc, type TimerLeaseDoc, timerId, timerLeaseId } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
-import { forEachLimited, type ServerProfile } from './server-profile.js';
+import type { ServerProfile } from './server-profile.js';
 import type { TimerRecord } from './types.js';
 
 /** Due timers read per round while looking for unleased ones. */
