@@ -194,10 +194,9 @@ export class RunStore {
       const run = await this.get(gens[i]?.runId ?? '');
       if (run) return run;
     }
-    if (gens.length > 0) return undefined;
-    // Never claimed (summaries written without a claim): the latest summary of that id, by a scan.
-    const d = await this.runs.findOne({ workflowId }, { sort: { startedAt: -1, _id: -1 } });
-    return d ? fromRunDoc(d) : undefined;
+    // Every run claims its workflowId before its first commit, so an id never claimed has no run:
+    // no scan of the summaries (on FerretDB 1.x, one per start request, growing with the data).
+    return undefined;
   }
 
   async list(filter: RunFilter, page: { cursor?: string; limit?: number } = {}): Promise<Page<RunRecord>> {
