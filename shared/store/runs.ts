@@ -33,9 +33,6 @@ import type { ClaimResult, IdReusePolicy, OpenRunVersion, Page, RunFilter, RunRe
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
 
-/** Runs read by one `_id` lookup each before one `$in` read is cheaper (FerretDB 1.x). */
-const ID_LOOKUPS_PER_SCAN = 8;
-
 const NOTHING_BEHIND: SummaryWrite = Object.freeze({ maybeBehind: [] as string[] }) as SummaryWrite;
 
 /** How often a claim retries after losing a race on the same workflowId. */
@@ -119,24 +116,22 @@ export class RunStore {
       const seen = newest.get(s.runId);
       if (!seen || s.lastSeq > seen.lastSeq) newest.set(s.runId, s);
     }
-    let batch = [...newest.values()];
+    const batch = [...newest.values()];
     if (batch.length === 0) return NOTHING_BEHIND;
     const profile = await this.profile();
-    if (batch.length > profile.maxUpdatesPerCommand || (profile.idFiltersOnly && batch.length === 1)) {
-      // One statement per command (see ServerProfile.maxUpdatesPerCommand); save() reads what is
-      // stored itself and settles races (and skips the read where it can).
+    if (profile.idFiltersOnly || batch.length > profile.maxUpdatesPerCommand) {
+      // Where conditional writes are neither atomic nor indexed, or statements go one per command
+      // (see ServerProfile), save() writes each state: it reads what is stored itself, skips the
+      // read where it can, and settles races.
       const maybeBehind: string[] = [];
       await forEachLimited(batch, SINGLE_UPDATE_CONCURRENCY, async (s) => {
         maybeBehind.push(...(await this.save(s)).maybeBehind);
       });
       return { maybeBehind };
     }
-    const idOnly = profile.idFiltersOnly;
-    if (idOnly) batch = await this.newerThanStored(batch);
-    if (batch.length === 0) return NOTHING_BEHIND;
     const ops: AnyBulkWriteOperation<RunDoc>[] = batch.map((s) => ({
       updateOne: {
-        filter: idOnly ? { _id: s.runId } : { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
+        filter: { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
         update: { $set: toRunFields(s, this.maxPayloadBytes) },
         upsert: true,
       },
@@ -147,39 +142,15 @@ export class RunStore {
       if (!(err instanceof MongoBulkWriteError)) throw err;
       const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
       if (writeErrors.some((we) => we.code !== 11000)) throw err;
-      // Duplicate keys mean "already newer" or a creation race. FerretDB also stops an unordered
-      // bulk at its first error, so redo everything from there one by one; each write is guarded
-      // by lastSeq, so redoing one that landed changes nothing.
+      // Duplicate keys mean "already newer" or a creation race. Some servers also stop an
+      // unordered bulk at its first error, so redo everything from there one by one; each write
+      // is guarded by lastSeq, so redoing one that landed changes nothing.
       const first = Math.min(...writeErrors.map((we) => we.index));
       const maybeBehind: string[] = [];
       for (const s of batch.slice(first)) maybeBehind.push(...(await this.save(s)).maybeBehind);
-      if (idOnly) maybeBehind.push(...(await this.newerCommitExists(batch.slice(0, first))));
       return { maybeBehind };
     }
-    return idOnly ? { maybeBehind: await this.newerCommitExists(batch) } : NOTHING_BEHIND;
-  }
-
-  /**
-   * The states newer than their stored summaries. Few runs: one `_id` lookup each; many: one
-   * `$in` read (a single scan on FerretDB costs about as much as a dozen `_id` lookups).
-   */
-  private async newerThanStored(states: RunState[]): Promise<RunState[]> {
-    const stored = new Map<string, number>();
-    if (states.length <= ID_LOOKUPS_PER_SCAN) {
-      for (const s of states) {
-        const d = await this.runs.findOne({ _id: s.runId }, { projection: { lastSeq: 1 } });
-        if (d) stored.set(d._id, d.lastSeq);
-      }
-    } else {
-      const ids = states.map((s) => s.runId);
-      for await (const d of this.runs.find({ _id: { $in: ids } }, { projection: { lastSeq: 1 } })) {
-        stored.set(d._id, d.lastSeq);
-      }
-    }
-    return states.filter((s) => {
-      const have = stored.get(s.runId);
-      return have === undefined || have < s.lastSeq;
-    });
+    return NOTHING_BEHIND;
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
