@@ -154,6 +154,9 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
         // Fully jittered, capped exponential backoff; reset when a reconnect succeeds.
         reconnectDelayHandler: () => Math.max(50, backoffDelay(reconnectAttempt++, { initialMs: 250, maxMs: 15_000 })),
         timeout,
+        // Otherwise every request and publish builds an Error up front for its stack trace (5.6% of
+        // a busy service's CPU in the profile); our errors name the operation and subject instead.
+        noAsyncTraces: true,
       }),
     {
       isRetryable: (err) =>
