@@ -31,12 +31,15 @@ export function num(flags: Flags, name: string, dflt: number): number {
   return n;
 }
 
-/** The topology from flags (`--routers`, `--executors`, `--exec-concurrency`, `--processes`). */
+/**
+ * The topology from flags (`--routers`, `--executors`, `--timer-services`, `--exec-concurrency`,
+ * `--processes`).
+ */
 export function topologyOf(flags: Flags, overrides: Partial<Topology> = {}): Topology {
   return {
     routers: num(flags, 'routers', 1),
     executors: num(flags, 'executors', 2),
-    timers: 1,
+    timers: num(flags, 'timer-services', 1),
     executorConcurrency: num(flags, 'exec-concurrency', 64),
     processes: flags.processes === true,
     ...overrides,

@@ -1,5 +1,5 @@
 /**
- * Runs the engine for a scenario: R routers, E executors and a timer service, either in this
+ * Runs the engine for a scenario: R routers, E executors and T timer services (any may be 0), either in this
  * process (startRouter/startExecutor/startTimer, the default) or as separate `node bin/squall.js`
  * processes (`--processes`), with CPU readers for each service.
  */
@@ -161,8 +161,9 @@ async function startProcesses(t: Target, topo: Topology): Promise<Engine> {
   };
   try {
     const wf = ['--workflows', 'bench/workflows.ts'];
-    // The first router creates the streams; the rest start in parallel.
-    children.push(await spawnService('router', wf, t));
+    // The first router creates the streams; the rest start in parallel. Without routers, every
+    // service creates (or finds) the streams itself as it connects.
+    if (topo.routers > 0) children.push(await spawnService('router', wf, t));
     const rest: Promise<Child>[] = [];
     for (let i = 1; i < topo.routers; i++) rest.push(spawnService('router', wf, t));
     const exec = ['--activities', 'bench/activities.ts', '--concurrency', String(topo.executorConcurrency)];

@@ -4,6 +4,10 @@
  * may fire any timer, and a lease in the store decides which one does. A firing is published with
  * msg id `fired:<runId>:<timerSeq>` before it is marked fired, so a crash in between re-publishes
  * it and JetStream drops the copy (and the router ignores a firing whose timer is no longer live).
+ *
+ * Store writes go in batches, as their cost is per command: schedules arriving together are
+ * stored by one insert, each round's claims are leased by one insert, and a round's published
+ * timers are marked fired by one update per 2,500 while the next round is claimed and published.
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
@@ -12,12 +16,22 @@ import { backoffDelay, retryWithBackoff, sleep } from '../bus/backoff.js';
 import { decodeBody } from '../bus/codec.js';
 import type { Bus } from '../bus/connect.js';
 import { isRetryableNatsError } from '../bus/errors.js';
-import { type FiredMessage, firedMsgId, validateTimerCancel, validateTimerSchedule } from '../bus/messages.js';
+import {
+  type FiredMessage,
+  firedMsgId,
+  type TimerCancelMessage,
+  type TimerScheduleMessage,
+  validateTimerCancel,
+  validateTimerSchedule,
+} from '../bus/messages.js';
 import { ensureTimerConsumer, type StreamOptions } from '../bus/streams.js';
+import { settleLimited } from '../concurrency.js';
 import { ConfigError, InvalidInputError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { consumerNames, DEFAULT_PREFIX } from '../names.js';
+import { SINGLE_UPDATE_CONCURRENCY } from '../store/server-profile.js';
 import type { Store, TimerRecord } from '../store/types.js';
+import { Batcher } from './batcher.js';
 import {
   connectStore,
   deferred,
@@ -49,7 +63,10 @@ export interface TimerServiceOptions {
   id?: string;
   /** How long a claimed timer is this instance's to fire before another may take it. @default 30_000 */
   leaseMs?: number;
-  /** Most timers claimed per round. @default 500 */
+  /**
+   * Most timers claimed per round. Where a due scan reads the whole collection (FerretDB 1.x), it
+   * is paid once per round, so rounds are large. @default 5_000
+   */
   batchSize?: number;
   /** Longest sleep between looks at the store (new timers from other instances show up by then). @default 1_000 */
   maxSleepMs?: number;
@@ -59,14 +76,28 @@ export interface TimerServiceOptions {
   streams?: Partial<StreamOptions>;
 }
 
+/** Schedule/cancel messages handled at once (each waits for its batch's store write). */
+const INTAKE_CONCURRENCY = 1000;
+/** Most schedules stored by one insert. */
+const SCHEDULE_BATCH = 500;
+
+/** Firings being published at once. */
+const PUBLISH_CONCURRENCY = 500;
+
 /** A sleep that can be cut short, remembering when it is due to end. */
 class Alarm {
   #wake: (() => void) | undefined;
+  /** The earliest wake-up asked for while awake: the next sleep ends by then. */
+  #asked = Number.POSITIVE_INFINITY;
   /** When the current sleep ends (Infinity while awake). */
   until = Number.POSITIVE_INFINITY;
 
   sleep(ms: number, signal: AbortSignal): Promise<void> {
-    this.until = Date.now() + ms;
+    const now = Date.now();
+    const end = Math.min(now + ms, this.#asked);
+    this.#asked = Number.POSITIVE_INFINITY;
+    if (end <= now) return Promise.resolve();
+    this.until = end;
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -75,15 +106,19 @@ class Alarm {
         this.until = Number.POSITIVE_INFINITY;
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(done, end - now);
       signal.addEventListener('abort', done, { once: true });
       this.#wake = done;
     });
   }
 
-  /** Ends the current sleep now when `at` comes before its end. */
+  /**
+   * Ends the current sleep now when `at` comes before its end. Asked while awake (a timer stored
+   * while the loop looks at the store, after its look), the next sleep ends by `at` instead.
+   */
   wakeBy(at: number): void {
-    if (at < this.until) this.#wake?.();
+    if (!this.#wake) this.#asked = Math.min(this.#asked, at);
+    else if (at < this.until) this.#wake();
   }
 }
 
@@ -92,7 +127,7 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
   const id = opts.id ?? newServiceId('timer');
   const log = (opts.log ?? silentLogger).child({ service: 'timer', instance: id });
   const leaseMs = opts.leaseMs ?? 30_000;
-  const batchSize = opts.batchSize ?? 500;
+  const batchSize = opts.batchSize ?? 5_000;
   const maxSleepMs = opts.maxSleepMs ?? 1_000;
 
   let store: Store;
@@ -144,6 +179,23 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
   };
   let consuming = false;
   let messages: ConsumerMessages | undefined;
+  // Cancels run a few at a time: each may be an update, and FerretDB 1.x's SQL pool runs dry under
+  // many concurrent updates (see SINGLE_UPDATE_CONCURRENCY).
+  const cancels = new Batcher<TimerCancelMessage, undefined>(
+    async ([c]) => {
+      if (c) await store.cancelTimer(c.runId, c.timerSeq);
+      return [undefined];
+    },
+    { maxBatch: 1, concurrency: SINGLE_UPDATE_CONCURRENCY },
+  );
+  // Schedules that arrive while a write is in flight go together in the next one.
+  const schedules = new Batcher<TimerScheduleMessage, undefined>(
+    async (ts) => {
+      await store.scheduleTimers(ts);
+      return ts.map(() => undefined);
+    },
+    { maxBatch: SCHEDULE_BATCH, concurrency: 2 },
+  );
 
   // ---- intake: schedules and cancels ----
 
@@ -156,14 +208,14 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
       if (op === 'schedule') {
         const t = validateTimerSchedule(body);
         apply = async () => {
-          await store.scheduleTimer(t);
+          await schedules.add(t);
           stats.scheduled++;
           alarm.wakeBy(t.fireAt); // earlier than the current wake-up: look again now
         };
       } else if (op === 'cancel') {
         const t = validateTimerCancel(body);
         apply = async () => {
-          await store.cancelTimer(t.runId, t.timerSeq);
+          await cancels.add(t);
           stats.cancelled++;
         };
       } else {
@@ -198,14 +250,24 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
     while (!stopping.signal.aborted) {
       try {
         const consumer = await bus.js.consumers.get(bus.streams.timers, consumerNames.timer);
-        messages = await consumer.consume({ max_messages: 100 });
+        messages = await consumer.consume({ max_messages: INTAKE_CONCURRENCY });
         if (stopping.signal.aborted) void messages.close().catch(() => undefined);
         if (!consuming) log.info('consuming timer schedules', { afterFailures: failures });
         consuming = true;
-        // In order, one at a time: each is a single quick store write.
-        for await (const msg of messages) {
-          await handleIntake(msg);
-          failures = 0;
+        // Many at once, in no particular order: a schedule and a cancel of one timer commute (an
+        // early cancel leaves a tombstone), and concurrent schedules share one store write.
+        const inFlight = new Set<Promise<void>>();
+        try {
+          for await (const msg of messages) {
+            const handled: Promise<void> = handleIntake(msg)
+              .catch((err: unknown) => log.warn('handling a timer message failed', { subject: msg.subject, err }))
+              .finally(() => inFlight.delete(handled));
+            inFlight.add(handled);
+            if (inFlight.size >= INTAKE_CONCURRENCY) await Promise.race(inFlight);
+            failures = 0;
+          }
+        } finally {
+          await Promise.all(inFlight);
         }
         if (!stopping.signal.aborted) throw new Error('the timer consumer ended');
       } catch (err) {
@@ -221,19 +283,70 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
 
   // ---- firing ----
 
-  const fire = async (t: TimerRecord): Promise<void> => {
+  const publishFiring = async (t: TimerRecord): Promise<void> => {
     const body: FiredMessage = { runId: t.runId, workflowId: t.workflowId, timerSeq: t.timerSeq, firedAt: Date.now() };
     await bus.publish(bus.subjects.fired(t.runId), body, {
       msgId: firedMsgId(t.runId, t.timerSeq),
       signal: stopping.signal,
     });
     stats.fired++;
-    if (!(await store.markTimerFired(t.runId, t.timerSeq, id, t.leaseEpoch))) {
-      // Our lease ran out (or it was cancelled) while publishing: the msg id dedupes a second
-      // firing within the duplicate window, and the router ignores a firing that is not live.
-      stats.lostLeases++;
-      log.warn('timer fired but lease was lost before marking it', { runId: t.runId, timerSeq: t.timerSeq });
+  };
+
+  /** Timers published and not yet marked (`runId:timerSeq`): the next claims pass over them. */
+  const unmarked = new Set<string>();
+  const unmarkedKey = (t: { runId: string; timerSeq: number }): string => `${t.runId}:${t.timerSeq}`;
+  /** The marks of published rounds, one after another. Never rejects. */
+  let marking: Promise<void> = Promise.resolve();
+
+  /** Marks published timers fired, trying a few times; on giving up they fire again once their lease ends. */
+  const markFired = async (published: TimerRecord[]): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const marked = await store.markTimersFired(published, id, Date.now());
+        if (marked < published.length) {
+          // Leases ran out (or timers were cancelled) while publishing: the msg id dedupes a second
+          // firing within the duplicate window, and the router ignores a firing that is not live.
+          stats.lostLeases += published.length - marked;
+          log.warn('timers fired but not marked: lease lost or cancelled meanwhile', {
+            count: published.length - marked,
+          });
+        }
+        return;
+      } catch (err) {
+        if (attempt >= 2 || stopping.signal.aborted) {
+          storeWorked(false);
+          log.warn('marking fired timers failed; they fire again when their lease ends', {
+            err,
+            count: published.length,
+          });
+          return;
+        }
+        await sleep(backoffDelay(attempt), stopping.signal);
+      }
     }
+  };
+
+  /**
+   * Publishes each claimed timer's firing, then queues one mark of the published ones. The mark
+   * runs while the next round is claimed and published (a firing's lag is its publish, and a mark
+   * updates every document, the slow write on FerretDB); one round's mark at most waits queued.
+   */
+  const fire = async (claimed: TimerRecord[]): Promise<void> => {
+    const results = await settleLimited(claimed, PUBLISH_CONCURRENCY, publishFiring);
+    const published = claimed.filter((_, i) => results[i]?.status === 'fulfilled');
+    if (published.length > 0) {
+      for (const t of published) unmarked.add(unmarkedKey(t));
+      const previous = marking;
+      marking = previous
+        .then(() => markFired(published))
+        .finally(() => {
+          for (const t of published) unmarked.delete(unmarkedKey(t));
+        });
+      await previous;
+    }
+    // Unpublished ones stay leased to us until the lease ends; then any instance claims them.
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   };
 
   const fireLoop = async (): Promise<void> => {
@@ -241,15 +354,23 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
     while (!stopping.signal.aborted) {
       let waitMs: number;
       try {
-        const claimed = await store.claimDueTimers(Date.now(), id, leaseMs, batchSize);
-        const results = await Promise.allSettled(claimed.map(fire));
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
+        const claimed = await store.claimDueTimers(Date.now(), id, leaseMs, batchSize, (t) =>
+          unmarked.has(unmarkedKey(t)),
+        );
+        await fire(claimed);
         storeWorked(true);
         failures = 0;
         if (claimed.length === batchSize) continue; // more may be due right now
-        const next = await store.nextTimerDue();
-        waitMs = next === undefined ? maxSleepMs : Math.min(maxSleepMs, Math.max(0, next - Date.now()));
+        if (unmarked.size > 0) {
+          // The earliest pending timers are mostly ours, published and being marked: nextDue would
+          // say when their leases end, at the cost of two more scans on FerretDB while marks run.
+          // Look again once the marks are done, or within maxSleepMs.
+          void marking.then(() => alarm.wakeBy(Number.NEGATIVE_INFINITY));
+          waitMs = maxSleepMs;
+        } else {
+          const next = await store.nextTimerDue();
+          waitMs = next === undefined ? maxSleepMs : Math.min(maxSleepMs, Math.max(0, next - Date.now()));
+        }
       } catch (err) {
         if (stopping.signal.aborted) break;
         storeWorked(false);
@@ -258,6 +379,7 @@ export async function startTimer(opts: TimerServiceOptions): Promise<ServiceHand
       }
       if (waitMs > 0) await alarm.sleep(waitMs, stopping.signal);
     }
+    await marking;
   };
 
   const loops = [

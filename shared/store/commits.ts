@@ -4,12 +4,12 @@
  * reloads and decides again. A byte-identical commit already stored counts as success, which makes
  * re-sending an insert whose acknowledgement was lost safe (nothing is written twice).
  */
-import { type Collection, MongoBulkWriteError } from 'mongodb';
+import type { Collection } from 'mongodb';
 import { forEachLimited } from '../concurrency.js';
 import { ConflictError, CorruptHistoryError } from '../errors.js';
 import type { Millis } from '../history/events.js';
 import { type CommitDoc, commitId, fromCommitDoc, toCommitDoc } from './documents.js';
-import { DUPLICATE_KEY, isDuplicateKeyError } from './errors.js';
+import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
 import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type { StoredCommit } from './types.js';
 
@@ -50,17 +50,7 @@ export class CommitStore {
       await this.commits.insertMany(docs, { ordered: false });
       return outcomes;
     } catch (err) {
-      if (!(err instanceof MongoBulkWriteError)) throw err;
-      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      const duplicates: number[] = [];
-      for (const we of writeErrors) {
-        if (we?.code !== DUPLICATE_KEY) throw err;
-        duplicates.push(we.index);
-      }
-      // Per-item outcomes are trusted only when every document is accounted for: a batch cut
-      // short (the connection dropped mid-write) also arrives as a MongoBulkWriteError, with
-      // fewer write errors than missing documents, and must not read as "stored".
-      if (duplicates.length === 0 || err.insertedCount + duplicates.length !== docs.length) throw err;
+      const duplicates = duplicateIndexesOrThrow(err, docs.length);
       const ids = duplicates.map((i) => docs[i]?._id ?? '');
       const existing = new Map<string, CommitDoc>();
       for await (const d of this.commits.find({ _id: { $in: ids } })) existing.set(d._id, d);

@@ -52,6 +52,24 @@ export function isDuplicateKeyError(err: unknown): boolean {
 }
 
 /**
+ * Indexes of the documents an unordered `insertMany` of `docCount` documents found stored already
+ * (duplicate key), when that is all `err` says and every other document was inserted. Rethrows
+ * `err` otherwise: another kind of error, another kind of write error, or a batch cut short (the
+ * connection dropped mid-write also arrives as a MongoBulkWriteError, with fewer write errors than
+ * missing documents), whose missing documents must not read as stored.
+ */
+export function duplicateIndexesOrThrow(err: unknown, docCount: number): number[] {
+  if (!(err instanceof MongoBulkWriteError)) throw err;
+  const duplicates: number[] = [];
+  for (const we of [err.writeErrors].flat()) {
+    if (we?.code !== DUPLICATE_KEY) throw err;
+    duplicates.push(we.index);
+  }
+  if (duplicates.length === 0 || err.insertedCount + duplicates.length !== docCount) throw err;
+  return duplicates;
+}
+
+/**
  * True when a store operation that failed with `err` may succeed if tried again later: the server
  * is unreachable, restarting, not primary, or timed out. A SquallError answers with its own flag.
  */

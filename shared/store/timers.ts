@@ -10,24 +10,45 @@
  *
  * Per-timer operations (schedule, cancel, markFired, get) filter by `_id` alone where the server
  * scans for anything else (see server-profile.ts); a timer's current lease is found by probing
- * epochs `<timerId>@1`, `@2`, ... Only the periodic claimDue and nextDue scan.
+ * epochs `<timerId>@1`, `@2`, ... Where the cost is per command (FerretDB 1.x runs each in its
+ * own SQL transaction), the batch paths send one command for many timers: scheduleMany and the
+ * lease claims are unordered insertMany (a duplicate key is the same answer as for one insert),
+ * markFiredMany is one updateMany. Only the periodic claimDue, markFiredMany and nextDue scan.
  */
 import type { Collection, Filter } from 'mongodb';
-import { forEachLimited } from '../concurrency.js';
 import type { Millis } from '../history/events.js';
 import { fromTimerDoc, type TimerDoc, type TimerLeaseDoc, timerId, timerLeaseId } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
 import type { ServerProfile } from './server-profile.js';
 import type { TimerRecord } from './types.js';
 
-/** Due timers read per round while looking for unleased ones. */
-const SCAN_BATCH = 100;
-/** Lease inserts in flight at once while claiming. */
-const LEASE_CONCURRENCY = 16;
+/** Most due timers read per cursor batch while looking for unleased ones. */
+const MAX_SCAN_BATCH = 1000;
+/**
+ * Timers marked fired by one update command. Each command also reads every pending timer on
+ * FerretDB 1.x (a status equality, then `$in`), so chunks are large.
+ */
+const MARK_CHUNK = 2_500;
 /** Earliest pending timers examined by nextDue. */
 const NEXT_DUE_SAMPLE = 50;
 
 type AnyTimerDoc = TimerDoc | TimerLeaseDoc;
+
+/** A timer to schedule. */
+export interface TimerSchedule {
+  runId: string;
+  workflowId: string;
+  timerSeq: number;
+  fireAt: Millis;
+}
+
+/** A claimed timer to mark fired: the claim's lease, when it handed one out. */
+export interface FiredTimer {
+  runId: string;
+  timerSeq: number;
+  leaseEpoch?: number;
+  leaseUntil?: Millis;
+}
 
 /** Timer operations over one collection. */
 export class TimerStore {
@@ -42,20 +63,27 @@ export class TimerStore {
     this.leases = collection as unknown as Collection<TimerLeaseDoc>;
   }
 
-  async schedule(t: { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }): Promise<void> {
-    const doc: TimerDoc = {
-      _id: timerId(t.runId, t.timerSeq),
-      runId: t.runId,
-      workflowId: t.workflowId,
-      timerSeq: t.timerSeq,
-      fireAt: t.fireAt,
-      status: 'pending',
-    };
+  async schedule(t: TimerSchedule): Promise<void> {
     try {
-      await this.timers.insertOne(doc);
+      await this.timers.insertOne(pendingDoc(t));
     } catch (err) {
       // Already scheduled (a redelivery), fired, or cancelled (maybe by an early cancel): keep it.
       if (!isDuplicateKeyError(err)) throw err;
+    }
+  }
+
+  /**
+   * schedule() for many timers in one unordered insert. Throws, having stored any part of them,
+   * when the insert fails for another reason than timers stored already; scheduling is idempotent,
+   * so the caller sends them all again.
+   */
+  async scheduleMany(ts: readonly TimerSchedule[]): Promise<void> {
+    if (ts.length === 0) return;
+    const docs = ts.map(pendingDoc);
+    try {
+      await this.timers.insertMany(docs, { ordered: false });
+    } catch (err) {
+      duplicateIndexesOrThrow(err, docs.length);
     }
   }
 
@@ -79,40 +107,60 @@ export class TimerStore {
     }
   }
 
-  async claimDue(now: Millis, owner: string, leaseMs: number, limit: number): Promise<TimerRecord[]> {
+  /**
+   * Leases up to `limit` due pending timers, earliest first. Each cursor batch is claimed with one
+   * unordered insert of epoch-1 leases (a duplicate key: leased before); the timers leased before
+   * have their current leases read in one query, and those whose lease expired take the next epoch
+   * in one more insert. A failed insert throws: leases it may have stored expire, and the timers
+   * are claimed again then.
+   */
+  async claimDue(
+    now: Millis,
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    skip?: (t: { runId: string; timerSeq: number }) => boolean,
+  ): Promise<TimerRecord[]> {
     if (limit <= 0) return [];
     const claimed = new Map<string, { timer: TimerDoc; lease: TimerLeaseDoc }>();
     const due: Filter<TimerDoc> = { status: 'pending', fireAt: { $lte: now } };
-    const cursor = this.timers.find(due, { sort: { fireAt: 1 }, batchSize: SCAN_BATCH });
+    const cursor = this.timers.find(due, { sort: { fireAt: 1 }, batchSize: Math.min(limit, MAX_SCAN_BATCH) });
+    const lease = (timer: string, epoch: number): TimerLeaseDoc => ({
+      _id: timerLeaseId(timer, epoch),
+      kind: 'lease',
+      timer,
+      epoch,
+      owner,
+      until: now + leaseMs,
+    });
     try {
       let batch: TimerDoc[] = [];
       const flush = async (): Promise<void> => {
-        // Timers never leased take epoch 1 in one insert each; the rest have their current
-        // leases read in one query, as a lease held by a live claimer is the common case there.
-        const leasedBefore: TimerDoc[] = [];
-        for (let i = 0; i < batch.length && claimed.size < limit; ) {
-          const wanted = batch.slice(i, i + limit - claimed.size);
-          i += wanted.length;
-          await forEachLimited(wanted, LEASE_CONCURRENCY, async (timer) => {
-            const lease = await this.tryLease(timer._id, 1, now, owner, leaseMs);
-            if (lease) claimed.set(timer._id, { timer, lease });
-            else leasedBefore.push(timer);
-          });
-        }
+        const wanted = batch.slice(0, limit - claimed.size);
         batch = [];
+        const first = wanted.map((t) => lease(t._id, 1));
+        const leasedBefore: TimerDoc[] = [];
+        for (const [i, won] of (await this.insertLeases(first)).entries()) {
+          const timer = wanted[i] as TimerDoc;
+          if (won) claimed.set(timer._id, { timer, lease: first[i] as TimerLeaseDoc });
+          else leasedBefore.push(timer);
+        }
         if (leasedBefore.length === 0) return;
-        const leases = await this.currentLeases(leasedBefore.map((d) => d._id));
-        for (const timer of leasedBefore) {
-          if (claimed.size >= limit) break;
-          const current = leases.get(timer._id);
-          if (current && current.until > now) continue; // held by a live lease
-          const lease = await this.tryLease(timer._id, (current?.epoch ?? 1) + 1, now, owner, leaseMs);
-          if (lease) claimed.set(timer._id, { timer, lease });
+        // Mostly held by a live claimer; the expired ones take the next epoch.
+        const current = await this.currentLeases(leasedBefore.map((d) => d._id));
+        const expired = leasedBefore
+          .filter((t) => (current.get(t._id)?.until ?? 0) <= now)
+          .slice(0, limit - claimed.size);
+        const next = expired.map((t) => lease(t._id, (current.get(t._id)?.epoch ?? 1) + 1));
+        for (const [i, won] of (await this.insertLeases(next)).entries()) {
+          const timer = expired[i] as TimerDoc;
+          if (won) claimed.set(timer._id, { timer, lease: next[i] as TimerLeaseDoc });
         }
       };
       for await (const timer of cursor) {
+        if (skip?.(timer)) continue;
         batch.push(timer);
-        if (batch.length >= SCAN_BATCH) await flush();
+        if (batch.length >= limit - claimed.size) await flush();
         if (claimed.size >= limit) break;
       }
       if (batch.length > 0 && claimed.size < limit) await flush();
@@ -120,44 +168,32 @@ export class TimerStore {
       await cursor.close();
     }
     if (claimed.size === 0) return [];
-    // A cancel may have landed while we claimed: hand out only timers still pending.
-    const stillPending = new Set(
+    // A cancel may have landed while we claimed: hand out only timers not cancelled. The status
+    // comes first, as FerretDB (PostgreSQL backend) pushes an equality down and then tests `$in`
+    // only on cancelled timers; an `$in` first is tested on every document.
+    const cancelled = new Set(
       (
         await this.timers
-          .find({ _id: { $in: [...claimed.keys()] }, status: 'pending' }, { projection: { _id: 1 } })
+          .find({ status: 'cancelled', _id: { $in: [...claimed.keys()] } }, { projection: { _id: 1 } })
           .toArray()
       ).map((d) => d._id),
     );
-    // Earliest first, as scanned (leases were taken concurrently).
     return [...claimed.values()]
-      .filter((c) => stillPending.has(c.timer._id))
+      .filter((c) => !cancelled.has(c.timer._id))
       .sort((a, b) => a.timer.fireAt - b.timer.fireAt || (a.timer._id < b.timer._id ? -1 : 1))
       .map((c) => fromTimerDoc(c.timer, c.lease));
   }
 
-  /** Inserts lease `epoch` of a timer; undefined when another claimer took that epoch first. */
-  private async tryLease(
-    timer: string,
-    epoch: number,
-    now: Millis,
-    owner: string,
-    leaseMs: number,
-  ): Promise<TimerLeaseDoc | undefined> {
-    const lease: TimerLeaseDoc = {
-      _id: timerLeaseId(timer, epoch),
-      kind: 'lease',
-      timer,
-      epoch,
-      owner,
-      until: now + leaseMs,
-    };
+  /** Inserts leases in one unordered insert; true for each one stored, false where another claimer won. */
+  private async insertLeases(leases: TimerLeaseDoc[]): Promise<boolean[]> {
+    const won = leases.map(() => true);
+    if (leases.length === 0) return won;
     try {
-      await this.leases.insertOne(lease);
-      return lease;
+      await this.leases.insertMany(leases, { ordered: false });
     } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-      return undefined;
+      for (const i of duplicateIndexesOrThrow(err, leases.length)) won[i] = false;
     }
+    return won;
   }
 
   /**
@@ -166,20 +202,50 @@ export class TimerStore {
    */
   async markFired(runId: string, timerSeq: number, owner: string, leaseEpoch?: number): Promise<boolean> {
     const _id = timerId(runId, timerSeq);
-    if (leaseEpoch !== undefined) {
-      if (await this.leases.findOne({ _id: timerLeaseId(_id, leaseEpoch + 1) }, { projection: { _id: 1 } })) {
-        return false;
-      }
-    } else {
-      const lease = await this.currentLease(_id);
-      if (!lease || lease.owner !== owner) return false;
-    }
+    if (!(await this.markFiredAllowed(_id, owner, leaseEpoch))) return false;
     if ((await this.profile()).idFiltersOnly) {
       const timer = await this.timers.findOne({ _id }, { projection: { status: 1 } });
       if (timer?.status !== 'pending') return false;
     }
     const res = await this.timers.updateOne(await this.pendingFilter(_id), { $set: { status: 'fired' } });
     return res.modifiedCount === 1;
+  }
+
+  /** Whether `owner` still holds a timer's lease: no epoch after `leaseEpoch`, or owns the current one. */
+  private async markFiredAllowed(_id: string, owner: string, leaseEpoch: number | undefined): Promise<boolean> {
+    if (leaseEpoch !== undefined) {
+      return !(await this.leases.findOne({ _id: timerLeaseId(_id, leaseEpoch + 1) }, { projection: { _id: 1 } }));
+    }
+    const lease = await this.currentLease(_id);
+    return lease?.owner === owner;
+  }
+
+  /**
+   * markFired() for many timers of one claim, by one update per 2,500; resolves with how many it
+   * marked. A timer whose claim's lease is still live at `now` is `owner`'s (no one may claim it
+   * before its lease ends); one past its lease is probed for a later epoch, and left alone if taken.
+   * Where conditional updates are not atomic (FerretDB 1.x) a cancel racing the update can still
+   * be overwritten, as with markFired; the status filter makes the window one command's.
+   */
+  async markFiredMany(timers: readonly FiredTimer[], owner: string, now: Millis): Promise<number> {
+    const ids: string[] = [];
+    for (const t of timers) {
+      const _id = timerId(t.runId, t.timerSeq);
+      if (t.leaseEpoch !== undefined && t.leaseUntil !== undefined && t.leaseUntil > now) ids.push(_id);
+      else if (await this.markFiredAllowed(_id, owner, t.leaseEpoch)) ids.push(_id);
+    }
+    let marked = 0;
+    // In chunks, so a long mark that stops early (shutdown, failure) has kept what it did.
+    for (let i = 0; i < ids.length; i += MARK_CHUNK) {
+      const chunk = ids.slice(i, i + MARK_CHUNK);
+      // Status first: see claimDue.
+      const res = await this.timers.updateMany(
+        { status: 'pending', _id: { $in: chunk } },
+        { $set: { status: 'fired' } },
+      );
+      marked += res.modifiedCount;
+    }
+    return marked;
   }
 
   /** The earliest time a pending timer becomes claimable: its fireAt, or the end of its lease. */
@@ -229,4 +295,15 @@ export class TimerStore {
     }
     return current;
   }
+}
+
+function pendingDoc(t: TimerSchedule): TimerDoc {
+  return {
+    _id: timerId(t.runId, t.timerSeq),
+    runId: t.runId,
+    workflowId: t.workflowId,
+    timerSeq: t.timerSeq,
+    fireAt: t.fireAt,
+    status: 'pending',
+  };
 }

@@ -87,6 +87,15 @@ export function sampleState(runId: string, over: Partial<RunState> = {}): RunSta
   };
 }
 
+/** A timer schedule of `runId` (workflowId `wf-<runId>`). */
+export function sampleTimer(
+  runId: string,
+  timerSeq: number,
+  fireAt: number,
+): { runId: string; workflowId: string; timerSeq: number; fireAt: number } {
+  return { runId, workflowId: `wf-${runId}`, timerSeq, fireAt };
+}
+
 /** Collects an async iterable. */
 export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

@@ -1,18 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMongoStore } from '../../../shared/store/index.js';
 import { connectMongo } from '../../harness/index.js';
-import { freshStore, type TestStore } from './helpers.js';
+import { freshStore, type TestStore, sampleTimer as timer } from './helpers.js';
 
 let t: TestStore;
 afterEach(async () => {
   await t?.drop();
-});
-
-const timer = (runId: string, timerSeq: number, fireAt: number) => ({
-  runId,
-  workflowId: `wf-${runId}`,
-  timerSeq,
-  fireAt,
 });
 
 describe('store: durable timers', () => {

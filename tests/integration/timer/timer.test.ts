@@ -100,6 +100,24 @@ describe('timer service', () => {
     expect((await t.store.getTimer('run1', 2))?.status).toBe('cancelled');
   });
 
+  it('a burst of schedules and their cancels, in any order, fires none of them', async () => {
+    const t = await setup();
+    await t.start();
+    const n = 100;
+    const fireAt = Date.now() + 1_000;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        i % 2 === 0
+          ? t.cancel(`gone${i}`, 1).then(() => t.schedule(`gone${i}`, 1, fireAt))
+          : t.schedule(`gone${i}`, 1, fireAt).then(() => t.cancel(`gone${i}`, 1)),
+      ),
+    );
+    await t.schedule('sentinel', 1, fireAt + 200);
+    await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'), { timeoutMs: 20_000 });
+    expect(t.firedSeqs()).toEqual(['sentinel:1']);
+    for (let i = 0; i < n; i += 9) expect((await t.store.getTimer(`gone${i}`, 1))?.status).toBe('cancelled');
+  });
+
   it('wakes early for a timer earlier than its current sleep', async () => {
     const t = await setup();
     await t.start({ maxSleepMs: 60_000 });
@@ -125,6 +143,30 @@ describe('timer service', () => {
     // Publishes, counted before JetStream's msg-id dedupe: the lease let only one service fire each.
     const published = (a.health().details.fired as number) + (b.health().details.fired as number);
     expect(published).toBe(n + 1);
+  });
+
+  it('fires a burst due together in rounds, each timer once, and marks every one fired', async () => {
+    const t = await setup();
+    // Small rounds, so later rounds are claimed and published while earlier ones are being marked.
+    const svc = await t.start({ batchSize: 40 });
+    const n = 300;
+    const fireAt = Date.now() + 1_500;
+    await Promise.all(Array.from({ length: n }, (_, i) => t.schedule(`burst${i}`, 1, fireAt)));
+    await waitFor(`${n} firings`, () => t.fired.length >= n, { timeoutMs: 30_000 });
+    const seqs = t.firedSeqs();
+    expect(new Set(seqs).size).toBe(n);
+    for (const f of t.fired) expect((f.body as FiredMessage).firedAt).toBeGreaterThanOrEqual(fireAt);
+    await waitFor(
+      'every timer marked fired',
+      async () => {
+        for (let i = 0; i < n; i += 37) if ((await t.store.getTimer(`burst${i}`, 1))?.status !== 'fired') return false;
+        return (await t.store.nextTimerDue()) === undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    // Publishes, counted before JetStream's msg-id dedupe: no timer was claimed twice.
+    expect(svc.health().details.fired).toBe(n);
+    expect(svc.health().details.lostLeases).toBe(0);
   });
 
   it('fires once after the service restarts while waiting for the timer', async () => {
