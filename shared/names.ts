@@ -62,6 +62,31 @@ export function validatePrefix(prefix: string): string {
   return prefix;
 }
 
+/**
+ * Partitions of the events stream. Every result, firing and child outcome of a run goes to the
+ * partition its runId hashes to, and each partition is consumed by one router at a time (see
+ * router-partitions.ts), so a run's inputs meet its hot cached state and appends do not race.
+ * Every service must agree on it: changing it re-partitions runs with inputs in flight.
+ */
+export const EVENT_PARTITIONS = 16;
+
+/** The events partition of a run: FNV-1a of its runId, modulo EVENT_PARTITIONS. */
+export function eventPartition(runId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < runId.length; i++) {
+    h ^= runId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % EVENT_PARTITIONS;
+}
+
+function checkPartition(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n >= EVENT_PARTITIONS) {
+    throw new InvalidInputError(`event partition must be an integer from 0 to ${EVENT_PARTITIONS - 1}, got ${n}`);
+  }
+  return n;
+}
+
 /** Subject builders for one namespace. Every argument is validated. */
 export interface Subjects {
   readonly prefix: string;
@@ -70,7 +95,7 @@ export interface Subjects {
   cancel(workflowId: string): string;
   /** Ends the open run of a workflowId at once (inbox stream, like cancel). */
   terminate(workflowId: string): string;
-  /** A child run closed: its outcome for the parent run (events stream). */
+  /** A child run closed: its outcome for the parent run (events stream, the parent's partition). */
   child(parentRunId: string): string;
   query(workflowId: string): string;
   done(workflowType: string, workflowId: string): string;
@@ -78,10 +103,16 @@ export interface Subjects {
   doneFilter(workflowType?: string, workflowId?: string): string;
   emit(workflowId: string): string;
   task(activity: string): string;
+  /** An activity's result or progress: `event.<partition>.result.<runId>` (see eventPartition). */
   result(runId: string): string;
   /** Notice that an activity (or its attempts up to one) is over: `activity.cancel.<runId>.<activitySeq>`. */
   activityCancel(runId: string, activitySeq: number): string;
+  /** A timer came due: `event.<partition>.fired.<runId>` (see eventPartition). */
   fired(runId: string): string;
+  /** Every events-stream subject of one partition (`<prefix>.event.<partition>.*.*`): one router consumer's filter. */
+  eventsOfPartition(partition: number): string;
+  /** Core subject on which routers announce themselves to share the event partitions. */
+  routerPresence(): string;
   timerSchedule(runId: string): string;
   timerCancel(runId: string): string;
   dlq(reason: string): string;
@@ -104,6 +135,8 @@ export interface Subjects {
     emit: string;
     task: string;
     result: string;
+    /** Every events-stream subject: `<prefix>.event.<partition>.<result|fired|child>.<runId>`. */
+    events: string;
     activityCancel: string;
     fired: string;
     timer: string;
@@ -158,16 +191,22 @@ const KINDS: ReadonlySet<string> = new Set([
   'callback',
 ]);
 
+/** What the events stream carries. */
+type EventKind = 'result' | 'fired' | 'child';
+const EVENT_KINDS: ReadonlySet<string> = new Set<EventKind>(['result', 'fired', 'child']);
+
 /** Builds the subject set for a prefix (default `squall`). */
 export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
   const p = validatePrefix(prefix);
+  const eventSubject = (kind: EventKind, runId: string): string =>
+    `${p}.event.${eventPartition(validateToken('runId', runId))}.${kind}.${runId}`;
   return {
     prefix: p,
     start: (t) => `${p}.start.${validateToken('workflowType', t)}`,
     signal: (id) => `${p}.signal.${validateToken('workflowId', id)}`,
     cancel: (id) => `${p}.cancel.${validateToken('workflowId', id)}`,
     terminate: (id) => `${p}.terminate.${validateToken('workflowId', id)}`,
-    child: (r) => `${p}.child.${validateToken('runId', r)}`,
+    child: (r) => eventSubject('child', r),
     query: (id) => `${p}.query.${validateToken('workflowId', id)}`,
     done: (t, id) => `${p}.done.${validateToken('workflowType', t)}.${validateToken('workflowId', id)}`,
     doneFilter: (t, id) =>
@@ -176,14 +215,16 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
         : `${p}.done.${t === undefined ? '*' : validateToken('workflowType', t)}.${id === undefined ? '*' : validateToken('workflowId', id)}`,
     emit: (id) => `${p}.emit.${validateToken('workflowId', id)}`,
     task: (a) => `${p}.task.${validateToken('activity', a)}`,
-    result: (r) => `${p}.result.${validateToken('runId', r)}`,
+    result: (r) => eventSubject('result', r),
     activityCancel: (r, seq) => {
       if (!Number.isSafeInteger(seq) || seq < 0) {
         throw new InvalidInputError(`activitySeq must be a non-negative integer, got ${String(seq)}`);
       }
       return `${p}.activity.cancel.${validateToken('runId', r)}.${seq}`;
     },
-    fired: (r) => `${p}.fired.${validateToken('runId', r)}`,
+    fired: (r) => eventSubject('fired', r),
+    eventsOfPartition: (n) => `${p}.event.${checkPartition(n)}.*.*`,
+    routerPresence: () => `${p}.presence.router`,
     timerSchedule: (r) => `${p}.timer.schedule.${validateToken('runId', r)}`,
     timerCancel: (r) => `${p}.timer.cancel.${validateToken('runId', r)}`,
     dlq: (reason) => `${p}.dlq.${validateToken('reason', reason)}`,
@@ -201,14 +242,15 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       signal: `${p}.signal.*`,
       cancel: `${p}.cancel.*`,
       terminate: `${p}.terminate.*`,
-      child: `${p}.child.*`,
+      child: `${p}.event.*.child.*`,
       query: `${p}.query.*`,
       done: `${p}.done.>`,
       emit: `${p}.emit.*`,
       task: `${p}.task.*`,
-      result: `${p}.result.*`,
+      result: `${p}.event.*.result.*`,
+      events: `${p}.event.*.*.*`,
       activityCancel: `${p}.activity.cancel.>`,
-      fired: `${p}.fired.*`,
+      fired: `${p}.event.*.fired.*`,
       timer: `${p}.timer.>`,
       dlq: `${p}.dlq.*`,
       api: `${p}.api.*`,
@@ -217,6 +259,11 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     parse(subject) {
       const parts = subject.split('.');
       if (parts.length < 2 || parts[0] !== p) return undefined;
+      if (parts[1] === 'event') {
+        // `<prefix>.event.<partition>.<kind>.<runId>`
+        const kind = parts[3] as EventKind;
+        return parts.length === 5 && EVENT_KINDS.has(kind) ? { kind, tokens: parts.slice(4) } : undefined;
+      }
       const kind = parts[1] as ParsedSubject['kind'];
       if (!KINDS.has(kind)) return undefined;
       return { kind, tokens: parts.slice(2) };
@@ -258,7 +305,10 @@ export function streamNames(prefix: string = DEFAULT_PREFIX): StreamNames {
 
 /** Durable consumer names. */
 export const consumerNames = {
+  /** The routers' shared durable on the inbox stream. */
   router: 'router',
+  /** The durable of one events partition, consumed by the router that holds the partition. */
+  routerEvents: (partition: number): string => `router_events_${checkPartition(partition)}`,
   timer: 'timer',
   /** One shared durable per activity type, so every executor pulls from the same queue. */
   activity: (activity: string): string => `activity_${validateToken('activity', activity)}`,

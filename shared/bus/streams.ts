@@ -5,7 +5,7 @@
  * | stream     | subjects                          | retention  | max age | notes                              |
  * | ---------- | --------------------------------- | ---------- | ------- | ---------------------------------- |
  * | `inbox`    | `start.*`, `signal.*`, `cancel.*`, `terminate.*` | limits | 7 d | `no_ack`: core requests get the router's reply, not a PubAck |
- * | `events`   | `result.*`, `fired.*`, `child.*`  | limits     | 7 d     | acked publishes with msg ids       |
+ * | `events`   | `event.<partition>.<kind>.<runId>` | limits | 7 d | acked publishes with msg ids; a router durable per partition |
  * | `tasks`    | `task.*`                          | work queue | none    | one durable per activity           |
  * | `timers`   | `timer.>`                         | work queue | none    | one durable shared by timer services |
  * | `outcomes` | `done.>`, `emit.*`                | limits     | 7 d     | late readers find completions      |
@@ -127,7 +127,7 @@ export function streamConfigs(
     events: {
       ...base,
       name: names.events,
-      subjects: [s.all.result, s.all.fired, s.all.child],
+      subjects: [s.all.events],
       retention: RetentionPolicy.Limits,
       max_age: age(o.eventsMaxAgeMs),
     },

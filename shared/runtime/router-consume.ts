@@ -11,7 +11,6 @@ import type { Bus } from '../bus/connect.js';
 import { type ChildResultMessage, childResultMsgId } from '../bus/lifecycle-messages.js';
 import { CallbackClosedError, InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { consumerNames } from '../names.js';
 import type { DecideOutcome, RunDecider } from './router-decider.js';
 import {
   checkInputSize,
@@ -58,12 +57,25 @@ export interface InputConsumerDeps {
   isStopping: () => boolean;
 }
 
+/** One durable the router pulls from: the inbox's shared one, or an events partition's. */
+export interface RouterConsumerSpec {
+  stream: string;
+  durable: string;
+  /** Subject filter of the durable (events partitions); none for the inbox. */
+  filter?: string;
+}
+
 /** The router's consumption of its streams. */
 export interface InputConsumer {
-  /** Consumes `stream` until the router stops, retrying through failures; resolves when done. */
-  consume(stream: string): Promise<void>;
-  /** True while `stream` is being consumed (its last attempt to get its consumer succeeded). */
-  isConsuming(stream: string): boolean;
+  /**
+   * Consumes one durable while the router runs and `wanted()` holds, retrying through failures;
+   * resolves when done. Messages already taken are finished after `wanted()` turns false.
+   */
+  consume(spec: RouterConsumerSpec, wanted?: () => boolean): Promise<void>;
+  /** True while the durable is being consumed (its last attempt to get its consumer succeeded). */
+  isConsuming(durable: string): boolean;
+  /** Ends the durable's pull under way, so its loop sees at once that it is no longer wanted. */
+  interrupt(durable: string): void;
   /** Inputs being decided right now. */
   inFlight(): number;
   /** Wakes what waits (backoff sleeps, pulls, slots) so the loops see the router stopping. */
@@ -226,22 +238,25 @@ export function createInputConsumer(deps: InputConsumerDeps): InputConsumer {
     }
   };
 
-  const active = new Set<ConsumerMessages>();
-  const consumeLoop = async (stream: string): Promise<void> => {
+  /** The pull under way of each durable. */
+  const active = new Map<string, ConsumerMessages>();
+  const consumeLoop = async (spec: RouterConsumerSpec, wanted: () => boolean = () => true): Promise<void> => {
+    const { stream, durable } = spec;
+    const running = (): boolean => !isStopping() && wanted();
     let failures = 0;
-    while (!isStopping()) {
+    while (running()) {
       let messages: ConsumerMessages | undefined;
       try {
-        const consumer = await bus.js.consumers.get(stream, consumerNames.router);
-        if (!consuming.get(stream)) log.info('consuming', { stream, afterFailures: failures });
-        consuming.set(stream, true);
+        const consumer = await bus.js.consumers.get(stream, durable);
+        if (!consuming.get(durable)) log.info('consuming', { stream, durable, afterFailures: failures });
+        consuming.set(durable, true);
         // Bounded pulls, not consume(): under a busy event loop consume() can miss its idle
         // heartbeats and sit on a lost pull for a whole heartbeat window (seen as 30 s stalls).
         // A fetch that goes missing costs at most its expiry.
-        while (!isStopping()) {
+        while (running()) {
           messages = await consumer.fetch({ max_messages: FETCH_BATCH, expires: FETCH_EXPIRES_MS });
-          active.add(messages);
-          if (isStopping()) messages.stop();
+          active.set(durable, messages);
+          if (!running()) messages.stop();
           for await (const m of messages) {
             failures = 0;
             if (inFlight >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
@@ -256,33 +271,34 @@ export function createInputConsumer(deps: InputConsumerDeps): InputConsumer {
                 slotWaiters.shift()?.();
               });
           }
-          active.delete(messages);
+          active.delete(durable);
         }
-        if (!isStopping()) throw new Error(`the consumer of ${stream} ended`);
       } catch (err) {
-        if (isStopping()) break;
-        consuming.set(stream, false);
+        if (!running()) break;
+        consuming.set(durable, false);
         const delayMs = backoffDelay(failures++);
-        log.warn('consumer loop failed; retrying', { stream, err, delayMs });
+        log.warn('consumer loop failed; retrying', { stream, durable, err, delayMs });
         await sleep(delayMs, stopSignal.signal);
         // The durable may have been deleted (or the stream recreated): make sure it exists.
-        await ensureRouterConsumer(bus.jsm, stream, ackWaitMs).catch(() => undefined);
+        await ensureRouterConsumer(bus.jsm, spec, ackWaitMs).catch(() => undefined);
       } finally {
         if (messages) {
-          active.delete(messages);
+          active.delete(durable);
           messages.stop();
         }
       }
     }
+    consuming.delete(durable);
   };
 
   return {
     consume: consumeLoop,
-    isConsuming: (stream) => consuming.get(stream) === true,
+    isConsuming: (durable) => consuming.get(durable) === true,
+    interrupt: (durable) => active.get(durable)?.stop(),
     inFlight: () => inFlight,
     stop() {
       stopSignal.abort();
-      for (const m of active) m.stop();
+      for (const m of active.values()) m.stop();
       for (const w of slotWaiters.splice(0)) w();
     },
   };
@@ -301,21 +317,26 @@ function refusesInput(e: SquallError, reason: DeadLetterReason): boolean {
   return INPUT_FAULTS.has(e.code);
 }
 
-/** Creates the router's durable consumer on `stream`, or brings an existing one's settings up to date. */
-export async function ensureRouterConsumer(jsm: JetStreamManager, stream: string, ackWaitMs: number): Promise<void> {
+/** Creates one of the router's durable consumers, or brings an existing one's settings up to date. */
+export async function ensureRouterConsumer(
+  jsm: JetStreamManager,
+  spec: RouterConsumerSpec,
+  ackWaitMs: number,
+): Promise<void> {
   const config = {
-    durable_name: consumerNames.router,
+    durable_name: spec.durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: ackWaitMs * 1_000_000,
     max_deliver: -1,
     max_ack_pending: 4096,
+    ...(spec.filter ? { filter_subject: spec.filter } : {}),
   };
   try {
-    await jsm.consumers.add(stream, config);
+    await jsm.consumers.add(spec.stream, config);
   } catch (err) {
     if (!(err instanceof JetStreamApiError)) throw err;
-    await jsm.consumers.update(stream, consumerNames.router, {
+    await jsm.consumers.update(spec.stream, spec.durable, {
       ack_wait: config.ack_wait,
       max_ack_pending: config.max_ack_pending,
     });

@@ -66,6 +66,7 @@ export class RunDecider {
   private readonly projections: RunProjections;
   private readonly cacheSize: number;
   private readonly now: () => number;
+  private races = 0;
 
   constructor(private readonly opts: RunDeciderOptions) {
     this.cacheSize = opts.cacheSize ?? 10_000;
@@ -149,6 +150,11 @@ export class RunDecider {
   async drain(): Promise<void> {
     await this.queue.drain();
     await Promise.all([this.appends.idle(), this.projections.idle()]);
+  }
+
+  /** Append races this decider lost so far (another router appended the run's next commit first). */
+  get appendRaces(): number {
+    return this.races;
   }
 
   /** Forgets a cached run (after a conflict, or on demand). */
@@ -306,6 +312,7 @@ export class RunDecider {
       const commit = toCommit(decision.state, decision.events, decision.commands);
       const conflict = await this.appends.add(commit);
       if (conflict) {
+        this.races++;
         this.opts.log.info('lost an append race; reloading', { runId: run.state.runId, seq: commit.seq, attempt });
         this.evict(run.state.runId);
         continue;

@@ -5,6 +5,7 @@
  * Stateless: any number of routers may run; optimistic concurrency on append keeps them honest.
  */
 import { randomUUID } from 'node:crypto';
+import { JetStreamApiError } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
 import { backoffDelay, retryWithBackoff, sleep } from '../bus/backoff.js';
@@ -14,12 +15,18 @@ import type { WorkflowDefinition } from '../engine/index.js';
 import { WorkflowRegistry } from '../engine/index.js';
 import { ConfigError, toSquallError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { DEFAULT_PREFIX } from '../names.js';
+import { consumerNames, DEFAULT_PREFIX, EVENT_PARTITIONS } from '../names.js';
 import type { Store, StoredCommit } from '../store/types.js';
 import type { OutboundMessage } from './outbox.js';
-import { createInputConsumer, ensureRouterConsumer, type RouterCounters } from './router-consume.js';
+import {
+  createInputConsumer,
+  ensureRouterConsumer,
+  type RouterConsumerSpec,
+  type RouterCounters,
+} from './router-consume.js';
 import { RunDecider } from './router-decider.js';
 import { startOutboxSweeper } from './router-outbox.js';
+import { joinPartitions } from './router-partitions.js';
 import { serveRouterRequests } from './router-requests.js';
 import { checkOpenRunVersions } from './router-versions.js';
 import { connectStore, type ServiceHealth, serveHealth } from './service.js';
@@ -176,10 +183,16 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     },
   });
 
+  const inboxConsumer: RouterConsumerSpec = { stream: bus.streams.inbox, durable: consumerNames.router };
+  const partitionConsumers: RouterConsumerSpec[] = Array.from({ length: EVENT_PARTITIONS }, (_, p) => ({
+    stream: bus.streams.events,
+    durable: consumerNames.routerEvents(p),
+    filter: bus.subjects.eventsOfPartition(p),
+  }));
   const setup = async () => {
     const inboxInfo = await bus.jsm.streams.info(bus.streams.inbox);
-    await ensureRouterConsumer(bus.jsm, bus.streams.inbox, ackWaitMs);
-    await ensureRouterConsumer(bus.jsm, bus.streams.events, ackWaitMs);
+    for (const spec of [inboxConsumer, ...partitionConsumers]) await ensureRouterConsumer(bus.jsm, spec, ackWaitMs);
+    await deleteUnpartitionedConsumer(bus);
     return inboxInfo.created;
   };
   let inboxEpoch: Awaited<ReturnType<typeof setup>>;
@@ -225,8 +238,29 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     isStopping,
   });
 
-  const loops = [inputs.consume(bus.streams.inbox), inputs.consume(bus.streams.events)];
-  log.info('router started', { prefix, workflows: registry.names() });
+  const inboxLoop = inputs.consume(inboxConsumer);
+  // Each events partition is pulled by the one router that holds it (see router-partitions.ts).
+  let owned: ReadonlySet<number> = new Set();
+  const partitionLoops = new Map<number, Promise<void>>();
+  const takePartitions = (next: ReadonlySet<number>): void => {
+    owned = next;
+    for (const p of partitionLoops.keys()) {
+      if (!owned.has(p)) inputs.interrupt(consumerNames.routerEvents(p));
+    }
+    for (const [p, spec] of partitionConsumers.entries()) {
+      if (!owned.has(p) || partitionLoops.has(p)) continue;
+      const loop = inputs
+        .consume(spec, () => owned.has(p))
+        .finally(() => {
+          partitionLoops.delete(p);
+          // Given back, then taken again while this loop wound down: pull it again.
+          if (!stopping && owned.has(p)) takePartitions(owned);
+        });
+      partitionLoops.set(p, loop);
+    }
+  };
+  const membership = await joinPartitions({ bus, log, partitions: EVENT_PARTITIONS, onChange: takePartitions });
+  log.info('router started', { prefix, workflows: registry.names(), member: membership.member });
 
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => {
@@ -235,11 +269,21 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   const health = (): ServiceHealth => {
     const natsUp = bus.connected;
     const mongoUp = mongoConnected();
-    const streamsConsumed = [bus.streams.inbox, bus.streams.events].every((s) => inputs.isConsuming(s));
+    const streamsConsumed =
+      inputs.isConsuming(inboxConsumer.durable) &&
+      [...owned].every((p) => inputs.isConsuming(consumerNames.routerEvents(p)));
     return {
       live: !stopping,
       ready: !stopping && natsUp && mongoUp && streamsConsumed,
-      details: { nats: natsUp, mongodb: mongoUp, consuming: streamsConsumed, inFlight: inputs.inFlight(), ...counters },
+      details: {
+        nats: natsUp,
+        mongodb: mongoUp,
+        consuming: streamsConsumed,
+        partitions: owned.size,
+        appendRaces: decider.appendRaces,
+        inFlight: inputs.inFlight(),
+        ...counters,
+      },
     };
   };
   const healthSub = serveHealth(bus, 'router', id, health);
@@ -252,6 +296,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     stop(stopOpts = {}) {
       stopped ??= (async () => {
         stopping = true;
+        membership.leave();
         sweeper.stop();
         inputs.stop();
         healthSub.unsubscribe();
@@ -259,7 +304,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
         const deadline = stopOpts.deadlineMs ?? 10_000;
         await Promise.race([
           (async () => {
-            await Promise.allSettled(loops);
+            await Promise.allSettled([inboxLoop, ...partitionLoops.values()]);
             await decider.drain();
           })(),
           new Promise((r) => setTimeout(r, deadline)),
@@ -273,6 +318,18 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
       return stopped;
     },
   };
+}
+
+/**
+ * Removes the single events durable of routers before partitioning, where one is left: nobody
+ * pulls it any more, and its growing pending count would only mislead.
+ */
+async function deleteUnpartitionedConsumer(bus: Bus): Promise<void> {
+  try {
+    await bus.jsm.consumers.delete(bus.streams.events, consumerNames.router);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
+  }
 }
 
 /** Retries the router's stream and consumer setup while NATS is briefly away, logging each try. */

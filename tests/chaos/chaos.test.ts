@@ -14,7 +14,7 @@ import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
-import { collectionNames, subjects as subjectsOf } from '../../shared/names.js';
+import { collectionNames, consumerNames, EVENT_PARTITIONS, subjects as subjectsOf } from '../../shared/names.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import { readDeadLetters } from '../e2e/dead-letters.js';
 import { SAMPLE, type ServiceEnv, type ServiceProcess, spawnSquall } from '../e2e/processes.js';
@@ -308,7 +308,14 @@ describe('chaos', () => {
         { timeoutMs: 180_000, intervalMs: 1_000 },
       );
       expect(backlog.map((b) => b.consumer).sort()).toEqual(
-        ['activity_chargeCard', 'activity_sendEmail', 'activity_shipOrder', 'router', 'router', 'timer'].sort(),
+        [
+          'activity_chargeCard',
+          'activity_sendEmail',
+          'activity_shipOrder',
+          'router',
+          ...Array.from({ length: EVENT_PARTITIONS }, (_, p) => consumerNames.routerEvents(p)),
+          'timer',
+        ].sort(),
       );
 
       // ---- invariants, from history ----

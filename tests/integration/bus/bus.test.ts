@@ -34,11 +34,7 @@ describe('bus', () => {
   it('creates the streams when several services start at once', async () => {
     const bus = await testBus({ ensureStreams: false });
     await Promise.all([1, 2, 3].map(() => ensureStreams(bus.jsm, bus.prefix)));
-    expect((await bus.jsm.streams.info(bus.streams.events)).config.subjects).toEqual([
-      `${bus.prefix}.result.*`,
-      `${bus.prefix}.fired.*`,
-      `${bus.prefix}.child.*`,
-    ]);
+    expect((await bus.jsm.streams.info(bus.streams.events)).config.subjects).toEqual([`${bus.prefix}.event.*.*.*`]);
   });
 
   it('deduplicates publishes with the same msg id', async () => {

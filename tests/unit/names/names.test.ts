@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { collectionNames, streamNames, subjects, validateToken } from '../../../shared/names.js';
+import {
+  collectionNames,
+  consumerNames,
+  EVENT_PARTITIONS,
+  eventPartition,
+  streamNames,
+  subjects,
+  validateToken,
+} from '../../../shared/names.js';
 
 describe('names', () => {
   const s = subjects('squall');
@@ -35,6 +43,31 @@ describe('names', () => {
     expect(s.parse('squall.signal.o-1')).toEqual({ kind: 'signal', tokens: ['o-1'] });
     expect(s.parse('other.signal.o-1')).toBeUndefined();
     expect(s.parse('squall.nope.x')).toBeUndefined();
+  });
+
+  it("puts a run's results, firings and child outcomes in its events partition", () => {
+    const p = eventPartition('r1');
+    expect(s.result('r1')).toBe(`squall.event.${p}.result.r1`);
+    expect(s.fired('r1')).toBe(`squall.event.${p}.fired.r1`);
+    expect(s.child('r1')).toBe(`squall.event.${p}.child.r1`);
+    expect(s.parse(s.result('r1'))).toEqual({ kind: 'result', tokens: ['r1'] });
+    expect(s.parse(s.fired('r1'))).toEqual({ kind: 'fired', tokens: ['r1'] });
+    expect(s.parse('squall.event.1.nope.r1')).toBeUndefined();
+    expect(s.parse('squall.event.1.result')).toBeUndefined();
+    expect(s.eventsOfPartition(p)).toBe(`squall.event.${p}.*.*`);
+    expect(consumerNames.routerEvents(p)).toBe(`router_events_${p}`);
+    expect(() => s.eventsOfPartition(EVENT_PARTITIONS)).toThrow(/event partition must be an integer from 0 to/);
+    expect(() => consumerNames.routerEvents(-1)).toThrow(/event partition/);
+  });
+
+  it('spreads runIds evenly over the events partitions, the same way every time', () => {
+    const counts = new Array<number>(EVENT_PARTITIONS).fill(0);
+    for (let i = 0; i < 16_000; i++) {
+      const p = eventPartition(`run-${i.toString(36)}-${(i * 7919).toString(16)}`);
+      counts[p] = (counts[p] ?? 0) + 1;
+    }
+    for (const c of counts) expect(c).toBeGreaterThan(800);
+    expect(eventPartition('a3f9c2d1')).toBe(eventPartition('a3f9c2d1'));
   });
 
   it('names streams and collections per prefix', () => {

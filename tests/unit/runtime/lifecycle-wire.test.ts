@@ -71,10 +71,14 @@ describe('router inputs', () => {
       childRunId: 'cr',
       status: 'completed',
     };
-    expect(parseRouterInput(s, 'sq.child.pr', { ...body, output: 1 })).toEqual({ kind: 'child', ...body, output: 1 });
-    expect(refused('sq.child.pr', { ...body, status: 'running' }).message).toMatch(/field 'status' must be one of/);
-    expect(refused('sq.child.pr', { ...body, childSeq: 'x' }).message).toMatch(/childSeq/);
-    expect(refused('sq.child.pr', { ...body, error: 'boom' }).message).toMatch(/ErrorInfo/);
+    expect(parseRouterInput(s, s.child('pr'), { ...body, output: 1 })).toEqual({
+      kind: 'child',
+      ...body,
+      output: 1,
+    });
+    expect(refused(s.child('pr'), { ...body, status: 'running' }).message).toMatch(/field 'status' must be one of/);
+    expect(refused(s.child('pr'), { ...body, childSeq: 'x' }).message).toMatch(/childSeq/);
+    expect(refused(s.child('pr'), { ...body, error: 'boom' }).message).toMatch(/ErrorInfo/);
   });
 
   it("turns a child's failure into a WorkflowFailedError (CancelledError) naming the child", () => {
@@ -137,7 +141,7 @@ describe('outbox', () => {
         body: { reason: 'parent w1 (r1) no longer waits on it', byParent: 'r1' },
       },
       {
-        subject: 'sq.child.pr',
+        subject: s.child('pr'),
         msgId: 'r1:3:4',
         body: {
           runId: 'pr',
