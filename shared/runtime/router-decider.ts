@@ -273,8 +273,8 @@ export class RunDecider {
 
   /**
    * Before the next run of a continue-as-new claims the workflowId: the run it continues must
-   * have closed as `continued`, and its summary and id release (which the router that decided it
-   * may not have written yet) are written here, so the claim sees the id free.
+   * have closed as `continued`, and its summary (which the router that decided it may not have
+   * written yet) is written here, so the claim sees the id free.
    */
   private async closeContinued(workflowId: string, previousRunId: string): Promise<void> {
     const prev = await this.load(previousRunId, { fresh: true });
@@ -285,7 +285,6 @@ export class RunDecider {
       );
     }
     await this.opts.store.saveRun(prev.state);
-    await this.opts.store.releaseWorkflowId(workflowId, previousRunId, 'continued');
   }
 
   /** `inputKey` identifies the message the input came in (see DecisionInput `inputId`). */
@@ -382,8 +381,8 @@ export class RunDecider {
   }
 
   /**
-   * The outbox sweep's repair of a commit left unpublished: its summary and a closed run's id
-   * release are written again if missing, then its commands published (see RunProjections).
+   * The outbox sweep's repair of a commit left unpublished: the run's summary is written again if
+   * missing, then the commit's commands published (see RunProjections).
    */
   republish(commit: StoredCommit): Promise<boolean> {
     return this.projections.republish(commit);

@@ -78,9 +78,9 @@ export class RunProjections {
   }
 
   /**
-   * Publishes a stored commit and updates the projections. A closed run's summary and id release
-   * come before its completion is published, so whoever hears of the completion finds the run
-   * closed in describe and list.
+   * Publishes a stored commit and updates the projections. A closed run's summary comes before
+   * its completion is published, so whoever hears of the completion finds the run closed in
+   * describe and list, and its workflowId free to claim (claims read the holder's summary).
    */
   async project(commit: StoredCommit, state: RunState): Promise<void> {
     if (state.status === 'running') {
@@ -91,10 +91,7 @@ export class RunProjections {
       return;
     }
     this.cancelDelayed(state.runId);
-    await Promise.all([
-      this.summaries.add(state),
-      this.opts.store.releaseWorkflowId(state.workflowId, state.runId, state.status),
-    ]);
+    await this.summaries.add(state);
     await this.publishCommit(commit, state);
   }
 
@@ -166,9 +163,8 @@ export class RunProjections {
   /**
    * The outbox sweep's repair of a commit left unpublished: a crash, or a store failure, between
    * its append and its publish. The summary may be just as far behind (the write failed, or the
-   * append's reply was lost and the redelivery found the run already past it), and a closed run's
-   * id release may be missing too, so both are written again before the commands go out, in the
-   * order a live decision keeps: summary, release, publish.
+   * append's reply was lost and the redelivery found the run already past it), so it is written
+   * again before the commands go out, in the order a live decision keeps: summary, publish.
    */
   async republish(commit: StoredCommit): Promise<boolean> {
     // Most commits a crash leaves are followed by later ones whose summary is written: then only
@@ -182,9 +178,6 @@ export class RunProjections {
     if (!run) return false;
     // Only the latest commit's summary can be missing for good: a later commit wrote its own.
     if (commit.seq === run.state.lastSeq) await this.healSummaries(await this.opts.store.saveRun(run.state));
-    if (run.state.status !== 'running') {
-      await this.opts.store.releaseWorkflowId(run.state.workflowId, run.state.runId, run.state.status);
-    }
     await this.publishCommit(commit, run.state, { awaitMark: true });
     return true;
   }

@@ -60,17 +60,15 @@ export interface RunDoc {
 /**
  * One generation of a workflowId: `_id: <workflowId>:<gen>`. A claim inserts generation n+1, so
  * the unique `_id` decides races (conditional updates are not atomic on every server); the
- * highest generation is the current holder. Only `release` ever updates one.
+ * highest generation is the current holder, and its run's summary says whether it is still open.
+ * Written once, never updated. (Documents from before may carry `open` and `status`; unread.)
  */
 export interface WorkflowIdDoc {
   _id: string;
   workflowId: string;
   gen: number;
   runId: string;
-  open: boolean;
   claimedAt: Millis;
-  /** Final status of the run once released. */
-  status?: RunStatus;
   /** `Nats-Msg-Id` of the start that claimed it, so the same start sent again finds its run. */
   startMsgId?: string;
 }

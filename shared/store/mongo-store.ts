@@ -81,8 +81,6 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
 
     claimWorkflowId: (workflowId, runId, policy, startMsgId) =>
       guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy, startMsgId)),
-    releaseWorkflowId: (workflowId, runId, status) =>
-      guard('releaseWorkflowId', () => runs.release(workflowId, runId, status)),
 
     saveRun: (state, extra) => guard('saveRun', () => runs.save(state, extra)),
     saveRuns: (states) => guard('saveRuns', () => runs.saveMany(states)),
@@ -103,18 +101,17 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
           if (!(await runs.save(state)).maybeBehind.includes(runId)) break;
           from = state;
         }
-        if (!state) return from;
-        // The crash may also have fallen before the workflowId was released.
-        if (state.status !== 'running') await runs.release(state.workflowId, state.runId, state.status);
-        return state;
+        return state ?? from;
       }),
 
     scheduleTimer: (t) => guard('scheduleTimer', () => timers.schedule(t)),
+    scheduleTimers: (ts) => guard('scheduleTimers', () => timers.scheduleMany(ts)),
     cancelTimer: (runId, timerSeq) => guard('cancelTimer', () => timers.cancel(runId, timerSeq)),
-    claimDueTimers: (now, owner, leaseMs, limit) =>
-      guard('claimDueTimers', () => timers.claimDue(now, owner, leaseMs, limit)),
+    claimDueTimers: (now, owner, leaseMs, limit, skip) =>
+      guard('claimDueTimers', () => timers.claimDue(now, owner, leaseMs, limit, skip)),
     markTimerFired: (runId, timerSeq, owner, leaseEpoch) =>
       guard('markTimerFired', () => timers.markFired(runId, timerSeq, owner, leaseEpoch)),
+    markTimersFired: (ts, owner, now) => guard('markTimersFired', () => timers.markFiredMany(ts, owner, now)),
     nextTimerDue: () => guard('nextTimerDue', () => timers.nextDue()),
     getTimer: (runId, timerSeq) => guard('getTimer', () => timers.get(runId, timerSeq)),
   };

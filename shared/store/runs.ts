@@ -217,26 +217,20 @@ export class RunStore {
     if (await this.insertGeneration(workflowId, 1, runId, startMsgId)) return { claimed: true };
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const holder = await this.currentHolder(workflowId);
-      if (holder?.runId === runId) {
-        // The same start again (redelivery): idempotent while open; a closed run stays closed.
-        return holder.open ? { claimed: true } : { claimed: false, runId, status: holder.status ?? 'completed' };
-      }
-      if (holder && startMsgId !== undefined && holder.startMsgId === startMsgId) {
-        // The same start message published again past JetStream's duplicate window: its run, even
-        // closed, is the answer; a second run would apply one start twice.
-        const status = holder.open ? 'running' : (holder.status ?? 'completed');
-        return { claimed: false, runId: holder.runId, status, sameStart: true };
-      }
+      // The same start again (redelivery): its decision finds the run it began, open or closed.
+      if (holder?.runId === runId) return { claimed: true };
       if (holder) {
-        let closedStatus = holder.open ? undefined : (holder.status ?? 'completed');
-        if (holder.open) {
-          // The holder may have closed without its release landing (crash in between): trust its summary.
-          const run = await this.runs.findOne({ _id: holder.runId }, { projection: { status: 1 } });
-          if (!run || run.status === 'running') return { claimed: false, runId: holder.runId, status: 'running' };
-          closedStatus = run.status;
+        // Whether the holder is open is its summary's to say (written before its close is
+        // published); a holder without one is still starting.
+        const run = await this.runs.findOne({ _id: holder.runId }, { projection: { status: 1 } });
+        const status: RunStatus = run?.status ?? 'running';
+        if (startMsgId !== undefined && holder.startMsgId === startMsgId) {
+          // The same start message published again past JetStream's duplicate window: its run, even
+          // closed, is the answer; a second run would apply one start twice.
+          return { claimed: false, runId: holder.runId, status, sameStart: true };
         }
-        if (policy === 'rejectDuplicate') {
-          return { claimed: false, runId: holder.runId, status: closedStatus ?? 'completed' };
+        if (status === 'running' || policy === 'rejectDuplicate') {
+          return { claimed: false, runId: holder.runId, status };
         }
       }
       // When this fails, another start took the generation first: look at the new holder.
@@ -263,7 +257,6 @@ export class RunStore {
         workflowId,
         gen,
         runId,
-        open: true,
         claimedAt: this.now(),
         ...(startMsgId === undefined ? {} : { startMsgId }),
       });
@@ -271,19 +264,6 @@ export class RunStore {
     } catch (err) {
       if (!isDuplicateKeyError(err)) throw err;
       return false;
-    }
-  }
-
-  async release(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void> {
-    const set: Partial<WorkflowIdDoc> = { open: false };
-    if (status !== undefined) set.status = status;
-    // Only release updates a generation, and never reopens one, and a generation's runId never
-    // changes: a write matching `_id` and runId, or a read then a write by `_id`, is safe. Most
-    // ids have one generation, so it is tried first in one round trip.
-    const first = await this.ids.updateOne({ _id: workflowIdGenId(workflowId, 1), runId }, { $set: set });
-    if (first.matchedCount > 0) return;
-    for (const g of await this.generations(workflowId)) {
-      if (g.runId === runId && g.open) await this.ids.updateOne({ _id: g._id }, { $set: set });
     }
   }
 

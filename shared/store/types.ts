@@ -131,8 +131,6 @@ export interface Store {
   // ---- workflowId ownership ----
   /** Claims a workflowId for a run under a reuse policy (see IdReusePolicy). */
   claimWorkflowId(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult>;
-  /** Marks the id closed when its run closes; a no-op if another run now holds it. */
-  releaseWorkflowId(workflowId: string, runId: string, status?: Exclude<RunStatus, 'running'>): Promise<void>;
 
   // ---- run summaries (projections of history) ----
   /**
@@ -167,18 +165,40 @@ export interface Store {
   // ---- timers ----
   /** Records a pending timer; idempotent by (runId, timerSeq); never revives a cancelled or fired one. */
   scheduleTimer(t: { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }): Promise<void>;
+  /**
+   * scheduleTimer for many timers at once (one write where the server allows). On failure any part
+   * may be stored; scheduling is idempotent, so the caller retries them all.
+   */
+  scheduleTimers(ts: readonly { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }[]): Promise<void>;
   /** Cancels a timer; a cancel that arrives before its schedule still wins (tombstone). */
   cancelTimer(runId: string, timerSeq: number): Promise<void>;
   /**
    * Leases up to `limit` due pending timers (earliest first) to `owner` until `now + leaseMs`; a
-   * timer whose lease expired is claimable again. At most one claimer wins each lease.
+   * timer whose lease expired is claimable again. At most one claimer wins each lease. Timers for
+   * which `skip` answers true are passed over (the caller still holds them, e.g. fired, not yet marked).
    */
-  claimDueTimers(now: Millis, owner: string, leaseMs: number, limit: number): Promise<TimerRecord[]>;
+  claimDueTimers(
+    now: Millis,
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    skip?: (t: { runId: string; timerSeq: number }) => boolean,
+  ): Promise<TimerRecord[]>;
   /**
    * Marks a leased timer fired; false if `owner` no longer holds it (or it was cancelled).
    * `leaseEpoch` (from the claimed record) makes the holder check one probe.
    */
   markTimerFired(runId: string, timerSeq: number, owner: string, leaseEpoch?: number): Promise<boolean>;
+  /**
+   * markTimerFired for timers `owner` claimed (as claimDueTimers returned them), in one write where
+   * the server allows; resolves with how many it marked (the rest were cancelled meanwhile, or
+   * their lease ran out and another claimer took it). `now` decides which leases are still live.
+   */
+  markTimersFired(
+    timers: readonly Pick<TimerRecord, 'runId' | 'timerSeq' | 'leaseEpoch' | 'leaseUntil'>[],
+    owner: string,
+    now: Millis,
+  ): Promise<number>;
   /** Earliest fireAt among pending timers, or undefined when none. */
   nextTimerDue(): Promise<Millis | undefined>;
   /** One timer as stored (for inspection and tests). */

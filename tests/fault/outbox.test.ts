@@ -108,7 +108,7 @@ describe('outbox recovery and redelivery', () => {
     expect((await store.getRunByWorkflowId('z-1'))?.status).toBe('running'); // the summary never heard
     const after = await started(router(env, 'router-after'));
     await expect(client.result('z-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'timedOut' });
-    // The completion is out, so the summary and the id release are written (they come first).
+    // The completion is out, so the summary is written (it comes first), and the id is free.
     expect((await store.getRunByWorkflowId('z-1'))?.status).toBe('completed');
     expect((await client.list({ type: 'order' })).runs.map((r) => [r.workflowId, r.status])).toEqual([
       ['z-1', 'completed'],

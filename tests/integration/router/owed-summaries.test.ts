@@ -1,7 +1,7 @@
 /**
  * A store that fails for a moment after a commit is stored: the input counts as applied (it is
- * not redelivered, so a signal is recorded once), and the outbox sweep brings the run's summary,
- * its workflowId release and its commands out afterwards. An in-process router over real servers,
+ * not redelivered, so a signal is recorded once), and the outbox sweep brings the run's summary
+ * (which also frees its workflowId) and its commands out afterwards. An in-process router over real servers,
  * with a store whose summary writes fail on demand.
  */
 import { describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ async function flakyRouter(failWhen: (s: RunState) => boolean) {
 }
 
 describe('summary writes that fail after the commit is stored', () => {
-  it('a closing decision: the sweep writes the summary and the release, then publishes the completion', async () => {
+  it('a closing decision: the sweep writes the summary, which frees the id, then publishes the completion', async () => {
     const { store, client, nc, prefix, failed, logs } = await flakyRouter((s) => s.status !== 'running');
     const { runId } = await client.start('steps', undefined, { workflowId: 'fc-1' });
     await client.signal('fc-1', { type: 'next' });

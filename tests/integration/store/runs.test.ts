@@ -138,6 +138,11 @@ describe('store: run summaries', () => {
   });
 });
 
+/** The closing summary of `runId`, a run of `workflowId`. */
+function closed(workflowId: string, runId: string, status: 'completed' | 'failed'): RunState {
+  return sampleState(runId, { workflowId, status, lastSeq: 2, closedAt: 1_700_000_000_500 });
+}
+
 describe('store: workflowId claims', () => {
   const policies: IdReusePolicy[] = ['returnExisting', 'rejectWhileOpen', 'allowAfterClose', 'rejectDuplicate'];
 
@@ -151,13 +156,14 @@ describe('store: workflowId claims', () => {
         runId: 'run-a',
         status: 'running',
       });
-      await t.store.releaseWorkflowId('order-1', 'run-b', 'completed'); // not the holder: no effect
+      // A run that does not hold the id closing changes nothing.
+      await t.store.saveRun(closed('order-1', 'run-b', 'completed'));
       expect(await t.store.claimWorkflowId('order-1', 'run-c', policy)).toMatchObject({
         claimed: false,
         runId: 'run-a',
       });
 
-      await t.store.releaseWorkflowId('order-1', 'run-a', 'failed');
+      await t.store.saveRun(closed('order-1', 'run-a', 'failed'));
       const after = await t.store.claimWorkflowId('order-1', 'run-d', policy);
       if (policy === 'rejectDuplicate') {
         expect(after).toEqual({ claimed: false, runId: 'run-a', status: 'failed' });
@@ -174,8 +180,8 @@ describe('store: workflowId claims', () => {
           claimed: false,
           runId: 'run-d',
         });
-        // The second generation's run releases the id in turn.
-        await t.store.releaseWorkflowId('order-1', 'run-d', 'completed');
+        // The second generation's run closes in turn, and the id is free again.
+        await t.store.saveRun(closed('order-1', 'run-d', 'completed'));
         expect(await t.store.claimWorkflowId('order-1', 'run-f', policy)).toEqual({ claimed: true });
       }
     });
@@ -190,7 +196,7 @@ describe('store: workflowId claims', () => {
     expect(winners).toHaveLength(1);
     for (const r of results) if (!r.claimed) expect(r.runId).toBe(winners[0]);
     // And racing to reuse it once it is closed: still exactly one.
-    await t.store.releaseWorkflowId('hot', winners[0] ?? '', 'completed');
+    await t.store.saveRun(closed('hot', winners[0] ?? '', 'completed'));
     const again = await Promise.allSettled(
       Array.from({ length: 10 }, (_, i) => t.store.claimWorkflowId('hot', `next-${i}`, 'returnExisting')),
     );
@@ -199,9 +205,11 @@ describe('store: workflowId claims', () => {
     for (const r of again) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConflictError);
   });
 
-  it('an id whose run closed but whose release was lost is reusable (the summary says closed)', async () => {
+  it("an id is reusable once its run's summary says closed, and not before", async () => {
     t = await freshStore();
     await t.store.claimWorkflowId('w', 'run-old', 'returnExisting');
+    await t.store.saveRun(sampleState('run-old', { workflowId: 'w' }));
+    expect(await t.store.claimWorkflowId('w', 'run-new', 'allowAfterClose')).toMatchObject({ claimed: false });
     await t.store.saveRun(sampleState('run-old', { workflowId: 'w', status: 'completed', lastSeq: 2 }));
     expect(await t.store.claimWorkflowId('w', 'run-new', 'returnExisting')).toEqual({ claimed: true });
     expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-old'); // run-new has no summary yet
@@ -232,7 +240,7 @@ describe('store: repair after a crash between commit and summary', () => {
     }),
   });
 
-  it('rebuilds the summary from snapshot + tail with the engine replay, and releases the closed id', async () => {
+  it('rebuilds the summary from snapshot + tail with the engine replay, which frees the closed id', async () => {
     t = await freshStore();
     const runId = newRunId();
     const workflowId = `counter-${runId}`;
