@@ -269,9 +269,9 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
   const health = (): ServiceHealth => {
     const natsUp = bus.connected;
     const mongoUp = mongoConnected();
-    const streamsConsumed =
-      inputs.isConsuming(inboxConsumer.durable) &&
-      [...owned].every((p) => inputs.isConsuming(consumerNames.routerEvents(p)));
+    const held = [...owned].sort((a, b) => a - b);
+    const idle = held.filter((p) => !inputs.isConsuming(consumerNames.routerEvents(p)));
+    const streamsConsumed = inputs.isConsuming(inboxConsumer.durable) && idle.length === 0;
     return {
       live: !stopping,
       ready: !stopping && natsUp && mongoUp && streamsConsumed,
@@ -280,6 +280,9 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
         mongodb: mongoUp,
         consuming: streamsConsumed,
         partitions: owned.size,
+        // Which partitions this router holds, and those of them it is not pulling (retrying).
+        held,
+        idle,
         appendRaces: decider.appendRaces,
         inFlight: inputs.inFlight(),
         ...counters,

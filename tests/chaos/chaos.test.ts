@@ -12,9 +12,15 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBody } from '../../shared/bus/codec.js';
+import { decodeBody, encodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
-import { collectionNames, consumerNames, EVENT_PARTITIONS, subjects as subjectsOf } from '../../shared/names.js';
+import {
+  collectionNames,
+  consumerNames,
+  EVENT_PARTITIONS,
+  eventPartition,
+  subjects as subjectsOf,
+} from '../../shared/names.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import { readDeadLetters } from '../e2e/dead-letters.js';
 import { SAMPLE, type ServiceEnv, type ServiceProcess, spawnSquall } from '../e2e/processes.js';
@@ -179,6 +185,8 @@ describe('chaos', () => {
       const completed = new Set<string>();
       /** One look at every run: resend what seems lost, approve what waits for approval. */
       let looks = 0;
+      let lastLookAt = began;
+      const queries = { sent: 0, failed: 0 };
       const reconcile = async (): Promise<void> => {
         // Every fourth look reads every run; the others only open ones (a cheaper query on FerretDB,
         // which the chaos shares the machine with): closed and missing runs are told apart then.
@@ -214,13 +222,22 @@ describe('chaos', () => {
             toQuery.push(p);
         }
         for (const p of toQuery.slice(0, 20)) {
-          const q = await client.query(p.id).catch(() => undefined);
+          queries.sent++;
+          const q = await client.query(p.id).catch(() => {
+            queries.failed++;
+            return undefined;
+          });
           if (q?.accepts.includes('approve')) sendApprove(p);
         }
+        lastLookAt = Date.now();
       };
 
-      /** What history, summary, timers and consumers say about runs that never finished. */
-      const dumpStragglers = async (ids: string[]): Promise<void> => {
+      /**
+       * What history, summary, timers and consumers say about runs that never finished: written to
+       * stderr, and returned in short for the error (a CI log may keep only the report's tail).
+       */
+      const dumpStragglers = async (ids: string[]): Promise<string[]> => {
+        const brief: string[] = [];
         const store = createMongoStore(mongo, { dbName: env.dbName, collectionPrefix: env.prefix });
         const timers = mongo.db(env.dbName).collection(collectionNames(env.prefix).timers);
         for (const id of ids) {
@@ -237,9 +254,25 @@ describe('chaos', () => {
           process.stderr.write(
             `${JSON.stringify({ straggler: id, summary: run && { runId: run.runId, status: run.status, lastSeq: (run as { lastSeq?: number }).lastSeq, stateValue: run.stateValue }, history, timerDocs })}\n`,
           );
+          const last = history[history.length - 1];
+          brief.push(
+            `${id}: run ${run?.runId ?? 'none'}, ${history.length} commits, last ${last ? `#${last.seq} published=${String(last.published)} [${last.events.join(' ')}]` : 'none'}, partition ${run ? eventPartition(run.runId) : '-'}`,
+          );
         }
         const jsm = await jetstreamManager(nc);
-        process.stderr.write(`${JSON.stringify({ backlogs: await consumerBacklogs(jsm, env.prefix) })}\n`);
+        const backlogs = await consumerBacklogs(jsm, env.prefix);
+        process.stderr.write(`${JSON.stringify({ backlogs })}\n`);
+        const behind = backlogs.filter((b) => b.pending > 0 || b.ackPending > 0);
+        brief.push(`consumers behind: ${JSON.stringify(behind)}`);
+        // Which router holds (and pulls) which events partitions right now.
+        const replies = await nc.requestMany(s.health('router'), undefined, { maxWait: 1_000 });
+        for await (const r of replies) {
+          const h = decodeBody(r.data, r.headers, r.subject) as { id?: string; details?: Record<string, unknown> };
+          const d = h.details ?? {};
+          brief.push(
+            `${String(h.id)}: held ${JSON.stringify(d.held)} idle ${JSON.stringify(d.idle)} inFlight ${String(d.inFlight)}`,
+          );
+        }
         // What the services complained about, by message, with the latest example of each.
         const complaints = new Map<string, { count: number; last: unknown }>();
         for (const p of [...retired, ...slots.map((x) => x.proc)]) {
@@ -254,7 +287,9 @@ describe('chaos', () => {
         }
         for (const [key, c] of complaints) {
           process.stderr.write(`${JSON.stringify({ complaint: key, count: c.count, last: c.last }).slice(0, 2000)}\n`);
+          brief.push(`${key} x${c.count}`);
         }
+        return brief;
       };
 
       // After the kills stop, the runs they held back drain: about 400 a minute on a 2-core machine
@@ -279,11 +314,12 @@ describe('chaos', () => {
           idleMs: Date.now() - p.lastChangeAt,
           signals: p.signals,
         }));
-        await dumpStragglers(open.slice(0, 5).map((p) => p.id)).catch((e: unknown) =>
-          process.stderr.write(`straggler dump failed: ${String(e)}\n`),
-        );
+        const brief = await dumpStragglers(open.slice(0, 5).map((p) => p.id)).catch((e: unknown) => [
+          `straggler dump failed: ${String(e)}`,
+        ]);
         throw new Error(
-          `${completed.size} of ${RUNS} runs completed; ${open.length} open, e.g. ${JSON.stringify(where)}`,
+          `${completed.size} of ${RUNS} runs completed; ${open.length} open, e.g. ${JSON.stringify(where)}\n` +
+            `${looks} looks, the last finished ${Date.now() - lastLookAt} ms ago; queries ${JSON.stringify(queries)}\n${brief.join('\n')}`,
           {
             cause: err,
           },
@@ -297,6 +333,14 @@ describe('chaos', () => {
       // Every service up again, then nothing left pending or unacked anywhere.
       await waitFor('every service to run', () => slots.every((x) => isStarted(x.proc) && isRunning(x.proc)), {
         timeoutMs: 120_000,
+      }).catch((err: unknown) => {
+        const down = slots
+          .filter((x) => !(isStarted(x.proc) && isRunning(x.proc)))
+          .map(
+            (x) =>
+              `${x.proc.name} (${isRunning(x.proc) ? 'running' : 'exited'}): ${JSON.stringify(x.proc.logs.slice(-5))} ${x.proc.noise.slice(-5).join(' | ')}`,
+          );
+        throw new Error(`not every service runs again:\n${down.join('\n')}`, { cause: err });
       });
       const jsm = await jetstreamManager(nc);
       const backlog = await waitFor(
