@@ -23,7 +23,7 @@ import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type StreamNames, type Subjects, streamNames, subjects, validatePrefix } from '../names.js';
 import { backoffDelay, retryWithBackoff } from './backoff.js';
 import { CONTENT_TYPE_HEADER, encodeBody, isJson, JSON_CONTENT_TYPE } from './codec.js';
-import { isMessageTooLarge, isRetryableNatsError, natsErrorToSquall } from './errors.js';
+import { isMessageTooLarge, isRetryableConnectError, isRetryableNatsError, natsErrorToSquall } from './errors.js';
 import { ensureStreams, type StreamOptions } from './streams.js';
 
 /** Header carrying an error code on error replies. */
@@ -159,9 +159,7 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
         noAsyncTraces: true,
       }),
     {
-      isRetryable: (err) =>
-        isRetryableNatsError(err) ||
-        (err instanceof Error && /ECONNREFUSED|ENOTFOUND/.test(String(err.cause ?? err.message))),
+      isRetryable: isRetryableConnectError,
       deadlineMs: connectDeadlineMs,
       onRetry: (err, attempt, delayMs) =>
         log.warn('nats connect failed, retrying', { err, attempt, delayMs, servers: opts.servers }),

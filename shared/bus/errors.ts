@@ -51,6 +51,24 @@ export function isRetryableNatsError(err: unknown): boolean {
   return false;
 }
 
+/** Node's errors for a server that is not there (yet), or that dropped the connection while it was being made. */
+const CONNECT_SOCKET_ERRORS =
+  /\b(ECONNREFUSED|ECONNRESET|ECONNABORTED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)\b/;
+
+/**
+ * True when a first connection to NATS failed for a reason that passes: the retryable NATS errors,
+ * or a socket error (on the error or its cause). A server being restarted can reset the
+ * connection between accepting it and its INFO, which nats.js reports as a plain `read ECONNRESET`.
+ */
+export function isRetryableConnectError(err: unknown): boolean {
+  if (isRetryableNatsError(err)) return true;
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (CONNECT_SOCKET_ERRORS.test(`${typeof code === 'string' ? code : ''} ${e.message}`)) return true;
+  }
+  return false;
+}
+
 /** True when JetStream refused a publish because the message exceeds the stream's max size. */
 export function isMessageTooLarge(err: unknown): boolean {
   if (err instanceof JetStreamApiError) return err.code === JsErrorCodes.MessageSizeExceedsMaximum;
