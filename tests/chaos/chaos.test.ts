@@ -68,6 +68,16 @@ const isStarted = (p: ServiceProcess): boolean =>
   p.logs.some((l) => typeof l.msg === 'string' && /^(router|executor|timer service) started$/.test(l.msg));
 const isRunning = (p: ServiceProcess): boolean => p.proc.exitCode === null && p.proc.signalCode === null;
 
+/** The services not started or not running, each with its last words. */
+function servicesDown(): string[] {
+  return slots
+    .filter((x) => !(isStarted(x.proc) && isRunning(x.proc)))
+    .map(
+      (x) =>
+        `${x.proc.name} (${isRunning(x.proc) ? 'starting' : 'exited'}): ${JSON.stringify(x.proc.logs.slice(-5))} ${x.proc.noise.slice(-5).join(' | ')}`,
+    );
+}
+
 function spawnSlot(slot: Omit<Slot, 'proc' | 'generation'>, generation: number): Slot {
   return { ...slot, generation, proc: spawnSquall(`${slot.name}#${generation}`, slot.args, env) };
 }
@@ -267,7 +277,7 @@ describe('chaos', () => {
         const backlogs = await consumerBacklogs(jsm, env.prefix);
         process.stderr.write(`${JSON.stringify({ backlogs })}\n`);
         const behind = backlogs.filter((b) => b.pending > 0 || b.ackPending > 0);
-        brief.push(`consumers behind: ${JSON.stringify(behind)}`);
+        brief.push(`consumers behind: ${JSON.stringify(behind)}`, ...servicesDown());
         // Which router holds (and pulls) which events partitions right now.
         const replies = await nc.requestMany(s.health('router'), undefined, { maxWait: 1_000 });
         for await (const r of replies) {
@@ -338,13 +348,7 @@ describe('chaos', () => {
       await waitFor('every service to run', () => slots.every((x) => isStarted(x.proc) && isRunning(x.proc)), {
         timeoutMs: 120_000,
       }).catch((err: unknown) => {
-        const down = slots
-          .filter((x) => !(isStarted(x.proc) && isRunning(x.proc)))
-          .map(
-            (x) =>
-              `${x.proc.name} (${isRunning(x.proc) ? 'running' : 'exited'}): ${JSON.stringify(x.proc.logs.slice(-5))} ${x.proc.noise.slice(-5).join(' | ')}`,
-          );
-        throw new Error(`not every service runs again:\n${down.join('\n')}`, { cause: err });
+        throw new Error(`not every service runs again:\n${servicesDown().join('\n')}`, { cause: err });
       });
       const jsm = await jetstreamManager(nc);
       const backlog = await waitFor(
