@@ -21,6 +21,8 @@ const HISTORY_BATCH = 1000;
  * cheap scan of `_id`s versus a scan that decodes every document), so a few stay cheaper.
  */
 const PROBED_TAIL = 4;
+/** Lookups by `_id` in flight at once when many commits are read by id. */
+const ID_LOOKUP_CONCURRENCY = 8;
 
 /** Commit operations over one collection. */
 export class CommitStore {
@@ -51,9 +53,7 @@ export class CommitStore {
       return outcomes;
     } catch (err) {
       const duplicates = duplicateIndexesOrThrow(err, docs.length);
-      const ids = duplicates.map((i) => docs[i]?._id ?? '');
-      const existing = new Map<string, CommitDoc>();
-      for await (const d of this.commits.find({ _id: { $in: ids } })) existing.set(d._id, d);
+      const existing = await this.byIds(duplicates.map((i) => docs[i]?._id ?? ''));
       for (const i of duplicates) {
         const doc = docs[i];
         const c = cs[i];
@@ -63,6 +63,20 @@ export class CommitStore {
       }
       return outcomes;
     }
+  }
+
+  /**
+   * The stored commits of `ids`, by `_id`: one lookup each, a few at a time. FerretDB 1.x does
+   * not push `$in` on `_id` down (explain: `filterPushdown: false`, a sequential scan decoding
+   * every commit of every run), so one `find` by `$in` costs a scan of the whole history.
+   */
+  private async byIds(ids: readonly string[]): Promise<Map<string, CommitDoc>> {
+    const found = new Map<string, CommitDoc>();
+    await forEachLimited([...new Set(ids)], ID_LOOKUP_CONCURRENCY, async (_id) => {
+      const d = await this.commits.findOne({ _id });
+      if (d) found.set(_id, d);
+    });
+    return found;
   }
 
   /**
