@@ -317,6 +317,8 @@ export const consumerNames = {
 /** MongoDB collection names for a collection prefix (default `squall`). */
 export interface CollectionNames {
   commits: string;
+  /** One entry per stored commit whose commands may not be published yet (see CommitStore). */
+  outbox: string;
   runs: string;
   workflowIds: string;
   timers: string;
@@ -327,6 +329,7 @@ export function collectionNames(prefix: string = DEFAULT_PREFIX): CollectionName
   const p = validatePrefix(prefix);
   return {
     commits: `${p}_commits`,
+    outbox: `${p}_outbox`,
     runs: `${p}_runs`,
     workflowIds: `${p}_workflow_ids`,
     timers: `${p}_timers`,

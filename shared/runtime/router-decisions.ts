@@ -35,7 +35,6 @@ export function toCommit(
     at: state.updatedAt,
     events,
     commands,
-    published: false,
   };
 }
 

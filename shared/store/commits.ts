@@ -3,14 +3,19 @@
  * on every MongoDB deployment, so a duplicate key is the whole concurrency protocol: the loser
  * reloads and decides again. A byte-identical commit already stored counts as success, which makes
  * re-sending an insert whose acknowledgement was lost safe (nothing is written twice).
+ *
+ * The outbox is a collection of its own: an entry `{ _id: <commit _id>, runId, seq, at }` is
+ * inserted before its commit and deleted once the commit's commands are published, so marking a
+ * commit published is a batched delete rather than an update per commit (on FerretDB 1.x an update
+ * costs 10-25 ms, a delete or insert of a small document well under 1 ms). The order is the
+ * invariant: a stored commit without an entry has had its commands published.
  */
 import type { Collection } from 'mongodb';
 import { forEachLimited } from '../concurrency.js';
 import { ConflictError, CorruptHistoryError } from '../errors.js';
 import type { Millis } from '../history/events.js';
-import { type CommitDoc, commitId, fromCommitDoc, toCommitDoc } from './documents.js';
+import { type CommitDoc, commitId, fromCommitDoc, type OutboxDoc, toCommitDoc } from './documents.js';
 import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
-import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type { StoredCommit } from './types.js';
 
 /** Cursor batch size for history reads. */
@@ -21,17 +26,36 @@ const HISTORY_BATCH = 1000;
  * cheap scan of `_id`s versus a scan that decodes every document), so a few stay cheaper.
  */
 const PROBED_TAIL = 4;
+/** Lookups by `_id` in flight at once when many commits are read by id. */
+const ID_LOOKUP_CONCURRENCY = 8;
+/** Outbox entries one delete names at most. */
+const DELETE_BATCH = 1000;
+/**
+ * How old an outbox entry whose commit does not exist must be before findUnpublished deletes it.
+ * Such an entry is left by an append that wrote it and then failed (or died) before its commit
+ * insert landed. Its input was not acked, so JetStream redelivers it after the ack wait (30 s)
+ * and it is decided again, by an append that finds the entry there and inserts its commit within
+ * milliseconds. An entry younger than this may belong to an append still under way and must stay:
+ * deleting it just before its commit lands would leave a commit that no sweep ever publishes.
+ * Five minutes is ten ack waits; past it nobody is about to insert that commit. (An append
+ * repeated that late, after a store outage as long, finds the old entry and keeps its time: only
+ * a sweep reading between that append's two inserts, followed by a crash before its publish,
+ * could then lose the publish. No clock stamp on a shared entry can close that window.)
+ */
+export const OUTBOX_ORPHAN_HORIZON_MS = 5 * 60_000;
 
-/** Commit operations over one collection. */
+/** Commit operations over the commits collection and its outbox. */
 export class CommitStore {
   constructor(
     private readonly commits: Collection<CommitDoc>,
+    private readonly outbox: Collection<OutboxDoc>,
     private readonly maxPayloadBytes: number,
-    private readonly profile: () => Promise<ServerProfile>,
+    private readonly now: () => Millis,
   ) {}
 
   async append(c: StoredCommit): Promise<void> {
     const doc = toCommitDoc(c, this.maxPayloadBytes);
+    await this.insertEntries([doc]);
     try {
       await this.commits.insertOne(doc);
     } catch (err) {
@@ -46,14 +70,13 @@ export class CommitStore {
     if (cs.length === 0) return [];
     const docs = cs.map((c) => toCommitDoc(c, this.maxPayloadBytes));
     const outcomes: (ConflictError | undefined)[] = cs.map(() => undefined);
+    await this.insertEntries(docs);
     try {
       await this.commits.insertMany(docs, { ordered: false });
       return outcomes;
     } catch (err) {
       const duplicates = duplicateIndexesOrThrow(err, docs.length);
-      const ids = duplicates.map((i) => docs[i]?._id ?? '');
-      const existing = new Map<string, CommitDoc>();
-      for await (const d of this.commits.find({ _id: { $in: ids } })) existing.set(d._id, d);
+      const existing = await this.byIds(duplicates.map((i) => docs[i]?._id ?? ''));
       for (const i of duplicates) {
         const doc = docs[i];
         const c = cs[i];
@@ -63,6 +86,40 @@ export class CommitStore {
       }
       return outcomes;
     }
+  }
+
+  /**
+   * Inserts the outbox entries of commits about to be inserted, in one unordered insert. An entry
+   * already there is fine: a retried append's, or that of a commit holding the seq already.
+   *
+   * A commit whose insert then conflicts keeps that entry: the entry's `_id` is the seq's, so it
+   * may be the very entry the winner inserted before its commit (the winner's own insert found
+   * ours and took it as its own), and deleting it could leave the winner's commit, not yet
+   * published, without one. An entry left over this way names a stored commit: the sweep
+   * publishes that commit's commands again (deduplicated by message id) and deletes it.
+   */
+  private async insertEntries(docs: readonly CommitDoc[]): Promise<void> {
+    const at = this.now();
+    const entries: OutboxDoc[] = docs.map((d) => ({ _id: d._id, runId: d.runId, seq: d.seq, at }));
+    try {
+      await this.outbox.insertMany(entries, { ordered: false });
+    } catch (err) {
+      duplicateIndexesOrThrow(err, entries.length);
+    }
+  }
+
+  /**
+   * The stored commits of `ids`, by `_id`: one lookup each, a few at a time. FerretDB 1.x does
+   * not push `$in` on `_id` down (explain: `filterPushdown: false`, a sequential scan decoding
+   * every commit of every run), so one `find` by `$in` costs a scan of the whole history.
+   */
+  private async byIds(ids: readonly string[]): Promise<Map<string, CommitDoc>> {
+    const found = new Map<string, CommitDoc>();
+    await forEachLimited([...new Set(ids)], ID_LOOKUP_CONCURRENCY, async (_id) => {
+      const d = await this.commits.findOne({ _id });
+      if (d) found.set(_id, d);
+    });
+    return found;
   }
 
   /**
@@ -114,30 +171,49 @@ export class CommitStore {
   }
 
   /**
-   * One update per commit, each filtered by `_id` alone (any other condition, `published: false`
-   * included, makes FerretDB 1.x scan the collection); setting the flag again is harmless.
+   * Deletes the outbox entries of commits whose commands are out, up to DELETE_BATCH per
+   * command; an entry already gone (a repeat, or another router's sweep) is harmless.
    */
   async markPublished(commits: readonly { runId: string; seq: number }[]): Promise<void> {
     const ids = [...new Set(commits.map((c) => commitId(c.runId, c.seq)))];
-    if (ids.length === 0) return;
-    if (ids.length > (await this.profile()).maxUpdatesPerCommand) {
-      // One statement per command (see ServerProfile.maxUpdatesPerCommand).
-      await forEachLimited(ids, SINGLE_UPDATE_CONCURRENCY, async (_id) => {
-        await this.commits.updateOne({ _id }, { $set: { published: true } });
-      });
-      return;
-    }
-    await this.commits.bulkWrite(
-      ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { published: true } } } })),
-      { ordered: false },
-    );
+    await this.deleteEntries(ids);
   }
 
+  /**
+   * Commits whose outbox entries were written before `olderThan`, in entry order (at, runId,
+   * seq), up to `limit`. Each commit is read by `_id` (FerretDB 1.x scans for `$in`). Entries
+   * whose commit does not exist are passed over, so one read may go on past the first page; those
+   * older than OUTBOX_ORPHAN_HORIZON_MS are deleted (see there), younger ones are left.
+   */
   async findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]> {
-    const docs = await this.commits
-      .find({ published: false, at: { $lt: opts.olderThan } }, { sort: { at: 1, runId: 1, seq: 1 }, limit: opts.limit })
-      .toArray();
-    return docs.map(fromCommitDoc);
+    const horizon = this.now() - OUTBOX_ORPHAN_HORIZON_MS;
+    const found: StoredCommit[] = [];
+    const orphans: string[] = [];
+    let skip = 0;
+    while (found.length < opts.limit) {
+      const want = opts.limit - found.length;
+      const entries = await this.outbox
+        .find({ at: { $lt: opts.olderThan } }, { sort: { at: 1, runId: 1, seq: 1 }, skip, limit: want })
+        .toArray();
+      const stored = await this.byIds(entries.map((e) => e._id));
+      for (const e of entries) {
+        const d = stored.get(e._id);
+        if (d) found.push(fromCommitDoc(d));
+        else if (e.at < horizon) orphans.push(e._id);
+      }
+      if (entries.length < want) break;
+      skip += entries.length;
+    }
+    // Deleted after the pages are read, so the skip counts above stay true.
+    await this.deleteEntries(orphans);
+    return found;
+  }
+
+  /** Deletes outbox entries by `_id`, DELETE_BATCH per command. */
+  private async deleteEntries(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += DELETE_BATCH) {
+      await this.outbox.deleteMany({ _id: { $in: ids.slice(i, i + DELETE_BATCH) } });
+    }
   }
 }
 

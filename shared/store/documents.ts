@@ -29,7 +29,18 @@ export interface CommitDoc {
   at: Millis;
   events: Binary;
   commands: Binary;
-  published: boolean;
+}
+
+/**
+ * A commit whose commands may not be out yet: written before the commit, deleted once its
+ * commands are published. `_id` is the commit's `_id`; `at` is when the entry was written (the
+ * store's clock), which the outbox sweep's grace period and orphan horizon are measured from.
+ */
+export interface OutboxDoc {
+  _id: string;
+  runId: string;
+  seq: number;
+  at: Millis;
 }
 
 /** A run summary: plain fields for listing, the whole RunState as MessagePack. */
@@ -131,7 +142,6 @@ export function toCommitDoc(c: StoredCommit, maxBytes: number): CommitDoc {
     at: c.at,
     events: new Binary(events),
     commands: new Binary(commands),
-    published: c.published,
   };
 }
 
@@ -146,7 +156,6 @@ export function fromCommitDoc(d: CommitDoc): StoredCommit {
     at: d.at,
     events: decodeEvents(bytesOf(d.events), where),
     commands: Array.isArray(commands) ? (commands as Command[]) : [],
-    published: d.published,
   };
 }
 

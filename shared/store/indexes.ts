@@ -11,9 +11,10 @@ export const STORE_INDEXES: Record<keyof CollectionNames, IndexDescription[]> = 
   commits: [
     // The concurrency protocol: one commit per (runId, seq); also serves history reads.
     { key: { runId: 1, seq: 1 }, name: 'runId_seq', unique: true },
-    // The outbox scan: unpublished commits, oldest first.
-    { key: { published: 1, at: 1 }, name: 'published_at' },
   ],
+  // The outbox sweep: entries of commits not yet published, oldest first. (FerretDB 1.x scans
+  // the collection for it anyway; the outbox holds only commits in flight, so that is cheap.)
+  outbox: [{ key: { at: 1, runId: 1, seq: 1 }, name: 'at_runId_seq' }],
   runs: [
     { key: { workflowId: 1, startedAt: -1 }, name: 'workflowId_startedAt' },
     { key: { status: 1, workflowType: 1, startedAt: -1, _id: -1 }, name: 'status_type_startedAt' },

@@ -1,15 +1,16 @@
 /**
- * The MongoDB Store: history commits, run summaries, workflowId claims and timers, each in its
- * own collection. Every operation is one atomic single-document write or a batch of independent
- * ones (no transactions, no change streams), and every driver error is converted at this
- * boundary (see errors.ts): a server that is away surfaces as a retryable UnavailableError.
+ * The MongoDB Store: history commits and their outbox, run summaries, workflowId claims and
+ * timers, each in its own collection. Every operation is one atomic single-document write or a
+ * batch of independent ones (no transactions, no change streams), and every driver error is
+ * converted at this boundary (see errors.ts): a server that is away surfaces as a retryable
+ * UnavailableError.
  */
 import type { MongoClient } from 'mongodb';
 import { retryWithBackoff } from '../bus/backoff.js';
 import type { RunState } from '../engine/types.js';
 import { collectionNames } from '../names.js';
 import { CommitStore } from './commits.js';
-import type { CommitDoc, RunDoc, TimerDoc, TimerLeaseDoc, WorkflowIdDoc } from './documents.js';
+import type { CommitDoc, OutboxDoc, RunDoc, TimerDoc, TimerLeaseDoc, WorkflowIdDoc } from './documents.js';
 import { isRetryableStoreError, toStoreError } from './errors.js';
 import { ensureIndexes } from './indexes.js';
 import { RunStore } from './runs.js';
@@ -26,13 +27,18 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
   const db = client.db(o.dbName);
   const names = collectionNames(o.collectionPrefix);
   const profile = memoizedProfile(db);
-  const commits = new CommitStore(db.collection<CommitDoc>(names.commits), o.maxPayloadBytes, profile);
+  const commits = new CommitStore(
+    db.collection<CommitDoc>(names.commits),
+    db.collection<OutboxDoc>(names.outbox),
+    o.maxPayloadBytes,
+    o.now,
+  );
   const runs = new RunStore(
     db.collection<RunDoc>(names.runs),
     db.collection<WorkflowIdDoc>(names.workflowIds),
     db.collection<CommitDoc>(names.commits),
     o.maxPayloadBytes,
-    Date.now,
+    o.now,
     profile,
   );
   const timers = new TimerStore(db.collection<TimerDoc | TimerLeaseDoc>(names.timers), profile);

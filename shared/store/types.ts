@@ -9,14 +9,15 @@ import type { Command, RunState } from '../engine/types.js';
 import type { ConflictError, ErrorInfo } from '../errors.js';
 import type { Commit, Millis, RunStatus, SearchAttributes } from '../history/events.js';
 
-/** A commit as stored: its events, the commands to publish after it, and the outbox flag. */
+/**
+ * A commit as stored: its events and the commands to publish after it. Whether they are out is
+ * not a field of the commit: the store's outbox holds an entry for each commit not yet published.
+ */
 export interface StoredCommit extends Commit {
   /** When the commit was written (the decision's input time). */
   at: Millis;
   /** Commands the decision produced, published after the commit is stored. */
   commands: Command[];
-  /** True once every command was published (transactional outbox). */
-  published: boolean;
 }
 
 /**
@@ -121,11 +122,15 @@ export interface Store {
   loadHistory(runId: string, fromSeq?: number): AsyncIterable<StoredCommit>;
   /** Highest stored seq of a run; 0 when it has none. */
   lastSeq(runId: string): Promise<number>;
-  /** Marks commits as published (their commands are out). */
+  /** Marks commits as published (their commands are out): deletes their outbox entries. */
   markPublished(runId: string, seqs: number[]): Promise<void>;
-  /** Marks commits of many runs as published in one batch write. */
+  /** Marks commits of many runs as published in one batch write (a delete per 1,000). */
   markPublishedMany(commits: readonly { runId: string; seq: number }[]): Promise<void>;
-  /** Unpublished commits written before `olderThan` (an absolute time), oldest first. */
+  /**
+   * Unpublished commits whose outbox entries were written before `olderThan` (an absolute time,
+   * on the store's clock), oldest entry first, up to `limit`. Entries whose commit is missing
+   * are passed over (and deleted once past a long horizon, see CommitStore).
+   */
   findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]>;
 
   // ---- workflowId ownership ----
@@ -213,11 +218,16 @@ export interface StoreOptions {
   collectionPrefix: string;
   /** Largest encoded events + commands of one commit, or RunState of one run, in bytes. @default 1_048_576 */
   maxPayloadBytes: number;
+  /**
+   * The store's clock: stamps outbox entries and workflowId claims, and ages outbox entries
+   * whose commit never came. Tests inject one. @default Date.now
+   */
+  now: () => Millis;
 }
 
 /** The defaults merged under a caller's Partial<StoreOptions>. */
 export function defaultStoreOptions(): StoreOptions {
-  return { dbName: 'squall', collectionPrefix: 'squall', maxPayloadBytes: 1_048_576 };
+  return { dbName: 'squall', collectionPrefix: 'squall', maxPayloadBytes: 1_048_576, now: Date.now };
 }
 
 /**

@@ -92,6 +92,12 @@ describe('outbox recovery and redelivery', () => {
     expect(h.problems).toEqual([]);
     expect(h.events.filter((e) => e.type === 'TimerFired')).toHaveLength(1);
     await noBacklog(env);
+    // Every commit's commands are out: the outbox empties (marks follow their publishes).
+    await waitFor(
+      'the outbox to empty',
+      async () => (await store.findUnpublished({ olderThan: Date.now() + 60_000, limit: 10 })).length === 0,
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
     await client.close();
   }, 120_000);
 

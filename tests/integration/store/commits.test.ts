@@ -3,8 +3,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConflictError, CorruptHistoryError, PayloadTooLargeError } from '../../../shared/errors.js';
 import { encodeEvents, encodePayload, HISTORY_FORMAT_VERSION } from '../../../shared/history/codec.js';
 import { collectionNames } from '../../../shared/names.js';
-import { createMongoStore } from '../../../shared/store/index.js';
-import { connectMongo } from '../../harness/index.js';
 import { collect, freshStore, newRunId, rejection, sampleCommit, type TestStore } from './helpers.js';
 
 let t: TestStore;
@@ -130,53 +128,6 @@ describe('store: history commits', () => {
     }
   });
 
-  it('markPublished marks exactly the named commits (repeats and unknown seqs are harmless)', async () => {
-    t = await freshStore();
-    const [a, b] = [newRunId(), newRunId()];
-    for (let seq = 1; seq <= 3; seq++) {
-      await t.store.appendCommits([sampleCommit(a, seq, { at: seq }), sampleCommit(b, seq, { at: 10 + seq })]);
-    }
-    await t.store.markPublished(a, [2, 2, 3, 99]);
-    await t.store.markPublished(a, [3]);
-    const left = await t.store.findUnpublished({ olderThan: 1000, limit: 10 });
-    expect(left.map((c) => [c.runId, c.seq])).toEqual([
-      [a, 1],
-      [b, 1],
-      [b, 2],
-      [b, 3],
-    ]);
-    expect((await collect(t.store.loadHistory(a))).map((c) => c.published)).toEqual([false, true, true]);
-    expect(await t.store.lastSeq(a)).toBe(3);
-  });
-
-  it('outbox: unpublished commits survive a crash and are found oldest first until marked', async () => {
-    t = await freshStore();
-    const [a, b] = [newRunId(), newRunId()];
-    await t.store.appendCommit(sampleCommit(a, 1, { at: 300 }));
-    await t.store.appendCommit(sampleCommit(b, 1, { at: 100 }));
-    await t.store.appendCommit(sampleCommit(a, 2, { at: 400 }));
-    await t.store.appendCommit(sampleCommit(b, 2, { at: 200 }));
-    await t.store.appendCommit({ ...sampleCommit(b, 3, { at: 250 }), published: true });
-    await t.store.appendCommit(sampleCommit(a, 3, { at: 10_000 })); // too recent for the scan
-
-    // "Crash": a new client and store over the same database.
-    const client2 = await connectMongo();
-    const store2 = createMongoStore(client2, { dbName: t.dbName, collectionPrefix: t.prefix });
-    const found = await store2.findUnpublished({ olderThan: 1000, limit: 10 });
-    expect(found.map((c) => [c.runId, c.seq, c.at])).toEqual([
-      [b, 1, 100],
-      [b, 2, 200],
-      [a, 1, 300],
-      [a, 2, 400],
-    ]);
-    expect(found[0]?.commands).toEqual(sampleCommit(b, 1, { at: 100 }).commands);
-    expect((await store2.findUnpublished({ olderThan: 1000, limit: 2 })).map((c) => c.at)).toEqual([100, 200]);
-    await store2.markPublished(b, [1, 2]);
-    await store2.markPublished(a, []);
-    expect((await store2.findUnpublished({ olderThan: 1000, limit: 10 })).map((c) => c.at)).toEqual([300, 400]);
-    expect((await collect(store2.loadHistory(b))).map((c) => c.published)).toEqual([true, true, true]);
-  });
-
   describe('bad data fails loudly, naming the run and seq', () => {
     const rawCommit = (runId: string, seq: number, events: Uint8Array) => ({
       _id: `${runId}:${seq}`,
@@ -186,7 +137,6 @@ describe('store: history commits', () => {
       at: seq,
       events: new Binary(events),
       commands: new Binary(encodePayload([])),
-      published: true,
     });
 
     it('an event of unknown type', async () => {
@@ -254,8 +204,10 @@ describe('store: history commits', () => {
     expect(batchErr).toBeInstanceOf(PayloadTooLargeError);
     expect(await t.store.lastSeq(runId)).toBe(0);
     expect(await t.store.lastSeq(other)).toBe(0);
-    expect(
-      await t.client.db(t.dbName).collection<{ _id: string }>(collectionNames(t.prefix).commits).countDocuments(),
-    ).toBe(0);
+    for (const role of ['commits', 'outbox'] as const) {
+      expect(
+        await t.client.db(t.dbName).collection<{ _id: string }>(collectionNames(t.prefix)[role]).countDocuments(),
+      ).toBe(0);
+    }
   });
 });

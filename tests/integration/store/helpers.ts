@@ -62,7 +62,6 @@ export function sampleCommit(runId: string, seq: number, opts: { at?: number; pa
     at,
     events: [first, { type: 'TimerScheduled', at, timerSeq: seq, sendId: `t${seq}`, delayMs: 10, fireAt: at + 10 }],
     commands: [{ kind: 'scheduleTimer', timerSeq: seq, fireAt: at + 10 }],
-    published: false,
   };
 }
 

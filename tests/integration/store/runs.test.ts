@@ -263,7 +263,6 @@ describe('store: repair after a crash between commit and summary', () => {
         at: input.at,
         events: d.events,
         commands: d.commands,
-        published: false,
       };
       await t.store.appendCommit(commit);
       if (i < 2) await t.store.saveRun(d.state); // then the router "crashes" before every later summary
@@ -300,7 +299,6 @@ describe('store: repair after a crash between commit and summary', () => {
       at: 5,
       events: d.events,
       commands: d.commands,
-      published: false,
     });
     const repaired = await t.store.repairRun(runId, (from, tail) => foldCommits(counter, tail, from ? { from } : {}));
     expect(repaired).toEqual(d.state);

@@ -73,5 +73,6 @@ describe('names', () => {
   it('names streams and collections per prefix', () => {
     expect(streamNames('t1').inbox).toBe('T1_INBOX');
     expect(collectionNames('t1').commits).toBe('t1_commits');
+    expect(collectionNames('t1').outbox).toBe('t1_outbox');
   });
 });
