@@ -40,6 +40,8 @@ export function startOutboxSweeper(opts: OutboxSweeperOptions): { stop(): void }
       // the same backlog mostly work on different runs. One run failing does not stop the rest.
       const byRun = new Map<string, StoredCommit[]>();
       for (const c of stale) byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c]);
+      // Entries come in the order they were written, by routers whose clocks may differ.
+      for (const commits of byRun.values()) commits.sort((a, b) => a.seq - b.seq);
       let republished = 0;
       await forEachLimited(shuffled([...byRun.values()]), SWEEP_CONCURRENCY, async (commits) => {
         try {
