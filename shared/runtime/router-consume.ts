@@ -27,6 +27,12 @@ const FETCH_BATCH = 256;
 /** How long one pull waits for messages before the next is sent. */
 const FETCH_EXPIRES_MS = 2_000;
 
+/**
+ * How far before a redelivered message's stored time its run's commits are re-entered in the
+ * outbox: the commit an earlier attempt made carries the deciding router's clock, not the server's.
+ */
+const REDELIVERY_CLOCK_MARGIN_MS = 10_000;
+
 /** Delivery attempts a signal for a not-yet-visible run waits before being dead-lettered. */
 const UNKNOWN_RUN_REDELIVERIES = 6;
 
@@ -155,6 +161,9 @@ export function createInputConsumer(deps: InputConsumerDeps): InputConsumer {
       const outcome: DecideOutcome = await decider.process(input, {
         startKey: `${inboxEpoch}/${m.info.streamSequence}`,
         ...(msgId ? { msgId } : {}),
+        ...(m.info.deliveryCount > 1
+          ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) - REDELIVERY_CLOCK_MARGIN_MS }
+          : {}),
       });
       counters.decided++;
       log.debug('input decided', { subject: m.subject, seq: m.info.streamSequence, outcome: outcome.kind });

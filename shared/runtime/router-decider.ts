@@ -57,6 +57,19 @@ interface HotRun {
 }
 
 /** Folds inputs into runs; one instance per router. */
+/** What the consumer knows of an input's message. */
+export interface InputMeta {
+  /** When the inbox stream was created, with the message's stream sequence: the key of a start. */
+  startKey: string;
+  /** The message's `Nats-Msg-Id`, if it has one. */
+  msgId?: string;
+  /**
+   * Set on a redelivery: when the message was first stored, less a margin for clock skew. The
+   * run's commits since then are re-entered in the outbox before the input is decided again.
+   */
+  redeliveredSince?: number;
+}
+
 export class RunDecider {
   private readonly cache = new Map<string, HotRun>();
   private readonly missingLogged = new Set<string>();
@@ -85,7 +98,7 @@ export class RunDecider {
   }
 
   /** Processes one input, serialized with every other input of the same workflowId. */
-  process(input: RouterInput, meta: { startKey: string; msgId?: string }): Promise<DecideOutcome> {
+  process(input: RouterInput, meta: InputMeta): Promise<DecideOutcome> {
     const key = input.kind === 'start' ? (input.workflowId ?? deriveRunId(meta.startKey)) : input.workflowId;
     // Outside inputs come in on the inbox and are named by their message (see outsideInputKey);
     // results and firings come on the events stream and have stale checks of their own.
@@ -93,8 +106,19 @@ export class RunDecider {
     return this.queue.run(key, () =>
       input.kind === 'start'
         ? this.start(input, key, meta)
-        : this.apply(input, outside ? outsideInputKey(meta) : undefined),
+        : this.apply(input, outside ? outsideInputKey(meta) : undefined, meta.redeliveredSince),
     );
+  }
+
+  /**
+   * A redelivered input's repair, before it is decided again: the run's commits since the
+   * message arrived go back in the outbox, in case an earlier attempt stored one and died (or
+   * failed) before its entry was stored (see CommitStore). Costs a read only on redeliveries.
+   */
+  private async reenter(runId: string, since: number | undefined): Promise<void> {
+    if (since === undefined) return;
+    const entered = await this.opts.store.reenterOutbox(runId, since);
+    if (entered > 0) this.opts.log.info('re-entered commits of a redelivered input in the outbox', { runId, entered });
   }
 
   /**
@@ -194,7 +218,7 @@ export class RunDecider {
     }
   }
 
-  private async start(input: StartInput, workflowId: string, meta: { startKey: string; msgId?: string }) {
+  private async start(input: StartInput, workflowId: string, meta: InputMeta) {
     const def = this.opts.registry.latest(input.workflowType);
     if (!def) {
       throw new InvalidInputError(`unknown workflow type ${JSON.stringify(input.workflowType)}`, {
@@ -203,6 +227,7 @@ export class RunDecider {
     }
     // The next run of a continue-as-new has an id of its own run's making: any redelivery agrees.
     const runId = deriveRunId(input.continuedFrom ? `continue:${input.continuedFrom}` : meta.startKey);
+    await this.reenter(runId, meta.redeliveredSince);
     let policy = input.idReusePolicy;
     if (input.continuedFrom) {
       await this.closeContinued(workflowId, input.continuedFrom);
@@ -217,6 +242,7 @@ export class RunDecider {
     // claim decides races (one start wins the id; the others signal the winner); a run that
     // closed between claim and signal makes us claim again.
     for (let attempt = 0; input.signal && !claim.claimed && claim.runId !== runId && claim.status === 'running'; ) {
+      await this.reenter(claim.runId, meta.redeliveredSince);
       const signalled = await this.apply(
         { kind: 'signal', workflowId, event: input.signal, runId: claim.runId },
         outsideInputKey(meta),
@@ -288,9 +314,14 @@ export class RunDecider {
   }
 
   /** `inputKey` identifies the message the input came in (see DecisionInput `inputId`). */
-  private async apply(input: Exclude<RouterInput, StartInput>, inputKey?: string): Promise<DecideOutcome> {
+  private async apply(
+    input: Exclude<RouterInput, StartInput>,
+    inputKey?: string,
+    redeliveredSince?: number,
+  ): Promise<DecideOutcome> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const run = await this.runFor(input);
+      if (attempt === 0) await this.reenter(run.state.runId, redeliveredSince);
       const duplicate = inputKey !== undefined && run.state.recentInputs?.includes(inputKey) === true;
       if (duplicate || run.state.status !== 'running') {
         // A duplicate may find the run closed by itself or by inputs after it: it is not late.

@@ -84,6 +84,12 @@ export interface RouterOptions {
    * describe and query read history. 0 writes every state. @default 1000
    */
   summaryDelayMs?: number;
+  /**
+   * Runs whose state the router keeps in memory, least recently decided dropped first; a run not
+   * kept is loaded from its summary and history tail on its next input. 0 keeps none.
+   * @default 10_000
+   */
+  runCacheSize?: number;
   /** Ack wait of the router's consumers. @default 30_000 */
   ackWaitMs?: number;
   /** Test-only crash points (see RouterFaultHooks). */
@@ -169,6 +175,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
     subjects: bus.subjects,
     log,
     ...(opts.summaryDelayMs === undefined ? {} : { summaryDelayMs: opts.summaryDelayMs }),
+    ...(opts.runCacheSize === undefined ? {} : { cacheSize: opts.runCacheSize }),
     publish: async (m) => {
       faults.beforePublish?.(m);
       if (m.inbox) {

@@ -5,17 +5,20 @@
  * re-sending an insert whose acknowledgement was lost safe (nothing is written twice).
  *
  * The outbox is a collection of its own: an entry `{ _id: <commit _id>, runId, seq, at }` is
- * inserted before its commit and deleted once the commit's commands are published, so marking a
+ * inserted with its commit and deleted once the commit's commands are published, so marking a
  * commit published is a batched delete rather than an update per commit (on FerretDB 1.x an update
- * costs 10-25 ms, a delete or insert of a small document well under 1 ms). The order is the
- * invariant: a stored commit without an entry has had its commands published.
+ * costs 10-25 ms, a delete or insert of a small document well under 1 ms). The invariant: a stored
+ * commit without an entry has had its commands published, or the input that made it has not been
+ * acked. An append succeeds only once both halves are stored, the router acks an input only after
+ * a successful append, and a redelivered input re-enters what its run stored since the message
+ * arrived (reenter), so a crash between the halves is repaired by the redelivery it causes.
  */
 import type { Collection } from 'mongodb';
 import { forEachLimited } from '../concurrency.js';
 import { ConflictError, CorruptHistoryError } from '../errors.js';
 import type { Millis } from '../history/events.js';
 import { type CommitDoc, commitId, fromCommitDoc, type OutboxDoc, toCommitDoc } from './documents.js';
-import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
+import { duplicateIndexesOrThrow } from './errors.js';
 import type { StoredCommit } from './types.js';
 
 /** Cursor batch size for history reads. */
@@ -54,23 +57,28 @@ export class CommitStore {
   ) {}
 
   async append(c: StoredCommit): Promise<void> {
-    const doc = toCommitDoc(c, this.maxPayloadBytes);
-    await this.insertEntries([doc]);
-    try {
-      await this.commits.insertOne(doc);
-    } catch (err) {
-      if (!isDuplicateKeyError(err)) throw err;
-      const existing = await this.commits.findOne({ _id: doc._id });
-      if (existing && sameCommit(existing, doc)) return;
-      throw conflict(c, err);
-    }
+    const outcomes = await this.appendMany([c]);
+    if (outcomes[0]) throw outcomes[0];
   }
 
+  /**
+   * Inserts commits and their outbox entries side by side (one round trip on the hot path, not
+   * two). An append succeeds only when both are stored: a failed entry insert fails it even where
+   * the commit landed. That commit's input then is not acked, and its redelivery re-enters the
+   * entries of what its run stored since (reenter), which covers a crash between the two as well.
+   */
   async appendMany(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]> {
     if (cs.length === 0) return [];
     const docs = cs.map((c) => toCommitDoc(c, this.maxPayloadBytes));
+    const [entries, commits] = await Promise.allSettled([this.insertEntries(docs), this.insertCommits(cs, docs)]);
+    if (commits.status === 'rejected') throw commits.reason;
+    if (entries.status === 'rejected') throw entries.reason;
+    return commits.value;
+  }
+
+  /** The commit half of appendMany: per-commit outcomes, a byte-identical commit counting as stored. */
+  private async insertCommits(cs: StoredCommit[], docs: CommitDoc[]): Promise<(ConflictError | undefined)[]> {
     const outcomes: (ConflictError | undefined)[] = cs.map(() => undefined);
-    await this.insertEntries(docs);
     try {
       await this.commits.insertMany(docs, { ordered: false });
       return outcomes;
@@ -89,16 +97,32 @@ export class CommitStore {
   }
 
   /**
-   * Inserts the outbox entries of commits about to be inserted, in one unordered insert. An entry
+   * Enters in the outbox every commit of `runId` written at or after `since` (entries already
+   * there are kept): a redelivered input's repair, since a crash (or a failed entry insert)
+   * between an append's two halves can leave a commit stored without its entry, its commands
+   * never published. Harmless when they were: the sweep publishes them again, deduplicated by
+   * message id, and deletes the entries. Returns how many commits were entered.
+   */
+  async reenter(runId: string, since: Millis): Promise<number> {
+    const docs = await this.commits
+      .find({ runId, at: { $gte: since } }, { projection: { _id: 1, runId: 1, seq: 1 } })
+      .toArray();
+    await this.insertEntries(docs);
+    return docs.length;
+  }
+
+  /**
+   * Inserts the outbox entries of commits being inserted, in one unordered insert. An entry
    * already there is fine: a retried append's, or that of a commit holding the seq already.
    *
    * A commit whose insert then conflicts keeps that entry: the entry's `_id` is the seq's, so it
-   * may be the very entry the winner inserted before its commit (the winner's own insert found
+   * may be the very entry the winner inserted with its commit (the winner's own insert found
    * ours and took it as its own), and deleting it could leave the winner's commit, not yet
    * published, without one. An entry left over this way names a stored commit: the sweep
    * publishes that commit's commands again (deduplicated by message id) and deletes it.
    */
-  private async insertEntries(docs: readonly CommitDoc[]): Promise<void> {
+  private async insertEntries(docs: readonly Pick<CommitDoc, '_id' | 'runId' | 'seq'>[]): Promise<void> {
+    if (docs.length === 0) return;
     const at = this.now();
     const entries: OutboxDoc[] = docs.map((d) => ({ _id: d._id, runId: d.runId, seq: d.seq, at }));
     try {

@@ -84,6 +84,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
       guard('markPublished', () => commits.markPublished(seqs.map((seq) => ({ runId, seq })))),
     markPublishedMany: (items) => guard('markPublished', () => commits.markPublished(items)),
     findUnpublished: (q) => guard('findUnpublished', () => commits.findUnpublished(q)),
+    reenterOutbox: (runId, since) => guard('reenterOutbox', () => commits.reenter(runId, since)),
 
     claimWorkflowId: (workflowId, runId, policy, startMsgId) =>
       guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy, startMsgId)),

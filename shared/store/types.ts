@@ -132,6 +132,12 @@ export interface Store {
    * are passed over (and deleted once past a long horizon, see CommitStore).
    */
   findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]>;
+  /**
+   * Enters in the outbox every commit of a run written at or after `since`: the repair a
+   * redelivered input makes before it is decided again (an append's commit can outlive its
+   * entry's insert, see CommitStore). Returns how many commits were entered.
+   */
+  reenterOutbox(runId: string, since: Millis): Promise<number>;
 
   // ---- workflowId ownership ----
   /** Claims a workflowId for a run under a reuse policy (see IdReusePolicy). */

@@ -41,7 +41,7 @@ export interface WrappedRouter {
 /** Starts a router on a fresh namespace with `wrap(store)` as its store; stopped after the test. */
 export async function routerWithStore(
   wrap: (store: Store) => Store,
-  options: Pick<RouterOptions, 'summaryDelayMs'> = {},
+  options: Pick<RouterOptions, 'summaryDelayMs' | 'runCacheSize'> = {},
 ): Promise<WrappedRouter> {
   const prefix = freshPrefix();
   const dbName = freshDbName();

@@ -166,6 +166,34 @@ describe('store: the outbox', () => {
     expect(await collect(t.store.loadHistory(runId))).toEqual([winner]);
   });
 
+  it('re-entering a run puts back exactly its commits written since, keeping entries already there', async () => {
+    const { clock, outbox } = await clockedStore();
+    const [a, b] = [newRunId(), newRunId()].sort() as [string, string];
+    for (const [runId, seq, at] of [
+      [a, 1, 1_000],
+      [a, 2, 2_000],
+      [a, 3, 3_000],
+      [b, 1, 2_500],
+    ] as const) {
+      await t.store.appendCommit(sampleCommit(runId, seq, { at }));
+    }
+    await t.store.markPublishedMany([
+      { runId: a, seq: 1 },
+      { runId: a, seq: 2 },
+      { runId: b, seq: 1 },
+    ]);
+    clock.now = 5_000_000;
+    // A redelivered input of run a that arrived at 2,000: seq 3 still has its entry, seq 2 had lost it.
+    expect(await t.store.reenterOutbox(a, 2_000)).toBe(2);
+    expect(await entries(outbox)).toEqual([
+      [a, 3, 1_000_000],
+      [a, 2, 5_000_000],
+    ]);
+    expect(await t.store.reenterOutbox(a, 2_000)).toBe(2);
+    expect(await t.store.reenterOutbox(newRunId(), 0)).toBe(0);
+    expect((await entries(outbox)).length).toBe(2);
+  });
+
   it('an entry whose commit never came is left while young and deleted past the horizon', async () => {
     const { clock, outbox } = await clockedStore();
     const [a, b] = [newRunId(), newRunId()].sort() as [string, string];
