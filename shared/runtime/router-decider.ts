@@ -103,17 +103,24 @@ export class RunDecider {
     // Outside inputs come in on the inbox and are named by their message (see outsideInputKey);
     // results and firings come on the events stream and have stale checks of their own.
     const outside = input.kind === 'signal' || input.kind === 'cancel' || input.kind === 'terminate';
-    return this.queue.run(key, () =>
-      input.kind === 'start'
-        ? this.start(input, key, meta)
-        : this.apply(input, outside ? outsideInputKey(meta) : undefined, meta.redeliveredSince),
-    );
+    return this.queue.run(key, async () => {
+      if (input.kind === 'start') return this.start(input, key, meta);
+      const outcome = await this.apply(input, outside ? outsideInputKey(meta) : undefined);
+      // Found already in (an earlier delivery's commit): that commit may lack its outbox entry.
+      const foundIn =
+        (outcome.kind === 'dropped' && outcome.why !== 'stale') ||
+        (outcome.kind === 'applied' && outcome.ignored !== undefined);
+      if (foundIn && outcome.runId !== undefined) await this.reenter(outcome.runId, meta.redeliveredSince);
+      return outcome;
+    });
   }
 
   /**
-   * A redelivered input's repair, before it is decided again: the run's commits since the
-   * message arrived go back in the outbox, in case an earlier attempt stored one and died (or
-   * failed) before its entry was stored (see CommitStore). Costs a read only on redeliveries.
+   * A redelivered input's repair, before it is acked: the run's commits since the message arrived
+   * go back in the outbox, in case an earlier attempt stored one and died (or failed) before its
+   * entry was stored (see CommitStore). Only where that can be: a start (its run may have begun
+   * then), and an input its run already holds (dropped as a duplicate or as closing, or recorded
+   * as ignored); an input applied now had no earlier commit. Costs a read only on redeliveries.
    */
   private async reenter(runId: string, since: number | undefined): Promise<void> {
     if (since === undefined) return;
@@ -314,14 +321,9 @@ export class RunDecider {
   }
 
   /** `inputKey` identifies the message the input came in (see DecisionInput `inputId`). */
-  private async apply(
-    input: Exclude<RouterInput, StartInput>,
-    inputKey?: string,
-    redeliveredSince?: number,
-  ): Promise<DecideOutcome> {
+  private async apply(input: Exclude<RouterInput, StartInput>, inputKey?: string): Promise<DecideOutcome> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const run = await this.runFor(input);
-      if (attempt === 0) await this.reenter(run.state.runId, redeliveredSince);
       const duplicate = inputKey !== undefined && run.state.recentInputs?.includes(inputKey) === true;
       if (duplicate || run.state.status !== 'running') {
         // A duplicate may find the run closed by itself or by inputs after it: it is not late.
