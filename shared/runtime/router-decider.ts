@@ -56,7 +56,6 @@ interface HotRun {
   state: RunState;
 }
 
-/** Folds inputs into runs; one instance per router. */
 /** What the consumer knows of an input's message. */
 export interface InputMeta {
   /** When the inbox stream was created, with the message's stream sequence: the key of a start. */
@@ -64,12 +63,14 @@ export interface InputMeta {
   /** The message's `Nats-Msg-Id`, if it has one. */
   msgId?: string;
   /**
-   * Set on a redelivery: when the message was first stored, less a margin for clock skew. The
-   * run's commits since then are re-entered in the outbox before the input is decided again.
+   * Set on a redelivery: when the message was first stored, less a margin for clock skew. Where
+   * an earlier delivery may have left a commit (see RunDecider.reenter), the run's commits since
+   * then are re-entered in the outbox before the input is acked.
    */
   redeliveredSince?: number;
 }
 
+/** Folds inputs into runs; one instance per router. */
 export class RunDecider {
   private readonly cache = new Map<string, HotRun>();
   private readonly missingLogged = new Set<string>();
