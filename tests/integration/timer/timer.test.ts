@@ -104,7 +104,9 @@ describe('timer service', () => {
     const t = await setup();
     await t.start();
     const n = 100;
-    const fireAt = Date.now() + 1_000;
+    // Due once every cancel is surely stored: the property is that a stored cancel is never
+    // fired, not how fast a loaded machine stores 100 of them (one second was too short in CI).
+    const fireAt = Date.now() + 5_000;
     await Promise.all(
       Array.from({ length: n }, (_, i) =>
         i % 2 === 0
@@ -112,6 +114,15 @@ describe('timer service', () => {
           : t.schedule(`gone${i}`, 1, fireAt).then(() => t.cancel(`gone${i}`, 1)),
       ),
     );
+    await waitFor(
+      'every cancel stored',
+      async () => {
+        for (let i = 0; i < n; i++) if ((await t.store.getTimer(`gone${i}`, 1))?.status !== 'cancelled') return false;
+        return true;
+      },
+      { timeoutMs: 4_000, intervalMs: 100 },
+    );
+    expect(Date.now()).toBeLessThan(fireAt);
     await t.schedule('sentinel', 1, fireAt + 200);
     await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'), { timeoutMs: 20_000 });
     expect(t.firedSeqs()).toEqual(['sentinel:1']);
