@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { encodeBody } from '../../../shared/bus/codec.js';
-import { connectBus } from '../../../shared/bus/connect.js';
+import { type Bus, connectBus } from '../../../shared/bus/connect.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { activity, defineActivity, defineWorkflow } from '../../../shared/engine/index.js';
 import { createLogger } from '../../../shared/log.js';
@@ -81,6 +81,20 @@ async function runAll(client: SquallClient, ids: string[]): Promise<void> {
   expect(results).toEqual(ids.map(() => ({ ok: true })));
 }
 
+/** Joins the routers' membership on `bus` as a bare member (no consumers); how many partitions it holds. */
+async function joinAsMember(bus: Bus): Promise<() => number> {
+  let owns = 0;
+  await joinPartitions({
+    bus,
+    log: createLogger({ level: 'error' }),
+    partitions: EVENT_PARTITIONS,
+    onChange: (owned) => {
+      owns = owned.size;
+    },
+  });
+  return () => owns;
+}
+
 describe('event partitions', () => {
   it('are shared out between two routers, and runs decided there never race', async () => {
     const e = await engine(2);
@@ -123,18 +137,10 @@ describe('event partitions', () => {
     for (const body of [{ state: 'alive' }, { member: '', state: 'alive' }, { member: 'x', state: 'dancing' }, 42]) {
       bus.nc.publish(subject, encodeBody(body));
     }
-    let newcomerOwns = 0;
-    await joinPartitions({
-      bus,
-      log: createLogger({ level: 'error' }),
-      partitions: EVENT_PARTITIONS,
-      onChange: (owned) => {
-        newcomerOwns = owned.size;
-      },
-    });
+    const newcomerOwns = await joinAsMember(bus);
     // Two members only: the router keeps exactly what the newcomer does not hold.
     await waitFor('the router to give the newcomer its share', () => partitionsOf(a) < EVENT_PARTITIONS);
-    expect(partitionsOf(a)).toBe(EVENT_PARTITIONS - newcomerOwns);
+    expect(partitionsOf(a)).toBe(EVENT_PARTITIONS - newcomerOwns());
     await bus.close();
   });
 
@@ -144,15 +150,8 @@ describe('event partitions', () => {
     await waitFor('the lone router to hold every partition', () => partitionsOf(a) === EVENT_PARTITIONS);
     // A member whose connection just drops (as under SIGKILL): no leave is announced.
     const bus = await connectBus({ servers: natsUrl(), prefix: e.prefix });
-    let ghostOwned = 0;
-    await joinPartitions({
-      bus,
-      log: createLogger({ level: 'error' }),
-      partitions: EVENT_PARTITIONS,
-      onChange: (o) => {
-        ghostOwned = o.size;
-      },
-    });
+    const ghostOwns = await joinAsMember(bus);
+    const ghostOwned = ghostOwns();
     expect(ghostOwned).toBeGreaterThan(0);
     await waitFor('the router to give the newcomer its share', () => partitionsOf(a) === EVENT_PARTITIONS - ghostOwned);
     await bus.nc.close();
