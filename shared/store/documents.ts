@@ -32,8 +32,8 @@ export interface CommitDoc {
 }
 
 /**
- * A commit whose commands may not be out yet: written before the commit, deleted once its
- * commands are published. `_id` is the commit's `_id`; `at` is when the entry was written (the
+ * A commit whose commands may not be out yet: written with the commit (side by side), deleted
+ * once its commands are published. `_id` is the commit's `_id`; `at` is when the entry was written (the
  * store's clock), which the outbox sweep's grace period and orphan horizon are measured from.
  */
 export interface OutboxDoc {
