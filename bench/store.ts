@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BSON, MongoClient } from 'mongodb';
-import { type LocalServer, startMongoServer } from '../shared/dev/index.js';
+import { type LocalServer, startMongoServer } from '../services/dev/index.js';
 import { encodeEvents } from '../shared/history/codec.js';
 import type { HistoryEvent } from '../shared/history/events.js';
 import { collectionNames } from '../shared/names.js';

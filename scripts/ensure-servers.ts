@@ -4,7 +4,7 @@
  * it found; exits 1 with the ConfigError's advice when something is missing.
  *   npm run servers:build        (SQUALL_CACHE_DIR overrides ~/.cache/squall)
  */
-import { defaultCacheDir, findMongoServer, findNatsServer } from '../shared/dev/index.js';
+import { defaultCacheDir, findMongoServer, findNatsServer } from '../services/dev/index.js';
 import { toSquallError } from '../shared/errors.js';
 
 try {

@@ -111,9 +111,3 @@ export type {
 // Logging, and names for driving Squall over NATS directly.
 export { createLogger, type Logger, type LogLevel, silentLogger } from './log.js';
 export { DEFAULT_PREFIX, type Subjects, streamNames, subjects } from './names.js';
-// Running the services in your own process.
-export { type ExecutorOptions, startExecutor } from './runtime/executor.js';
-export { loadActivities, loadWorkflows } from './runtime/load-modules.js';
-export { type RouterHandle, type RouterOptions, startRouter } from './runtime/router.js';
-export type { ServiceHandle, ServiceHealth, StopOptions } from './runtime/service.js';
-export { startTimer, type TimerServiceOptions } from './runtime/timer.js';

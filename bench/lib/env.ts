@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { MongoClient } from 'mongodb';
-import { type LocalServers, probeMongo, probeNats, startLocalServers } from '../../shared/dev/index.js';
+import { type LocalServers, probeMongo, probeNats, startLocalServers } from '../../services/dev/index.js';
 
 /** Where the servers are and what they are. */
 export interface Servers {

@@ -5,12 +5,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ServiceHandle } from '../../services/common/service.js';
+import { startExecutor } from '../../services/executor/executor.js';
+import { startRouter } from '../../services/router/router.js';
+import { startTimer } from '../../services/timer/timer.js';
 import type { ActivityDefinition } from '../../shared/engine/activity.js';
 import type { Logger } from '../../shared/log.js';
-import { startExecutor } from '../../shared/runtime/executor.js';
-import { startRouter } from '../../shared/runtime/router.js';
-import type { ServiceHandle } from '../../shared/runtime/service.js';
-import { startTimer } from '../../shared/runtime/timer.js';
 import * as activities from '../activities.js';
 import { noop3, sleep1 } from '../workflows.js';
 import { type CpuReader, procCpuSeconds, selfCpuSeconds } from './env.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
-import { findNatsServer } from '../../shared/dev/index.js';
+import { findNatsServer } from '../../services/dev/index.js';
 import {
   freePort,
   makeTempDir,
@@ -17,7 +17,7 @@ import {
   spawnServer,
   stopProcess,
   tcpReachable,
-} from '../../shared/dev/process.js';
+} from '../../services/dev/process.js';
 import { collectionNames, streamNames } from '../../shared/names.js';
 import { num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
 import { Driver } from '../lib/driver.js';

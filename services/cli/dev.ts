@@ -20,7 +20,7 @@ export async function runDev(
   // The sample run prints a table; keep service logs to warnings unless asked otherwise.
   const level = cli.logLevel ?? (command.sample ? 'warn' : 'info');
   const log = createLogger({ level, fields: { dev: true } });
-  const { loadActivities, loadWorkflows } = await import('../../shared/runtime/load-modules.js');
+  const { loadActivities, loadWorkflows } = await import('../common/load-modules.js');
   // Load first: a bad module fails before any server starts.
   const [workflows, activities] = await Promise.all([
     loadWorkflows(command.workflows),
@@ -34,7 +34,7 @@ export async function runDev(
   try {
     const connection = { ...given };
     if (connection.natsUrl === undefined || connection.mongoUrl === undefined) {
-      const dev = await import('../../shared/dev/index.js');
+      const dev = await import('../dev/index.js');
       if (connection.natsUrl === undefined) {
         const nats = await dev.startNatsServer();
         cleanups.push(() => nats.stop());
@@ -48,9 +48,9 @@ export async function runDev(
     }
     const { natsUrl, mongoUrl, prefix, dbName } = connection as Required<Connection>;
     const [{ startRouter }, { startExecutor }, { startTimer }] = await Promise.all([
-      import('../../shared/runtime/router.js'),
-      import('../../shared/runtime/executor.js'),
-      import('../../shared/runtime/timer.js'),
+      import('../router/router.js'),
+      import('../executor/executor.js'),
+      import('../timer/timer.js'),
     ]);
     const handles: Stoppable[] = [];
     cleanups.push(async () => {

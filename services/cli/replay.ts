@@ -23,7 +23,7 @@ export async function runReplay(
   let registry: WorkflowRegistry;
   let runs: Commit[][] = [];
   try {
-    const { loadWorkflows } = await import('../../shared/runtime/load-modules.js');
+    const { loadWorkflows } = await import('../common/load-modules.js');
     registry = new WorkflowRegistry(await loadWorkflows(command.workflows));
     if ('file' in command.history) {
       runs = parseHistoryText(await readFile(command.history.file, 'utf8'), command.history.file);

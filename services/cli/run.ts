@@ -6,8 +6,8 @@
 import type { HistoryCommit, SquallClient } from '../../shared/client/index.js';
 import { SquallError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
-import type { RouterFaultHooks } from '../../shared/runtime/router.js';
-import type { ServiceHealth } from '../../shared/runtime/service.js';
+import type { ServiceHealth } from '../common/service.js';
+import type { RouterFaultHooks } from '../router/router.js';
 import {
   type CliCommand,
   type Connection,
@@ -101,7 +101,7 @@ async function run(cli: ParsedCli, io: CliIO): Promise<number> {
       const http =
         command.healthPort === undefined
           ? undefined
-          : await (await import('../../shared/runtime/service.js')).serveHttpHealth(command.healthPort, () => [
+          : await (await import('../common/service.js')).serveHttpHealth(command.healthPort, () => [
               service?.health?.() ?? {
                 live: true,
                 ready: false,
@@ -144,11 +144,11 @@ async function startService(
 ): Promise<Stoppable> {
   const natsUrl = c.natsUrl ?? DEFAULT_NATS_URL;
   const mongoUrl = c.mongoUrl ?? DEFAULT_MONGO_URL;
-  const { loadActivities, loadWorkflows } = await import('../../shared/runtime/load-modules.js');
+  const { loadActivities, loadWorkflows } = await import('../common/load-modules.js');
   switch (command.kind) {
     case 'router': {
       const workflows = await loadWorkflows(command.workflows);
-      const { startRouter } = await import('../../shared/runtime/router.js');
+      const { startRouter } = await import('../router/router.js');
       const faults = command.fault ? faultHooks(command.fault, log) : undefined;
       return await startRouter({
         natsUrl,
@@ -162,12 +162,12 @@ async function startService(
     }
     case 'executor': {
       const activities = await loadActivities(command.activities);
-      const { startExecutor } = await import('../../shared/runtime/executor.js');
+      const { startExecutor } = await import('../executor/executor.js');
       const concurrency = command.concurrency === undefined ? {} : { concurrency: command.concurrency };
       return await startExecutor({ natsUrl, prefix: c.prefix, activities, log, ...concurrency });
     }
     case 'timer': {
-      const { startTimer } = await import('../../shared/runtime/timer.js');
+      const { startTimer } = await import('../timer/timer.js');
       return await startTimer({ natsUrl, mongoUrl, prefix: c.prefix, dbName: c.dbName, log });
     }
   }

@@ -4,9 +4,9 @@
  * still use refuses to start with a ConfigError naming it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRouter } from '../../services/router/router.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
 import { createLogger } from '../../shared/log.js';
-import { startRouter } from '../../shared/runtime/router.js';
 import { greetV2 } from '../fixtures/versioning/machines.js';
 import { freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../harness/index.js';
 import { type ServiceEnv, type ServiceProcess, spawnSquall, startService } from './processes.js';

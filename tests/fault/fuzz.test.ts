@@ -8,10 +8,10 @@
 import { jetstream } from '@nats-io/jetstream';
 import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { HealthReply } from '../../services/common/service.js';
 import { decodeBody, encodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
 import { type Subjects, subjects as subjectsOf } from '../../shared/names.js';
-import type { HealthReply } from '../../shared/runtime/service.js';
 import { readDeadLetters } from '../e2e/dead-letters.js';
 import { SAMPLE, type ServiceEnv, type ServiceProcess, startService } from '../e2e/processes.js';
 import { connectNats, freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../harness/index.js';

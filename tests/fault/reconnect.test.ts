@@ -6,11 +6,11 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { HealthReply } from '../../services/common/service.js';
+import { freePort } from '../../services/dev/index.js';
 import { decodeBody, encodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
-import { freePort } from '../../shared/dev/index.js';
 import { subjects as subjectsOf } from '../../shared/names.js';
-import type { HealthReply } from '../../shared/runtime/service.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import { consumerBacklogs, historyProblems, loadCommits } from '../chaos/invariants.js';
 import { SAMPLE, type ServiceEnv, type ServiceProcess, startService } from '../e2e/processes.js';

@@ -4,7 +4,7 @@
  */
 
 import type { Env } from '../../services/cli/args.js';
-import { type CliIO, main } from '../../services/cli.js';
+import { type CliIO, main } from '../../services/cli/main.js';
 
 /** What one CLI run printed and returned; `lines` parses stdout as JSON lines. */
 export interface CliRun {

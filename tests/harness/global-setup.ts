@@ -4,7 +4,13 @@
  * Prints one line naming the servers; the returned teardown stops what it started, pass or fail.
  */
 import type { TestProject } from 'vitest/node';
-import { type LocalServer, probeMongo, probeNats, startMongoServer, startNatsServer } from '../../shared/dev/index.js';
+import {
+  type LocalServer,
+  probeMongo,
+  probeNats,
+  startMongoServer,
+  startNatsServer,
+} from '../../services/dev/index.js';
 import { ConfigError } from '../../shared/errors.js';
 import { MONGO_URL_ENV, NATS_URL_ENV } from './context.js';
 

@@ -9,12 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
-import { type LocalServers, startLocalServers } from '../../shared/dev/index.js';
+import { type LocalServers, startLocalServers } from '../../services/dev/index.js';
 import { ConfigError, TimeoutError } from '../../shared/errors.js';
 import { MONGO_URL_ENV, NATS_URL_ENV } from './context.js';
 import { trackForFile } from './resources.js';
 
-export type { LocalServer, LocalServers } from '../../shared/dev/index.js';
+export type { LocalServer, LocalServers } from '../../services/dev/index.js';
 export { MONGO_URL_ENV, NATS_URL_ENV } from './context.js';
 
 /** URL of the NATS server (JetStream on) shared by this test run. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { startExecutor } from '../../../services/executor/executor.js';
 import { connectBus } from '../../../shared/bus/connect.js';
-import { startExecutor } from '../../../shared/runtime/executor.js';
 import { freshPrefix, privateServers, waitFor } from '../../harness/index.js';
 import { collect, onCleanup } from './helpers.js';
 

@@ -4,12 +4,12 @@
  * --table` the state, tags and accepted signals, and queries report the state's tags.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startExecutor } from '../../../services/executor/executor.js';
+import { startRouter } from '../../../services/router/router.js';
+import { startTimer } from '../../../services/timer/timer.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { defineActivity } from '../../../shared/engine/index.js';
 import { silentLogger } from '../../../shared/log.js';
-import { startExecutor } from '../../../shared/runtime/executor.js';
-import { startRouter } from '../../../shared/runtime/router.js';
-import { startTimer } from '../../../shared/runtime/timer.js';
 import { billingWorkflow } from '../../fixtures/inspect/workflows.js';
 import { runCli as runCliIn } from '../../harness/cli.js';
 import { freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';

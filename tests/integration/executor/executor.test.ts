@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { ServiceHandle } from '../../../services/common/service.js';
+import { startExecutor } from '../../../services/executor/executor.js';
 import { decodeBody } from '../../../shared/bus/codec.js';
 import type { Bus } from '../../../shared/bus/connect.js';
 import type { ResultMessage, TaskMessage } from '../../../shared/bus/messages.js';
 import { type ActivityContext, defineActivity } from '../../../shared/engine/activity.js';
 import { consumerNames } from '../../../shared/names.js';
-import { startExecutor } from '../../../shared/runtime/executor.js';
-import type { ServiceHandle } from '../../../shared/runtime/service.js';
 import { natsUrl, waitFor } from '../../harness/index.js';
 import { collect, onCleanup, testBus } from '../bus/helpers.js';
 

@@ -4,10 +4,10 @@
  */
 import { afterEach } from 'vitest';
 import { assign, setup } from 'xstate';
+import { type RouterOptions, startRouter } from '../../../services/router/router.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { defineWorkflow } from '../../../shared/engine/index.js';
 import { createLogger } from '../../../shared/log.js';
-import { type RouterOptions, startRouter } from '../../../shared/runtime/router.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
 import { connectMongo, connectNats, freshDbName, freshPrefix, natsUrl } from '../../harness/index.js';
 

@@ -5,16 +5,16 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
+import type { ServiceHandle } from '../../../services/common/service.js';
+import { startExecutor } from '../../../services/executor/executor.js';
+import { joinPartitions } from '../../../services/router/partitions.js';
+import { type RouterHandle, startRouter } from '../../../services/router/router.js';
 import { encodeBody } from '../../../shared/bus/codec.js';
 import { type Bus, connectBus } from '../../../shared/bus/connect.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { activity, defineActivity, defineWorkflow } from '../../../shared/engine/index.js';
 import { createLogger } from '../../../shared/log.js';
 import { EVENT_PARTITIONS, subjects } from '../../../shared/names.js';
-import { startExecutor } from '../../../shared/runtime/executor.js';
-import { type RouterHandle, startRouter } from '../../../shared/runtime/router.js';
-import { joinPartitions } from '../../../shared/runtime/router-partitions.js';
-import type { ServiceHandle } from '../../../shared/runtime/service.js';
 import { freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
 
 const threeSteps = defineWorkflow({

@@ -4,11 +4,11 @@
  * it. The run counts it once; nothing is parked. An in-process router over real servers.
  */
 import { describe, expect, it } from 'vitest';
+import { RunDecider } from '../../../services/router/decider.js';
 import { WorkflowRegistry } from '../../../shared/engine/index.js';
 import { UnavailableError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/log.js';
 import { subjects } from '../../../shared/names.js';
-import { RunDecider } from '../../../shared/runtime/router-decider.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
 import { loadCommits } from '../../chaos/invariants.js';
 import { readDeadLetters } from '../../e2e/dead-letters.js';

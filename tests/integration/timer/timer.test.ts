@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { ServiceHandle } from '../../../services/common/service.js';
+import { startTimer, type TimerServiceOptions } from '../../../services/timer/timer.js';
 import type { Bus } from '../../../shared/bus/connect.js';
 import type { FiredMessage } from '../../../shared/bus/messages.js';
-import type { ServiceHandle } from '../../../shared/runtime/service.js';
-import { startTimer, type TimerServiceOptions } from '../../../shared/runtime/timer.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
 import { connectMongo, freshDbName, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
 import { collect, onCleanup, type Seen, testBus } from '../bus/helpers.js';

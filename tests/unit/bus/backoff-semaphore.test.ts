@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Semaphore } from '../../../services/common/semaphore.js';
 import { backoffDelay, retryWithBackoff } from '../../../shared/bus/backoff.js';
-import { Semaphore } from '../../../shared/runtime/semaphore.js';
 
 describe('backoff', () => {
   it('is fully jittered under an exponential, capped ceiling', () => {

@@ -1,6 +1,6 @@
 /** CLI flags of signal-with-start, memo and search attributes (`start --signal/--memo/--attr`, `list --where`). */
 import { describe, expect, it } from 'vitest';
-import { parseCli, UsageError } from '../../../services/cli.js';
+import { parseCli, UsageError } from '../../../services/cli/main.js';
 
 const usage = (argv: string[]): string => {
   try {

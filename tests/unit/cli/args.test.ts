@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCli, SAMPLE_ACTIVITIES, SAMPLE_WORKFLOWS, UsageError } from '../../../services/cli.js';
+import { parseCli, SAMPLE_ACTIVITIES, SAMPLE_WORKFLOWS, UsageError } from '../../../services/cli/main.js';
 
 /** The message of the UsageError parseCli throws for argv. */
 const usage = (argv: string[], env: Record<string, string> = {}): string => {

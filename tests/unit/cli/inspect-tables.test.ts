@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { describeTable } from '../../../services/cli/describe-table.js';
-import { historyTable, parseCli } from '../../../services/cli.js';
+import { historyTable, parseCli } from '../../../services/cli/main.js';
+import { inspectRun } from '../../../services/router/inspect.js';
 import { activity, defineWorkflow } from '../../../shared/engine/index.js';
-import { inspectRun } from '../../../shared/runtime/inspect.js';
 import { createTestRun } from '../../../shared/testing/index.js';
 
 const T0 = Date.UTC(2026, 0, 1, 9, 30);

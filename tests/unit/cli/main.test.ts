@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { errorLine, historyTable, USAGE } from '../../../services/cli.js';
+import { errorLine, historyTable, USAGE } from '../../../services/cli/main.js';
 import { NotFoundError, SquallError } from '../../../shared/errors.js';
 import { runCli } from '../../harness/cli.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { chooseFerretBackend } from '../../../shared/dev/postgres.js';
+import { chooseFerretBackend } from '../../../services/dev/postgres.js';
 import { ConfigError } from '../../../shared/errors.js';
 
 const saved = { backend: process.env.SQUALL_FERRETDB_BACKEND, url: process.env.SQUALL_POSTGRES_URL };

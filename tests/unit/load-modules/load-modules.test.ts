@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { loadActivities, loadWorkflows } from '../../../services/common/load-modules.js';
 import type { ActivityContext } from '../../../shared/engine/activity.js';
 import { ConfigError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/log.js';
-import { loadActivities, loadWorkflows } from '../../../shared/runtime/load-modules.js';
 
 const fixture = (name: string): string => path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', name);
 

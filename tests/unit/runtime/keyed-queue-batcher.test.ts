@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Batcher } from '../../../shared/runtime/batcher.js';
-import { KeyedQueue } from '../../../shared/runtime/keyed-queue.js';
+import { Batcher } from '../../../services/common/batcher.js';
+import { KeyedQueue } from '../../../services/common/keyed-queue.js';
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;

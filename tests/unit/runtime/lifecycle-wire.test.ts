@@ -4,11 +4,11 @@
  * makes of child, close-policy and continue-as-new commands.
  */
 import { describe, expect, it } from 'vitest';
+import { deadLetterReason, parseRouterInput } from '../../../services/router/inputs.js';
+import { commitMessages } from '../../../services/router/outbox.js';
 import { childFailure, validateChildResult } from '../../../shared/bus/lifecycle-messages.js';
 import { InvalidInputError } from '../../../shared/errors.js';
 import { subjects } from '../../../shared/names.js';
-import { commitMessages } from '../../../shared/runtime/outbox.js';
-import { deadLetterReason, parseRouterInput } from '../../../shared/runtime/router-inputs.js';
 
 const s = subjects('sq');
 const ctx = { runId: 'r1', workflowId: 'w1', workflowType: 'parent', seq: 3, at: 1000 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignPartitions } from '../../../shared/runtime/router-partitions.js';
+import { assignPartitions } from '../../../services/router/partitions.js';
 
 describe('assignPartitions', () => {
   const members = (n: number): string[] => Array.from({ length: n }, (_, i) => `member-${i}`);

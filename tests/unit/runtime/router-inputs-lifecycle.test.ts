@@ -1,14 +1,9 @@
 /** Parsing of start options (signal-with-start, memo, search attributes) and callback completions. */
 import { describe, expect, it } from 'vitest';
+import { deadLetterReason, parseCallback, parseRouterInput, parseStart } from '../../../services/router/inputs.js';
 import { callbackToken } from '../../../shared/engine/index.js';
 import { InvalidInputError } from '../../../shared/errors.js';
 import { subjects } from '../../../shared/names.js';
-import {
-  deadLetterReason,
-  parseCallback,
-  parseRouterInput,
-  parseStart,
-} from '../../../shared/runtime/router-inputs.js';
 
 const refused = (fn: () => unknown): InvalidInputError => {
   try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { checkOpenRunVersions, missingVersions } from '../../../services/router/versions.js';
 import { WorkflowRegistry } from '../../../shared/engine/index.js';
 import { ConfigError } from '../../../shared/errors.js';
-import { checkOpenRunVersions, missingVersions } from '../../../shared/runtime/router-versions.js';
 import type { OpenRunVersion, Store } from '../../../shared/store/types.js';
 import { greetV1, greetV2 } from '../../fixtures/versioning/machines.js';
 

@@ -6,15 +6,21 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Subscription } from '@nats-io/transport-node';
 import { MongoClient, MongoServerError } from 'mongodb';
-import { retryWithBackoff } from '../bus/backoff.js';
-import { type Bus, type BusOptions, connectBus } from '../bus/connect.js';
-import { ConfigError, SquallError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { isRetryableStoreError } from '../store/errors.js';
-import { createMongoStore } from '../store/index.js';
-import type { Store } from '../store/types.js';
+import { retryWithBackoff } from '../../shared/bus/backoff.js';
+import { type Bus, type BusOptions, connectBus } from '../../shared/bus/connect.js';
+import { ConfigError, SquallError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { isRetryableStoreError } from '../../shared/store/errors.js';
+import { createMongoStore } from '../../shared/store/index.js';
+import type { Store } from '../../shared/store/types.js';
 
-export { type BackoffOptions, backoffDelay, type RetryOptions, retryWithBackoff, sleep } from '../bus/backoff.js';
+export {
+  type BackoffOptions,
+  backoffDelay,
+  type RetryOptions,
+  retryWithBackoff,
+  sleep,
+} from '../../shared/bus/backoff.js';
 
 /** A service's view of itself: `live` = not broken, `ready` = doing its work. */
 export interface ServiceHealth {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
-import { ConfigError, UnavailableError } from '../errors.js';
+import { ConfigError, UnavailableError } from '../../shared/errors.js';
 import { findMongoServer, findNatsServer, type ServerBinary, type ServerKind } from './binaries.js';
 import { chooseFerretBackend } from './postgres.js';
 import {

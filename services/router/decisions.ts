@@ -4,11 +4,11 @@
  * applies when starting and reloading runs.
  */
 import { createHash } from 'node:crypto';
-import { childFailure } from '../bus/lifecycle-messages.js';
-import type { DecisionInput, RunState } from '../engine/types.js';
-import { NotFoundError } from '../errors.js';
-import type { IdReusePolicy, StoredCommit } from '../store/types.js';
-import type { RouterInput, StartInput } from './router-inputs.js';
+import { childFailure } from '../../shared/bus/lifecycle-messages.js';
+import type { DecisionInput, RunState } from '../../shared/engine/types.js';
+import { NotFoundError } from '../../shared/errors.js';
+import type { IdReusePolicy, StoredCommit } from '../../shared/store/types.js';
+import type { RouterInput, StartInput } from './inputs.js';
 
 /** A run id derived from the start message's identity, so a redelivered start reuses it. */
 export function deriveRunId(startKey: string): string {

@@ -7,18 +7,18 @@ import {
   type ParentRef,
   validateChildResult,
   validateParentRef,
-} from '../bus/lifecycle-messages.js';
-import type { ActivityUpdateMessage, ResultMessage } from '../bus/messages.js';
-import { validateActivityReport, validateFired } from '../bus/messages.js';
-import { parseCallbackToken } from '../engine/callback.js';
-import { validateSignal } from '../engine/input.js';
-import { validateMemo, validateSearchAttributes } from '../engine/search-attributes.js';
-import type { ErrorInfo } from '../errors.js';
-import { InvalidInputError, PayloadTooLargeError } from '../errors.js';
-import type { SearchAttributes, SignalEvent } from '../history/events.js';
-import type { Subjects } from '../names.js';
-import { validateToken } from '../names.js';
-import type { IdReusePolicy } from '../store/types.js';
+} from '../../shared/bus/lifecycle-messages.js';
+import type { ActivityUpdateMessage, ResultMessage } from '../../shared/bus/messages.js';
+import { validateActivityReport, validateFired } from '../../shared/bus/messages.js';
+import { parseCallbackToken } from '../../shared/engine/callback.js';
+import { validateSignal } from '../../shared/engine/input.js';
+import { validateMemo, validateSearchAttributes } from '../../shared/engine/search-attributes.js';
+import type { ErrorInfo } from '../../shared/errors.js';
+import { InvalidInputError, PayloadTooLargeError } from '../../shared/errors.js';
+import type { SearchAttributes, SignalEvent } from '../../shared/history/events.js';
+import type { Subjects } from '../../shared/names.js';
+import { validateToken } from '../../shared/names.js';
+import type { IdReusePolicy } from '../../shared/store/types.js';
 
 /** Dead-letter reasons (subject tokens of `<prefix>.dlq.<reason>`). */
 export type DeadLetterReason =

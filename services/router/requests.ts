@@ -5,11 +5,11 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { decodeBody } from '../bus/codec.js';
-import { pendingCallback } from '../engine/callback.js';
-import type { RunState, WorkflowRegistry } from '../engine/index.js';
-import { validateSearchAttributes } from '../engine/search-attributes.js';
-import type { ErrorInfo } from '../errors.js';
+import { decodeBody } from '../../shared/bus/codec.js';
+import { pendingCallback } from '../../shared/engine/callback.js';
+import type { RunState, WorkflowRegistry } from '../../shared/engine/index.js';
+import { validateSearchAttributes } from '../../shared/engine/search-attributes.js';
+import type { ErrorInfo } from '../../shared/errors.js';
 import {
   AlreadyStartedError,
   CallbackClosedError,
@@ -18,15 +18,15 @@ import {
   NotFoundError,
   toErrorInfo,
   toSquallError,
-} from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Subjects } from '../names.js';
-import { validateToken } from '../names.js';
-import type { RunFilter, RunRecord, Store } from '../store/types.js';
+} from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { Subjects } from '../../shared/names.js';
+import { validateToken } from '../../shared/names.js';
+import type { RunFilter, RunRecord, Store } from '../../shared/store/types.js';
+import type { RunDecider } from './decider.js';
+import { outsideInputKey } from './decisions.js';
+import { type CallbackInput, checkInputSize, parseRouterInput, parseStart, type RouterInput } from './inputs.js';
 import { inspectRun } from './inspect.js';
-import type { RunDecider } from './router-decider.js';
-import { outsideInputKey } from './router-decisions.js';
-import { type CallbackInput, checkInputSize, parseRouterInput, parseStart, type RouterInput } from './router-inputs.js';
 
 /** Queue group shared by every router, so each request is answered once. */
 export const ROUTER_QUEUE = 'squall-router';

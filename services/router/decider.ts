@@ -3,28 +3,21 @@
  * fold one input through the pure engine, append the commit (batched across runs), publish its
  * commands, then update projections. A lost append race (ConflictError) reloads and decides again.
  */
-import type { WorkflowDefinition, WorkflowRegistry } from '../engine/index.js';
-import { decide, replayCommits } from '../engine/index.js';
-import type { DecisionInput, RunState } from '../engine/types.js';
-import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Subjects } from '../names.js';
-import type { Store, StoredCommit } from '../store/types.js';
-import { Batcher } from './batcher.js';
-import { KeyedQueue } from './keyed-queue.js';
+import type { WorkflowDefinition, WorkflowRegistry } from '../../shared/engine/index.js';
+import { decide, replayCommits } from '../../shared/engine/index.js';
+import type { DecisionInput, RunState } from '../../shared/engine/types.js';
+import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { Subjects } from '../../shared/names.js';
+import type { Store, StoredCommit } from '../../shared/store/types.js';
+import { Batcher } from '../common/batcher.js';
+import { KeyedQueue } from '../common/keyed-queue.js';
+import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit, toDecisionInput } from './decisions.js';
+import type { RouterInput, StartInput } from './inputs.js';
 import type { OutboundMessage } from './outbox.js';
-import {
-  deriveRunId,
-  outsideInputKey,
-  refusesExisting,
-  runStartedOf,
-  toCommit,
-  toDecisionInput,
-} from './router-decisions.js';
-import type { RouterInput, StartInput } from './router-inputs.js';
-import { RunProjections } from './router-projections.js';
+import { RunProjections } from './projections.js';
 
-export { deriveRunId } from './router-decisions.js';
+export { deriveRunId } from './decisions.js';
 
 /** How many times a decision is retried after losing an append race. */
 const MAX_CONFLICT_RETRIES = 8;

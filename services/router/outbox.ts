@@ -3,11 +3,16 @@
  * `Nats-Msg-Id`s (`<runId>:<seq>:<index>`), so a re-publish after a crash is deduplicated by
  * JetStream. Commands are published only after their commit is stored.
  */
-import type { ChildResultMessage } from '../bus/lifecycle-messages.js';
-import type { ActivityCancelMessage, TaskMessage, TimerCancelMessage, TimerScheduleMessage } from '../bus/messages.js';
-import type { Command } from '../engine/types.js';
-import type { Millis } from '../history/events.js';
-import type { Subjects } from '../names.js';
+import type { ChildResultMessage } from '../../shared/bus/lifecycle-messages.js';
+import type {
+  ActivityCancelMessage,
+  TaskMessage,
+  TimerCancelMessage,
+  TimerScheduleMessage,
+} from '../../shared/bus/messages.js';
+import type { Command } from '../../shared/engine/types.js';
+import type { Millis } from '../../shared/history/events.js';
+import type { Subjects } from '../../shared/names.js';
 
 /** A message ready to publish to JetStream. */
 export interface OutboundMessage {

@@ -12,9 +12,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Subscription } from '@nats-io/transport-node';
-import { decodeBody } from '../bus/codec.js';
-import type { Bus } from '../bus/connect.js';
-import type { Logger } from '../log.js';
+import { decodeBody } from '../../shared/bus/codec.js';
+import type { Bus } from '../../shared/bus/connect.js';
+import type { Logger } from '../../shared/log.js';
 
 /** What a router announces. `hello` asks every member to announce itself at once. */
 interface PresenceMessage {

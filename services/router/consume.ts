@@ -5,13 +5,19 @@
  */
 import type { ConsumerMessages } from '@nats-io/jetstream';
 import { AckPolicy, DeliverPolicy, JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { backoffDelay, sleep } from '../bus/backoff.js';
-import { decodeBody } from '../bus/codec.js';
-import type { Bus } from '../bus/connect.js';
-import { type ChildResultMessage, childResultMsgId } from '../bus/lifecycle-messages.js';
-import { CallbackClosedError, InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { DecideOutcome, RunDecider } from './router-decider.js';
+import { backoffDelay, sleep } from '../../shared/bus/backoff.js';
+import { decodeBody } from '../../shared/bus/codec.js';
+import type { Bus } from '../../shared/bus/connect.js';
+import { type ChildResultMessage, childResultMsgId } from '../../shared/bus/lifecycle-messages.js';
+import {
+  CallbackClosedError,
+  InvalidInputError,
+  type SquallError,
+  toErrorInfo,
+  toSquallError,
+} from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { DecideOutcome, RunDecider } from './decider.js';
 import {
   checkInputSize,
   type DeadLetterReason,
@@ -19,8 +25,8 @@ import {
   parseRouterInput,
   type RouterInput,
   type StartInput,
-} from './router-inputs.js';
-import type { StartedNotice } from './router-requests.js';
+} from './inputs.js';
+import type { StartedNotice } from './requests.js';
 
 /** Most messages one pull asks for. */
 const FETCH_BATCH = 256;

@@ -16,8 +16,8 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { ConfigError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
+import { ConfigError } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/log.js';
 import { makeTempDir, removeDir } from './process.js';
 
 /** The FerretDB release Squall builds and tests against. */

@@ -4,10 +4,10 @@
  * summaries whose writes failed. Any router may sweep; a repeated publish is deduplicated.
  */
 
-import { forEachLimited } from '../concurrency.js';
-import type { Logger } from '../log.js';
-import type { Store, StoredCommit } from '../store/types.js';
-import type { RunDecider } from './router-decider.js';
+import { forEachLimited } from '../../shared/concurrency.js';
+import type { Logger } from '../../shared/log.js';
+import type { Store, StoredCommit } from '../../shared/store/types.js';
+import type { RunDecider } from './decider.js';
 
 /** Runs whose unpublished commits one outbox sweep republishes at once. */
 const SWEEP_CONCURRENCY = 8;

@@ -4,16 +4,16 @@
  * write failed is owed until the outbox sweep pays it; a commit left unpublished is republished
  * by the sweep. The RunDecider delegates all of this here.
  */
-import type { WorkflowDefinition } from '../engine/index.js';
-import { replayCommits } from '../engine/index.js';
-import type { RunState } from '../engine/types.js';
-import type { Logger } from '../log.js';
-import type { Subjects } from '../names.js';
-import type { Store, StoredCommit, SummaryWrite } from '../store/types.js';
-import { Batcher } from './batcher.js';
+import type { WorkflowDefinition } from '../../shared/engine/index.js';
+import { replayCommits } from '../../shared/engine/index.js';
+import type { RunState } from '../../shared/engine/types.js';
+import type { Logger } from '../../shared/log.js';
+import type { Subjects } from '../../shared/names.js';
+import type { Store, StoredCommit, SummaryWrite } from '../../shared/store/types.js';
+import { Batcher } from '../common/batcher.js';
+import { latestPerRun, runStartedOf } from './decisions.js';
 import type { OutboundMessage } from './outbox.js';
 import { commitMessages } from './outbox.js';
-import { latestPerRun, runStartedOf } from './router-decisions.js';
 
 /** Options of RunProjections. */
 export interface RunProjectionsOptions {

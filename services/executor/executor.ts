@@ -14,9 +14,9 @@
  */
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
-import { backoffDelay, sleep } from '../bus/backoff.js';
-import { decodeBody } from '../bus/codec.js';
-import type { Bus } from '../bus/connect.js';
+import { backoffDelay, sleep } from '../../shared/bus/backoff.js';
+import { decodeBody } from '../../shared/bus/codec.js';
+import type { Bus } from '../../shared/bus/connect.js';
 import {
   type ActivityCancelMessage,
   type ActivityUpdateMessage,
@@ -26,8 +26,8 @@ import {
   updateMsgId,
   validateActivityCancel,
   validateTask,
-} from '../bus/messages.js';
-import { ensureActivityConsumer, type StreamOptions } from '../bus/streams.js';
+} from '../../shared/bus/messages.js';
+import { ensureActivityConsumer, type StreamOptions } from '../../shared/bus/streams.js';
 import {
   type ActivityContext,
   type ActivityDefinition,
@@ -35,7 +35,7 @@ import {
   attemptFailure,
   defineActivity,
   isActivityDefinition,
-} from '../engine/activity.js';
+} from '../../shared/engine/activity.js';
 import {
   ActivityFailure,
   CancelledError,
@@ -43,10 +43,10 @@ import {
   InvalidInputError,
   PayloadTooLargeError,
   toErrorInfo,
-} from '../errors.js';
-import { type Logger, silentLogger } from '../log.js';
-import { consumerNames, validateToken } from '../names.js';
-import { Semaphore } from './semaphore.js';
+} from '../../shared/errors.js';
+import { type Logger, silentLogger } from '../../shared/log.js';
+import { consumerNames, validateToken } from '../../shared/names.js';
+import { Semaphore } from '../common/semaphore.js';
 import {
   deferred,
   newServiceId,
@@ -55,7 +55,7 @@ import {
   type ServiceHealth,
   type StopOptions,
   serveHealth,
-} from './service.js';
+} from '../common/service.js';
 
 /** Options of startExecutor. */
 export interface ExecutorOptions {

@@ -12,10 +12,10 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
-import { backoffDelay, retryWithBackoff, sleep } from '../bus/backoff.js';
-import { decodeBody } from '../bus/codec.js';
-import type { Bus } from '../bus/connect.js';
-import { isRetryableNatsError } from '../bus/errors.js';
+import { backoffDelay, retryWithBackoff, sleep } from '../../shared/bus/backoff.js';
+import { decodeBody } from '../../shared/bus/codec.js';
+import type { Bus } from '../../shared/bus/connect.js';
+import { isRetryableNatsError } from '../../shared/bus/errors.js';
 import {
   type FiredMessage,
   firedMsgId,
@@ -23,15 +23,15 @@ import {
   type TimerScheduleMessage,
   validateTimerCancel,
   validateTimerSchedule,
-} from '../bus/messages.js';
-import { ensureTimerConsumer, type StreamOptions } from '../bus/streams.js';
-import { settleLimited } from '../concurrency.js';
-import { ConfigError, InvalidInputError } from '../errors.js';
-import { type Logger, silentLogger } from '../log.js';
-import { consumerNames, DEFAULT_PREFIX } from '../names.js';
-import { SINGLE_UPDATE_CONCURRENCY } from '../store/server-profile.js';
-import type { Store, TimerRecord } from '../store/types.js';
-import { Batcher } from './batcher.js';
+} from '../../shared/bus/messages.js';
+import { ensureTimerConsumer, type StreamOptions } from '../../shared/bus/streams.js';
+import { settleLimited } from '../../shared/concurrency.js';
+import { ConfigError, InvalidInputError } from '../../shared/errors.js';
+import { type Logger, silentLogger } from '../../shared/log.js';
+import { consumerNames, DEFAULT_PREFIX } from '../../shared/names.js';
+import { SINGLE_UPDATE_CONCURRENCY } from '../../shared/store/server-profile.js';
+import type { Store, TimerRecord } from '../../shared/store/types.js';
+import { Batcher } from '../common/batcher.js';
 import {
   connectStore,
   deferred,
@@ -41,7 +41,7 @@ import {
   type ServiceHealth,
   type StopOptions,
   serveHealth,
-} from './service.js';
+} from '../common/service.js';
 
 /** Options of startTimer. */
 export interface TimerServiceOptions {

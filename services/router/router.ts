@@ -8,28 +8,23 @@ import { randomUUID } from 'node:crypto';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
-import { backoffDelay, retryWithBackoff, sleep } from '../bus/backoff.js';
-import { type Bus, connectBus } from '../bus/connect.js';
-import { isRetryableNatsError } from '../bus/errors.js';
-import type { WorkflowDefinition } from '../engine/index.js';
-import { WorkflowRegistry } from '../engine/index.js';
-import { ConfigError, toSquallError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
-import { consumerNames, DEFAULT_PREFIX, EVENT_PARTITIONS } from '../names.js';
-import type { Store, StoredCommit } from '../store/types.js';
+import { backoffDelay, retryWithBackoff, sleep } from '../../shared/bus/backoff.js';
+import { type Bus, connectBus } from '../../shared/bus/connect.js';
+import { isRetryableNatsError } from '../../shared/bus/errors.js';
+import type { WorkflowDefinition } from '../../shared/engine/index.js';
+import { WorkflowRegistry } from '../../shared/engine/index.js';
+import { ConfigError, toSquallError } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { consumerNames, DEFAULT_PREFIX, EVENT_PARTITIONS } from '../../shared/names.js';
+import type { Store, StoredCommit } from '../../shared/store/types.js';
+import { connectStore, type ServiceHealth, serveHealth } from '../common/service.js';
+import { createInputConsumer, ensureRouterConsumer, type RouterConsumerSpec, type RouterCounters } from './consume.js';
+import { RunDecider } from './decider.js';
 import type { OutboundMessage } from './outbox.js';
-import {
-  createInputConsumer,
-  ensureRouterConsumer,
-  type RouterConsumerSpec,
-  type RouterCounters,
-} from './router-consume.js';
-import { RunDecider } from './router-decider.js';
-import { startOutboxSweeper } from './router-outbox.js';
-import { joinPartitions } from './router-partitions.js';
-import { serveRouterRequests } from './router-requests.js';
-import { checkOpenRunVersions } from './router-versions.js';
-import { connectStore, type ServiceHealth, serveHealth } from './service.js';
+import { startOutboxSweeper } from './outbox-sweeper.js';
+import { joinPartitions } from './partitions.js';
+import { serveRouterRequests } from './requests.js';
+import { checkOpenRunVersions } from './versions.js';
 
 /**
  * Test-only fault hooks, called around every command publish of a decision (after its commit is

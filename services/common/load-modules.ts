@@ -7,10 +7,10 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import { type ActivityDefinition, defineActivity, isActivityDefinition } from '../engine/activity.js';
-import { isWorkflowDefinition, type WorkflowDefinition } from '../engine/index.js';
-import { ConfigError } from '../errors.js';
-import { validateToken } from '../names.js';
+import { type ActivityDefinition, defineActivity, isActivityDefinition } from '../../shared/engine/activity.js';
+import { isWorkflowDefinition, type WorkflowDefinition } from '../../shared/engine/index.js';
+import { ConfigError } from '../../shared/errors.js';
+import { validateToken } from '../../shared/names.js';
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
 

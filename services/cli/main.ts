@@ -1,10 +1,10 @@
 /**
  * The `squall` command line (see `squall help`): services and client commands. `bin/squall.js`
- * and `tsx services/cli.ts` both land here.
+ * and `tsx services/cli/main.ts` both land here.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runAsProcess } from './cli/run.js';
+import { runAsProcess } from './run.js';
 
 export {
   type CliCommand,
@@ -20,11 +20,11 @@ export {
   SHUTDOWN_DEADLINE_MS,
   USAGE,
   UsageError,
-} from './cli/args.js';
-export { historyTable } from './cli/dev.js';
-export { type CliIO, errorLine, main, processIO, runAsProcess } from './cli/run.js';
+} from './args.js';
+export { historyTable } from './dev.js';
+export { type CliIO, errorLine, main, processIO, runAsProcess } from './run.js';
 
-/** True when this module is the process's entry script (`tsx services/cli.ts ...`). */
+/** True when this module is the process's entry script (`tsx services/cli/main.ts ...`). */
 function isEntryPoint(): boolean {
   const script = process.argv[1];
   if (!script) return false;

@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../shared/errors.js';
 import { tcpReachable } from './process.js';
 
 /** Where FerretDB keeps its data. */

@@ -3,8 +3,8 @@
  * the events the current state accepts. Never changes the run.
  */
 import { getNextTransitions } from 'xstate';
-import type { WorkflowDefinition } from '../engine/index.js';
-import type { RunState } from '../engine/types.js';
+import type { WorkflowDefinition } from '../../shared/engine/index.js';
+import type { RunState } from '../../shared/engine/types.js';
 
 /** The reply to `squall.query.<workflowId>`. */
 export interface QueryResult {

@@ -3,9 +3,9 @@
  * must hold every (workflowType, version) that open runs use. Started without one, it would
  * redeliver those runs' inputs forever; it refuses to start instead, naming what is missing.
  */
-import type { WorkflowRegistry } from '../engine/index.js';
-import { ConfigError } from '../errors.js';
-import type { OpenRunVersion, Store } from '../store/types.js';
+import type { WorkflowRegistry } from '../../shared/engine/index.js';
+import { ConfigError } from '../../shared/errors.js';
+import type { OpenRunVersion, Store } from '../../shared/store/types.js';
 
 /** The versions open runs use that `registry` lacks (empty when the router can serve them all). */
 export function missingVersions(open: readonly OpenRunVersion[], registry: WorkflowRegistry): OpenRunVersion[] {
