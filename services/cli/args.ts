@@ -10,11 +10,11 @@ import { validateSearchAttributes } from '../../shared/engine/search-attributes.
 import type { RunStatus, SearchAttributes, SignalEvent } from '../../shared/history/events.js';
 import { type LogLevel, parseLogLevel } from '../../shared/log.js';
 import { DEFAULT_PREFIX, validatePrefix, validateToken } from '../../shared/names.js';
+import { DEFAULT_DB, DEFAULT_MONGO_URL, DEFAULT_NATS_URL } from '../common/options.js';
 
 /** Defaults when neither a flag nor the environment names a server. */
-export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
-export const DEFAULT_MONGO_URL = 'mongodb://127.0.0.1:27017';
-export const DEFAULT_DB = 'squall';
+export { DEFAULT_DB, DEFAULT_MONGO_URL, DEFAULT_NATS_URL };
+
 /** How long a service may finish in-flight work after SIGTERM/SIGINT. */
 export const SHUTDOWN_DEADLINE_MS = 8_000;
 /** The sample modules `dev` runs when none are given. */
