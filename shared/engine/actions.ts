@@ -26,27 +26,17 @@
  */
 import type { AnyStateMachine, ExecutableActionObject } from 'xstate';
 import { ConfigError } from '../errors.js';
-import type { ActivityScheduledEvent, HistoryEvent, Millis, SignalEvent } from '../history/events.js';
+import type { ActivityScheduledEvent, SignalEvent } from '../history/events.js';
+import type { ActionTarget } from './action-target.js';
 import { cancelPendingActivity, dispatchAttempt } from './attempts.js';
 import { cancelCallback, createCallback, isCallbackSrc } from './callback.js';
 import { type ChildSpec, CONTINUE_AS_NEW_EVENT_TYPE, childWorkflowId } from './child.js';
 import type { WorkflowDefinition } from './definition.js';
 import { mergeSearchAttributes, SEARCH_ATTRIBUTES_EVENT, validateSearchAttributes } from './search-attributes.js';
-import type { Command, PendingActivity, PendingChild, PendingTimer, RunState } from './types.js';
+import type { PendingActivity, PendingChild, PendingTimer } from './types.js';
 
-/** The part of a decision in progress that actions write to. Owned by one decide() call. */
-export interface ActionTarget {
-  /** Time of the decision's input: the only clock. */
-  readonly at: Millis;
-  /** Working copy of the run state; its maps are owned by this decision and may be mutated. */
-  readonly state: RunState;
-  readonly events: HistoryEvent[];
-  readonly commands: Command[];
-  /** Events the machine sent to itself without a delay; decide() feeds them after this step. */
-  readonly selfEvents: SignalEvent[];
-  /** Set by a continueAsNew() action: decide() closes the run as `continued` after this step. */
-  continueAsNew?: { input?: unknown };
-}
+/** Re-exported for the modules that take a target with the actions that fill it. */
+export type { ActionTarget } from './action-target.js';
 
 /** Built-in actions XState resolves itself during transition(); nothing is left to do for them. */
 const RESOLVED_BY_XSTATE: ReadonlySet<string> = new Set([

@@ -12,7 +12,7 @@ import type {
   Millis,
   SignalEvent,
 } from '../history/events.js';
-import type { ActionTarget } from './actions.js';
+import { type ActionTarget, actorResult } from './action-target.js';
 import type { Command, PendingActivity } from './types.js';
 
 /** Every engine timer purpose, in the order they are cancelled. */
@@ -42,13 +42,6 @@ export function isRetryableActivityError(policy: ActivityPolicy['retry'], error:
   if (error.retryable === false) return false;
   const listed = policy.nonRetryableErrorTypes;
   return !listed.includes(error.name) && !(error.code !== undefined && listed.includes(error.code));
-}
-
-/** The event XState's onDone / onError listen for, as an interpreted actor would receive it. */
-export function actorResult(invokeId: string, result: { output: unknown } | { error: unknown }): SignalEvent {
-  return 'error' in result
-    ? { type: `xstate.error.actor.${invokeId}`, error: result.error, actorId: invokeId }
-    : { type: `xstate.done.actor.${invokeId}`, output: result.output, actorId: invokeId };
 }
 
 /** Starts attempt `attempt` of `a`: publishes its task and arms its timeouts. */

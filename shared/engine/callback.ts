@@ -10,8 +10,7 @@
 import type { ErrorInfo } from '../errors.js';
 import { InvalidInputError } from '../errors.js';
 import type { Millis, SignalEvent } from '../history/events.js';
-import type { ActionTarget } from './actions.js';
-import { actorResult } from './attempts.js';
+import { type ActionTarget, actorResult } from './action-target.js';
 import { type ActivityLogic, placeholderActivityLogic } from './definition.js';
 import type { PendingCallback, RunState } from './types.js';
 

@@ -6,11 +6,11 @@
 import { type AnyMachineSnapshot, initialTransition } from 'xstate';
 import { InvalidInputError } from '../errors.js';
 import type { HistoryEvent, SignalEvent } from '../history/events.js';
+import { actorResult } from './action-target.js';
 import type { applyActions } from './actions.js';
 import {
   activityCompleted,
   activityTimerFired,
-  actorResult,
   attemptFailed,
   attemptHeartbeat,
   attemptStarted,

@@ -2,7 +2,8 @@
  * The pure core: workflow definitions, the registry, decide() and replay. Imports neither NATS nor
  * MongoDB; services wire it to the bus and the store.
  */
-export { type ActionTarget, applyActions } from './actions.js';
+export type { ActionTarget } from './action-target.js';
+export { applyActions } from './actions.js';
 export {
   type ActivityContext,
   type ActivityDefinition,
