@@ -2,13 +2,13 @@
  * Retry predicates for NATS and JetStream failures, next to the error types they read
  * (like the MongoDB driver's `isRetryableWriteError`), plus the conversion to SquallError.
  */
-import { JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 // JetStreamNotEnabled is only reachable through the package's `internal` entry point.
 import { jserrors } from '@nats-io/jetstream/internal';
 import { errors as natsErrors, RequestError } from '@nats-io/transport-node';
 import { type SquallError, toSquallError, UnavailableError } from '../errors.js';
 
-/** JetStream API error codes Squall reads. */
+/** JetStream API error codes Squall reads that nats.js does not name in `JetStreamApiCodes`. */
 export const JsErrorCodes = {
   /** Stream or consumer create raced with another creator using other settings. */
   StreamNameInUse: 10058,
@@ -73,6 +73,16 @@ export function isRetryableConnectError(err: unknown): boolean {
 export function isMessageTooLarge(err: unknown): boolean {
   if (err instanceof JetStreamApiError) return err.code === JsErrorCodes.MessageSizeExceedsMaximum;
   return err instanceof Error && /maximum payload|max(imum)? (message|payload) size/i.test(err.message);
+}
+
+/** True when a JetStream API call failed because the stream does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/** True when a JetStream API call failed because the consumer does not exist. */
+export function isConsumerNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
 }
 
 /** Converts a NATS failure into a SquallError: retryable ones become UnavailableError. */

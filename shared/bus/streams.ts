@@ -31,6 +31,7 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
 import { consumerNames, type StreamNames, streamNames, subjects } from '../names.js';
+import { isConsumerNotFound, isStreamNotFound } from './errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -205,7 +206,7 @@ async function streamInfoOrUndefined(jsm: JetStreamManager, name: string): Promi
   try {
     return await jsm.streams.info(name);
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === 10059) return undefined;
+    if (isStreamNotFound(err)) return undefined;
     throw err;
   }
 }
@@ -258,7 +259,7 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: Consu
     try {
       existing = await jsm.consumers.info(stream, durable);
     } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
+      if (!isConsumerNotFound(err)) throw err;
     }
     if (existing) {
       if (sameFields(existing.config, spec)) return existing;
