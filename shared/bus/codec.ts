@@ -3,7 +3,7 @@
  * `content-type: application/json` (so anyone can drive Squall with the `nats` CLI).
  */
 import { Match, type MsgHdrs } from '@nats-io/transport-node';
-import { C1, Packr } from 'msgpackr';
+import { C1, type Options, Packr } from 'msgpackr';
 import { InvalidInputError } from '../errors.js';
 
 /** The header that switches a body to JSON. */
@@ -12,8 +12,17 @@ export const CONTENT_TYPE_HEADER = 'content-type';
 export const JSON_CONTENT_TYPE = 'application/json';
 
 // Plain maps, no msgpackr records, `undefined` as nil and 64-bit ints as numbers: bodies must be
-// readable by any MessagePack implementation, not only by msgpackr.
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, int64AsType: 'number' });
+// readable by any MessagePack implementation, not only by msgpackr. A property whose value is
+// `undefined` is left out, as JSON.stringify does: absent and null stay distinct on the wire, so an
+// activity invoked without input receives `undefined` (as in XState), not null.
+const packrOptions: Options & { skipValues: unknown[] } = {
+  useRecords: false,
+  encodeUndefinedAsNil: true,
+  // Documented in msgpackr's README, missing from its type declarations.
+  skipValues: [undefined],
+  int64AsType: 'number',
+};
+const packr = new Packr(packrOptions);
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 

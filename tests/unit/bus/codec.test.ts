@@ -10,9 +10,18 @@ describe('codec', () => {
     expect(decodeBody(data, undefined, 'squall.task.a')).toEqual(value);
   });
 
-  it('encodes undefined as nil so other MessagePack readers can read it', () => {
-    const data = encodeBody({ a: undefined });
-    expect(decodeBody(data, undefined, 's')).toEqual({ a: null });
+  it('leaves out undefined properties, as JSON does, and keeps null apart from them', () => {
+    for (const json of [false, true]) {
+      const h = headers();
+      if (json) h.set('content-type', 'application/json');
+      const decoded = decodeBody(encodeBody({ a: undefined, b: null, c: { d: undefined } }, { json }), h, 's');
+      expect(decoded).toStrictEqual({ b: null, c: {} });
+    }
+  });
+
+  it('encodes any other undefined as nil so other MessagePack readers can read it', () => {
+    expect(decodeBody(encodeBody([1, undefined]), undefined, 's')).toEqual([1, null]);
+    expect([...encodeBody(undefined)]).toEqual([0xc0]);
   });
 
   it('reads JSON when content-type says so, in any case and with parameters', () => {
