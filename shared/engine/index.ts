@@ -65,6 +65,7 @@ export {
 } from './input.js';
 export { WorkflowRegistry } from './registry.js';
 export { foldCommits, type ReplayOptions, replayCommits } from './replay.js';
+export { runTags } from './run-tags.js';
 export {
   MAX_MEMO_BYTES,
   MAX_SEARCH_ATTRIBUTES,

@@ -8,6 +8,7 @@ import { activityTimerId, reportsStart } from '../engine/attempts.js';
 import { decide } from '../engine/decide.js';
 import type { WorkflowDefinition } from '../engine/definition.js';
 import { replayCommits } from '../engine/replay.js';
+import { runTags } from '../engine/run-tags.js';
 import type {
   Command,
   Decision,
@@ -70,6 +71,8 @@ export interface TestRun {
   /** Current state value (`'waiting'`, `{ fulfilling: { ... } }`). */
   readonly value: unknown;
   readonly context: unknown;
+  /** Sorted tags of the active state nodes; once closed, those of the state the run ended in (as XState keeps them). */
+  readonly tags: string[];
   /** Virtual time now. */
   readonly now: Millis;
   /** Every command decisions produced, in order. */
@@ -237,6 +240,9 @@ export async function createTestRun(definition: WorkflowDefinition, opts: TestRu
     },
     get context() {
       return (current().snapshot as { context?: unknown } | undefined)?.context;
+    },
+    get tags() {
+      return runTags(definition, current());
     },
     get now() {
       return now;
