@@ -70,7 +70,9 @@ export class PullLoop {
       if (failed === undefined) {
         failures = 0;
       } else if (!stopping.aborted) {
-        this.#consumer = undefined; // look it up (or recreate it) again: it may have been deleted
+        // Look it up (or recreate it) again after any failure: a deleted consumer shows up as a
+        // fetch's missed heartbeats, not as a JetStream API code (ConsumerNotFound) we could test.
+        this.#consumer = undefined;
         const delayMs = backoffDelay(failures++);
         this.#o.log.warn('pulling tasks failed, retrying', { activity: this.#def.name, err: failed, delayMs });
         await sleep(delayMs, stopping);
