@@ -101,7 +101,14 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
         log,
       }),
   );
-  for (const p of pulls) await p.open();
+  try {
+    for (const p of pulls) await p.open();
+  } catch (err) {
+    // Not started: leave nothing behind (the caller gets the error, not a handle to stop).
+    notices.close();
+    if (owned) await bus.close();
+    throw err;
+  }
   const loops = pulls.map((p, i) =>
     p.run().catch((err: unknown) => log.error('pull loop crashed', { activity: names[i], err })),
   );
