@@ -1,2 +1,9 @@
 /** The executor service: pulls activity tasks, runs them, publishes their results. */
-export { type ExecutorOptions, startExecutor } from './executor.js';
+export { startExecutor } from './executor.js';
+export {
+  type CompiledExecutorOptions,
+  compileExecutorOptions,
+  defaultExecutorOptions,
+  type ExecutorOptions,
+  type ExecutorStartOptions,
+} from './options.js';

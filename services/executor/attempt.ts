@@ -1,0 +1,261 @@
+/**
+ * One delivered task, run once: an object with a lifecycle (as Temporal's worker `Activity`).
+ * run() reads the task, drops it if a cancel notice already ended its attempt, reports its start
+ * when asked, calls the activity, publishes the result and only then acks; a crash anywhere
+ * before the ack means the task is delivered again. cancel() (a notice) and abandon() (the stop
+ * deadline) abort a running attempt through `ctx.signal`.
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+import { backoffDelay } from '../../shared/bus/backoff.js';
+import { decodeBody } from '../../shared/bus/codec.js';
+import type { Bus } from '../../shared/bus/connect.js';
+import {
+  type ActivityCancelMessage,
+  type ResultMessage,
+  type TaskMessage,
+  validateTask,
+} from '../../shared/bus/messages.js';
+import type { Clock } from '../../shared/clock.js';
+import type { ActivityContext, ActivityDefinition } from '../../shared/engine/activity.js';
+import { ActivityFailure, CancelledError, InvalidInputError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { CancelNotices } from './cancel-notices.js';
+import {
+  type AttemptRef,
+  attemptRef,
+  type BadTaskReason,
+  deliveredTooOften,
+  failureResult,
+  noticeCovers,
+  type Settlement,
+  settleAfterPublishFailure,
+  settleAfterResult,
+  settleBadTask,
+  successResult,
+  tooManyDeliveriesResult,
+} from './decisions.js';
+import { HeartbeatRelay } from './heartbeats.js';
+import type { ResultPublisher } from './results.js';
+
+/** Counters of what the executor's attempts did, in its health details. */
+export interface AttemptStats {
+  started: number;
+  completed: number;
+  failed: number;
+  deadLettered: number;
+  dropped: number;
+}
+
+/** What every attempt of one executor shares. */
+export interface AttemptEnv {
+  bus: Bus;
+  results: ResultPublisher;
+  notices: CancelNotices;
+  clock: Clock;
+  log: Logger;
+  stats: AttemptStats;
+  ackWaitMs: number;
+  heartbeatThrottleMs: number;
+  maxDeliveries: number;
+}
+
+/** A task message read as far as it can be: the task, or why it cannot run. */
+type ParsedTask = { task: TaskMessage } | { bad: BadTaskReason; err: unknown };
+
+/** One delivery of one activity task, from reading it to settling its message. */
+export class ActivityAttempt {
+  readonly #def: ActivityDefinition;
+  readonly #msg: JsMsg;
+  readonly #env: AttemptEnv;
+  readonly #abort = new AbortController();
+  #task: TaskMessage | undefined;
+  #relay: HeartbeatRelay | undefined;
+  /** Set when a cancel notice covered this attempt (its result is still published; the router ignores it). */
+  #cancelled = false;
+  /** Set when the stop deadline passed: the task was nak'ed and its result must not be published. */
+  #abandoned = false;
+
+  /** Does nothing until run(). */
+  constructor(def: ActivityDefinition, msg: JsMsg, env: AttemptEnv) {
+    this.#def = def;
+    this.#msg = msg;
+    this.#env = env;
+  }
+
+  /** Runs the attempt to the end (settled, or given back); never throws for the task's own trouble. */
+  async run(): Promise<void> {
+    const parsed = this.#parse();
+    if ('bad' in parsed) return this.#deadLetter(parsed.bad, parsed.err);
+    const task = parsed.task;
+    this.#task = task;
+    const log = this.#env.log.child({ runId: task.runId, workflowId: task.workflowId, activity: this.#def.name });
+    const obsolete = await this.#env.notices.obsoleteBy(task, {
+      deliveryCount: this.#msg.info.deliveryCount,
+      publishedAtMs: this.#msg.info.timestampNanos / 1e6,
+    });
+    if (obsolete) {
+      // The router timed this attempt out (and retried it) or cancelled the activity: never run it.
+      this.#env.stats.dropped++;
+      log.info('dropping a task whose attempt is already over', {
+        activitySeq: task.activitySeq,
+        attempt: task.attempt,
+        reason: obsolete.reason,
+      });
+      this.#settle('ack', log);
+      return;
+    }
+    const untrack = this.#env.notices.track(task.runId, task.activitySeq, this);
+    try {
+      await this.#runTask(task, log);
+    } finally {
+      untrack();
+    }
+  }
+
+  /** A cancel notice for this activity: aborts the attempt if the notice covers it. */
+  cancel(notice: ActivityCancelMessage): void {
+    const task = this.#task;
+    if (this.#cancelled || !task || !noticeCovers(notice, task.attempt)) return;
+    this.#cancelled = true;
+    this.#relay?.mute();
+    this.#env.log.info('activity cancelled by the router', {
+      runId: notice.runId,
+      activitySeq: notice.activitySeq,
+      attempt: task.attempt,
+      reason: notice.reason,
+    });
+    const why = `activity attempt is over (${notice.reason ?? 'cancelled'})`;
+    this.#abort.abort(new CancelledError(why, { details: { ...notice } }));
+  }
+
+  /** The stop deadline passed: aborts the attempt and gives the task back for another executor. */
+  abandon(): void {
+    this.#abandoned = true;
+    this.#abort.abort(new ActivityFailure('executor shutting down', { retryable: true }));
+    try {
+      this.#msg.nak();
+    } catch {
+      // the connection may already be gone; the ack wait redelivers it anyway
+    }
+  }
+
+  #parse(): ParsedTask {
+    let body: unknown;
+    try {
+      body = decodeBody(this.#msg.data, this.#msg.headers, this.#msg.subject);
+    } catch (err) {
+      return { bad: 'undecodable', err };
+    }
+    try {
+      const task = validateTask(body);
+      if (task.activity !== this.#def.name) {
+        throw new InvalidInputError(`task for activity ${task.activity} arrived on ${this.#msg.subject}`);
+      }
+      return { task };
+    } catch (err) {
+      return { bad: 'invalid-input', err };
+    }
+  }
+
+  async #deadLetter(reason: BadTaskReason, err: unknown): Promise<void> {
+    this.#env.stats.deadLettered++;
+    let parked = false;
+    try {
+      await this.#env.bus.parkDeadLetter(reason, this.#msg, err);
+      parked = true;
+    } catch (parkErr) {
+      this.#env.log.warn('could not dead-letter a bad task; it will be delivered again', { err: parkErr });
+    }
+    this.#settle(settleBadTask(parked), this.#env.log);
+  }
+
+  async #runTask(task: TaskMessage, log: Logger): Promise<void> {
+    const ref = attemptRef(task);
+    if (task.reportStart) {
+      try {
+        await this.#env.results.publishUpdate({ ...ref, update: 'started' }, 0);
+      } catch (err) {
+        log.error('could not report the start of a task; it will be delivered again', { err });
+        this.#settle(settleAfterPublishFailure(this.#abandoned), log);
+        return;
+      }
+    }
+    const deliveries = this.#msg.info.deliveryCount;
+    let result: ResultMessage;
+    if (deliveredTooOften(deliveries, this.#env.maxDeliveries)) {
+      log.error('giving up on a task delivered too many times', { deliveries });
+      result = tooManyDeliveriesResult(ref, deliveries);
+    } else {
+      result = await this.#execute(task, ref, log);
+    }
+    if (this.#abandoned) return; // nak'ed at the stop deadline; another executor runs it again
+    try {
+      await this.#env.results.publishResult(result);
+    } catch (err) {
+      log.error('could not publish a result; the task will be delivered again', { err });
+      this.#settle(settleAfterPublishFailure(this.#abandoned), log);
+      return;
+    }
+    // A failed ack is harmless: the redelivered task re-runs and its result is deduplicated by msg id.
+    this.#settle(settleAfterResult(this.#abandoned), log);
+    log.debug('task done', { ok: result.ok });
+  }
+
+  /** Calls the activity with its context and heartbeats; its outcome as a result. */
+  async #execute(task: TaskMessage, ref: AttemptRef, log: Logger): Promise<ResultMessage> {
+    const relay = new HeartbeatRelay({
+      ref,
+      working: () => this.#msg.working(),
+      publish: (update, n) => this.#env.results.publishUpdate(update, n),
+      reportToRouter: task.reportStart === true,
+      heartbeatTimeoutMs: task.heartbeatTimeoutMs,
+      ackWaitMs: this.#env.ackWaitMs,
+      maxThrottleMs: this.#env.heartbeatThrottleMs,
+      clock: this.#env.clock,
+      log,
+    });
+    this.#relay = relay;
+    const ctx: ActivityContext = {
+      activity: this.#def.name,
+      workflowId: task.workflowId,
+      runId: task.runId,
+      activitySeq: task.activitySeq,
+      attempt: task.attempt,
+      idempotencyKey: `${task.workflowId}/${task.activitySeq}`,
+      signal: this.#abort.signal,
+      heartbeat(value?: unknown) {
+        if (value !== undefined) ctx.lastHeartbeat = value;
+        relay.beat(value);
+      },
+      log,
+    };
+    if (task.lastHeartbeat !== undefined) ctx.lastHeartbeat = task.lastHeartbeat;
+    if (this.#cancelled) relay.mute();
+    relay.start();
+    this.#env.stats.started++;
+    log.debug('task started', { activitySeq: task.activitySeq, attempt: task.attempt });
+    try {
+      const output = await this.#def.fn(task.input, ctx);
+      this.#env.stats.completed++;
+      return successResult(ref, output);
+    } catch (err) {
+      this.#env.stats.failed++;
+      log.info('activity failed', { err, attempt: task.attempt, cancelled: this.#cancelled });
+      return failureResult(ref, err, relay.details);
+    } finally {
+      relay.stop();
+    }
+  }
+
+  /** Settles the task message as decided; a settle that fails is logged (the ack wait covers it). */
+  #settle(s: Settlement, log: Logger): void {
+    try {
+      if (s === 'ack') this.#msg.ack();
+      else if (s === 'term')
+        this.#msg.term(); // no reason: `+TERM <reason>` needs nats-server 2.10.4
+      else if (s === 'nak-backoff') this.#msg.nak(backoffDelay(this.#msg.info.deliveryCount));
+    } catch (err) {
+      log.warn(`${s} of a task failed`, { err });
+    }
+  }
+}
