@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '../../../services/common/service.js';
-import { startTimer, type TimerServiceOptions } from '../../../services/timer/timer.js';
+import { startTimer, type TimerServiceOptions } from '../../../services/timer/index.js';
 import type { Bus } from '../../../shared/bus/connect.js';
 import type { FiredMessage } from '../../../shared/bus/messages.js';
+import { silentLogger } from '../../../shared/log.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
 import { connectMongo, freshDbName, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
 import { collect, onCleanup, type Seen, testBus } from '../bus/helpers.js';
@@ -38,6 +39,7 @@ async function setup(): Promise<Setup> {
         mongoUrl: mongoUrl(),
         dbName,
         prefix: bus.prefix,
+        log: silentLogger,
         ...extra,
       });
       onCleanup(() => handle.stop({ deadlineMs: 1_000 }));
