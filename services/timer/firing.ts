@@ -22,7 +22,7 @@ const PUBLISH_CONCURRENCY = 500;
 /** What the due-timer loop needs from the service. */
 export interface DueTimerLoopDeps {
   bus: Bus;
-  store: Store;
+  store: Pick<Store, 'claimDueTimers' | 'nextTimerDue' | 'markTimersFired'>;
   /** This instance's id: the lease owner. */
   owner: string;
   clock: Clock;

@@ -26,7 +26,7 @@ const SCHEDULE_BATCH = 500;
 /** What the intake needs from the service. */
 export interface TimerIntakeDeps {
   bus: Bus;
-  store: Store;
+  store: Pick<Store, 'scheduleTimers' | 'cancelTimer'>;
   log: Logger;
   /** Woken when a schedule is due before the due-timer loop's current sleep ends. */
   alarm: Alarm;

@@ -13,7 +13,7 @@ import type { StoreHealth, TimerStats } from './status.js';
 
 /** What the marks need from the service. */
 export interface FiredMarksDeps {
-  store: Store;
+  store: Pick<Store, 'markTimersFired'>;
   /** This instance's id: the lease owner. */
   owner: string;
   clock: Clock;

@@ -199,6 +199,19 @@ describe('timer service', () => {
     expect(second.health().details.fired).toBe(2);
   });
 
+  it('reads the time only from the injected clock: claims, firedAt and marks', async () => {
+    const t = await setup();
+    // A clock a minute ahead: a timer due in 30 s of wall time is due now for this service.
+    const aheadMs = 60_000;
+    await t.start({ clock: { now: () => Date.now() + aheadMs }, maxSleepMs: 60_000 });
+    const fireAt = Date.now() + 30_000;
+    await t.schedule('run1', 1, fireAt);
+    await waitFor('the firing', () => t.fired.length === 1, { timeoutMs: 10_000 });
+    expect(Date.now()).toBeLessThan(fireAt);
+    expect((t.fired[0]?.body as FiredMessage).firedAt).toBeGreaterThanOrEqual(fireAt);
+    await waitFor('marked fired', async () => (await t.store.getTimer('run1', 1))?.status === 'fired');
+  });
+
   it('dead-letters a bad schedule and keeps going', async () => {
     const t = await setup();
     const dead = await collect(t.bus, t.bus.streams.dlq, t.bus.subjects.all.dlq);
