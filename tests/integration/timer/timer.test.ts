@@ -208,7 +208,8 @@ describe('timer service', () => {
     await t.schedule('run1', 1, fireAt);
     await waitFor('the firing', () => t.fired.length === 1, { timeoutMs: 10_000 });
     expect(Date.now()).toBeLessThan(fireAt);
-    expect((t.fired[0]?.body as FiredMessage).firedAt).toBeGreaterThanOrEqual(fireAt);
+    const body = t.fired[0]?.body as FiredMessage;
+    expect(body.firedAt).toBeGreaterThanOrEqual(fireAt);
     await waitFor('marked fired', async () => (await t.store.getTimer('run1', 1))?.status === 'fired');
   });
 
