@@ -43,7 +43,8 @@ export class DueTimerLoop {
 
   constructor(deps: DueTimerLoopDeps) {
     this.#d = deps;
-    this.#marks = new FiredMarks({ ...deps, signal: this.#stopping.signal });
+    const { store, owner, clock, log, stats, storeHealth } = deps;
+    this.#marks = new FiredMarks({ store, owner, clock, log, stats, storeHealth, signal: this.#stopping.signal });
   }
 
   /** Stops claiming; the promise of run() resolves once the round in hand and its marks are done. */

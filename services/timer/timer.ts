@@ -53,7 +53,19 @@ export async function startTimer(opts: Partial<TimerServiceOptions> = {}): Promi
   const storeHealth = new StoreHealth(log);
   const alarm = new Alarm(o.clock);
   const intake = new TimerIntake({ bus, store, log, alarm, stats, storeHealth, ackWaitMs: o.ackWaitMs });
-  const firing = new DueTimerLoop({ ...o, bus, store, owner: o.id, log, alarm, stats, storeHealth });
+  const firing = new DueTimerLoop({
+    bus,
+    store,
+    owner: o.id,
+    clock: o.clock,
+    log,
+    alarm,
+    stats,
+    storeHealth,
+    leaseMs: o.leaseMs,
+    batchSize: o.batchSize,
+    maxSleepMs: o.maxSleepMs,
+  });
   const loops = [
     intake.run().catch((err: unknown) => log.error('timer intake loop crashed', { err })),
     firing.run().catch((err: unknown) => log.error('timer fire loop crashed', { err })),
