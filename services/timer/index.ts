@@ -1,2 +1,3 @@
 /** The timer service: stores timer schedules and fires them when due. */
-export { startTimer, type TimerServiceOptions } from './timer.js';
+export { compileTimerOptions, defaultTimerOptions, type TimerServiceOptions } from './options.js';
+export { startTimer } from './timer.js';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ServiceHandle } from '../../../services/common/service.js';
-import { startTimer, type TimerServiceOptions } from '../../../services/timer/timer.js';
+import { startTimer, type TimerServiceOptions } from '../../../services/timer/index.js';
 import type { Bus } from '../../../shared/bus/connect.js';
 import type { FiredMessage } from '../../../shared/bus/messages.js';
+import { silentLogger } from '../../../shared/log.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
 import { connectMongo, freshDbName, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
 import { collect, onCleanup, type Seen, testBus } from '../bus/helpers.js';
@@ -38,6 +39,7 @@ async function setup(): Promise<Setup> {
         mongoUrl: mongoUrl(),
         dbName,
         prefix: bus.prefix,
+        log: silentLogger,
         ...extra,
       });
       onCleanup(() => handle.stop({ deadlineMs: 1_000 }));
@@ -195,6 +197,20 @@ describe('timer service', () => {
     await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'));
     expect(t.firedSeqs()).toEqual(['run1:5', 'sentinel:1']);
     expect(second.health().details.fired).toBe(2);
+  });
+
+  it('reads the time only from the injected clock: claims, firedAt and marks', async () => {
+    const t = await setup();
+    // A clock a minute ahead: a timer due in 30 s of wall time is due now for this service.
+    const aheadMs = 60_000;
+    await t.start({ clock: { now: () => Date.now() + aheadMs }, maxSleepMs: 60_000 });
+    const fireAt = Date.now() + 30_000;
+    await t.schedule('run1', 1, fireAt);
+    await waitFor('the firing', () => t.fired.length === 1, { timeoutMs: 10_000 });
+    expect(Date.now()).toBeLessThan(fireAt);
+    const body = t.fired[0]?.body as FiredMessage;
+    expect(body.firedAt).toBeGreaterThanOrEqual(fireAt);
+    await waitFor('marked fired', async () => (await t.store.getTimer('run1', 1))?.status === 'fired');
   });
 
   it('dead-letters a bad schedule and keeps going', async () => {
