@@ -32,8 +32,9 @@ import {
 import type { CliCommand, CommandKind, CommandOf, Connection, ReplaySource } from './types.js';
 import { UsageError } from './types.js';
 
-/** The sample modules `dev` runs when none are given. */
+/** The sample workflow module `dev` runs when none is given. */
 export const SAMPLE_WORKFLOWS = 'examples/order/workflows.ts';
+/** The sample activity module `dev` runs when none is given. */
 export const SAMPLE_ACTIVITIES = 'examples/order/activities.ts';
 
 /** A setting for each field of `V`, typed as that field. */

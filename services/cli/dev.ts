@@ -44,8 +44,9 @@ export async function runDev(
         connection.natsUrl = nats.url;
       }
       if (connection.mongoUrl === undefined) {
-        // Found here so a first-time FerretDB build logs at the level the CLI was given.
-        const mongo = await dev.startMongoServer({ binary: await dev.findMongoServer({ log }) });
+        // A first-time FerretDB build takes minutes: its progress shows at info even for --sample.
+        const buildLog = createLogger({ level: logLevel ?? 'info', fields: { service: 'dev' } });
+        const mongo = await dev.startMongoServer({ binary: await dev.findMongoServer({ log: buildLog }) });
         cleanups.push(() => mongo.stop());
         connection.mongoUrl = mongo.url;
       }
