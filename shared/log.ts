@@ -3,8 +3,11 @@
  * a run across services (service, runId, workflowId, activity). No other console output.
  */
 
-/** Severity, lowest first. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** The severities, lowest first. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** Severity. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Fields attached to a log line. */
 export type LogFields = Record<string, unknown>;
@@ -26,7 +29,7 @@ export type LogSink = (line: string) => void;
 
 /** Options for createLogger. */
 export interface LoggerOptions {
-  /** @default process.env.SQUALL_LOG_LEVEL ?? 'info' */
+  /** Lines below this level are dropped. The command line passes SQUALL_LOG_LEVEL here. @default 'info' */
   level?: LogLevel;
   /** @default writes to process.stderr */
   sink?: LogSink;
@@ -34,14 +37,9 @@ export interface LoggerOptions {
   fields?: LogFields;
 }
 
-/** Parses a log level, falling back to `info` for anything unknown. */
-export function parseLogLevel(value: string | undefined): LogLevel {
-  return value === 'debug' || value === 'info' || value === 'warn' || value === 'error' ? value : 'info';
-}
-
-/** Creates a JSON-lines logger. */
+/** Creates a JSON-lines logger; it reads no environment (the level is an option). */
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const min = ORDER[opts.level ?? parseLogLevel(process.env.SQUALL_LOG_LEVEL)];
+  const min = ORDER[opts.level ?? 'info'];
   const sink: LogSink = opts.sink ?? ((line) => process.stderr.write(`${line}\n`));
   const make = (bound: LogFields): Logger => {
     const write = (level: LogLevel, msg: string, fields?: LogFields): void => {

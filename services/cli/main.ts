@@ -6,23 +6,15 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runAsProcess } from './run.js';
 
-export {
-  type CliCommand,
-  type Connection,
-  DEFAULT_DB,
-  DEFAULT_MONGO_URL,
-  DEFAULT_NATS_URL,
-  type Env,
-  type ParsedCli,
-  parseCli,
-  SAMPLE_ACTIVITIES,
-  SAMPLE_WORKFLOWS,
-  SHUTDOWN_DEADLINE_MS,
-  USAGE,
-  UsageError,
-} from './args.js';
-export { historyTable } from './dev.js';
-export { type CliIO, errorLine, main, processIO, runAsProcess } from './run.js';
+export { parseCli } from './args.js';
+export { SAMPLE_ACTIVITIES, SAMPLE_WORKFLOWS } from './commands.js';
+export { historyTable } from './history-table.js';
+export { type CliIO, errorLine, processIO } from './io.js';
+export { main, runAsProcess } from './run.js';
+export { SHUTDOWN_DEADLINE_MS } from './serve.js';
+export type { CliCommand, Connection, Env, ParsedCli } from './types.js';
+export { UsageError } from './types.js';
+export { USAGE } from './usage.js';
 
 /** True when this module is the process's entry script (`tsx services/cli/main.ts ...`). */
 function isEntryPoint(): boolean {

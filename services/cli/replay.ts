@@ -11,15 +11,12 @@ import { NotFoundError } from '../../shared/errors.js';
 import type { Commit } from '../../shared/history/events.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import { checkReplay, parseHistoryText } from '../../shared/testing/replay-check.js';
-import { type CliCommand, type Connection, DEFAULT_MONGO_URL, type ReplaySource } from './args.js';
-import { type CliIO, errorLine } from './run.js';
+import { DEFAULT_MONGO_URL } from '../common/options.js';
+import { type CliIO, errorLine } from './io.js';
+import type { CommandOf, Connection, ReplaySource } from './types.js';
 
 /** Runs `squall replay`; resolves with the exit code. */
-export async function runReplay(
-  command: Extract<CliCommand, { kind: 'replay' }>,
-  connection: Connection,
-  io: CliIO,
-): Promise<number> {
+export async function runReplay(command: CommandOf<'replay'>, connection: Connection, io: CliIO): Promise<number> {
   let registry: WorkflowRegistry;
   let runs: Commit[][] = [];
   try {

@@ -1,0 +1,148 @@
+/**
+ * The client commands (`squall start|signal|query|...`): one request each through a SquallClient,
+ * whose reply is printed as JSON lines (or, with --table, as a short human table).
+ */
+import type { HistoryCommit, SquallClient } from '../../shared/client/index.js';
+import { DEFAULT_NATS_URL } from '../common/options.js';
+import type { CliIO } from './io.js';
+import { type CliCommand, type CommandOf, type Connection, UsageError } from './types.js';
+
+/** Connects a client to NATS (an unset URL means the local default), runs `fn`, closes it. */
+export async function withClient(c: Connection, fn: (client: SquallClient) => Promise<number>): Promise<number> {
+  const { connect } = await import('../../shared/client/index.js');
+  const client = await connect({ servers: c.natsUrl ?? DEFAULT_NATS_URL, prefix: c.prefix, name: 'squall-cli' });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Runs one client command; resolves with the exit code. */
+export async function runClientCommand(client: SquallClient, command: CliCommand, io: CliIO): Promise<number> {
+  const out = (value: unknown): void => io.stdout(JSON.stringify(value));
+  switch (command.kind) {
+    case 'start':
+      return await runStart(client, command, io);
+    case 'signal':
+      out(await client.signal(command.workflowId, command.event));
+      return 0;
+    case 'cancel':
+      out(await client.cancel(command.workflowId, command.reason));
+      return 0;
+    case 'terminate':
+      out(await client.terminate(command.workflowId, command.reason));
+      return 0;
+    case 'query':
+      out(await client.query(command.workflowId));
+      return 0;
+    case 'describe': {
+      const summary = await client.describe(
+        command.workflowId,
+        command.runId === undefined ? {} : { runId: command.runId },
+      );
+      if (!command.table) {
+        out(summary);
+        return 0;
+      }
+      const { describeTable } = await import('./describe-table.js');
+      for (const line of describeTable(summary)) io.stdout(line);
+      return 0;
+    }
+    case 'history': {
+      if (!command.table) {
+        for await (const commit of allCommits(client, command.workflowId, command.runId)) out(commit);
+        return 0;
+      }
+      const commits: HistoryCommit[] = [];
+      for await (const commit of allCommits(client, command.workflowId, command.runId)) commits.push(commit);
+      const { historyTable } = await import('./history-table.js');
+      for (const line of historyTable(commits)) io.stdout(line);
+      return 0;
+    }
+    case 'list':
+      return await runList(client, command, io);
+    case 'complete-callback':
+      out(await client.completeCallback(command.token, command.output));
+      return 0;
+    case 'fail-callback':
+      out(await client.failCallback(command.token, command.error));
+      return 0;
+    case 'watch': {
+      const stream = client.watch({
+        ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),
+        ...(command.workflowType === undefined ? {} : { type: command.workflowType }),
+      });
+      void io.shutdownSignal().then(() => stream.stop());
+      for await (const event of stream) out(event);
+      return 0;
+    }
+    default:
+      throw new UsageError(`${command.kind} is not a client command`);
+  }
+}
+
+/** `squall start`: a start or a signal-with-start, then with --wait the run's output. */
+async function runStart(client: SquallClient, command: CommandOf<'start'>, io: CliIO): Promise<number> {
+  const opts = {
+    ...(command.idReusePolicy === undefined ? {} : { idReusePolicy: command.idReusePolicy }),
+    ...(command.memo === undefined ? {} : { memo: command.memo }),
+    ...(command.searchAttributes === undefined ? {} : { searchAttributes: command.searchAttributes }),
+  };
+  const started =
+    command.signal !== undefined && command.workflowId !== undefined
+      ? await client.signalWithStart(command.workflowType, command.workflowId, command.signal, {
+          ...opts,
+          ...(command.input === undefined ? {} : { input: command.input }),
+        })
+      : await client.start(command.workflowType, command.input, {
+          ...opts,
+          ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),
+        });
+  if (!command.wait) {
+    io.stdout(JSON.stringify(started));
+    return 0;
+  }
+  const resultOpts = command.timeoutMs === undefined ? {} : { timeoutMs: command.timeoutMs };
+  const output = await client.result(started.workflowId, { runId: started.runId, ...resultOpts });
+  io.stdout(JSON.stringify({ ...started, status: 'completed', output }));
+  return 0;
+}
+
+/** `squall list`: page after page, up to --limit runs. */
+async function runList(client: SquallClient, command: CommandOf<'list'>, io: CliIO): Promise<number> {
+  const { kind: _kind, limit, ...filter } = command;
+  let printed = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await client.list({
+      ...filter,
+      ...(cursor === undefined ? {} : { cursor }),
+      ...(limit ? { limit: limit - printed } : {}),
+    });
+    for (const run of page.runs) {
+      if (limit !== undefined && printed >= limit) break;
+      io.stdout(JSON.stringify(run));
+      printed++;
+    }
+    cursor = page.nextCursor;
+  } while (cursor !== undefined && (limit === undefined || printed < limit));
+  return 0;
+}
+
+/** Every commit of a run's history, page after page. */
+export async function* allCommits(
+  client: SquallClient,
+  workflowId: string,
+  runId?: string,
+): AsyncGenerator<HistoryCommit> {
+  let fromSeq: number | undefined;
+  do {
+    const page = await client.history(workflowId, {
+      ...(runId === undefined ? {} : { runId }),
+      ...(fromSeq === undefined ? {} : { fromSeq }),
+    });
+    yield* page.commits;
+    fromSeq = page.nextSeq;
+  } while (fromSeq !== undefined);
+}

@@ -1,0 +1,86 @@
+/**
+ * What a parsed `squall` command line is: the command with its checked values, the connection
+ * settings and the log level. Plain data; the parser (args.ts) makes it, run.ts acts on it.
+ */
+import type { IdReusePolicy } from '../../shared/client/index.js';
+import type { RunStatus, SearchAttributes, SignalEvent } from '../../shared/history/events.js';
+import type { LogLevel } from '../../shared/log.js';
+
+/** A mistake in the command line or in the environment the CLI reads: exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+  override readonly name = 'UsageError';
+}
+
+/** Environment variables the CLI reads (the process's, or a test's). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Where the servers are, as given by flags and environment. Undefined URL = not given. */
+export interface Connection {
+  natsUrl?: string;
+  mongoUrl?: string;
+  prefix: string;
+  dbName: string;
+}
+
+/**
+ * A crash point for fault tests, from `SQUALL_FAULT` (test-only; never set it in production):
+ * `exit-after-append:<n>` exits (code 137) right after the n-th commit this router appended is
+ * stored, before any summary write or publish; `exit-after-commit:<n>` exits right before
+ * publishing the commands of the n-th commit that has any, i.e. after it is stored and (for a
+ * closing commit) after its summary; `exit-after-publish:<n>` exits right after the n-th command
+ * message was published, before the input is acked and the commit marked published.
+ */
+export interface RouterFault {
+  kind: 'exit-after-append' | 'exit-after-commit' | 'exit-after-publish';
+  n: number;
+}
+
+/** Where `squall replay` reads histories: a file, or a workflowId's run (latest, or `runId`) in MongoDB. */
+export type ReplaySource = { file: string } | { workflowId: string; runId?: string };
+
+/** A parsed command line's command. */
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'router'; workflows: string; healthPort?: number; fault?: RouterFault }
+  | { kind: 'executor'; activities: string; concurrency?: number; healthPort?: number }
+  | { kind: 'timer'; healthPort?: number }
+  | { kind: 'dev'; workflows: string; activities: string; sample: boolean }
+  | {
+      kind: 'start';
+      workflowType: string;
+      input?: unknown;
+      workflowId?: string;
+      idReusePolicy?: IdReusePolicy;
+      wait: boolean;
+      timeoutMs?: number;
+      /** Signal-with-start. */
+      signal?: SignalEvent;
+      memo?: Record<string, unknown>;
+      searchAttributes?: SearchAttributes;
+    }
+  | { kind: 'signal'; workflowId: string; event: SignalEvent }
+  | { kind: 'cancel'; workflowId: string; reason?: string }
+  | { kind: 'terminate'; workflowId: string; reason?: string }
+  | { kind: 'query'; workflowId: string }
+  | { kind: 'describe'; workflowId: string; runId?: string; table?: boolean }
+  | { kind: 'history'; workflowId: string; runId?: string; table?: boolean }
+  | { kind: 'list'; status?: RunStatus; workflowType?: string; limit?: number; where?: SearchAttributes }
+  | { kind: 'watch'; workflowId?: string; workflowType?: string }
+  | { kind: 'replay'; workflows: string; history: ReplaySource }
+  | { kind: 'complete-callback'; token: string; output?: unknown }
+  | { kind: 'fail-callback'; token: string; error: { message: string; code?: string } };
+
+/** The name of a command: `squall <kind> ...`. */
+export type CommandKind = CliCommand['kind'];
+
+/** The command of one kind. */
+export type CommandOf<K extends CommandKind> = Extract<CliCommand, { kind: K }>;
+
+/** A command line with its connection and log level. */
+export interface ParsedCli {
+  command: CliCommand;
+  connection: Connection;
+  /** From SQUALL_LOG_LEVEL; undefined when unset (services then log at info, `dev --sample` at warn). */
+  logLevel?: LogLevel;
+}

@@ -1,0 +1,38 @@
+/**
+ * The text of `squall help`, read off the command table (commands.ts) so a command, a flag or an
+ * environment variable cannot be added without showing up here.
+ */
+import { COMMANDS, CONNECTION, type CommandSpec } from './commands.js';
+import { SHUTDOWN_DEADLINE_MS } from './serve.js';
+import type { Setting } from './settings.js';
+
+/** The usage text of `squall help`. */
+export const USAGE: string = [
+  'squall: durable workflows as XState statecharts (NATS JetStream + MongoDB)',
+  '',
+  `Services (run until SIGTERM/SIGINT, then finish in-flight work for up to ${SHUTDOWN_DEADLINE_MS / 1000} s):`,
+  ...section('services'),
+  '',
+  'Runs (JSON output, one object per line):',
+  ...section('runs'),
+  '',
+  'Connection (flags override the environment):',
+  ...(Object.values(CONNECTION) as Setting<unknown>[]).map(
+    (s) =>
+      `  ${`--${s.flag} ${s.placeholder}`.padEnd(16)}${(s.env ?? '').padEnd(15)}default ${s.helpDefault ?? s.default}`,
+  ),
+  'Also: SQUALL_WORKFLOWS, SQUALL_ACTIVITIES and SQUALL_CONCURRENCY stand in for the service flags;',
+  "SQUALL_LOG_LEVEL (debug|info|warn|error) sets the services' log level (logs go to stderr).",
+  'Health: every service answers on NATS (<prefix>.health.<service>); with --health-port N',
+  '(SQUALL_HEALTH_PORT) it also serves GET /healthz (live) and /readyz (connected and consuming).',
+  '',
+  'Exit codes: 0 ok; 1 error, reported as one JSON line on stderr {"error":{"code","message"}};',
+  '2 usage error.',
+].join('\n');
+
+/** Each command of a section: its synopsis, then its help lines indented under it. */
+function section(name: CommandSpec['section']): string[] {
+  return (Object.values(COMMANDS) as CommandSpec[])
+    .filter((spec) => spec.section === name)
+    .flatMap((spec) => [`  ${spec.synopsis}`, ...spec.help.map((line) => `      ${line}`)]);
+}
