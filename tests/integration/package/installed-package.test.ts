@@ -102,12 +102,14 @@ describe("a workflow module that imports 'squall', run by the installed CLI", ()
       SQUALL_DB: freshDbName(),
       SQUALL_LOG_LEVEL: 'info',
     };
-    services.push(
-      ...(await Promise.all([
-        startInstalledService(installed(), 'router', ['router', '--workflows', 'workflows.ts'], env),
-        startInstalledService(installed(), 'executor', ['executor', '--activities', 'activities.ts'], env),
-      ])),
-    );
+    // Each service is kept as soon as it started, so afterAll stops it even if the other failed.
+    const start = async (name: string, args: string[]): Promise<void> => {
+      services.push(await startInstalledService(installed(), name, args, env));
+    };
+    await Promise.all([
+      start('router', ['router', '--workflows', 'workflows.ts']),
+      start('executor', ['executor', '--activities', 'activities.ts']),
+    ]);
     const client = await connect({ servers: env.NATS_URL, prefix: env.SQUALL_PREFIX });
     try {
       const before = Date.now();
