@@ -1,9 +1,9 @@
 // Installs dependencies when they are missing, so `npm run demo` and `npm test` work as the first
-// command on a fresh clone. `npm install` (not `npm ci`): see .ci/run for why.
+// command on a fresh clone, from exactly the committed lockfile (`npm ci`, as .ci/run does).
 import { execSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 if (!existsSync(new URL('../node_modules/.bin/tsx', import.meta.url))) {
-  process.stderr.write('squall: installing dependencies (npm install) ...\n');
-  execSync('npm install --no-audit --no-fund', { stdio: 'inherit', cwd: new URL('..', import.meta.url) });
+  process.stderr.write('squall: installing dependencies (npm ci) ...\n');
+  execSync('npm ci --no-audit --no-fund', { stdio: 'inherit', cwd: new URL('..', import.meta.url) });
 }

@@ -1,7 +1,8 @@
 /**
  * Loads user modules named on the command line: workflow definitions for routers, activities for
- * executors. `.ts` and `.js` both load (a `.ts` file outside a TypeScript-aware runtime goes
- * through tsx's scoped import).
+ * executors. `.ts` and `.js` both load: a `.ts` file the runtime cannot import itself (Node 20 with
+ * no tsx registered, as when the installed package runs its compiled CLI) goes through tsx's
+ * scoped import. This is the one place the installed package uses tsx.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +14,20 @@ import { ConfigError } from '../../shared/errors.js';
 import { validateToken } from '../../shared/names.js';
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
+
+/**
+ * Why a native import of a `.ts` module failed in ways tsx handles: no TypeScript support at all
+ * (Node 20), or Node's own type stripping (Node >= 22.18) refusing what tsx accepts (`./x.js`
+ * naming `./x.ts`, enums, parameter properties, `.ts` under node_modules). They come from parsing
+ * and linking, before the module's code runs, so loading it again through tsx runs it once (a
+ * missing module stays missing: tsx then reports the same error).
+ */
+const TS_RETRY_CODES: ReadonlySet<string> = new Set([
+  'ERR_UNKNOWN_FILE_EXTENSION',
+  'ERR_MODULE_NOT_FOUND',
+  'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX',
+  'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING',
+]);
 
 /**
  * Imports `modulePath` (relative to the working directory) and returns every workflow definition
@@ -100,7 +115,8 @@ async function importModule(
   try {
     return { file, exports: (await import(url)) as Record<string, unknown> };
   } catch (err) {
-    if (TS_EXTENSIONS.has(path.extname(file)) && errorCode(err) === 'ERR_UNKNOWN_FILE_EXTENSION') {
+    const code = errorCode(err);
+    if (TS_EXTENSIONS.has(path.extname(file)) && typeof code === 'string' && TS_RETRY_CODES.has(code)) {
       return { file, exports: await tsImportModule(url, file, what) };
     }
     throw loadFailed(file, what, err);

@@ -30,16 +30,34 @@ export interface DecisionScope {
   sideEffect?(id: string, fn: () => unknown): void;
 }
 
-let current: DecisionScope | undefined;
+/**
+ * Where the decision in scope lives: one slot on `globalThis` under a registered symbol, not a
+ * module variable. A process can hold two copies of this module (the CLI's own and the `squall`
+ * a user's workflow module resolves, or a copy tsx's scoped import loads again); the engine opens
+ * the scope in one and the user's `now()` reads it in the other, so both must see one slot (the
+ * usual answer to the dual-package hazard). The slot's shape is `DecisionScope`: keep it
+ * compatible across versions, or change the key.
+ */
+const SCOPE_SLOT = Symbol.for('squall.decisionScope.v1');
+
+interface ScopeHolder {
+  [SCOPE_SLOT]?: DecisionScope | undefined;
+}
+
+const holder = globalThis as typeof globalThis & ScopeHolder;
+
+function currentScope(): DecisionScope | undefined {
+  return holder[SCOPE_SLOT];
+}
 
 /** Runs `fn` with `scope` as the current decision (nested calls restore the outer one). */
 export function withDecisionScope<T>(scope: DecisionScope, fn: () => T): T {
-  const outer = current;
-  current = scope;
+  const outer = holder[SCOPE_SLOT];
+  holder[SCOPE_SLOT] = scope;
   try {
     return fn();
   } finally {
-    current = outer;
+    holder[SCOPE_SLOT] = outer;
   }
 }
 
@@ -49,6 +67,7 @@ export function withDecisionScope<T>(scope: DecisionScope, fn: () => T): T {
  * instead of `Date.now()`; replay sees the same value. Throws OutsideDecisionError elsewhere.
  */
 export function now(): Millis {
+  const current = currentScope();
   if (!current) {
     throw new OutsideDecisionError(
       'now() is only defined while a workflow decision runs (in guards, actions, assign, input or output functions)',
@@ -74,6 +93,7 @@ export function sideEffect<T>(id: string, fn: () => T): () => void {
   }
   if (typeof fn !== 'function') throw new ConfigError(`sideEffect ${id}: fn must be a function`);
   const action = (): void => {
+    const current = currentScope();
     if (!current?.sideEffect) {
       throw new OutsideDecisionError(`sideEffect ${id} ran outside a workflow decision`);
     }
