@@ -8,7 +8,7 @@ import { checkSubjectBody } from './messages.js';
 import { rewriteImports } from './typescript.js';
 
 const check = (line: string): void => {
-  for (const cmd of splitShell(line)) checkCommand(cmd, new Set());
+  for (const cmd of splitShell(line)) checkCommand(cmd, { files: new Set(), env: {} });
 };
 
 describe('docs checkers', () => {
@@ -55,6 +55,8 @@ describe('docs checkers', () => {
     expect(() => check('npm run bench -- nope')).toThrow(/scenario must be one of/);
     expect(() => check('npx vitest run tests/no-such-dir')).toThrow(/no such file/);
     expect(() => check('rm -rf /')).toThrow(/no rule checks/);
+    expect(() => check('NATS_URL=http://x squall query o-1')).toThrow(/NATS URL/);
+    expect(() => check('export MONGO_URL=localhost')).toThrow(/MongoDB URL/);
     expect(() => check(`nats pub squall.signal.o-1 '{"type":"approve"}'`)).toThrow(/content-type/);
   });
 

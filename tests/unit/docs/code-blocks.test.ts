@@ -74,15 +74,15 @@ describe('docs code blocks', () => {
 
   for (const b of blocks.filter((x) => SHELL.has(x.lang))) {
     it(`commands parse: ${where(b)}`, () => {
-      const written = new Set<string>();
+      const ctx = { files: new Set<string>(), env: {} };
       for (const line of commandLines(b.lang, b.code)) {
         for (const cmd of splitShell(line)) {
           try {
-            checkCommand(cmd, written);
+            checkCommand(cmd, ctx);
           } catch (err) {
             throw new Error(`${where(b)}: ${line}\n  ${(err as Error).message}`);
           }
-          for (const f of cmd.redirects) written.add(f);
+          for (const f of cmd.redirects) ctx.files.add(f);
         }
       }
     });

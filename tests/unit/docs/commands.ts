@@ -82,15 +82,32 @@ export function commandLines(lang: string, code: string): string[] {
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
+/**
+ * What one block has set up so far: files its lines wrote with `>`, and variables they exported
+ * (the CLI reads NATS_URL and the like, so they are checked as it checks them).
+ */
+export interface BlockContext {
+  files: Set<string>;
+  env: Record<string, string>;
+}
+
 /** What checks each documented program's arguments; a program missing here fails the docs test. */
-const PROGRAMS: Record<string, (args: string[], files: Set<string>) => void> = {
-  squall: (args, files) => checkSquall(args, files),
+const PROGRAMS: Record<string, (args: string[], ctx: BlockContext) => void> = {
+  squall: (args, ctx) => checkSquall(args, ctx),
   npm: (args) => checkNpm(args),
-  npx: (args, files) => checkNpx(args, files),
+  npx: (args, ctx) => checkNpx(args, ctx),
   nats: (args) => checkNats(args),
-  node: (args, files) => {
-    if (args[0] === 'bin/squall.js') checkSquall(args.slice(1), files);
+  node: (args, ctx) => {
+    if (args[0] === 'bin/squall.js') checkSquall(args.slice(1), ctx);
     else mustExist(args.find((a) => /\.(ts|js|mjs)$/.test(a)) ?? '');
+  },
+  export: (args, ctx) => {
+    for (const a of args) {
+      const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(a);
+      if (!m) throw new Error(`export: expected NAME=value, got ${JSON.stringify(a)}`);
+      ctx.env[m[1] as string] = m[2] as string;
+    }
+    parseCli(['help'], ctx.env); // the CLI checks the connection variables of every command
   },
   docker: (args) => {
     if (args[0] !== 'compose') throw new Error(`docker: only 'docker compose' is documented, got ${args[0]}`);
@@ -102,28 +119,33 @@ const PROGRAMS: Record<string, (args: string[], files: Set<string>) => void> = {
   },
 };
 
-/** Checks one simple command; `files` holds paths earlier lines of the block wrote with `>`. */
-export function checkCommand(cmd: Command, files: Set<string>): void {
+/** Checks one simple command; `ctx` carries what earlier lines of the block set up. */
+export function checkCommand(cmd: Command, ctx: BlockContext): void {
   const words = cmd.words.slice();
-  while (words.length > 0 && /^[A-Z_][A-Z0-9_]*=/.test(words[0] as string)) words.shift(); // env assignments
+  const env = { ...ctx.env };
+  // Leading NAME=value words are the command's own environment.
+  for (
+    let m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(words[0] ?? '');
+    m;
+    m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(words[0] ?? '')
+  ) {
+    env[m[1] as string] = m[2] as string;
+    words.shift();
+  }
   const [name = '', ...args] = words;
   const check = PROGRAMS[name];
   if (!check)
     throw new Error(`no rule checks the command ${JSON.stringify(name)}: add one to tests/unit/docs/commands.ts`);
-  check(args, files);
+  check(args, name === 'export' ? ctx : { files: ctx.files, env });
 }
 
-function checkSquall(args: string[], files: Set<string>): void {
+function checkSquall(args: string[], ctx: BlockContext): void {
   // `squall replay --history <file>` checks that the file exists: give it the files the block wrote.
   const history = args.indexOf('--history');
   const file = history >= 0 ? args[history + 1] : undefined;
-  if (file !== undefined && files.has(file)) {
-    const copy = args.slice();
-    copy[history + 1] = join(ROOT, 'package.json');
-    parseCli(copy, {});
-    return;
-  }
-  parseCli(args, {});
+  const argv = args.slice();
+  if (file !== undefined && ctx.files.has(file)) argv[history + 1] = join(ROOT, 'package.json');
+  parseCli(argv, ctx.env);
 }
 
 function checkNpm(args: string[]): void {
@@ -158,10 +180,10 @@ function checkBench(args: string[]): void {
   }
 }
 
-function checkNpx(args: string[], files: Set<string>): void {
+function checkNpx(args: string[], ctx: BlockContext): void {
   const [tool = '', ...rest] = args;
   if (tool === 'squall') {
-    checkSquall(rest, files);
+    checkSquall(rest, ctx);
     return;
   }
   if (!existsSync(join(ROOT, 'node_modules', '.bin', tool))) throw new Error(`npx ${tool}: not installed`);
