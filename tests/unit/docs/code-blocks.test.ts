@@ -5,14 +5,16 @@
  * - `sh` / `console`: each command line is checked by the parser that would read it (./commands.ts);
  * - `json` with a subject in its info string (```json squall.start.order): validated by the parser
  *   the receiving service runs (./messages.ts); `jsonl`: every line parses;
+ * - `text tree`: a source tree; every path it names must exist;
  * - `text`: output shown for reading, not code.
  * Blocks that are not run (no-run and text) must match REVIEWED below, so adding one is a choice
  * a reviewer sees in the diff.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allBlocks, where } from './blocks.js';
+import { allBlocks, ROOT, where } from './blocks.js';
 import { checkCommand, commandLines, splitShell } from './commands.js';
 import { checkSubjectBody } from './messages.js';
 import { type BlockModule, typeCheck, writeModules } from './typescript.js';
@@ -21,7 +23,6 @@ import { type BlockModule, typeCheck, writeModules } from './typescript.js';
 const REVIEWED: string[] = [
   'README.md ts: starts services, which need NATS and MongoDB',
   'README.md ts: needs a running router (NATS and MongoDB)',
-  'docs/architecture.md text: output',
   'docs/testing.md text: output',
   "docs/testing.md ts: needs the integration project's servers",
   'docs/workflows.md text: output',
@@ -54,7 +55,7 @@ describe('docs code blocks', () => {
 
   it('that are not run are the reviewed ones', () => {
     const notRun = blocks
-      .filter((b) => b.noRun !== undefined || b.lang === 'text')
+      .filter((b) => b.noRun !== undefined || (b.lang === 'text' && b.info !== 'tree'))
       .map((b) => `${b.file} ${b.lang}: ${b.noRun ?? 'output'}`);
     console.info(`docs: ${blocks.length} blocks, ${notRun.length} not run:\n  ${notRun.join('\n  ')}`);
     expect(notRun).toEqual(REVIEWED);
@@ -88,6 +89,13 @@ describe('docs code blocks', () => {
     });
   }
 
+  for (const b of blocks.filter((x) => x.lang === 'text' && x.info === 'tree')) {
+    it(`tree paths exist: ${where(b)}`, () => {
+      const missing = treePaths(b.code).filter((p) => !existsSync(join(ROOT, p)));
+      expect(missing, `${where(b)} names paths that do not exist`).toEqual([]);
+    });
+  }
+
   for (const b of blocks.filter((x) => x.lang === 'json' || x.lang === 'jsonl')) {
     it(`JSON is valid: ${where(b)}`, () => {
       if (b.lang === 'jsonl') {
@@ -102,4 +110,20 @@ describe('docs code blocks', () => {
 });
 
 const SHELL = new Set(['sh', 'console']);
+
+/**
+ * The paths of a tree block: a name at the start of a line is a top-level entry, a name indented
+ * by two spaces lives in the last top-level folder; deeper lines continue a comment.
+ */
+function treePaths(code: string): string[] {
+  const paths: string[] = [];
+  let parent = '';
+  for (const line of code.split('\n')) {
+    const m = /^( {0,2})([\w.-]+\/?)(\s|$)/.exec(line);
+    if (!m) continue;
+    if (m[1] === '') parent = m[2] as string;
+    paths.push(m[1] === '' ? (m[2] as string) : `${parent}${m[2]}`);
+  }
+  return paths;
+}
 const KINDS = new Set(['ts', 'sh', 'console', 'json', 'jsonl', 'text']);
