@@ -6,7 +6,7 @@
 import type { ActivityDefinition, WorkflowDefinition } from '../../shared/engine/index.js';
 import type { Logger } from '../../shared/log.js';
 import { DEFAULT_MONGO_URL, DEFAULT_NATS_URL } from '../common/options.js';
-import type { ExecutorOptions } from '../executor/index.js';
+import type { ExecutorStartOptions } from '../executor/index.js';
 import type { RouterOptions } from '../router/index.js';
 import type { RouterFaultHooks } from '../router/router.js';
 import type { TimerServiceOptions } from '../timer/index.js';
@@ -37,7 +37,7 @@ export function routerOptionsFrom(c: Connection, s: RouterSettings): RouterOptio
 export function executorOptionsFrom(
   c: Connection,
   s: { activities: ActivityDefinition[]; log: Logger; concurrency?: number | undefined },
-): ExecutorOptions {
+): ExecutorStartOptions {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
     prefix: c.prefix,
@@ -48,7 +48,7 @@ export function executorOptionsFrom(
 }
 
 /** The timer's options: the connection alone. */
-export function timerOptionsFrom(c: Connection, s: { log: Logger }): TimerServiceOptions {
+export function timerOptionsFrom(c: Connection, s: { log: Logger }): Partial<TimerServiceOptions> {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
     mongoUrl: c.mongoUrl ?? DEFAULT_MONGO_URL,
