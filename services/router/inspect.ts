@@ -3,7 +3,7 @@
  * the events the current state accepts. Never changes the run.
  */
 import { getNextTransitions } from 'xstate';
-import type { WorkflowDefinition } from '../../shared/engine/index.js';
+import { runTags, type WorkflowDefinition } from '../../shared/engine/index.js';
 import type { RunState } from '../../shared/engine/types.js';
 
 /** The reply to `squall.query.<workflowId>`. */
@@ -44,7 +44,7 @@ export interface QueryResult {
   accepts: string[];
   /** Deferred signals waiting in the mailbox. */
   mailbox: string[];
-  /** Tags of the active state nodes (XState `tags`), sorted; empty once the run is closed. */
+  /** Tags of the active state nodes (XState `tags`), sorted; once closed, those of the state the run ended in. */
   tags: string[];
   lastSeq: number;
   startedAt: number;
@@ -58,14 +58,14 @@ export interface QueryResult {
 export function inspectRun(def: WorkflowDefinition | undefined, state: RunState): QueryResult {
   const persisted = state.snapshot as { value?: unknown; context?: unknown };
   let accepts: string[] = [];
-  let tags: string[] = [];
   if (def && state.status === 'running') {
     const snap = def.machine.resolveState(state.snapshot as Parameters<typeof def.machine.resolveState>[0]);
     accepts = [...new Set(getNextTransitions(snap).map((t) => t.eventType))].filter(
       (t) => !t.startsWith('xstate.') && t !== '*',
     );
-    tags = [...snap.tags].sort();
   }
+  // As XState keeps a finished actor's tags, a closed run reports those of the state it ended in.
+  const tags = def ? runTags(def, state) : [];
   const out: QueryResult = {
     workflowId: state.workflowId,
     runId: state.runId,

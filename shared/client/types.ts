@@ -96,7 +96,7 @@ export interface QueryResult {
   accepts: string[];
   /** Signals recorded while no state could take them. */
   unhandledSignals?: SignalEvent[];
-  /** Tags of the active state nodes (XState `tags`), sorted. */
+  /** Tags of the active state nodes (XState `tags`), sorted; once closed, those of the state the run ended in. */
   tags?: string[];
 }
 

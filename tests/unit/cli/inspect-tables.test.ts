@@ -90,7 +90,7 @@ const wf = defineWorkflow({
 
 describe('query and describe', () => {
   it('reports the active state tags and the current attempt of a pending activity', async () => {
-    // A stub Error fails the activity for good (and the run with it): no tags once closed.
+    // A stub Error fails the activity for good (and the run with it): it keeps the tags of the state it failed in.
     const run = await createTestRun(wf, { start: T0, activities: { charge: new Error('down') } });
     const pending = await createTestRun(wf, { start: T0, autoRun: false });
     const q = inspectRun(wf, pending.state);
@@ -101,7 +101,7 @@ describe('query and describe', () => {
     await pending.fail('charge', new Error('flaky'));
     expect(inspectRun(wf, pending.state).pendingActivities[0]).toMatchObject({ attempt: 1, retrying: true });
     expect(run.status).toBe('failed');
-    expect(inspectRun(wf, run.state).tags).toEqual([]);
+    expect(inspectRun(wf, run.state).tags).toEqual(['billing', 'busy']);
   });
 
   it('describe --table prints status, state, tags, times, pending work and accepted signals', async () => {
