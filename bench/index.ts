@@ -6,6 +6,7 @@
 import type { Flags, ScenarioContext } from './lib/context.js';
 import { machineInfo, openServers } from './lib/env.js';
 import { cost } from './scenarios/cost.js';
+import { peers } from './scenarios/peers.js';
 import { latency, scaling, throughput } from './scenarios/runs.js';
 import { substrate } from './scenarios/substrate.js';
 import { timers } from './scenarios/timers.js';
@@ -19,6 +20,7 @@ const SCENARIOS: Record<string, Scenario> = {
   timers,
   cost,
   substrate,
+  peers,
 };
 
 const usage = `usage: npm run bench -- <scenario> [--flags]
@@ -29,6 +31,7 @@ scenarios: ${Object.keys(SCENARIOS).join(', ')}, all
   timers      --timers 10000 --timer-services 1 [--in-process] [--lead-s 5] [--budget-s 100]
   cost        --n 300
   substrate   --messages 20000 --docs 3000
+  peers       --rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32 [--peers-dir DIR]
   all         every scenario in turn (throughput both in-process and as processes)`;
 
 function parseFlags(args: string[]): Flags {

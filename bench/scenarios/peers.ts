@@ -1,0 +1,156 @@
+/**
+ * `peers`: Squall and its peers side by side on the same workload, in one run, every round: a
+ * three-step no-op workflow, 300 sequential runs after 50 warm-up (p50/p90/p99 start→done), then
+ * 3,000 runs at concurrency 32 (runs per second). The peers are DBOS (steps in process, PostgreSQL)
+ * and Restate, run by `../shared/peers/run.sh` (beside the repo; `--peers-dir` to move it), whose
+ * JSON lines are read back. Prints one JSON line per system and round on stdout as it goes, so a
+ * single command gives the table; the scenario's result holds the same rows and the ratios.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Flags, num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
+import { Driver } from '../lib/driver.js';
+import { round, summarize } from '../lib/env.js';
+
+/** One system's figures in one round. */
+export interface PeerRow {
+  system: string;
+  round: number;
+  p50ms: number | null;
+  p90ms: number | null;
+  p99ms: number | null;
+  perSec: number | null;
+  concurrency: number;
+  n: number;
+  error?: string;
+}
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PEERS = ['dbos', 'restate'] as const;
+
+/** The systems to run, from `--systems squall,dbos,restate` (all three by default). */
+function systemsOf(flags: Flags): string[] {
+  const v = flags.systems;
+  const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : ['squall', ...PEERS];
+  for (const s of list) {
+    if (s !== 'squall' && !(PEERS as readonly string[]).includes(s)) {
+      throw new Error(`--systems: unknown system ${s} (known: squall, ${PEERS.join(', ')})`);
+    }
+  }
+  return list;
+}
+
+/** Squall's rows: noop3 on executor activities, sequential then at concurrency `c`. */
+async function squallRound(ctx: ScenarioContext, round_: number, runs: number, n: number, c: number): Promise<PeerRow> {
+  return await withEngine(ctx, 'peers', topologyOf(ctx.flags), async ({ target }) => {
+    const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
+    try {
+      await driver.runMany('noop3', 50, 1, (i) => ({ n: i }));
+      const seq = await driver.runMany('noop3', runs, 1, (i) => ({ n: i }));
+      const lat = summarize(seq.timings.map((t) => t.doneMs));
+      const many = await driver.runMany('noop3', n, c, (i) => ({ n: i }));
+      const completed = many.timings.filter((t) => t.status === 'completed').length;
+      return {
+        system: 'squall (executor activities)',
+        round: round_,
+        p50ms: lat.p50,
+        p90ms: lat.p90,
+        p99ms: lat.p99,
+        perSec: round((completed / many.wallMs) * 1000, 1),
+        concurrency: c,
+        n,
+      };
+    } finally {
+      await driver.close();
+    }
+  });
+}
+
+/** Runs `run.sh <peer>` and reads its sequential and concurrent phases back. */
+async function peerRound(script: string, peer: string, round_: number, n: number, c: number): Promise<PeerRow> {
+  const row: PeerRow = {
+    system: peer,
+    round: round_,
+    p50ms: null,
+    p90ms: null,
+    p99ms: null,
+    perSec: null,
+    concurrency: c,
+    n,
+  };
+  const { code, stdout, stderr } = await runScript(script, [peer], { C: String(c), N: String(n) });
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const r = JSON.parse(line) as { phase?: string; p50ms?: string; p90ms?: string; p99ms?: string; perSec?: number };
+    if (r.phase?.startsWith('sequential')) {
+      row.p50ms = Number(r.p50ms);
+      row.p90ms = Number(r.p90ms);
+      row.p99ms = Number(r.p99ms);
+    } else if (r.phase?.startsWith('concurrent')) row.perSec = r.perSec ?? null;
+  }
+  if (row.p50ms === null || row.perSec === null) {
+    row.error = `run.sh ${peer} exited ${code} without both phases: ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  }
+  return row;
+}
+
+function runScript(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Each peer's figure divided by Squall's in the same round (latency: >1 means Squall is slower). */
+function ratios(rows: PeerRow[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const s of rows.filter((r) => r.system.startsWith('squall'))) {
+    for (const p of rows.filter((r) => r.round === s.round && !r.system.startsWith('squall'))) {
+      out.push({
+        round: s.round,
+        versus: p.system,
+        p50Ratio: s.p50ms && p.p50ms ? round(s.p50ms / p.p50ms, 2) : null,
+        throughputRatio: s.perSec && p.perSec ? round(s.perSec / p.perSec, 2) : null,
+      });
+    }
+  }
+  return out;
+}
+
+/** `peers`: `--rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32`. */
+export async function peers(ctx: ScenarioContext): Promise<Record<string, unknown>> {
+  const rounds = num(ctx.flags, 'rounds', 3);
+  const runs = num(ctx.flags, 'runs', 300);
+  const n = num(ctx.flags, 'n', 3000);
+  const c = num(ctx.flags, 'concurrency', 32);
+  const systems = systemsOf(ctx.flags);
+  const dir = typeof ctx.flags['peers-dir'] === 'string' ? ctx.flags['peers-dir'] : path.join(REPO, '../shared/peers');
+  const script = path.join(dir, 'run.sh');
+  if (systems.some((s) => s !== 'squall') && !existsSync(script)) {
+    throw new Error(`peers: ${script} not found (pass --peers-dir, or --systems squall)`);
+  }
+  const rows: PeerRow[] = [];
+  for (let r = 1; r <= rounds; r++) {
+    for (const s of systems) {
+      const row = s === 'squall' ? await squallRound(ctx, r, runs, n, c) : await peerRound(script, s, r, n, c);
+      rows.push(row);
+      process.stdout.write(`${JSON.stringify({ peers: row })}\n`);
+    }
+  }
+  return { rounds, runs, n, concurrency: c, rows, ratios: ratios(rows) };
+}
