@@ -287,13 +287,18 @@ describe('chaos', () => {
         const behind = backlogs.filter((b) => b.pending > 0 || b.ackPending > 0);
         brief.push(`consumers behind: ${JSON.stringify(behind)}`, ...servicesDown());
         // Which router holds (and pulls) which events partitions right now.
-        const replies = await nc.requestMany(s.health('router'), undefined, { maxWait: 1_000 });
-        for await (const r of replies) {
-          const h = decodeBody(r.data, r.headers, r.subject) as { id?: string; details?: Record<string, unknown> };
-          const d = h.details ?? {};
-          brief.push(
-            `${String(h.id)}: held ${JSON.stringify(d.held)} idle ${JSON.stringify(d.idle)} inFlight ${String(d.inFlight)}`,
-          );
+        // No router answering is itself the finding: it must not hide the rest of the dump.
+        try {
+          const replies = await nc.requestMany(s.health('router'), undefined, { maxWait: 1_000 });
+          for await (const r of replies) {
+            const h = decodeBody(r.data, r.headers, r.subject) as { id?: string; details?: Record<string, unknown> };
+            const d = h.details ?? {};
+            brief.push(
+              `${String(h.id)}: held ${JSON.stringify(d.held)} idle ${JSON.stringify(d.idle)} inFlight ${String(d.inFlight)}`,
+            );
+          }
+        } catch (err) {
+          brief.push(`no router answered health: ${String(err)}`);
         }
         // What the services complained about, by message, with the latest example of each.
         const complaints = new Map<string, { count: number; last: unknown }>();
