@@ -1,85 +1,45 @@
 /**
  * The Squall client: starts runs, signals, cancels, terminates and queries them, reads their results and
- * history, and watches completions. It only talks NATS; routers answer every request.
+ * history, and watches completions. It only talks NATS; routers answer every request. This file holds
+ * the connection's lifecycle and the requests; result.ts and watch.ts the long-lived reads.
  */
 import { randomUUID } from 'node:crypto';
-import { type ConsumerMessages, DeliverPolicy, jetstream } from '@nats-io/jetstream';
-import {
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  connect as natsConnect,
-  type Subscription,
-} from '@nats-io/transport-node';
+import { type NatsConnection, connect as natsConnect } from '@nats-io/transport-node';
 import { validateSignal } from '../engine/input.js';
 import { validateSearchAttributes } from '../engine/search-attributes.js';
-import {
-  CancelledError,
-  type ErrorInfo,
-  InvalidInputError,
-  SquallError,
-  TimeoutError,
-  UnavailableError,
-  WorkflowFailedError,
-} from '../errors.js';
+import { type ErrorInfo, InvalidInputError, UnavailableError } from '../errors.js';
 import type { SignalEvent } from '../history/events.js';
-import { type Logger, silentLogger } from '../log.js';
-import { DEFAULT_PREFIX, type Subjects, streamNames, subjects, validateToken } from '../names.js';
+import { type Subjects, subjects, validateToken } from '../names.js';
 import { type CallbackFailure, completeCallbackBody, failCallbackBody, startBody } from './bodies.js';
+import {
+  type ClientOptions,
+  type ClientSession,
+  defaultClientOptions,
+  definedOnly,
+  type ResolvedClientOptions,
+  type Stoppable,
+} from './options.js';
+import { expectShape, safeDecode } from './replies.js';
+import { awaitResult } from './result.js';
 import type {
   AcceptedReply,
   DescribeOptions,
-  EmittedEvent,
   HistoryOptions,
   HistoryPage,
   ListFilter,
   ListPage,
   QueryResult,
   ResultOptions,
-  RunOutcome,
   RunSummary,
   SignalWithStartOptions,
   SignalWithStartResult,
   StartOptions,
   StartResult,
-  WatchEvent,
   WatchOptions,
   WatchStream,
 } from './types.js';
-import { call, decode, isRecord, typedError } from './wire.js';
-
-/** Options of `connect()`. */
-export interface ClientOptions {
-  /** NATS server URL(s); ignored when `nc` is given. @default 'nats://127.0.0.1:4222' */
-  servers?: string | string[];
-  /** Namespace of subjects and streams. @default 'squall' */
-  prefix?: string;
-  /** An existing connection to use; the client does not close it. */
-  nc?: NatsConnection;
-  /** How long one request attempt waits for its reply. @default 5000 */
-  requestTimeoutMs?: number;
-  /** Sends of one request before it fails with UnavailableError. @default 3 */
-  attempts?: number;
-  /** How often `result()` looks again for an outcomes stream that does not exist yet. @default 1000 */
-  resultPollMs?: number;
-  /** Connection name shown by the server. @default 'squall-client' */
-  name?: string;
-  /** @default silentLogger */
-  log?: Logger;
-}
-
-/** Defaults of ClientOptions. */
-export function defaultClientOptions(): Required<Omit<ClientOptions, 'nc'>> {
-  return {
-    servers: 'nats://127.0.0.1:4222',
-    prefix: DEFAULT_PREFIX,
-    requestTimeoutMs: 5000,
-    attempts: 3,
-    resultPollMs: 1000,
-    name: 'squall-client',
-    log: silentLogger,
-  };
-}
+import { openWatch } from './watch.js';
+import { call, isRecord, typedError } from './wire.js';
 
 /** A connection to a Squall namespace. Every method validates its ids before sending anything. */
 export interface SquallClient {
@@ -157,14 +117,14 @@ async function openConnection(servers: string | string[], name: string): Promise
   }
 }
 
-class Client implements SquallClient {
-  private readonly open = new Set<{ stop(): void }>();
+class Client implements SquallClient, ClientSession {
+  readonly open = new Set<Stoppable>();
 
   constructor(
     readonly nc: NatsConnection,
     private readonly owned: boolean,
     readonly subjects: Subjects,
-    private readonly opts: Required<Omit<ClientOptions, 'nc'>>,
+    readonly opts: ResolvedClientOptions,
   ) {}
 
   async start(workflowType: string, input?: unknown, opts: StartOptions = {}): Promise<StartResult> {
@@ -291,115 +251,11 @@ class Client implements SquallClient {
   }
 
   async result<T = unknown>(workflowId: string, opts: ResultOptions = {}): Promise<T> {
-    validateToken('workflowId', workflowId);
-    let wantRunId = opts.runId === undefined ? undefined : validateToken('runId', opts.runId);
-    const filter = this.subjects.doneFilter(undefined, workflowId);
-    const stream = streamNames(this.subjects.prefix).outcomes;
-
-    return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      let timeout: NodeJS.Timeout | undefined;
-      let messages: ConsumerMessages | undefined;
-      const finish = (fn: () => void): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timeout);
-        messages?.stop();
-        this.open.delete(handle);
-        fn();
-      };
-      const handle = { stop: () => finish(() => reject(new CancelledError('client closed while waiting'))) };
-      this.open.add(handle);
-      if (opts.timeoutMs !== undefined) {
-        timeout = setTimeout(
-          () => finish(() => reject(new TimeoutError(`no result for ${workflowId} within ${opts.timeoutMs} ms`))),
-          opts.timeoutMs,
-        );
-      }
-
-      // Completions of this workflowId kept in the outcomes stream, then live ones: a run that
-      // finished before the call is found, and continue-as-new is followed in order.
-      const consider = (body: unknown): void => {
-        if (!isOutcome(body) || body.workflowId !== workflowId) return;
-        if (wantRunId !== undefined && body.runId !== wantRunId) return;
-        if (body.status === 'continued') {
-          wantRunId = undefined;
-          return;
-        }
-        finish(() => settleOutcome<T>(body, resolve, reject));
-      };
-      const follow = async (): Promise<void> => {
-        const js = jetstream(this.nc);
-        while (!settled) {
-          try {
-            const consumer = await js.consumers.get(stream, {
-              filter_subjects: filter,
-              // A given run: search every kept completion. Otherwise: the newest one, then live ones.
-              deliver_policy: opts.runId === undefined ? DeliverPolicy.LastPerSubject : DeliverPolicy.All,
-            });
-            messages = await consumer.consume();
-            break;
-          } catch (err) {
-            // No outcomes stream yet (no router has run in this namespace): look again shortly.
-            if (!isStreamNotFound(err)) throw err;
-            await new Promise((r) => setTimeout(r, this.opts.resultPollMs));
-          }
-        }
-        if (settled) {
-          messages?.stop();
-          return;
-        }
-        for await (const m of messages ?? []) {
-          consider(safeDecode(m));
-          if (settled) break;
-        }
-      };
-      follow().catch((err: unknown) => finish(() => reject(asSquallError(err))));
-    });
+    return awaitResult<T>(this, workflowId, opts);
   }
 
   watch(opts: WatchOptions = {}): WatchStream {
-    const queue: WatchEvent[] = [];
-    let wake: (() => void) | undefined;
-    let stopped = false;
-    const subs: Subscription[] = [];
-    const onMsg = (kind: WatchEvent['kind']) => (err: Error | null, msg: Msg) => {
-      if (err) return stop();
-      const body = safeDecode(msg);
-      if (kind === 'done' && isOutcome(body)) queue.push({ kind, subject: msg.subject, body });
-      else if (kind === 'emit' && isEmitted(body)) queue.push({ kind, subject: msg.subject, body });
-      else this.opts.log.warn('watch: skipping an unreadable message', { subject: msg.subject });
-      wake?.();
-    };
-    subs.push(this.nc.subscribe(this.subjects.doneFilter(opts.type, opts.workflowId), { callback: onMsg('done') }));
-    if (opts.workflowId !== undefined || opts.type === undefined) {
-      const emit = opts.workflowId === undefined ? this.subjects.all.emit : this.subjects.emit(opts.workflowId);
-      subs.push(this.nc.subscribe(emit, { callback: onMsg('emit') }));
-    }
-    const stop = (): void => {
-      if (stopped) return;
-      stopped = true;
-      for (const s of subs) s.unsubscribe();
-      this.open.delete(handle);
-      wake?.();
-    };
-    const handle = { stop };
-    this.open.add(handle);
-    return {
-      stop,
-      [Symbol.asyncIterator]: (): AsyncIterator<WatchEvent> => ({
-        next: async (): Promise<IteratorResult<WatchEvent>> => {
-          while (queue.length === 0 && !stopped) await new Promise<void>((r) => (wake = r));
-          wake = undefined;
-          const value = queue.shift();
-          return value === undefined ? { done: true, value: undefined } : { done: false, value };
-        },
-        return: async (): Promise<IteratorResult<WatchEvent>> => {
-          stop();
-          return { done: true, value: undefined };
-        },
-      }),
-    };
+    return openWatch(this, opts);
   }
 
   async close(): Promise<void> {
@@ -419,22 +275,6 @@ class Client implements SquallClient {
   }
 }
 
-function settleOutcome<T>(body: RunOutcome, resolve: (v: T) => void, reject: (e: unknown) => void): void {
-  const { workflowId, runId, status } = body;
-  if (status === 'completed') {
-    resolve(body.output as T);
-    return;
-  }
-  const cause = body.error ? typedError(body.error) : undefined;
-  const details = { workflowId, runId, status, error: body.error };
-  if (status === 'cancelled') {
-    reject(new CancelledError(`run ${workflowId} (${runId}) was cancelled`, { cause, details }));
-    return;
-  }
-  const why = cause ? `: ${cause.message}` : '';
-  reject(new WorkflowFailedError(`run ${workflowId} (${runId}) ${status}${why}`, { cause, details }));
-}
-
 function checkSignal(event: unknown): asserts event is SignalEvent {
   if (!isRecord(event)) throw new InvalidInputError('a signal must be an object { type, ...data }');
   if (typeof event.type !== 'string' || event.type.length === 0) {
@@ -449,50 +289,4 @@ function checkPositiveInt(name: string, value: number | undefined): void {
   if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
     throw new InvalidInputError(`${name} must be a positive integer, got ${String(value)}`);
   }
-}
-
-function expectShape<T>(reply: unknown, subject: string, keys: string[]): T {
-  if (!isRecord(reply) || keys.some((k) => !(k in reply))) {
-    throw new SquallError('INTERNAL', `unexpected reply to ${subject}: expected fields ${keys.join(', ')}`, {
-      details: { subject },
-    });
-  }
-  return reply as T;
-}
-
-function isOutcome(body: unknown): body is RunOutcome {
-  return (
-    isRecord(body) &&
-    typeof body.workflowId === 'string' &&
-    typeof body.runId === 'string' &&
-    typeof body.status === 'string'
-  );
-}
-
-function isEmitted(body: unknown): body is EmittedEvent {
-  return (
-    isRecord(body) && typeof body.workflowId === 'string' && isRecord(body.event) && typeof body.event.type === 'string'
-  );
-}
-
-function safeDecode(msg: { data: Uint8Array; headers?: MsgHdrs | undefined; subject: string }): unknown {
-  try {
-    return decode(msg);
-  } catch {
-    return undefined;
-  }
-}
-
-function isStreamNotFound(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'StreamNotFoundError' || /stream not found/i.test(err.message));
-}
-
-function asSquallError(err: unknown): SquallError {
-  if (err instanceof SquallError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new SquallError('UNAVAILABLE', message, { cause: err, retryable: true });
-}
-
-function definedOnly<T extends object>(obj: T): Partial<T> {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,6 +1,7 @@
 /** The Squall client: start, signal, cancel, query runs, read results and history, watch completions. */
 export type { CallbackFailure } from './bodies.js';
-export { type ClientOptions, connect, defaultClientOptions, type SquallClient } from './client.js';
+export { connect, type SquallClient } from './client.js';
+export { type ClientOptions, defaultClientOptions } from './options.js';
 export type {
   AcceptedReply,
   ClosedStatus,

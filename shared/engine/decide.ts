@@ -6,34 +6,12 @@
 import { type AnyMachineSnapshot, initialTransition } from 'xstate';
 import { InvalidInputError } from '../errors.js';
 import type { HistoryEvent, SignalEvent } from '../history/events.js';
-import { actorResult } from './action-target.js';
 import type { applyActions } from './actions.js';
-import {
-  activityCompleted,
-  activityTimerFired,
-  attemptFailed,
-  attemptHeartbeat,
-  attemptStarted,
-  isCurrentAttempt,
-} from './attempts.js';
-import { callbackTimerFired, pendingCallback, settleCallback } from './callback.js';
 import { type DecisionScope, withDecisionScope } from './decision-context.js';
 import type { WorkflowDefinition } from './definition.js';
-import {
-  accepts,
-  advance,
-  closeRun,
-  type Draft,
-  finish,
-  ignore,
-  newDraft,
-  openDraft,
-  pendingBySeq,
-  record,
-  settle,
-  step,
-} from './draft.js';
-import { CANCEL_EVENT_TYPE, inputEvent, validateDecisionInput } from './input.js';
+import { accepts, advance, closeRun, type Draft, finish, newDraft, openDraft, record, settle, step } from './draft.js';
+import { foldRunInput, type RunInput } from './fold-input.js';
+import { validateDecisionInput } from './input.js';
 import { sideEffectRecorder } from './side-effects.js';
 import { CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
 
@@ -81,6 +59,19 @@ function decideInScope(
     }
     return start(definition, input, bind);
   }
+  const run = runTakingInput(definition, state, input);
+  if (run.status !== 'running') return { events: [], commands: [], state: run };
+  const inputId = outsideInputId(input);
+  // The same outside message again (its router died before acking it): taken already.
+  if (inputId !== undefined && run.recentInputs?.includes(inputId)) return { events: [], commands: [], state: run };
+
+  const d = bind(openDraft(definition, run, input.at));
+  if (inputId !== undefined) d.state.recentInputs = [...(d.state.recentInputs ?? []), inputId].slice(-RECENT_INPUTS);
+  return foldRunInput(d, input);
+}
+
+/** The state a non-start input folds into; InvalidInputError when there is none or it is another workflow's. */
+function runTakingInput(definition: WorkflowDefinition, state: RunState | undefined, input: RunInput): RunState {
   if (state === undefined) {
     throw new InvalidInputError(`a ${input.kind} input needs the run's state; only start opens a run`);
   }
@@ -90,129 +81,7 @@ function decideInScope(
       { details: { runId: state.runId } },
     );
   }
-  if (state.status !== 'running') return { events: [], commands: [], state };
-  const inputId = outsideInputId(input);
-  // The same outside message again (its router died before acking it): taken already.
-  if (inputId !== undefined && state.recentInputs?.includes(inputId)) return { events: [], commands: [], state };
-
-  const d = bind(openDraft(definition, state, input.at));
-  if (inputId !== undefined) d.state.recentInputs = [...(d.state.recentInputs ?? []), inputId].slice(-RECENT_INPUTS);
-  switch (input.kind) {
-    case 'activityStarted':
-    case 'activityHeartbeat': {
-      const pending = pendingBySeq(d, input.activitySeq);
-      const live =
-        pending !== undefined &&
-        (input.kind === 'activityStarted'
-          ? attemptStarted(d, pending, input.attempt)
-          : attemptHeartbeat(d, pending, input.attempt, input.details));
-      if (!live) {
-        // An executor still working on an attempt that is over missed its cancel notice: repeat it.
-        if (!pending) {
-          d.commands.push({ kind: 'cancelActivity', activitySeq: input.activitySeq, reason: 'stale' });
-        } else if (pending.policy) {
-          d.commands.push({
-            kind: 'cancelActivity',
-            activitySeq: input.activitySeq,
-            activity: pending.activity,
-            attempt: input.attempt,
-            reason: 'stale',
-          });
-        }
-        return ignore(d, input, 'stale');
-      }
-      // Record the input first: attemptStarted already wrote the timers it armed.
-      d.events.unshift(inputEvent(input, definition.name, definition.version));
-      break;
-    }
-    case 'activityCompleted':
-    case 'activityFailed': {
-      const pending = pendingBySeq(d, input.activitySeq);
-      if (!pending || !isCurrentAttempt(pending, input.attempt)) return ignore(d, input, 'stale');
-      record(d, input);
-      // The result is consumed before the machine moves, so the stopChild that leaving the
-      // invoking state produces finds nothing pending and cancels nothing.
-      let event: SignalEvent | undefined;
-      if (input.kind === 'activityCompleted') {
-        event = activityCompleted(d, pending, input.output);
-      } else {
-        if (input.heartbeat !== undefined && pending.policy) pending.heartbeat = input.heartbeat;
-        event = attemptFailed(d, pending, input.error, input.retryAfterMs);
-      }
-      if (event) step(d, event);
-      break;
-    }
-    case 'timerFired': {
-      const timer = Object.values(d.state.timers).find((t) => t.timerSeq === input.timerSeq);
-      if (timer) {
-        record(d, input);
-        delete d.state.timers[timer.sendId];
-        step(d, timer.event ?? { type: timer.sendId });
-        break;
-      }
-      const timedOut = callbackTimerFired(d, input.timerSeq);
-      if (timedOut) {
-        d.events.unshift(inputEvent(input, definition.name, definition.version));
-        step(d, timedOut);
-        break;
-      }
-      const fired = activityTimerFired(d, input.timerSeq);
-      if (!fired) return ignore(d, input, 'stale');
-      d.events.unshift(inputEvent(input, definition.name, definition.version));
-      if (fired.event) step(d, fired.event);
-      break;
-    }
-    case 'childCompleted':
-    case 'childFailed': {
-      const child = Object.values(d.state.children).find((c) => c.childSeq === input.childSeq);
-      if (!child) return ignore(d, input, 'stale');
-      record(d, input);
-      delete d.state.children[child.invokeId];
-      const id = child.invokeId;
-      step(d, actorResult(id, input.kind === 'childCompleted' ? { output: input.output } : { error: input.error }));
-      break;
-    }
-    case 'callbackCompleted':
-    case 'callbackFailed': {
-      const cb = pendingCallback(d.state, input.callbackSeq);
-      if (!cb) return ignore(d, input, 'stale');
-      record(d, input);
-      step(
-        d,
-        settleCallback(d, cb, input.kind === 'callbackCompleted' ? { output: input.output } : { error: input.error }),
-      );
-      break;
-    }
-    case 'signal': {
-      const accepted = accepts(d, input.event);
-      if (accepted === 'failed') break;
-      if (!accepted) {
-        if (!definition.deferred.includes(input.event.type)) return ignore(d, input, 'unhandled');
-        d.events.push(inputEvent(input, definition.name, definition.version, { deferred: true }));
-        d.state.mailbox.push(input.event);
-        break;
-      }
-      record(d, input);
-      step(d, input.event);
-      break;
-    }
-    case 'cancel': {
-      record(d, input);
-      const event: SignalEvent =
-        input.reason === undefined ? { type: CANCEL_EVENT_TYPE } : { type: CANCEL_EVENT_TYPE, reason: input.reason };
-      const handled = accepts(d, event);
-      if (handled === 'failed') break;
-      if (handled) step(d, event);
-      else closeRun(d, 'cancelled', input.reason);
-      break;
-    }
-    case 'terminate':
-      record(d, input);
-      closeRun(d, 'terminated', input.reason);
-      break;
-  }
-  settle(d);
-  return finish(d);
+  return state;
 }
 
 function start(

@@ -2,6 +2,10 @@
  * The history of a run: an append-only list of commits, one per decision. Each commit's first
  * event is the input the decision took; the rest are what the decision produced. History is the
  * truth; run summaries, snapshots and timer documents are projections of it.
+ *
+ * One file on purpose (over 400 lines): it is the schema of that one log, a closed union whose
+ * variants, HISTORY_EVENT_TYPES and the InputEvent subset must change together and be reviewed
+ * side by side; split, a new event could be added to the union and missed by the decoder's set.
  */
 import type { ErrorInfo } from '../errors.js';
 

@@ -147,6 +147,36 @@ export function mapState<
 >(
   opts: MapStateOptions<TContext, TActor, TSrc, TItem>,
 ): StateNodeConfig<TContext, TEvent, TActor, TAction, TGuard, TDelay, TTag, unknown, TEmitted, TMeta> {
+  const node = mapNode(opts, checkMapOptions(opts));
+  // XState cannot type a node built outside the machine's setup(); its actions are typed in mapNode.
+  return node as unknown as StateNodeConfig<
+    TContext,
+    TEvent,
+    TActor,
+    TAction,
+    TGuard,
+    TDelay,
+    TTag,
+    unknown,
+    TEmitted,
+    TMeta
+  >;
+}
+
+/** mapState's options once checked, defaults applied. */
+interface MapPlan {
+  id: string;
+  resultKey: string;
+  /** The activity or child workflow src spawned per item. */
+  src: string;
+  concurrency: number;
+  policy: CompletionPolicy;
+}
+
+/** Checks mapState's options when the machine is built; InvalidInputError names the bad one. */
+function checkMapOptions<TContext extends MachineContext, TActor extends ProvidedActor, TSrc extends string, TItem>(
+  opts: MapStateOptions<TContext, TActor, TSrc, TItem>,
+): MapPlan {
   const where = 'mapState';
   if (typeof opts !== 'object' || opts === null) throw new InvalidInputError(`${where} needs an options object`);
   const resultKey = opts.resultKey as string;
@@ -176,10 +206,21 @@ export function mapState<
   }
   if (typeof opts.onDone !== 'string') throw new InvalidInputError(`${where} ${id}: onDone must be a target`);
   const policy = validateCompletion(opts.completion ?? 'all', `${where} ${id}`);
+  return { id, resultKey, src: source, concurrency, policy };
+}
+
+/**
+ * The map's node: entry opens the batch and spawns the first items, each result records its item
+ * and starts the next, exit stops what still runs, and `always` leaves once the policy decided.
+ */
+function mapNode<TContext extends MachineContext, TActor extends ProvidedActor, TSrc extends string, TItem>(
+  opts: MapStateOptions<TContext, TActor, TSrc, TItem>,
+  { id, resultKey, src, concurrency, policy }: MapPlan,
+) {
+  const where = 'mapState';
   const prefix = mapChildPrefix(id);
   const doneType = `xstate.done.actor.${prefix}`;
   const errorType = `xstate.error.actor.${prefix}`;
-  const src: string = source;
   type Output = ActorOutput<TActor, TSrc>;
 
   const readItems = (context: TContext, total?: number): readonly TItem[] => {
@@ -241,7 +282,7 @@ export function mapState<
 
   // Enqueue is a narrow view of XState's enqueue, whose types need the machine's setup().
   const act = (fn: (args: EnqueueArgs<TContext>) => void) => enqueueActions(fn as never);
-  const node = {
+  return {
     entry: act(entry),
     exit: act(exit),
     on: { [`${doneType}*`]: { actions: act(onResult) }, [`${errorType}*`]: { actions: act(onResult) } },
@@ -250,17 +291,4 @@ export function mapState<
       { guard: isDecided('failed'), target: opts.onFailed ?? opts.onDone },
     ],
   };
-  // XState cannot type a node built outside the machine's setup(); its actions are typed above.
-  return node as unknown as StateNodeConfig<
-    TContext,
-    TEvent,
-    TActor,
-    TAction,
-    TGuard,
-    TDelay,
-    TTag,
-    unknown,
-    TEmitted,
-    TMeta
-  >;
 }

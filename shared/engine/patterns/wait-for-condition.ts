@@ -99,6 +99,33 @@ export function waitForCondition<
 >(
   opts: WaitForConditionOptions<TContext, TActor, TSrc>,
 ): StateNodeConfig<TContext, TEvent, TActor, TAction, TGuard, TDelay, TTag, unknown, TEmitted, TMeta> {
+  const node = waitNode(opts, checkWaitOptions(opts));
+  // XState cannot type a node built outside the machine's setup(); its actions are typed in waitNode.
+  return node as unknown as StateNodeConfig<
+    TContext,
+    TEvent,
+    TActor,
+    TAction,
+    TGuard,
+    TDelay,
+    TTag,
+    unknown,
+    TEmitted,
+    TMeta
+  >;
+}
+
+/** waitForCondition's options once checked, defaults applied. */
+interface WaitPlan {
+  id: string;
+  resultKey: string;
+  backoff: { initialIntervalMs: number; backoffCoefficient: number; maxIntervalMs: number };
+}
+
+/** Checks waitForCondition's options when the machine is built; InvalidInputError names the bad one. */
+function checkWaitOptions<TContext extends MachineContext, TActor extends ProvidedActor, TSrc extends string>(
+  opts: WaitForConditionOptions<TContext, TActor, TSrc>,
+): WaitPlan {
   const where = 'waitForCondition';
   if (typeof opts !== 'object' || opts === null) throw new InvalidInputError(`${where} needs an options object`);
   const resultKey = opts.resultKey as string;
@@ -133,6 +160,17 @@ export function waitForCondition<
   ] as const) {
     if (typeof target !== 'string') throw new InvalidInputError(`${where} ${id}: ${name} must be a target`);
   }
+  return { id, resultKey, backoff };
+}
+
+/**
+ * The wait's node: `checking` invokes the activity, `sleeping` arms the backoff timer, `satisfied`
+ * ends it; the deadline is an `after` on the node itself, so it runs across both.
+ */
+function waitNode<TContext extends MachineContext, TActor extends ProvidedActor, TSrc extends string>(
+  opts: WaitForConditionOptions<TContext, TActor, TSrc>,
+  { id, resultKey, backoff }: WaitPlan,
+) {
   type Output = ActorOutput<TActor, TSrc>;
   const tick = `squall.wait.${id}.tick`;
   const failedType = `squall.wait.${id}.failed`;
@@ -150,7 +188,7 @@ export function waitForCondition<
   const outputOf = (event: EventObject): Output => (event as EventObject & { output: Output }).output;
   const errorOf = (event: EventObject): ErrorInfo => (event as EventObject & { error: ErrorInfo }).error;
 
-  const node = {
+  return {
     initial: 'checking',
     entry: act(({ enqueue }) =>
       enqueue.assign({ [resultKey]: { status: 'waiting', checks: 0, output: null, error: null } }),
@@ -194,17 +232,4 @@ export function waitForCondition<
       satisfied: { type: 'final' },
     },
   };
-  // XState cannot type a node built outside the machine's setup(); the options above are typed.
-  return node as unknown as StateNodeConfig<
-    TContext,
-    TEvent,
-    TActor,
-    TAction,
-    TGuard,
-    TDelay,
-    TTag,
-    unknown,
-    TEmitted,
-    TMeta
-  >;
 }

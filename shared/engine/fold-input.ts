@@ -1,0 +1,179 @@
+/**
+ * How each kind of input of an open run folds into its draft: which pending activity, timer,
+ * child or callback it settles, whether it is stale, and which event the machine then takes.
+ * decide() checks the run and the input first; everything here runs inside its decision scope.
+ */
+import type { SignalEvent } from '../history/events.js';
+import { actorResult } from './action-target.js';
+import {
+  activityCompleted,
+  activityTimerFired,
+  attemptFailed,
+  attemptHeartbeat,
+  attemptStarted,
+  isCurrentAttempt,
+} from './attempts.js';
+import { callbackTimerFired, pendingCallback, settleCallback } from './callback.js';
+import { accepts, closeRun, type Draft, finish, ignore, pendingBySeq, record, settle, step } from './draft.js';
+import { CANCEL_EVENT_TYPE, inputEvent } from './input.js';
+import type { Decision, DecisionInput } from './types.js';
+
+/** Every input but `start`: those that need the run's state. */
+export type RunInput = Exclude<DecisionInput, { kind: 'start' }>;
+type InputOf<K extends RunInput['kind']> = Extract<RunInput, { kind: K }>;
+
+/**
+ * Folds `input` into draft `d` of an open run and closes the decision: a stale or unhandled input
+ * is recorded as ignored; otherwise the machine takes its event and settles.
+ */
+export function foldRunInput(d: Draft, input: RunInput): Decision {
+  switch (input.kind) {
+    case 'activityStarted':
+    case 'activityHeartbeat':
+      return foldAttemptProgress(d, input);
+    case 'activityCompleted':
+    case 'activityFailed':
+      return foldActivityResult(d, input);
+    case 'timerFired':
+      return foldTimerFired(d, input);
+    case 'childCompleted':
+    case 'childFailed':
+      return foldChildResult(d, input);
+    case 'callbackCompleted':
+    case 'callbackFailed':
+      return foldCallbackResult(d, input);
+    case 'signal':
+      return foldSignal(d, input);
+    case 'cancel':
+      return foldCancel(d, input);
+    case 'terminate':
+      record(d, input);
+      closeRun(d, 'terminated', input.reason);
+      return settled(d);
+  }
+}
+
+/** Lets the machine run what it has left (eventless transitions, mailbox) and closes the decision. */
+function settled(d: Draft): Decision {
+  settle(d);
+  return finish(d);
+}
+
+/** Records `input` ahead of the events its own fold already wrote (timers armed, attempts counted). */
+function recordFirst(d: Draft, input: RunInput): void {
+  d.events.unshift(inputEvent(input, d.definition.name, d.definition.version));
+}
+
+function foldAttemptProgress(d: Draft, input: InputOf<'activityStarted' | 'activityHeartbeat'>): Decision {
+  const pending = pendingBySeq(d, input.activitySeq);
+  const live =
+    pending !== undefined &&
+    (input.kind === 'activityStarted'
+      ? attemptStarted(d, pending, input.attempt)
+      : attemptHeartbeat(d, pending, input.attempt, input.details));
+  if (!live) {
+    // An executor still working on an attempt that is over missed its cancel notice: repeat it.
+    if (!pending) {
+      d.commands.push({ kind: 'cancelActivity', activitySeq: input.activitySeq, reason: 'stale' });
+    } else if (pending.policy) {
+      d.commands.push({
+        kind: 'cancelActivity',
+        activitySeq: input.activitySeq,
+        activity: pending.activity,
+        attempt: input.attempt,
+        reason: 'stale',
+      });
+    }
+    return ignore(d, input, 'stale');
+  }
+  // Record the input first: attemptStarted already wrote the timers it armed.
+  recordFirst(d, input);
+  return settled(d);
+}
+
+function foldActivityResult(d: Draft, input: InputOf<'activityCompleted' | 'activityFailed'>): Decision {
+  const pending = pendingBySeq(d, input.activitySeq);
+  if (!pending || !isCurrentAttempt(pending, input.attempt)) return ignore(d, input, 'stale');
+  record(d, input);
+  // The result is consumed before the machine moves, so the stopChild that leaving the
+  // invoking state produces finds nothing pending and cancels nothing.
+  let event: SignalEvent | undefined;
+  if (input.kind === 'activityCompleted') {
+    event = activityCompleted(d, pending, input.output);
+  } else {
+    if (input.heartbeat !== undefined && pending.policy) pending.heartbeat = input.heartbeat;
+    event = attemptFailed(d, pending, input.error, input.retryAfterMs);
+  }
+  if (event) step(d, event);
+  return settled(d);
+}
+
+/** A timer is the machine's own, a callback's timeout, or an activity's retry or timeout timer. */
+function foldTimerFired(d: Draft, input: InputOf<'timerFired'>): Decision {
+  const timer = Object.values(d.state.timers).find((t) => t.timerSeq === input.timerSeq);
+  if (timer) {
+    record(d, input);
+    delete d.state.timers[timer.sendId];
+    step(d, timer.event ?? { type: timer.sendId });
+    return settled(d);
+  }
+  const timedOut = callbackTimerFired(d, input.timerSeq);
+  if (timedOut) {
+    recordFirst(d, input);
+    step(d, timedOut);
+    return settled(d);
+  }
+  const fired = activityTimerFired(d, input.timerSeq);
+  if (!fired) return ignore(d, input, 'stale');
+  recordFirst(d, input);
+  if (fired.event) step(d, fired.event);
+  return settled(d);
+}
+
+function foldChildResult(d: Draft, input: InputOf<'childCompleted' | 'childFailed'>): Decision {
+  const child = Object.values(d.state.children).find((c) => c.childSeq === input.childSeq);
+  if (!child) return ignore(d, input, 'stale');
+  record(d, input);
+  delete d.state.children[child.invokeId];
+  const id = child.invokeId;
+  step(d, actorResult(id, input.kind === 'childCompleted' ? { output: input.output } : { error: input.error }));
+  return settled(d);
+}
+
+function foldCallbackResult(d: Draft, input: InputOf<'callbackCompleted' | 'callbackFailed'>): Decision {
+  const cb = pendingCallback(d.state, input.callbackSeq);
+  if (!cb) return ignore(d, input, 'stale');
+  record(d, input);
+  step(
+    d,
+    settleCallback(d, cb, input.kind === 'callbackCompleted' ? { output: input.output } : { error: input.error }),
+  );
+  return settled(d);
+}
+
+/** A signal the current state cannot take waits in the mailbox when its type is deferred. */
+function foldSignal(d: Draft, input: InputOf<'signal'>): Decision {
+  const accepted = accepts(d, input.event);
+  if (accepted === 'failed') return settled(d);
+  if (!accepted) {
+    if (!d.definition.deferred.includes(input.event.type)) return ignore(d, input, 'unhandled');
+    d.events.push(inputEvent(input, d.definition.name, d.definition.version, { deferred: true }));
+    d.state.mailbox.push(input.event);
+    return settled(d);
+  }
+  record(d, input);
+  step(d, input.event);
+  return settled(d);
+}
+
+/** A machine that handles the cancel event decides what cancelling means; otherwise the run closes. */
+function foldCancel(d: Draft, input: InputOf<'cancel'>): Decision {
+  record(d, input);
+  const event: SignalEvent =
+    input.reason === undefined ? { type: CANCEL_EVENT_TYPE } : { type: CANCEL_EVENT_TYPE, reason: input.reason };
+  const handled = accepts(d, event);
+  if (handled === 'failed') return settled(d);
+  if (handled) step(d, event);
+  else closeRun(d, 'cancelled', input.reason);
+  return settled(d);
+}
