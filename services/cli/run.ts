@@ -7,7 +7,7 @@ import type { HistoryCommit, SquallClient } from '../../shared/client/index.js';
 import { SquallError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { ServiceHealth } from '../common/service.js';
-import type { RouterFaultHooks } from '../router/router.js';
+import type { RouterFaultHooks } from '../router/faults.js';
 import {
   type CliCommand,
   type Connection,
@@ -149,16 +149,9 @@ async function startService(
     case 'router': {
       const workflows = await loadWorkflows(command.workflows);
       const { startRouter } = await import('../router/router.js');
-      const faults = command.fault ? faultHooks(command.fault, log) : undefined;
-      return await startRouter({
-        natsUrl,
-        mongoUrl,
-        prefix: c.prefix,
-        dbName: c.dbName,
-        workflows,
-        log,
-        ...(faults ? { faults } : {}),
-      });
+      const { withRouterFaults } = await import('../router/faults.js');
+      const start = command.fault ? withRouterFaults(faultHooks(command.fault, log)) : startRouter;
+      return await start({ natsUrl, mongoUrl, prefix: c.prefix, dbName: c.dbName, workflows, log });
     }
     case 'executor': {
       const activities = await loadActivities(command.activities);

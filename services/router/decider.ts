@@ -3,6 +3,7 @@
  * fold one input through the pure engine, append the commit (batched across runs), publish its
  * commands, then update projections. A lost append race (ConflictError) reloads and decides again.
  */
+import { type Clock, systemClock } from '../../shared/clock.js';
 import type { WorkflowDefinition, WorkflowRegistry } from '../../shared/engine/index.js';
 import { decide, replayCommits } from '../../shared/engine/index.js';
 import type { DecisionInput, RunState } from '../../shared/engine/types.js';
@@ -38,8 +39,8 @@ export interface RunDeciderOptions {
   log: Logger;
   /** Runs kept hot in memory. @default 10_000 */
   cacheSize?: number;
-  /** Clock for input times; injected so tests can control it. @default Date.now */
-  now?: () => number;
+  /** The time inputs are decided at; injected so tests can control it. @default systemClock */
+  clock?: Clock;
   /** See RunProjectionsOptions.summaryDelayMs. @default 1000 */
   summaryDelayMs?: number;
 }
@@ -72,12 +73,12 @@ export class RunDecider {
   /** Publishes, summary writes and owed summaries (see RunProjections). */
   private readonly projections: RunProjections;
   private readonly cacheSize: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private races = 0;
 
   constructor(private readonly opts: RunDeciderOptions) {
     this.cacheSize = opts.cacheSize ?? 10_000;
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
     this.appends = new Batcher((cs) => opts.store.appendCommits(cs), { maxBatch: 512, concurrency: 2 });
     this.projections = new RunProjections({
       store: opts.store,
@@ -268,7 +269,7 @@ export class RunDecider {
       }
       return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
     }
-    const decisionInput: DecisionInput = { kind: 'start', at: this.now(), workflowId, runId };
+    const decisionInput: DecisionInput = { kind: 'start', at: this.clock.now(), workflowId, runId };
     if (input.input !== undefined) decisionInput.input = input.input;
     if (input.parent) decisionInput.parent = { ...input.parent };
     if (input.continuedFrom) decisionInput.continuedFrom = input.continuedFrom;
@@ -332,7 +333,7 @@ export class RunDecider {
         // A parent's close policy reached a run that is not its child (the id was reused): leave it be.
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'stale' };
       }
-      const decision = decide(run.def, run.state, toDecisionInput(input, this.now(), inputKey));
+      const decision = decide(run.def, run.state, toDecisionInput(input, this.clock.now(), inputKey));
       if (decision.events.length === 0) {
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed' };
       }

@@ -4,6 +4,7 @@
  * summaries whose writes failed. Any router may sweep; a repeated publish is deduplicated.
  */
 
+import type { Clock } from '../../shared/clock.js';
 import { forEachLimited } from '../../shared/concurrency.js';
 import type { Logger } from '../../shared/log.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
@@ -19,6 +20,8 @@ export interface OutboxSweeperOptions {
   store: Store;
   decider: Pick<RunDecider, 'payOwedSummaries' | 'republish'>;
   log: Logger;
+  /** Ages commits against their grace period. */
+  clock: Clock;
   /** How often the outbox is swept. */
   intervalMs: number;
   /** How long a commit stays unpublished before a sweep republishes it. */
@@ -34,7 +37,7 @@ export function startOutboxSweeper(opts: OutboxSweeperOptions): { stop(): void }
     await decider.payOwedSummaries();
     // Batch after batch while a full one comes back: a crash under load can leave thousands.
     for (let round = 0; !opts.isStopping(); round++) {
-      const olderThan = Date.now() - opts.graceMs;
+      const olderThan = opts.clock.now() - opts.graceMs;
       const stale = await store.findUnpublished({ olderThan, limit: SWEEP_BATCH });
       // A run's commits in order; runs side by side, in random order so that two routers sweeping
       // the same backlog mostly work on different runs. One run failing does not stop the rest.
