@@ -15,7 +15,7 @@ import { Batcher } from '../common/batcher.js';
 import { KeyedQueue } from '../common/keyed-queue.js';
 import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit, toDecisionInput } from './decisions.js';
 import type { RouterInput, StartInput } from './inputs.js';
-import type { OutboundMessage } from './outbox.js';
+import { type OutboundMessage, Outbox } from './outbox.js';
 import { RunProjections } from './projections.js';
 
 export { deriveRunId } from './decisions.js';
@@ -58,7 +58,7 @@ export interface InputMeta {
   msgId?: string;
   /**
    * Set on a redelivery: when the message was first stored, less a margin for clock skew. Where
-   * an earlier delivery may have left a commit (see RunDecider.reenter), the run's commits since
+   * an earlier delivery may have left a commit (see Outbox.reenter), the run's commits since
    * then are re-entered in the outbox before the input is acked.
    */
   redeliveredSince?: number;
@@ -70,8 +70,10 @@ export class RunDecider {
   private readonly missingLogged = new Set<string>();
   private readonly queue = new KeyedQueue();
   private readonly appends: Batcher<StoredCommit, ConflictError | undefined>;
-  /** Publishes, summary writes and owed summaries (see RunProjections). */
+  /** Summary writes and owed summaries (see RunProjections). */
   private readonly projections: RunProjections;
+  /** Publishes stored commits and repairs what a crash left unpublished (see Outbox). */
+  readonly outbox: Outbox;
   private readonly cacheSize: number;
   private readonly clock: Clock;
   private races = 0;
@@ -82,13 +84,21 @@ export class RunDecider {
     this.appends = new Batcher((cs) => opts.store.appendCommits(cs), { maxBatch: 512, concurrency: 2 });
     this.projections = new RunProjections({
       store: opts.store,
+      log: opts.log,
+      definition: (type, version) => this.definition(type, version),
+      ...(opts.summaryDelayMs === undefined ? {} : { summaryDelayMs: opts.summaryDelayMs }),
+    });
+    this.outbox = new Outbox({
+      store: opts.store,
       subjects: opts.subjects,
       publish: opts.publish,
       log: opts.log,
-      definition: (type, version) => this.definition(type, version),
-      cached: (runId) => this.cache.get(runId)?.state,
-      loadFresh: (runId) => this.load(runId, { fresh: true }),
-      ...(opts.summaryDelayMs === undefined ? {} : { summaryDelayMs: opts.summaryDelayMs }),
+      clock: this.clock,
+      runs: {
+        known: async (runId) => this.cache.get(runId)?.state ?? (await opts.store.getRun(runId))?.state,
+        loadFresh: async (runId) => (await this.load(runId, { fresh: true }))?.state,
+        saveSummary: (state) => this.projections.saveNow(state),
+      },
     });
   }
 
@@ -105,22 +115,9 @@ export class RunDecider {
       const foundIn =
         (outcome.kind === 'dropped' && outcome.why !== 'stale') ||
         (outcome.kind === 'applied' && outcome.ignored !== undefined);
-      if (foundIn && outcome.runId !== undefined) await this.reenter(outcome.runId, meta.redeliveredSince);
+      if (foundIn && outcome.runId !== undefined) await this.outbox.reenter(outcome.runId, meta.redeliveredSince);
       return outcome;
     });
-  }
-
-  /**
-   * A redelivered input's repair, before it is acked: the run's commits since the message arrived
-   * go back in the outbox, in case an earlier attempt stored one and died (or failed) before its
-   * entry was stored (see CommitStore). Only where that can be: a start (its run may have begun
-   * then), and an input its run already holds (dropped as a duplicate or as closing, or recorded
-   * as ignored); an input applied now had no earlier commit. Costs a read only on redeliveries.
-   */
-  private async reenter(runId: string, since: number | undefined): Promise<void> {
-    if (since === undefined) return;
-    const entered = await this.opts.store.reenterOutbox(runId, since);
-    if (entered > 0) this.opts.log.info('re-entered commits of a redelivered input in the outbox', { runId, entered });
   }
 
   /**
@@ -155,7 +152,7 @@ export class RunDecider {
         from: base?.lastSeq ?? 0,
         to: rebuilt.lastSeq,
       });
-      if (!hot) await this.projections.healSummaries(await this.opts.store.saveRun(rebuilt));
+      if (!hot) await this.projections.saveNow(rebuilt);
       state = rebuilt;
     }
     if (!state) return undefined;
@@ -175,7 +172,7 @@ export class RunDecider {
   /** Waits for every queued decision and pending projection write. */
   async drain(): Promise<void> {
     await this.queue.drain();
-    await Promise.all([this.appends.idle(), this.projections.idle()]);
+    await Promise.all([this.appends.idle(), this.projections.idle(), this.outbox.idle()]);
   }
 
   /** Append races this decider lost so far (another router appended the run's next commit first). */
@@ -229,7 +226,7 @@ export class RunDecider {
     }
     // The next run of a continue-as-new has an id of its own run's making: any redelivery agrees.
     const runId = deriveRunId(input.continuedFrom ? `continue:${input.continuedFrom}` : meta.startKey);
-    await this.reenter(runId, meta.redeliveredSince);
+    await this.outbox.reenter(runId, meta.redeliveredSince);
     let policy = input.idReusePolicy;
     if (input.continuedFrom) {
       await this.closeContinued(workflowId, input.continuedFrom);
@@ -244,7 +241,7 @@ export class RunDecider {
     // claim decides races (one start wins the id; the others signal the winner); a run that
     // closed between claim and signal makes us claim again.
     for (let attempt = 0; input.signal && !claim.claimed && claim.runId !== runId && claim.status === 'running'; ) {
-      await this.reenter(claim.runId, meta.redeliveredSince);
+      await this.outbox.reenter(claim.runId, meta.redeliveredSince);
       const signalled = await this.apply(
         { kind: 'signal', workflowId, event: input.signal, runId: claim.runId },
         outsideInputKey(meta),
@@ -283,19 +280,13 @@ export class RunDecider {
       // A crashed earlier attempt of this very start already appended it: finish its work.
       this.evict(runId);
       const run = await this.load(runId);
-      if (run) {
-        await this.projections.healSummaries(
-          await this.opts.store.saveRun(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined),
-        );
-      }
+      if (run) await this.projections.saveNow(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
       return { kind: 'started', workflowId, runId, created: true } as const;
     }
     this.remember({ def, state: decision.state });
     // The start summary is written before we answer, so signals right after can find the run.
-    await this.projections.healSummaries(
-      await this.opts.store.saveRun(decision.state, meta.msgId ? { startMsgId: meta.msgId } : undefined),
-    );
-    await this.projections.publishCommit(commit, decision.state);
+    await this.projections.saveNow(decision.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
+    await this.outbox.publishCommit(commit, decision.state.workflowType);
     return { kind: 'started', workflowId, runId, created: true } as const;
   }
 
@@ -349,7 +340,7 @@ export class RunDecider {
       // The input is applied once its commit is stored: what follows is the outbox's work, and a
       // failure there must not redeliver the input (a signal would be recorded twice). A commit
       // left unpublished is finished by the outbox sweep, a failed summary write by the next sweep.
-      await this.projections.project(commit, decision.state).catch((err: unknown) => {
+      await this.finish(commit, decision.state).catch((err: unknown) => {
         this.projections.owe(decision.state);
         this.opts.log.warn('a stored decision could not be published yet; the outbox sweep will', {
           runId: commit.runId,
@@ -409,19 +400,17 @@ export class RunDecider {
   }
 
   /**
-   * The outbox sweep's repair of a commit left unpublished: the run's summary is written again if
-   * missing, then the commit's commands published (see RunProjections).
+   * What follows a stored decision, in the order readers rely on: an open run's commands go out,
+   * then its summary is recorded (written behind); a closed run's summary is written first, so
+   * whoever hears of its completion finds it closed in describe and list, and its id free.
    */
-  republish(commit: StoredCommit): Promise<boolean> {
-    return this.projections.republish(commit);
-  }
-
-  /** Publishes a stored commit's commands (pipelined), then marks it published. */
-  publishCommit(
-    commit: StoredCommit,
-    state: Pick<RunState, 'workflowType'>,
-    opts: { awaitMark?: boolean } = {},
-  ): Promise<void> {
-    return this.projections.publishCommit(commit, state, opts);
+  private async finish(commit: StoredCommit, state: RunState): Promise<void> {
+    if (state.status === 'running') {
+      await this.outbox.publishCommit(commit, state.workflowType);
+      await this.projections.record(commit, state);
+      return;
+    }
+    await this.projections.record(commit, state);
+    await this.outbox.publishCommit(commit, state.workflowType);
   }
 }

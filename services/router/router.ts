@@ -31,7 +31,6 @@ import type { RouterFaultHooks } from './faults.js';
 import { InputHandler } from './handle-input.js';
 import { type CompiledRouterOptions, compileRouterOptions, type RouterOptionsInput } from './options.js';
 import type { OutboundMessage } from './outbox.js';
-import { startOutboxSweeper } from './outbox-sweeper.js';
 import { joinPartitions, type PartitionMembership } from './partitions.js';
 import { serveRouterRequests } from './requests.js';
 import { checkOpenRunVersions } from './versions.js';
@@ -172,7 +171,6 @@ class RouterService implements ServiceHandle {
   private readonly inputs: InputConsumer;
   private readonly partitions: PartitionPulls;
   private readonly inboxLoop: Promise<void>;
-  private readonly sweeper: { stop(): void };
   private readonly subs: Subscription[];
 
   private constructor(
@@ -203,14 +201,10 @@ class RouterService implements ServiceHandle {
       log: o.log,
       maxInputBytes: o.maxInputBytes,
     });
-    this.sweeper = startOutboxSweeper({
-      store: res.store,
-      decider,
-      log: o.log,
-      clock: o.clock,
+    decider.outbox.startSweeping({
       intervalMs: o.outboxIntervalMs,
       graceMs: o.outboxGraceMs,
-      isStopping: () => this.stopping,
+      beforeSweep: () => decider.payOwedSummaries(),
     });
     this.inboxLoop = this.inputs.consume(specs.inbox);
     this.subs.push(serveHealth(bus, 'router', this.id, () => this.health()));
@@ -284,7 +278,7 @@ class RouterService implements ServiceHandle {
   private async shutdown(deadlineMs: number): Promise<void> {
     this.stopping = true;
     this.membership?.leave();
-    this.sweeper.stop();
+    this.decider.outbox.stop();
     this.inputs.stop();
     for (const s of this.subs) s.unsubscribe();
     let timer: NodeJS.Timeout | undefined;
