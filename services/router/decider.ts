@@ -13,8 +13,8 @@ import type { Subjects } from '../../shared/names.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { KeyedQueue } from '../common/keyed-queue.js';
-import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit, toDecisionInput } from './decisions.js';
-import type { RouterInput, StartInput } from './inputs.js';
+import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit } from './decisions.js';
+import { type InboundInput, isOutsideInput, type RunInput, type StartInput } from './inputs.js';
 import { type OutboundMessage, Outbox } from './outbox.js';
 import { RunProjections } from './projections.js';
 
@@ -103,11 +103,11 @@ export class RunDecider {
   }
 
   /** Processes one input, serialized with every other input of the same workflowId. */
-  process(input: RouterInput, meta: InputMeta): Promise<DecideOutcome> {
+  process(input: InboundInput, meta: InputMeta): Promise<DecideOutcome> {
     const key = input.kind === 'start' ? (input.workflowId ?? deriveRunId(meta.startKey)) : input.workflowId;
     // Outside inputs come in on the inbox and are named by their message (see outsideInputKey);
     // results and firings come on the events stream and have stale checks of their own.
-    const outside = input.kind === 'signal' || input.kind === 'cancel' || input.kind === 'terminate';
+    const outside = input.kind === 'run' && isOutsideInput(input.decision);
     return this.queue.run(key, async () => {
       if (input.kind === 'start') return this.start(input, key, meta);
       const outcome = await this.apply(input, outside ? outsideInputKey(meta) : undefined);
@@ -243,7 +243,7 @@ export class RunDecider {
     for (let attempt = 0; input.signal && !claim.claimed && claim.runId !== runId && claim.status === 'running'; ) {
       await this.outbox.reenter(claim.runId, meta.redeliveredSince);
       const signalled = await this.apply(
-        { kind: 'signal', workflowId, event: input.signal, runId: claim.runId },
+        { kind: 'run', workflowId, runId: claim.runId, decision: { kind: 'signal', event: input.signal } },
         outsideInputKey(meta),
       );
       if (signalled.kind === 'applied')
@@ -307,7 +307,7 @@ export class RunDecider {
   }
 
   /** `inputKey` identifies the message the input came in (see DecisionInput `inputId`). */
-  private async apply(input: Exclude<RouterInput, StartInput>, inputKey?: string): Promise<DecideOutcome> {
+  private async apply(input: RunInput, inputKey?: string): Promise<DecideOutcome> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const run = await this.runFor(input);
       const duplicate = inputKey !== undefined && run.state.recentInputs?.includes(inputKey) === true;
@@ -316,15 +316,13 @@ export class RunDecider {
         const why = duplicate ? 'duplicate' : 'closed';
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why };
       }
-      if (
-        (input.kind === 'cancel' || input.kind === 'terminate') &&
-        input.byParent !== undefined &&
-        run.state.parent?.runId !== input.byParent
-      ) {
+      if (input.byParent !== undefined && run.state.parent?.runId !== input.byParent) {
         // A parent's close policy reached a run that is not its child (the id was reused): leave it be.
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'stale' };
       }
-      const decision = decide(run.def, run.state, toDecisionInput(input, this.clock.now(), inputKey));
+      const at = this.clock.now();
+      const engineInput = { ...input.decision, at, ...(inputKey === undefined ? {} : { inputId: inputKey }) };
+      const decision = decide(run.def, run.state, engineInput as DecisionInput);
       if (decision.events.length === 0) {
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed' };
       }
@@ -363,15 +361,10 @@ export class RunDecider {
     });
   }
 
-  private async runFor(input: Exclude<RouterInput, StartInput>): Promise<HotRun> {
-    if (
-      input.kind === 'result' ||
-      input.kind === 'activityUpdate' ||
-      input.kind === 'fired' ||
-      input.kind === 'child' ||
-      input.kind === 'callback'
-    ) {
-      const run = await this.load(input.runId);
+  private async runFor(input: RunInput): Promise<HotRun> {
+    if (!isOutsideInput(input.decision)) {
+      // Results, firings, child outcomes and callbacks name their run.
+      const run = input.runId === undefined ? undefined : await this.load(input.runId);
       if (!run) {
         throw new NotFoundError(`no run ${input.runId} (workflowId ${input.workflowId})`, {
           details: { reason: 'unknown-run', runId: input.runId, workflowId: input.workflowId },
@@ -379,7 +372,7 @@ export class RunDecider {
       }
       return run;
     }
-    if (input.kind === 'signal' && input.runId !== undefined) {
+    if (input.runId !== undefined) {
       const held = await this.load(input.runId);
       // The run holding the id was claimed by a start another router is still deciding: retry later.
       if (!held) {

@@ -10,13 +10,7 @@ import { type ChildResultMessage, childResultMsgId } from '../../shared/bus/life
 import { InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { RunDecider } from './decider.js';
-import {
-  checkInputSize,
-  type DeadLetterReason,
-  deadLetterReason,
-  parseRouterInput,
-  type RouterInput,
-} from './inputs.js';
+import { checkInputSize, type DeadLetterReason, deadLetterReason, type InboundInput, parseInbound } from './inputs.js';
 import type { StartedNotice } from './requests.js';
 import { type SettleDecision, settleFailure, settleOutcome } from './settle.js';
 
@@ -57,7 +51,7 @@ export class InputHandler {
     const { log } = this.deps;
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
     log.debug('input taken', { subject: m.subject, seq: m.info.streamSequence, deliveries: m.info.deliveryCount });
-    let input: RouterInput;
+    let input: InboundInput;
     try {
       input = this.parse(m);
     } catch (err) {
@@ -80,7 +74,7 @@ export class InputHandler {
         log.debug(outcome.why === 'duplicate' ? 'input taken before dropped' : 'input dropped', {
           workflowId: outcome.workflowId,
           runId: outcome.runId,
-          kind: input.kind,
+          kind: input.kind === 'run' ? input.decision.kind : input.kind,
           why: outcome.why,
         });
       }
@@ -93,7 +87,7 @@ export class InputHandler {
   }
 
   /** Checks size, decodes and parses a consumed message; errors carry their dead-letter reason. */
-  private parse(m: JsMsg): RouterInput {
+  private parse(m: JsMsg): InboundInput {
     checkInputSize(m.subject, m.data, this.deps.maxInputBytes);
     let body: unknown;
     try {
@@ -101,10 +95,10 @@ export class InputHandler {
     } catch (err) {
       throw new InvalidInputError(toSquallError(err).message, { cause: err, details: { reason: 'undecodable' } });
     }
-    return parseRouterInput(this.deps.bus.subjects, m.subject, body);
+    return parseInbound(this.deps.bus.subjects, m.subject, body);
   }
 
-  private async carryOut(m: JsMsg, input: RouterInput, d: SettleDecision): Promise<void> {
+  private async carryOut(m: JsMsg, input: InboundInput, d: SettleDecision): Promise<void> {
     if (d.failChildStart && input.kind === 'start') await this.reportChildStartFailed(input, d.failChildStart);
     if (d.startedNotice) this.notifyStarted(d.startedNotice);
     const s = d.settlement;
@@ -148,7 +142,7 @@ export class InputHandler {
   }
 
   /** A child run could not start (id taken, unknown type): its parent gets the failure as the child's. */
-  private async reportChildStartFailed(input: Extract<RouterInput, { kind: 'start' }>, e: SquallError): Promise<void> {
+  private async reportChildStartFailed(input: Extract<InboundInput, { kind: 'start' }>, e: SquallError): Promise<void> {
     const parent = input.parent;
     if (!parent) return;
     const body: ChildResultMessage = {

@@ -7,7 +7,7 @@
 import { backoffDelay } from '../../shared/bus/backoff.js';
 import { CallbackClosedError, type SquallError, toErrorInfo, toSquallError } from '../../shared/errors.js';
 import type { DecideOutcome } from './decider.js';
-import { type DeadLetterReason, deadLetterReason } from './inputs.js';
+import { type DeadLetterReason, deadLetterReason, type InboundInput, isOutsideInput } from './inputs.js';
 import type { StartedNotice } from './requests.js';
 
 /** Delivery attempts a signal for a not-yet-visible run waits before being dead-lettered. */
@@ -15,31 +15,6 @@ export const UNKNOWN_RUN_REDELIVERIES = 6;
 
 /** Error codes that say the input itself is wrong: it is parked, never tried again. */
 const INPUT_FAULTS: ReadonlySet<string> = new Set(['INVALID_INPUT', 'PAYLOAD_TOO_LARGE', 'NONDETERMINISM']);
-
-/** The kinds of input the router consumes. */
-export type InputKind =
-  | 'start'
-  | 'signal'
-  | 'cancel'
-  | 'terminate'
-  | 'child'
-  | 'result'
-  | 'activityUpdate'
-  | 'fired'
-  | 'callback';
-
-/** What settling needs to know of the input itself. */
-export interface SettledInput {
-  kind: InputKind;
-  /** A start's given workflowId (absent when the router derives one). */
-  workflowId?: string | undefined;
-  /** Set on a parent's close policy (cancel or terminate of its child). */
-  byParent?: string | undefined;
-  /** Set on a child run's start: its parent is told when the child cannot start. */
-  parent?: unknown;
-  /** A callback completion's callback. */
-  callbackSeq?: number | undefined;
-}
 
 /** What is done with the message. */
 export type Settlement =
@@ -63,7 +38,7 @@ export type RedeliveryDelay = (deliveryCount: number, shape?: { initialMs: numbe
 const jittered: RedeliveryDelay = (n, shape) => backoffDelay(n, shape ?? {});
 
 /** Settles an input its decision went through for: `msgId` is the message's Nats-Msg-Id. */
-export function settleOutcome(input: SettledInput, outcome: DecideOutcome, msgId?: string): SettleDecision {
+export function settleOutcome(input: InboundInput, outcome: DecideOutcome, msgId?: string): SettleDecision {
   if (outcome.kind === 'started') {
     const notice: StartedNotice = {
       workflowId: outcome.workflowId,
@@ -73,23 +48,25 @@ export function settleOutcome(input: SettledInput, outcome: DecideOutcome, msgId
     };
     return { settlement: { action: 'ack' }, startedNotice: notice };
   }
-  const closing = input.kind === 'signal' || input.kind === 'cancel' || input.kind === 'terminate';
+  if (input.kind === 'start') return ack();
+  const d = input.decision;
+  const callbackSeq = d.kind === 'callbackCompleted' || d.kind === 'callbackFailed' ? d.callbackSeq : undefined;
   if (outcome.kind === 'dropped') {
     // A parent's close policy raced its child's own end, or the id now names another run: fine.
-    if ((input.kind === 'cancel' || input.kind === 'terminate') && input.byParent !== undefined) return ack();
-    if (outcome.why === 'closed' && closing) {
+    if (input.byParent !== undefined) return ack();
+    if (outcome.why === 'closed' && isOutsideInput(d)) {
       const error = new Error(`run ${outcome.runId} of ${outcome.workflowId} is closed`);
       return deadLetter('closed-run', error);
     }
-    if (input.kind === 'callback') {
-      const why = `callback ${input.callbackSeq} of run ${outcome.runId} (${outcome.workflowId}): the run is closed`;
+    if (callbackSeq !== undefined) {
+      const why = `callback ${callbackSeq} of run ${outcome.runId} (${outcome.workflowId}): the run is closed`;
       return deadLetter('closed-run', new CallbackClosedError(why, { details: { runId: outcome.runId } }));
     }
     return ack();
   }
-  if (outcome.ignored === 'stale' && input.kind === 'callback') {
+  if (outcome.ignored === 'stale' && callbackSeq !== undefined) {
     // Recorded as ignored in history (it moved nothing); parked so the sender can see why.
-    const why = `callback ${input.callbackSeq} of run ${outcome.runId} (${outcome.workflowId}) was already completed, failed, timed out or cancelled`;
+    const why = `callback ${callbackSeq} of run ${outcome.runId} (${outcome.workflowId}) was already completed, failed, timed out or cancelled`;
     return deadLetter('callback-closed', new CallbackClosedError(why, { details: { runId: outcome.runId } }));
   }
   return ack();
@@ -101,7 +78,7 @@ export function settleOutcome(input: SettledInput, outcome: DecideOutcome, msgId
  * times it takes. A signal for a run not visible yet waits a few short redeliveries first.
  */
 export function settleFailure(
-  input: SettledInput,
+  input: InboundInput,
   err: unknown,
   deliveryCount: number,
   msgId?: string,
@@ -111,7 +88,7 @@ export function settleFailure(
   const reason = deadLetterReason(e);
   const notices: Omit<SettleDecision, 'settlement'> = {};
   if (input.kind === 'start' && !e.retryable) {
-    if (input.parent !== undefined) notices.failChildStart = e;
+    if (input.parent) notices.failChildStart = e;
     if (input.workflowId) {
       notices.startedNotice = { workflowId: input.workflowId, error: toErrorInfo(e), ...(msgId ? { msgId } : {}) };
     }

@@ -5,7 +5,8 @@ import { deciderBench, historyOf } from './over-memory.js';
 
 const start = (workflowType: string, workflowId: string) =>
   ({ kind: 'start', workflowType, workflowId, idReusePolicy: 'returnExisting' }) as const;
-const signal = (workflowId: string, type: string) => ({ kind: 'signal', workflowId, event: { type } }) as const;
+const signal = (workflowId: string, type: string) =>
+  ({ kind: 'run', workflowId, decision: { kind: 'signal', event: { type } } }) as const;
 
 describe('RunDecider over the memory store', () => {
   it('starts a run: commit stored, summary written, first task published and marked', async () => {
@@ -34,7 +35,12 @@ describe('RunDecider over the memory store', () => {
     const runId = started.kind === 'started' ? started.runId : '';
     const task = published[0]?.body as TaskMessage;
     const outcome = await decider.process(
-      { kind: 'result', runId, workflowId: 'seq-2', activitySeq: task.activitySeq, attempt: 1, ok: true, output: 'A' },
+      {
+        kind: 'run',
+        runId,
+        workflowId: 'seq-2',
+        decision: { kind: 'activityCompleted', activitySeq: task.activitySeq, attempt: 1, output: 'A' },
+      },
       { startKey: 'ev/1' },
     );
     expect(outcome).toEqual({ kind: 'applied', workflowId: 'seq-2', runId, seq: 2 });

@@ -10,10 +10,16 @@ import { deciderBench, historyOf } from './over-memory.js';
 const everything = { olderThan: Number.POSITIVE_INFINITY, limit: 100 };
 const start = (workflowType: string, workflowId: string) =>
   ({ kind: 'start', workflowType, workflowId, idReusePolicy: 'returnExisting' }) as const;
-const signal = (workflowId: string, type: string) => ({ kind: 'signal', workflowId, event: { type } }) as const;
+const signal = (workflowId: string, type: string) =>
+  ({ kind: 'run', workflowId, decision: { kind: 'signal', event: { type } } }) as const;
 /** The result of the `activitySeq`-th activity of a `sequence` run. */
 const result = (runId: string, workflowId: string, activitySeq: number) =>
-  ({ kind: 'result', runId, workflowId, activitySeq, attempt: 1, ok: true, output: activitySeq }) as const;
+  ({
+    kind: 'run',
+    runId,
+    workflowId,
+    decision: { kind: 'activityCompleted', activitySeq, attempt: 1, output: activitySeq },
+  }) as const;
 
 describe('the outbox', () => {
   it('holds an entry for each stored commit until its commands are published', async () => {
