@@ -266,14 +266,9 @@ export class RunDecider {
       }
       return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
     }
-    const decisionInput: DecisionInput = { kind: 'start', at: this.clock.now(), workflowId, runId };
-    if (input.input !== undefined) decisionInput.input = input.input;
-    if (input.parent) decisionInput.parent = { ...input.parent };
-    if (input.continuedFrom) decisionInput.continuedFrom = input.continuedFrom;
-    if (input.signal !== undefined) decisionInput.signal = input.signal;
-    if (input.memo !== undefined) decisionInput.memo = input.memo;
-    if (input.searchAttributes !== undefined) decisionInput.searchAttributes = input.searchAttributes;
-    const decision = decide(def, undefined, decisionInput);
+    // The request is the engine's start input already; only what routed it is left out.
+    const { kind: _kind, workflowType: _type, workflowId: _id, idReusePolicy: _policy, ...start } = input;
+    const decision = decide(def, undefined, { ...start, kind: 'start', at: this.clock.now(), workflowId, runId });
     const commit = toCommit(decision.state, decision.events, decision.commands);
     const conflict = await this.appends.add(commit);
     if (conflict) {

@@ -7,7 +7,6 @@
 import {
   type ChildResultMessage,
   childFailure,
-  type ParentRef,
   validateChildResult,
   validateParentRef,
 } from '../../shared/bus/lifecycle-messages.js';
@@ -19,7 +18,7 @@ import { validateMemo, validateSearchAttributes } from '../../shared/engine/sear
 import type { DecisionInput } from '../../shared/engine/types.js';
 import type { ErrorInfo } from '../../shared/errors.js';
 import { InvalidInputError, PayloadTooLargeError } from '../../shared/errors.js';
-import type { SearchAttributes, SignalEvent } from '../../shared/history/events.js';
+import type { SignalEvent } from '../../shared/history/events.js';
 import type { Subjects } from '../../shared/names.js';
 import { validateToken } from '../../shared/names.js';
 import type { IdReusePolicy } from '../../shared/store/types.js';
@@ -36,21 +35,23 @@ export type DeadLetterReason =
   | 'nondeterminism'
   | 'callback-closed';
 
-/** A start request. */
-export interface StartInput {
+/**
+ * The engine's start input, less what the router decides when it starts the run: the time, the
+ * runId and (when the request names none) the workflowId. `signal`: signal-with-start, delivered
+ * to the open run of workflowId, or to a new run started for it; `continuedFrom`: set on the
+ * start continue-as-new sends; `parent`: set on a child run's start, sent by its parent.
+ */
+export type StartDecisionInput = Omit<
+  Extract<DecisionInput, { kind: 'start' }>,
+  'kind' | 'at' | 'workflowId' | 'runId' | 'engine'
+>;
+
+/** A start request: the engine's start input plus what routes it (type, id, reuse policy). */
+export interface StartInput extends StartDecisionInput {
   kind: 'start';
   workflowType: string;
   workflowId?: string;
-  input?: unknown;
   idReusePolicy: IdReusePolicy;
-  /** Set on a child run's start, sent by its parent. */
-  parent?: ParentRef;
-  /** Set on the start continue-as-new sends: the run it continues. */
-  continuedFrom?: string;
-  /** Signal-with-start: delivered to the open run of workflowId, or to a new run started for it. */
-  signal?: SignalEvent;
-  memo?: Record<string, unknown>;
-  searchAttributes?: SearchAttributes;
 }
 
 /** Omit over each member of a union (the built-in Omit merges the members). */
@@ -167,7 +168,7 @@ function parseClose(kind: 'cancel' | 'terminate', workflowId: string, body: unkn
 }
 
 /** Parses a signal body: an XState event `{ type, ...data }`. */
-export function parseSignal(workflowId: string, raw: unknown): RunInput {
+function parseSignal(workflowId: string, raw: unknown): RunInput {
   const event = parseSignalEvent(raw);
   return { kind: 'run', workflowId: id('workflowId', workflowId), decision: { kind: 'signal', event } };
 }

@@ -65,7 +65,7 @@ export interface CommandContext {
 }
 
 /** The deterministic message id of the `index`-th command of commit `seq`. */
-export function commandMsgId(runId: string, seq: number, index: number): string {
+function commandMsgId(runId: string, seq: number, index: number): string {
   return `${runId}:${seq}:${index}`;
 }
 
@@ -75,7 +75,7 @@ export function commandMsgId(runId: string, seq: number, index: number): string 
  * executors also receive on core NATS. Child starts, continue-as-new and parent close policies
  * become start, cancel and terminate messages on the inbox, as a user would send them.
  */
-export function commandToMessage(
+function commandToMessage(
   subjects: Subjects,
   ctx: CommandContext,
   cmd: Command,

@@ -28,7 +28,7 @@ export interface RunProjectionsOptions {
 }
 
 /** Default of RunProjectionsOptions.summaryDelayMs. */
-export const SUMMARY_DELAY_MS = 1000;
+const SUMMARY_DELAY_MS = 1000;
 
 /** Writes run summaries; one instance per RunDecider. */
 export class RunProjections {

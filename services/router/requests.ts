@@ -16,7 +16,6 @@ import {
   fromErrorInfo,
   InvalidInputError,
   NotFoundError,
-  toErrorInfo,
   toSquallError,
 } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -29,7 +28,7 @@ import { checkInputSize, isOutsideInput, parseInbound, parseStart, type RunDecis
 import { inspectRun } from './inspect.js';
 
 /** Queue group shared by every router, so each request is answered once. */
-export const ROUTER_QUEUE = 'squall-router';
+const ROUTER_QUEUE = 'squall-router';
 
 /**
  * A start request is answered by the notice of its durable copy; only when none came within this
@@ -405,9 +404,4 @@ async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
     default:
       throw new InvalidInputError(`unknown api operation ${JSON.stringify(op)}; known: describe, history, list`);
   }
-}
-
-/** Turns any error into the info carried by a started notice. */
-export function noticeError(err: unknown): ErrorInfo {
-  return toErrorInfo(toSquallError(err));
 }
