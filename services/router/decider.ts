@@ -1,7 +1,9 @@
 /**
  * One decision step for the router: load the run (hot cache, else snapshot + history tail),
- * fold one input through the pure engine, append the commit (batched across runs), publish its
- * commands, then update projections. A lost append race (ConflictError) reloads and decides again.
+ * fold one input through the pure engine, append the commit (batched across runs), then hand it
+ * to the outbox (publish) and the projections (summary) in the order readers rely on. A lost
+ * append race (ConflictError) reloads and decides again. Slightly over 400 lines: the start's
+ * claim protocol (reuse policies, signal-with-start, continue-as-new) reads best whole, here.
  */
 import { type Clock, systemClock } from '../../shared/clock.js';
 import type { WorkflowDefinition, WorkflowRegistry } from '../../shared/engine/index.js';

@@ -2,6 +2,7 @@
  * The router's request/reply side, on core NATS queue subscriptions: answers to start, signal
  * and cancel requests (the durable copy of each is processed from the inbox stream, whose
  * `no_ack` keeps JetStream from answering in our place), queries, and describe/history/list.
+ * Slightly over 400 lines: each answer's race with its durable copy is explained next to it.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
