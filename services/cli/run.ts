@@ -8,7 +8,7 @@ import type { ServiceHealth } from '../common/service.js';
 import { parseCli } from './args.js';
 import { type CliIO, errorLine, processIO } from './io.js';
 import { type Stoppable, serveUntilSignal } from './serve.js';
-import { executorOptionsFrom, routerOptionsFrom, timerOptionsFrom } from './service-options.js';
+import { executorOptionsFrom, routerFaultHooks, routerOptionsFrom, timerOptionsFrom } from './service-options.js';
 import type { CommandOf, Connection, Env, ParsedCli } from './types.js';
 import { USAGE } from './usage.js';
 
@@ -84,7 +84,10 @@ async function startService(command: ServiceCommand, c: Connection, log: Logger)
     case 'router': {
       const workflows = await loadWorkflows(command.workflows);
       const { startRouter } = await import('../router/router.js');
-      return await startRouter(routerOptionsFrom(c, { workflows, log, fault: command.fault }));
+      const opts = routerOptionsFrom(c, { workflows, log });
+      if (!command.fault) return await startRouter(opts);
+      const { withRouterFaults } = await import('../router/faults.js');
+      return await withRouterFaults(routerFaultHooks(command.fault, log))(opts);
     }
     case 'executor': {
       const activities = await loadActivities(command.activities);

@@ -7,8 +7,8 @@ import type { ActivityDefinition, WorkflowDefinition } from '../../shared/engine
 import type { Logger } from '../../shared/log.js';
 import { DEFAULT_MONGO_URL, DEFAULT_NATS_URL } from '../common/options.js';
 import type { ExecutorStartOptions } from '../executor/index.js';
-import type { RouterOptions } from '../router/index.js';
-import type { RouterFaultHooks } from '../router/router.js';
+import type { RouterFaultHooks } from '../router/faults.js';
+import type { RouterOptionsInput } from '../router/index.js';
 import type { TimerServiceOptions } from '../timer/index.js';
 import type { Connection, RouterFault } from './types.js';
 
@@ -16,12 +16,10 @@ import type { Connection, RouterFault } from './types.js';
 export interface RouterSettings {
   workflows: WorkflowDefinition[];
   log: Logger;
-  /** Test-only crash point, from SQUALL_FAULT. */
-  fault?: RouterFault | undefined;
 }
 
 /** The router's options: the connection (unset URLs mean the local defaults) and its workflows. */
-export function routerOptionsFrom(c: Connection, s: RouterSettings): RouterOptions {
+export function routerOptionsFrom(c: Connection, s: RouterSettings): RouterOptionsInput {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
     mongoUrl: c.mongoUrl ?? DEFAULT_MONGO_URL,
@@ -29,7 +27,6 @@ export function routerOptionsFrom(c: Connection, s: RouterSettings): RouterOptio
     dbName: c.dbName,
     workflows: s.workflows,
     log: s.log,
-    ...(s.fault ? { faults: faultHooks(s.fault, s.log) } : {}),
   };
 }
 
@@ -63,7 +60,7 @@ export function timerOptionsFrom(c: Connection, s: { log: Logger }): Partial<Tim
  * SIGKILL would, at the n-th commit's publish (before or after it), so fault tests can check the
  * outbox sweep and redelivery with real processes.
  */
-function faultHooks(fault: RouterFault, log: Logger): RouterFaultHooks {
+export function routerFaultHooks(fault: RouterFault, log: Logger): RouterFaultHooks {
   const crash = (what: string): never => {
     log.warn('SQUALL_FAULT: exiting on purpose', { fault: `${fault.kind}:${fault.n}`, at: what });
     process.exit(137);

@@ -79,7 +79,7 @@ export function serveHealth(bus: Bus, service: string, id: string, health: () =>
 
 /** Either an existing bus (the caller keeps owning it) or what to connect to. */
 export interface BusSource {
-  natsUrl?: string | string[];
+  natsUrl?: string | string[] | undefined;
   bus?: Bus;
   prefix?: string;
   log: Logger;

@@ -1,10 +1,12 @@
 /**
- * Turns a message the router consumed into a typed input, or refuses it with an
+ * Parses a message the router consumed, once, straight into what the engine's decide() takes
+ * plus the ids that route it: a StartInput, or a RunInput whose `decision` is the engine input
+ * (less its time and input id, which only the decision knows). A bad message is refused with an
  * InvalidInputError whose `details.reason` names the dead-letter reason.
  */
 import {
   type ChildResultMessage,
-  type ParentRef,
+  childFailure,
   validateChildResult,
   validateParentRef,
 } from '../../shared/bus/lifecycle-messages.js';
@@ -13,9 +15,10 @@ import { validateActivityReport, validateFired } from '../../shared/bus/messages
 import { parseCallbackToken } from '../../shared/engine/callback.js';
 import { validateSignal } from '../../shared/engine/input.js';
 import { validateMemo, validateSearchAttributes } from '../../shared/engine/search-attributes.js';
+import type { DecisionInput } from '../../shared/engine/types.js';
 import type { ErrorInfo } from '../../shared/errors.js';
 import { InvalidInputError, PayloadTooLargeError } from '../../shared/errors.js';
-import type { SearchAttributes, SignalEvent } from '../../shared/history/events.js';
+import type { SignalEvent } from '../../shared/history/events.js';
 import type { Subjects } from '../../shared/names.js';
 import { validateToken } from '../../shared/names.js';
 import type { IdReusePolicy } from '../../shared/store/types.js';
@@ -32,43 +35,54 @@ export type DeadLetterReason =
   | 'nondeterminism'
   | 'callback-closed';
 
-/** A start request. */
-export interface StartInput {
+/**
+ * The engine's start input, less what the router decides when it starts the run: the time, the
+ * runId and (when the request names none) the workflowId. `signal`: signal-with-start, delivered
+ * to the open run of workflowId, or to a new run started for it; `continuedFrom`: set on the
+ * start continue-as-new sends; `parent`: set on a child run's start, sent by its parent.
+ */
+export type StartDecisionInput = Omit<
+  Extract<DecisionInput, { kind: 'start' }>,
+  'kind' | 'at' | 'workflowId' | 'runId' | 'engine'
+>;
+
+/** A start request: the engine's start input plus what routes it (type, id, reuse policy). */
+export interface StartInput extends StartDecisionInput {
   kind: 'start';
   workflowType: string;
   workflowId?: string;
-  input?: unknown;
   idReusePolicy: IdReusePolicy;
-  /** Set on a child run's start, sent by its parent. */
-  parent?: ParentRef;
-  /** Set on the start continue-as-new sends: the run it continues. */
-  continuedFrom?: string;
-  /** Signal-with-start: delivered to the open run of workflowId, or to a new run started for it. */
-  signal?: SignalEvent;
-  memo?: Record<string, unknown>;
-  searchAttributes?: SearchAttributes;
 }
 
-/** Every input the router folds into runs. */
-export type RouterInput =
-  | StartInput
-  | { kind: 'signal'; workflowId: string; event: SignalEvent /** This run, not the latest one. */; runId?: string }
-  | { kind: 'cancel'; workflowId: string; reason?: string; byParent?: string }
-  | { kind: 'terminate'; workflowId: string; reason?: string; byParent?: string }
-  | ({ kind: 'child' } & ChildResultMessage)
-  | ({ kind: 'result' } & ResultMessage)
-  | ({ kind: 'activityUpdate' } & ActivityUpdateMessage)
-  | { kind: 'fired'; runId: string; workflowId: string; timerSeq: number }
-  | CallbackInput;
+/** Omit over each member of a union (the built-in Omit merges the members). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** An outside completion (`error` absent) or failure of a callback, named by its token. */
-export interface CallbackInput {
-  kind: 'callback';
+/** The engine input an existing run takes, less its time and input id (the decision adds them). */
+export type RunDecisionInput = DistributiveOmit<Exclude<DecisionInput, { kind: 'start' }>, 'at' | 'inputId'>;
+
+/**
+ * An input for an existing run: what decide() takes, and where it goes. Outside inputs (signal,
+ * cancel, terminate) go to the workflowId's current run; engine inputs (results, firings, child
+ * outcomes, callbacks) name their run.
+ */
+export interface RunInput {
+  kind: 'run';
   workflowId: string;
-  runId: string;
-  callbackSeq: number;
-  output?: unknown;
-  error?: ErrorInfo;
+  /** The run it is for: set on engine inputs, and on the signal of a signal-with-start (the holder). */
+  runId?: string;
+  /** A parent's close policy (cancel or terminate of its child): the run must still be its child. */
+  byParent?: string;
+  decision: RunDecisionInput;
+}
+
+/** Every input the router consumes, parsed. */
+export type InboundInput = StartInput | RunInput;
+
+/** True for the inputs that come from outside on the inbox (and are named by their message). */
+export function isOutsideInput(
+  d: RunDecisionInput,
+): d is Extract<RunDecisionInput, { kind: 'signal' | 'cancel' | 'terminate' }> {
+  return d.kind === 'signal' || d.kind === 'cancel' || d.kind === 'terminate';
 }
 
 const POLICIES: ReadonlySet<string> = new Set<IdReusePolicy>([
@@ -129,7 +143,7 @@ export function parseStart(workflowType: string, raw: unknown): StartInput {
     if (out.workflowId === undefined) {
       refuse('invalid-input', 'start.signal (signal-with-start) needs a workflowId: it names the run to signal');
     }
-    out.signal = (parseSignal(out.workflowId, body.signal) as { event: SignalEvent }).event;
+    out.signal = parseSignalEvent(body.signal);
     validateSignal(out.signal); // 'squall.*' too: the new run's start would refuse it later
   }
   if (body.memo !== undefined) out.memo = validateMemo(body.memo);
@@ -138,22 +152,28 @@ export function parseStart(workflowType: string, raw: unknown): StartInput {
 }
 
 /** Parses a cancel or terminate body `{ reason?, byParent? }` for `workflowId`. */
-function parseClose(kind: 'cancel' | 'terminate', workflowId: string, body: unknown): RouterInput {
+function parseClose(kind: 'cancel' | 'terminate', workflowId: string, body: unknown): RunInput {
   const b = body === undefined || body === null ? {} : record(body, kind);
   if (b.reason !== undefined && typeof b.reason !== 'string') {
     refuse('invalid-input', `${kind}.reason must be a string, got ${typeof b.reason}`);
   }
-  const out: Extract<RouterInput, { kind: 'cancel' | 'terminate' }> = {
-    kind,
-    workflowId: id('workflowId', workflowId),
-  };
-  if (typeof b.reason === 'string') out.reason = b.reason;
-  if (b.byParent !== undefined) out.byParent = id('runId', b.byParent);
+  const reason = typeof b.reason === 'string' ? { reason: b.reason } : {};
+  const out: RunInput = { kind: 'run', workflowId: id('workflowId', workflowId), decision: { kind, ...reason } };
+  if (b.byParent !== undefined) {
+    out.byParent = id('runId', b.byParent);
+    // The engine records which parent terminated the run; a cancel is the machine's to handle.
+    if (kind === 'terminate') out.decision = { kind, ...reason, byParent: out.byParent };
+  }
   return out;
 }
 
 /** Parses a signal body: an XState event `{ type, ...data }`. */
-export function parseSignal(workflowId: string, raw: unknown): RouterInput {
+function parseSignal(workflowId: string, raw: unknown): RunInput {
+  const event = parseSignalEvent(raw);
+  return { kind: 'run', workflowId: id('workflowId', workflowId), decision: { kind: 'signal', event } };
+}
+
+function parseSignalEvent(raw: unknown): SignalEvent {
   const body = record(raw, 'signal');
   if (typeof body.type !== 'string' || body.type.length === 0) {
     refuse('invalid-input', `signal.type must be a non-empty string, got ${JSON.stringify(body.type)}`);
@@ -164,11 +184,11 @@ export function parseSignal(workflowId: string, raw: unknown): RouterInput {
       `signal.type ${JSON.stringify(body.type)} is reserved: 'xstate.*' events come from the engine`,
     );
   }
-  return { kind: 'signal', workflowId: id('workflowId', workflowId), event: body as SignalEvent };
+  return body as SignalEvent;
 }
 
 /** Parses a router input from its subject kind, subject tokens and decoded body. */
-export function parseRouterInput(subjects: Subjects, subject: string, body: unknown): RouterInput {
+export function parseInbound(subjects: Subjects, subject: string, body: unknown): InboundInput {
   const parsed = subjects.parse(subject);
   const token = parsed?.tokens[parsed.tokens.length - 1] ?? '';
   switch (parsed?.kind) {
@@ -179,19 +199,24 @@ export function parseRouterInput(subjects: Subjects, subject: string, body: unkn
     case 'cancel':
     case 'terminate':
       return parseClose(parsed.kind, token, body);
-    case 'child':
+    case 'child': {
+      let m: ChildResultMessage;
       try {
-        return { kind: 'child', ...validateChildResult(body) };
+        m = validateChildResult(body);
       } catch (err) {
         return refuse('invalid-input', (err as Error).message);
       }
+      return { kind: 'run', workflowId: m.workflowId, runId: m.runId, decision: childDecision(m) };
+    }
     case 'result': {
       const report = validateActivityReport(body);
-      return 'update' in report ? { kind: 'activityUpdate', ...report } : { kind: 'result', ...report };
+      const decision = 'update' in report ? updateDecision(report) : resultDecision(report);
+      return { kind: 'run', workflowId: report.workflowId, runId: report.runId, decision };
     }
     case 'fired': {
       const f = validateFired(body);
-      return { kind: 'fired', runId: f.runId, workflowId: f.workflowId, timerSeq: f.timerSeq };
+      const decision: RunDecisionInput = { kind: 'timerFired', timerSeq: f.timerSeq };
+      return { kind: 'run', workflowId: f.workflowId, runId: f.runId, decision };
     }
     case 'callback':
       return parseCallback(token, body);
@@ -204,19 +229,49 @@ export function parseRouterInput(subjects: Subjects, subject: string, body: unkn
  * Parses `callback.complete` (`{ token, output? }`) or `callback.fail` (`{ token, error }`, the
  * error an ErrorInfo-like `{ message, name?, code?, details? }` or a message string).
  */
-export function parseCallback(op: string, raw: unknown): CallbackInput {
+export function parseCallback(op: string, raw: unknown): RunInput {
   if (op !== 'complete' && op !== 'fail') {
     refuse('invalid-input', `callback operation must be complete or fail, got ${JSON.stringify(op)}`);
   }
   const body = record(raw, `callback.${op}`);
   const t = parseCallbackToken(body.token);
-  const out: CallbackInput = { kind: 'callback', workflowId: t.workflowId, runId: t.runId, callbackSeq: t.callbackSeq };
-  if (op === 'complete') {
-    if (body.output !== undefined) out.output = body.output;
-    return out;
+  const route = { kind: 'run', workflowId: t.workflowId, runId: t.runId } as const;
+  if (op === 'fail') {
+    const error = callbackError(body.error);
+    return { ...route, decision: { kind: 'callbackFailed', callbackSeq: t.callbackSeq, error } };
   }
-  out.error = callbackError(body.error);
-  return out;
+  const output = body.output === undefined ? {} : { output: body.output };
+  return { ...route, decision: { kind: 'callbackCompleted', callbackSeq: t.callbackSeq, ...output } };
+}
+
+/** A child's outcome as its parent's engine input. */
+function childDecision(m: ChildResultMessage): RunDecisionInput {
+  if (m.status !== 'completed') return { kind: 'childFailed', childSeq: m.childSeq, error: childFailure(m) };
+  return m.output === undefined
+    ? { kind: 'childCompleted', childSeq: m.childSeq }
+    : { kind: 'childCompleted', childSeq: m.childSeq, output: m.output };
+}
+
+/** An activity attempt's outcome as its run's engine input. */
+function resultDecision(r: ResultMessage): RunDecisionInput {
+  if (r.ok) return { kind: 'activityCompleted', activitySeq: r.activitySeq, output: r.output, attempt: r.attempt };
+  const failed: Extract<RunDecisionInput, { kind: 'activityFailed' }> = {
+    kind: 'activityFailed',
+    activitySeq: r.activitySeq,
+    error: r.error,
+    attempt: r.attempt,
+  };
+  if (r.retryAfterMs !== undefined) failed.retryAfterMs = r.retryAfterMs;
+  if (r.heartbeat !== undefined) failed.heartbeat = r.heartbeat;
+  return failed;
+}
+
+/** An attempt's start or heartbeat as its run's engine input. */
+function updateDecision(u: ActivityUpdateMessage): RunDecisionInput {
+  if (u.update === 'started') return { kind: 'activityStarted', activitySeq: u.activitySeq, attempt: u.attempt };
+  return u.details === undefined
+    ? { kind: 'activityHeartbeat', activitySeq: u.activitySeq, attempt: u.attempt }
+    : { kind: 'activityHeartbeat', activitySeq: u.activitySeq, attempt: u.attempt, details: u.details };
 }
 
 function callbackError(raw: unknown): ErrorInfo {

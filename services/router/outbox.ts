@@ -1,8 +1,32 @@
 /**
- * The transactional outbox: a commit's commands become NATS messages with deterministic
- * `Nats-Msg-Id`s (`<runId>:<seq>:<index>`), so a re-publish after a crash is deduplicated by
- * JetStream. Commands are published only after their commit is stored.
+ * The transactional outbox: what makes every command of a stored decision go out, in effect once.
+ *
+ * - What is stored: each commit carries its commands; the store's outbox collection holds an entry
+ *   `{ runId, seq, at }` per commit not yet published (see shared/store/commits.ts). A commit's
+ *   commands become messages with deterministic `Nats-Msg-Id`s `<runId>:<seq>:<index>`, so a
+ *   re-publish is dropped by JetStream's duplicate window, and past it by the receivers' own
+ *   checks (a result for a settled step, a firing for a timer no longer live, are ignored).
+ * - When an entry exists: the append inserts it side by side with its commit and succeeds only
+ *   once both are stored; commands are published only after a successful append. So a stored
+ *   commit without an entry has had its commands published, or its input has not been acked.
+ * - Who deletes it: publishCommit, once every message of the commit is published (a batched
+ *   delete, "mark published"); the sweep's republish does the same. The store itself deletes an
+ *   entry whose commit never came, past OUTBOX_ORPHAN_HORIZON_MS.
+ * - What a crash (or a store or server failure) leaves in each window, and who repairs it:
+ *   - append under way, one half stored: the input is not acked. Its redelivery decides again
+ *     (the append finds the entry, or finds the commit and counts it stored) and, as a
+ *     redelivery, re-enters the run's commits since the message arrived (reenter), which gives a
+ *     commit stored without its entry one back.
+ *   - appended, not (or not all) published: the entry stays; the sweep republishes the commit
+ *     once it is older than the grace period (any router sweeps), summary first, and the input's
+ *     redelivery finds itself in history and re-enters as above. Repeats are deduplicated.
+ *   - published, not marked: the entry stays; the sweep publishes again (dropped by msg id) and
+ *     deletes it. Only a publish and a history read are wasted.
+ *   - summary write failed: owed until the sweep pays it (projections.ts); a commit whose
+ *     summary is missing is republished summary first, so the completion that frees a
+ *     workflowId is never heard before describe and claims can see the run closed.
  */
+
 import type { ChildResultMessage } from '../../shared/bus/lifecycle-messages.js';
 import type {
   ActivityCancelMessage,
@@ -10,9 +34,14 @@ import type {
   TimerCancelMessage,
   TimerScheduleMessage,
 } from '../../shared/bus/messages.js';
-import type { Command } from '../../shared/engine/types.js';
+import type { Clock } from '../../shared/clock.js';
+import { forEachLimited } from '../../shared/concurrency.js';
+import type { Command, RunState } from '../../shared/engine/types.js';
 import type { Millis } from '../../shared/history/events.js';
+import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
+import type { Store, StoredCommit } from '../../shared/store/types.js';
+import { Batcher } from '../common/batcher.js';
 
 /** A message ready to publish to JetStream. */
 export interface OutboundMessage {
@@ -36,7 +65,7 @@ export interface CommandContext {
 }
 
 /** The deterministic message id of the `index`-th command of commit `seq`. */
-export function commandMsgId(runId: string, seq: number, index: number): string {
+function commandMsgId(runId: string, seq: number, index: number): string {
   return `${runId}:${seq}:${index}`;
 }
 
@@ -46,7 +75,7 @@ export function commandMsgId(runId: string, seq: number, index: number): string 
  * executors also receive on core NATS. Child starts, continue-as-new and parent close policies
  * become start, cancel and terminate messages on the inbox, as a user would send them.
  */
-export function commandToMessage(
+function commandToMessage(
   subjects: Subjects,
   ctx: CommandContext,
   cmd: Command,
@@ -163,5 +192,188 @@ export function commitMessages(subjects: Subjects, ctx: CommandContext, commands
     const m = commandToMessage(subjects, ctx, cmd, i);
     if (m) out.push(m);
   });
+  return out;
+}
+
+/** Runs whose unpublished commits one outbox sweep republishes at once. */
+const SWEEP_CONCURRENCY = 8;
+/** Unpublished commits one outbox sweep reads per round. */
+const SWEEP_BATCH = 256;
+
+/** What the outbox needs to know of runs, from the decider (its cache) and the projections. */
+export interface OutboxRuns {
+  /** The newest state known without reading history: the hot cache, else the stored summary. */
+  known(runId: string): Promise<RunState | undefined>;
+  /** The run brought up to its history (the decider's `load` with `fresh`). */
+  loadFresh(runId: string): Promise<RunState | undefined>;
+  /** Writes a run's summary now (healing what a racing writer may have moved back). */
+  saveSummary(state: RunState): Promise<void>;
+}
+
+/** Options of an Outbox. */
+export interface OutboxOptions {
+  store: Store;
+  subjects: Subjects;
+  /** Publishes one message; resolves once the server has it. */
+  publish: (m: OutboundMessage) => Promise<void>;
+  log: Logger;
+  /** Ages entries against the sweep's grace period. */
+  clock: Clock;
+  runs: OutboxRuns;
+}
+
+/** Options of Outbox.startSweeping. */
+export interface SweepOptions {
+  /** How often the outbox is swept. */
+  intervalMs: number;
+  /** How long a commit stays unpublished before a sweep republishes it. */
+  graceMs: number;
+  /** Runs first in every sweep (the decider pays its owed summary writes). */
+  beforeSweep?: () => Promise<void>;
+}
+
+/** Publishes stored commits, deletes their entries, and repairs what a crash left; one per router. */
+export class Outbox {
+  private readonly marks: Batcher<{ runId: string; seq: number }, undefined>;
+  private stopped = false;
+
+  constructor(private readonly opts: OutboxOptions) {
+    this.marks = new Batcher(
+      async (items) => {
+        await opts.store.markPublishedMany(items);
+        return items.map(() => undefined);
+      },
+      { maxBatch: 512 },
+    );
+  }
+
+  /**
+   * Publishes a stored commit's commands (pipelined), then marks it published. A failed mark is
+   * logged and left to the sweep; `awaitMark` waits for it (the sweep does, so its next round does
+   * not read the same commits again).
+   */
+  async publishCommit(commit: StoredCommit, workflowType: string, opts: { awaitMark?: boolean } = {}): Promise<void> {
+    const ctx = { runId: commit.runId, workflowId: commit.workflowId, workflowType, seq: commit.seq, at: commit.at };
+    const messages = commitMessages(this.opts.subjects, ctx, commit.commands);
+    await Promise.all(messages.map((m) => this.opts.publish(m)));
+    const marked = this.marks.add({ runId: commit.runId, seq: commit.seq }).catch((err: unknown) => {
+      this.opts.log.warn('marking a commit published failed; the outbox sweep will republish it', {
+        runId: commit.runId,
+        seq: commit.seq,
+        err,
+      });
+    });
+    if (opts.awaitMark) await marked;
+  }
+
+  /**
+   * A redelivered input's repair, before it is acked: the run's commits since the message arrived
+   * go back in the outbox, in case an earlier attempt stored one and died (or failed) before its
+   * entry was stored (see CommitStore). The decider calls it only where that can be: a start, and
+   * an input its run already holds. `since` undefined (a first delivery) does nothing.
+   */
+  async reenter(runId: string, since: number | undefined): Promise<void> {
+    if (since === undefined) return;
+    const entered = await this.opts.store.reenterOutbox(runId, since);
+    if (entered > 0) this.opts.log.info('re-entered commits of a redelivered input in the outbox', { runId, entered });
+  }
+
+  /**
+   * The sweep's repair of a commit left unpublished. The summary may be just as far behind (its
+   * write failed, or the append's reply was lost and the redelivery found the run already past
+   * it), so it is written again before the commands go out. False when the run is gone.
+   */
+  async republish(commit: StoredCommit): Promise<boolean> {
+    // Most commits a crash leaves are followed by later ones whose summary is written: then only
+    // the publish is missing (often only its mark), and one summary read is all it takes.
+    const known = await this.opts.runs.known(commit.runId);
+    if (known && known.lastSeq > commit.seq) {
+      await this.publishCommit(commit, known.workflowType, { awaitMark: true });
+      return true;
+    }
+    const state = await this.opts.runs.loadFresh(commit.runId);
+    if (!state) return false;
+    // Only the latest commit's summary can be missing for good: a later commit wrote its own.
+    if (commit.seq === state.lastSeq) await this.opts.runs.saveSummary(state);
+    await this.publishCommit(commit, state.workflowType, { awaitMark: true });
+    return true;
+  }
+
+  /**
+   * One sweep: republishes, in seq order per run, the commits unpublished for longer than
+   * `graceMs`, batch after batch while full ones come back. One run failing does not stop the rest.
+   */
+  async sweep(graceMs: number): Promise<void> {
+    const { store, log } = this.opts;
+    // Batch after batch while a full one comes back: a crash under load can leave thousands.
+    for (let round = 0; !this.stopped; round++) {
+      const stale = await store.findUnpublished({ olderThan: this.opts.clock.now() - graceMs, limit: SWEEP_BATCH });
+      const byRun = new Map<string, StoredCommit[]>();
+      for (const c of stale) byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c]);
+      // Entries come in the order they were written, by routers whose clocks may differ.
+      for (const commits of byRun.values()) commits.sort((a, b) => a.seq - b.seq);
+      let republished = 0;
+      // Runs side by side, in random order, so two routers sweeping one backlog mostly differ.
+      await forEachLimited(shuffled([...byRun.values()]), SWEEP_CONCURRENCY, async (commits) => {
+        try {
+          for (const c of commits) {
+            if (!(await this.republish(c))) continue;
+            republished++;
+            log.info('republishing commands of a commit left unpublished', { runId: c.runId, seq: c.seq });
+          }
+        } catch (err) {
+          log.warn('republishing a commit left unpublished failed; the next sweep tries again', {
+            runId: commits[0]?.runId,
+            err,
+          });
+        }
+      });
+      if (stale.length < SWEEP_BATCH || republished === 0) break;
+      log.info('outbox sweep continues with the next batch', { round, republished });
+    }
+  }
+
+  /** Sweeps now and then every `intervalMs` until stop(); a slow sweep is never overlapped. */
+  startSweeping(o: SweepOptions): void {
+    let sweeping = false;
+    const sweepOnce = (): void => {
+      if (sweeping || this.stopped) return; // a slow sweep (a scan on FerretDB) must not pile up
+      sweeping = true;
+      (async () => {
+        await o.beforeSweep?.();
+        await this.sweep(o.graceMs);
+      })()
+        .catch((err: unknown) => this.opts.log.warn('outbox sweep failed', { err }))
+        .finally(() => {
+          sweeping = false;
+        });
+    };
+    sweepOnce();
+    const timer = setInterval(sweepOnce, o.intervalMs);
+    timer.unref();
+    this.stopSweeping = () => clearInterval(timer);
+  }
+
+  /** Stops sweeping: no new sweep starts, and one under way reads no further batch. */
+  stop(): void {
+    this.stopped = true;
+    this.stopSweeping();
+  }
+
+  /** Waits for every pending mark. */
+  idle(): Promise<void> {
+    return this.marks.idle();
+  }
+
+  private stopSweeping: () => void = () => undefined;
+}
+
+/** A copy of `items` in random order (Fisher-Yates). */
+function shuffled<T>(items: T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
   return out;
 }

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Subscription } from '@nats-io/transport-node';
 import { decodeBody } from '../../shared/bus/codec.js';
 import type { Bus } from '../../shared/bus/connect.js';
+import { systemClock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 
 /** What a router announces. `hello` asks every member to announce itself at once. */
@@ -37,7 +38,7 @@ export interface PartitionMembershipOptions {
   expiryMs?: number;
   /** How long a joining router listens for the others before taking partitions. @default 250 */
   settleMs?: number;
-  /** Clock, injected for tests. @default Date.now */
+  /** Clock, injected for tests. @default systemClock.now */
   now?: () => number;
 }
 
@@ -87,7 +88,7 @@ export async function joinPartitions(opts: PartitionMembershipOptions): Promise<
   const { bus, log, partitions } = opts;
   const heartbeatMs = opts.heartbeatMs ?? 1000;
   const expiryMs = opts.expiryMs ?? 3500;
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? (() => systemClock.now());
   const member = randomUUID();
   const subject = bus.subjects.routerPresence();
   const lastHeard = new Map<string, number>([[member, now()]]);

@@ -1,32 +1,23 @@
 /**
- * What follows a stored decision: publishing its commands and marking the commit published, and
- * writing the run summary that describe and list read (batched across runs). A summary whose
- * write failed is owed until the outbox sweep pays it; a commit left unpublished is republished
- * by the sweep. The RunDecider delegates all of this here.
+ * The write-behind projection of runs: the run summary that describe, list and workflowId claims
+ * read, written after the commit (batched across runs; an open run's write waits a little for
+ * its next state). A summary whose write failed is owed until the outbox sweep pays it.
+ * Publishing the commit's commands is the outbox's (outbox.ts).
  */
 import type { WorkflowDefinition } from '../../shared/engine/index.js';
 import { replayCommits } from '../../shared/engine/index.js';
 import type { RunState } from '../../shared/engine/types.js';
 import type { Logger } from '../../shared/log.js';
-import type { Subjects } from '../../shared/names.js';
 import type { Store, StoredCommit, SummaryWrite } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { latestPerRun, runStartedOf } from './decisions.js';
-import type { OutboundMessage } from './outbox.js';
-import { commitMessages } from './outbox.js';
 
 /** Options of RunProjections. */
 export interface RunProjectionsOptions {
   store: Store;
-  subjects: Subjects;
-  publish: (m: OutboundMessage) => Promise<void>;
   log: Logger;
   /** The definition a run's history replays with; throws when the version is not registered. */
   definition: (type: string, version: number) => WorkflowDefinition;
-  /** A run's state from the decider's hot cache, if it is there. */
-  cached: (runId: string) => RunState | undefined;
-  /** Loads a run brought up to its history (the decider's `load` with `fresh`). */
-  loadFresh: (runId: string) => Promise<{ state: RunState } | undefined>;
   /**
    * How long an open run's summary write waits for the run's next state to replace it. Runs that
    * close within this time never write their intermediate summaries; describe and query read
@@ -37,14 +28,13 @@ export interface RunProjectionsOptions {
 }
 
 /** Default of RunProjectionsOptions.summaryDelayMs. */
-export const SUMMARY_DELAY_MS = 1000;
+const SUMMARY_DELAY_MS = 1000;
 
-/** Publishes stored commits and writes run summaries; one instance per RunDecider. */
+/** Writes run summaries; one instance per RunDecider. */
 export class RunProjections {
   /** Summaries whose writes failed, newest state per run, until payOwedSummaries writes them. */
   private readonly owed = new Map<string, RunState>();
   private readonly summaries: Batcher<RunState, undefined>;
-  private readonly marks: Batcher<{ runId: string; seq: number }, undefined>;
   /** Open runs' newest states waiting to be written, with the timer that writes them. */
   private readonly delayed = new Map<string, { state: RunState; timer: NodeJS.Timeout }>();
   private readonly summaryDelayMs: number;
@@ -55,13 +45,6 @@ export class RunProjections {
       async (states) => {
         await this.healSummaries(await opts.store.saveRuns(latestPerRun(states)));
         return states.map(() => undefined);
-      },
-      { maxBatch: 512 },
-    );
-    this.marks = new Batcher(
-      async (items) => {
-        await opts.store.markPublishedMany(items);
-        return items.map(() => undefined);
       },
       { maxBatch: 512 },
     );
@@ -78,21 +61,19 @@ export class RunProjections {
   }
 
   /**
-   * Publishes a stored commit and updates the projections. A closed run's summary comes before
-   * its completion is published, so whoever hears of the completion finds the run closed in
-   * describe and list, and its workflowId free to claim (claims read the holder's summary).
+   * Records a stored decision's new state: an open run's summary is written after the delay (at
+   * once when search attributes changed, as list filters on them); a closed run's is written now
+   * and awaited, so whoever hears of its completion finds the run closed in describe and list,
+   * and its workflowId free to claim (claims read the holder's summary).
    */
-  async project(commit: StoredCommit, state: RunState): Promise<void> {
+  async record(commit: StoredCommit, state: RunState): Promise<void> {
     if (state.status === 'running') {
-      await this.publishCommit(commit, state);
-      // Search attributes are what list filters on: those changes are written at once.
       const now = this.summaryDelayMs === 0 || commit.events.some((e) => e.type === 'SearchAttributesUpserted');
       this.writeSummaryLater(state, now ? 0 : this.summaryDelayMs);
       return;
     }
     this.cancelDelayed(state.runId);
     await this.summaries.add(state);
-    await this.publishCommit(commit, state);
   }
 
   /** Writes an open run's summary after `delayMs`, or not at all if a newer state replaces it first. */
@@ -154,60 +135,14 @@ export class RunProjections {
     for (const state of states) if (this.owed.get(state.runId) === state) this.owed.delete(state.runId);
   }
 
-  /** Writes the delayed summaries now, then waits for every pending summary write and publish mark. */
+  /** Writes the delayed summaries now, then waits for every pending summary write. */
   async idle(): Promise<void> {
     for (const runId of [...this.delayed.keys()]) this.flushDelayed(runId);
-    await Promise.all([this.summaries.idle(), this.marks.idle()]);
+    await this.summaries.idle();
   }
 
-  /**
-   * The outbox sweep's repair of a commit left unpublished: a crash, or a store failure, between
-   * its append and its publish. The summary may be just as far behind (the write failed, or the
-   * append's reply was lost and the redelivery found the run already past it), so it is written
-   * again before the commands go out, in the order a live decision keeps: summary, publish.
-   */
-  async republish(commit: StoredCommit): Promise<boolean> {
-    // Most commits a crash leaves are followed by later ones whose summary is written: then only
-    // the publish is missing (often only its mark), and one summary read is all it takes.
-    const known = this.opts.cached(commit.runId) ?? (await this.opts.store.getRun(commit.runId))?.state;
-    if (known && known.lastSeq > commit.seq) {
-      await this.publishCommit(commit, known, { awaitMark: true });
-      return true;
-    }
-    const run = await this.opts.loadFresh(commit.runId);
-    if (!run) return false;
-    // Only the latest commit's summary can be missing for good: a later commit wrote its own.
-    if (commit.seq === run.state.lastSeq) await this.healSummaries(await this.opts.store.saveRun(run.state));
-    await this.publishCommit(commit, run.state, { awaitMark: true });
-    return true;
-  }
-
-  /** Publishes a stored commit's commands (pipelined), then marks it published. */
-  async publishCommit(
-    commit: StoredCommit,
-    state: Pick<RunState, 'workflowType'>,
-    opts: { awaitMark?: boolean } = {},
-  ): Promise<void> {
-    const messages = commitMessages(
-      this.opts.subjects,
-      {
-        runId: commit.runId,
-        workflowId: commit.workflowId,
-        workflowType: state.workflowType,
-        seq: commit.seq,
-        at: commit.at,
-      },
-      commit.commands,
-    );
-    await Promise.all(messages.map((m) => this.opts.publish(m)));
-    const marked = this.marks.add({ runId: commit.runId, seq: commit.seq }).catch((err: unknown) => {
-      this.opts.log.warn('marking a commit published failed; the outbox sweep will republish it', {
-        runId: commit.runId,
-        seq: commit.seq,
-        err,
-      });
-    });
-    // The sweep waits for its marks, so its next round does not read the same commits again.
-    if (opts.awaitMark) await marked;
+  /** Writes a run's summary now, healing what a racing writer may have moved back. */
+  async saveNow(state: RunState, extra?: { startMsgId?: string }): Promise<void> {
+    await this.healSummaries(await this.opts.store.saveRun(state, extra));
   }
 }

@@ -2,6 +2,7 @@
  * The router's request/reply side, on core NATS queue subscriptions: answers to start, signal
  * and cancel requests (the durable copy of each is processed from the inbox stream, whose
  * `no_ack` keeps JetStream from answering in our place), queries, and describe/history/list.
+ * Slightly over 400 lines: each answer's race with its durable copy is explained next to it.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -16,7 +17,6 @@ import {
   fromErrorInfo,
   InvalidInputError,
   NotFoundError,
-  toErrorInfo,
   toSquallError,
 } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -25,11 +25,11 @@ import { validateToken } from '../../shared/names.js';
 import type { RunFilter, RunRecord, Store } from '../../shared/store/types.js';
 import type { RunDecider } from './decider.js';
 import { outsideInputKey } from './decisions.js';
-import { type CallbackInput, checkInputSize, parseRouterInput, parseStart, type RouterInput } from './inputs.js';
+import { checkInputSize, isOutsideInput, parseInbound, parseStart, type RunDecisionInput } from './inputs.js';
 import { inspectRun } from './inspect.js';
 
 /** Queue group shared by every router, so each request is answered once. */
-export const ROUTER_QUEUE = 'squall-router';
+const ROUTER_QUEUE = 'squall-router';
 
 /**
  * A start request is answered by the notice of its durable copy; only when none came within this
@@ -198,14 +198,14 @@ function waitForStarted(
 }
 
 async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void> {
-  const input = parseRouterInput(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
-  if (input.kind !== 'signal' && input.kind !== 'cancel' && input.kind !== 'terminate') return;
+  const input = parseInbound(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
+  if (input.kind !== 'run' || !isOutsideInput(input.decision)) return;
   const rec = await o.store.getRunByWorkflowId(input.workflowId);
   if (!rec)
     throw new NotFoundError(`no run for workflowId ${input.workflowId}`, { details: { workflowId: input.workflowId } });
-  if (rec.status !== 'running' && !(await closedByThis(o, rec, input, msg))) {
+  if (rec.status !== 'running' && !(await closedByThis(o, rec, input.decision, msg))) {
     throw new NotFoundError(
-      `run ${rec.runId} of workflowId ${input.workflowId} is ${rec.status}; it takes no more ${input.kind}s`,
+      `run ${rec.runId} of workflowId ${input.workflowId} is ${rec.status}; it takes no more ${input.decision.kind}s`,
       {
         details: { workflowId: input.workflowId, runId: rec.runId, status: rec.status },
       },
@@ -214,7 +214,7 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
   o.reply(msg, { accepted: true, workflowId: input.workflowId, runId: rec.runId });
 }
 
-type OutsideInput = Extract<RouterInput, { kind: 'signal' | 'cancel' | 'terminate' }>;
+type OutsideInput = Extract<RunDecisionInput, { kind: 'signal' | 'cancel' | 'terminate' }>;
 
 /**
  * Whether a closed run was closed by this very message, whose durable copy the router took before
@@ -243,16 +243,20 @@ async function closedByThis(o: RouterRequestsOptions, rec: RunRecord, input: Out
  * here: the later one is then recorded as ignored and parked (`callback-closed`).
  */
 async function answerCallback(o: RouterRequestsOptions, msg: Msg): Promise<void> {
-  const input = parseRouterInput(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
-  if (input.kind !== 'callback') return;
-  const { workflowId, runId, callbackSeq } = input;
+  const input = parseInbound(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
+  if (input.kind !== 'run') return;
+  const resolution = input.decision;
+  if (resolution.kind !== 'callbackCompleted' && resolution.kind !== 'callbackFailed') return;
+  // A callback token always names its run (see parseCallback).
+  const { workflowId, runId = '' } = input;
+  const { callbackSeq } = resolution;
   const details = { workflowId, runId, callbackSeq };
   const run = await o.decider.load(runId, { fresh: true });
   if (!run) throw new NotFoundError(`no run ${runId} (workflowId ${workflowId}) for this callback token`, { details });
   const open = run.state.status === 'running' && pendingCallback(run.state, callbackSeq);
   // The durable copy of this very message may have been processed before this check: a
   // resolution recorded with the same outcome is this request's, so it is accepted.
-  if (!open && (await resolvedAs(o.store, input))) {
+  if (!open && (await resolvedAs(o.store, runId, resolution))) {
     o.reply(msg, { accepted: true, workflowId, runId });
     return;
   }
@@ -270,17 +274,19 @@ async function answerCallback(o: RouterRequestsOptions, msg: Msg): Promise<void>
   o.reply(msg, { accepted: true, workflowId, runId });
 }
 
+type CallbackResolution = Extract<RunDecisionInput, { kind: 'callbackCompleted' | 'callbackFailed' }>;
+
 /** Whether the run's history holds this callback's resolution with exactly this outcome. */
-async function resolvedAs(store: Store, input: CallbackInput): Promise<boolean> {
-  for await (const commit of store.loadHistory(input.runId)) {
+async function resolvedAs(store: Store, runId: string, input: CallbackResolution): Promise<boolean> {
+  for await (const commit of store.loadHistory(runId)) {
     for (const e of commit.events) {
       if ((e.type !== 'CallbackCompleted' && e.type !== 'CallbackFailed') || e.callbackSeq !== input.callbackSeq) {
         continue;
       }
       if (e.ignored !== undefined) continue;
       return e.type === 'CallbackCompleted'
-        ? input.error === undefined && isDeepStrictEqual(e.output, input.output)
-        : input.error !== undefined && isDeepStrictEqual(e.error, input.error);
+        ? input.kind === 'callbackCompleted' && isDeepStrictEqual(e.output, input.output)
+        : input.kind === 'callbackFailed' && isDeepStrictEqual(e.error, input.error);
     }
   }
   return false;
@@ -399,9 +405,4 @@ async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
     default:
       throw new InvalidInputError(`unknown api operation ${JSON.stringify(op)}; known: describe, history, list`);
   }
-}
-
-/** Turns any error into the info carried by a started notice. */
-export function noticeError(err: unknown): ErrorInfo {
-  return toErrorInfo(toSquallError(err));
 }

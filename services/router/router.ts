@@ -3,357 +3,315 @@
  * (events stream) from shared durable consumers, folds each into its run through the pure
  * engine, appends the commit, publishes the commands, then acks. Answers requests on core NATS.
  * Stateless: any number of routers may run; optimistic concurrency on append keeps them honest.
+ *
+ * This file wires the parts: connect (bus, store), check open run versions, set up consumers,
+ * then run a RouterService (the decider, the input handler and its pulls, the partitions this
+ * router holds, the outbox sweep, requests and health) until stopped.
  */
-import { randomUUID } from 'node:crypto';
-import { JetStreamApiError } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
-import { backoffDelay, retryWithBackoff, sleep } from '../../shared/bus/backoff.js';
-import { type Bus, connectBus } from '../../shared/bus/connect.js';
-import { isRetryableNatsError } from '../../shared/bus/errors.js';
-import type { WorkflowDefinition } from '../../shared/engine/index.js';
-import { WorkflowRegistry } from '../../shared/engine/index.js';
-import { ConfigError, toSquallError } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
-import { consumerNames, DEFAULT_PREFIX, EVENT_PARTITIONS } from '../../shared/names.js';
+import { retryWithBackoff } from '../../shared/bus/backoff.js';
+import type { Bus } from '../../shared/bus/connect.js';
+import { toSquallError } from '../../shared/errors.js';
+import { consumerNames, EVENT_PARTITIONS } from '../../shared/names.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
-import { connectStore, type ServiceHealth, serveHealth } from '../common/service.js';
-import { createInputConsumer, ensureRouterConsumer, type RouterConsumerSpec, type RouterCounters } from './consume.js';
+import {
+  connectStore,
+  deferred,
+  resolveBus,
+  type ServiceHandle,
+  type ServiceHealth,
+  type StopOptions,
+  serveHealth,
+} from '../common/service.js';
+import { InputConsumer } from './consume.js';
+import { type RouterConsumerSpecs, routerConsumerSpecs, setupRouterConsumers } from './consumers.js';
 import { RunDecider } from './decider.js';
+import type { RouterFaultHooks } from './faults.js';
+import { InputHandler } from './handle-input.js';
+import { type CompiledRouterOptions, compileRouterOptions, type RouterOptionsInput } from './options.js';
 import type { OutboundMessage } from './outbox.js';
-import { startOutboxSweeper } from './outbox-sweeper.js';
-import { joinPartitions } from './partitions.js';
+import { joinPartitions, type PartitionMembership } from './partitions.js';
 import { serveRouterRequests } from './requests.js';
 import { checkOpenRunVersions } from './versions.js';
 
+/** A running router: the common service handle. */
+export type RouterHandle = ServiceHandle;
+
 /**
- * Test-only fault hooks, called around every command publish of a decision (after its commit is
- * stored, before the input is acked). The CLI builds them from `SQUALL_FAULT` to crash a router at
- * exactly those points; nothing else should set them.
+ * Starts a router: `opts` merged over defaultRouterOptions(). Resolves once it consumes the inbox
+ * and has joined the routers sharing the events partitions.
  */
-export interface RouterFaultHooks {
-  /** Right after a commit was appended, before its summary write or any publish. */
-  afterAppend?(commit: StoredCommit): void;
-  /** Before a command message of a stored commit is published. */
-  beforePublish?(m: OutboundMessage): void;
-  /** After a command message was published (acked by JetStream), before the input's ack. */
-  afterPublish?(m: OutboundMessage): void;
+export function startRouter(opts: RouterOptionsInput): Promise<ServiceHandle> {
+  return launchRouter(opts, {});
 }
 
-/** Options of startRouter. */
-export interface RouterOptions {
-  /** NATS URL(s); ignored when `bus` is given. @default process.env.NATS_URL */
-  natsUrl?: string | string[];
-  /** An already connected bus (its owner closes it). */
-  bus?: Bus;
-  /** MongoDB URL; ignored when `store` is given. @default process.env.MONGO_URL */
-  mongoUrl?: string;
-  /** An initialised store (its owner closes it). */
-  store?: Store;
-  /** @default 'squall' */
-  prefix?: string;
-  /** Database name. @default 'squall' */
-  dbName?: string;
-  /** Workflow definitions (every version of each) or a registry. */
-  workflows: WorkflowDefinition[] | WorkflowRegistry;
-  /** @default a JSON-lines logger with service=router */
-  log?: Logger;
-  /** Instance id in logs and connection names. @default random */
-  id?: string;
-  /** Most inputs being decided at once. @default 1024 */
-  maxInFlight?: number;
-  /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. @default 262_144 */
-  maxInputBytes?: number;
-  /** How often the outbox is swept for commits a crash left unpublished. @default 5_000 */
-  outboxIntervalMs?: number;
-  /**
-   * How long a commit stays unpublished before a sweep republishes it. Longer than a busy
-   * router's append-to-mark delay, so a sweep repeats only what a crash left, not what another
-   * router is still publishing (a repeat is harmless but costs a publish and a history load).
-   * @default 15_000
-   */
-  outboxGraceMs?: number;
-  /**
-   * How long an open run's summary write waits for the run's next state (see
-   * RunProjectionsOptions.summaryDelayMs): list rows of open runs lag by up to this much;
-   * describe and query read history. 0 writes every state. @default 1000
-   */
-  summaryDelayMs?: number;
-  /**
-   * Runs whose state the router keeps in memory, least recently decided dropped first; a run not
-   * kept is loaded from its summary and history tail on its next input. 0 keeps none.
-   * @default 10_000
-   */
-  runCacheSize?: number;
-  /** Ack wait of the router's consumers. @default 30_000 */
-  ackWaitMs?: number;
-  /** Test-only crash points (see RouterFaultHooks). */
-  faults?: RouterFaultHooks;
-  /**
-   * Refuse to start (ConfigError) when open runs use a (workflowType, version) that `workflows`
-   * lacks. Turn off only for a router that deliberately serves a subset. @default true
-   */
-  requireOpenRunVersions?: boolean;
+/** startRouter with test-only fault hooks (see withRouterFaults); not part of the public API. */
+export async function launchRouter(opts: RouterOptionsInput, faults: RouterFaultHooks): Promise<ServiceHandle> {
+  const o = compileRouterOptions(opts);
+  const res = await connectRouterResources(o);
+  try {
+    if (o.requireOpenRunVersions) {
+      // A store that is briefly away is waited for, as at connect; a missing version is final.
+      await retryWithBackoff(() => checkOpenRunVersions(res.store, o.workflows), {
+        isRetryable: (err) => toSquallError(err).retryable,
+        onRetry: (err, attempt, delayMs) =>
+          o.log.warn('open run versions check failed, retrying', { err, attempt, delayMs }),
+      });
+    }
+    const specs = routerConsumerSpecs(res.bus);
+    const inboxEpoch = await setupRouterConsumers(res.bus, specs, o.ackWaitMs, o.log);
+    return await RouterService.start(o, res, specs, inboxEpoch, faults);
+  } catch (err) {
+    o.log.error('router refused to start', { err });
+    await res.close();
+    throw err;
+  }
 }
 
-/** A running router. */
-export interface RouterHandle {
-  readonly name: 'router';
-  readonly id: string;
-  /** Stops consuming, waits for in-flight decisions (up to the deadline), closes what it opened. */
-  stop(opts?: { deadlineMs?: number }): Promise<void>;
-  /** Resolves when the router has stopped. */
-  readonly closed: Promise<void>;
-  /** `live` = not stopped; `ready` = connected to NATS and MongoDB and consuming both streams. */
-  health(): ServiceHealth;
+/** The connections a router runs on, and which of them it owns (and so closes). */
+interface RouterResources {
+  bus: Bus;
+  store: Store;
+  mongoConnected: () => boolean;
+  /** Closes what the router opened; a given bus stays open. */
+  close(): Promise<void>;
 }
 
-/** Starts a router. */
-export async function startRouter(opts: RouterOptions): Promise<RouterHandle> {
-  const id = opts.id ?? randomUUID().slice(0, 8);
-  const prefix = opts.prefix ?? process.env.SQUALL_PREFIX ?? DEFAULT_PREFIX;
-  const log = (opts.log ?? createLogger()).child({ service: 'router', instance: id });
-  const registry = opts.workflows instanceof WorkflowRegistry ? opts.workflows : new WorkflowRegistry(opts.workflows);
-  const maxInputBytes = opts.maxInputBytes ?? 262_144;
-  const ackWaitMs = opts.ackWaitMs ?? 30_000;
-
-  const ownedBus = !opts.bus;
-  const bus =
-    opts.bus ??
-    (await connectBus({
-      servers: opts.natsUrl ?? required('NATS_URL', process.env.NATS_URL),
-      name: `squall-router-${id}`,
-      prefix,
-      log,
-      connectDeadlineMs: Number.POSITIVE_INFINITY,
-    }));
+async function connectRouterResources(o: CompiledRouterOptions): Promise<RouterResources> {
+  const { bus, owned: ownsBus } = await resolveBus(
+    { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log: o.log },
+    `squall-${o.id}`,
+  );
   let mongo: MongoClient | undefined;
-  let store = opts.store;
+  let store = o.store;
   let mongoConnected = (): boolean => true;
   if (!store) {
     try {
       const owned = await connectStore({
-        mongoUrl: opts.mongoUrl ?? required('MONGO_URL', process.env.MONGO_URL),
-        dbName: opts.dbName ?? process.env.SQUALL_DB ?? 'squall',
-        collectionPrefix: prefix,
-        log,
+        mongoUrl: o.mongoUrl,
+        dbName: o.dbName,
+        collectionPrefix: o.prefix,
+        log: o.log,
       });
       ({ mongo, store } = owned);
       mongoConnected = owned.connected;
     } catch (err) {
-      if (ownedBus) await bus.close();
+      if (ownsBus) await bus.close();
       throw err;
     }
   }
   const st = store;
-  const faults = opts.faults ?? {};
-  if (opts.requireOpenRunVersions ?? true) {
-    try {
-      // A store that is briefly away is waited for, as at connect; a missing version is final.
-      await retryWithBackoff(() => checkOpenRunVersions(st, registry), {
-        isRetryable: (err) => toSquallError(err).retryable,
-        onRetry: (err, attempt, delayMs) =>
-          log.warn('open run versions check failed, retrying', { err, attempt, delayMs }),
-      });
-    } catch (err) {
-      log.error('router refused to start', { err });
-      if (ownedBus) await bus.close();
-      if (!opts.store) await st.close();
-      await mongo?.close();
-      throw err;
-    }
-  }
-
-  const decider = new RunDecider({
-    store: faults.afterAppend ? withAppendHook(st, faults.afterAppend) : st,
-    registry,
-    subjects: bus.subjects,
-    log,
-    ...(opts.summaryDelayMs === undefined ? {} : { summaryDelayMs: opts.summaryDelayMs }),
-    ...(opts.runCacheSize === undefined ? {} : { cacheSize: opts.runCacheSize }),
-    publish: async (m) => {
-      faults.beforePublish?.(m);
-      if (m.inbox) {
-        // The inbox stream acks nothing (see OutboundMessage.inbox): the flush's round trip
-        // makes sure the server took the message; the msg id dedupes a re-publish.
-        bus.publishCore(m.subject, m.body, { headers: { 'Nats-Msg-Id': m.msgId } });
-        await bus.nc.flush();
-      } else {
-        await bus.publish(m.subject, m.body, { msgId: m.msgId });
-      }
-      faults.afterPublish?.(m);
-    },
-  });
-
-  const inboxConsumer: RouterConsumerSpec = { stream: bus.streams.inbox, durable: consumerNames.router };
-  const partitionConsumers: RouterConsumerSpec[] = Array.from({ length: EVENT_PARTITIONS }, (_, p) => ({
-    stream: bus.streams.events,
-    durable: consumerNames.routerEvents(p),
-    filter: bus.subjects.eventsOfPartition(p),
-  }));
-  const setup = async () => {
-    const inboxInfo = await bus.jsm.streams.info(bus.streams.inbox);
-    for (const spec of [inboxConsumer, ...partitionConsumers]) await ensureRouterConsumer(bus.jsm, spec, ackWaitMs);
-    await deleteUnpartitionedConsumer(bus);
-    return inboxInfo.created;
-  };
-  let inboxEpoch: Awaited<ReturnType<typeof setup>>;
-  try {
-    inboxEpoch = await retryWithBackoffLogged(setup, log);
-  } catch (err) {
-    if (ownedBus) await bus.close();
-    await mongo?.close();
-    throw err;
-  }
-
-  const requestSubs: Subscription[] = serveRouterRequests({
-    nc: bus.nc,
-    subjects: bus.subjects,
-    store: st,
-    registry,
-    decider,
-    reply: (msg, body) => bus.reply(msg, body),
-    log,
-    maxInputBytes,
-  });
-
-  let stopping = false;
-  const isStopping = (): boolean => stopping;
-  const counters: RouterCounters = { decided: 0, deadLettered: 0, redelivered: 0, dropped: 0 };
-  const inputs = createInputConsumer({
-    bus,
-    decider,
-    log,
-    counters,
-    inboxEpoch,
-    maxInputBytes,
-    maxInFlight: opts.maxInFlight ?? 1024,
-    ackWaitMs,
-    isStopping,
-  });
-  const sweeper = startOutboxSweeper({
-    store: st,
-    decider,
-    log,
-    intervalMs: opts.outboxIntervalMs ?? 5_000,
-    graceMs: opts.outboxGraceMs ?? 15_000,
-    isStopping,
-  });
-
-  const inboxLoop = inputs.consume(inboxConsumer);
-  // Each events partition is pulled by the one router that holds it (see router-partitions.ts).
-  let owned: ReadonlySet<number> = new Set();
-  const partitionLoops = new Map<number, Promise<void>>();
-  const takePartitions = (next: ReadonlySet<number>): void => {
-    owned = next;
-    for (const p of partitionLoops.keys()) {
-      if (!owned.has(p)) inputs.interrupt(consumerNames.routerEvents(p));
-    }
-    for (const [p, spec] of partitionConsumers.entries()) {
-      if (!owned.has(p) || partitionLoops.has(p)) continue;
-      const loop = inputs
-        .consume(spec, () => owned.has(p))
-        .finally(() => {
-          partitionLoops.delete(p);
-          // Given back, then taken again while this loop wound down: pull it again.
-          if (!stopping && owned.has(p)) takePartitions(owned);
-        });
-      partitionLoops.set(p, loop);
-    }
-  };
-  const membership = await joinPartitions({ bus, log, partitions: EVENT_PARTITIONS, onChange: takePartitions });
-  log.info('router started', { prefix, workflows: registry.names(), member: membership.member });
-
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((r) => {
-    resolveClosed = r;
-  });
-  const health = (): ServiceHealth => {
-    const natsUp = bus.connected;
-    const mongoUp = mongoConnected();
-    const held = [...owned].sort((a, b) => a - b);
-    const idle = held.filter((p) => !inputs.isConsuming(consumerNames.routerEvents(p)));
-    const streamsConsumed = inputs.isConsuming(inboxConsumer.durable) && idle.length === 0;
-    return {
-      live: !stopping,
-      ready: !stopping && natsUp && mongoUp && streamsConsumed,
-      details: {
-        nats: natsUp,
-        mongodb: mongoUp,
-        consuming: streamsConsumed,
-        partitions: owned.size,
-        // Which partitions this router holds, and those of them it is not pulling (retrying).
-        held,
-        idle,
-        appendRaces: decider.appendRaces,
-        inFlight: inputs.inFlight(),
-        ...counters,
-      },
-    };
-  };
-  const healthSub = serveHealth(bus, 'router', id, health);
-  let stopped: Promise<void> | undefined;
   return {
-    name: 'router',
-    id,
-    closed,
-    health,
-    stop(stopOpts = {}) {
-      stopped ??= (async () => {
-        stopping = true;
-        membership.leave();
-        sweeper.stop();
-        inputs.stop();
-        healthSub.unsubscribe();
-        for (const s of requestSubs) s.unsubscribe();
-        const deadline = stopOpts.deadlineMs ?? 10_000;
-        await Promise.race([
-          (async () => {
-            await Promise.allSettled([inboxLoop, ...partitionLoops.values()]);
-            await decider.drain();
-          })(),
-          new Promise((r) => setTimeout(r, deadline)),
-        ]);
-        if (ownedBus) await bus.close();
-        await store?.close();
-        await mongo?.close();
-        log.info('router stopped', counters);
-        resolveClosed();
-      })();
-      return stopped;
+    bus,
+    store: st,
+    mongoConnected,
+    async close() {
+      if (ownsBus) await bus.close();
+      // Store.close releases nothing shared, so a given store is closed too, as it always was.
+      await st.close();
+      await mongo?.close();
     },
   };
 }
 
 /**
- * Removes the single events durable of routers before partitioning, where one is left: nobody
- * pulls it any more, and its growing pending count would only mislead.
+ * The events partitions this router holds, each pulled by a loop of its own. A partition given
+ * back has its pull interrupted; one taken again while its old loop winds down is pulled again.
  */
-async function deleteUnpartitionedConsumer(bus: Bus): Promise<void> {
-  try {
-    await bus.jsm.consumers.delete(bus.streams.events, consumerNames.router);
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === 10014)) throw err;
-  }
-}
+class PartitionPulls {
+  private owned: ReadonlySet<number> = new Set();
+  private readonly loops = new Map<number, Promise<void>>();
 
-/** Retries the router's stream and consumer setup while NATS is briefly away, logging each try. */
-async function retryWithBackoffLogged<T>(fn: () => Promise<T>, log: Logger): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isRetryableNatsError(err)) throw err;
-      const delayMs = backoffDelay(attempt);
-      log.warn('router setup failed, retrying', { err, attempt, delayMs });
-      await sleep(delayMs);
+  constructor(
+    private readonly specs: RouterConsumerSpecs,
+    private readonly inputs: InputConsumer,
+    private readonly isStopping: () => boolean,
+  ) {}
+
+  /** Takes the partitions in `next`, giving back those not in it. */
+  take(next: ReadonlySet<number>): void {
+    this.owned = next;
+    for (const p of this.loops.keys()) {
+      if (!this.owned.has(p)) this.inputs.interrupt(consumerNames.routerEvents(p));
+    }
+    for (const [p, spec] of this.specs.partitions.entries()) {
+      if (!this.owned.has(p) || this.loops.has(p)) continue;
+      const loop = this.inputs
+        .consume(spec, () => this.owned.has(p))
+        .finally(() => {
+          this.loops.delete(p);
+          if (!this.isStopping() && this.owned.has(p)) this.take(this.owned);
+        });
+      this.loops.set(p, loop);
     }
   }
+
+  /** The partitions held, ascending. */
+  held(): number[] {
+    return [...this.owned].sort((a, b) => a - b);
+  }
+
+  /** The loops still running. */
+  running(): Promise<void>[] {
+    return [...this.loops.values()];
+  }
 }
 
-function required(name: string, value: string | undefined): string {
-  if (!value) throw new ConfigError(`${name} is not set and no ${name === 'NATS_URL' ? 'bus' : 'store'} was given`);
-  return value;
+/** A running router (see the file header); built by launchRouter once its connections are up. */
+class RouterService implements ServiceHandle {
+  readonly name = 'router';
+  readonly id: string;
+  private readonly done = deferred();
+  readonly closed = this.done.promise;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private membership: PartitionMembership | undefined;
+  private readonly handler: InputHandler;
+  private readonly inputs: InputConsumer;
+  private readonly partitions: PartitionPulls;
+  private readonly inboxLoop: Promise<void>;
+  private readonly subs: Subscription[];
+
+  private constructor(
+    private readonly o: CompiledRouterOptions,
+    private readonly res: RouterResources,
+    private readonly specs: RouterConsumerSpecs,
+    private readonly decider: RunDecider,
+    inboxEpoch: string,
+  ) {
+    this.id = o.id;
+    const { bus } = res;
+    this.handler = new InputHandler({ bus, decider, log: o.log, inboxEpoch, maxInputBytes: o.maxInputBytes });
+    this.inputs = new InputConsumer({
+      bus,
+      log: o.log,
+      handle: (m) => this.handler.handle(m),
+      maxInFlight: o.maxInFlight,
+      ackWaitMs: o.ackWaitMs,
+    });
+    this.partitions = new PartitionPulls(specs, this.inputs, () => this.stopping);
+    this.subs = serveRouterRequests({
+      nc: bus.nc,
+      subjects: bus.subjects,
+      store: res.store,
+      registry: o.workflows,
+      decider,
+      reply: (msg, body) => bus.reply(msg, body),
+      log: o.log,
+      maxInputBytes: o.maxInputBytes,
+    });
+    decider.outbox.startSweeping({
+      intervalMs: o.outboxIntervalMs,
+      graceMs: o.outboxGraceMs,
+      beforeSweep: () => decider.payOwedSummaries(),
+    });
+    this.inboxLoop = this.inputs.consume(specs.inbox);
+    this.subs.push(serveHealth(bus, 'router', this.id, () => this.health()));
+  }
+
+  /** Builds the decider and the service, and joins the routers sharing the events partitions. */
+  static async start(
+    o: CompiledRouterOptions,
+    res: RouterResources,
+    specs: RouterConsumerSpecs,
+    inboxEpoch: string,
+    faults: RouterFaultHooks,
+  ): Promise<RouterService> {
+    const decider = new RunDecider({
+      store: faults.afterAppend ? withAppendHook(res.store, faults.afterAppend) : res.store,
+      registry: o.workflows,
+      subjects: res.bus.subjects,
+      log: o.log,
+      clock: o.clock,
+      summaryDelayMs: o.summaryDelayMs,
+      cacheSize: o.runCacheSize,
+      publish: publisher(res.bus, faults),
+    });
+    const service = new RouterService(o, res, specs, decider, inboxEpoch);
+    service.membership = await joinPartitions({
+      bus: res.bus,
+      log: o.log,
+      partitions: EVENT_PARTITIONS,
+      now: () => o.clock.now(),
+      onChange: (next) => service.partitions.take(next),
+    });
+    o.log.info('router started', {
+      prefix: o.prefix,
+      workflows: o.workflows.names(),
+      member: service.membership.member,
+    });
+    return service;
+  }
+
+  /** `live` = not stopped; `ready` = connected to NATS and MongoDB and consuming both streams. */
+  health(): ServiceHealth {
+    const natsUp = this.res.bus.connected;
+    const mongoUp = this.res.mongoConnected();
+    const held = this.partitions.held();
+    const idle = held.filter((p) => !this.inputs.isConsuming(consumerNames.routerEvents(p)));
+    const streamsConsumed = this.inputs.isConsuming(this.specs.inbox.durable) && idle.length === 0;
+    return {
+      live: !this.stopping,
+      ready: !this.stopping && natsUp && mongoUp && streamsConsumed,
+      details: {
+        nats: natsUp,
+        mongodb: mongoUp,
+        consuming: streamsConsumed,
+        partitions: held.length,
+        // Which partitions this router holds, and those of them it is not pulling (retrying).
+        held,
+        idle,
+        appendRaces: this.decider.appendRaces,
+        inFlight: this.inputs.inFlight(),
+        ...this.handler.counters,
+      },
+    };
+  }
+
+  /** Stops consuming, waits for in-flight decisions (up to the deadline), closes what it opened. */
+  stop(opts: StopOptions = {}): Promise<void> {
+    this.stopped ??= this.shutdown(opts.deadlineMs ?? 10_000);
+    return this.stopped;
+  }
+
+  private async shutdown(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    this.membership?.leave();
+    this.decider.outbox.stop();
+    this.inputs.stop();
+    for (const s of this.subs) s.unsubscribe();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      (async () => {
+        await Promise.allSettled([this.inboxLoop, ...this.partitions.running()]);
+        await this.decider.drain();
+      })(),
+      new Promise((r) => {
+        timer = setTimeout(r, deadlineMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.res.close();
+    this.o.log.info('router stopped', this.handler.counters);
+    this.done.resolve();
+  }
+}
+
+/** Publishes a command message: JetStream-acked, or for the inbox (no acks) core NATS + flush. */
+function publisher(bus: Bus, faults: RouterFaultHooks): (m: OutboundMessage) => Promise<void> {
+  return async (m) => {
+    faults.beforePublish?.(m);
+    if (m.inbox) {
+      // The inbox stream acks nothing (see OutboundMessage.inbox): the flush's round trip
+      // makes sure the server took the message; the msg id dedupes a re-publish.
+      bus.publishCore(m.subject, m.body, { headers: { 'Nats-Msg-Id': m.msgId } });
+      await bus.nc.flush();
+    } else {
+      await bus.publish(m.subject, m.body, { msgId: m.msgId });
+    }
+    faults.afterPublish?.(m);
+  };
 }
 
 /** The store, calling `hook` for each commit it appended (test-only crash points). */

@@ -24,7 +24,7 @@ export async function checkOpenRunVersions(store: Store, registry: WorkflowRegis
 }
 
 /** The refusal message for `missing` (exported for tests and for the router's runtime log). */
-export function missingVersionsMessage(missing: readonly OpenRunVersion[], registry: WorkflowRegistry): string {
+function missingVersionsMessage(missing: readonly OpenRunVersion[], registry: WorkflowRegistry): string {
   const list = missing
     .map((m) => `${m.workflowType} v${m.version} (${m.runs} open run${m.runs === 1 ? '' : 's'})`)
     .join(', ');

@@ -4,7 +4,8 @@
  */
 import { afterEach } from 'vitest';
 import { assign, setup } from 'xstate';
-import { type RouterOptions, startRouter } from '../../../services/router/router.js';
+import type { RouterOptions } from '../../../services/router/options.js';
+import { startRouter } from '../../../services/router/router.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { defineWorkflow } from '../../../shared/engine/index.js';
 import { createLogger } from '../../../shared/log.js';
@@ -41,7 +42,7 @@ export interface WrappedRouter {
 /** Starts a router on a fresh namespace with `wrap(store)` as its store; stopped after the test. */
 export async function routerWithStore(
   wrap: (store: Store) => Store,
-  options: Pick<RouterOptions, 'summaryDelayMs' | 'runCacheSize'> = {},
+  options: Partial<Pick<RouterOptions, 'summaryDelayMs' | 'runCacheSize'>> = {},
 ): Promise<WrappedRouter> {
   const prefix = freshPrefix();
   const dbName = freshDbName();

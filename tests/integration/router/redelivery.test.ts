@@ -70,7 +70,10 @@ describe('an outside input redelivered after its commit was stored', () => {
   it('is told from a late input when the run has closed since: duplicate, not closed', async () => {
     await withDecider(async (decider, store) => {
       const signal = (type: string, key: string) =>
-        decider.process({ kind: 'signal', workflowId: 'dup-1', event: { type } }, { startKey: key });
+        decider.process(
+          { kind: 'run', workflowId: 'dup-1', decision: { kind: 'signal', event: { type } } },
+          { startKey: key },
+        );
       await decider.process(
         { kind: 'start', workflowType: 'steps', workflowId: 'dup-1', idReusePolicy: 'returnExisting' },
         { startKey: 'in/1' },
@@ -79,7 +82,10 @@ describe('an outside input redelivered after its commit was stored', () => {
       // A result or firing comes on the events stream: its position there names another message.
       const runId = (await store.getRunByWorkflowId('dup-1'))?.runId ?? '';
       expect(
-        await decider.process({ kind: 'fired', runId, workflowId: 'dup-1', timerSeq: 9 }, { startKey: 'in/2' }),
+        await decider.process(
+          { kind: 'run', runId, workflowId: 'dup-1', decision: { kind: 'timerFired', timerSeq: 9 } },
+          { startKey: 'in/2' },
+        ),
       ).toMatchObject({ kind: 'applied', ignored: 'stale' });
       expect(await signal('next', 'in/3')).toMatchObject({ kind: 'applied' });
       expect(await signal('finish', 'in/4')).toMatchObject({ kind: 'applied' });
@@ -100,7 +106,7 @@ describe('an outside input redelivered after its commit was stored', () => {
         );
       const signal = (type: string, position: number, msgId: string) =>
         decider.process(
-          { kind: 'signal', workflowId: 'late-1', event: { type } },
+          { kind: 'run', workflowId: 'late-1', decision: { kind: 'signal', event: { type } } },
           { startKey: `in/${position}`, msgId },
         );
       const first = await start(1);

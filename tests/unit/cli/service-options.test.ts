@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseCli } from '../../../services/cli/main.js';
-import { executorOptionsFrom, routerOptionsFrom, timerOptionsFrom } from '../../../services/cli/service-options.js';
+import {
+  executorOptionsFrom,
+  routerFaultHooks,
+  routerOptionsFrom,
+  timerOptionsFrom,
+} from '../../../services/cli/service-options.js';
 import { DEFAULT_MONGO_URL, DEFAULT_NATS_URL } from '../../../services/common/options.js';
 import { silentLogger } from '../../../shared/log.js';
 
@@ -36,9 +41,10 @@ describe('service options from the command line', () => {
       SQUALL_FAULT: 'exit-after-publish:2',
     });
     if (cli.command.kind !== 'router') throw new Error('expected router');
-    const opts = routerOptionsFrom(cli.connection, { workflows: [], log, fault: cli.command.fault });
+    const opts = routerOptionsFrom(cli.connection, { workflows: [], log });
     expect(opts).toMatchObject({ natsUrl: DEFAULT_NATS_URL, mongoUrl: 'mongodb://m:2/', prefix: 'squall' });
-    expect(Object.keys(opts.faults ?? {})).toEqual(['afterPublish']);
-    expect(routerOptionsFrom(cli.connection, { workflows: [], log })).not.toHaveProperty('faults');
+    expect(opts).not.toHaveProperty('faults');
+    if (!cli.command.fault) throw new Error('expected a fault');
+    expect(Object.keys(routerFaultHooks(cli.command.fault, log))).toEqual(['afterPublish']);
   });
 });

@@ -62,7 +62,7 @@ describe('docs checkers', () => {
 
   it('validate NATS bodies with the receiving parser', () => {
     expect(checkSubjectBody('squall.start.order', { workflowId: 'o-1' })).toEqual({
-      parser: 'router parseRouterInput (start)',
+      parser: 'router parseInbound (start)',
     });
     expect(() => checkSubjectBody('squall.start.order', { idReusePolicy: 'sometimes' })).toThrow(/idReusePolicy/);
     expect(() => checkSubjectBody('squall.signal.o-1', { type: 'xstate.init' })).toThrow(/reserved/);

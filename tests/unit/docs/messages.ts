@@ -4,7 +4,7 @@
  * Subjects no parser reads (queries, API requests, outcomes) are checked for a JSON object only.
  */
 
-import { parseRouterInput } from '../../../services/router/inputs.js';
+import { parseInbound } from '../../../services/router/inputs.js';
 import {
   validateActivityCancel,
   validateTask,
@@ -32,8 +32,8 @@ export function checkSubjectBody(subject: string, body: unknown): BodyCheck {
     case 'result':
     case 'fired':
       checkPartition(subject, parsed.kind, parsed.tokens[0]);
-      parseRouterInput(S, subject, body);
-      return { parser: `router parseRouterInput (${parsed.kind})` };
+      parseInbound(S, subject, body);
+      return { parser: `router parseInbound (${parsed.kind})` };
     case 'task':
       checkTokenMatches(subject, validateTask(body).activity, parsed.tokens[0]);
       return { parser: 'bus validateTask' };

@@ -5,7 +5,7 @@
 import { headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { type AnyActorLogic, assign, createActor, fromPromise, setup, toPromise } from 'xstate';
-import { commandToMessage } from '../../../services/router/outbox.js';
+import { commitMessages } from '../../../services/router/outbox.js';
 import { decodeBody, encodeBody } from '../../../shared/bus/codec.js';
 import { type TaskMessage, validateTask } from '../../../shared/bus/messages.js';
 import { activity, type Command, decide, defineWorkflow, runTags } from '../../../shared/engine/index.js';
@@ -56,7 +56,7 @@ async function runInXState(machine: ReturnType<typeof greeter>): Promise<{ seen:
 /** The task the engine's first command becomes, published and received as an executor gets it. */
 function taskOnTheWire(cmd: Command, json: boolean): TaskMessage {
   const ctx = { runId: 'r1', workflowId: 'w1', workflowType: 'greeter', seq: 1, at: 0 };
-  const message = commandToMessage(subjects(), ctx, cmd, 0);
+  const [message] = commitMessages(subjects(), ctx, [cmd]);
   if (!message) throw new Error('the command publishes nothing');
   const h = headers();
   if (json) h.set('content-type', 'application/json');

@@ -4,7 +4,7 @@
  * makes of child, close-policy and continue-as-new commands.
  */
 import { describe, expect, it } from 'vitest';
-import { deadLetterReason, parseRouterInput } from '../../../services/router/inputs.js';
+import { deadLetterReason, parseInbound } from '../../../services/router/inputs.js';
 import { commitMessages } from '../../../services/router/outbox.js';
 import { childFailure, validateChildResult } from '../../../shared/bus/lifecycle-messages.js';
 import { InvalidInputError } from '../../../shared/errors.js';
@@ -15,7 +15,7 @@ const ctx = { runId: 'r1', workflowId: 'w1', workflowType: 'parent', seq: 3, at:
 
 function refused(subject: string, body: unknown): { reason: string; message: string } {
   try {
-    parseRouterInput(s, subject, body);
+    parseInbound(s, subject, body);
   } catch (err) {
     expect(err).toBeInstanceOf(InvalidInputError);
     return { reason: deadLetterReason(err), message: (err as Error).message };
@@ -25,17 +25,23 @@ function refused(subject: string, body: unknown): { reason: string; message: str
 
 describe('router inputs', () => {
   it('parses terminate like cancel, with reason and byParent', () => {
-    expect(parseRouterInput(s, 'sq.terminate.w1', undefined)).toEqual({ kind: 'terminate', workflowId: 'w1' });
-    expect(parseRouterInput(s, 'sq.terminate.w1', { reason: 'ops', byParent: 'p1' })).toEqual({
-      kind: 'terminate',
+    expect(parseInbound(s, 'sq.terminate.w1', undefined)).toEqual({
+      kind: 'run',
       workflowId: 'w1',
-      reason: 'ops',
-      byParent: 'p1',
+      decision: { kind: 'terminate' },
     });
-    expect(parseRouterInput(s, 'sq.cancel.w1', { byParent: 'p1' })).toEqual({
-      kind: 'cancel',
+    expect(parseInbound(s, 'sq.terminate.w1', { reason: 'ops', byParent: 'p1' })).toEqual({
+      kind: 'run',
       workflowId: 'w1',
       byParent: 'p1',
+      decision: { kind: 'terminate', reason: 'ops', byParent: 'p1' },
+    });
+    // A cancel's parent only routes it (the run must still be its child); the engine gets a plain cancel.
+    expect(parseInbound(s, 'sq.cancel.w1', { byParent: 'p1' })).toEqual({
+      kind: 'run',
+      workflowId: 'w1',
+      byParent: 'p1',
+      decision: { kind: 'cancel' },
     });
     expect(refused('sq.terminate.w1', { reason: 5 })).toEqual({
       reason: 'invalid-input',
@@ -47,7 +53,7 @@ describe('router inputs', () => {
 
   it('parses a start carrying a parent and the run it continues', () => {
     const parent = { workflowId: 'p', runId: 'pr', invokeId: 'kid', childSeq: 2 };
-    expect(parseRouterInput(s, 'sq.start.kid', { workflowId: 'c', parent, continuedFrom: 'r0' })).toEqual({
+    expect(parseInbound(s, 'sq.start.kid', { workflowId: 'c', parent, continuedFrom: 'r0' })).toEqual({
       kind: 'start',
       workflowType: 'kid',
       workflowId: 'c',
@@ -71,10 +77,14 @@ describe('router inputs', () => {
       childRunId: 'cr',
       status: 'completed',
     };
-    expect(parseRouterInput(s, s.child('pr'), { ...body, output: 1 })).toEqual({
-      kind: 'child',
-      ...body,
-      output: 1,
+    expect(parseInbound(s, s.child('pr'), { ...body, output: 1 })).toEqual({
+      kind: 'run',
+      workflowId: 'p',
+      runId: 'pr',
+      decision: { kind: 'childCompleted', childSeq: 2, output: 1 },
+    });
+    expect(parseInbound(s, s.child('pr'), { ...body, status: 'cancelled' })).toMatchObject({
+      decision: { kind: 'childFailed', childSeq: 2, error: { code: 'CANCELLED' } },
     });
     expect(refused(s.child('pr'), { ...body, status: 'running' }).message).toMatch(/field 'status' must be one of/);
     expect(refused(s.child('pr'), { ...body, childSeq: 'x' }).message).toMatch(/childSeq/);
@@ -161,6 +171,6 @@ describe('outbox', () => {
       },
     ]);
     // What the outbox sends, the router reads back.
-    for (const m of messages) expect(() => parseRouterInput(s, m.subject, m.body)).not.toThrow();
+    for (const m of messages) expect(() => parseInbound(s, m.subject, m.body)).not.toThrow();
   });
 });

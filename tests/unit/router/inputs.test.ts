@@ -1,6 +1,6 @@
 /** Parsing of start options (signal-with-start, memo, search attributes) and callback completions. */
 import { describe, expect, it } from 'vitest';
-import { deadLetterReason, parseCallback, parseRouterInput, parseStart } from '../../../services/router/inputs.js';
+import { deadLetterReason, parseCallback, parseInbound, parseStart } from '../../../services/router/inputs.js';
 import { callbackToken } from '../../../shared/engine/index.js';
 import { InvalidInputError } from '../../../shared/errors.js';
 import { subjects } from '../../../shared/names.js';
@@ -57,19 +57,20 @@ describe('parseCallback', () => {
 
   it('reads completions and failures from their subjects', () => {
     const s = subjects('t');
-    expect(parseRouterInput(s, s.callback('complete'), { token, output: { ok: 1 } })).toEqual({
-      kind: 'callback',
+    expect(parseInbound(s, s.callback('complete'), { token, output: { ok: 1 } })).toEqual({
+      kind: 'run',
       workflowId: 'wf',
       runId: 'run-1',
+      decision: { kind: 'callbackCompleted', callbackSeq: 3, output: { ok: 1 } },
+    });
+    expect(parseCallback('fail', { token, error: 'declined' }).decision).toEqual({
+      kind: 'callbackFailed',
       callbackSeq: 3,
-      output: { ok: 1 },
+      error: { name: 'Error', message: 'declined' },
     });
-    expect(parseCallback('fail', { token, error: 'declined' }).error).toEqual({ name: 'Error', message: 'declined' });
-    expect(parseCallback('fail', { token, error: { message: 'm', name: 'N', code: 'C', stack: 'x' } }).error).toEqual({
-      name: 'N',
-      message: 'm',
-      code: 'C',
-    });
+    expect(
+      parseCallback('fail', { token, error: { message: 'm', name: 'N', code: 'C', stack: 'x' } }).decision,
+    ).toMatchObject({ error: { name: 'N', message: 'm', code: 'C' } });
   });
 
   it('refuses bad tokens, bodies and errors', () => {

@@ -1,0 +1,167 @@
+/**
+ * One consumed input message, from its bytes to its settlement: checked for size, decoded and
+ * parsed once, decided, then acked, redelivered or dead-lettered as settle.ts chooses. The
+ * notices a settlement carries (a start's reply, a child's failed start) go out before it.
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+import { decodeBody } from '../../shared/bus/codec.js';
+import type { Bus } from '../../shared/bus/connect.js';
+import { type ChildResultMessage, childResultMsgId } from '../../shared/bus/lifecycle-messages.js';
+import { InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { RunDecider } from './decider.js';
+import { checkInputSize, type DeadLetterReason, deadLetterReason, type InboundInput, parseInbound } from './inputs.js';
+import type { StartedNotice } from './requests.js';
+import { type SettleDecision, settleFailure, settleOutcome } from './settle.js';
+
+/**
+ * How far before a redelivered message's stored time its run's commits are re-entered in the
+ * outbox: the commit an earlier attempt made carries the deciding router's clock, not the server's.
+ */
+const REDELIVERY_CLOCK_MARGIN_MS = 10_000;
+
+/** What the router counts of the inputs it handled (shown in health details and the stop log). */
+export type RouterCounters = {
+  decided: number;
+  deadLettered: number;
+  redelivered: number;
+  dropped: number;
+};
+
+/** What an InputHandler works with. */
+export interface InputHandlerDeps {
+  bus: Bus;
+  decider: RunDecider;
+  log: Logger;
+  /** When the inbox stream was created: with a message's stream sequence, the key of a start. */
+  inboxEpoch: string;
+  /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. */
+  maxInputBytes: number;
+}
+
+/** Decides consumed input messages and settles them; one per router. */
+export class InputHandler {
+  /** Counted into as inputs are decided, dropped, redelivered and dead-lettered. */
+  readonly counters: RouterCounters = { decided: 0, deadLettered: 0, redelivered: 0, dropped: 0 };
+
+  constructor(private readonly deps: InputHandlerDeps) {}
+
+  /** Handles one message to its settlement; throws only on a failure to settle it. */
+  async handle(m: JsMsg): Promise<void> {
+    const { log } = this.deps;
+    const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
+    log.debug('input taken', { subject: m.subject, seq: m.info.streamSequence, deliveries: m.info.deliveryCount });
+    let input: InboundInput;
+    try {
+      input = this.parse(m);
+    } catch (err) {
+      await this.deadLetter(m, deadLetterReason(err), err);
+      return;
+    }
+    let decision: SettleDecision;
+    try {
+      const outcome = await this.deps.decider.process(input, {
+        startKey: `${this.deps.inboxEpoch}/${m.info.streamSequence}`,
+        ...(msgId ? { msgId } : {}),
+        ...(m.info.deliveryCount > 1
+          ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) - REDELIVERY_CLOCK_MARGIN_MS }
+          : {}),
+      });
+      this.counters.decided++;
+      log.debug('input decided', { subject: m.subject, seq: m.info.streamSequence, outcome: outcome.kind });
+      if (outcome.kind === 'dropped') {
+        this.counters.dropped++;
+        log.debug(outcome.why === 'duplicate' ? 'input taken before dropped' : 'input dropped', {
+          workflowId: outcome.workflowId,
+          runId: outcome.runId,
+          kind: input.kind === 'run' ? input.decision.kind : input.kind,
+          why: outcome.why,
+        });
+      }
+      decision = settleOutcome(input, outcome, msgId);
+    } catch (err) {
+      decision = settleFailure(input, err, m.info.deliveryCount, msgId);
+      this.logFailure(m, toSquallError(err), decision);
+    }
+    await this.carryOut(m, input, decision);
+  }
+
+  /** Checks size, decodes and parses a consumed message; errors carry their dead-letter reason. */
+  private parse(m: JsMsg): InboundInput {
+    checkInputSize(m.subject, m.data, this.deps.maxInputBytes);
+    let body: unknown;
+    try {
+      body = decodeBody(m.data, m.headers, m.subject);
+    } catch (err) {
+      throw new InvalidInputError(toSquallError(err).message, { cause: err, details: { reason: 'undecodable' } });
+    }
+    return parseInbound(this.deps.bus.subjects, m.subject, body);
+  }
+
+  private async carryOut(m: JsMsg, input: InboundInput, d: SettleDecision): Promise<void> {
+    if (d.failChildStart && input.kind === 'start') await this.reportChildStartFailed(input, d.failChildStart);
+    if (d.startedNotice) this.notifyStarted(d.startedNotice);
+    const s = d.settlement;
+    if (s.action === 'ack') {
+      m.ack();
+    } else if (s.action === 'nak') {
+      this.counters.redelivered++;
+      m.nak(s.delayMs);
+    } else {
+      await this.deadLetter(m, s.reason, s.error);
+    }
+  }
+
+  private logFailure(m: JsMsg, e: SquallError, d: SettleDecision): void {
+    const s = d.settlement;
+    if (s.action === 'deadLetter') {
+      this.deps.log.warn('input refused', { subject: m.subject, code: e.code, err: e, reason: s.reason });
+    } else if (s.action === 'nak' && s.why === 'retry') {
+      const fields = { subject: m.subject, code: e.code, err: e, deliveries: m.info.deliveryCount, delayMs: s.delayMs };
+      if (e.retryable) this.deps.log.warn('decision failed for a passing reason; redelivering', fields);
+      else this.deps.log.error('decision failed; redelivering', fields);
+    }
+  }
+
+  private notifyStarted(n: StartedNotice): void {
+    const { bus, log } = this.deps;
+    try {
+      bus.publishCore(bus.subjects.started(n.workflowId), n);
+    } catch (err) {
+      log.debug('could not publish a started notice', { workflowId: n.workflowId, err });
+    }
+  }
+
+  private async deadLetter(m: JsMsg, reason: DeadLetterReason, err: unknown): Promise<void> {
+    this.counters.deadLettered++;
+    await this.deps.bus.parkDeadLetter(reason, { subject: m.subject, data: m.data, headers: m.headers }, err);
+    // No reason argument: nats-server before 2.10.4 ignores `+TERM <reason>` as an unknown ack
+    // and redelivers the message after the ack wait, parking it again and again. The reason is
+    // on the dead letter.
+    m.term();
+  }
+
+  /** A child run could not start (id taken, unknown type): its parent gets the failure as the child's. */
+  private async reportChildStartFailed(input: Extract<InboundInput, { kind: 'start' }>, e: SquallError): Promise<void> {
+    const parent = input.parent;
+    if (!parent) return;
+    const body: ChildResultMessage = {
+      runId: parent.runId,
+      workflowId: parent.workflowId,
+      childSeq: parent.childSeq,
+      childWorkflowId: input.workflowId ?? 'unknown',
+      childRunId: 'not-started',
+      status: 'failed',
+      error: toErrorInfo(e),
+    };
+    this.deps.log.warn('child run could not start; failing it for its parent', {
+      workflowId: input.workflowId,
+      parentRunId: parent.runId,
+      code: e.code,
+    });
+    const { bus } = this.deps;
+    await bus.publish(bus.subjects.child(parent.runId), body, {
+      msgId: childResultMsgId(parent.runId, parent.childSeq),
+    });
+  }
+}

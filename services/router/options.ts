@@ -1,0 +1,99 @@
+/**
+ * The router's options: the connection, identity and clock options every service shares, plus
+ * the router's own. `startRouter` takes `Partial<RouterOptions>` (with `workflows`) and compiles it
+ * here, once, over `defaultRouterOptions()`. Nothing in services/router reads the environment: the
+ * command line (services/cli) passes what it read.
+ */
+import type { WorkflowDefinition } from '../../shared/engine/index.js';
+import { WorkflowRegistry } from '../../shared/engine/index.js';
+import {
+  type BusConnectionOptions,
+  defaultBusConnectionOptions,
+  defaultServiceIdentityOptions,
+  defaultStoreConnectionOptions,
+  mergeOptions,
+  type ServiceIdentityOptions,
+  type StoreConnectionOptions,
+} from '../common/options.js';
+import { newServiceId } from '../common/service.js';
+
+/** Options of startRouter. */
+export interface RouterOptions extends BusConnectionOptions, StoreConnectionOptions, ServiceIdentityOptions {
+  /** Workflow definitions (every version of each) or a registry. Required: there is no default. */
+  workflows: WorkflowDefinition[] | WorkflowRegistry;
+  /** Most inputs being decided at once. @default 1024 */
+  maxInFlight: number;
+  /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. @default 262_144 */
+  maxInputBytes: number;
+  /** How often the outbox is swept for commits a crash left unpublished. @default 5_000 */
+  outboxIntervalMs: number;
+  /**
+   * How long a commit stays unpublished before a sweep republishes it. Longer than a busy
+   * router's append-to-mark delay, so a sweep repeats only what a crash left, not what another
+   * router is still publishing (a repeat is harmless but costs a publish and a history load).
+   * @default 15_000
+   */
+  outboxGraceMs: number;
+  /**
+   * How long an open run's summary write waits for the run's next state: list rows of open runs
+   * lag by up to this much; describe and query read history. 0 writes every state. @default 1000
+   */
+  summaryDelayMs: number;
+  /**
+   * Runs whose state the router keeps in memory, least recently decided dropped first; a run not
+   * kept is loaded from its summary and history tail on its next input. 0 keeps none.
+   * @default 10_000
+   */
+  runCacheSize: number;
+  /** Ack wait of the router's consumers. @default 30_000 */
+  ackWaitMs: number;
+  /**
+   * Refuse to start (ConfigError) when open runs use a (workflowType, version) that `workflows`
+   * lacks. Turn off only for a router that deliberately serves a subset. @default true
+   */
+  requireOpenRunVersions: boolean;
+}
+
+/** What startRouter accepts: any options, and the workflows it decides. */
+export type RouterOptionsInput = Partial<RouterOptions> & Pick<RouterOptions, 'workflows'>;
+
+/** RouterOptions once compiled: every default filled in, the id chosen, the registry built. */
+export interface CompiledRouterOptions extends RouterOptions {
+  id: string;
+  workflows: WorkflowRegistry;
+}
+
+/** The defaults of every RouterOptions field but `workflows`. */
+export function defaultRouterOptions(): Omit<RouterOptions, 'workflows'> {
+  return {
+    ...defaultBusConnectionOptions(),
+    ...defaultStoreConnectionOptions(),
+    ...defaultServiceIdentityOptions(),
+    maxInFlight: 1024,
+    maxInputBytes: 262_144,
+    outboxIntervalMs: 5_000,
+    outboxGraceMs: 15_000,
+    summaryDelayMs: 1000,
+    runCacheSize: 10_000,
+    ackWaitMs: 30_000,
+    requireOpenRunVersions: true,
+  };
+}
+
+/**
+ * Merges `given` over the defaults. A given bus lends its prefix when none is given (the prefix
+ * must match the bus's, see resolveBus); the logger is tagged with the service and instance.
+ */
+export function compileRouterOptions(given: RouterOptionsInput): CompiledRouterOptions {
+  const merged = mergeOptions<RouterOptions>({ ...defaultRouterOptions(), workflows: given.workflows }, given);
+  const id = merged.id ?? newServiceId('router');
+  const workflows =
+    merged.workflows instanceof WorkflowRegistry ? merged.workflows : new WorkflowRegistry(merged.workflows);
+  return {
+    ...merged,
+    prefix: given.prefix ?? given.bus?.prefix ?? merged.prefix,
+    id,
+    workflows,
+    log: merged.log.child({ service: 'router', instance: id }),
+  };
+}

@@ -1,0 +1,406 @@
+/**
+ * An in-memory Store, for unit tests of the router (and anything else over the Store contract)
+ * without servers. It keeps the same documents as the MongoDB store, built by the same
+ * conversions (documents.ts), so payload limits, encoding and decoding behave alike, and it
+ * answers every operation as the MongoDB store does on MongoDB: a duplicate `(runId, seq)` is a
+ * ConflictError unless byte-identical, an outbox entry is inserted with each commit, workflowIds
+ * are claimed by generations, summaries never move backwards, timers are leased by epochs.
+ * tests/integration/store/contract.test.ts runs the same assertions against both stores.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { validateSearchAttributes } from '../engine/search-attributes.js';
+import type { RunState } from '../engine/types.js';
+import { ConflictError, CorruptHistoryError, InvalidInputError } from '../errors.js';
+import type { Millis, RunStatus } from '../history/events.js';
+import { OUTBOX_ORPHAN_HORIZON_MS } from './commits.js';
+import {
+  type CommitDoc,
+  commitId,
+  fromCommitDoc,
+  fromRunDoc,
+  fromTimerDoc,
+  type OutboxDoc,
+  type RunDoc,
+  type TimerDoc,
+  type TimerLeaseDoc,
+  timerId,
+  toCommitDoc,
+  toRunFields,
+  type WorkflowIdDoc,
+} from './documents.js';
+import {
+  type ClaimResult,
+  defaultStoreOptions,
+  type IdReusePolicy,
+  type OpenRunVersion,
+  type Page,
+  type RunFilter,
+  type RunRecord,
+  type Store,
+  type StoredCommit,
+  type SummaryWrite,
+  type TimerRecord,
+} from './types.js';
+
+/** Options of createMemoryStore. */
+export interface MemoryStoreOptions {
+  /** Largest encoded events + commands of one commit, or RunState of one run. @default 1_048_576 */
+  maxPayloadBytes: number;
+  /** Stamps outbox entries and claims, and ages orphan outbox entries. @default Date.now */
+  now: () => Millis;
+}
+
+const NOTHING_BEHIND: SummaryWrite = Object.freeze({ maybeBehind: [] as string[] }) as SummaryWrite;
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1000;
+
+/** Creates an empty in-memory store. */
+export function createMemoryStore(given: Partial<MemoryStoreOptions> = {}): Store {
+  const d = defaultStoreOptions();
+  return new MemoryStore({ maxPayloadBytes: given.maxPayloadBytes ?? d.maxPayloadBytes, now: given.now ?? d.now });
+}
+
+class MemoryStore implements Store {
+  private readonly commits = new Map<string, CommitDoc>();
+  private readonly outbox = new Map<string, OutboxDoc>();
+  private readonly runs = new Map<string, RunDoc>();
+  /** Generations of each workflowId, oldest first. */
+  private readonly ids = new Map<string, WorkflowIdDoc[]>();
+  private readonly timers = new Map<string, TimerDoc>();
+  /** Leases of each timer, by epoch (1, 2, ...). */
+  private readonly leases = new Map<string, TimerLeaseDoc[]>();
+
+  constructor(private readonly o: MemoryStoreOptions) {}
+
+  async init(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  // ---- history ----
+
+  async appendCommit(c: StoredCommit): Promise<void> {
+    const [outcome] = await this.appendCommits([c]);
+    if (outcome) throw outcome;
+  }
+
+  async appendCommits(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]> {
+    // Every commit is encoded (and refused when too large) before anything is written.
+    const docs = cs.map((c) => toCommitDoc(c, this.o.maxPayloadBytes));
+    this.insertEntries(docs);
+    return docs.map((doc) => {
+      const stored = this.commits.get(doc._id);
+      if (!stored) {
+        this.commits.set(doc._id, doc);
+        return undefined;
+      }
+      if (sameCommit(stored, doc)) return undefined;
+      return new ConflictError(
+        `run ${doc.runId} already has a commit at seq ${doc.seq}; reload its history and decide again`,
+        { details: { runId: doc.runId, seq: doc.seq } },
+      );
+    });
+  }
+
+  async *loadHistory(runId: string, fromSeq = 0): AsyncIterable<StoredCommit> {
+    const seqs = this.seqsOf(runId).filter((s) => s > fromSeq);
+    let expected = fromSeq + 1;
+    for (const seq of seqs) {
+      if (seq !== expected) {
+        throw new CorruptHistoryError(
+          `history of run ${runId} has a gap: commit seq ${seq} follows ${expected - 1}, expected ${expected}`,
+          { details: { runId, seq, expected } },
+        );
+      }
+      expected++;
+      yield fromCommitDoc(this.commits.get(commitId(runId, seq)) as CommitDoc);
+    }
+  }
+
+  async lastSeq(runId: string): Promise<number> {
+    return this.seqsOf(runId).at(-1) ?? 0;
+  }
+
+  async markPublished(runId: string, seqs: number[]): Promise<void> {
+    for (const seq of seqs) this.outbox.delete(commitId(runId, seq));
+  }
+
+  async markPublishedMany(commits: readonly { runId: string; seq: number }[]): Promise<void> {
+    for (const c of commits) this.outbox.delete(commitId(c.runId, c.seq));
+  }
+
+  async findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]> {
+    const horizon = this.o.now() - OUTBOX_ORPHAN_HORIZON_MS;
+    const entries = [...this.outbox.values()]
+      .filter((e) => e.at < opts.olderThan)
+      .sort((a, b) => a.at - b.at || compare(a.runId, b.runId) || a.seq - b.seq);
+    const found: StoredCommit[] = [];
+    for (const e of entries) {
+      if (found.length >= opts.limit) break;
+      const doc = this.commits.get(e._id);
+      if (doc) found.push(fromCommitDoc(doc));
+      else if (e.at < horizon) this.outbox.delete(e._id);
+    }
+    return found;
+  }
+
+  async reenterOutbox(runId: string, since: Millis): Promise<number> {
+    const docs = [...this.commits.values()].filter((c) => c.runId === runId && c.at >= since);
+    this.insertEntries(docs);
+    return docs.length;
+  }
+
+  // ---- workflowId ownership ----
+
+  async claimWorkflowId(
+    workflowId: string,
+    runId: string,
+    policy: IdReusePolicy,
+    startMsgId?: string,
+  ): Promise<ClaimResult> {
+    const gens = this.ids.get(workflowId) ?? [];
+    const holder = gens.at(-1);
+    if (holder) {
+      if (holder.runId === runId) return { claimed: true };
+      const status: RunStatus = this.runs.get(holder.runId)?.status ?? 'running';
+      if (startMsgId !== undefined && holder.startMsgId === startMsgId) {
+        return { claimed: false, runId: holder.runId, status, sameStart: true };
+      }
+      if (status === 'running' || policy === 'rejectDuplicate') return { claimed: false, runId: holder.runId, status };
+    }
+    const gen = gens.length + 1;
+    gens.push({
+      _id: `${workflowId}:${gen}`,
+      workflowId,
+      gen,
+      runId,
+      claimedAt: this.o.now(),
+      ...(startMsgId === undefined ? {} : { startMsgId }),
+    });
+    this.ids.set(workflowId, gens);
+    return { claimed: true };
+  }
+
+  // ---- run summaries ----
+
+  async saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite> {
+    const fields = toRunFields(state, this.o.maxPayloadBytes);
+    const stored = this.runs.get(state.runId);
+    if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
+    // An upsert's $set keeps fields it does not name: a start's msg id outlives later summaries.
+    const startMsgId = extra?.startMsgId ?? stored?.startMsgId;
+    this.runs.set(state.runId, { _id: state.runId, ...fields, ...(startMsgId === undefined ? {} : { startMsgId }) });
+    return NOTHING_BEHIND;
+  }
+
+  async saveRuns(states: RunState[]): Promise<SummaryWrite> {
+    for (const s of states) await this.saveRun(s);
+    return NOTHING_BEHIND;
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const d = this.runs.get(runId);
+    return d ? fromRunDoc(d) : undefined;
+  }
+
+  async getRunByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {
+    const gens = this.ids.get(workflowId) ?? [];
+    for (let i = gens.length - 1; i >= 0; i--) {
+      const run = await this.getRun(gens[i]?.runId ?? '');
+      if (run) return run;
+    }
+    return undefined;
+  }
+
+  async listRuns(filter: RunFilter, page: { cursor?: string; limit?: number } = {}): Promise<Page<RunRecord>> {
+    const limit = Math.min(Math.max(1, Math.floor(page.limit ?? DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE);
+    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+    const statuses = filter.status === undefined ? undefined : [filter.status].flat();
+    const where = Object.entries(filter.where === undefined ? {} : validateSearchAttributes(filter.where, 'where'));
+    const docs = [...this.runs.values()]
+      .filter(
+        (d) =>
+          (statuses === undefined || statuses.includes(d.status)) &&
+          (filter.workflowType === undefined || d.workflowType === filter.workflowType) &&
+          (filter.startedFrom === undefined || d.startedAt >= filter.startedFrom) &&
+          (filter.startedTo === undefined || d.startedAt < filter.startedTo) &&
+          where.every(([k, v]) => isDeepStrictEqual(d.searchAttributes?.[k], v)) &&
+          (after === undefined ||
+            d.startedAt < after.startedAt ||
+            (d.startedAt === after.startedAt && d._id < after.runId)),
+      )
+      .sort((a, b) => b.startedAt - a.startedAt || compare(b._id, a._id));
+    const items = docs.slice(0, limit).map(fromRunDoc);
+    const last = items.at(-1);
+    return docs.length > limit && last ? { items, nextCursor: encodeCursor(last.startedAt, last.runId) } : { items };
+  }
+
+  async openRunVersions(): Promise<OpenRunVersion[]> {
+    const counts = new Map<string, OpenRunVersion>();
+    for (const d of this.runs.values()) {
+      if (d.status !== 'running') continue;
+      const key = `${d.workflowType}\u0000${d.version}`;
+      const seen = counts.get(key);
+      if (seen) seen.runs++;
+      else counts.set(key, { workflowType: d.workflowType, version: d.version, runs: 1 });
+    }
+    return [...counts.values()].sort((a, b) => compare(a.workflowType, b.workflowType) || a.version - b.version);
+  }
+
+  async repairRun(
+    runId: string,
+    rebuild: (from: RunState | undefined, tail: StoredCommit[]) => RunState,
+  ): Promise<RunState | undefined> {
+    const from = (await this.getRun(runId))?.state;
+    const tail: StoredCommit[] = [];
+    for await (const c of this.loadHistory(runId, from?.lastSeq ?? 0)) tail.push(c);
+    if (tail.length === 0) return from;
+    const state = rebuild(from, tail);
+    await this.saveRun(state);
+    return state;
+  }
+
+  // ---- timers ----
+
+  async scheduleTimer(t: { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }): Promise<void> {
+    const _id = timerId(t.runId, t.timerSeq);
+    if (!this.timers.has(_id)) this.timers.set(_id, { _id, ...t, status: 'pending' });
+  }
+
+  async scheduleTimers(
+    ts: readonly { runId: string; workflowId: string; timerSeq: number; fireAt: Millis }[],
+  ): Promise<void> {
+    for (const t of ts) await this.scheduleTimer(t);
+  }
+
+  async cancelTimer(runId: string, timerSeq: number): Promise<void> {
+    const _id = timerId(runId, timerSeq);
+    const t = this.timers.get(_id);
+    if (!t) this.timers.set(_id, { _id, runId, workflowId: '', timerSeq, fireAt: 0, status: 'cancelled' });
+    else if (t.status === 'pending') t.status = 'cancelled';
+  }
+
+  async claimDueTimers(
+    now: Millis,
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    skip?: (t: { runId: string; timerSeq: number }) => boolean,
+  ): Promise<TimerRecord[]> {
+    const due = [...this.timers.values()]
+      .filter((t) => t.status === 'pending' && t.fireAt <= now && !skip?.(t))
+      .sort((a, b) => a.fireAt - b.fireAt || compare(a._id, b._id));
+    const claimed: TimerRecord[] = [];
+    for (const t of due) {
+      if (claimed.length >= limit) break;
+      const epochs = this.leases.get(t._id) ?? [];
+      const current = epochs.at(-1);
+      if (current && current.until > now) continue;
+      const epoch = epochs.length + 1;
+      const lease: TimerLeaseDoc = {
+        _id: `${t._id}@${epoch}`,
+        kind: 'lease',
+        timer: t._id,
+        epoch,
+        owner,
+        until: now + leaseMs,
+      };
+      epochs.push(lease);
+      this.leases.set(t._id, epochs);
+      claimed.push(fromTimerDoc(t, lease));
+    }
+    return claimed;
+  }
+
+  async markTimerFired(runId: string, timerSeq: number, owner: string, leaseEpoch?: number): Promise<boolean> {
+    const _id = timerId(runId, timerSeq);
+    if (!this.holds(_id, owner, leaseEpoch)) return false;
+    const t = this.timers.get(_id);
+    if (t?.status !== 'pending') return false;
+    t.status = 'fired';
+    return true;
+  }
+
+  async markTimersFired(
+    timers: readonly Pick<TimerRecord, 'runId' | 'timerSeq' | 'leaseEpoch' | 'leaseUntil'>[],
+    owner: string,
+    now: Millis,
+  ): Promise<number> {
+    let marked = 0;
+    for (const x of timers) {
+      const _id = timerId(x.runId, x.timerSeq);
+      const live = x.leaseEpoch !== undefined && x.leaseUntil !== undefined && x.leaseUntil > now;
+      if (!live && !this.holds(_id, owner, x.leaseEpoch)) continue;
+      const t = this.timers.get(_id);
+      if (t?.status !== 'pending') continue;
+      t.status = 'fired';
+      marked++;
+    }
+    return marked;
+  }
+
+  async nextTimerDue(): Promise<Millis | undefined> {
+    let next: number | undefined;
+    for (const t of this.timers.values()) {
+      if (t.status !== 'pending') continue;
+      const at = Math.max(t.fireAt, this.leases.get(t._id)?.at(-1)?.until ?? 0);
+      next = next === undefined ? at : Math.min(next, at);
+    }
+    return next;
+  }
+
+  async getTimer(runId: string, timerSeq: number): Promise<TimerRecord | undefined> {
+    const _id = timerId(runId, timerSeq);
+    const t = this.timers.get(_id);
+    return t ? fromTimerDoc(t, this.leases.get(_id)?.at(-1)) : undefined;
+  }
+
+  // ---- internals ----
+
+  /** The stored seqs of a run, ascending. */
+  private seqsOf(runId: string): number[] {
+    const seqs: number[] = [];
+    for (const c of this.commits.values()) if (c.runId === runId) seqs.push(c.seq);
+    return seqs.sort((a, b) => a - b);
+  }
+
+  /** Inserts outbox entries stamped now; an entry already there keeps its time, as on MongoDB. */
+  private insertEntries(docs: readonly Pick<CommitDoc, '_id' | 'runId' | 'seq'>[]): void {
+    const at = this.o.now();
+    for (const d of docs)
+      if (!this.outbox.has(d._id)) this.outbox.set(d._id, { _id: d._id, runId: d.runId, seq: d.seq, at });
+  }
+
+  /** Whether `owner` still holds a timer: no epoch after `leaseEpoch`, or owns the current one. */
+  private holds(_id: string, owner: string, leaseEpoch: number | undefined): boolean {
+    const epochs = this.leases.get(_id) ?? [];
+    if (leaseEpoch !== undefined) return epochs.length <= leaseEpoch;
+    return epochs.at(-1)?.owner === owner;
+  }
+}
+
+function sameCommit(a: CommitDoc, b: CommitDoc): boolean {
+  return (
+    a.workflowId === b.workflowId &&
+    Buffer.from(a.events.value()).equals(b.events.value()) &&
+    Buffer.from(a.commands.value()).equals(b.commands.value())
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function encodeCursor(startedAt: number, runId: string): string {
+  return Buffer.from(JSON.stringify([startedAt, runId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { startedAt: number; runId: string } {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string') {
+      return { startedAt: v[0], runId: v[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidInputError(`invalid page cursor ${JSON.stringify(cursor)}; pass back a nextCursor unchanged`);
+}
