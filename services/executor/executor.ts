@@ -13,7 +13,8 @@
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
-import { sleep } from '../../shared/bus/backoff.js';
+import { retryWithBackoff, sleep } from '../../shared/bus/backoff.js';
+import { isRetryableNatsError } from '../../shared/bus/errors.js';
 import type { ActivityDefinition } from '../../shared/engine/activity.js';
 import type { Logger } from '../../shared/log.js';
 import { Semaphore } from '../common/semaphore.js';
@@ -102,7 +103,17 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
       }),
   );
   try {
-    for (const p of pulls) await p.open();
+    // A NATS server restarting while this executor starts answers with timeouts for a while:
+    // wait it out, as router and timer do, rather than exit a process nobody restarts.
+    await retryWithBackoff(
+      async () => {
+        for (const p of pulls) await p.open();
+      },
+      {
+        isRetryable: isRetryableNatsError,
+        onRetry: (err, attempt, delayMs) => log.warn('executor setup failed, retrying', { err, attempt, delayMs }),
+      },
+    );
   } catch (err) {
     // Not started: leave nothing behind (the caller gets the error, not a handle to stop).
     notices.close();
