@@ -8,7 +8,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { ConfigError, UnavailableError } from '../../shared/errors.js';
-import { findMongoServer, findNatsServer, type ServerBinary, type ServerKind } from './binaries.js';
+import { findMongoServer, type ServerBinary, type ServerKind } from './binaries.js';
+import { findNatsServer } from './nats-binary.js';
 import { chooseFerretBackend } from './postgres.js';
 import {
   delay,
@@ -60,9 +61,9 @@ export interface StartServerOptions {
   binary?: ServerBinary;
 }
 
-/** Starts nats-server with JetStream on 127.0.0.1. */
+/** Starts nats-server with JetStream on 127.0.0.1; see findNatsServer for the binary. */
 export async function startNatsServer(opts: StartServerOptions = {}): Promise<LocalServer> {
-  const binary = opts.binary ?? findNatsServer();
+  const binary = opts.binary ?? (await findNatsServer());
   return await startServer(binary, opts, {
     args: (port, dataDir) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dataDir],
     url: (port) => `nats://127.0.0.1:${port}`,
