@@ -15,6 +15,7 @@ export {
   type ServerKind,
   which,
 } from './binaries.js';
+export { PUSHDOWN_INDEX_FIELDS } from './ferret-pushdown.js';
 export {
   chooseNatsServer,
   findNatsServer,
@@ -28,6 +29,7 @@ export {
   natsServerVersion,
   parseServerVersion,
 } from './nats-binary.js';
+export { psqlQuery } from './postgres.js';
 export { freePort, TEMP_DIR_PREFIX } from './process.js';
 export {
   type LocalServer,

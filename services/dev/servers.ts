@@ -36,6 +36,8 @@ export interface LocalServer {
   readonly logFile: string;
   /** Server version as reported on connect, e.g. `2.9.10` or `v1.24.2` (FerretDB). */
   readonly version: string;
+  /** FerretDB's PostgreSQL database (on SQUALL_POSTGRES_URL's server), when it runs on PostgreSQL. */
+  readonly postgresDatabase?: string;
   /** A short description for log lines: `nats-server 2.9.10 at nats://127.0.0.1:PORT`. */
   describe(): string;
   /**
@@ -111,6 +113,7 @@ export async function startMongoServer(opts: StartServerOptions = {}): Promise<L
   if (backend?.kind !== 'postgresql') return server;
   const stop = server.stop.bind(server);
   return Object.assign(server, {
+    postgresDatabase: backend.database,
     async stop(stopOpts: { keepData?: boolean; graceMs?: number } = {}) {
       await stop(stopOpts);
       if (!stopOpts.keepData) backend.drop();
