@@ -7,10 +7,17 @@ describe('smoke: the servers the harness runs', () => {
     const nc = await connectNats();
     const version = nc.info?.version ?? 'unknown';
     console.log(`smoke: nats-server ${version} (Squall builds ${NATS_SERVER_VERSION})`);
+    const advice = `nats-server ${version} is older than ${MIN_NATS_SERVER_VERSION}: its pull consumers stall 2 to 3 s.`;
+    const chosenBy = ['NATS_URL', 'SQUALL_NATS_SERVER_BIN'].find((v) => process.env[v]);
+    if (chosenBy && !isRecentNatsServer(version)) {
+      // The user's choice stands; the harness only says what it costs.
+      console.warn(`smoke: ${advice} It comes from ${chosenBy}.`);
+      return;
+    }
+    // Chosen by the launcher: an old one means the build could not happen on this machine.
     expect(
       isRecentNatsServer(version),
-      `nats-server ${version} is older than ${MIN_NATS_SERVER_VERSION}: its pull consumers stall 2 to 3 s. ` +
-        'Run `npm run servers:build` (with Go) or point NATS_URL at a newer server.',
+      `${advice} Run \`npm run servers:build\` (it needs Go) to build a newer one.`,
     ).toBe(true);
   });
 
