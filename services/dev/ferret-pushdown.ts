@@ -17,9 +17,11 @@
  *
  * One setting keeps the twins usable from FerretDB's prepared statements (pgx caches them per
  * connection): the key is a parameter (`-> $1`), so only a plan made for the actual values can
- * match the index expression, and `plan_cache_mode = force_custom_plan` on the database makes every
- * execution plan for its values, instead of PostgreSQL switching a statement to a generic plan
- * (always a sequential scan here) after its first five runs.
+ * match the index expression, and PostgreSQL moves a statement to a generic plan (a sequential
+ * scan here) after five runs when that looks no dearer, as it does while the table is small, and
+ * keeps it until something re-plans it. Checked by hand: a statement prepared at 10 rows still
+ * scanned at 50k (14 ms) where a custom plan took 0.26 ms. `plan_cache_mode = force_custom_plan`
+ * on the database plans every execution for its values.
  */
 
 /**
