@@ -32,7 +32,7 @@ interface Varz {
 
 /** A nats-server with JetStream and the HTTP monitoring port, for exact message counts. */
 async function monitoredNats(): Promise<{ url: string; varz: () => Promise<Varz>; stop: () => Promise<void> }> {
-  const bin = findNatsServer();
+  const bin = await findNatsServer();
   const dir = makeTempDir('nats-server');
   const [port, mport] = [await freePort(), await freePort()];
   const proc: ServerProcess = spawnServer(

@@ -1,13 +1,15 @@
 /**
  * FerretDB's PostgreSQL backend for the local launcher. FerretDB 1.24 on SQLite scans the whole
  * collection for every query, even `_id` equality, so every store operation grows with the data;
- * on PostgreSQL its `_id` and compound indexes are real. With SQUALL_FERRETDB_BACKEND=postgresql
- * (every machine of this project's kind runs PostgreSQL on 127.0.0.1:5432 with trust auth), the
+ * on PostgreSQL, with the trigger of ferret-pushdown.ts, indexes serve its lookups. With
+ * SQUALL_FERRETDB_BACKEND=postgresql (every machine of this project's kind runs PostgreSQL on 127.0.0.1:5432 with trust auth), the
  * launcher gives each FerretDB its own throwaway PostgreSQL database.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/log.js';
+import { pushdownIndexesSql } from './ferret-pushdown.js';
 import { tcpReachable } from './process.js';
 
 /** Where FerretDB keeps its data. */
@@ -57,6 +59,14 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Runs SQL with psql in `database` on the launcher's PostgreSQL (SQUALL_POSTGRES_URL) and returns
+ * its unaligned, tuples-only output; throws on an SQL error. For tests and measurements.
+ */
+export function psqlQuery(database: string, sql: string): string {
+  return pg('psql', target(), ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql]);
+}
+
 /** Drops databases left by launchers that died without cleaning up. */
 function dropOrphans(t: PgTarget): void {
   const names = pg('psql', t, [
@@ -71,6 +81,22 @@ function dropOrphans(t: PgTarget): void {
   for (const name of names) {
     const pid = Number(name.slice(DB_PREFIX.length).split('_')[0]);
     if (Number.isInteger(pid) && !alive(pid)) pg('dropdb', t, ['--if-exists', '--force', name]);
+  }
+}
+
+/**
+ * Adds the trigger that makes FerretDB's lookups indexable (see ferret-pushdown.ts). Without it
+ * (PostgreSQL user not a superuser) everything still works, with a table scan per lookup.
+ */
+function installPushdownIndexes(t: PgTarget, database: string): void {
+  try {
+    pg('psql', t, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', pushdownIndexesSql(database)]);
+  } catch (err) {
+    createLogger({ fields: { service: 'dev' } }).warn(
+      `FerretDB's lookups will scan whole tables: installing the GIN pushdown trigger in ${database} failed ` +
+        '(it needs a PostgreSQL superuser)',
+      { err: (err as Error).message.split('\n').slice(0, 3).join(' ') },
+    );
   }
 }
 
@@ -92,6 +118,7 @@ export async function chooseFerretBackend(): Promise<FerretBackend> {
     dropOrphans(t);
     const database = `${DB_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`;
     pg('createdb', t, [database]);
+    installPushdownIndexes(t, database);
     return {
       kind: 'postgresql',
       database,

@@ -8,7 +8,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { ConfigError, UnavailableError } from '../../shared/errors.js';
-import { findMongoServer, findNatsServer, type ServerBinary, type ServerKind } from './binaries.js';
+import { findMongoServer, type ServerBinary, type ServerKind } from './binaries.js';
+import { findNatsServer } from './nats-binary.js';
 import { chooseFerretBackend } from './postgres.js';
 import {
   delay,
@@ -35,6 +36,8 @@ export interface LocalServer {
   readonly logFile: string;
   /** Server version as reported on connect, e.g. `2.9.10` or `v1.24.2` (FerretDB). */
   readonly version: string;
+  /** FerretDB's PostgreSQL database (on SQUALL_POSTGRES_URL's server), when it runs on PostgreSQL. */
+  readonly postgresDatabase?: string;
   /** A short description for log lines: `nats-server 2.9.10 at nats://127.0.0.1:PORT`. */
   describe(): string;
   /**
@@ -60,9 +63,9 @@ export interface StartServerOptions {
   binary?: ServerBinary;
 }
 
-/** Starts nats-server with JetStream on 127.0.0.1. */
+/** Starts nats-server with JetStream on 127.0.0.1; see findNatsServer for the binary. */
 export async function startNatsServer(opts: StartServerOptions = {}): Promise<LocalServer> {
-  const binary = opts.binary ?? findNatsServer();
+  const binary = opts.binary ?? (await findNatsServer());
   return await startServer(binary, opts, {
     args: (port, dataDir) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dataDir],
     url: (port) => `nats://127.0.0.1:${port}`,
@@ -110,6 +113,7 @@ export async function startMongoServer(opts: StartServerOptions = {}): Promise<L
   if (backend?.kind !== 'postgresql') return server;
   const stop = server.stop.bind(server);
   return Object.assign(server, {
+    postgresDatabase: backend.database,
     async stop(stopOpts: { keepData?: boolean; graceMs?: number } = {}) {
       await stop(stopOpts);
       if (!stopOpts.keepData) backend.drop();

@@ -1,6 +1,7 @@
 /**
  * Vitest global setup for the integration project: uses `NATS_URL` / `MONGO_URL` when set (after a
- * fast reachability check), else starts nats-server and a MongoDB-compatible server via shared/dev.
+ * fast reachability check), else starts nats-server (>= 2.10, see services/dev/nats-binary.ts) and a
+ * MongoDB-compatible server via services/dev.
  * Prints one line naming the servers; the returned teardown stops what it started, pass or fail.
  */
 import type { TestProject } from 'vitest/node';
