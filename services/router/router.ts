@@ -27,7 +27,7 @@ import {
 import { InputConsumer } from './consume.js';
 import { type RouterConsumerSpecs, routerConsumerSpecs, setupRouterConsumers } from './consumers.js';
 import { RunDecider } from './decider.js';
-import type { RouterFaultHooks } from './faults.js';
+import type { RouterFaultHooks } from './fault-hooks.js';
 import { InputHandler } from './handle-input.js';
 import { type CompiledRouterOptions, compileRouterOptions, type RouterOptionsInput } from './options.js';
 import type { OutboundMessage } from './outbox.js';

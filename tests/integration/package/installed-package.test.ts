@@ -73,7 +73,16 @@ describe('the installed package', () => {
     expect(JSON.parse(stdout)).toEqual({
       main: ['defineWorkflow', 'now', 'sideEffect', 'connect', 'SquallError'],
       testing: expect.arrayContaining(['createTestRun']),
-      services: ['loadActivities', 'loadWorkflows', 'startExecutor', 'startRouter', 'startTimer'],
+      services: [
+        'defaultExecutorOptions',
+        'defaultRouterOptions',
+        'defaultTimerOptions',
+        'loadActivities',
+        'loadWorkflows',
+        'startExecutor',
+        'startRouter',
+        'startTimer',
+      ],
     });
   });
 
