@@ -23,6 +23,7 @@ import { type BlockModule, typeCheck, writeModules } from './typescript.js';
 const REVIEWED: string[] = [
   'README.md ts: starts services, which need NATS and MongoDB',
   'README.md ts: needs a running router (NATS and MongoDB)',
+  'docs/services.md ts: starts services, which need NATS and MongoDB',
   'docs/testing.md text: output',
   "docs/testing.md ts: needs the integration project's servers",
   'docs/workflows.md text: output',
@@ -112,14 +113,15 @@ describe('docs code blocks', () => {
 const SHELL = new Set(['sh', 'console']);
 
 /**
- * The paths of a tree block: a name at the start of a line is a top-level entry, a name indented
- * by two spaces lives in the last top-level folder; deeper lines continue a comment.
+ * The paths of a tree block: a name or path (`services/router/`) at the start of a line is a
+ * top-level entry, a name indented by two spaces lives in the last top-level folder; deeper lines
+ * continue a comment.
  */
 function treePaths(code: string): string[] {
   const paths: string[] = [];
   let parent = '';
   for (const line of code.split('\n')) {
-    const m = /^( {0,2})([\w.-]+\/?)(\s|$)/.exec(line);
+    const m = /^( {0,2})([\w.-]+(?:\/[\w.-]+)*\/?)(\s|$)/.exec(line);
     if (!m) continue;
     if (m[1] === '') parent = m[2] as string;
     paths.push(m[1] === '' ? (m[2] as string) : `${parent}${m[2]}`);

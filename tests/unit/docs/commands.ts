@@ -151,7 +151,14 @@ function checkSquall(args: string[], ctx: BlockContext): void {
 function checkNpm(args: string[]): void {
   const [sub, script, ...rest] = args;
   if (sub === 'test' || sub === 'ci') return;
-  if (sub !== 'run') throw new Error(`npm ${sub}: only 'npm test', 'npm ci' and 'npm run' are documented`);
+  // Installing is documented for this package alone; `npm pack` takes no arguments here.
+  if (sub === 'install' && script === 'squall' && rest.length === 0) return;
+  if (sub === 'pack' && script === undefined) return;
+  if (sub !== 'run') {
+    throw new Error(
+      `npm ${args.join(' ')}: only 'npm test', 'npm ci', 'npm install squall', 'npm pack' and 'npm run' are documented`,
+    );
+  }
   if (script === undefined || pkg.scripts[script] === undefined) {
     throw new Error(`npm run ${script}: no such script in package.json`);
   }
