@@ -9,8 +9,9 @@
  *   paths follow `on`, `after`, `always`, invoke `onDone`/`onError`, state `onDone` and `#id`
  *   targets). Only the topmost unreachable state of a subtree is reported.
  * - `no-way-out`: a reachable atomic state that is not final and has no `on`, `after`, `always`
- *   or `invoke`, nor an ancestor with a transition it could take (an ancestor's own `onDone`
- *   does not count: it needs this state to finish, which it never does).
+ *   or `invoke`, no `continueAsNew()` on entry (which ends the run), nor an ancestor with a
+ *   transition it could take (an ancestor's own `onDone` does not count: it needs this state to
+ *   finish, which it never does).
  * - `unhandled-event`: an event the definition itself names at run time that no state handles
  *   (`*` and `prefix.*` descriptors count): its `deferred` signal types, and the events of static
  *   `raise(...)` actions (inline or named in `setup({ actions })`) in entry, exit and transition
@@ -29,6 +30,7 @@
  *   context and event, so reported only on request.
  */
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { isContinueAsNewAction } from './child.js';
 import type { WorkflowDefinition } from './definition.js';
 
 /** What a finding is about; see the module header for each kind's exact meaning. */
@@ -72,7 +74,7 @@ export function checkDefinition(def: WorkflowDefinition, opts: CheckOptions = {}
     if (!reachable.has(node) && node.parent && reachable.has(node.parent)) {
       report(node, 'unreachable', 'no transition path from the initial state enters this state');
     }
-    if (reachable.has(node) && isStuck(node)) {
+    if (reachable.has(node) && isStuck(node, namedActions(def.machine))) {
       report(node, 'no-way-out', 'waits forever: not final, and neither it nor an ancestor has on/after/always/invoke');
     }
     checkDelays(def.machine, node, opts.strictDelays ?? false, report);
@@ -146,9 +148,11 @@ function reachableNodes(root: AnyStateNode): Set<AnyStateNode> {
   return seen;
 }
 
-function isStuck(node: AnyStateNode): boolean {
+function isStuck(node: AnyStateNode, named: NamedActions): boolean {
   if (node.type !== 'atomic') return false;
   if (hasWayOut(node, false)) return false;
+  // continueAsNew() on entry ends the run: the state never waits.
+  if (node.entry.some((a) => isContinueAsNewAction(resolveAction(a, named)))) return false;
   for (let up = node.parent; up; up = up.parent) if (hasWayOut(up, true)) return false;
   return true;
 }
@@ -210,7 +214,7 @@ function checkEvents(def: WorkflowDefinition, nodes: readonly AnyStateNode[], re
       report(root, 'unhandled-event', `deferred signal ${JSON.stringify(type)} is handled by no state`);
     }
   }
-  const named = (def.machine.implementations.actions ?? {}) as Record<string, unknown>;
+  const named = namedActions(def.machine);
   for (const node of nodes) {
     const actions = [...node.entry, ...node.exit, ...ownTransitions(node).flatMap((t) => actionsOf(t))];
     for (const type of raisedTypes(actions, named)) {
@@ -226,18 +230,24 @@ function actionsOf(t: object): readonly unknown[] {
   return Array.isArray(actions) ? actions : [];
 }
 
-/** Event types of the static `raise` actions among `actions`, named ones looked up in setup. */
-function raisedTypes(actions: readonly unknown[], named: Record<string, unknown>): string[] {
+type NamedActions = Readonly<Record<string, unknown>>;
+
+function namedActions(machine: AnyStateMachine): NamedActions {
+  return (machine.implementations.actions ?? {}) as NamedActions;
+}
+
+/** The action object itself: inline ones as they are, names (`'x'`, `{ type: 'x' }`) looked up in setup. */
+function resolveAction(action: unknown, named: NamedActions): unknown {
+  if (typeof action === 'function') return action;
+  const name = typeof action === 'string' ? action : (action as { type?: unknown } | null)?.type;
+  return typeof name === 'string' && Object.hasOwn(named, name) ? named[name] : action;
+}
+
+/** Event types of the static `raise` actions among `actions`. */
+function raisedTypes(actions: readonly unknown[], named: NamedActions): string[] {
   const out = new Set<string>();
   for (const action of actions) {
-    const name = typeof action === 'string' ? action : (action as { type?: unknown } | null)?.type;
-    const impl =
-      typeof action === 'function'
-        ? action
-        : typeof name === 'string' && Object.hasOwn(named, name)
-          ? named[name]
-          : undefined;
-    const raise = impl as { type?: unknown; id?: unknown; event?: unknown } | undefined;
+    const raise = resolveAction(action, named) as { type?: unknown; id?: unknown; event?: unknown } | undefined;
     if (raise?.type !== 'xstate.raise') continue;
     // `after` timers are raises XState adds itself, always handled by their own transition.
     if (typeof raise.id === 'string' && raise.id.startsWith('xstate.after.')) continue;
