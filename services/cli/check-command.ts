@@ -4,8 +4,7 @@
  * with one "no findings in N workflows" line when clean, 1 when anything was found, 2 when a
  * module cannot be loaded (a bad argument, as for `squall replay`). Needs no server.
  */
-import { checkDefinition, formatFinding } from '../../shared/engine/check.js';
-import type { WorkflowDefinition } from '../../shared/engine/index.js';
+import { checkDefinition, formatFinding, type WorkflowDefinition } from '../../shared/engine/index.js';
 import { type CliIO, errorLine } from './io.js';
 import type { CommandOf } from './types.js';
 
