@@ -123,12 +123,13 @@ function reachableNodes(root: AnyStateNode): Set<AnyStateNode> {
     else if (node.type === 'compound') for (const t of node.initial.target) enterDown(t);
     else if (node.type === 'history' && node.parent) enterHistory(node);
   };
-  // A history state resumes a configuration already reached, or else its parent's default.
+  // A history state resumes a configuration already reached, or else its default: its `target`
+  // (a sibling key or `#id`), or the parent's initial state.
   const enterHistory = (node: AnyStateNode): void => {
     const fallback = (node.config as { target?: unknown }).target;
-    if (fallback === undefined && node.parent?.type === 'compound') {
-      for (const t of node.parent.initial.target) enterDown(t);
-    }
+    const targets = typeof fallback === 'string' ? [historyTarget(node, fallback)] : [];
+    if (targets.length === 0 && node.parent?.type === 'compound') targets.push(...node.parent.initial.target);
+    for (const t of targets) if (t) enter(t);
   };
   // Entering a deep target also enters its ancestors, and the other regions of parallel ones.
   const enter = (target: AnyStateNode): void => {
@@ -146,6 +147,17 @@ function reachableNodes(root: AnyStateNode): Set<AnyStateNode> {
     for (const t of ownTransitions(node)) for (const target of t.target ?? []) enter(target);
   }
   return seen;
+}
+
+function historyTarget(node: AnyStateNode, target: string): AnyStateNode | undefined {
+  if (target.startsWith('#')) {
+    try {
+      return node.machine.getStateNodeById(target.slice(1));
+    } catch {
+      return undefined;
+    }
+  }
+  return node.parent?.states[target];
 }
 
 function isStuck(node: AnyStateNode, named: NamedActions): boolean {

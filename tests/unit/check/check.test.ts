@@ -80,6 +80,26 @@ describe('checkDefinition: reachability', () => {
     expect(found(wf(machine))).toEqual(['p.left.l2: unreachable']);
   });
 
+  it("enters a history state's default target when it has one", () => {
+    const machine = createMachine({
+      initial: 'a',
+      states: {
+        a: { on: { resume: 'work.h' } },
+        work: {
+          initial: 'first',
+          states: {
+            h: { type: 'history', target: 'second' },
+            first: { on: { next: 'second' } },
+            second: { on: { done: '#end' } },
+          },
+        },
+        end: { id: 'end', type: 'final' },
+      },
+    });
+    // Only the history state leads into `work`; its default skips `first`.
+    expect(found(wf(machine))).toEqual(['work.first: unreachable']);
+  });
+
   it('follows after, always, invoke onDone/onError and a state onDone; reports only the top of an unreachable subtree', () => {
     const machine = setup({ actors: { work: activity() } }).createMachine({
       initial: 'a',
