@@ -7,7 +7,8 @@
  * - `unreachable`: no path from the initial state reaches the state (entering a state enters its
  *   ancestors, the initial child of each compound on the way down, every region of a parallel;
  *   paths follow `on`, `after`, `always`, invoke `onDone`/`onError`, state `onDone` and `#id`
- *   targets). Only the topmost unreachable state of a subtree is reported.
+ *   targets; a history state leads to its default `target`, else its parent's initial state).
+ *   Only the topmost unreachable state of a subtree is reported.
  * - `no-way-out`: a reachable atomic state that is not final and has no `on`, `after`, `always`
  *   or `invoke`, no `continueAsNew()` on entry (which ends the run), nor an ancestor with a
  *   transition it could take (an ancestor's own `onDone` does not count: it needs this state to
