@@ -43,7 +43,7 @@ export type Settings<V> = { readonly [P in keyof V]-?: Setting<Exclude<V[P], und
 /** One command: how it is shown in `squall help`, and the values it reads. */
 export interface CommandSpec<V = Record<string, unknown>> {
   /** The help section it is listed in. */
-  readonly section: 'services' | 'runs';
+  readonly section: 'services' | 'runs' | 'definitions';
   /** One line, also quoted by usage errors. */
   readonly synopsis: string;
   /** Lines under the synopsis in `squall help`. */
@@ -236,6 +236,21 @@ export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
       runId: runIdFlag,
     },
     build: ({ workflows, history, runId }) => ({ kind: 'replay', workflows, history: replaySource(history, runId) }),
+  },
+  check: {
+    section: 'definitions',
+    synopsis: 'squall check <workflows> [--activities <module>] [--strict]',
+    help: [
+      'static checks of every definition the workflows module exports: unreachable states, states',
+      'with no way out, events no state handles, activities --activities does not export, final',
+      'states without output, undefined after delays (--strict: also delays computed at run time).',
+      'One line per finding, exit 1 if any; else "no findings in N workflows"',
+    ],
+    settings: {
+      workflows: { kind: text, positional: 'workflows' },
+      activities: { kind: text, flag: 'activities', placeholder: '<module>' },
+      strict: { kind: toggle, flag: 'strict', default: false },
+    },
   },
   'complete-callback': {
     section: 'runs',

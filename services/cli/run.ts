@@ -47,6 +47,10 @@ async function run(cli: ParsedCli, io: CliIO): Promise<number> {
       const { runReplay } = await import('./replay.js');
       return await runReplay(command, connection, io);
     }
+    case 'check': {
+      const { runCheck } = await import('./check-command.js');
+      return await runCheck(command, io);
+    }
     default: {
       const { runClientCommand, withClient } = await import('./client-commands.js');
       return await withClient(connection, (client) => runClientCommand(client, command, io));

@@ -68,6 +68,7 @@ export type CliCommand =
   | { kind: 'list'; status?: RunStatus; workflowType?: string; limit?: number; where?: SearchAttributes }
   | { kind: 'watch'; workflowId?: string; workflowType?: string }
   | { kind: 'replay'; workflows: string; history: ReplaySource }
+  | { kind: 'check'; workflows: string; activities?: string; strict: boolean }
   | { kind: 'complete-callback'; token: string; output?: unknown }
   | { kind: 'fail-callback'; token: string; error: { message: string; code?: string } };
 

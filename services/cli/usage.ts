@@ -16,6 +16,9 @@ export const USAGE: string = [
   'Runs (JSON output, one object per line):',
   ...section('runs'),
   '',
+  'Definitions (no server needed; plain text):',
+  ...section('definitions'),
+  '',
   'Connection (flags override the environment):',
   ...(Object.values(CONNECTION) as Setting<unknown>[]).map(
     (s) =>

@@ -161,10 +161,22 @@ export function invokeIdPart(invokeId: string): string {
 export function continueAsNew<TContext extends MachineContext, TEvent extends EventObject>(
   input?: (args: { context: TContext; event: TEvent }) => unknown,
 ) {
-  return emit<TContext, TEvent, undefined, EventObject, SignalEvent>((args): SignalEvent => {
+  const action = emit<TContext, TEvent, undefined, EventObject, SignalEvent>((args): SignalEvent => {
     const next = input?.(args);
     return next === undefined
       ? { type: CONTINUE_AS_NEW_EVENT_TYPE }
       : { type: CONTINUE_AS_NEW_EVENT_TYPE, input: next };
   });
+  // Marked so static checks (check.ts) see a state that continues as new as a way out.
+  return Object.assign(action, { [CONTINUES_AS_NEW]: true as const });
+}
+
+const CONTINUES_AS_NEW = Symbol.for('squall.continueAsNew');
+
+/** True for an action made by continueAsNew(), or an `emit` of a static continue-as-new event. */
+export function isContinueAsNewAction(action: unknown): boolean {
+  if ((typeof action !== 'function' && typeof action !== 'object') || action === null) return false;
+  if ((action as { [CONTINUES_AS_NEW]?: unknown })[CONTINUES_AS_NEW] === true) return true;
+  const a = action as { type?: unknown; event?: { type?: unknown } };
+  return a.type === 'xstate.emit' && a.event?.type === CONTINUE_AS_NEW_EVENT_TYPE;
 }

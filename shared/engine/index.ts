@@ -29,6 +29,7 @@ export {
   callbackToken,
   parseCallbackToken,
 } from './callback.js';
+export { type CheckFinding, type CheckKind, type CheckOptions, checkDefinition, formatFinding } from './check.js';
 export {
   type ChildSpec,
   type ChildWorkflowLogic,
