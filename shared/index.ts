@@ -30,6 +30,7 @@ export {
   type WatchStream,
 } from './client/index.js';
 // Defining workflows and activities (the pure core).
+// Static checks of definitions (what `squall check` runs).
 export {
   type ActivityContext,
   type ActivityDefinition,
@@ -41,14 +42,19 @@ export {
   CALLBACK_EVENT,
   type CallbackEvent,
   type CallbackOptions,
+  type CheckFinding,
+  type CheckKind,
+  type CheckOptions,
   type ChildWorkflowLogic,
   type ChildWorkflowOptions,
   callback,
+  checkDefinition,
   childWorkflow,
   continueAsNew,
   defaultRetryPolicy,
   defineActivity,
   defineWorkflow,
+  formatFinding,
   nonRetryable,
   now,
   type RetryPolicy,
