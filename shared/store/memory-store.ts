@@ -5,7 +5,10 @@
  * answers every operation as the MongoDB store does on MongoDB: a duplicate `(runId, seq)` is a
  * ConflictError unless byte-identical, an outbox entry is inserted with each commit, workflowIds
  * are claimed by generations, summaries never move backwards, timers are leased by epochs.
- * tests/integration/store/contract.test.ts runs the same assertions against both stores.
+ * tests/integration/router/store-contract.test.ts runs the same assertions against both stores.
+ * Slightly over 400 lines: it mirrors the whole Store interface, one concern of the MongoDB store
+ * per section (commits, outbox, workflowIds, summaries, timers), and splitting it would scatter
+ * the one in-memory state they share.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { validateSearchAttributes } from '../engine/search-attributes.js';
