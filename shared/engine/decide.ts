@@ -14,6 +14,7 @@ import { foldRunInput, type RunInput } from './fold-input.js';
 import { validateDecisionInput } from './input.js';
 import { sideEffectRecorder } from './side-effects.js';
 import { CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
+import { explainSendFailure } from './unsupported.js';
 
 /** Options of decide(). */
 export interface DecideOptions {
@@ -118,7 +119,7 @@ function start(
   try {
     [next, actions] = initialTransition(definition.machine, input.input);
   } catch (err) {
-    closeRun(d, 'failed', err);
+    closeRun(d, 'failed', explainSendFailure(definition.name, err));
     return finish(d);
   }
   advance(d, next, actions);
@@ -142,7 +143,10 @@ function deliverStartSignal(d: Draft, signal: SignalEvent): void {
   if (accepted === 'failed') return;
   if (!accepted) {
     if (!d.definition.deferred.includes(signal.type)) {
+      // Unhandled, yet seen: XState re-checks eventless transitions after every event (foldSignal).
       d.events.push({ type: 'SignalReceived', at, signal, ignored: 'unhandled' });
+      step(d, signal);
+      settle(d);
       return;
     }
     d.events.push({ type: 'SignalReceived', at, signal, deferred: true });

@@ -151,12 +151,21 @@ function foldCallbackResult(d: Draft, input: InputOf<'callbackCompleted' | 'call
   return settled(d);
 }
 
-/** A signal the current state cannot take waits in the mailbox when its type is deferred. */
+/**
+ * A signal the current state cannot take waits in the mailbox when its type is deferred. Any other
+ * one is recorded as unhandled yet still given to the machine: XState (since 4.20.2) re-checks
+ * eventless transitions after every event, taken or not, and their guards may read the event or
+ * context changed since they last ran.
+ */
 function foldSignal(d: Draft, input: InputOf<'signal'>): Decision {
   const accepted = accepts(d, input.event);
   if (accepted === 'failed') return settled(d);
   if (!accepted) {
-    if (!d.definition.deferred.includes(input.event.type)) return ignore(d, input, 'unhandled');
+    if (!d.definition.deferred.includes(input.event.type)) {
+      d.events.push(inputEvent(input, d.definition.name, d.definition.version, { ignored: 'unhandled' }));
+      step(d, input.event);
+      return settled(d);
+    }
     d.events.push(inputEvent(input, d.definition.name, d.definition.version, { deferred: true }));
     d.state.mailbox.push(input.event);
     return settled(d);
