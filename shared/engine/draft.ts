@@ -19,6 +19,7 @@ import { cancelAllCallbacks } from './callback.js';
 import type { WorkflowDefinition } from './definition.js';
 import { inputEvent } from './input.js';
 import type { Command, Decision, DecisionInput, RunState } from './types.js';
+import { explainSendFailure } from './unsupported.js';
 
 /** A decision in progress: a private working copy of the state plus what it produced so far. */
 export interface Draft extends ActionTarget {
@@ -134,7 +135,7 @@ export function step(d: Draft, event: EventObject): void {
   try {
     next = d.definition.machine.transition(d.live, event, d.scope) as AnyMachineSnapshot;
   } catch (err) {
-    closeRun(d, 'failed', err);
+    closeRun(d, 'failed', explainSendFailure(d.definition.name, err));
     return;
   }
   advance(d, next, d.actions);

@@ -22,6 +22,8 @@ export type Step = { send: SignalEvent } | { wait: number };
 export function runInXState(machine: AnyStateMachine, steps: readonly Step[], input?: unknown): Outcome {
   const clock = new SimulatedClock();
   const actor = createActor(machine, { clock, input });
+  // An errored actor without an error listener reports globally; the outcome's status says it.
+  actor.subscribe({ error: () => {} });
   actor.start();
   for (const s of steps) {
     if ('send' in s) actor.send(s.send);
