@@ -9,7 +9,19 @@ import type { HistoryEvent, SignalEvent } from '../history/events.js';
 import type { applyActions } from './actions.js';
 import { type DecisionScope, withDecisionScope } from './decision-context.js';
 import type { WorkflowDefinition } from './definition.js';
-import { accepts, advance, closeRun, type Draft, finish, newDraft, openDraft, record, settle, step } from './draft.js';
+import {
+  accepts,
+  advance,
+  closeRun,
+  type Draft,
+  finish,
+  newDraft,
+  openDraft,
+  record,
+  seesUnhandled,
+  settle,
+  step,
+} from './draft.js';
 import { foldRunInput, type RunInput } from './fold-input.js';
 import { validateDecisionInput } from './input.js';
 import { sideEffectRecorder } from './side-effects.js';
@@ -143,10 +155,12 @@ function deliverStartSignal(d: Draft, signal: SignalEvent): void {
   if (accepted === 'failed') return;
   if (!accepted) {
     if (!d.definition.deferred.includes(signal.type)) {
-      // Unhandled, yet seen: XState re-checks eventless transitions after every event (foldSignal).
       d.events.push({ type: 'SignalReceived', at, signal, ignored: 'unhandled' });
-      step(d, signal);
-      settle(d);
+      // Unhandled, yet seen: XState re-checks eventless transitions after every event (foldSignal).
+      if (seesUnhandled(d)) {
+        step(d, signal);
+        settle(d);
+      }
       return;
     }
     d.events.push({ type: 'SignalReceived', at, signal, deferred: true });

@@ -18,7 +18,7 @@ import { cancelPendingActivity } from './attempts.js';
 import { cancelAllCallbacks } from './callback.js';
 import type { WorkflowDefinition } from './definition.js';
 import { inputEvent } from './input.js';
-import type { Command, Decision, DecisionInput, RunState } from './types.js';
+import { type Command, type Decision, type DecisionInput, type RunState, XSTATE_FIDELITY_ENGINE } from './types.js';
 import { explainSendFailure } from './unsupported.js';
 
 /** A decision in progress: a private working copy of the state plus what it produced so far. */
@@ -120,6 +120,14 @@ export function accepts(d: Draft, event: EventObject): boolean | 'failed' {
     closeRun(d, 'failed', err);
     return 'failed';
   }
+}
+
+/**
+ * Whether the machine is given a signal no transition takes (runs of XSTATE_FIDELITY_ENGINE on);
+ * runs of earlier engines dropped it before the machine saw it, and replay as they ran.
+ */
+export function seesUnhandled(d: Draft): boolean {
+  return (d.state.engine ?? 1) >= XSTATE_FIDELITY_ENGINE;
 }
 
 /** Feeds one event to the machine and maps what it did. */

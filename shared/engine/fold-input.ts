@@ -14,7 +14,18 @@ import {
   isCurrentAttempt,
 } from './attempts.js';
 import { callbackTimerFired, pendingCallback, settleCallback } from './callback.js';
-import { accepts, closeRun, type Draft, finish, ignore, pendingBySeq, record, settle, step } from './draft.js';
+import {
+  accepts,
+  closeRun,
+  type Draft,
+  finish,
+  ignore,
+  pendingBySeq,
+  record,
+  seesUnhandled,
+  settle,
+  step,
+} from './draft.js';
 import { CANCEL_EVENT_TYPE, inputEvent } from './input.js';
 import type { Decision, DecisionInput } from './types.js';
 
@@ -110,10 +121,11 @@ function foldActivityResult(d: Draft, input: InputOf<'activityCompleted' | 'acti
 
 /** A timer is the machine's own, a callback's timeout, or an activity's retry or timeout timer. */
 function foldTimerFired(d: Draft, input: InputOf<'timerFired'>): Decision {
-  const timer = Object.values(d.state.timers).find((t) => t.timerSeq === input.timerSeq);
-  if (timer) {
+  const live = Object.entries(d.state.timers).find(([, t]) => t.timerSeq === input.timerSeq);
+  if (live) {
+    const [key, timer] = live;
     record(d, input);
-    delete d.state.timers[timer.sendId];
+    delete d.state.timers[key];
     step(d, timer.event ?? { type: timer.sendId });
     return settled(d);
   }
@@ -162,6 +174,7 @@ function foldSignal(d: Draft, input: InputOf<'signal'>): Decision {
   if (accepted === 'failed') return settled(d);
   if (!accepted) {
     if (!d.definition.deferred.includes(input.event.type)) {
+      if (!seesUnhandled(d)) return ignore(d, input, 'unhandled');
       d.events.push(inputEvent(input, d.definition.name, d.definition.version, { ignored: 'unhandled' }));
       step(d, input.event);
       return settled(d);

@@ -87,6 +87,15 @@ describe('eventless transitions after an unhandled signal, as XState runs them',
     expect(run.output).toBe(-1);
   });
 
+  it('runs started under engine 2 still drop it unseen, so their recorded histories replay', () => {
+    const wf = defineWorkflow({ name: 'gate', machine: gate });
+    const started = decide(wf, undefined, { kind: 'start', at: 0, workflowId: 'w', runId: 'r', engine: 2 });
+    const d = decide(wf, started.state, { kind: 'signal', at: 1, event: { type: 'poke' } });
+    expect(d.events).toHaveLength(1);
+    expect(d.events[0]).toMatchObject({ type: 'SignalReceived', ignored: 'unhandled' });
+    expect(d.state.status).toBe('running');
+  });
+
   it('keeps a deferred signal in the mailbox instead (it is seen when a state takes it)', () => {
     const wf = defineWorkflow({ name: 'gate', machine: gate, deferred: ['poke'] });
     const started = decide(wf, undefined, { kind: 'start', at: 0, workflowId: 'w', runId: 'r' });
