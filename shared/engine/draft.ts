@@ -130,6 +130,14 @@ export function seesUnhandled(d: Draft): boolean {
   return (d.state.engine ?? 1) >= XSTATE_FIDELITY_ENGINE;
 }
 
+/**
+ * Whether a timer's firing first fires the machine's timers due before it (runs of
+ * XSTATE_FIDELITY_ENGINE on); runs of earlier engines took firings in arrival order.
+ */
+export function firesInOrder(d: Draft): boolean {
+  return (d.state.engine ?? 1) >= XSTATE_FIDELITY_ENGINE;
+}
+
 /** Feeds one event to the machine and maps what it did. */
 export function step(d: Draft, event: EventObject): void {
   // The start decision has no scope yet (initialTransition needs none); its own events

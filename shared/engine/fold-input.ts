@@ -19,6 +19,7 @@ import {
   closeRun,
   type Draft,
   finish,
+  firesInOrder,
   ignore,
   pendingBySeq,
   record,
@@ -27,7 +28,7 @@ import {
   step,
 } from './draft.js';
 import { CANCEL_EVENT_TYPE, inputEvent } from './input.js';
-import type { Decision, DecisionInput } from './types.js';
+import type { Decision, DecisionInput, PendingTimer } from './types.js';
 
 /** Every input but `start`: those that need the run's state. */
 export type RunInput = Exclude<DecisionInput, { kind: 'start' }>;
@@ -121,12 +122,13 @@ function foldActivityResult(d: Draft, input: InputOf<'activityCompleted' | 'acti
 
 /** A timer is the machine's own, a callback's timeout, or an activity's retry or timeout timer. */
 function foldTimerFired(d: Draft, input: InputOf<'timerFired'>): Decision {
-  const live = Object.entries(d.state.timers).find(([, t]) => t.timerSeq === input.timerSeq);
+  const live = liveTimer(d, input.timerSeq);
   if (live) {
-    const [key, timer] = live;
     record(d, input);
-    delete d.state.timers[key];
-    step(d, timer.event ?? { type: timer.sendId });
+    if (firesInOrder(d)) fireEarlierTimers(d, live[1]);
+    // An earlier timer's transition may have cancelled this one: then, in order, it never fired.
+    const still = liveTimer(d, input.timerSeq);
+    if (still && d.state.status === 'running') fireTimer(d, still);
     return settled(d);
   }
   const timedOut = callbackTimerFired(d, input.timerSeq);
@@ -140,6 +142,40 @@ function foldTimerFired(d: Draft, input: InputOf<'timerFired'>): Decision {
   recordFirst(d, input);
   if (fired.event) step(d, fired.event);
   return settled(d);
+}
+
+/** The machine's live timer of `timerSeq` and its key in RunState.timers. */
+function liveTimer(d: Draft, timerSeq: number): [string, PendingTimer] | undefined {
+  return Object.entries(d.state.timers).find(([, t]) => t.timerSeq === timerSeq);
+}
+
+/** Timers fire by due time, then schedule order (timerSeq grows with every commit and action). */
+function firesBefore(a: PendingTimer, b: PendingTimer): boolean {
+  return a.fireAt < b.fireAt || (a.fireAt === b.fireAt && a.timerSeq < b.timerSeq);
+}
+
+function fireTimer(d: Draft, [key, timer]: [string, PendingTimer]): void {
+  delete d.state.timers[key];
+  step(d, timer.event ?? { type: timer.sendId });
+  settle(d);
+}
+
+/**
+ * Fires, in order, every live timer of the machine due before `timer` (see firesBefore) that has
+ * not fired yet: firings of one instant can reach the router reversed (two timer instances, a
+ * lease that ran out), and XState fires them in order. Each is recorded as a TimerFired of this
+ * commit; its own firing, when it comes, is stale.
+ */
+function fireEarlierTimers(d: Draft, timer: PendingTimer): void {
+  while (d.state.status === 'running') {
+    let first: [string, PendingTimer] | undefined;
+    for (const entry of Object.entries(d.state.timers)) {
+      if (firesBefore(entry[1], timer) && (!first || firesBefore(entry[1], first[1]))) first = entry;
+    }
+    if (!first) return;
+    d.events.push({ type: 'TimerFired', at: d.at, timerSeq: first[1].timerSeq });
+    fireTimer(d, first);
+  }
 }
 
 function foldChildResult(d: Draft, input: InputOf<'childCompleted' | 'childFailed'>): Decision {

@@ -23,7 +23,8 @@ export const CURRENT_ENGINE = 3;
 /**
  * From this engine on, a run follows XState where Squall used to differ (issue #16): a signal no
  * transition takes still reaches the machine (eventless transitions are re-checked after it), and
- * a delayed event sent again with a live id no longer cancels the earlier one: both fire.
+ * a delayed event sent again with a live id no longer cancels the earlier one: both fire; and the
+ * machine's timers fire in order (due time, then schedule order) whatever order firings arrive in.
  */
 export const XSTATE_FIDELITY_ENGINE = 3;
 

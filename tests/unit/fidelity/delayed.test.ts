@@ -130,3 +130,41 @@ describe('timers due at the same instant fire in schedule order', () => {
     expect(run.context).toEqual({ seen: ['first', 'second'] });
   });
 });
+
+describe('the router applies firings in timer order, whatever order they arrive in', () => {
+  const wf = defineWorkflow({ name: 'zero', machine: zeroDelays });
+  const seqs = (state: RunState) => Object.values(state.timers).map((t) => t.timerSeq);
+
+  it('a firing that overtook earlier ones fires those first, and theirs are then stale', () => {
+    const started = decide(wf, undefined, { kind: 'start', at: 0, workflowId: 'w', runId: 'r' });
+    const [first, second, third] = seqs(started.state);
+    if (first === undefined || second === undefined || third === undefined) throw new Error('three timers expected');
+    const d = decide(wf, started.state, { kind: 'timerFired', at: 5, timerSeq: third });
+    expect(d.events.filter((e) => e.type === 'TimerFired').map((e) => (e as { timerSeq: number }).timerSeq)).toEqual([
+      third,
+      first,
+      second,
+    ]);
+    expect(d.state.status).toBe('completed');
+    expect(d.state.output).toEqual(['first', 'second', 'third']);
+    const stale = decide(wf, { ...d.state, status: 'running' }, { kind: 'timerFired', at: 6, timerSeq: first });
+    expect(stale.events[0]).toMatchObject({ type: 'TimerFired', ignored: 'stale' });
+  });
+
+  it('replays a history whose firings arrived reversed', async () => {
+    const run = await createTestRun(wf);
+    const [, , third] = seqs(run.state);
+    if (third === undefined) throw new Error('three timers expected');
+    const d = decide(wf, run.state, { kind: 'timerFired', at: 1, timerSeq: third });
+    const commits = [...run.history, { ...run.history[0]!, seq: 2, events: d.events }];
+    expect(replayHistory(wf, commits).output).toEqual(['first', 'second', 'third']);
+  });
+
+  it('runs started under engine 2 keep taking firings in arrival order', () => {
+    const started = decide(wf, undefined, { kind: 'start', at: 0, workflowId: 'w', runId: 'r', engine: 2 });
+    const third = seqs(started.state)[2] as number;
+    const d = decide(wf, started.state, { kind: 'timerFired', at: 5, timerSeq: third });
+    expect(d.state.status).toBe('completed');
+    expect(d.state.output).toEqual(['third']);
+  });
+});
