@@ -13,6 +13,7 @@
  * with it: `TimerScheduled` / `TimerCancelled` carrying its `activitySeq` and a `purpose`.
  *
  * | `xstate.raise` with a delay     | TimerScheduled     | scheduleTimer    |
+ * |   (again with a live id: engine 3 keeps both, as XState; earlier engines cancelled the first) |
  * | `xstate.sendTo` self, delayed   | TimerScheduled     | scheduleTimer    |
  * | `xstate.cancel` (live timer)    | TimerCancelled     | cancelTimer      |
  * | `xstate.emit`                   | EventEmitted       | emit             |

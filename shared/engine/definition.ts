@@ -1,7 +1,8 @@
 /**
  * Workflow definitions: an XState machine plus a name, a version and the signal types it defers.
  * defineWorkflow() swaps every invoked actor for an inert placeholder, so authors name their
- * activities (`invoke: { src: 'chargeCard' }`) and never write fake implementations.
+ * activities (`invoke: { src: 'chargeCard' }`) and never write fake implementations. Actor logic
+ * with an implementation in setup() is refused (unsupported.ts): nothing would ever run it.
  */
 import type { ActorLogic, AnyStateMachine, EventObject, Snapshot } from 'xstate';
 import { InvalidInputError } from '../errors.js';
