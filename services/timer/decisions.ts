@@ -103,6 +103,20 @@ export function splitPublished<T>(
   return { published, failure: failed ? { reason: failed.reason } : undefined };
 }
 
+/**
+ * The claimed timers grouped by run, as indexes into `claimed`, each group in claim order: a
+ * run's firings are published one after another so the router receives them in firing order.
+ */
+export function firingChains(claimed: readonly { runId: string }[]): number[][] {
+  const byRun = new Map<string, number[]>();
+  claimed.forEach((t, i) => {
+    const chain = byRun.get(t.runId);
+    if (chain) chain.push(i);
+    else byRun.set(t.runId, [i]);
+  });
+  return [...byRun.values()];
+}
+
 /** How many of a mark's timers were not marked: their leases ran out, or they were cancelled meanwhile. */
 export function lostLeases(published: number, marked: number): number {
   return Math.max(0, published - marked);

@@ -12,11 +12,11 @@ import { settleLimited } from '../../shared/concurrency.js';
 import type { Logger } from '../../shared/log.js';
 import type { Store, TimerRecord } from '../../shared/store/types.js';
 import type { Alarm } from './alarm.js';
-import { afterRound, sleepUntilDue, splitPublished } from './decisions.js';
+import { afterRound, firingChains, sleepUntilDue, splitPublished } from './decisions.js';
 import { FiredMarks } from './leases.js';
 import type { StoreHealth, TimerStats } from './status.js';
 
-/** Firings being published at once. */
+/** Runs whose firings are being published at once. */
 const PUBLISH_CONCURRENCY = 500;
 
 /** What the due-timer loop needs from the service. */
@@ -95,12 +95,29 @@ export class DueTimerLoop {
   }
 
   /**
-   * Publishes each claimed timer's firing, then queues one mark of the published ones. Unpublished
-   * ones stay leased to us until the lease ends; then any instance claims them. Rejects with the
-   * first publish failure, after queueing the mark of the rest.
+   * Publishes each claimed timer's firing, then queues one mark of the published ones. A run's
+   * firings go out one after another in claim (firing) order, runs in parallel; after a failure
+   * the run's later ones wait too. Unpublished ones stay leased to us until the lease ends; then
+   * any instance claims them. Rejects with the first publish failure, after queueing the marks.
    */
   async #fire(claimed: TimerRecord[]): Promise<void> {
-    const results = await settleLimited(claimed, PUBLISH_CONCURRENCY, (t) => this.#publish(t));
+    const results: PromiseSettledResult<void>[] = [];
+    await settleLimited(firingChains(claimed), PUBLISH_CONCURRENCY, async (chain) => {
+      let failed: PromiseRejectedResult | undefined;
+      for (const i of chain) {
+        if (failed) {
+          results[i] = failed;
+          continue;
+        }
+        try {
+          await this.#publish(claimed[i] as TimerRecord);
+          results[i] = { status: 'fulfilled', value: undefined };
+        } catch (reason) {
+          failed = { status: 'rejected', reason };
+          results[i] = failed;
+        }
+      }
+    });
     const { published, failure } = splitPublished(claimed, results);
     await this.#marks.enqueue(published);
     if (failure) throw failure.reason;

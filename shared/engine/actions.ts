@@ -13,6 +13,7 @@
  * with it: `TimerScheduled` / `TimerCancelled` carrying its `activitySeq` and a `purpose`.
  *
  * | `xstate.raise` with a delay     | TimerScheduled     | scheduleTimer    |
+ * |   (again with a live id: engine 3 keeps both, as XState; earlier engines cancelled the first) |
  * | `xstate.sendTo` self, delayed   | TimerScheduled     | scheduleTimer    |
  * | `xstate.cancel` (live timer)    | TimerCancelled     | cancelTimer      |
  * | `xstate.emit`                   | EventEmitted       | emit             |
@@ -33,7 +34,13 @@ import { cancelCallback, createCallback, isCallbackSrc } from './callback.js';
 import { type ChildSpec, CONTINUE_AS_NEW_EVENT_TYPE, childWorkflowId } from './child.js';
 import type { WorkflowDefinition } from './definition.js';
 import { mergeSearchAttributes, SEARCH_ATTRIBUTES_EVENT, validateSearchAttributes } from './search-attributes.js';
-import type { PendingActivity, PendingChild, PendingTimer } from './types.js';
+import {
+  type PendingActivity,
+  type PendingChild,
+  type PendingTimer,
+  supersededTimerKey,
+  XSTATE_FIDELITY_ENGINE,
+} from './types.js';
 
 /** Re-exported for the modules that take a target with the actions that fill it. */
 export type { ActionTarget } from './action-target.js';
@@ -307,8 +314,15 @@ function scheduleTimer(rawEvent: unknown, delay: number, rawId: unknown, target:
   const event = asEvent(rawEvent, state.workflowType, 'delayed event');
   const timerSeq = state.nextSeq++;
   const sendId = typeof rawId === 'string' ? rawId : `squall.timer.${timerSeq}`;
-  // Scheduling an id that is already live replaces it, so the earlier timer can never fire.
-  cancelTimer(sendId, target);
+  const earlier = state.timers[sendId];
+  if (earlier && (state.engine ?? 1) >= XSTATE_FIDELITY_ENGINE) {
+    // XState keeps both: the earlier one still fires, and only the latest answers cancel(id).
+    delete state.timers[sendId];
+    state.timers[supersededTimerKey(earlier)] = earlier;
+  } else {
+    // Runs of earlier engines replaced it, so the earlier timer never fired: they replay as they ran.
+    cancelTimer(sendId, target);
+  }
   const delayMs = Math.max(0, delay);
   const fireAt = target.at + delayMs;
   const timer: PendingTimer = { timerSeq, sendId, fireAt, event };

@@ -9,11 +9,24 @@ import type { HistoryEvent, SignalEvent } from '../history/events.js';
 import type { applyActions } from './actions.js';
 import { type DecisionScope, withDecisionScope } from './decision-context.js';
 import type { WorkflowDefinition } from './definition.js';
-import { accepts, advance, closeRun, type Draft, finish, newDraft, openDraft, record, settle, step } from './draft.js';
+import {
+  accepts,
+  advance,
+  closeRun,
+  type Draft,
+  finish,
+  newDraft,
+  openDraft,
+  record,
+  seesUnhandled,
+  settle,
+  step,
+} from './draft.js';
 import { foldRunInput, type RunInput } from './fold-input.js';
 import { validateDecisionInput } from './input.js';
 import { sideEffectRecorder } from './side-effects.js';
 import { CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
+import { explainSendFailure } from './unsupported.js';
 
 /** Options of decide(). */
 export interface DecideOptions {
@@ -118,7 +131,7 @@ function start(
   try {
     [next, actions] = initialTransition(definition.machine, input.input);
   } catch (err) {
-    closeRun(d, 'failed', err);
+    closeRun(d, 'failed', explainSendFailure(definition.name, err));
     return finish(d);
   }
   advance(d, next, actions);
@@ -143,6 +156,11 @@ function deliverStartSignal(d: Draft, signal: SignalEvent): void {
   if (!accepted) {
     if (!d.definition.deferred.includes(signal.type)) {
       d.events.push({ type: 'SignalReceived', at, signal, ignored: 'unhandled' });
+      // Unhandled, yet seen: XState re-checks eventless transitions after every event (foldSignal).
+      if (seesUnhandled(d)) {
+        step(d, signal);
+        settle(d);
+      }
       return;
     }
     d.events.push({ type: 'SignalReceived', at, signal, deferred: true });

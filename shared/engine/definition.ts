@@ -1,7 +1,8 @@
 /**
  * Workflow definitions: an XState machine plus a name, a version and the signal types it defers.
  * defineWorkflow() swaps every invoked actor for an inert placeholder, so authors name their
- * activities (`invoke: { src: 'chargeCard' }`) and never write fake implementations.
+ * activities (`invoke: { src: 'chargeCard' }`) and never write fake implementations. Actor logic
+ * with an implementation in setup() is refused (unsupported.ts): nothing would ever run it.
  */
 import type { ActorLogic, AnyStateMachine, EventObject, Snapshot } from 'xstate';
 import { InvalidInputError } from '../errors.js';
@@ -9,6 +10,7 @@ import type { ActivityPolicy } from '../history/events.js';
 import { validateToken } from '../names.js';
 import { type ActivityOptions, resolvePolicy, validateActivityOptions } from './activity.js';
 import { type ChildSpec, childSpec, isChildWorkflowLogic } from './child.js';
+import { refuseImplementedActors, refuseUnsendable } from './unsupported.js';
 
 /** A registered workflow: immutable; `machine` is the author's machine with placeholder actors. */
 export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateMachine> {
@@ -99,7 +101,10 @@ export function activity<TInput = unknown, TOutput = unknown>(
 /** Prefix XState gives inline actor logic (`invoke: { src: fromPromise(...) }`). */
 const INLINE_SRC_PREFIX = 'xstate.invoke.';
 
-/** Builds a frozen WorkflowDefinition; throws InvalidInputError on a bad name, version or src. */
+/**
+ * Builds a frozen WorkflowDefinition; throws InvalidInputError on a bad name, version or src, on
+ * actor logic Squall cannot run, and on a static sendParent or sendTo no invoke can receive.
+ */
 export function defineWorkflow<TMachine extends AnyStateMachine>(
   opts: WorkflowOptions<TMachine>,
 ): WorkflowDefinition<TMachine> {
@@ -123,6 +128,8 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
   const invokeIds = new Set<string>();
   const sources = collectActivitySources(name, opts.machine, invokeIds);
   const implementedActors = (opts.machine.implementations as { actors?: Record<string, unknown> }).actors ?? {};
+  refuseImplementedActors(name, implementedActors, opts.isWorkflowSrc, placeholderActivityLogic);
+  refuseUnsendable(name, opts.machine, invokeIds);
   const children: Record<string, ChildSpec> = {};
   for (const src of sources) {
     const logic = Object.hasOwn(implementedActors, src) ? implementedActors[src] : undefined;

@@ -18,7 +18,8 @@ import { cancelPendingActivity } from './attempts.js';
 import { cancelAllCallbacks } from './callback.js';
 import type { WorkflowDefinition } from './definition.js';
 import { inputEvent } from './input.js';
-import type { Command, Decision, DecisionInput, RunState } from './types.js';
+import { type Command, type Decision, type DecisionInput, type RunState, XSTATE_FIDELITY_ENGINE } from './types.js';
+import { explainSendFailure } from './unsupported.js';
 
 /** A decision in progress: a private working copy of the state plus what it produced so far. */
 export interface Draft extends ActionTarget {
@@ -121,6 +122,22 @@ export function accepts(d: Draft, event: EventObject): boolean | 'failed' {
   }
 }
 
+/**
+ * Whether the machine is given a signal no transition takes (runs of XSTATE_FIDELITY_ENGINE on);
+ * runs of earlier engines dropped it before the machine saw it, and replay as they ran.
+ */
+export function seesUnhandled(d: Draft): boolean {
+  return (d.state.engine ?? 1) >= XSTATE_FIDELITY_ENGINE;
+}
+
+/**
+ * Whether a timer's firing first fires the machine's timers due before it (runs of
+ * XSTATE_FIDELITY_ENGINE on); runs of earlier engines took firings in arrival order.
+ */
+export function firesInOrder(d: Draft): boolean {
+  return (d.state.engine ?? 1) >= XSTATE_FIDELITY_ENGINE;
+}
+
 /** Feeds one event to the machine and maps what it did. */
 export function step(d: Draft, event: EventObject): void {
   // The start decision has no scope yet (initialTransition needs none); its own events
@@ -134,7 +151,7 @@ export function step(d: Draft, event: EventObject): void {
   try {
     next = d.definition.machine.transition(d.live, event, d.scope) as AnyMachineSnapshot;
   } catch (err) {
-    closeRun(d, 'failed', err);
+    closeRun(d, 'failed', explainSendFailure(d.definition.name, err));
     return;
   }
   advance(d, next, d.actions);

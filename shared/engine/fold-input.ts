@@ -14,9 +14,21 @@ import {
   isCurrentAttempt,
 } from './attempts.js';
 import { callbackTimerFired, pendingCallback, settleCallback } from './callback.js';
-import { accepts, closeRun, type Draft, finish, ignore, pendingBySeq, record, settle, step } from './draft.js';
+import {
+  accepts,
+  closeRun,
+  type Draft,
+  finish,
+  firesInOrder,
+  ignore,
+  pendingBySeq,
+  record,
+  seesUnhandled,
+  settle,
+  step,
+} from './draft.js';
 import { CANCEL_EVENT_TYPE, inputEvent } from './input.js';
-import type { Decision, DecisionInput } from './types.js';
+import type { Decision, DecisionInput, PendingTimer } from './types.js';
 
 /** Every input but `start`: those that need the run's state. */
 export type RunInput = Exclude<DecisionInput, { kind: 'start' }>;
@@ -110,11 +122,13 @@ function foldActivityResult(d: Draft, input: InputOf<'activityCompleted' | 'acti
 
 /** A timer is the machine's own, a callback's timeout, or an activity's retry or timeout timer. */
 function foldTimerFired(d: Draft, input: InputOf<'timerFired'>): Decision {
-  const timer = Object.values(d.state.timers).find((t) => t.timerSeq === input.timerSeq);
-  if (timer) {
+  const live = liveTimer(d, input.timerSeq);
+  if (live) {
     record(d, input);
-    delete d.state.timers[timer.sendId];
-    step(d, timer.event ?? { type: timer.sendId });
+    if (firesInOrder(d)) fireEarlierTimers(d, live[1]);
+    // An earlier timer's transition may have cancelled this one: then, in order, it never fired.
+    const still = liveTimer(d, input.timerSeq);
+    if (still && d.state.status === 'running') fireTimer(d, still);
     return settled(d);
   }
   const timedOut = callbackTimerFired(d, input.timerSeq);
@@ -128,6 +142,40 @@ function foldTimerFired(d: Draft, input: InputOf<'timerFired'>): Decision {
   recordFirst(d, input);
   if (fired.event) step(d, fired.event);
   return settled(d);
+}
+
+/** The machine's live timer of `timerSeq` and its key in RunState.timers. */
+function liveTimer(d: Draft, timerSeq: number): [string, PendingTimer] | undefined {
+  return Object.entries(d.state.timers).find(([, t]) => t.timerSeq === timerSeq);
+}
+
+/** Timers fire by due time, then schedule order (timerSeq grows with every commit and action). */
+function firesBefore(a: PendingTimer, b: PendingTimer): boolean {
+  return a.fireAt < b.fireAt || (a.fireAt === b.fireAt && a.timerSeq < b.timerSeq);
+}
+
+function fireTimer(d: Draft, [key, timer]: [string, PendingTimer]): void {
+  delete d.state.timers[key];
+  step(d, timer.event ?? { type: timer.sendId });
+  settle(d);
+}
+
+/**
+ * Fires, in order, every live timer of the machine due before `timer` (see firesBefore) that has
+ * not fired yet: firings of one instant can reach the router reversed (two timer instances, a
+ * lease that ran out), and XState fires them in order. Each is recorded as a TimerFired of this
+ * commit; its own firing, when it comes, is stale.
+ */
+function fireEarlierTimers(d: Draft, timer: PendingTimer): void {
+  while (d.state.status === 'running') {
+    let first: [string, PendingTimer] | undefined;
+    for (const entry of Object.entries(d.state.timers)) {
+      if (firesBefore(entry[1], timer) && (!first || firesBefore(entry[1], first[1]))) first = entry;
+    }
+    if (!first) return;
+    d.events.push({ type: 'TimerFired', at: d.at, timerSeq: first[1].timerSeq });
+    fireTimer(d, first);
+  }
 }
 
 function foldChildResult(d: Draft, input: InputOf<'childCompleted' | 'childFailed'>): Decision {
@@ -151,12 +199,22 @@ function foldCallbackResult(d: Draft, input: InputOf<'callbackCompleted' | 'call
   return settled(d);
 }
 
-/** A signal the current state cannot take waits in the mailbox when its type is deferred. */
+/**
+ * A signal the current state cannot take waits in the mailbox when its type is deferred. Any other
+ * one is recorded as unhandled yet still given to the machine: XState (since 4.20.2) re-checks
+ * eventless transitions after every event, taken or not, and their guards may read the event or
+ * context changed since they last ran.
+ */
 function foldSignal(d: Draft, input: InputOf<'signal'>): Decision {
   const accepted = accepts(d, input.event);
   if (accepted === 'failed') return settled(d);
   if (!accepted) {
-    if (!d.definition.deferred.includes(input.event.type)) return ignore(d, input, 'unhandled');
+    if (!d.definition.deferred.includes(input.event.type)) {
+      if (!seesUnhandled(d)) return ignore(d, input, 'unhandled');
+      d.events.push(inputEvent(input, d.definition.name, d.definition.version, { ignored: 'unhandled' }));
+      step(d, input.event);
+      return settled(d);
+    }
     d.events.push(inputEvent(input, d.definition.name, d.definition.version, { deferred: true }));
     d.state.mailbox.push(input.event);
     return settled(d);

@@ -87,4 +87,4 @@ export type {
   PendingTimer,
   RunState,
 } from './types.js';
-export { CURRENT_ENGINE } from './types.js';
+export { CURRENT_ENGINE, XSTATE_FIDELITY_ENGINE } from './types.js';

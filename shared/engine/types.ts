@@ -14,8 +14,19 @@ import type {
   SignalEvent,
 } from '../history/events.js';
 
-/** Engine semantics new runs start under (see RunStartedEvent.engine). */
-export const CURRENT_ENGINE = 2;
+/**
+ * Engine semantics new runs start under (see RunStartedEvent.engine). 3 adds XSTATE_FIDELITY_ENGINE;
+ * runs started under an earlier engine replay and continue as they ran.
+ */
+export const CURRENT_ENGINE = 3;
+
+/**
+ * From this engine on, a run follows XState where Squall used to differ (issue #16): a signal no
+ * transition takes still reaches the machine (eventless transitions are re-checked after it), and
+ * a delayed event sent again with a live id no longer cancels the earlier one: both fire; and the
+ * machine's timers fire in order (due time, then schedule order) whatever order firings arrive in.
+ */
+export const XSTATE_FIDELITY_ENGINE = 3;
 
 /** An engine timer of an activity (retry backoff or a timeout). */
 export interface ActivityTimer {
@@ -93,6 +104,10 @@ export interface RunState {
   /** Next engine sequence number for an activity, timer or child (shared counter). */
   nextSeq: number;
   activities: Record<string, PendingActivity>;
+  /**
+   * The machine's live delayed events, keyed by send id; under XSTATE_FIDELITY_ENGINE, one sent
+   * again with a live id moves the earlier timer to supersededTimerKey() (it fires, as in XState).
+   */
   timers: Record<string, PendingTimer>;
   children: Record<string, PendingChild>;
   /** Deferred signals waiting for a state that accepts them, oldest first. */
@@ -217,4 +232,9 @@ export interface Decision {
   events: HistoryEvent[];
   state: RunState;
   commands: Command[];
+}
+
+/** Where a timer superseded by a later send with the same id waits for its firing (see RunState.timers). */
+export function supersededTimerKey(timer: PendingTimer): string {
+  return `${timer.sendId}#superseded.${timer.timerSeq}`;
 }

@@ -31,6 +31,7 @@ import {
   toRunFields,
   type WorkflowIdDoc,
 } from './documents.js';
+import { compareFiringOrder } from './timers.js';
 import {
   type ClaimResult,
   defaultStoreOptions,
@@ -290,7 +291,7 @@ class MemoryStore implements Store {
   ): Promise<TimerRecord[]> {
     const due = [...this.timers.values()]
       .filter((t) => t.status === 'pending' && t.fireAt <= now && !skip?.(t))
-      .sort((a, b) => a.fireAt - b.fireAt || compare(a._id, b._id));
+      .sort(compareFiringOrder);
     const claimed: TimerRecord[] = [];
     for (const t of due) {
       if (claimed.length >= limit) break;

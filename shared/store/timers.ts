@@ -108,7 +108,9 @@ export class TimerStore {
   }
 
   /**
-   * Leases up to `limit` due pending timers, earliest first. Each cursor batch is claimed with one
+   * Leases up to `limit` due pending timers, in firing order (compareFiringOrder). The scan sorts
+   * by `fireAt` alone, as the `status_fireAt` index does; ties are ordered here, and a run's
+   * engine fires any timer a claim left behind before a later one (see fold-input.ts). Each cursor batch is claimed with one
    * unordered insert of epoch-1 leases (a duplicate key: leased before); the timers leased before
    * have their current leases read in one query, and those whose lease expired take the next epoch
    * in one more insert. A failed insert throws: leases it may have stored expire, and the timers
@@ -180,7 +182,7 @@ export class TimerStore {
     );
     return [...claimed.values()]
       .filter((c) => !cancelled.has(c.timer._id))
-      .sort((a, b) => a.timer.fireAt - b.timer.fireAt || (a.timer._id < b.timer._id ? -1 : 1))
+      .sort((a, b) => compareFiringOrder(a.timer, b.timer))
       .map((c) => fromTimerDoc(c.timer, c.lease));
   }
 
@@ -306,4 +308,17 @@ function pendingDoc(t: TimerSchedule): TimerDoc {
     fireAt: t.fireAt,
     status: 'pending',
   };
+}
+
+/**
+ * The order timers fire in: due time, then run, then schedule order within the run (`timerSeq`
+ * grows with every commit and every action). Numeric, unlike `_id` (`run:10` sorts before `run:9`).
+ */
+export function compareFiringOrder(
+  a: { fireAt: Millis; runId: string; timerSeq: number },
+  b: { fireAt: Millis; runId: string; timerSeq: number },
+): number {
+  if (a.fireAt !== b.fireAt) return a.fireAt - b.fireAt;
+  if (a.runId !== b.runId) return a.runId < b.runId ? -1 : 1;
+  return a.timerSeq - b.timerSeq;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExecutableActionObject } from 'xstate';
-import { assign, emit, log, raise, sendTo, setup, spawnChild, stopChild } from 'xstate';
+import { assign, cancel, emit, log, raise, sendTo, setup, spawnChild, stopChild } from 'xstate';
 import {
   type ActionTarget,
   activity,
@@ -11,7 +11,7 @@ import {
 } from '../../../shared/engine/index.js';
 import { ConfigError } from '../../../shared/errors.js';
 import { createTestRun } from '../../../shared/testing/index.js';
-import { reminderWorkflow, sequenceWorkflow } from '../../fixtures/workflows.js';
+import { sequenceWorkflow } from '../../fixtures/workflows.js';
 
 function target(state?: Partial<RunState>): ActionTarget {
   const base = decide(sequenceWorkflow, undefined, { kind: 'start', at: 0, workflowId: 'w', runId: 'r' }).state;
@@ -19,6 +19,35 @@ function target(state?: Partial<RunState>): ActionTarget {
 }
 const action = (type: string, params: unknown, exec?: () => void): ExecutableActionObject =>
   ({ type, params, exec, info: {} }) as unknown as ExecutableActionObject;
+
+/**
+ * The reminder fixture as XState wants a re-arm written: a delayed event sent again with a live id
+ * does not replace it (both fire), so snooze cancels the pending one first.
+ */
+const rearmedReminder = defineWorkflow({
+  name: 'reminder',
+  machine: setup({ types: { context: {} as { reminders: number } } }).createMachine({
+    id: 'reminder',
+    context: { reminders: 0 },
+    initial: 'open',
+    states: {
+      open: {
+        entry: raise({ type: 'remind' }, { delay: 200, id: 'nag' }),
+        on: {
+          remind: {
+            target: 'open',
+            reenter: true,
+            actions: assign({ reminders: ({ context }) => context.reminders + 1 }),
+          },
+          snooze: { actions: [cancel('nag'), raise({ type: 'remind' }, { delay: 1000, id: 'nag' })] },
+          close: 'closed',
+        },
+      },
+      closed: { type: 'final' },
+    },
+    output: ({ context }) => context,
+  }),
+});
 
 describe('applyActions', () => {
   it('xstate.spawnChild → ActivityScheduled + scheduleActivity with the next seq', () => {
@@ -97,12 +126,24 @@ describe('applyActions', () => {
     expect(t.state.timers.x).toEqual({ timerSeq: 2, sendId: 'x', fireAt: 350, event: { type: 'later' } });
   });
 
-  it('re-scheduling a live sendId cancels the earlier timer first', () => {
+  it('re-scheduling a live sendId keeps the earlier timer live, as XState does; only the latest answers cancel', () => {
     const t = target();
     const later = action('xstate.raise', { event: { type: 'later' }, id: 'x', delay: 10 });
     applyActions(sequenceWorkflow, [later, later], t);
-    expect(t.events.map((e) => e.type)).toEqual(['TimerScheduled', 'TimerCancelled', 'TimerScheduled']);
+    expect(t.events.map((e) => e.type)).toEqual(['TimerScheduled', 'TimerScheduled']);
     expect(t.state.timers.x?.timerSeq).toBe(3);
+    expect(Object.values(t.state.timers).map((x) => x.timerSeq)).toEqual([2, 3]);
+    applyActions(sequenceWorkflow, [action('xstate.cancel', { sendId: 'x' })], t);
+    expect(t.events.at(-1)).toEqual({ type: 'TimerCancelled', at: 100, timerSeq: 3 });
+    expect(Object.values(t.state.timers).map((x) => x.timerSeq)).toEqual([2]);
+  });
+
+  it('runs of engine 2 replay as they ran: re-scheduling a live sendId cancels the earlier timer first', () => {
+    const t = target({ engine: 2 });
+    const later = action('xstate.raise', { event: { type: 'later' }, id: 'x', delay: 10 });
+    applyActions(sequenceWorkflow, [later, later], t);
+    expect(t.events.map((e) => e.type)).toEqual(['TimerScheduled', 'TimerCancelled', 'TimerScheduled']);
+    expect(Object.values(t.state.timers).map((x) => x.timerSeq)).toEqual([3]);
   });
 
   it('xstate.cancel cancels the live timer of its sendId and ignores unknown ids', () => {
@@ -207,8 +248,8 @@ describe('actions through real machines', () => {
     expect(run.emitted).toEqual([{ type: 'shouted' }]);
   });
 
-  it('a delayed raise with an id can be re-armed and cancelled by id', async () => {
-    const run = await createTestRun(reminderWorkflow);
+  it('a delayed raise with an id can be re-armed (cancel, then raise) and cancelled by id', async () => {
+    const run = await createTestRun(rearmedReminder);
     await run.advanceBy(200);
     expect(run.context).toEqual({ reminders: 1 });
     await run.signal({ type: 'snooze' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
-import { activity, decide, defineWorkflow, type RunState } from '../../../shared/engine/index.js';
+import { activity, CURRENT_ENGINE, decide, defineWorkflow, type RunState } from '../../../shared/engine/index.js';
 import { InvalidInputError } from '../../../shared/errors.js';
 import { createTestRun } from '../../../shared/testing/index.js';
 import {
@@ -29,7 +29,15 @@ describe('decide: start', () => {
       },
     };
     expect(d.events).toEqual([
-      { type: 'RunStarted', at: 1000, workflowType: 'sequence', version: 1, workflowId: 'w1', runId: 'r1', engine: 2 },
+      {
+        type: 'RunStarted',
+        at: 1000,
+        workflowType: 'sequence',
+        version: 1,
+        workflowId: 'w1',
+        runId: 'r1',
+        engine: CURRENT_ENGINE,
+      },
       {
         type: 'ActivityScheduled',
         at: 1000,

@@ -18,7 +18,7 @@ describe('defineWorkflow', () => {
     expect(wf.deferred).toEqual([]);
   });
 
-  it('replaces real implementations with inert placeholders', () => {
+  it('refuses actor logic with an implementation in setup, naming the actor and what to use instead', () => {
     let ran = false;
     const m = setup({
       actors: {
@@ -27,8 +27,9 @@ describe('defineWorkflow', () => {
         }),
       },
     }).createMachine({ initial: 'a', states: { a: { invoke: { src: 'doThing' } } } });
-    const wf = defineWorkflow({ name: 'real', machine: m });
-    expect(wf.machine.implementations.actors.doThing).not.toBe(m.implementations.actors.doThing);
+    expect(() => defineWorkflow({ name: 'real', machine: m })).toThrow(
+      /"doThing" as actor logic with an implementation .*doThing: activity\(\).*childWorkflow/,
+    );
     expect(ran).toBe(false);
   });
 

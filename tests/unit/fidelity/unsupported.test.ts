@@ -1,0 +1,99 @@
+/**
+ * Issue #16 item 6: what XState would run but Squall cannot is refused when the workflow is
+ * defined, naming the actor or action and what to use instead; a send only found while running
+ * fails the run with a Squall error instead of XState's generic one.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  createMachine,
+  enqueueActions,
+  fromCallback,
+  fromEventObservable,
+  fromObservable,
+  fromPromise,
+  fromTransition,
+  sendParent,
+  sendTo,
+  setup,
+} from 'xstate';
+import { activity, callback, childWorkflow, defineWorkflow } from '../../../shared/engine/index.js';
+import { InvalidInputError } from '../../../shared/errors.js';
+import { createTestRun } from '../../../shared/testing/index.js';
+import { runInXState } from './compare.js';
+
+const child = createMachine({ id: 'child', initial: 'a', states: { a: {} } });
+const noop = { subscribe: () => ({ unsubscribe: () => {} }) };
+
+const LOGIC = [
+  ['a machine', child, /"work" as a state machine/],
+  ['fromPromise', fromPromise(async () => 1), /"work" as actor logic with an implementation/],
+  ['fromCallback', fromCallback(() => {}), /"work" as actor logic with an implementation/],
+  ['fromObservable', fromObservable(() => noop), /"work" as actor logic with an implementation/],
+  ['fromEventObservable', fromEventObservable(() => noop), /"work" as actor logic with an implementation/],
+  ['fromTransition', fromTransition((s) => s, 0), /"work" as actor logic with an implementation/],
+] as const;
+
+describe('actor logic Squall cannot run is refused at definition time', () => {
+  for (const [what, logic, message] of LOGIC) {
+    it(`refuses ${what} in setup({ actors }), naming activity() and childWorkflow() instead`, () => {
+      const machine = setup({ actors: { work: logic } }).createMachine({
+        initial: 'a',
+        states: { a: { invoke: { id: 'w', src: 'work' } } },
+      });
+      const refuse = () => defineWorkflow({ name: 'refused', machine });
+      expect(refuse).toThrow(InvalidInputError);
+      expect(refuse).toThrow(message);
+      expect(refuse).toThrow(/work: activity\(\).*work: childWorkflow\(\{ workflowType \}\)/);
+    });
+  }
+
+  it('accepts the markers Squall runs, and a machine that isWorkflowSrc names a child workflow', () => {
+    const machine = setup({
+      actors: {
+        charge: activity(),
+        retried: activity({ retry: { maximumAttempts: 2 } }),
+        approval: callback(),
+        ship: childWorkflow({ workflowType: 'ship' }),
+        legacy: child,
+      },
+    }).createMachine({ initial: 'a', states: { a: {} } });
+    const wf = defineWorkflow({ name: 'ok', machine, isWorkflowSrc: (src) => src === 'legacy' });
+    expect(wf.activities).toEqual(['approval', 'charge', 'retried']);
+  });
+});
+
+describe('sends no actor can receive', () => {
+  it('refuses sendParent at definition time: a run has no XState parent', () => {
+    const inState = createMachine({ initial: 'a', states: { a: { entry: sendParent({ type: 'hi' }) } } });
+    expect(() => defineWorkflow({ name: 'p1', machine: inState })).toThrow(/entry of state .*sendParent.*output/);
+    const named = setup({ actions: { tell: sendParent({ type: 'hi' }) } }).createMachine({
+      initial: 'a',
+      states: { a: { on: { go: { actions: 'tell' } } } },
+    });
+    expect(() => defineWorkflow({ name: 'p2', machine: named })).toThrow(/action "tell" uses sendParent/);
+  });
+
+  it('refuses sendTo an id no invoke creates, and keeps sends to the machine itself', () => {
+    const nowhere = createMachine({
+      initial: 'a',
+      states: { a: { on: { go: { actions: sendTo('ghost', { type: 'boo' }) } } } },
+    });
+    expect(() => defineWorkflow({ name: 's1', machine: nowhere })).toThrow(
+      /transition on go of state .* sends to actor "ghost", which no invoke of the machine creates/,
+    );
+  });
+
+  it('fails a run whose sendParent is only found while running with a Squall error, where XState fails too', async () => {
+    const machine = setup({ types: { events: {} as { type: 'go' } } }).createMachine({
+      initial: 'a',
+      states: { a: { on: { go: { actions: enqueueActions(({ enqueue }) => enqueue.sendParent({ type: 'hi' })) } } } },
+    });
+    const xstate = runInXState(machine, [{ send: { type: 'go' } }]);
+    expect(xstate.status).toBe('error');
+    const run = await createTestRun(defineWorkflow({ name: 'late', machine }));
+    await run.signal({ type: 'go' });
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'CONFIG' });
+    expect(run.error?.message).toMatch(/workflow late: sendParent: a run has no XState parent/);
+  });
+});
