@@ -47,7 +47,8 @@ export interface RunStartedEvent {
   /**
    * Engine semantics the run was started under. Absent (1): histories recorded before activity
    * policies, replayed as they ran (one attempt per activity, no timeouts). 2: retry policies,
-   * timeouts and heartbeats.
+   * timeouts and heartbeats. 3: XState fidelity (an unhandled signal still reaches the machine,
+   * same-id delayed events both fire, timers fire in due-time then schedule order).
    */
   engine?: number;
   /** Signal-with-start: the event delivered right after the start, in the same commit. */
