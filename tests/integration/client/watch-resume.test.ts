@@ -64,46 +64,55 @@ function range(from: number, to: number): string[] {
 }
 
 describe('watch across a nats-server restart', () => {
-  it('delivers what was stored while the client was away, none twice, in stream order', async () => {
-    const server = await privateNats();
-    const prefix = freshPrefix();
-    const admin = await connectNats(server.url, { maxReconnectAttempts: -1 });
-    await ensureStreams(await jetstreamManager(admin), prefix);
-    // A slow reconnect keeps the watching client away while the restarted server takes outcomes.
-    const watcherNc = await connectNats(server.url, { maxReconnectAttempts: -1, reconnectTimeWait: 5_000 });
-    let watcherUp = true;
-    void (async () => {
-      for await (const st of watcherNc.status()) {
-        if (st.type === 'disconnect') watcherUp = false;
-        if (st.type === 'reconnect') watcherUp = true;
+  it.each([
+    ['after some deliveries', 3],
+    ['before its first delivery', 0],
+  ])(
+    'delivers what was stored while the client was away (%s), none twice, in stream order',
+    async (_, before) => {
+      const server = await privateNats();
+      const prefix = freshPrefix();
+      const admin = await connectNats(server.url, { maxReconnectAttempts: -1 });
+      await ensureStreams(await jetstreamManager(admin), prefix);
+      // A slow reconnect keeps the watching client away while the restarted server takes outcomes.
+      const watcherNc = await connectNats(server.url, { maxReconnectAttempts: -1, reconnectTimeWait: 5_000 });
+      let watcherUp = true;
+      void (async () => {
+        for await (const st of watcherNc.status()) {
+          if (st.type === 'disconnect') watcherUp = false;
+          if (st.type === 'reconnect') watcherUp = true;
+        }
+      })();
+      const c = await client({ nc: watcherNc, prefix, resultPollMs: 200 });
+      const stream = c.watch();
+      cleanups.push(async () => stream.stop());
+      await stream.ready;
+      const seen = collect(stream);
+
+      if (before > 0) {
+        await publishOutcomes(admin, prefix, 1, before);
+        await waitFor(`the first ${before} outcomes`, () => seen.length >= before);
       }
-    })();
-    const c = await client({ nc: watcherNc, prefix, resultPollMs: 200 });
-    const stream = c.watch();
-    cleanups.push(async () => stream.stop());
-    await stream.ready;
-    const seen = collect(stream);
 
-    await publishOutcomes(admin, prefix, 1, 3);
-    await waitFor('the first 3 outcomes', () => seen.length >= 3);
+      await server.stop({ keepData: true });
+      await waitFor('the watcher to see the server go', () => !watcherUp);
+      await server.restart();
+      // A fresh connection: the admin one may still be waiting out its own reconnect.
+      const publisher = await connectNats(server.url);
+      await publishOutcomes(publisher, prefix, before + 1, before + 5);
+      // The point of the test: these were stored while the watcher was still disconnected.
+      expect(watcherUp).toBe(false);
 
-    await server.stop({ keepData: true });
-    await waitFor('the watcher to see the server go', () => !watcherUp);
-    await server.restart();
-    // A fresh connection: the admin one may still be waiting out its own reconnect.
-    const publisher = await connectNats(server.url);
-    await publishOutcomes(publisher, prefix, 4, 8);
-    // The point of the test: these were stored while the watcher was still disconnected.
-    expect(watcherUp).toBe(false);
-
-    await waitFor('the watcher to reconnect', () => watcherUp, { timeoutMs: 30_000 });
-    await publishOutcomes(publisher, prefix, 9, 10);
-    await waitFor('all 10 outcomes', () => seen.length >= 10, { timeoutMs: 45_000 });
-    expect(ids(seen)).toEqual(range(1, 10));
-    const seqs = seen.map((e) => e.seq);
-    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(new Set(seqs).size).toBe(seqs.length);
-  }, 90_000);
+      await waitFor('the watcher to reconnect', () => watcherUp, { timeoutMs: 30_000 });
+      await publishOutcomes(publisher, prefix, before + 6, before + 7);
+      await waitFor('every outcome', () => seen.length >= before + 7, { timeoutMs: 45_000 });
+      expect(ids(seen)).toEqual(range(1, before + 7));
+      const seqs = seen.map((e) => e.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+    },
+    90_000,
+  );
 });
 
 describe('watch from', () => {
@@ -134,6 +143,20 @@ describe('watch from', () => {
     expect(ids(b)).toEqual(['w2', 'w3', 'w4']);
     expect(ids(t)).toEqual(['w3', 'w4']);
     expect(b.map((e) => e.seq)).toEqual([2, 3, 4]);
+  });
+
+  it('waits for an outcomes stream that does not exist yet and reads it from its first message', async () => {
+    const prefix = freshPrefix();
+    const c = await client({ servers: natsUrl(), prefix, resultPollMs: 100 });
+    const stream = c.watch();
+    cleanups.push(async () => stream.stop());
+    await stream.ready;
+    const seen = collect(stream);
+    const nc = await connectNats();
+    await ensureStreams(await jetstreamManager(nc), prefix);
+    await publishOutcomes(nc, prefix, 1, 2);
+    await waitFor('both outcomes', () => seen.length >= 2);
+    expect(ids(seen)).toEqual(['w1', 'w2']);
   });
 
   it('refuses a start that is neither new, a positive sequence nor a time', async () => {
