@@ -120,6 +120,8 @@ class OutcomeWatch implements WatchStream {
           });
         }
       }
+      // A closed connection (the caller's own, closed under us) will not come back.
+      if (this.session.nc.isClosed()) this.stop();
       if (!this.stopped) await this.pause(this.session.opts.resultPollMs);
     }
   }
