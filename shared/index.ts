@@ -27,6 +27,7 @@ export {
   type StartResult,
   type WatchEvent,
   type WatchOptions,
+  type WatchStart,
   type WatchStream,
 } from './client/index.js';
 // Defining workflows and activities (the pure core).

@@ -84,7 +84,8 @@ export interface SquallClient {
   query(workflowId: string): Promise<QueryResult>;
   /**
    * Waits for a run's completion, even one that happened before the call: resolves with the output
-   * of a completed run, throws WorkflowFailedError (failed, terminated) or CancelledError.
+   * of a completed run, throws WorkflowFailedError (failed, terminated) or CancelledError, and
+   * UnavailableError once NATS has stayed disconnected past `disconnectTimeoutMs`.
    */
   result<T = unknown>(workflowId: string, opts?: ResultOptions): Promise<T>;
   /** The summary of a run (the latest of the workflowId unless `runId` is given). */
@@ -93,7 +94,10 @@ export interface SquallClient {
   history(workflowId: string, opts?: HistoryOptions): Promise<HistoryPage>;
   /** One page of run summaries matching `filter`. */
   list(filter?: ListFilter): Promise<ListPage>;
-  /** Live completions and emitted events from now on, narrowed by workflowId and/or type. */
+  /**
+   * Completions and emitted events from `opts.from` on (default: new ones), narrowed by workflowId
+   * and/or type; each once, in stream order, also those stored while the client was disconnected.
+   */
   watch(opts?: WatchOptions): WatchStream;
   /** Stops watches and closes the connection if the client opened it. */
   close(): Promise<void>;

@@ -25,6 +25,7 @@ export type {
   StartResult,
   WatchEvent,
   WatchOptions,
+  WatchStart,
   WatchStream,
 } from './types.js';
 export { MSG_ID_HEADER, REPLY_TO_HEADER, typedError } from './wire.js';

@@ -20,6 +20,11 @@ export interface ClientOptions {
   attempts?: number;
   /** How often `result()` looks again for an outcomes stream that does not exist yet. @default 1000 */
   resultPollMs?: number;
+  /**
+   * How long `result()` waits through a NATS disconnection before it rejects with UnavailableError
+   * (per call: `ResultOptions.disconnectTimeoutMs`). watch() is never bounded. @default 30000
+   */
+  resultDisconnectTimeoutMs?: number;
   /** Connection name shown by the server. @default 'squall-client' */
   name?: string;
   /** @default silentLogger */
@@ -37,6 +42,7 @@ export function defaultClientOptions(): ResolvedClientOptions {
     requestTimeoutMs: 5000,
     attempts: 3,
     resultPollMs: 1000,
+    resultDisconnectTimeoutMs: 30_000,
     name: 'squall-client',
     log: silentLogger,
   };

@@ -3,7 +3,9 @@
  * the call is found too, and follows continue-as-new to the run that ends the chain.
  */
 import { type ConsumerMessages, DeliverPolicy, jetstream } from '@nats-io/jetstream';
-import { CancelledError, SquallError, TimeoutError, WorkflowFailedError } from '../errors.js';
+import type { NatsConnection, Status } from '@nats-io/transport-node';
+import { isRetryableNatsError } from '../bus/errors.js';
+import { CancelledError, SquallError, TimeoutError, UnavailableError, WorkflowFailedError } from '../errors.js';
 import { streamNames, validateToken } from '../names.js';
 import type { ClientSession } from './options.js';
 import { isOutcome, safeDecode } from './replies.js';
@@ -12,7 +14,8 @@ import { typedError } from './wire.js';
 
 /**
  * Resolves with the output of the run of `workflowId` once it completes; rejects with
- * WorkflowFailedError, CancelledError, TimeoutError (opts.timeoutMs) or CancelledError on close().
+ * WorkflowFailedError, CancelledError, TimeoutError (opts.timeoutMs), UnavailableError once NATS has
+ * stayed disconnected past opts.disconnectTimeoutMs, or CancelledError on close().
  */
 export function awaitResult<T>(session: ClientSession, workflowId: string, opts: ResultOptions): Promise<T> {
   validateToken('workflowId', workflowId);
@@ -24,10 +27,15 @@ export function awaitResult<T>(session: ClientSession, workflowId: string, opts:
     let settled = false;
     let timeout: NodeJS.Timeout | undefined;
     let messages: ConsumerMessages | undefined;
+    const downMs = opts.disconnectTimeoutMs ?? session.opts.resultDisconnectTimeoutMs;
+    const guard = guardDisconnection(session.nc, downMs, () =>
+      finish(() => reject(disconnectedTooLong(session.nc, workflowId, downMs))),
+    );
     const finish = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timeout);
+      guard.stop();
       messages?.stop();
       session.open.delete(handle);
       fn();
@@ -64,8 +72,10 @@ export function awaitResult<T>(session: ClientSession, workflowId: string, opts:
           messages = await consumer.consume();
           break;
         } catch (err) {
-          // No outcomes stream yet (no router has run in this namespace): look again shortly.
-          if (!isStreamNotFound(err)) throw err;
+          // No outcomes stream yet (no router has run in this namespace), or NATS is away or was
+          // just now (a request sent before a reconnect times out after it): look again shortly.
+          // The disconnect guard and timeoutMs bound the wait.
+          if (!isStreamNotFound(err) && !isRetryableNatsError(err) && !guard.down()) throw err;
           await new Promise((r) => setTimeout(r, session.opts.resultPollMs));
         }
       }
@@ -80,6 +90,63 @@ export function awaitResult<T>(session: ClientSession, workflowId: string, opts:
     };
     follow().catch((err: unknown) => finish(() => reject(asSquallError(err))));
   });
+}
+
+/** A running disconnection deadline: `down()` while the connection is away or not yet confirmed up. */
+interface DisconnectionGuard {
+  down(): boolean;
+  stop(): void;
+}
+
+/**
+ * Calls `onTooLong` once the connection has been away `ms` in a row. Whether it is up right now is
+ * not exposed by nats.js, so the clock starts at once and an answered flush stops it.
+ */
+function guardDisconnection(nc: NatsConnection, ms: number, onTooLong: () => void): DisconnectionGuard {
+  let timer: NodeJS.Timeout | undefined;
+  let wentDown = false;
+  let stopped = false;
+  const arm = (): void => {
+    if (!stopped) timer ??= setTimeout(onTooLong, ms);
+  };
+  const disarm = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  arm();
+  nc.flush().then(
+    () => {
+      if (!wentDown) disarm();
+    },
+    () => {},
+  );
+  // nats.js returns a QueuedIterator: its stop() unregisters it, which a pending for-await cannot.
+  const status: AsyncIterable<Status> & { stop?: () => void } = nc.status();
+  void (async () => {
+    for await (const s of status) {
+      if (s.type === 'disconnect' || s.type === 'reconnecting') {
+        wentDown = true;
+        arm();
+      } else if (s.type === 'reconnect') disarm();
+    }
+  })();
+  return {
+    down: () => timer !== undefined,
+    stop: () => {
+      stopped = true;
+      disarm();
+      status.stop?.();
+    },
+  };
+}
+
+/** The error of a wait cut short by a lost server: names the server (host:port only) and the wait. */
+function disconnectedTooLong(nc: NatsConnection, workflowId: string, ms: number): UnavailableError {
+  const server = nc.getServer() || 'its server';
+  return new UnavailableError(
+    `NATS at ${server} stayed disconnected for ${ms} ms while waiting for the result of ${workflowId}`,
+    { details: { workflowId, server, waitedMs: ms } },
+  );
 }
 
 /** Turns an outcome into the promise's value or its typed error. */
@@ -100,7 +167,7 @@ function settleOutcome<T>(body: RunOutcome, resolve: (v: T) => void, reject: (e:
 }
 
 /** Is `err` JetStream saying the stream does not exist? */
-function isStreamNotFound(err: unknown): boolean {
+export function isStreamNotFound(err: unknown): boolean {
   return err instanceof Error && (err.name === 'StreamNotFoundError' || /stream not found/i.test(err.message));
 }
 

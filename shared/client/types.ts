@@ -197,10 +197,16 @@ export interface EmittedEvent {
   event: SignalEvent;
 }
 
-/** One message seen by `client.watch()`. */
+/** One message seen by `client.watch()`; `seq` is its outcomes-stream sequence (resume with `from: { seq: seq + 1 }`). */
 export type WatchEvent =
-  | { kind: 'done'; subject: string; body: RunOutcome }
-  | { kind: 'emit'; subject: string; body: EmittedEvent };
+  | { kind: 'done'; subject: string; seq: number; body: RunOutcome }
+  | { kind: 'emit'; subject: string; seq: number; body: EmittedEvent };
+
+/**
+ * Where `client.watch()` starts in the outcomes stream: `'new'` (what is stored after `ready`), a
+ * stream sequence (inclusive) or a time (messages stored at or after it; a Date or epoch ms).
+ */
+export type WatchStart = 'new' | { seq: number } | { time: Date | number };
 
 /** Narrows `client.watch()`. Without options every completion and emitted event is seen. */
 export interface WatchOptions {
@@ -210,6 +216,8 @@ export interface WatchOptions {
    * when `type` is set without `workflowId`.
    */
   type?: string;
+  /** Where to start reading; see WatchStart. @default 'new' */
+  from?: WatchStart;
 }
 
 /** Options of `client.result()`. */
@@ -222,9 +230,19 @@ export interface ResultOptions {
    * workflowId answers (which may be an earlier run's if the id was reused): pass it when you can.
    */
   runId?: string;
+  /**
+   * Reject with UnavailableError once NATS has stayed disconnected this long while waiting.
+   * @default the client's `resultDisconnectTimeoutMs` (30 000)
+   */
+  disconnectTimeoutMs?: number;
 }
 
-/** A live stream of completions and emitted events; `stop()` ends the iteration. */
+/**
+ * Completions and emitted events in outcomes-stream order, each once, carried across reconnects
+ * (it never gives up on a lost server); `stop()` ends the iteration.
+ */
 export interface WatchStream extends AsyncIterable<WatchEvent> {
+  /** Resolves once the start point is fixed: with `from: 'new'`, what is stored after this is seen. */
+  readonly ready: Promise<void>;
   stop(): void;
 }

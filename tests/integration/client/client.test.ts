@@ -295,17 +295,24 @@ describe('watch', () => {
         if (seen.length === 2) break;
       }
     })();
-    // The client's subscriptions are registered once its connection has flushed.
-    await client.nc.flush();
+    // The watch has pinned its start ('new') in the outcomes stream: what is stored now is seen.
+    await ensureStreams(await jetstreamManager(nc), prefix);
+    await stream.ready;
     nc.publish(s.emit('w2'), encodeBody({ workflowId: 'w2', runId: 'r', event: { type: 'other' } }));
     nc.publish(s.emit('w1'), encodeBody({ workflowId: 'w1', runId: 'r', event: { type: 'orderCharged' } }));
     nc.publish(s.done('order', 'w1'), encodeBody({ workflowId: 'w1', runId: 'r', status: 'completed', output: 1 }));
     await reading;
     expect(seen).toEqual([
-      { kind: 'emit', subject: s.emit('w1'), body: { workflowId: 'w1', runId: 'r', event: { type: 'orderCharged' } } },
+      {
+        kind: 'emit',
+        subject: s.emit('w1'),
+        seq: 2,
+        body: { workflowId: 'w1', runId: 'r', event: { type: 'orderCharged' } },
+      },
       {
         kind: 'done',
         subject: s.done('order', 'w1'),
+        seq: 3,
         body: { workflowId: 'w1', runId: 'r', status: 'completed', output: 1 },
       },
     ]);
