@@ -3,27 +3,16 @@
  * demand, say), with a client, a NATS connection and the router's warn-level log lines.
  */
 import { afterEach } from 'vitest';
-import { assign, setup } from 'xstate';
 import type { RouterOptions } from '../../../services/router/options.js';
 import { startRouter } from '../../../services/router/router.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
-import { defineWorkflow } from '../../../shared/engine/index.js';
 import { createLogger } from '../../../shared/log.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
+import { stepsWorkflow as steps } from '../../fixtures/workflows.js';
 import { connectMongo, connectNats, freshDbName, freshPrefix, natsUrl } from '../../harness/index.js';
 
-/** first --next--> second --finish--> done; `add` counts in any open state; outputs the count. */
-export const steps = defineWorkflow({
-  name: 'steps',
-  machine: setup({ types: { context: {} as { adds: number } } }).createMachine({
-    id: 'steps',
-    context: { adds: 0 },
-    initial: 'first',
-    on: { add: { actions: assign({ adds: ({ context }) => context.adds + 1 }) } },
-    states: { first: { on: { next: 'second' } }, second: { on: { finish: 'done' } }, done: { type: 'final' } },
-    output: ({ context }) => ({ finished: true, adds: context.adds }),
-  }),
-});
+/** The router tests' workflow (tests/fixtures/workflows.ts), under its short name. */
+export { steps };
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,29 +1,14 @@
-/**
- * A RunDecider over the in-memory store, with a clock the test moves and every published message
- * recorded: the router's decide → append → publish loop without servers.
- */
-import { assign, setup } from 'xstate';
 import { RunDecider } from '../../../services/router/decider.js';
 import type { OutboundMessage } from '../../../services/router/outbox.js';
-import { defineWorkflow, WorkflowRegistry } from '../../../shared/engine/index.js';
+import { WorkflowRegistry } from '../../../shared/engine/index.js';
 import { silentLogger } from '../../../shared/log.js';
 import { subjects } from '../../../shared/names.js';
 import { createMemoryStore } from '../../../shared/store/memory-store.js';
 import type { Store } from '../../../shared/store/types.js';
-import { sequenceWorkflow } from '../../fixtures/workflows.js';
+import { sequenceWorkflow, stepsWorkflow as steps } from '../../fixtures/workflows.js';
 
-/** first --next--> second --finish--> done; `add` counts in any open state; outputs the count. */
-export const steps = defineWorkflow({
-  name: 'steps',
-  machine: setup({ types: { context: {} as { adds: number } } }).createMachine({
-    id: 'steps',
-    context: { adds: 0 },
-    initial: 'first',
-    on: { add: { actions: assign({ adds: ({ context }) => context.adds + 1 }) } },
-    states: { first: { on: { next: 'second' } }, second: { on: { finish: 'done' } }, done: { type: 'final' } },
-    output: ({ context }) => ({ finished: true, adds: context.adds }),
-  }),
-});
+/** The router tests' workflow (tests/fixtures/workflows.ts), under its short name. */
+export { steps };
 
 /** A clock the test moves by hand. */
 export class ManualClock {
