@@ -7,6 +7,7 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { backoffDelay, sleep } from '../../shared/bus/backoff.js';
 import type { Bus } from '../../shared/bus/connect.js';
+import { guardedFetch } from '../../shared/bus/fetch-guard.js';
 import { ensureActivityConsumer } from '../../shared/bus/streams.js';
 import type { ActivityDefinition } from '../../shared/engine/activity.js';
 import type { Logger } from '../../shared/log.js';
@@ -93,7 +94,11 @@ export class PullLoop {
     let iter: ConsumerMessages | undefined;
     try {
       const consumer = this.#consumer ?? (await this.open());
-      iter = await consumer.fetch({ max_messages: reserved, expires: this.#o.pollExpiresMs });
+      iter = await guardedFetch(consumer, { max_messages: reserved, expires: this.#o.pollExpiresMs }, () =>
+        this.#o.log.debug('a pull outlived its expiry (nats-server < 2.10 drops it); pulling again', {
+          activity: this.#def.name,
+        }),
+      );
       this.#fetches.add(iter);
       // stop() may have closed the other fetches while this one was being set up.
       if (stopping.aborted) void iter.close().catch(() => undefined);

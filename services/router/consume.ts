@@ -6,6 +6,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { backoffDelay, sleep } from '../../shared/bus/backoff.js';
 import type { Bus } from '../../shared/bus/connect.js';
+import { guardedFetch } from '../../shared/bus/fetch-guard.js';
 import type { Logger } from '../../shared/log.js';
 import { ensureRouterConsumer, type RouterConsumerSpec } from './consumers.js';
 
@@ -53,9 +54,11 @@ export class InputConsumer {
         this.consuming.set(durable, true);
         // Bounded pulls, not consume(): under a busy event loop consume() can miss its idle
         // heartbeats and sit on a lost pull for a whole heartbeat window (seen as 30 s stalls).
-        // A fetch that goes missing costs at most its expiry.
+        // A fetch that goes missing costs at most its expiry (guarded: see fetch-guard.ts).
         while (running()) {
-          messages = await consumer.fetch({ max_messages: FETCH_BATCH, expires: FETCH_EXPIRES_MS });
+          messages = await guardedFetch(consumer, { max_messages: FETCH_BATCH, expires: FETCH_EXPIRES_MS }, () =>
+            this.deps.log.debug('a pull outlived its expiry (nats-server < 2.10 drops it); pulling again', { durable }),
+          );
           this.active.set(durable, messages);
           if (!running()) messages.stop();
           for await (const m of messages) {
