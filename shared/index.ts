@@ -4,6 +4,7 @@
  * and drive runs with the client.
  */
 
+export type { ScheduleClient, ScheduleDescription } from './client/index.js';
 // Driving runs.
 export {
   type AcceptedReply,
@@ -118,3 +119,13 @@ export type {
 // Logging, and names for driving Squall over NATS directly.
 export { createLogger, type Logger, type LogLevel, silentLogger } from './log.js';
 export { DEFAULT_PREFIX, type Subjects, streamNames, subjects } from './names.js';
+// Schedules: workflows started on a cron or an interval.
+export {
+  type OverlapPolicy,
+  type ScheduledWorkflow,
+  type ScheduleRecord,
+  type ScheduleRunRef,
+  type ScheduleSpec,
+  type ScheduleState,
+  validateScheduleSpec,
+} from './schedules/index.js';

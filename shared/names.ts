@@ -119,6 +119,8 @@ export interface Subjects {
   health(service: string): string;
   /** Request/reply operations answered by routers: describe, history, list, terminate, ... */
   api(op: string): string;
+  /** Request/reply operations on schedules, answered by timer services: create, update, list, ... */
+  schedule(op: string): string;
   /** Core notification a router publishes once it has processed a start for a workflowId. */
   started(workflowId: string): string;
   /** Completion (`complete`) or failure (`fail`) of a callback by its token (in the body). */
@@ -142,6 +144,7 @@ export interface Subjects {
     timer: string;
     dlq: string;
     api: string;
+    schedule: string;
     callback: string;
   };
   /** Splits an inbound subject into its kind and trailing token(s); undefined if not ours. */
@@ -230,6 +233,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     dlq: (reason) => `${p}.dlq.${validateToken('reason', reason)}`,
     health: (s) => `${p}.health.${validateToken('service', s)}`,
     api: (op) => `${p}.api.${validateToken('service', op)}`,
+    schedule: (op) => `${p}.schedule.${validateToken('service', op)}`,
     started: (id) => `${p}.started.${validateToken('workflowId', id)}`,
     callback: (op) => {
       if (op !== 'complete' && op !== 'fail') {
@@ -254,6 +258,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       timer: `${p}.timer.>`,
       dlq: `${p}.dlq.*`,
       api: `${p}.api.*`,
+      schedule: `${p}.schedule.*`,
       callback: `${p}.callback.*`,
     },
     parse(subject) {
@@ -322,6 +327,9 @@ export interface CollectionNames {
   runs: string;
   workflowIds: string;
   timers: string;
+  /** Schedule specs, and timer services' progress through them (see shared/schedules). */
+  schedules: string;
+  scheduleStates: string;
 }
 
 /** Collection names: `<prefix>_commits`, `<prefix>_runs`, ... */
@@ -333,5 +341,7 @@ export function collectionNames(prefix: string = DEFAULT_PREFIX): CollectionName
     runs: `${p}_runs`,
     workflowIds: `${p}_workflow_ids`,
     timers: `${p}_timers`,
+    schedules: `${p}_schedules`,
+    scheduleStates: `${p}_schedule_states`,
   };
 }

@@ -30,6 +30,8 @@ import { Alarm } from './alarm.js';
 import { DueTimerLoop } from './firing.js';
 import { TimerIntake } from './intake.js';
 import { type CompiledTimerOptions, compileTimerOptions, type TimerServiceOptions } from './options.js';
+import { serveScheduleRequests } from './schedule-requests.js';
+import { ScheduleRunner } from './schedules.js';
 import { newTimerStats, StoreHealth } from './status.js';
 
 /**
@@ -66,9 +68,18 @@ export async function startTimer(opts: Partial<TimerServiceOptions> = {}): Promi
     batchSize: o.batchSize,
     maxSleepMs: o.maxSleepMs,
   });
+  const schedules = new ScheduleRunner({ bus, store, clock: o.clock, log });
+  let scheduleSub: Subscription | undefined = serveScheduleRequests({
+    bus,
+    store,
+    runner: schedules,
+    clock: o.clock,
+    log,
+  });
   const loops = [
     intake.run().catch((err: unknown) => log.error('timer intake loop crashed', { err })),
     firing.run().catch((err: unknown) => log.error('timer fire loop crashed', { err })),
+    schedules.run().catch((err: unknown) => log.error('schedule loop crashed', { err })),
   ];
 
   let stopping = false;
@@ -95,6 +106,9 @@ export async function startTimer(opts: Partial<TimerServiceOptions> = {}): Promi
       stopping = true;
       intake.stop();
       firing.stop();
+      schedules.stop();
+      scheduleSub?.unsubscribe();
+      scheduleSub = undefined;
       // Store writes and publishes are short; the deadline only bounds a server that hangs. An
       // abandoned claim is safe: its lease expires and another instance fires the timer.
       await Promise.race([Promise.all(loops), sleep(s.deadlineMs ?? 10_000)]);

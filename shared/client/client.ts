@@ -21,6 +21,7 @@ import {
 } from './options.js';
 import { expectShape, safeDecode } from './replies.js';
 import { awaitResult } from './result.js';
+import { type ScheduleClient, scheduleClient } from './schedules.js';
 import type {
   AcceptedReply,
   DescribeOptions,
@@ -47,6 +48,8 @@ export interface SquallClient {
   readonly subjects: Subjects;
   /** The underlying NATS connection. */
   readonly nc: NatsConnection;
+  /** Schedules: workflows started on a cron or an interval (answered by timer services). */
+  readonly schedules: ScheduleClient;
   /**
    * Starts a run of `workflowType` (a workflowId is generated when none is given). Retries with the
    * same message id on timeout, so a start is never applied twice.
@@ -123,13 +126,16 @@ async function openConnection(servers: string | string[], name: string): Promise
 
 class Client implements SquallClient, ClientSession {
   readonly open = new Set<Stoppable>();
+  readonly schedules: ScheduleClient;
 
   constructor(
     readonly nc: NatsConnection,
     private readonly owned: boolean,
     readonly subjects: Subjects,
     readonly opts: ResolvedClientOptions,
-  ) {}
+  ) {
+    this.schedules = scheduleClient(nc, subjects, () => this.retry());
+  }
 
   async start(workflowType: string, input?: unknown, opts: StartOptions = {}): Promise<StartResult> {
     const workflowId = validateToken('workflowId', opts.workflowId ?? randomUUID());

@@ -2,6 +2,7 @@
 export type { CallbackFailure } from './bodies.js';
 export { connect, type SquallClient } from './client.js';
 export { type ClientOptions, defaultClientOptions } from './options.js';
+export type { ScheduleClient, ScheduleDescription } from './schedules.js';
 export type {
   AcceptedReply,
   ClosedStatus,

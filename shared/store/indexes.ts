@@ -29,6 +29,9 @@ export const STORE_INDEXES: Record<keyof CollectionNames, IndexDescription[]> = 
     // A timer's leases (only lease documents carry `timer`).
     { key: { timer: 1, epoch: -1 }, name: 'timer_epoch' },
   ],
+  // Schedules are read by `_id` only (a list pages by `_id`).
+  schedules: [],
+  scheduleStates: [],
 };
 
 /** Creates the collections and their indexes; safe to run concurrently and repeatedly. */

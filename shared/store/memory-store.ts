@@ -10,6 +10,7 @@
  * per section (commits, outbox, workflowIds, summaries, timers), and splitting it would scatter
  * the one in-memory state they share.
  */
+
 import { isDeepStrictEqual } from 'node:util';
 import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { RunState } from '../engine/types.js';
@@ -31,6 +32,7 @@ import {
   toRunFields,
   type WorkflowIdDoc,
 } from './documents.js';
+import { createMemoryScheduleStore } from './memory-schedules.js';
 import { compareFiringOrder } from './timers.js';
 import {
   type ClaimResult,
@@ -73,6 +75,7 @@ class MemoryStore implements Store {
   private readonly timers = new Map<string, TimerDoc>();
   /** Leases of each timer, by epoch (1, 2, ...). */
   private readonly leases = new Map<string, TimerLeaseDoc[]>();
+  readonly schedules = createMemoryScheduleStore();
 
   constructor(private readonly o: MemoryStoreOptions) {}
 

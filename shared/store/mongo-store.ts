@@ -14,6 +14,7 @@ import type { CommitDoc, OutboxDoc, RunDoc, TimerDoc, TimerLeaseDoc, WorkflowIdD
 import { isRetryableStoreError, toStoreError } from './errors.js';
 import { ensureIndexes } from './indexes.js';
 import { RunStore } from './runs.js';
+import { createMongoScheduleStore } from './schedules.js';
 import { memoizedProfile } from './server-profile.js';
 import { TimerStore } from './timers.js';
 import { defaultStoreOptions, type Store, type StoredCommit, type StoreOptions } from './types.js';
@@ -75,6 +76,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
         },
       ),
     close: async () => {},
+    schedules: createMongoScheduleStore(db, names),
 
     appendCommit: (c) => guard('appendCommit', () => commits.append(c)),
     appendCommits: (cs) => guard('appendCommits', () => commits.appendMany(cs)),

@@ -8,6 +8,7 @@
 import type { Command, RunState } from '../engine/types.js';
 import type { ConflictError, ErrorInfo } from '../errors.js';
 import type { Commit, Millis, RunStatus, SearchAttributes } from '../history/events.js';
+import type { ScheduleStore } from '../schedules/store.js';
 
 /**
  * A commit as stored: its events and the commands to publish after it. Whether they are out is
@@ -108,6 +109,9 @@ export interface Store {
   init(): Promise<void>;
   /** Releases nothing shared: the MongoClient belongs to the caller. */
   close(): Promise<void>;
+
+  /** Schedules (see shared/schedules): specs and timer services' progress through them. */
+  readonly schedules: ScheduleStore;
 
   // ---- history ----
   /** Appends one commit atomically. ConflictError when `(runId, seq)` exists (another writer won). */
