@@ -5,8 +5,8 @@ import {
   isMissed,
   parseDuration,
   planTick,
-  tickWorkflowId,
   ticksAfter,
+  tickWorkflowId,
   validateScheduleSpec,
 } from '../../../shared/schedules/index.js';
 
@@ -34,11 +34,17 @@ describe('validateScheduleSpec', () => {
   });
 
   it('names what is wrong', () => {
-    expect(refusal({ cron: '61 * * * *', workflow: wf })).toMatch(/schedule "nightly": cron "61 \* \* \* \*" is not a valid cron expression/);
-    expect(refusal({ cron: '0 2 * * *', timezone: 'Mars/Base', workflow: wf })).toMatch(/timezone "Mars\/Base" is not a known IANA time zone/);
+    expect(refusal({ cron: '61 * * * *', workflow: wf })).toMatch(
+      /schedule "nightly": cron "61 \* \* \* \*" is not a valid cron expression/,
+    );
+    expect(refusal({ cron: '0 2 * * *', timezone: 'Mars/Base', workflow: wf })).toMatch(
+      /timezone "Mars\/Base" is not a known IANA time zone/,
+    );
     expect(refusal({ workflow: wf })).toMatch(/cron\/every exactly one must be given/);
     expect(refusal({ cron: '* * * * *', every: '1m', workflow: wf })).toMatch(/exactly one/);
-    expect(refusal({ every: '5 minutes', workflow: wf })).toMatch(/every "5 minutes" is not milliseconds or a duration/);
+    expect(refusal({ every: '5 minutes', workflow: wf })).toMatch(
+      /every "5 minutes" is not milliseconds or a duration/,
+    );
     expect(refusal({ every: 500, workflow: wf })).toMatch(/every must be at least 1000 ms, got 500/);
     expect(refusal({ every: '1m', timezone: 'UTC', workflow: wf })).toMatch(/timezone applies to cron schedules only/);
     expect(refusal({ every: '1m', workflow: wf, jitterMs: -5 })).toMatch(/jitterMs must be an integer from 0/);
