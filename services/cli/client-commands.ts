@@ -68,6 +68,14 @@ export async function runClientCommand(client: SquallClient, command: CliCommand
     case 'fail-callback':
       out(await client.failCallback(command.token, command.error));
       return 0;
+    case 'schedule': {
+      const { runSchedule } = await import('./schedule-command.js');
+      return await runSchedule(client, command, io);
+    }
+    case 'schedules': {
+      const { listSchedules } = await import('./schedule-command.js');
+      return await listSchedules(client, io);
+    }
     case 'watch': {
       const stream = client.watch({
         ...(command.workflowId === undefined ? {} : { workflowId: command.workflowId }),

@@ -29,8 +29,8 @@ import {
   toggle,
   token,
 } from './settings.js';
-import type { CliCommand, CommandKind, CommandOf, Connection, ReplaySource } from './types.js';
-import { UsageError } from './types.js';
+import type { CliCommand, CommandKind, CommandOf, Connection, ReplaySource, ScheduleOp } from './types.js';
+import { SCHEDULE_OPS, UsageError } from './types.js';
 
 /** The sample workflow module `dev` runs when none is given. */
 export const SAMPLE_WORKFLOWS = 'examples/order/workflows.ts';
@@ -59,11 +59,15 @@ type Fields<K extends CommandKind> = Omit<CommandOf<K>, 'kind'>;
 type ReplayValues = { workflows: string; history: string; runId?: string };
 /** `fail-callback` gathers `--error` and `--code` into one error. */
 type FailValues = { token: string; message: string; code?: string };
+/** `schedule` reads its range as times and checks which values its operation needs. */
+type ScheduleValues = { op: ScheduleOp; id: string; spec?: Record<string, unknown>; from?: string; to?: string };
 type SpecOf<K extends CommandKind> = K extends 'replay'
   ? CommandSpec<ReplayValues>
   : K extends 'fail-callback'
     ? CommandSpec<FailValues>
-    : CommandSpec<Fields<K>>;
+    : K extends 'schedule'
+      ? CommandSpec<ScheduleValues>
+      : CommandSpec<Fields<K>>;
 
 const ID_REUSE_POLICIES = [
   'returnExisting',
@@ -273,8 +277,60 @@ export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
       error: code === undefined ? { message } : { message, code },
     }),
   },
+  schedule: {
+    section: 'runs',
+    synopsis: `squall schedule <${SCHEDULE_OPS.join('|')}> <id> [--spec '<json>'] [--from <time>] [--to <time>]`,
+    help: [
+      `create/update take --spec, e.g. squall schedule create nightly --spec '{"cron":"0 2 * * *","workflow":{"type":"report"}}'`,
+      'backfill takes --from and --to (ISO dates or ms since the epoch); see docs/schedules.md',
+    ],
+    settings: {
+      op: { kind: oneOf(SCHEDULE_OPS), positional: 'op' },
+      id: { kind: token('workflowId'), positional: 'id' },
+      spec: { kind: jsonObject, flag: 'spec' },
+      from: { kind: text, flag: 'from', placeholder: '<time>' },
+      to: { kind: text, flag: 'to', placeholder: '<time>' },
+    },
+    build: scheduleCommand,
+  },
+  schedules: {
+    section: 'runs',
+    synopsis: 'squall schedules',
+    help: ['one line per schedule: its spec and its progress'],
+    settings: {},
+  },
   help: { section: 'runs', synopsis: 'squall help', help: [], settings: {} },
 };
+
+/** Checks that a schedule operation got what it needs, and reads the backfill range. */
+function scheduleCommand(v: ScheduleValues): CliCommand {
+  const { op, id, spec } = v;
+  if ((op === 'create' || op === 'update') && spec === undefined) {
+    throw new UsageError(`schedule ${op}: needs --spec '<json>' (see docs/schedules.md)`);
+  }
+  if (op !== 'create' && op !== 'update' && spec !== undefined) throw new UsageError(`schedule ${op}: takes no --spec`);
+  const time = (raw: string | undefined, flag: string): number | undefined => {
+    if (raw === undefined) {
+      if (op === 'backfill') throw new UsageError(`schedule backfill: needs --${flag} <time>`);
+      return undefined;
+    }
+    if (op !== 'backfill') throw new UsageError(`schedule ${op}: takes no --${flag}`);
+    const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+    if (!Number.isFinite(t))
+      throw new UsageError(`schedule backfill: --${flag} ${JSON.stringify(raw)} is not an ISO date or ms`);
+    return t;
+  };
+  const from = time(v.from, 'from');
+  const to = time(v.to, 'to');
+  return {
+    kind: 'schedule',
+    op,
+    id,
+    ...(spec === undefined ? {} : { spec }),
+    ...(from === undefined ? {} : { from }),
+    ...(to === undefined ? {} : { to }),
+  };
+}
 
 /** Where the servers are: flags every command takes, over the environment. */
 export const CONNECTION: Settings<Connection> = {

@@ -70,7 +70,30 @@ export type CliCommand =
   | { kind: 'replay'; workflows: string; history: ReplaySource }
   | { kind: 'check'; workflows: string; activities?: string; strict: boolean }
   | { kind: 'complete-callback'; token: string; output?: unknown }
-  | { kind: 'fail-callback'; token: string; error: { message: string; code?: string } };
+  | { kind: 'fail-callback'; token: string; error: { message: string; code?: string } }
+  | {
+      kind: 'schedule';
+      op: ScheduleOp;
+      id: string;
+      spec?: Record<string, unknown>;
+      /** Backfill range, ms since the epoch. */
+      from?: number;
+      to?: number;
+    }
+  | { kind: 'schedules' };
+
+/** The operations of `squall schedule`. */
+export const SCHEDULE_OPS = [
+  'create',
+  'update',
+  'pause',
+  'resume',
+  'trigger',
+  'backfill',
+  'delete',
+  'describe',
+] as const;
+export type ScheduleOp = (typeof SCHEDULE_OPS)[number];
 
 /** The name of a command: `squall <kind> ...`. */
 export type CommandKind = CliCommand['kind'];

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type SquallClient } from '../../shared/client/index.js';
 import { tickWorkflowId } from '../../shared/schedules/index.js';
+import { runCli } from '../harness/cli.js';
 import { freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../harness/index.js';
 import { type ServiceEnv, type ServiceProcess, startService } from './processes.js';
 
@@ -130,6 +131,24 @@ describe('schedules', () => {
     for (const w of backfilled) await client.result(w, { timeoutMs: 10_000 });
     await client.schedules.delete(id);
     expect(await client.schedules.delete(id)).toBe(false);
+  });
+
+  it('is driven from the CLI as well', async () => {
+    const cliEnv = { NATS_URL: env.natsUrl, SQUALL_PREFIX: env.prefix };
+    const spec = JSON.stringify({ every: '1h', workflow: { type: 'blink' }, overlap: 'bufferOne' });
+    const created = await runCli(['schedule', 'create', 'hourly', '--spec', spec], cliEnv);
+    expect([created.code, created.err]).toEqual([0, []]);
+    const described = await runCli(['schedule', 'describe', 'hourly'], cliEnv);
+    expect(described.lines[0]).toMatchObject({ id: 'hourly', spec: { every: '1h', overlap: 'bufferOne' } });
+    expect((described.lines[0]?.nextTicks as number[]).length).toBe(10);
+    const listed = await runCli(['schedules'], cliEnv);
+    expect(listed.lines.map((l) => l.id)).toContain('hourly');
+    const bad = await runCli(['schedule', 'update', 'hourly', '--spec', '{"every":"soon"}'], cliEnv);
+    expect(bad.code).not.toBe(0);
+    const error = (JSON.parse(bad.err[0] ?? '{}') as { error?: { code: string; message: string } }).error;
+    expect(error?.code).toBe('INVALID_INPUT');
+    expect(error?.message).toMatch(/every "soon" is not milliseconds or a duration/);
+    expect((await runCli(['schedule', 'delete', 'hourly'], cliEnv)).lines[0]).toEqual({ id: 'hourly', deleted: true });
   });
 
   it('refuses bad input with errors that name it', async () => {
