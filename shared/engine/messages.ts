@@ -103,7 +103,7 @@ export function sendToWorkflow<TContext extends MachineContext, TEvent extends E
     throw new InvalidInputError(`sendToWorkflow: ${JSON.stringify(workflowId)} is not a valid workflowId`);
   }
   if (typeof event !== 'function') validateMessageEvent(event, 'sendToWorkflow');
-  return emit<TContext, TEvent, undefined, EventObject, SignalEvent>((args): SignalEvent => {
+  return emit<TContext, TEvent, undefined, TEvent, SignalEvent>((args): SignalEvent => {
     const to = typeof workflowId === 'function' ? workflowId(args) : workflowId;
     const message = typeof event === 'function' ? event(args) : event;
     return { type: SEND_TO_WORKFLOW_EVENT, workflowId: to, event: message };
