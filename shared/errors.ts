@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'OUTSIDE_DECISION'
   | 'INTERNAL'
   | 'TERMINATED'
-  | 'CALLBACK_CLOSED';
+  | 'CALLBACK_CLOSED'
+  | 'NO_PARENT';
 
 /** Options shared by every SquallError constructor. */
 export interface SquallErrorOptions {
@@ -148,6 +149,13 @@ export class OutsideDecisionError extends SquallError {
   }
 }
 
+/** A run that is not a child workflow ran `sendParent`: it has no parent to send to. */
+export class NoParentError extends SquallError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super('NO_PARENT', message, opts);
+  }
+}
+
 /** A run was terminated (by a user or its parent's close policy); its machine was not consulted. */
 export class TerminatedError extends SquallError {
   constructor(message: string, opts?: SquallErrorOptions) {
@@ -225,6 +233,7 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'INTERNAL',
   'TERMINATED',
   'CALLBACK_CLOSED',
+  'NO_PARENT',
 ]);
 
 function knownCode(code: string | undefined): ErrorCode | undefined {

@@ -18,7 +18,7 @@ import { validateMemo, validateSearchAttributes } from '../../shared/engine/sear
 import type { DecisionInput } from '../../shared/engine/types.js';
 import type { ErrorInfo } from '../../shared/errors.js';
 import { InvalidInputError, PayloadTooLargeError } from '../../shared/errors.js';
-import type { SignalEvent } from '../../shared/history/events.js';
+import type { MessageFrom, SignalEvent } from '../../shared/history/events.js';
 import type { Subjects } from '../../shared/names.js';
 import { validateToken } from '../../shared/names.js';
 import type { IdReusePolicy } from '../../shared/store/types.js';
@@ -167,10 +167,43 @@ function parseClose(kind: 'cancel' | 'terminate', workflowId: string, body: unkn
   return out;
 }
 
-/** Parses a signal body: an XState event `{ type, ...data }`. */
+/**
+ * `type` of a signal body that is a message from another run (the outbox's `sendMessage`):
+ * `{ type: 'squall.message', from: { workflowId, runId, msgSeq }, event }`.
+ */
+export const MESSAGE_SIGNAL_TYPE = 'squall.message';
+
+/** A message between runs as it travels on the target's signal subject. */
+export interface MessageSignalBody {
+  type: typeof MESSAGE_SIGNAL_TYPE;
+  from: MessageFrom;
+  event: SignalEvent;
+}
+
+/** Parses a signal body: an XState event `{ type, ...data }`, or a message from another run. */
 function parseSignal(workflowId: string, raw: unknown): RunInput {
+  const target = id('workflowId', workflowId);
+  const body = record(raw, 'signal');
+  if (body.type === MESSAGE_SIGNAL_TYPE) return { kind: 'run', workflowId: target, decision: parseMessage(body) };
   const event = parseSignalEvent(raw);
-  return { kind: 'run', workflowId: id('workflowId', workflowId), decision: { kind: 'signal', event } };
+  return { kind: 'run', workflowId: target, decision: { kind: 'signal', event } };
+}
+
+/** A message's signal body as the engine's signal input with `from`; refused naming the bad field. */
+function parseMessage(body: Record<string, unknown>): RunDecisionInput {
+  const f = record(body.from, 'message.from');
+  const seq = f.msgSeq;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
+    refuse('invalid-input', `message.from.msgSeq must be a positive integer, got ${JSON.stringify(seq)}`);
+  }
+  const from: MessageFrom = { workflowId: id('workflowId', f.workflowId), runId: id('runId', f.runId), msgSeq: seq };
+  const event = parseSignalEvent(body.event);
+  try {
+    validateSignal(event); // 'squall.*' too: the engine would refuse it when deciding
+  } catch (err) {
+    refuse('invalid-input', `message.event: ${(err as Error).message}`);
+  }
+  return { kind: 'signal', event, from };
 }
 
 function parseSignalEvent(raw: unknown): SignalEvent {

@@ -42,6 +42,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
+import { MESSAGE_SIGNAL_TYPE, type MessageSignalBody } from './inputs.js';
 
 /** A message ready to publish to JetStream. */
 export interface OutboundMessage {
@@ -175,6 +176,15 @@ function commandToMessage(
       if (cmd.output !== undefined) body.output = cmd.output;
       if (cmd.error !== undefined) body.error = cmd.error;
       return { subject: subjects.child(cmd.parent.runId), msgId, body };
+    }
+    case 'sendMessage': {
+      // On the target's signal subject: its current run takes it, in the sender's order (fold-message.ts).
+      const body: MessageSignalBody = {
+        type: MESSAGE_SIGNAL_TYPE,
+        from: { workflowId: ctx.workflowId, runId: ctx.runId, msgSeq: cmd.msgSeq },
+        event: cmd.event,
+      };
+      return { subject: subjects.signal(cmd.target.workflowId), msgId, body, inbox: true };
     }
     case 'continueAsNew': {
       const body: Record<string, unknown> = { workflowId: ctx.workflowId, continuedFrom: ctx.runId };

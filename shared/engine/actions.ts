@@ -23,6 +23,12 @@
  * | `xstate.spawnChild` (child src) | ChildStarted       | startChild       |
  * | `xstate.stopChild` (open child) | ChildDetached      | detachChild      |
  * | continueAsNew() (an emit)       | (decide closes the run: RunContinuedAsNew, continueAsNew) |
+ *
+ * Messages between runs (messages.ts): each gets the next msgSeq of its target workflowId.
+ *
+ * | `xstate.sendTo` the parent (`sendParent`, child runs) | MessageSent | sendMessage |
+ * | `xstate.sendTo` an open child workflow | MessageSent      | sendMessage      |
+ * | sendToWorkflow() (an emit)      | MessageSent        | sendMessage      |
  * | `upsertSearchAttributes` (emit) | SearchAttributesUpserted | (none)     |
  */
 import type { AnyStateMachine, ExecutableActionObject } from 'xstate';
@@ -33,6 +39,7 @@ import { cancelPendingActivity, dispatchAttempt } from './attempts.js';
 import { cancelCallback, createCallback, isCallbackSrc } from './callback.js';
 import { type ChildSpec, CONTINUE_AS_NEW_EVENT_TYPE, childWorkflowId } from './child.js';
 import type { WorkflowDefinition } from './definition.js';
+import { isParentRef, SEND_TO_WORKFLOW_EVENT, sendMessage, workflowTarget } from './messages.js';
 import { mergeSearchAttributes, SEARCH_ATTRIBUTES_EVENT, validateSearchAttributes } from './search-attributes.js';
 import {
   type PendingActivity,
@@ -93,12 +100,10 @@ function applyAction(
       return;
     }
     case 'xstate.sendTo': {
-      const to = params.to as { logic?: unknown; id?: unknown } | undefined;
+      const to = params.to as { logic?: unknown; id?: unknown; src?: unknown } | undefined;
       if (to?.logic !== machine) {
-        throw new ConfigError(
-          `workflow ${definition.name}: sendTo ${describeActor(to)} is not supported; activities take their input when invoked, and only the workflow itself can be sent events`,
-          { details: { workflowType: definition.name, action: action.type } },
-        );
+        sendToOtherRun(definition, to, params, target);
+        return;
       }
       if (typeof params.delay === 'number') scheduleTimer(params.event, params.delay, params.id, target);
       else target.selfEvents.push(asEvent(params.event, definition.name, 'sendTo'));
@@ -117,6 +122,10 @@ function applyAction(
         upsertAttributes(event.attributes, target);
         return;
       }
+      if (event.type === SEND_TO_WORKFLOW_EVENT) {
+        sendMessage(target, workflowTarget(event, definition.name), event.event, definition.name);
+        return;
+      }
       target.events.push({ type: 'EventEmitted', at: target.at, event });
       target.commands.push({ kind: 'emit', event });
       return;
@@ -132,6 +141,44 @@ function applyAction(
       // A custom action: pure transition() leaves it to the caller, as an interpreted actor would run it.
       action.exec?.(action.info, action.params);
   }
+}
+
+/**
+ * A send to an actor other than the machine itself: the parent (`sendParent` in a child run) or
+ * an open child workflow becomes a message; one to a child workflow that has already finished is
+ * dropped, as XState drops events sent to a stopped actor. Anything else (an activity, a
+ * callback) and any delayed send to another run is refused with ConfigError.
+ */
+function sendToOtherRun(
+  definition: WorkflowDefinition,
+  to: { id?: unknown; src?: unknown } | undefined,
+  params: Record<string, unknown>,
+  target: ActionTarget,
+): void {
+  const parent = isParentRef(to) ? target.state.parent : undefined;
+  const id = typeof to?.id === 'string' ? to.id : undefined;
+  const child = id === undefined || parent ? undefined : target.state.children[id];
+  const toRun = parent !== undefined || child !== undefined;
+  if (toRun && params.delay !== undefined) {
+    throw new ConfigError(
+      `workflow ${definition.name}: a delayed send to another run is not supported; raise a delayed event to the machine itself and send from its transition`,
+      { details: { workflowType: definition.name, action: 'xstate.sendTo' } },
+    );
+  }
+  if (parent) {
+    sendMessage(target, { kind: 'parent', workflowId: parent.workflowId }, params.event, definition.name);
+    return;
+  }
+  if (child) {
+    const to_ = { kind: 'child', workflowId: child.childWorkflowId, invokeId: child.invokeId } as const;
+    sendMessage(target, to_, params.event, definition.name);
+    return;
+  }
+  if (typeof to?.src === 'string' && definition.childFor(to.src)) return;
+  throw new ConfigError(
+    `workflow ${definition.name}: sendTo ${describeActor(to)} is not supported; activities and callbacks take their input when invoked: send to the parent (sendParent), a child workflow (its invoke id) or any workflow (sendToWorkflow)`,
+    { details: { workflowType: definition.name, action: 'xstate.sendTo' } },
+  );
 }
 
 function scheduleActivity(definition: WorkflowDefinition, params: Record<string, unknown>, target: ActionTarget): void {

@@ -3,7 +3,7 @@
  * and the commands to publish out. No clock but `input.at`, no randomness, no I/O; replaying a
  * run's inputs through it rebuilds the same state and the same commands.
  */
-import { type AnyMachineSnapshot, initialTransition } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
 import { InvalidInputError } from '../errors.js';
 import type { HistoryEvent, SignalEvent } from '../history/events.js';
 import type { applyActions } from './actions.js';
@@ -24,6 +24,7 @@ import {
 } from './draft.js';
 import { foldRunInput, type RunInput } from './fold-input.js';
 import { validateDecisionInput } from './input.js';
+import { initialTransitionOf } from './messages.js';
 import { sideEffectRecorder } from './side-effects.js';
 import { CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
 import { explainSendFailure } from './unsupported.js';
@@ -129,7 +130,7 @@ function start(
   let next: AnyMachineSnapshot;
   let actions: Parameters<typeof applyActions>[1];
   try {
-    [next, actions] = initialTransition(definition.machine, input.input);
+    [next, actions] = initialTransitionOf(definition.machine, input.input, input.parent !== undefined);
   } catch (err) {
     closeRun(d, 'failed', explainSendFailure(definition.name, err));
     return finish(d);

@@ -103,7 +103,7 @@ const INLINE_SRC_PREFIX = 'xstate.invoke.';
 
 /**
  * Builds a frozen WorkflowDefinition; throws InvalidInputError on a bad name, version or src, on
- * actor logic Squall cannot run, and on a static sendParent or sendTo no invoke can receive.
+ * actor logic Squall cannot run, and on a static sendTo no child workflow invoke can receive.
  */
 export function defineWorkflow<TMachine extends AnyStateMachine>(
   opts: WorkflowOptions<TMachine>,
@@ -125,17 +125,18 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
     });
   }
   const deferred = validateDeferred(name, opts.deferred ?? []);
-  const invokeIds = new Set<string>();
-  const sources = collectActivitySources(name, opts.machine, invokeIds);
+  const invokeSrcs = new Map<string, string>();
+  const sources = collectActivitySources(name, opts.machine, invokeSrcs);
+  const invokeIds = new Set(invokeSrcs.keys());
   const implementedActors = (opts.machine.implementations as { actors?: Record<string, unknown> }).actors ?? {};
   refuseImplementedActors(name, implementedActors, opts.isWorkflowSrc, placeholderActivityLogic);
-  refuseUnsendable(name, opts.machine, invokeIds);
   const children: Record<string, ChildSpec> = {};
   for (const src of sources) {
     const logic = Object.hasOwn(implementedActors, src) ? implementedActors[src] : undefined;
     if (isChildWorkflowLogic(logic)) children[src] = childSpec(src, logic.squallChild);
     else if (opts.isWorkflowSrc?.(src)) children[src] = childSpec(src);
   }
+  refuseUnsendable(name, opts.machine, invokeSrcs, (src) => Object.hasOwn(children, src));
   const activities = sources.filter((src) => !Object.hasOwn(children, src));
   const bySrc = optionsMap(name, 'activities', opts.activities, new Set(activities));
   const byInvoke = optionsMap(name, 'invokes', opts.invokes, invokeIds);
@@ -243,12 +244,12 @@ interface StateNodeView {
  * Every actor name the machine can start: invoke srcs of every state node plus the actors named
  * in setup(). Inline logic cannot be scheduled on an executor, so it is refused here.
  */
-function collectActivitySources(name: string, machine: AnyStateMachine, invokeIds: Set<string>): string[] {
+function collectActivitySources(name: string, machine: AnyStateMachine, invokeSrcs: Map<string, string>): string[] {
   const found = new Set<string>();
   const walk = (node: StateNodeView): void => {
     for (const inv of node.invoke) {
-      invokeIds.add(inv.id);
       const src = inv.src;
+      if (typeof src === 'string') invokeSrcs.set(inv.id, src);
       if (typeof src !== 'string' || src.startsWith(INLINE_SRC_PREFIX)) {
         throw new InvalidInputError(
           `workflow ${name}: state ${node.id} invokes inline actor logic (id ${JSON.stringify(inv.id)}); invoke an activity by name instead, e.g. invoke: { src: 'chargeCard' }`,

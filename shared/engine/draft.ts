@@ -18,6 +18,7 @@ import { cancelPendingActivity } from './attempts.js';
 import { cancelAllCallbacks } from './callback.js';
 import type { WorkflowDefinition } from './definition.js';
 import { inputEvent } from './input.js';
+import { attachParent } from './messages.js';
 import { type Command, type Decision, type DecisionInput, type RunState, XSTATE_FIDELITY_ENGINE } from './types.js';
 import { explainSendFailure } from './unsupported.js';
 
@@ -75,6 +76,8 @@ export function openDraft(definition: WorkflowDefinition, state: RunState, at: n
 function restore(d: Draft, state: RunState): void {
   try {
     const actor = createActor(d.definition.machine, { snapshot: state.snapshot as never });
+    // A child run's `sendParent` resolves to the stand-in parent and becomes a message (messages.ts).
+    if (state.parent) attachParent(actor);
     d.live = actor.getSnapshot() as AnyMachineSnapshot;
     d.scope = {
       self: actor,
@@ -159,7 +162,8 @@ export function step(d: Draft, event: EventObject): void {
 
 export function advance(d: Draft, next: AnyMachineSnapshot, actions: Parameters<typeof applyActions>[1]): void {
   if (next.status === 'error') {
-    closeRun(d, 'failed', next.error);
+    // XState's generic send failure (sendParent without a parent, even in the initial state's entry) named.
+    closeRun(d, 'failed', explainSendFailure(d.definition.name, next.error));
     return;
   }
   try {

@@ -23,10 +23,10 @@ import {
   ignore,
   pendingBySeq,
   record,
-  seesUnhandled,
   settle,
   step,
 } from './draft.js';
+import { foldMessage, takeSignal } from './fold-message.js';
 import { CANCEL_EVENT_TYPE, inputEvent } from './input.js';
 import type { Decision, DecisionInput, PendingTimer } from './types.js';
 
@@ -203,24 +203,12 @@ function foldCallbackResult(d: Draft, input: InputOf<'callbackCompleted' | 'call
  * A signal the current state cannot take waits in the mailbox when its type is deferred. Any other
  * one is recorded as unhandled yet still given to the machine: XState (since 4.20.2) re-checks
  * eventless transitions after every event, taken or not, and their guards may read the event or
- * context changed since they last ran.
+ * context changed since they last ran. A message from another run is a signal with `from`, taken
+ * in its sender's order (fold-message.ts).
  */
 function foldSignal(d: Draft, input: InputOf<'signal'>): Decision {
-  const accepted = accepts(d, input.event);
-  if (accepted === 'failed') return settled(d);
-  if (!accepted) {
-    if (!d.definition.deferred.includes(input.event.type)) {
-      if (!seesUnhandled(d)) return ignore(d, input, 'unhandled');
-      d.events.push(inputEvent(input, d.definition.name, d.definition.version, { ignored: 'unhandled' }));
-      step(d, input.event);
-      return settled(d);
-    }
-    d.events.push(inputEvent(input, d.definition.name, d.definition.version, { deferred: true }));
-    d.state.mailbox.push(input.event);
-    return settled(d);
-  }
-  record(d, input);
-  step(d, input.event);
+  if (input.from) return foldMessage(d, { ...input, from: input.from });
+  takeSignal(d, input);
   return settled(d);
 }
 

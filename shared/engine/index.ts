@@ -56,6 +56,7 @@ export {
   type WorkflowDefinition,
   type WorkflowOptions,
 } from './definition.js';
+export { MAX_SENDERS } from './fold-message.js';
 export {
   CANCEL_EVENT_TYPE,
   inputEvent,
@@ -64,6 +65,12 @@ export {
   validateDecisionInput,
   validateSignal,
 } from './input.js';
+export {
+  type MessageArg,
+  SEND_TO_WORKFLOW_EVENT,
+  sendToWorkflow,
+  type WorkflowIdArg,
+} from './messages.js';
 export { WorkflowRegistry } from './registry.js';
 export { foldCommits, type ReplayOptions, replayCommits } from './replay.js';
 export { runTags } from './run-tags.js';
@@ -82,6 +89,7 @@ export type {
   Command,
   Decision,
   DecisionInput,
+  HeldMessage,
   PendingActivity,
   PendingChild,
   PendingTimer,

@@ -61,6 +61,13 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
     case 'signal':
       validateSignal(i.event);
       if (i.inputId !== undefined) requireString(i, 'inputId', i.kind);
+      if (i.from !== undefined) {
+        const f = i.from as Record<string, unknown> | null;
+        if (typeof f !== 'object' || f === null) throw invalid('signal input: from must be an object');
+        requireString(f, 'workflowId', 'signal from');
+        requireString(f, 'runId', 'signal from');
+        requireSeq(f, 'msgSeq', 'signal from');
+      }
       return;
     case 'cancel':
       if (i.reason !== undefined && typeof i.reason !== 'string') {
@@ -113,7 +120,7 @@ export function inputEvent(
   input: DecisionInput,
   workflowType: string,
   version: number,
-  marks: { ignored?: IgnoredReason; deferred?: boolean } = {},
+  marks: { ignored?: IgnoredReason; deferred?: boolean; held?: boolean } = {},
 ): InputEvent {
   const { at } = input;
   switch (input.kind) {
@@ -179,7 +186,9 @@ export function inputEvent(
         signal: input.event,
         deferred: marks.deferred,
         ignored: marks.ignored,
+        held: marks.held,
         inputId: input.inputId,
+        from: input.from,
       });
     case 'cancel':
       return defined({ type: 'CancelRequested', at, reason: input.reason, inputId: input.inputId });
@@ -269,7 +278,7 @@ export function inputFromEvent(event: HistoryEvent): DecisionInput {
     case 'TimerFired':
       return { kind: 'timerFired', at: event.at, timerSeq: event.timerSeq };
     case 'SignalReceived':
-      return defined({ kind: 'signal', at: event.at, event: event.signal, inputId: event.inputId });
+      return defined({ kind: 'signal', at: event.at, event: event.signal, inputId: event.inputId, from: event.from });
     case 'CancelRequested':
       return defined({ kind: 'cancel', at: event.at, reason: event.reason, inputId: event.inputId });
     case 'TerminateRequested':

@@ -30,6 +30,7 @@ const COMPARED: ReadonlySet<HistoryEventType> = new Set<HistoryEventType>([
   'ChildStarted',
   'SideEffectRecorded',
   'CallbackCreated',
+  'MessageSent',
   'RunCompleted',
   'RunFailed',
   'RunCancelled',
@@ -112,10 +113,11 @@ function compareCommit(definition: WorkflowDefinition, commit: Commit, produced:
 
 function inputMarks(event: HistoryEvent | undefined): Record<string, unknown> {
   if (!event) return {};
-  const e = event as { type: string; ignored?: unknown; deferred?: unknown };
+  const e = event as { type: string; ignored?: unknown; deferred?: unknown; held?: unknown };
   const marks: Record<string, unknown> = { type: e.type };
   if (e.ignored !== undefined) marks.ignored = e.ignored;
   if (e.deferred !== undefined) marks.deferred = e.deferred;
+  if (e.held !== undefined) marks.held = e.held;
   return marks;
 }
 
@@ -156,6 +158,9 @@ function keyOf(e: HistoryEvent): Record<string, unknown> {
       return { type: e.type, childSeq: e.childSeq, policy: e.policy };
     case 'CallbackCreated':
       return { type: e.type, callbackSeq: e.callbackSeq, invokeId: e.invokeId };
+    case 'MessageSent':
+      // The target and the event's type: a changed machine that sends elsewhere, or something else, diverges.
+      return { type: e.type, target: e.target.workflowId, msgSeq: e.msgSeq, event: e.event.type };
     default:
       return { type: e.type };
   }

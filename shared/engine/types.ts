@@ -7,6 +7,8 @@ import type {
   ActivityPolicy,
   ActivityTimerPurpose,
   HistoryEvent,
+  MessageFrom,
+  MessageTarget,
   Millis,
   ParentClosePolicy,
   RunStatus,
@@ -133,6 +135,19 @@ export interface RunState {
    * RECENT_INPUTS: the same message delivered again (a router died before acking it) is dropped.
    */
   recentInputs?: string[];
+  /** Messages sent, by target workflowId: the last msgSeq (see messages.ts); absent when none was sent. */
+  sent?: Record<string, number>;
+  /** Messages taken, by sender runId: the last msgSeq delivered to the machine (at most MAX_SENDERS). */
+  received?: Record<string, number>;
+  /** Messages that arrived ahead of an earlier one of their sender, oldest first (see messages.ts). */
+  held?: HeldMessage[];
+}
+
+/** A message waiting for an earlier one of its sender (RunState.held). */
+export interface HeldMessage {
+  from: MessageFrom;
+  event: SignalEvent;
+  at: Millis;
 }
 
 /** One thing that happened to a run, to be folded by decide(). Every input carries its time. */
@@ -169,7 +184,8 @@ export type DecisionInput =
    * Outside inputs carry `inputId`, the identity of the message that brought them: one already
    * among the run's recentInputs is a redelivery, and changes nothing.
    */
-  | { kind: 'signal'; at: Millis; event: SignalEvent; inputId?: string }
+  /** `from`: a message another run sent (sendParent, sendTo a child, sendToWorkflow). */
+  | { kind: 'signal'; at: Millis; event: SignalEvent; inputId?: string; from?: MessageFrom }
   | { kind: 'cancel'; at: Millis; reason?: string; inputId?: string }
   /** Ends the run without consulting the machine; `byParent` = the runId of a parent whose close policy sent it. */
   | { kind: 'terminate'; at: Millis; reason?: string; byParent?: string; inputId?: string }
@@ -220,6 +236,8 @@ export type Command =
   /** Start the next run of this workflowId (same type, latest version) with `input` and a fresh history. */
   | { kind: 'continueAsNew'; input?: unknown; parent?: RunState['parent'] }
   | { kind: 'emit'; event: SignalEvent }
+  /** Deliver `event` to the current run of `target.workflowId`, from this run, as message `msgSeq`. */
+  | { kind: 'sendMessage'; target: MessageTarget; event: SignalEvent; msgSeq: number }
   | {
       kind: 'runClosed';
       status: Exclude<RunStatus, 'running'>;

@@ -1,11 +1,11 @@
 /**
  * Definition-time refusals of what a workflow machine may declare but Squall cannot run durably
- * (issue #16): actor logic with an implementation in `setup({ actors })`, `sendParent`, and
- * `sendTo` an actor no invoke can create. Refusing when the workflow is defined beats a run that
+ * (issue #16): actor logic with an implementation in `setup({ actors })`, and `sendTo` an actor
+ * no invoke can create or that takes no events. Refusing when the workflow is defined beats a run that
  * waits forever for an executor nobody registers, or fails later with XState's generic error.
  */
 import type { AnyStateMachine } from 'xstate';
-import { ConfigError, InvalidInputError } from '../errors.js';
+import { ConfigError, InvalidInputError, NoParentError } from '../errors.js';
 import { isChildWorkflowLogic } from './child.js';
 
 /** XState's name for the parent in `sendTo` (what `sendParent` sends to). */
@@ -39,25 +39,32 @@ export function refuseImplementedActors(
 }
 
 /**
- * Throws InvalidInputError for a `sendParent` (a run has no XState parent: a child workflow
- * reports through its output) or a `sendTo` a string id that no invoke of the machine has,
- * wherever the machine names the action statically (state nodes and `setup({ actions })`).
+ * Throws InvalidInputError for a `sendTo` a string id that no invoke of the machine has, or whose
+ * invoke is not a child workflow (an activity or a callback takes no events), wherever the machine
+ * names the action statically (state nodes and `setup({ actions })`). `sendParent` passes: it is
+ * a message to the parent when the run is a child, and fails the run (NoParentError) otherwise.
  */
-export function refuseUnsendable(name: string, machine: AnyStateMachine, invokeIds: ReadonlySet<string>): void {
+export function refuseUnsendable(
+  name: string,
+  machine: AnyStateMachine,
+  invokeSrcs: ReadonlyMap<string, string>,
+  isChildSrc: (src: string) => boolean,
+): void {
   const check = (action: unknown, where: string): void => {
     const to = sendTarget(action);
-    if (typeof to !== 'string' || to === SELF_TARGET) return;
-    if (to === PARENT_TARGET) {
-      throw new InvalidInputError(
-        `workflow ${name}: ${where} uses sendParent, which Squall does not support: a run has no XState parent; a child workflow reports to its parent through its output (onDone of the parent's invoke)`,
-        { details: { workflowType: name, action: where } },
-      );
-    }
+    if (typeof to !== 'string' || to === SELF_TARGET || to === PARENT_TARGET) return;
     const id = to.startsWith('#_') ? to.slice(2) : to;
-    if (!invokeIds.has(id)) {
+    const src = invokeSrcs.get(id);
+    if (src === undefined) {
       throw new InvalidInputError(
         `workflow ${name}: ${where} sends to actor ${JSON.stringify(to)}, which no invoke of the machine creates`,
-        { details: { workflowType: name, action: where } },
+        { details: { workflowType: name, action: where, target: to } },
+      );
+    }
+    if (!isChildSrc(src)) {
+      throw new InvalidInputError(
+        `workflow ${name}: ${where} sends to actor ${JSON.stringify(to)}, an invoke of ${JSON.stringify(src)}, which is not a child workflow: activities and callbacks take their input when invoked; send to a childWorkflow() invoke, the parent (sendParent) or any workflow (sendToWorkflow)`,
+        { details: { workflowType: name, action: where, target: to } },
       );
     }
   };
@@ -76,18 +83,21 @@ export function refuseUnsendable(name: string, machine: AnyStateMachine, invokeI
 }
 
 /**
- * XState's generic "Unable to send event to actor '#_parent'" for a send only found while running
- * (inside enqueueActions, or to a computed target), as a ConfigError naming the action; any other
- * value is returned unchanged.
+ * XState's generic "Unable to send event to actor ..." for a send only found while running: a
+ * `sendParent` in a run without a parent as NoParentError (`NO_PARENT`), any other as a
+ * ConfigError naming the target; any other value is returned unchanged.
  */
 export function explainSendFailure(workflowType: string, err: unknown): unknown {
   const m = err instanceof Error ? /^Unable to send event to actor '([^']*)'/.exec(err.message) : null;
   if (!m) return err;
   const to = m[1] as string;
-  const what =
-    to === PARENT_TARGET
-      ? 'sendParent: a run has no XState parent; a child workflow reports to its parent through its output'
-      : `sendTo ${JSON.stringify(to)}: no actor of that id is running; Squall runs only activities, callbacks and child workflows, which take their input when invoked`;
+  if (to === PARENT_TARGET) {
+    return new NoParentError(
+      `workflow ${workflowType}: sendParent in a run that is not a child workflow: it has no parent to send to`,
+      { cause: err, details: { workflowType, action: 'xstate.sendTo', to } },
+    );
+  }
+  const what = `sendTo ${JSON.stringify(to)}: no actor of that id is running; only an open child workflow, the parent (sendParent) or a workflow by id (sendToWorkflow) can be sent events`;
   return new ConfigError(`workflow ${workflowType}: ${what}`, {
     cause: err,
     details: { workflowType, action: 'xstate.sendTo', to },

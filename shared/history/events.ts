@@ -27,6 +27,16 @@ export type SearchAttributes = Record<string, SearchAttributeValue>;
 /** Final and non-final statuses of a run. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'continued';
 
+/**
+ * Who sent a message between runs (see shared/engine/messages.ts): the sender run and the
+ * message's sequence among those it sent to the receiving workflowId (1, 2, 3, ...).
+ */
+export interface MessageFrom {
+  workflowId: string;
+  runId: string;
+  msgSeq: number;
+}
+
 /** Why an input was recorded but changed nothing. */
 export type IgnoredReason = 'stale' | 'unhandled' | 'closed';
 
@@ -120,6 +130,14 @@ export interface SignalReceivedEvent {
   ignored?: IgnoredReason;
   /** The message that brought it (DecisionInput `inputId`), so a redelivery is recognised. */
   inputId?: string;
+  /** Set when another run sent it (sendParent, sendTo a child, sendToWorkflow). */
+  from?: MessageFrom;
+  /**
+   * Set when a message arrived ahead of an earlier one of its sender: it waits, unseen by the
+   * machine, and is delivered (a SignalReceived with `from` later in the commit that takes the
+   * earlier one) in the sender's order.
+   */
+  held?: boolean;
 }
 
 /** A user asked to cancel the run. */
@@ -320,6 +338,28 @@ export interface CallbackCancelledEvent {
   callbackSeq: number;
 }
 
+/** Where a message between runs goes: how the machine named it, and the workflowId it reaches. */
+export interface MessageTarget {
+  /** `parent`: sendParent; `child`: sendTo a child workflow's invoke; `workflow`: sendToWorkflow. */
+  kind: 'parent' | 'child' | 'workflow';
+  workflowId: string;
+  /** The child's invoke id (`child` only). */
+  invokeId?: string;
+}
+
+/**
+ * The machine sent a message to another run; it reaches the target's current run as a
+ * SignalReceived with `from: { workflowId, runId, msgSeq }` of this run.
+ */
+export interface MessageSentEvent {
+  type: 'MessageSent';
+  at: Millis;
+  target: MessageTarget;
+  event: SignalEvent;
+  /** 1, 2, 3, ... per target workflowId: the receiver takes them in this order, each once. */
+  msgSeq: number;
+}
+
 /** The machine reached a final state. */
 export interface RunCompletedEvent {
   type: 'RunCompleted';
@@ -397,6 +437,7 @@ export type HistoryEvent =
   | CallbackCreatedEvent
   | CallbackTimedOutEvent
   | CallbackCancelledEvent
+  | MessageSentEvent
   | RunCompletedEvent
   | RunFailedEvent
   | RunCancelledEvent
@@ -449,6 +490,7 @@ export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<Histor
   'CallbackCreated',
   'CallbackTimedOut',
   'CallbackCancelled',
+  'MessageSent',
   'RunCompleted',
   'RunFailed',
   'RunCancelled',

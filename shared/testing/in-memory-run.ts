@@ -19,29 +19,33 @@ import type {
   RunState,
 } from '../engine/types.js';
 import type { ErrorInfo } from '../errors.js';
-import type { Commit, Millis, RunStatus, SignalEvent } from '../history/events.js';
+import type { Commit, MessageFrom, Millis, RunStatus, SignalEvent } from '../history/events.js';
 import { type ActivityStub, callStub, type StubResult } from './stubs.js';
-import type { TestRun, TestRunOptions } from './types.js';
+import type { SentMessage, TestRun, TestRunOptions } from './types.js';
+import { TestWorld, type UndeliveredMessage, type WorldRun } from './world.js';
 
 /** Results or timers one call may go through before the run is taken for a loop. */
 const MAX_STEPS = 10_000;
 
 /** A run driven by a test; created started by createTestRun(), which also runs it to idle. */
-export class InMemoryRun implements TestRun {
+export class InMemoryRun implements TestRun, WorldRun {
   readonly history: Commit[] = [];
   readonly commands: Command[] = [];
   readonly emitted: SignalEvent[] = [];
-  private readonly workflowId: string;
-  private readonly runId: string;
+  readonly workflowId: string;
+  readonly runId: string;
+  private readonly world: TestWorld;
   private clock: Millis;
   private current: RunState | undefined;
   private readonly stubs: Record<string, ActivityStub>;
   private readonly childStubs: Record<string, ActivityStub>;
   private readonly autoRun: boolean;
 
+  /** `world`: the runs this one is driven with (a child's parent's); a new one for a createTestRun() root. */
   constructor(
     readonly definition: WorkflowDefinition,
     opts: TestRunOptions,
+    world?: TestWorld,
   ) {
     this.stubs = opts.activities ?? {};
     this.childStubs = opts.children ?? {};
@@ -49,6 +53,40 @@ export class InMemoryRun implements TestRun {
     this.workflowId = opts.workflowId ?? 'test-workflow';
     this.runId = opts.runId ?? `${this.workflowId}-run-1`;
     this.clock = opts.start ?? 0;
+    // Children of the world's types run for real, with the root's stubs and options.
+    this.world =
+      world ??
+      new TestWorld(opts.workflows ?? [], (def, start) => {
+        const child = new InMemoryRun(
+          def,
+          { ...opts, workflowId: start.workflowId, runId: start.runId, start: start.at },
+          this.world,
+        );
+        child.apply(start);
+        return child;
+      });
+    this.world.add(this);
+  }
+
+  get isOpen(): boolean {
+    return this.current?.status === 'running';
+  }
+  get messagesSent(): SentMessage[] {
+    return this.commands.flatMap((c) =>
+      c.kind === 'sendMessage' ? [{ target: c.target, event: c.event, msgSeq: c.msgSeq }] : [],
+    );
+  }
+  get undelivered(): readonly UndeliveredMessage[] {
+    return this.world.undelivered;
+  }
+
+  runOf(workflowId: string): TestRun | undefined {
+    const run = this.world.runs.get(workflowId);
+    return run instanceof InMemoryRun ? run : undefined;
+  }
+
+  receive(event: SignalEvent, from: MessageFrom): Promise<Decision> {
+    return this.settle(this.apply({ kind: 'signal', at: this.clock, event, from }));
   }
 
   get state(): RunState {
@@ -91,6 +129,7 @@ export class InMemoryRun implements TestRun {
       if (c.kind === 'emit') this.emitted.push(c.event);
     }
     this.current = decision.state;
+    this.world.route(this, decision.commands, (type) => Object.hasOwn(this.childStubs, type));
     return decision;
   }
 
@@ -155,6 +194,17 @@ export class InMemoryRun implements TestRun {
   }
 
   async runUntilIdle(): Promise<void> {
+    await this.world.runStubs();
+  }
+
+  /** Runs this run's stubbed activities and children (see TestWorld.runStubs); true when it decided anything. */
+  async runOwnStubs(): Promise<boolean> {
+    const before = this.history.length;
+    await this.runStubbed();
+    return this.history.length !== before;
+  }
+
+  private async runStubbed(): Promise<void> {
     for (let steps = 0; this.state.status === 'running'; steps++) {
       if (steps >= MAX_STEPS) throw new Error(`test run still scheduling activities after ${MAX_STEPS} results`);
       const next = this.running().find((a) => Object.hasOwn(this.stubs, a.activity));
@@ -215,6 +265,7 @@ export class InMemoryRun implements TestRun {
     if (opts.signal !== undefined) input.signal = opts.signal;
     if (opts.memo !== undefined) input.memo = opts.memo;
     if (opts.searchAttributes !== undefined) input.searchAttributes = opts.searchAttributes;
+    if (opts.parent !== undefined) input.parent = { invokeId: 'test', childSeq: 1, ...opts.parent };
     this.apply(input);
     return this.settle(this);
   }

@@ -10,7 +10,7 @@ import { InMemoryRun } from './in-memory-run.js';
 import type { TestRun, TestRunOptions } from './types.js';
 
 export type { ActivityStub } from './stubs.js';
-export type { TestRun, TestRunOptions } from './types.js';
+export type { SentMessage, TestRun, TestRunOptions } from './types.js';
 
 /** Starts a run of `definition` in memory and (by default) runs its stubbed activities. */
 export async function createTestRun(definition: WorkflowDefinition, opts: TestRunOptions = {}): Promise<TestRun> {

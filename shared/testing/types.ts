@@ -13,8 +13,17 @@ import type {
   RunState,
 } from '../engine/types.js';
 import type { ErrorInfo } from '../errors.js';
-import type { Commit, Millis, RunStatus, SearchAttributes, SignalEvent } from '../history/events.js';
+import type {
+  Commit,
+  MessageFrom,
+  MessageTarget,
+  Millis,
+  RunStatus,
+  SearchAttributes,
+  SignalEvent,
+} from '../history/events.js';
 import type { ActivityStub } from './stubs.js';
+import type { UndeliveredMessage } from './world.js';
 
 /** Options of createTestRun. */
 export interface TestRunOptions {
@@ -42,6 +51,22 @@ export interface TestRunOptions {
   memo?: Record<string, unknown>;
   /** Search attributes at start (see StartOptions.searchAttributes). */
   searchAttributes?: SearchAttributes;
+  /**
+   * Workflows run for real next to this one: a child of one of these types (and no stub in
+   * `children`) is started as an in-memory run of its own, with these same options, and messages
+   * between runs (sendParent, sendTo a child, sendToWorkflow) reach the open run of their target
+   * workflowId as the router delivers them: once and in order. Such runs keep their own clock. @default []
+   */
+  workflows?: readonly WorkflowDefinition[];
+  /** Start this run as a child of that (absent) parent, so its `sendParent` lands in `messagesSent`. */
+  parent?: { workflowId: string; runId: string; invokeId?: string; childSeq?: number };
+}
+
+/** A message a run sent to another (its `sendMessage` command). */
+export interface SentMessage {
+  target: MessageTarget;
+  event: SignalEvent;
+  msgSeq: number;
 }
 
 /** A run driven by a test. Every method folds inputs through decide() and records the commits. */
@@ -105,4 +130,12 @@ export interface TestRun {
   apply(input: DecisionInput): Decision;
   /** Replays this run's history under its definition; throws NondeterminismError on divergence. */
   replay(): RunState;
+  /** Messages this run sent to other runs, in order. */
+  readonly messagesSent: readonly SentMessage[];
+  /** Messages any run of this test sent to a workflowId it does not run open (the router would dead-letter them). */
+  readonly undelivered: readonly UndeliveredMessage[];
+  /** The latest run of `workflowId` this test drives (a child started from `workflows`), or undefined. */
+  runOf(workflowId: string): TestRun | undefined;
+  /** Delivers a message another run sent (`from`: its workflowId, runId and msgSeq), as the router would. */
+  receive(event: SignalEvent, from: MessageFrom): Promise<Decision>;
 }

@@ -63,14 +63,24 @@ describe('actor logic Squall cannot run is refused at definition time', () => {
 });
 
 describe('sends no actor can receive', () => {
-  it('refuses sendParent at definition time: a run has no XState parent', () => {
+  it('accepts sendParent at definition time; a run that is not a child fails with NO_PARENT when it runs it', async () => {
     const inState = createMachine({ initial: 'a', states: { a: { entry: sendParent({ type: 'hi' }) } } });
-    expect(() => defineWorkflow({ name: 'p1', machine: inState })).toThrow(/entry of state .*sendParent.*output/);
+    const run = await createTestRun(defineWorkflow({ name: 'p1', machine: inState }));
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'NO_PARENT', name: 'NoParentError' });
+    expect(run.error?.message).toMatch(/workflow p1: sendParent in a run that is not a child workflow/);
     const named = setup({ actions: { tell: sendParent({ type: 'hi' }) } }).createMachine({
       initial: 'a',
       states: { a: { on: { go: { actions: 'tell' } } } },
     });
-    expect(() => defineWorkflow({ name: 'p2', machine: named })).toThrow(/action "tell" uses sendParent/);
+    const child = await createTestRun(defineWorkflow({ name: 'p2', machine: named }), {
+      parent: { workflowId: 'boss', runId: 'boss-run' },
+    });
+    await child.signal({ type: 'go' });
+    expect(child.status).toBe('running');
+    expect(child.messagesSent).toEqual([
+      { target: { kind: 'parent', workflowId: 'boss' }, event: { type: 'hi' }, msgSeq: 1 },
+    ]);
   });
 
   it('refuses sendTo an id no invoke creates, and keeps sends to the machine itself', () => {
@@ -83,6 +93,23 @@ describe('sends no actor can receive', () => {
     );
   });
 
+  it('refuses sendTo an invoke that is not a child workflow, naming the state and the target', () => {
+    const toActivity = setup({ actors: { charge: activity() } }).createMachine({
+      initial: 'a',
+      states: { a: { invoke: { id: 'pay', src: 'charge' }, entry: sendTo('pay', { type: 'hurry' }) } },
+    });
+    expect(() => defineWorkflow({ name: 's2', machine: toActivity })).toThrow(
+      /entry of state \(machine\)\.a sends to actor "pay", an invoke of "charge", which is not a child workflow/,
+    );
+    const toChild = setup({ actors: { ship: childWorkflow() } }).createMachine({
+      initial: 'a',
+      states: {
+        a: { invoke: { id: 'ship', src: 'ship' }, on: { go: { actions: sendTo('ship', { type: 'hurry' }) } } },
+      },
+    });
+    expect(defineWorkflow({ name: 's3', machine: toChild }).name).toBe('s3');
+  });
+
   it('fails a run whose sendParent is only found while running with a Squall error, where XState fails too', async () => {
     const machine = setup({ types: { events: {} as { type: 'go' } } }).createMachine({
       initial: 'a',
@@ -93,7 +120,7 @@ describe('sends no actor can receive', () => {
     const run = await createTestRun(defineWorkflow({ name: 'late', machine }));
     await run.signal({ type: 'go' });
     expect(run.status).toBe('failed');
-    expect(run.error).toMatchObject({ code: 'CONFIG' });
-    expect(run.error?.message).toMatch(/workflow late: sendParent: a run has no XState parent/);
+    expect(run.error).toMatchObject({ code: 'NO_PARENT' });
+    expect(run.error?.message).toMatch(/workflow late: sendParent in a run that is not a child workflow/);
   });
 });
