@@ -88,7 +88,6 @@ async function connectRouterResources(o: CompiledRouterOptions, metrics: RouterM
     { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log: o.log },
     `squall-${o.id}`,
   );
-  metrics.watchNats(bus.nc, () => bus.connected);
   let mongo: MongoClient | undefined;
   let store = o.store;
   let mongoConnected = (): boolean => true;
@@ -108,6 +107,7 @@ async function connectRouterResources(o: CompiledRouterOptions, metrics: RouterM
       throw err;
     }
   }
+  metrics.watchNats(bus.nc, () => bus.connected);
   const st = store;
   return {
     bus,
