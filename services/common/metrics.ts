@@ -46,7 +46,7 @@ export function serviceRegistry(service: string, given: Registry | undefined): R
  * Runs `register`, turning prom-client's "already registered" into a ConfigError that says what to
  * do: a registry given in options holds one service instance's metrics.
  */
-export function registerIn<T>(registry: Registry, register: () => T): T {
+function registerIn<T>(registry: Registry, register: () => T): T {
   try {
     return register();
   } catch (err) {
