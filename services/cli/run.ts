@@ -3,6 +3,7 @@
  * request whose reply is printed as JSON lines. Never throws: errors become one JSON line on
  * stderr and exit code 1 (2 for usage errors). `main` is where the process's environment enters.
  */
+import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { ServiceHealth } from '../common/service.js';
 import { parseCli } from './args.js';
@@ -62,18 +63,24 @@ type ServiceCommand = CommandOf<'router' | 'executor' | 'timer'>;
 
 /** Starts one service (with its HTTP health endpoint when asked) and serves until told to stop. */
 async function runService(command: ServiceCommand, connection: Connection, log: Logger, io: CliIO): Promise<number> {
-  let service: (Stoppable & { health?: () => ServiceHealth }) | undefined;
+  let service: (Stoppable & { health?: () => ServiceHealth; metrics?: Registry }) | undefined;
   const http =
     command.healthPort === undefined
       ? undefined
-      : await (await import('../common/service.js')).serveHttpHealth(command.healthPort, () => [
-          service?.health?.() ?? {
-            live: true,
-            ready: false,
-            details: { service: command.kind, state: 'starting' },
-          },
-        ]);
-  if (http) log.info('serving health over HTTP', { port: command.healthPort, paths: ['/healthz', '/readyz'] });
+      : await (await import('../common/service.js')).serveHttpHealth(
+          command.healthPort,
+          () => [
+            service?.health?.() ?? {
+              live: true,
+              ready: false,
+              details: { service: command.kind, state: 'starting' },
+            },
+          ],
+          { metrics: () => (service?.metrics ? [service.metrics] : []) },
+        );
+  if (http) {
+    log.info('serving health over HTTP', { port: command.healthPort, paths: ['/healthz', '/readyz', '/metrics'] });
+  }
   try {
     service = await startService(command, connection, log);
     return await serveUntilSignal(service, io, log);

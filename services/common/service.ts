@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Subscription } from '@nats-io/transport-node';
 import { MongoClient, MongoServerError } from 'mongodb';
+import type { Registry } from 'prom-client';
 import { retryWithBackoff } from '../../shared/bus/backoff.js';
 import { type Bus, type BusOptions, connectBus } from '../../shared/bus/connect.js';
 import { ConfigError, SquallError } from '../../shared/errors.js';
@@ -13,6 +14,13 @@ import type { Logger } from '../../shared/log.js';
 import { isRetryableStoreError } from '../../shared/store/errors.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import type { Store } from '../../shared/store/types.js';
+import {
+  type MetricsSource,
+  metricsText,
+  PROMETHEUS_CONTENT_TYPE,
+  processRegistry,
+  type ServiceMetrics,
+} from './metrics.js';
 
 export {
   type BackoffOptions,
@@ -46,6 +54,8 @@ export interface ServiceHandle {
   /** Resolves once the service has fully stopped (by stop() or a fatal error). */
   readonly closed: Promise<void>;
   health(): ServiceHealth;
+  /** The Prometheus registry of this instance's metrics (see docs/services.md#metrics). */
+  readonly metrics: Registry;
 }
 
 /** Body of a health reply on `subjects.health(<service>)`. */
@@ -142,6 +152,8 @@ export async function connectStore(o: {
   collectionPrefix: string;
   log: Logger;
   signal?: AbortSignal;
+  /** Counts the client's heartbeat failures and reachability changes. @default none */
+  metrics?: ServiceMetrics;
 }): Promise<OwnedStore> {
   // Short server selection: an operation fails fast (retryable) while the server is away, and the
   // callers' own backoff paces the retries. Heartbeats every 5 s notice an outage while idle.
@@ -155,6 +167,7 @@ export async function connectStore(o: {
   };
   // A failed heartbeat or a network error in any operation turns the server's description Unknown.
   mongo.on('serverDescriptionChanged', (e) => onChange(e.newDescription.type !== 'Unknown'));
+  o.metrics?.watchMongo(mongo, () => connected);
   const store = createMongoStore(mongo, { dbName: o.dbName, collectionPrefix: o.collectionPrefix });
   try {
     await retryWithBackoff(
@@ -199,16 +212,40 @@ function redact(url: string): string {
 /** The health of everything a process runs; before its services exist, `starting` answers. */
 export type HealthSource = () => ServiceHealth[];
 
+/** Options of serveHttpHealth. */
+export interface HttpHealthOptions {
+  /** Address to listen on. @default '0.0.0.0' */
+  host?: string;
+  /** The registries `GET /metrics` answers with, asked at each scrape. @default none: no service metrics */
+  metrics?: MetricsSource;
+  /** Whether `/metrics` also carries the process's own (CPU, memory, event loop, GC). @default true */
+  processMetrics?: boolean;
+}
+
 /**
  * Serves `GET /healthz` (200 while every service is live) and `GET /readyz` (200 while every
- * service is ready) on 127.0.0.1-or-any `host`:`port`, each with the health as a JSON body; 503
- * otherwise. For orchestrators that probe over HTTP (`--health-port`).
+ * service is ready), each with the health as a JSON body, 503 otherwise, for orchestrators that
+ * probe over HTTP (`--health-port`); and `GET /metrics`, the Prometheus text of the process's
+ * services (and of the process itself).
  */
-export async function serveHttpHealth(port: number, source: HealthSource, host = '0.0.0.0'): Promise<Server> {
+export async function serveHttpHealth(
+  port: number,
+  source: HealthSource,
+  opts: HttpHealthOptions = {},
+): Promise<Server> {
+  const processMetrics = opts.processMetrics === false ? [] : [processRegistry()];
+  const metrics = (): Promise<string> => metricsText([...processMetrics, ...(opts.metrics?.() ?? [])]);
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      metrics().then(
+        (text) => res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(err)}\n`),
+      );
+      return;
+    }
     if (req.method !== 'GET' || (path !== '/healthz' && path !== '/readyz')) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"GET /healthz or /readyz"}');
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"GET /healthz, /readyz or /metrics"}');
       return;
     }
     let list: ServiceHealth[];
@@ -222,7 +259,7 @@ export async function serveHttpHealth(port: number, source: HealthSource, host =
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen(port, opts.host ?? '0.0.0.0', () => {
       server.off('error', reject);
       resolve();
     });

@@ -35,6 +35,7 @@ import {
   tooManyDeliveriesResult,
 } from './decisions.js';
 import { HeartbeatRelay } from './heartbeats.js';
+import type { ExecutorMetrics } from './metrics.js';
 import type { ResultPublisher } from './results.js';
 
 /** Counters of what the executor's attempts did, in its health details. */
@@ -57,6 +58,8 @@ export interface AttemptEnv {
   ackWaitMs: number;
   heartbeatThrottleMs: number;
   maxDeliveries: number;
+  /** Where tasks are counted and timed. @default none */
+  metrics?: ExecutorMetrics | undefined;
 }
 
 /** A task message read as far as it can be: the task, or why it cannot run. */
@@ -96,6 +99,7 @@ export class ActivityAttempt {
     if (obsolete) {
       // The router timed this attempt out (and retried it) or cancelled the activity: never run it.
       this.#env.stats.dropped++;
+      this.#env.metrics?.dropped(this.#def.name);
       log.info('dropping a task whose attempt is already over', {
         activitySeq: task.activitySeq,
         attempt: task.attempt,
@@ -159,6 +163,7 @@ export class ActivityAttempt {
 
   async #deadLetter(reason: BadTaskReason, err: unknown): Promise<void> {
     this.#env.stats.deadLettered++;
+    this.#env.metrics?.deadLettered(this.#def.name, reason);
     let parked = false;
     try {
       await this.#env.bus.parkDeadLetter(reason, this.#msg, err);
@@ -233,13 +238,16 @@ export class ActivityAttempt {
     if (this.#cancelled) relay.mute();
     relay.start();
     this.#env.stats.started++;
+    const ended = this.#env.metrics?.started(this.#def.name, task.scheduledAt, this.#env.clock.now());
     log.debug('task started', { activitySeq: task.activitySeq, attempt: task.attempt });
     try {
       const output = await this.#def.fn(task.input, ctx);
       this.#env.stats.completed++;
+      ended?.('completed');
       return successResult(ref, output);
     } catch (err) {
       this.#env.stats.failed++;
+      ended?.(this.#cancelled ? 'cancelled' : 'failed');
       log.info('activity failed', { err, attempt: task.attempt, cancelled: this.#cancelled });
       return failureResult(ref, err, relay.details);
     } finally {

@@ -17,6 +17,7 @@ import { retryWithBackoff, sleep } from '../../shared/bus/backoff.js';
 import { isRetryableNatsError } from '../../shared/bus/errors.js';
 import type { ActivityDefinition } from '../../shared/engine/activity.js';
 import type { Logger } from '../../shared/log.js';
+import { serviceRegistry } from '../common/metrics.js';
 import { Semaphore } from '../common/semaphore.js';
 import {
   deferred,
@@ -29,6 +30,7 @@ import {
 import { ActivityAttempt, type AttemptEnv, type AttemptStats } from './attempt.js';
 import { CancelNotices } from './cancel-notices.js';
 import { pullBatchCap } from './decisions.js';
+import { ExecutorMetrics } from './metrics.js';
 import { compileExecutorOptions, type ExecutorStartOptions, misplacedActivityOptions } from './options.js';
 import { PullLoop } from './pull-loop.js';
 import { ResultPublisher } from './results.js';
@@ -43,10 +45,12 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   const names = o.activities.map((d) => d.name);
   const log = o.log.child({ service: 'executor', instance: id });
   warnMisplacedOptions(o.activities, log);
+  const metrics = new ExecutorMetrics(serviceRegistry('executor', o.metrics));
   const { bus, owned } = await resolveBus(
     { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log, streams: o.streams },
     id,
   );
+  metrics.watchNats(bus.nc, () => bus.connected);
 
   const permits = new Semaphore(concurrency);
   const stopPulling = new AbortController();
@@ -73,6 +77,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
     ackWaitMs: o.ackWaitMs,
     heartbeatThrottleMs: o.heartbeatThrottleMs,
     maxDeliveries: o.maxDeliveries,
+    metrics,
   };
 
   const startTask = (def: ActivityDefinition, msg: JsMsg): void => {
@@ -117,6 +122,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   } catch (err) {
     // Not started: leave nothing behind (the caller gets the error, not a handle to stop).
     notices.close();
+    metrics.stop();
     if (owned) await bus.close();
     throw err;
   }
@@ -130,6 +136,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
     details: { activities: names, concurrency, inFlight: inFlight.size, ...stats },
   });
   const healthSub: Subscription = serveHealth(bus, 'executor', id, health);
+  metrics.follow(() => inFlight.size);
   log.info('executor started', { activities: names, concurrency });
 
   let stopping: Promise<void> | undefined;
@@ -150,13 +157,14 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
       healthSub.unsubscribe();
       notices.close();
       if (owned) await bus.close();
+      metrics.stop();
       log.info('executor stopped', { ...stats });
       closed.resolve();
     })();
     return stopping;
   };
 
-  return { name: 'executor', id, stop, closed: closed.promise, health };
+  return { name: 'executor', id, stop, closed: closed.promise, health, metrics: metrics.registry };
 }
 
 /** Warns about activity options the executor ignores: retry and timeouts are the workflow's. */

@@ -3,6 +3,7 @@
  * defaults, and the one function that compiles what a caller gives into what the executor runs
  * with. Nothing here reads the environment; the command line does that (services/cli).
  */
+import type { Registry } from 'prom-client';
 import type { StreamOptions } from '../../shared/bus/streams.js';
 import {
   type ActivityDefinition,
@@ -45,6 +46,11 @@ export interface ExecutorOptions extends BusConnectionOptions, ServiceIdentityOp
   maxDeliveries: number;
   /** Stream settings when this executor connects itself. @default undefined (the bus's defaults) */
   streams?: Partial<StreamOptions> | undefined;
+  /**
+   * The Prometheus registry this executor's metrics go in (one per service instance; the handle's
+   * `metrics` is it). @default a new registry labelled `service="executor"`
+   */
+  metrics?: Registry | undefined;
 }
 
 /** What startExecutor takes: any options over the defaults, and the activities. */

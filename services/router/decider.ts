@@ -79,6 +79,8 @@ export class RunDecider {
   private readonly cacheSize: number;
   private readonly clock: Clock;
   private races = 0;
+  /** Loads that found their run in memory (hits) or read the store (misses), for metrics. */
+  readonly cacheLookups = { hits: 0, misses: 0 };
 
   constructor(private readonly opts: RunDeciderOptions) {
     this.cacheSize = opts.cacheSize ?? 10_000;
@@ -135,6 +137,7 @@ export class RunDecider {
   /** Loads a run by id: hot cache, else its summary plus any history past it (self-repair). */
   async load(runId: string, opts: { fresh?: boolean } = {}): Promise<HotRun | undefined> {
     const hot = this.cache.get(runId);
+    this.cacheLookups[hot ? 'hits' : 'misses']++;
     if (hot && !opts.fresh) return hot;
     const rec = hot ? undefined : await this.opts.store.getRun(runId);
     const base = hot?.state ?? rec?.state;
@@ -180,6 +183,11 @@ export class RunDecider {
   /** Append races this decider lost so far (another router appended the run's next commit first). */
   get appendRaces(): number {
     return this.races;
+  }
+
+  /** Runs held in memory. */
+  get cachedRuns(): number {
+    return this.cache.size;
   }
 
   /** Forgets a cached run (after a conflict, or on demand). */

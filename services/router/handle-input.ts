@@ -11,6 +11,7 @@ import { InvalidInputError, type SquallError, toErrorInfo, toSquallError } from 
 import type { Logger } from '../../shared/log.js';
 import type { RunDecider } from './decider.js';
 import { checkInputSize, type DeadLetterReason, deadLetterReason, type InboundInput, parseInbound } from './inputs.js';
+import type { RouterMetrics } from './metrics.js';
 import type { StartedNotice } from './requests.js';
 import { type SettleDecision, settleFailure, settleOutcome } from './settle.js';
 
@@ -37,6 +38,8 @@ export interface InputHandlerDeps {
   inboxEpoch: string;
   /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. */
   maxInputBytes: number;
+  /** Where decisions and dead letters are counted. @default none */
+  metrics?: RouterMetrics | undefined;
 }
 
 /** Decides consumed input messages and settles them; one per router. */
@@ -59,6 +62,7 @@ export class InputHandler {
       return;
     }
     let decision: SettleDecision;
+    const decided = this.deps.metrics?.decision(input);
     try {
       const outcome = await this.deps.decider.process(input, {
         startKey: `${this.deps.inboxEpoch}/${m.info.streamSequence}`,
@@ -68,6 +72,7 @@ export class InputHandler {
           : {}),
       });
       this.counters.decided++;
+      decided?.(outcome.kind);
       log.debug('input decided', { subject: m.subject, seq: m.info.streamSequence, outcome: outcome.kind });
       if (outcome.kind === 'dropped') {
         this.counters.dropped++;
@@ -80,6 +85,7 @@ export class InputHandler {
       }
       decision = settleOutcome(input, outcome, msgId);
     } catch (err) {
+      decided?.('failed');
       decision = settleFailure(input, err, m.info.deliveryCount, msgId);
       this.logFailure(m, toSquallError(err), decision);
     }
@@ -134,6 +140,7 @@ export class InputHandler {
 
   private async deadLetter(m: JsMsg, reason: DeadLetterReason, err: unknown): Promise<void> {
     this.counters.deadLettered++;
+    this.deps.metrics?.deadLetters.inc({ reason });
     await this.deps.bus.parkDeadLetter(reason, { subject: m.subject, data: m.data, headers: m.headers }, err);
     // No reason argument: nats-server before 2.10.4 ignores `+TERM <reason>` as an unknown ack
     // and redelivers the message after the ack wait, parking it again and again. The reason is

@@ -4,6 +4,7 @@
  * here, once, over `defaultRouterOptions()`. Nothing in services/router reads the environment: the
  * command line (services/cli) passes what it read.
  */
+import type { Registry } from 'prom-client';
 import type { WorkflowDefinition } from '../../shared/engine/index.js';
 import { WorkflowRegistry } from '../../shared/engine/index.js';
 import {
@@ -52,6 +53,11 @@ export interface RouterOptions extends BusConnectionOptions, StoreConnectionOpti
    * lacks. Turn off only for a router that deliberately serves a subset. @default true
    */
   requireOpenRunVersions: boolean;
+  /**
+   * The Prometheus registry this router's metrics go in (one per service instance; the handle's
+   * `metrics` is it). @default a new registry labelled `service="router"`
+   */
+  metrics?: Registry | undefined;
 }
 
 /** What startRouter accepts: any options, and the workflows it decides. */

@@ -10,11 +10,13 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
+import type { Registry } from 'prom-client';
 import { retryWithBackoff } from '../../shared/bus/backoff.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import { toSquallError } from '../../shared/errors.js';
 import { consumerNames, EVENT_PARTITIONS } from '../../shared/names.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
+import { serviceRegistry } from '../common/metrics.js';
 import {
   connectStore,
   deferred,
@@ -29,6 +31,7 @@ import { type RouterConsumerSpecs, routerConsumerSpecs, setupRouterConsumers } f
 import { RunDecider } from './decider.js';
 import type { RouterFaultHooks } from './fault-hooks.js';
 import { InputHandler } from './handle-input.js';
+import { RouterMetrics } from './metrics.js';
 import { type CompiledRouterOptions, compileRouterOptions, type RouterOptionsInput } from './options.js';
 import type { OutboundMessage } from './outbox.js';
 import { joinPartitions, type PartitionMembership } from './partitions.js';
@@ -49,7 +52,8 @@ export function startRouter(opts: RouterOptionsInput): Promise<ServiceHandle> {
 /** startRouter with test-only fault hooks (see withRouterFaults); not part of the public API. */
 export async function launchRouter(opts: RouterOptionsInput, faults: RouterFaultHooks): Promise<ServiceHandle> {
   const o = compileRouterOptions(opts);
-  const res = await connectRouterResources(o);
+  const metrics = new RouterMetrics(serviceRegistry('router', o.metrics));
+  const res = await connectRouterResources(o, metrics);
   try {
     if (o.requireOpenRunVersions) {
       // A store that is briefly away is waited for, as at connect; a missing version is final.
@@ -61,9 +65,10 @@ export async function launchRouter(opts: RouterOptionsInput, faults: RouterFault
     }
     const specs = routerConsumerSpecs(res.bus);
     const inboxEpoch = await setupRouterConsumers(res.bus, specs, o.ackWaitMs, o.log);
-    return await RouterService.start(o, res, specs, inboxEpoch, faults);
+    return await RouterService.start(o, res, specs, inboxEpoch, faults, metrics);
   } catch (err) {
     o.log.error('router refused to start', { err });
+    metrics.stop();
     await res.close();
     throw err;
   }
@@ -78,7 +83,7 @@ interface RouterResources {
   close(): Promise<void>;
 }
 
-async function connectRouterResources(o: CompiledRouterOptions): Promise<RouterResources> {
+async function connectRouterResources(o: CompiledRouterOptions, metrics: RouterMetrics): Promise<RouterResources> {
   const { bus, owned: ownsBus } = await resolveBus(
     { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log: o.log },
     `squall-${o.id}`,
@@ -93,6 +98,7 @@ async function connectRouterResources(o: CompiledRouterOptions): Promise<RouterR
         dbName: o.dbName,
         collectionPrefix: o.prefix,
         log: o.log,
+        metrics,
       });
       ({ mongo, store } = owned);
       mongoConnected = owned.connected;
@@ -101,6 +107,7 @@ async function connectRouterResources(o: CompiledRouterOptions): Promise<RouterR
       throw err;
     }
   }
+  metrics.watchNats(bus.nc, () => bus.connected);
   const st = store;
   return {
     bus,
@@ -162,6 +169,7 @@ class PartitionPulls {
 class RouterService implements ServiceHandle {
   readonly name = 'router';
   readonly id: string;
+  readonly metrics: Registry;
   private readonly done = deferred();
   readonly closed = this.done.promise;
   private stopping = false;
@@ -179,10 +187,18 @@ class RouterService implements ServiceHandle {
     private readonly specs: RouterConsumerSpecs,
     private readonly decider: RunDecider,
     inboxEpoch: string,
+    private readonly meters: RouterMetrics,
   ) {
     this.id = o.id;
+    this.metrics = meters.registry;
     const { bus } = res;
-    this.handler = new InputHandler({ bus, decider, log: o.log, inboxEpoch, maxInputBytes: o.maxInputBytes });
+    const { maxInputBytes } = o;
+    this.handler = new InputHandler({ bus, decider, log: o.log, inboxEpoch, maxInputBytes, metrics: meters });
+    meters.follow({
+      appendRaces: () => decider.appendRaces,
+      redelivered: () => this.handler.counters.redelivered,
+      cache: () => ({ size: decider.cachedRuns, ...decider.cacheLookups }),
+    });
     this.inputs = new InputConsumer({
       bus,
       log: o.log,
@@ -217,9 +233,10 @@ class RouterService implements ServiceHandle {
     specs: RouterConsumerSpecs,
     inboxEpoch: string,
     faults: RouterFaultHooks,
+    metrics: RouterMetrics,
   ): Promise<RouterService> {
     const decider = new RunDecider({
-      store: faults.afterAppend ? withAppendHook(res.store, faults.afterAppend) : res.store,
+      store: metrics.timeAppends(faults.afterAppend ? withAppendHook(res.store, faults.afterAppend) : res.store),
       registry: o.workflows,
       subjects: res.bus.subjects,
       log: o.log,
@@ -228,7 +245,7 @@ class RouterService implements ServiceHandle {
       cacheSize: o.runCacheSize,
       publish: publisher(res.bus, faults),
     });
-    const service = new RouterService(o, res, specs, decider, inboxEpoch);
+    const service = new RouterService(o, res, specs, decider, inboxEpoch, metrics);
     service.membership = await joinPartitions({
       bus: res.bus,
       log: o.log,
@@ -293,6 +310,7 @@ class RouterService implements ServiceHandle {
     ]);
     clearTimeout(timer);
     await this.res.close();
+    this.meters.stop();
     this.o.log.info('router stopped', this.handler.counters);
     this.done.resolve();
   }

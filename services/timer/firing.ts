@@ -14,6 +14,7 @@ import type { Store, TimerRecord } from '../../shared/store/types.js';
 import type { Alarm } from './alarm.js';
 import { afterRound, firingChains, sleepUntilDue, splitPublished } from './decisions.js';
 import { FiredMarks } from './leases.js';
+import type { TimerMetrics } from './metrics.js';
 import type { StoreHealth, TimerStats } from './status.js';
 
 /** Runs whose firings are being published at once. */
@@ -33,6 +34,8 @@ export interface DueTimerLoopDeps {
   leaseMs: number;
   batchSize: number;
   maxSleepMs: number;
+  /** Where claims and firing lag are counted. @default none */
+  metrics?: TimerMetrics | undefined;
 }
 
 /** Fires due timers round after round until stopped. */
@@ -80,6 +83,7 @@ export class DueTimerLoop {
     const claimed = await store.claimDueTimers(clock.now(), owner, leaseMs, batchSize, (t) =>
       this.#marks.isUnmarked(t),
     );
+    this.#d.metrics?.claimed(claimed.length);
     await this.#fire(claimed);
     const next = afterRound(claimed.length, batchSize, this.#marks.unmarked, maxSleepMs);
     switch (next.kind) {
@@ -131,5 +135,6 @@ export class DueTimerLoop {
       signal: this.#stopping.signal,
     });
     stats.fired++;
+    this.#d.metrics?.fired(body.firedAt - t.fireAt);
   }
 }

@@ -16,6 +16,7 @@ import type { Store } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import type { Alarm } from './alarm.js';
 import { parseTimerMessage } from './decisions.js';
+import type { TimerMetrics } from './metrics.js';
 import type { StoreHealth, TimerStats } from './status.js';
 
 /** Schedule/cancel messages handled at once (each waits for its batch's store write). */
@@ -34,6 +35,8 @@ export interface TimerIntakeDeps {
   storeHealth: StoreHealth;
   /** Ack wait of the shared consumer, re-ensured after a failure. */
   ackWaitMs: number;
+  /** Where dead letters are counted. @default none */
+  metrics?: TimerMetrics | undefined;
 }
 
 /** Consumes timer schedules and cancels into the store until stopped. */
@@ -131,6 +134,7 @@ export class TimerIntake {
     const m = parseTimerMessage(op, msg.subject, () => decodeBody(msg.data, msg.headers, msg.subject));
     if (m.kind === 'dead-letter') {
       stats.deadLettered++;
+      this.#d.metrics?.deadLetters.inc({ reason: m.reason });
       try {
         await bus.parkDeadLetter(m.reason, msg, m.err);
         msg.term(); // no reason argument: nats-server < 2.10.4 ignores `+TERM <reason>`

@@ -2,6 +2,7 @@
  * The timer service's options and their defaults, compiled once by compileTimerOptions: the only
  * place that decides what an unset option means.
  */
+import type { Registry } from 'prom-client';
 import type { StreamOptions } from '../../shared/bus/streams.js';
 import {
   type BusConnectionOptions,
@@ -29,6 +30,11 @@ export interface TimerServiceOptions extends BusConnectionOptions, StoreConnecti
   ackWaitMs: number;
   /** Stream settings when this service connects (and so ensures the streams) itself. @default undefined */
   streams?: Partial<StreamOptions> | undefined;
+  /**
+   * The Prometheus registry this service's metrics go in (one per service instance; the handle's
+   * `metrics` is it). @default a new registry labelled `service="timer"`
+   */
+  metrics?: Registry | undefined;
 }
 
 /** TimerServiceOptions after compileTimerOptions: the instance id is always set. */

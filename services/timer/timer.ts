@@ -17,6 +17,7 @@ import { isRetryableNatsError } from '../../shared/bus/errors.js';
 import { ensureTimerConsumer } from '../../shared/bus/streams.js';
 import type { Logger } from '../../shared/log.js';
 import type { Store } from '../../shared/store/types.js';
+import { serviceRegistry } from '../common/metrics.js';
 import {
   connectStore,
   deferred,
@@ -29,6 +30,7 @@ import {
 import { Alarm } from './alarm.js';
 import { DueTimerLoop } from './firing.js';
 import { TimerIntake } from './intake.js';
+import { TimerMetrics } from './metrics.js';
 import { type CompiledTimerOptions, compileTimerOptions, type TimerServiceOptions } from './options.js';
 import { serveScheduleRequests } from './schedule-requests.js';
 import { ScheduleRunner } from './schedules.js';
@@ -41,20 +43,24 @@ import { newTimerStats, StoreHealth } from './status.js';
 export async function startTimer(opts: Partial<TimerServiceOptions> = {}): Promise<ServiceHandle> {
   const o = compileTimerOptions(opts);
   const log = o.log.child({ service: 'timer', instance: o.id });
-  const { store, mongo, mongoConnected } = await openStore(o, log);
+  const metrics = new TimerMetrics(serviceRegistry('timer', o.metrics));
+  const { store, mongo, mongoConnected } = await openStore(o, log, metrics);
   let bus: Bus;
   let ownsBus: boolean;
   try {
     ({ bus, owned: ownsBus } = await openBus(o, log));
   } catch (err) {
+    metrics.stop();
     await mongo?.close();
     throw err;
   }
+  metrics.watchNats(bus.nc, () => bus.connected);
 
   const stats = newTimerStats();
+  metrics.follow(stats);
   const storeHealth = new StoreHealth(log);
   const alarm = new Alarm(o.clock);
-  const intake = new TimerIntake({ bus, store, log, alarm, stats, storeHealth, ackWaitMs: o.ackWaitMs });
+  const intake = new TimerIntake({ bus, store, log, alarm, stats, storeHealth, ackWaitMs: o.ackWaitMs, metrics });
   const firing = new DueTimerLoop({
     bus,
     store,
@@ -67,6 +73,7 @@ export async function startTimer(opts: Partial<TimerServiceOptions> = {}): Promi
     leaseMs: o.leaseMs,
     batchSize: o.batchSize,
     maxSleepMs: o.maxSleepMs,
+    metrics,
   });
   const schedules = new ScheduleRunner({ bus, store, clock: o.clock, log });
   let scheduleSub: Subscription | undefined = serveScheduleRequests({
@@ -116,22 +123,30 @@ export async function startTimer(opts: Partial<TimerServiceOptions> = {}): Promi
       healthSub = undefined;
       if (ownsBus) await bus.close();
       await mongo?.close();
+      metrics.stop();
       log.info('timer service stopped', { ...stats });
       closed.resolve();
     })();
     return stopped;
   };
 
-  return { name: 'timer', id: o.id, stop, closed: closed.promise, health };
+  return { name: 'timer', id: o.id, stop, closed: closed.promise, health, metrics: metrics.registry };
 }
 
 /** The given store, or a connection to `mongoUrl` that the service owns (and closes on stop). */
 async function openStore(
   o: CompiledTimerOptions,
   log: Logger,
+  metrics: TimerMetrics,
 ): Promise<{ store: Store; mongo: MongoClient | undefined; mongoConnected: () => boolean }> {
   if (o.store) return { store: o.store, mongo: undefined, mongoConnected: () => true };
-  const owned = await connectStore({ mongoUrl: o.mongoUrl, dbName: o.dbName, collectionPrefix: o.prefix, log });
+  const owned = await connectStore({
+    mongoUrl: o.mongoUrl,
+    dbName: o.dbName,
+    collectionPrefix: o.prefix,
+    log,
+    metrics,
+  });
   return { store: owned.store, mongo: owned.mongo, mongoConnected: owned.connected };
 }
 
