@@ -44,6 +44,7 @@ import {
   type StoredCommit,
   type SummaryWrite,
   type TimerRecord,
+  type WorkflowIdHolder,
 } from './types.js';
 
 /** Options of createMemoryStore. */
@@ -163,7 +164,7 @@ class MemoryStore implements Store {
     const gens = this.ids.get(workflowId) ?? [];
     const holder = gens.at(-1);
     if (holder) {
-      if (holder.runId === runId) return { claimed: true };
+      if (holder.runId === runId) return { claimed: true, gen: holder.gen };
       const status: RunStatus = this.runs.get(holder.runId)?.status ?? 'running';
       if (startMsgId !== undefined && holder.startMsgId === startMsgId) {
         return { claimed: false, runId: holder.runId, status, sameStart: true };
@@ -180,7 +181,17 @@ class MemoryStore implements Store {
       ...(startMsgId === undefined ? {} : { startMsgId }),
     });
     this.ids.set(workflowId, gens);
-    return { claimed: true };
+    return { claimed: true, gen };
+  }
+
+  async workflowIdHolder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined> {
+    const holder = (this.ids.get(workflowId) ?? []).at(-1);
+    if (!holder) return known;
+    return {
+      runId: holder.runId,
+      gen: holder.gen,
+      ...(holder.startMsgId === undefined ? {} : { startMsgId: holder.startMsgId }),
+    };
   }
 
   // ---- run summaries ----

@@ -27,7 +27,16 @@ import {
 } from './documents.js';
 import { isDuplicateKeyError } from './errors.js';
 import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
-import type { ClaimResult, IdReusePolicy, OpenRunVersion, Page, RunFilter, RunRecord, SummaryWrite } from './types.js';
+import type {
+  ClaimResult,
+  IdReusePolicy,
+  OpenRunVersion,
+  Page,
+  RunFilter,
+  RunRecord,
+  SummaryWrite,
+  WorkflowIdHolder,
+} from './types.js';
 
 /** Default and largest page size of listRuns. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -214,11 +223,12 @@ export class RunStore {
   async claim(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult> {
     // Most ids are new: inserting generation 1 straight away claims them in one round trip, and
     // fails only where a holder exists, which the loop below then looks at.
-    if (await this.insertGeneration(workflowId, 1, runId, startMsgId)) return { claimed: true };
+    if (await this.insertGeneration(workflowId, 1, runId, startMsgId)) return { claimed: true, gen: 1 };
+    let holder: WorkflowIdHolder | undefined;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      const holder = await this.currentHolder(workflowId);
+      holder = await this.holder(workflowId, holder);
       // The same start again (redelivery): its decision finds the run it began, open or closed.
-      if (holder?.runId === runId) return { claimed: true };
+      if (holder?.runId === runId) return { claimed: true, gen: holder.gen };
       if (holder) {
         // Whether the holder is open is its summary's to say (written before its close is
         // published); a holder without one is still starting.
@@ -234,7 +244,8 @@ export class RunStore {
         }
       }
       // When this fails, another start took the generation first: look at the new holder.
-      if (await this.insertGeneration(workflowId, (holder?.gen ?? 0) + 1, runId, startMsgId)) return { claimed: true };
+      const gen = (holder?.gen ?? 0) + 1;
+      if (await this.insertGeneration(workflowId, gen, runId, startMsgId)) return { claimed: true, gen };
     }
     throw new ConflictError(
       `workflowId ${workflowId} changed hands ${CLAIM_ATTEMPTS} times during one claim; try again`,
@@ -267,10 +278,18 @@ export class RunStore {
     }
   }
 
-  /** The highest generation of a workflowId: its current (or last) holder. */
-  private async currentHolder(workflowId: string): Promise<WorkflowIdDoc | undefined> {
-    const gens = await this.generations(workflowId);
-    return gens[gens.length - 1];
+  /**
+   * The highest generation of a workflowId: its current (or last) holder, read by `_id` from just
+   * past `known` (generations are never removed, and gen n+1 is inserted only after gen n was read,
+   * so there is no hole): one lookup when the caller's holder is still current.
+   */
+  async holder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined> {
+    let last = known;
+    for (let gen = (known?.gen ?? 0) + 1; ; gen++) {
+      const d = await this.ids.findOne({ _id: workflowIdGenId(workflowId, gen) });
+      if (!d) return last;
+      last = { runId: d.runId, gen: d.gen, ...(d.startMsgId === undefined ? {} : { startMsgId: d.startMsgId }) };
+    }
   }
 
   /**

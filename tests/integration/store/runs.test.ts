@@ -149,8 +149,8 @@ describe('store: workflowId claims', () => {
   for (const policy of policies) {
     it(`${policy}: an open id stays with its run; a repeated claim by the same run is idempotent`, async () => {
       t = await freshStore();
-      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true });
-      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true });
+      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true, gen: 1 });
+      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true, gen: 1 });
       expect(await t.store.claimWorkflowId('order-1', 'run-b', policy)).toEqual({
         claimed: false,
         runId: 'run-a',
@@ -168,7 +168,7 @@ describe('store: workflowId claims', () => {
       if (policy === 'rejectDuplicate') {
         expect(after).toEqual({ claimed: false, runId: 'run-a', status: 'failed' });
       } else {
-        expect(after).toEqual({ claimed: true });
+        expect(after).toEqual({ claimed: true, gen: 2 });
         expect(await t.store.claimWorkflowId('order-1', 'run-e', policy)).toMatchObject({
           claimed: false,
           runId: 'run-d',
@@ -182,7 +182,7 @@ describe('store: workflowId claims', () => {
         });
         // The second generation's run closes in turn, and the id is free again.
         await t.store.saveRun(closed('order-1', 'run-d', 'completed'));
-        expect(await t.store.claimWorkflowId('order-1', 'run-f', policy)).toEqual({ claimed: true });
+        expect(await t.store.claimWorkflowId('order-1', 'run-f', policy)).toEqual({ claimed: true, gen: 3 });
       }
     });
   }
@@ -211,7 +211,7 @@ describe('store: workflowId claims', () => {
     await t.store.saveRun(sampleState('run-old', { workflowId: 'w' }));
     expect(await t.store.claimWorkflowId('w', 'run-new', 'allowAfterClose')).toMatchObject({ claimed: false });
     await t.store.saveRun(sampleState('run-old', { workflowId: 'w', status: 'completed', lastSeq: 2 }));
-    expect(await t.store.claimWorkflowId('w', 'run-new', 'returnExisting')).toEqual({ claimed: true });
+    expect(await t.store.claimWorkflowId('w', 'run-new', 'returnExisting')).toEqual({ claimed: true, gen: 2 });
     expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-old'); // run-new has no summary yet
     await t.store.saveRun(sampleState('run-new', { workflowId: 'w', startedAt: 2_000_000_000_000 }));
     expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-new');
@@ -283,7 +283,7 @@ describe('store: repair after a crash between commit and summary', () => {
     expect(rec?.status).toBe('completed');
     expect(rec?.state).toEqual(state);
     // The closed run's id is free again.
-    expect(await t.store.claimWorkflowId(workflowId, newRunId(), 'returnExisting')).toEqual({ claimed: true });
+    expect(await t.store.claimWorkflowId(workflowId, newRunId(), 'returnExisting')).toEqual({ claimed: true, gen: 2 });
     // Up to date: no rebuild.
     expect(await t.store.repairRun(runId, () => expect.fail('no rebuild needed'))).toEqual(state);
   });
