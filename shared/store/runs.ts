@@ -25,7 +25,7 @@ import {
   type WorkflowIdDoc,
   workflowIdGenId,
 } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
 import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type {
   ClaimResult,
@@ -64,33 +64,10 @@ export class RunStore {
     if ((await this.profile()).idFiltersOnly) {
       // A run's first summary is a plain insert, atomic everywhere: a newer summary written first
       // makes it fail, and one written after it overwrites it. One round trip, no probe.
-      if (state.lastSeq === 1) {
-        try {
-          await this.runs.insertOne({ _id: state.runId, ...set } as RunDoc);
-          return NOTHING_BEHIND;
-        } catch (err) {
-          if (!isDuplicateKeyError(err)) throw err;
-        }
-      }
-      // A closed run's summary is its last: nothing newer can be stored, so it is written without
-      // reading first (an older writer racing it finds the closing commit by its own probe).
-      if (state.status !== 'running') {
-        await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+      if (insertsFirst(state) && (await this.insertSummaries([{ _id: state.runId, ...set } as RunDoc])).length === 0) {
         return NOTHING_BEHIND;
       }
-      // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
-      // server's own conditional update, hence the check for a newer commit afterwards.
-      for (let attempt = 0; ; attempt++) {
-        const stored = await this.runs.findOne({ _id: state.runId }, { projection: { lastSeq: 1 } });
-        if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
-        try {
-          await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
-          return { maybeBehind: await this.newerCommitExists([state]) };
-        } catch (err) {
-          // Another writer created the summary between our read and our upsert: read it again.
-          if (!isDuplicateKeyError(err) || attempt > 0) throw err;
-        }
-      }
+      return this.updateById(state, set);
     }
     const filter: Filter<RunDoc> = { _id: state.runId, lastSeq: { $lt: state.lastSeq } };
     try {
@@ -102,6 +79,47 @@ export class RunStore {
       await this.runs.updateOne(filter, { $set: set });
     }
     return NOTHING_BEHIND;
+  }
+
+  /**
+   * Writes a summary that exists (or may) by `_id` alone, for servers where conditional writes
+   * scan (see ServerProfile.idFiltersOnly).
+   */
+  private async updateById(state: RunState, set: Partial<RunDoc>): Promise<SummaryWrite> {
+    // A closed run's summary is its last: nothing newer can be stored, so it is written without
+    // reading first (an older writer racing it finds the closing commit by its own probe).
+    if (state.status !== 'running') {
+      await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+      return NOTHING_BEHIND;
+    }
+    // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
+    // server's own conditional update, hence the check for a newer commit afterwards.
+    for (let attempt = 0; ; attempt++) {
+      const stored = await this.runs.findOne({ _id: state.runId }, { projection: { lastSeq: 1 } });
+      if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
+      try {
+        await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+        return { maybeBehind: await this.newerCommitExists([state]) };
+      } catch (err) {
+        // Another writer created the summary between our read and our upsert: read it again.
+        if (!isDuplicateKeyError(err) || attempt > 0) throw err;
+      }
+    }
+  }
+
+  /**
+   * Inserts summaries in one unordered insert; returns the indexes of those already stored
+   * (duplicate key), which the caller writes by update instead. Any other failure rejects.
+   */
+  private async insertSummaries(docs: RunDoc[]): Promise<number[]> {
+    try {
+      if (docs.length === 1) await this.runs.insertOne(docs[0] as RunDoc);
+      else await this.runs.insertMany(docs, { ordered: false });
+      return [];
+    } catch (err) {
+      if (docs.length === 1 && isDuplicateKeyError(err)) return [0];
+      return duplicateIndexesOrThrow(err, docs.length);
+    }
   }
 
   /**
@@ -128,10 +146,9 @@ export class RunStore {
     const batch = [...newest.values()];
     if (batch.length === 0) return NOTHING_BEHIND;
     const profile = await this.profile();
-    if (profile.idFiltersOnly || batch.length > profile.maxUpdatesPerCommand) {
-      // Where conditional writes are neither atomic nor indexed, or statements go one per command
-      // (see ServerProfile), save() writes each state: it reads what is stored itself, skips the
-      // read where it can, and settles races.
+    if (profile.idFiltersOnly) return this.saveManyById(batch);
+    if (batch.length > profile.maxUpdatesPerCommand) {
+      // Where statements go one per command (see ServerProfile), save() writes each state.
       const maybeBehind: string[] = [];
       await forEachLimited(batch, SINGLE_UPDATE_CONCURRENCY, async (s) => {
         maybeBehind.push(...(await this.save(s)).maybeBehind);
@@ -160,6 +177,25 @@ export class RunStore {
       return { maybeBehind };
     }
     return NOTHING_BEHIND;
+  }
+
+  /**
+   * saveMany where conditional writes are neither atomic nor indexed (FerretDB 1.x). Summaries
+   * written behind mostly do not exist yet when a run closes (or starts): those states go in one
+   * unordered insert, one round trip for the batch; the ones found stored, and every other open
+   * state, are written one by one by `_id` (updateById reads what is stored itself, skips the
+   * read where it can, and settles races).
+   */
+  private async saveManyById(batch: RunState[]): Promise<SummaryWrite> {
+    const inserts = batch.filter(insertsFirst);
+    const docs = inserts.map((s) => ({ _id: s.runId, ...toRunFields(s, this.maxPayloadBytes) }) as RunDoc);
+    const stored = inserts.length === 0 ? [] : await this.insertSummaries(docs);
+    const updates = [...batch.filter((s) => !insertsFirst(s)), ...stored.flatMap((i) => inserts[i] ?? [])];
+    const maybeBehind: string[] = [];
+    await forEachLimited(updates, SINGLE_UPDATE_CONCURRENCY, async (s) => {
+      maybeBehind.push(...(await this.updateById(s, toRunFields(s, this.maxPayloadBytes))).maybeBehind);
+    });
+    return { maybeBehind };
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
@@ -305,6 +341,15 @@ export class RunStore {
       gens.push(d);
     }
   }
+}
+
+/**
+ * Whether a summary is first tried as an insert (idFiltersOnly servers): a run's first state, or
+ * its closing one, which under write-behind is usually its first written too. An insert never
+ * moves a summary backwards: it lands only where none is stored.
+ */
+function insertsFirst(state: RunState): boolean {
+  return state.lastSeq === 1 || state.status !== 'running';
 }
 
 function encodeCursor(startedAt: number, runId: string): string {

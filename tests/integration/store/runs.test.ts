@@ -4,6 +4,7 @@ import { decide, defineWorkflow, foldCommits } from '../../../shared/engine/inde
 import type { DecisionInput, RunState } from '../../../shared/engine/types.js';
 import { ConflictError, InvalidInputError, PayloadTooLargeError } from '../../../shared/errors.js';
 import type { IdReusePolicy, StoredCommit } from '../../../shared/store/index.js';
+import { connectMongo } from '../../harness/index.js';
 import { freshStore, newRunId, rejection, sampleCommit, sampleState, type TestStore } from './helpers.js';
 
 let t: TestStore;
@@ -86,6 +87,27 @@ describe('store: run summaries', () => {
     expect((await t.store.getRun(c))?.lastSeq).toBe(3);
     expect((await t.store.getRun(d))?.lastSeq).toBe(2);
     await t.store.saveRuns([]);
+  });
+
+  it('saveRuns of closing states: one insert for those without a summary, an update for the one that has one', async () => {
+    const inserts: number[] = [];
+    const client = await connectMongo(undefined, { monitorCommands: true });
+    client.on('commandStarted', (e) => {
+      if (e.commandName === 'insert' && (e.command as { insert?: string }).insert?.endsWith('_runs')) {
+        inserts.push((e.command as { documents: unknown[] }).documents.length);
+      }
+    });
+    t = await freshStore({}, client);
+    const [a, b, c] = [newRunId(), newRunId(), newRunId()];
+    await t.store.saveRun(sampleState(b, { lastSeq: 2 })); // b has an open summary already
+    inserts.length = 0;
+    const closed = (runId: string) => sampleState(runId, { status: 'completed', lastSeq: 3, closedAt: 1 });
+    await t.store.saveRuns([closed(a), closed(b), closed(c)]);
+    for (const runId of [a, b, c]) {
+      expect(await t.store.getRun(runId)).toMatchObject({ status: 'completed', lastSeq: 3 });
+    }
+    // On FerretDB (conditional writes by `_id` only) the three go in one insert; MongoDB upserts them in one bulk.
+    if (inserts.length > 0) expect(inserts).toEqual([3]);
   });
 
   it('refuses an oversize run state', async () => {
