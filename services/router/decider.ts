@@ -13,7 +13,7 @@ import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } 
 import type { RunStatus } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
-import type { Store, StoredCommit, WorkflowIdHolder } from '../../shared/store/types.js';
+import type { ClaimResult, Store, StoredCommit, WorkflowIdClaim, WorkflowIdHolder } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { KeyedQueue } from '../common/keyed-queue.js';
 import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit } from './decisions.js';
@@ -75,6 +75,8 @@ export class RunDecider {
   private readonly missingLogged = new Set<string>();
   private readonly queue = new KeyedQueue();
   private readonly appends: Batcher<StoredCommit, ConflictError | undefined>;
+  /** First claims of concurrent starts, one insert for the batch (see Store.claimWorkflowIds). */
+  private readonly claims: Batcher<WorkflowIdClaim, ClaimResult | ConflictError>;
   /** Summary writes and owed summaries (see RunProjections). */
   private readonly projections: RunProjections;
   /** Publishes stored commits and repairs what a crash left unpublished (see Outbox). */
@@ -87,6 +89,7 @@ export class RunDecider {
     this.cacheSize = opts.cacheSize ?? 10_000;
     this.clock = opts.clock ?? systemClock;
     this.appends = new Batcher((cs) => opts.store.appendCommits(cs), { maxBatch: 512, concurrency: 2 });
+    this.claims = new Batcher((cs) => opts.store.claimWorkflowIds(cs), { maxBatch: 512, concurrency: 2 });
     this.projections = new RunProjections({
       store: opts.store,
       log: opts.log,
@@ -285,7 +288,7 @@ export class RunDecider {
       await this.closeContinued(workflowId, input.continuedFrom);
       policy = 'allowAfterClose';
     }
-    let claim = await this.opts.store.claimWorkflowId(workflowId, runId, policy, meta.msgId);
+    let claim = await this.claim({ workflowId, runId, policy, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
     // The same start message again, past JetStream's duplicate window: the run it created.
     if (!claim.claimed && claim.sameStart) {
       return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
@@ -338,6 +341,13 @@ export class RunDecider {
     // after find the run by its workflowId's holder, which the claim just wrote (see current()).
     await this.finish(commit, decision.state);
     return { kind: 'started', workflowId, runId, created: true } as const;
+  }
+
+  /** A start's first claim, batched with those of concurrent starts. */
+  private async claim(c: WorkflowIdClaim): Promise<ClaimResult> {
+    const result = await this.claims.add(c);
+    if (result instanceof ConflictError) throw result;
+    return result;
   }
 
   /**

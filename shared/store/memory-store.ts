@@ -44,6 +44,7 @@ import {
   type StoredCommit,
   type SummaryWrite,
   type TimerRecord,
+  type WorkflowIdClaim,
   type WorkflowIdHolder,
 } from './types.js';
 
@@ -182,6 +183,12 @@ class MemoryStore implements Store {
     });
     this.ids.set(workflowId, gens);
     return { claimed: true, gen };
+  }
+
+  async claimWorkflowIds(claims: readonly WorkflowIdClaim[]): Promise<(ClaimResult | ConflictError)[]> {
+    const results: (ClaimResult | ConflictError)[] = [];
+    for (const c of claims) results.push(await this.claimWorkflowId(c.workflowId, c.runId, c.policy, c.startMsgId));
+    return results;
   }
 
   async workflowIdHolder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined> {

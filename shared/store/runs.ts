@@ -35,6 +35,7 @@ import type {
   RunFilter,
   RunRecord,
   SummaryWrite,
+  WorkflowIdClaim,
   WorkflowIdHolder,
 } from './types.js';
 
@@ -260,6 +261,41 @@ export class RunStore {
     // Most ids are new: inserting generation 1 straight away claims them in one round trip, and
     // fails only where a holder exists, which the loop below then looks at.
     if (await this.insertGeneration(workflowId, 1, runId, startMsgId)) return { claimed: true, gen: 1 };
+    return this.claimHeld(workflowId, runId, policy, startMsgId);
+  }
+
+  /**
+   * Claims of many starts: generation 1 of every id in one unordered insert (most ids are new),
+   * then claimHeld for each id found held. A claim that keeps losing races gets its ConflictError.
+   */
+  async claimMany(claims: readonly WorkflowIdClaim[]): Promise<(ClaimResult | ConflictError)[]> {
+    if (claims.length === 0) return [];
+    const docs = claims.map((c) => this.generationDoc(c.workflowId, 1, c.runId, c.startMsgId));
+    let held: number[] = [];
+    try {
+      await this.ids.insertMany(docs, { ordered: false });
+    } catch (err) {
+      held = duplicateIndexesOrThrow(err, docs.length);
+    }
+    const results: (ClaimResult | ConflictError)[] = claims.map(() => ({ claimed: true, gen: 1 }));
+    await forEachLimited(held, SINGLE_UPDATE_CONCURRENCY, async (i) => {
+      const c = claims[i];
+      if (!c) return;
+      results[i] = await this.claimHeld(c.workflowId, c.runId, c.policy, c.startMsgId).catch((err: unknown) => {
+        if (err instanceof ConflictError) return err;
+        throw err;
+      });
+    });
+    return results;
+  }
+
+  /** A claim of an id whose generation 1 exists: looks at the holder, takes the next generation if free. */
+  private async claimHeld(
+    workflowId: string,
+    runId: string,
+    policy: IdReusePolicy,
+    startMsgId?: string,
+  ): Promise<ClaimResult> {
     let holder: WorkflowIdHolder | undefined;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       holder = await this.holder(workflowId, holder);
@@ -291,6 +327,17 @@ export class RunStore {
     );
   }
 
+  private generationDoc(workflowId: string, gen: number, runId: string, startMsgId?: string): WorkflowIdDoc {
+    return {
+      _id: workflowIdGenId(workflowId, gen),
+      workflowId,
+      gen,
+      runId,
+      claimedAt: this.now(),
+      ...(startMsgId === undefined ? {} : { startMsgId }),
+    };
+  }
+
   /** Inserts generation `gen` of a workflowId for runId; false when that generation exists. */
   private async insertGeneration(
     workflowId: string,
@@ -299,14 +346,7 @@ export class RunStore {
     startMsgId?: string,
   ): Promise<boolean> {
     try {
-      await this.ids.insertOne({
-        _id: workflowIdGenId(workflowId, gen),
-        workflowId,
-        gen,
-        runId,
-        claimedAt: this.now(),
-        ...(startMsgId === undefined ? {} : { startMsgId }),
-      });
+      await this.ids.insertOne(this.generationDoc(workflowId, gen, runId, startMsgId));
       return true;
     } catch (err) {
       if (!isDuplicateKeyError(err)) throw err;

@@ -41,6 +41,14 @@ export type ClaimResult =
   | { claimed: true; gen: number }
   | { claimed: false; runId: string; status: RunStatus; sameStart?: true };
 
+/** One claim of claimWorkflowIds: the arguments of claimWorkflowId. */
+export interface WorkflowIdClaim {
+  workflowId: string;
+  runId: string;
+  policy: IdReusePolicy;
+  startMsgId?: string;
+}
+
 /**
  * One generation of a workflowId: the run that claimed it. The highest generation is the id's
  * current (or last) holder; whether that run is open is its summary's to say, and a holder
@@ -157,6 +165,13 @@ export interface Store {
   // ---- workflowId ownership ----
   /** Claims a workflowId for a run under a reuse policy (see IdReusePolicy). */
   claimWorkflowId(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult>;
+  /**
+   * claimWorkflowId for many starts at once (usually of different ids): their first generations
+   * go in one unordered insert, and an id found held takes claimWorkflowId's path. One entry per
+   * claim, in order: its ClaimResult, or ConflictError when the id changed hands too often during
+   * it. Other failures (server down) reject the whole call.
+   */
+  claimWorkflowIds(claims: readonly WorkflowIdClaim[]): Promise<(ClaimResult | ConflictError)[]>;
   /**
    * The current holder of a workflowId (its highest generation), read by `_id` from generation 1,
    * or from just past `known` (a holder read before: generations are never removed), so a

@@ -101,8 +101,8 @@ describe('store: run summaries', () => {
     const [a, b, c] = [newRunId(), newRunId(), newRunId()];
     await t.store.saveRun(sampleState(b, { lastSeq: 2 })); // b has an open summary already
     inserts.length = 0;
-    const closed = (runId: string) => sampleState(runId, { status: 'completed', lastSeq: 3, closedAt: 1 });
-    await t.store.saveRuns([closed(a), closed(b), closed(c)]);
+    const closing = (runId: string) => sampleState(runId, { status: 'completed', lastSeq: 3, closedAt: 1 });
+    await t.store.saveRuns([closing(a), closing(b), closing(c)]);
     for (const runId of [a, b, c]) {
       expect(await t.store.getRun(runId)).toMatchObject({ status: 'completed', lastSeq: 3 });
     }
@@ -208,6 +208,32 @@ describe('store: workflowId claims', () => {
       }
     });
   }
+
+  it('claims of many starts in one batch: new ids in one insert; a duplicate among them takes the per-id path', async () => {
+    t = await freshStore();
+    await t.store.claimWorkflowId('held', 'run-held', 'returnExisting'); // open: no summary yet
+    await t.store.claimWorkflowId('reused', 'run-old', 'returnExisting');
+    await t.store.saveRun(closed('reused', 'run-old', 'completed'));
+    const claims = [
+      { workflowId: 'new-1', runId: 'run-1', policy: 'returnExisting', startMsgId: 'm-1' },
+      { workflowId: 'held', runId: 'run-2', policy: 'rejectWhileOpen' },
+      { workflowId: 'new-2', runId: 'run-3', policy: 'returnExisting' },
+      { workflowId: 'new-1', runId: 'run-4', policy: 'returnExisting' }, // the same id twice in one batch
+      { workflowId: 'reused', runId: 'run-5', policy: 'allowAfterClose' },
+      { workflowId: 'held', runId: 'run-held', policy: 'returnExisting' }, // the holder's own start again
+    ] as const;
+    expect(await t.store.claimWorkflowIds(claims)).toEqual([
+      { claimed: true, gen: 1 },
+      { claimed: false, runId: 'run-held', status: 'running' },
+      { claimed: true, gen: 1 },
+      { claimed: false, runId: 'run-1', status: 'running' },
+      { claimed: true, gen: 2 },
+      { claimed: true, gen: 1 },
+    ]);
+    expect(await t.store.workflowIdHolder('new-1')).toEqual({ runId: 'run-1', gen: 1, startMsgId: 'm-1' });
+    expect(await t.store.workflowIdHolder('reused')).toEqual({ runId: 'run-5', gen: 2 });
+    expect(await t.store.claimWorkflowIds([])).toEqual([]);
+  });
 
   it('ten runs racing for one id: exactly one holds it', async () => {
     t = await freshStore();
