@@ -94,13 +94,14 @@ export class RunProjections {
 
   /**
    * Records a stored decision's new state: an open run's summary is written after the delay (at
-   * once when search attributes changed, as list filters on them); a closed run's is written now
-   * and awaited, so whoever hears of its completion finds the run closed in describe and list,
-   * and its workflowId free to claim (claims read the holder's summary).
+   * once, not awaited, when search attributes were set or changed, as list filters on them); a
+   * closed run's is written now and awaited, so whoever hears of its completion finds the run
+   * closed in describe and list, and its workflowId free to claim (claims read the holder's
+   * summary).
    */
   async record(commit: StoredCommit, state: RunState): Promise<void> {
     if (state.status === 'running') {
-      const now = this.summaryDelayMs === 0 || commit.events.some((e) => e.type === 'SearchAttributesUpserted');
+      const now = this.summaryDelayMs === 0 || commit.events.some(setsSearchAttributes);
       this.writeSummaryLater(state, now ? 0 : this.summaryDelayMs);
       return;
     }
@@ -178,4 +179,9 @@ export class RunProjections {
   async saveNow(state: RunState, extra?: { startMsgId?: string }): Promise<void> {
     this.healSummaries(await this.opts.store.saveRun(state, extra));
   }
+}
+
+/** Whether an event sets search attributes, which list filters on: its summary is written at once. */
+function setsSearchAttributes(e: StoredCommit['events'][number]): boolean {
+  return e.type === 'SearchAttributesUpserted' || (e.type === 'RunStarted' && e.searchAttributes !== undefined);
 }
