@@ -10,9 +10,10 @@ import type { WorkflowDefinition, WorkflowRegistry } from '../../shared/engine/i
 import { decide, replayCommits } from '../../shared/engine/index.js';
 import type { DecisionInput, RunState } from '../../shared/engine/types.js';
 import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } from '../../shared/errors.js';
+import type { RunStatus } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
-import type { Store, StoredCommit } from '../../shared/store/types.js';
+import type { ClaimResult, Store, StoredCommit, WorkflowIdClaim, WorkflowIdHolder } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { KeyedQueue } from '../common/keyed-queue.js';
 import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit } from './decisions.js';
@@ -69,9 +70,13 @@ export interface InputMeta {
 /** Folds inputs into runs; one instance per router. */
 export class RunDecider {
   private readonly cache = new Map<string, HotRun>();
+  /** The holder of each workflowId seen lately (see current()), as many as runs are cached. */
+  private readonly holders = new Map<string, WorkflowIdHolder>();
   private readonly missingLogged = new Set<string>();
   private readonly queue = new KeyedQueue();
   private readonly appends: Batcher<StoredCommit, ConflictError | undefined>;
+  /** First claims of concurrent starts, one insert for the batch (see Store.claimWorkflowIds). */
+  private readonly claims: Batcher<WorkflowIdClaim, ClaimResult | ConflictError>;
   /** Summary writes and owed summaries (see RunProjections). */
   private readonly projections: RunProjections;
   /** Publishes stored commits and repairs what a crash left unpublished (see Outbox). */
@@ -86,6 +91,7 @@ export class RunDecider {
     this.cacheSize = opts.cacheSize ?? 10_000;
     this.clock = opts.clock ?? systemClock;
     this.appends = new Batcher((cs) => opts.store.appendCommits(cs), { maxBatch: 512, concurrency: 2 });
+    this.claims = new Batcher((cs) => opts.store.claimWorkflowIds(cs), { maxBatch: 512, concurrency: 2 });
     this.projections = new RunProjections({
       store: opts.store,
       log: opts.log,
@@ -125,13 +131,61 @@ export class RunDecider {
   }
 
   /**
-   * The state of a workflowId's latest run. With `fresh`, a cached state is first brought up to
-   * any commit another router appended since (queries must not answer from a stale cache).
+   * The state of a workflowId's current run: its holder (remembered, else read from the id's
+   * generations), loaded by runId, so a run whose start summary is not written yet is found. A
+   * remembered holder whose hot state is open is taken without a read: a newer generation is only
+   * claimed once the holder's summary says closed, and a hot state that missed a close made
+   * elsewhere fails its append and is reloaded. With `fresh`, a cached state is first brought up
+   * to any commit another router appended since (queries must not answer from a stale cache).
    */
   async current(workflowId: string, opts: { fresh?: boolean } = {}): Promise<HotRun | undefined> {
-    const rec = await this.opts.store.getRunByWorkflowId(workflowId);
-    if (!rec) return undefined;
-    return this.load(rec.runId, opts);
+    const known = this.holders.get(workflowId);
+    const hot = known && !opts.fresh ? this.cache.get(known.runId) : undefined;
+    if (hot?.state.status === 'running') return hot;
+    const holder = await this.holder(workflowId);
+    return holder ? this.load(holder.runId, opts) : undefined;
+  }
+
+  /**
+   * The current holder of a workflowId, confirmed in the store: one lookup past a remembered
+   * holder (see Store.workflowIdHolder), the id's generations otherwise.
+   */
+  async holder(workflowId: string): Promise<WorkflowIdHolder | undefined> {
+    const holder = await this.opts.store.workflowIdHolder(workflowId, this.holders.get(workflowId));
+    if (holder) this.rememberHolder(workflowId, holder);
+    return holder;
+  }
+
+  /**
+   * The run holding a workflowId and whether it is open, for a request's answer: the holder's
+   * summary says, and a holder without one is still starting, hence open. A remembered holder
+   * found open is current without reading its generations (see current()).
+   */
+  async holderStatus(workflowId: string): Promise<{ runId: string; status: RunStatus } | undefined> {
+    const known = this.holders.get(workflowId);
+    const knownStatus = known ? await this.summaryStatus(known.runId) : undefined;
+    if (known && knownStatus === 'running') return { runId: known.runId, status: knownStatus };
+    const holder = await this.holder(workflowId);
+    if (!holder) return undefined;
+    // Still the remembered holder: closed runs never reopen, so the status read stands.
+    if (knownStatus !== undefined && holder.runId === known?.runId) return { runId: holder.runId, status: knownStatus };
+    return { runId: holder.runId, status: await this.summaryStatus(holder.runId) };
+  }
+
+  /** A run's status as its summary has it (a closed hot state is final); no summary is open. */
+  private async summaryStatus(runId: string): Promise<RunStatus> {
+    const hot = this.cache.get(runId)?.state.status;
+    if (hot !== undefined && hot !== 'running') return hot;
+    return (await this.opts.store.getRun(runId))?.status ?? 'running';
+  }
+
+  private rememberHolder(workflowId: string, holder: WorkflowIdHolder): void {
+    this.holders.delete(workflowId);
+    this.holders.set(workflowId, holder);
+    if (this.holders.size > this.cacheSize) {
+      const oldest = this.holders.keys().next().value;
+      if (oldest !== undefined) this.holders.delete(oldest);
+    }
   }
 
   /** Loads a run by id: hot cache, else its summary plus any history past it (self-repair). */
@@ -242,7 +296,7 @@ export class RunDecider {
       await this.closeContinued(workflowId, input.continuedFrom);
       policy = 'allowAfterClose';
     }
-    let claim = await this.opts.store.claimWorkflowId(workflowId, runId, policy, meta.msgId);
+    let claim = await this.claim({ workflowId, runId, policy, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
     // The same start message again, past JetStream's duplicate window: the run it created.
     if (!claim.claimed && claim.sameStart) {
       return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
@@ -268,6 +322,8 @@ export class RunDecider {
         return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
       }
     }
+    if (claim.claimed)
+      this.rememberHolder(workflowId, { runId, gen: claim.gen, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
     if (!claim.claimed && claim.runId !== runId) {
       if (refusesExisting(policy, claim.status)) {
         throw new AlreadyStartedError(`workflowId ${workflowId} is taken by run ${claim.runId} (${claim.status})`, {
@@ -289,10 +345,17 @@ export class RunDecider {
       return { kind: 'started', workflowId, runId, created: true } as const;
     }
     this.remember({ def, state: decision.state });
-    // The start summary is written before we answer, so signals right after can find the run.
-    await this.projections.saveNow(decision.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
-    await this.outbox.publishCommit(commit, decision.state.workflowType);
+    // No summary is awaited: the start's is written behind like any open state's. Inputs right
+    // after find the run by its workflowId's holder, which the claim just wrote (see current()).
+    await this.finish(commit, decision.state);
     return { kind: 'started', workflowId, runId, created: true } as const;
+  }
+
+  /** A start's first claim, batched with those of concurrent starts. */
+  private async claim(c: WorkflowIdClaim): Promise<ClaimResult> {
+    const result = await this.claims.add(c);
+    if (result instanceof ConflictError) throw result;
+    return result;
   }
 
   /**

@@ -38,37 +38,70 @@ export class RunProjections {
   /** Open runs' newest states waiting to be written, with the timer that writes them. */
   private readonly delayed = new Map<string, { state: RunState; timer: NodeJS.Timeout }>();
   private readonly summaryDelayMs: number;
+  /** Summary repairs in flight, one per run; `again` asks for one more after it. */
+  private readonly repairs = new Map<string, { done: Promise<void>; again: boolean }>();
 
   constructor(private readonly opts: RunProjectionsOptions) {
     this.summaryDelayMs = opts.summaryDelayMs ?? SUMMARY_DELAY_MS;
     this.summaries = new Batcher(
       async (states) => {
-        await this.healSummaries(await opts.store.saveRuns(latestPerRun(states)));
+        this.healSummaries(await opts.store.saveRuns(latestPerRun(states)));
         return states.map(() => undefined);
       },
       { maxBatch: 512 },
     );
   }
 
-  /** Brings summaries a racing writer may have moved backwards up to their history again. */
-  async healSummaries(write: SummaryWrite): Promise<void> {
-    for (const runId of write.maybeBehind) {
-      await this.opts.store.repairRun(runId, (from, tail) => {
-        const started = from ?? runStartedOf(tail);
-        return replayCommits(this.opts.definition(started.workflowType, started.version), tail, from ? { from } : {});
-      });
+  /**
+   * Brings summaries a racing writer may have moved backwards up to their history again, off the
+   * write's path: a repair rereads the run's history (long for a busy run), and awaiting it would
+   * hold the one summary writer and stall every other run's completion behind it. At most one
+   * repair per run is in flight; asks meanwhile coalesce into one more after it.
+   */
+  healSummaries(write: SummaryWrite): void {
+    for (const runId of write.maybeBehind) this.repairLater(runId);
+  }
+
+  private repairLater(runId: string): void {
+    const running = this.repairs.get(runId);
+    if (running) {
+      running.again = true;
+      return;
     }
+    const entry: { done: Promise<void>; again: boolean } = { done: Promise.resolve(), again: false };
+    this.repairs.set(runId, entry);
+    entry.done = (async () => {
+      try {
+        do {
+          entry.again = false;
+          await this.repair(runId);
+        } while (entry.again);
+      } catch (err) {
+        // The next write of this run, or the next load, repairs it again.
+        this.opts.log.warn('run summary repair failed', { runId, err });
+      } finally {
+        this.repairs.delete(runId);
+      }
+    })();
+  }
+
+  private async repair(runId: string): Promise<void> {
+    await this.opts.store.repairRun(runId, (from, tail) => {
+      const started = from ?? runStartedOf(tail);
+      return replayCommits(this.opts.definition(started.workflowType, started.version), tail, from ? { from } : {});
+    });
   }
 
   /**
    * Records a stored decision's new state: an open run's summary is written after the delay (at
-   * once when search attributes changed, as list filters on them); a closed run's is written now
-   * and awaited, so whoever hears of its completion finds the run closed in describe and list,
-   * and its workflowId free to claim (claims read the holder's summary).
+   * once, not awaited, when search attributes were set or changed, as list filters on them); a
+   * closed run's is written now and awaited, so whoever hears of its completion finds the run
+   * closed in describe and list, and its workflowId free to claim (claims read the holder's
+   * summary).
    */
   async record(commit: StoredCommit, state: RunState): Promise<void> {
     if (state.status === 'running') {
-      const now = this.summaryDelayMs === 0 || commit.events.some((e) => e.type === 'SearchAttributesUpserted');
+      const now = this.summaryDelayMs === 0 || commit.events.some(setsSearchAttributes);
       this.writeSummaryLater(state, now ? 0 : this.summaryDelayMs);
       return;
     }
@@ -131,18 +164,24 @@ export class RunProjections {
   async payOwedSummaries(): Promise<void> {
     if (this.owed.size === 0) return;
     const states = [...this.owed.values()];
-    await this.healSummaries(await this.opts.store.saveRuns(states));
+    this.healSummaries(await this.opts.store.saveRuns(states));
     for (const state of states) if (this.owed.get(state.runId) === state) this.owed.delete(state.runId);
   }
 
-  /** Writes the delayed summaries now, then waits for every pending summary write. */
+  /** Writes the delayed summaries now, then waits for every pending summary write and repair. */
   async idle(): Promise<void> {
     for (const runId of [...this.delayed.keys()]) this.flushDelayed(runId);
     await this.summaries.idle();
+    while (this.repairs.size > 0) await Promise.all([...this.repairs.values()].map((r) => r.done));
   }
 
-  /** Writes a run's summary now, healing what a racing writer may have moved back. */
+  /** Writes a run's summary now; what a racing writer may have moved back is repaired after. */
   async saveNow(state: RunState, extra?: { startMsgId?: string }): Promise<void> {
-    await this.healSummaries(await this.opts.store.saveRun(state, extra));
+    this.healSummaries(await this.opts.store.saveRun(state, extra));
   }
+}
+
+/** Whether an event sets search attributes, which list filters on: its summary is written at once. */
+function setsSearchAttributes(e: StoredCommit['events'][number]): boolean {
+  return e.type === 'SearchAttributesUpserted' || (e.type === 'RunStarted' && e.searchAttributes !== undefined);
 }

@@ -19,6 +19,7 @@ import {
   NotFoundError,
   toSquallError,
 } from '../../shared/errors.js';
+import type { RunStatus } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
 import { validateToken } from '../../shared/names.js';
@@ -124,7 +125,7 @@ async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
     // came soon: a start sent again within JetStream's duplicate window has no durable copy.
     let n = await Promise.race([notice.promise, delay(START_RECORD_AFTER_MS, null)]);
     if (n === null) {
-      const rec = await o.store.getRunByWorkflowId(workflowId);
+      const rec = await holderRecord(o, workflowId);
       // A signal-with-start is answered only once its signal is in (an open run seen now may close first).
       const known =
         rec && (input.signal === undefined || (msgId !== undefined && rec.startMsgId === msgId))
@@ -148,7 +149,23 @@ function delay<T>(ms: number, value: T): Promise<T> {
   return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 }
 
-function startAnswerFromRecord(rec: RunRecord, policy: string, msgId: string | undefined): unknown {
+/** What a start needs to know of a workflowId's holder: its run, whether open, and its start's msg id. */
+interface HolderRecord {
+  workflowId: string;
+  runId: string;
+  status: RunStatus;
+  startMsgId?: string;
+}
+
+/** The workflowId's holder (a holder without a summary yet is a run still starting: open). */
+async function holderRecord(o: RouterRequestsOptions, workflowId: string): Promise<HolderRecord | undefined> {
+  const holder = await o.decider.holder(workflowId);
+  if (!holder) return undefined;
+  const status = (await o.store.getRun(holder.runId))?.status ?? 'running';
+  return { workflowId, runId: holder.runId, status, ...(holder.startMsgId ? { startMsgId: holder.startMsgId } : {}) };
+}
+
+function startAnswerFromRecord(rec: HolderRecord, policy: string, msgId: string | undefined): unknown {
   if (msgId !== undefined && rec.startMsgId === msgId)
     return { workflowId: rec.workflowId, runId: rec.runId, created: true };
   if (rec.status === 'running') {
@@ -200,10 +217,11 @@ function waitForStarted(
 async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   const input = parseInbound(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
   if (input.kind !== 'run' || !isOutsideInput(input.decision)) return;
-  const rec = await o.store.getRunByWorkflowId(input.workflowId);
+  // One summary read where this router knows the holder (the decision then needs no read at all).
+  const rec = await o.decider.holderStatus(input.workflowId);
   if (!rec)
     throw new NotFoundError(`no run for workflowId ${input.workflowId}`, { details: { workflowId: input.workflowId } });
-  if (rec.status !== 'running' && !(await closedByThis(o, rec, input.decision, msg))) {
+  if (rec.status !== 'running' && !(await closedByThis(o, rec.runId, input.decision, msg))) {
     throw new NotFoundError(
       `run ${rec.runId} of workflowId ${input.workflowId} is ${rec.status}; it takes no more ${input.decision.kind}s`,
       {
@@ -221,12 +239,12 @@ type OutsideInput = Extract<RunDecisionInput, { kind: 'signal' | 'cancel' | 'ter
  * the request was answered: the run remembers the message's `Nats-Msg-Id` among its recent
  * inputs, or, for a message without one, its closing commit was made by an equal input.
  */
-async function closedByThis(o: RouterRequestsOptions, rec: RunRecord, input: OutsideInput, msg: Msg): Promise<boolean> {
-  const run = await o.decider.load(rec.runId, { fresh: true });
+async function closedByThis(o: RouterRequestsOptions, runId: string, input: OutsideInput, msg: Msg): Promise<boolean> {
+  const run = await o.decider.load(runId, { fresh: true });
   if (!run) return false;
   const msgId = msg.headers?.get('Nats-Msg-Id') || undefined;
   if (msgId !== undefined) return run.state.recentInputs?.includes(outsideInputKey({ startKey: '', msgId })) ?? false;
-  for await (const commit of o.store.loadHistory(rec.runId, run.state.lastSeq - 1)) {
+  for await (const commit of o.store.loadHistory(runId, run.state.lastSeq - 1)) {
     for (const e of commit.events) {
       if (e.type === 'SignalReceived' && input.kind === 'signal') return isDeepStrictEqual(e.signal, input.event);
       if (e.type === 'CancelRequested' && input.kind === 'cancel') return e.reason === input.reason;
@@ -334,19 +352,46 @@ export function summarize(rec: RunRecord): Record<string, unknown> {
   return rest;
 }
 
-async function runOf(o: RouterRequestsOptions, body: Record<string, unknown>): Promise<RunRecord> {
+/** The run a describe or history request names: by runId, or the workflowId's current holder. */
+async function runNamed(
+  o: RouterRequestsOptions,
+  body: Record<string, unknown>,
+): Promise<{ runId: string; workflowId?: string }> {
   const runId = field(body, 'runId');
   const workflowId = field(body, 'workflowId');
-  if (runId !== undefined) validateToken('runId', runId);
-  if (workflowId !== undefined) validateToken('workflowId', workflowId);
-  const rec = runId
-    ? await o.store.getRun(runId)
-    : workflowId
-      ? await o.store.getRunByWorkflowId(workflowId)
-      : undefined;
-  if (!runId && !workflowId) throw new InvalidInputError('give workflowId or runId');
-  if (!rec) throw new NotFoundError(`no run for ${runId ? `runId ${runId}` : `workflowId ${workflowId}`}`);
-  return rec;
+  if (runId !== undefined) return { runId: validateToken('runId', runId) };
+  if (workflowId === undefined) throw new InvalidInputError('give workflowId or runId');
+  const holder = await o.decider.holder(validateToken('workflowId', workflowId));
+  if (!holder) throw new NotFoundError(`no run for workflowId ${workflowId}`, { details: { workflowId } });
+  return { runId: holder.runId, workflowId };
+}
+
+/** The workflowId of a run known by id: its summary's, else its first commit's (no summary yet). */
+async function workflowIdOf(o: RouterRequestsOptions, runId: string): Promise<string> {
+  const rec = await o.store.getRun(runId);
+  if (rec) return rec.workflowId;
+  for await (const c of o.store.loadHistory(runId)) return c.workflowId;
+  throw new NotFoundError(`no run for runId ${runId}`, { details: { runId } });
+}
+
+/**
+ * A run as describe shows it: from its state (hot, else summary plus history), so a run whose
+ * start summary is not written yet is described too; the summary adds the start's msg id.
+ */
+async function describeRun(o: RouterRequestsOptions, runId: string): Promise<Record<string, unknown>> {
+  const run = await o.decider.load(runId, { fresh: true });
+  if (!run) throw new NotFoundError(`no run for runId ${runId}`, { details: { runId } });
+  const s = run.state;
+  return {
+    runId: s.runId,
+    workflowId: s.workflowId,
+    workflowType: s.workflowType,
+    version: s.version,
+    startedAt: s.startedAt,
+    ...(s.memo === undefined ? {} : { memo: s.memo }),
+    ...summaryOf(s),
+    query: inspectRun(run.def, s),
+  };
 }
 
 async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
@@ -357,29 +402,26 @@ async function answerApi(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   const body = raw as Record<string, unknown>;
   switch (op) {
     case 'describe': {
-      const rec = await runOf(o, body);
-      const run = await o.decider.load(rec.runId, { fresh: true });
-      o.reply(
-        msg,
-        run ? { ...summarize(rec), ...summaryOf(run.state), query: inspectRun(run.def, run.state) } : summarize(rec),
-      );
+      o.reply(msg, await describeRun(o, (await runNamed(o, body)).runId));
       return;
     }
     case 'history': {
-      const rec = await runOf(o, body);
+      const named = await runNamed(o, body);
+      const { runId } = named;
+      const workflowId = named.workflowId ?? (await workflowIdOf(o, runId));
       // `fromSeq` is the first commit to return (client.history's contract), `nextSeq` the next one.
       const fromSeq = Math.max(1, num(body, 'fromSeq') ?? 1);
       const limit = Math.min(num(body, 'limit') ?? 1000, 10_000);
       const commits: { seq: number; at: number; events: unknown[] }[] = [];
       let nextSeq: number | undefined;
-      for await (const c of o.store.loadHistory(rec.runId, fromSeq - 1)) {
+      for await (const c of o.store.loadHistory(runId, fromSeq - 1)) {
         if (commits.length >= limit) {
           nextSeq = c.seq;
           break;
         }
         commits.push({ seq: c.seq, at: c.at, events: c.events });
       }
-      o.reply(msg, { workflowId: rec.workflowId, runId: rec.runId, commits, ...(nextSeq ? { nextSeq } : {}) });
+      o.reply(msg, { workflowId, runId, commits, ...(nextSeq ? { nextSeq } : {}) });
       return;
     }
     case 'list': {

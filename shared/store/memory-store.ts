@@ -46,6 +46,8 @@ import {
   type StoredCommit,
   type SummaryWrite,
   type TimerRecord,
+  type WorkflowIdClaim,
+  type WorkflowIdHolder,
 } from './types.js';
 
 /** Options of createMemoryStore. */
@@ -166,7 +168,7 @@ class MemoryStore implements Store {
     const gens = this.ids.get(workflowId) ?? [];
     const holder = gens.at(-1);
     if (holder) {
-      if (holder.runId === runId) return { claimed: true };
+      if (holder.runId === runId) return { claimed: true, gen: holder.gen };
       const status: RunStatus = this.runs.get(holder.runId)?.status ?? 'running';
       if (startMsgId !== undefined && holder.startMsgId === startMsgId) {
         return { claimed: false, runId: holder.runId, status, sameStart: true };
@@ -183,7 +185,23 @@ class MemoryStore implements Store {
       ...(startMsgId === undefined ? {} : { startMsgId }),
     });
     this.ids.set(workflowId, gens);
-    return { claimed: true };
+    return { claimed: true, gen };
+  }
+
+  async claimWorkflowIds(claims: readonly WorkflowIdClaim[]): Promise<(ClaimResult | ConflictError)[]> {
+    const results: (ClaimResult | ConflictError)[] = [];
+    for (const c of claims) results.push(await this.claimWorkflowId(c.workflowId, c.runId, c.policy, c.startMsgId));
+    return results;
+  }
+
+  async workflowIdHolder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined> {
+    const holder = (this.ids.get(workflowId) ?? []).at(-1);
+    if (!holder) return known;
+    return {
+      runId: holder.runId,
+      gen: holder.gen,
+      ...(holder.startMsgId === undefined ? {} : { startMsgId: holder.startMsgId }),
+    };
   }
 
   // ---- run summaries ----

@@ -90,6 +90,8 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
 
     claimWorkflowId: (workflowId, runId, policy, startMsgId) =>
       guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy, startMsgId)),
+    claimWorkflowIds: (claims) => guard('claimWorkflowIds', () => runs.claimMany(claims)),
+    workflowIdHolder: (workflowId, known) => guard('workflowIdHolder', () => runs.holder(workflowId, known)),
 
     saveRun: (state, extra) => guard('saveRun', () => runs.save(state, extra)),
     saveRuns: (states) => guard('saveRuns', () => runs.saveMany(states)),

@@ -25,9 +25,19 @@ import {
   type WorkflowIdDoc,
   workflowIdGenId,
 } from './documents.js';
-import { isDuplicateKeyError } from './errors.js';
+import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
 import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
-import type { ClaimResult, IdReusePolicy, OpenRunVersion, Page, RunFilter, RunRecord, SummaryWrite } from './types.js';
+import type {
+  ClaimResult,
+  IdReusePolicy,
+  OpenRunVersion,
+  Page,
+  RunFilter,
+  RunRecord,
+  SummaryWrite,
+  WorkflowIdClaim,
+  WorkflowIdHolder,
+} from './types.js';
 
 /** Default and largest page size of listRuns. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -55,33 +65,10 @@ export class RunStore {
     if ((await this.profile()).idFiltersOnly) {
       // A run's first summary is a plain insert, atomic everywhere: a newer summary written first
       // makes it fail, and one written after it overwrites it. One round trip, no probe.
-      if (state.lastSeq === 1) {
-        try {
-          await this.runs.insertOne({ _id: state.runId, ...set } as RunDoc);
-          return NOTHING_BEHIND;
-        } catch (err) {
-          if (!isDuplicateKeyError(err)) throw err;
-        }
-      }
-      // A closed run's summary is its last: nothing newer can be stored, so it is written without
-      // reading first (an older writer racing it finds the closing commit by its own probe).
-      if (state.status !== 'running') {
-        await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+      if (insertsFirst(state) && (await this.insertSummaries([{ _id: state.runId, ...set } as RunDoc])).length === 0) {
         return NOTHING_BEHIND;
       }
-      // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
-      // server's own conditional update, hence the check for a newer commit afterwards.
-      for (let attempt = 0; ; attempt++) {
-        const stored = await this.runs.findOne({ _id: state.runId }, { projection: { lastSeq: 1 } });
-        if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
-        try {
-          await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
-          return { maybeBehind: await this.newerCommitExists([state]) };
-        } catch (err) {
-          // Another writer created the summary between our read and our upsert: read it again.
-          if (!isDuplicateKeyError(err) || attempt > 0) throw err;
-        }
-      }
+      return this.updateById(state, set);
     }
     const filter: Filter<RunDoc> = { _id: state.runId, lastSeq: { $lt: state.lastSeq } };
     try {
@@ -93,6 +80,47 @@ export class RunStore {
       await this.runs.updateOne(filter, { $set: set });
     }
     return NOTHING_BEHIND;
+  }
+
+  /**
+   * Writes a summary that exists (or may) by `_id` alone, for servers where conditional writes
+   * scan (see ServerProfile.idFiltersOnly).
+   */
+  private async updateById(state: RunState, set: Partial<RunDoc>): Promise<SummaryWrite> {
+    // A closed run's summary is its last: nothing newer can be stored, so it is written without
+    // reading first (an older writer racing it finds the closing commit by its own probe).
+    if (state.status !== 'running') {
+      await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+      return NOTHING_BEHIND;
+    }
+    // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
+    // server's own conditional update, hence the check for a newer commit afterwards.
+    for (let attempt = 0; ; attempt++) {
+      const stored = await this.runs.findOne({ _id: state.runId }, { projection: { lastSeq: 1 } });
+      if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
+      try {
+        await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
+        return { maybeBehind: await this.newerCommitExists([state]) };
+      } catch (err) {
+        // Another writer created the summary between our read and our upsert: read it again.
+        if (!isDuplicateKeyError(err) || attempt > 0) throw err;
+      }
+    }
+  }
+
+  /**
+   * Inserts summaries in one unordered insert; returns the indexes of those already stored
+   * (duplicate key), which the caller writes by update instead. Any other failure rejects.
+   */
+  private async insertSummaries(docs: RunDoc[]): Promise<number[]> {
+    try {
+      if (docs.length === 1) await this.runs.insertOne(docs[0] as RunDoc);
+      else await this.runs.insertMany(docs, { ordered: false });
+      return [];
+    } catch (err) {
+      if (docs.length === 1 && isDuplicateKeyError(err)) return [0];
+      return duplicateIndexesOrThrow(err, docs.length);
+    }
   }
 
   /**
@@ -119,10 +147,9 @@ export class RunStore {
     const batch = [...newest.values()];
     if (batch.length === 0) return NOTHING_BEHIND;
     const profile = await this.profile();
-    if (profile.idFiltersOnly || batch.length > profile.maxUpdatesPerCommand) {
-      // Where conditional writes are neither atomic nor indexed, or statements go one per command
-      // (see ServerProfile), save() writes each state: it reads what is stored itself, skips the
-      // read where it can, and settles races.
+    if (profile.idFiltersOnly) return this.saveManyById(batch);
+    if (batch.length > profile.maxUpdatesPerCommand) {
+      // Where statements go one per command (see ServerProfile), save() writes each state.
       const maybeBehind: string[] = [];
       await forEachLimited(batch, SINGLE_UPDATE_CONCURRENCY, async (s) => {
         maybeBehind.push(...(await this.save(s)).maybeBehind);
@@ -151,6 +178,25 @@ export class RunStore {
       return { maybeBehind };
     }
     return NOTHING_BEHIND;
+  }
+
+  /**
+   * saveMany where conditional writes are neither atomic nor indexed (FerretDB 1.x). Summaries
+   * written behind mostly do not exist yet when a run closes (or starts): those states go in one
+   * unordered insert, one round trip for the batch; the ones found stored, and every other open
+   * state, are written one by one by `_id` (updateById reads what is stored itself, skips the
+   * read where it can, and settles races).
+   */
+  private async saveManyById(batch: RunState[]): Promise<SummaryWrite> {
+    const inserts = batch.filter(insertsFirst);
+    const docs = inserts.map((s) => ({ _id: s.runId, ...toRunFields(s, this.maxPayloadBytes) }) as RunDoc);
+    const stored = inserts.length === 0 ? [] : await this.insertSummaries(docs);
+    const updates = [...batch.filter((s) => !insertsFirst(s)), ...stored.flatMap((i) => inserts[i] ?? [])];
+    const maybeBehind: string[] = [];
+    await forEachLimited(updates, SINGLE_UPDATE_CONCURRENCY, async (s) => {
+      maybeBehind.push(...(await this.updateById(s, toRunFields(s, this.maxPayloadBytes))).maybeBehind);
+    });
+    return { maybeBehind };
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
@@ -214,11 +260,47 @@ export class RunStore {
   async claim(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult> {
     // Most ids are new: inserting generation 1 straight away claims them in one round trip, and
     // fails only where a holder exists, which the loop below then looks at.
-    if (await this.insertGeneration(workflowId, 1, runId, startMsgId)) return { claimed: true };
+    if (await this.insertGeneration(workflowId, 1, runId, startMsgId)) return { claimed: true, gen: 1 };
+    return this.claimHeld(workflowId, runId, policy, startMsgId);
+  }
+
+  /**
+   * Claims of many starts: generation 1 of every id in one unordered insert (most ids are new),
+   * then claimHeld for each id found held. A claim that keeps losing races gets its ConflictError.
+   */
+  async claimMany(claims: readonly WorkflowIdClaim[]): Promise<(ClaimResult | ConflictError)[]> {
+    if (claims.length === 0) return [];
+    const docs = claims.map((c) => this.generationDoc(c.workflowId, 1, c.runId, c.startMsgId));
+    let held: number[] = [];
+    try {
+      await this.ids.insertMany(docs, { ordered: false });
+    } catch (err) {
+      held = duplicateIndexesOrThrow(err, docs.length);
+    }
+    const results: (ClaimResult | ConflictError)[] = claims.map(() => ({ claimed: true, gen: 1 }));
+    await forEachLimited(held, SINGLE_UPDATE_CONCURRENCY, async (i) => {
+      const c = claims[i];
+      if (!c) return;
+      results[i] = await this.claimHeld(c.workflowId, c.runId, c.policy, c.startMsgId).catch((err: unknown) => {
+        if (err instanceof ConflictError) return err;
+        throw err;
+      });
+    });
+    return results;
+  }
+
+  /** A claim of an id whose generation 1 exists: looks at the holder, takes the next generation if free. */
+  private async claimHeld(
+    workflowId: string,
+    runId: string,
+    policy: IdReusePolicy,
+    startMsgId?: string,
+  ): Promise<ClaimResult> {
+    let holder: WorkflowIdHolder | undefined;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      const holder = await this.currentHolder(workflowId);
+      holder = await this.holder(workflowId, holder);
       // The same start again (redelivery): its decision finds the run it began, open or closed.
-      if (holder?.runId === runId) return { claimed: true };
+      if (holder?.runId === runId) return { claimed: true, gen: holder.gen };
       if (holder) {
         // Whether the holder is open is its summary's to say (written before its close is
         // published); a holder without one is still starting.
@@ -234,7 +316,8 @@ export class RunStore {
         }
       }
       // When this fails, another start took the generation first: look at the new holder.
-      if (await this.insertGeneration(workflowId, (holder?.gen ?? 0) + 1, runId, startMsgId)) return { claimed: true };
+      const gen = (holder?.gen ?? 0) + 1;
+      if (await this.insertGeneration(workflowId, gen, runId, startMsgId)) return { claimed: true, gen };
     }
     throw new ConflictError(
       `workflowId ${workflowId} changed hands ${CLAIM_ATTEMPTS} times during one claim; try again`,
@@ -242,6 +325,17 @@ export class RunStore {
         details: { workflowId, runId },
       },
     );
+  }
+
+  private generationDoc(workflowId: string, gen: number, runId: string, startMsgId?: string): WorkflowIdDoc {
+    return {
+      _id: workflowIdGenId(workflowId, gen),
+      workflowId,
+      gen,
+      runId,
+      claimedAt: this.now(),
+      ...(startMsgId === undefined ? {} : { startMsgId }),
+    };
   }
 
   /** Inserts generation `gen` of a workflowId for runId; false when that generation exists. */
@@ -252,14 +346,7 @@ export class RunStore {
     startMsgId?: string,
   ): Promise<boolean> {
     try {
-      await this.ids.insertOne({
-        _id: workflowIdGenId(workflowId, gen),
-        workflowId,
-        gen,
-        runId,
-        claimedAt: this.now(),
-        ...(startMsgId === undefined ? {} : { startMsgId }),
-      });
+      await this.ids.insertOne(this.generationDoc(workflowId, gen, runId, startMsgId));
       return true;
     } catch (err) {
       if (!isDuplicateKeyError(err)) throw err;
@@ -267,10 +354,18 @@ export class RunStore {
     }
   }
 
-  /** The highest generation of a workflowId: its current (or last) holder. */
-  private async currentHolder(workflowId: string): Promise<WorkflowIdDoc | undefined> {
-    const gens = await this.generations(workflowId);
-    return gens[gens.length - 1];
+  /**
+   * The highest generation of a workflowId: its current (or last) holder, read by `_id` from just
+   * past `known` (generations are never removed, and gen n+1 is inserted only after gen n was read,
+   * so there is no hole): one lookup when the caller's holder is still current.
+   */
+  async holder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined> {
+    let last = known;
+    for (let gen = (known?.gen ?? 0) + 1; ; gen++) {
+      const d = await this.ids.findOne({ _id: workflowIdGenId(workflowId, gen) });
+      if (!d) return last;
+      last = { runId: d.runId, gen: d.gen, ...(d.startMsgId === undefined ? {} : { startMsgId: d.startMsgId }) };
+    }
   }
 
   /**
@@ -286,6 +381,15 @@ export class RunStore {
       gens.push(d);
     }
   }
+}
+
+/**
+ * Whether a summary is first tried as an insert (idFiltersOnly servers): a run's first state, or
+ * its closing one, which under write-behind is usually its first written too. An insert never
+ * moves a summary backwards: it lands only where none is stored.
+ */
+function insertsFirst(state: RunState): boolean {
+  return state.lastSeq === 1 || state.status !== 'running';
 }
 
 function encodeCursor(startedAt: number, runId: string): string {

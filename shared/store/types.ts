@@ -38,7 +38,30 @@ export type IdReusePolicy = 'returnExisting' | 'rejectWhileOpen' | 'allowAfterCl
  * `sameStart`: the holder was started by the same start message (its `Nats-Msg-Id`), sent again
  * after JetStream's duplicate window: that start is answered with the holder, whatever the policy.
  */
-export type ClaimResult = { claimed: true } | { claimed: false; runId: string; status: RunStatus; sameStart?: true };
+export type ClaimResult =
+  | { claimed: true; gen: number }
+  | { claimed: false; runId: string; status: RunStatus; sameStart?: true };
+
+/** One claim of claimWorkflowIds: the arguments of claimWorkflowId. */
+export interface WorkflowIdClaim {
+  workflowId: string;
+  runId: string;
+  policy: IdReusePolicy;
+  startMsgId?: string;
+}
+
+/**
+ * One generation of a workflowId: the run that claimed it. The highest generation is the id's
+ * current (or last) holder; whether that run is open is its summary's to say, and a holder
+ * without a summary yet is a run still starting, hence open.
+ */
+export interface WorkflowIdHolder {
+  runId: string;
+  /** 1 for the id's first run, one more for each reuse after a close. */
+  gen: number;
+  /** `Nats-Msg-Id` of the start that claimed it, so the same start sent again finds its run. */
+  startMsgId?: string;
+}
 
 /** A run summary: plain fields for listing and indexing, plus the full RunState. */
 export interface RunRecord {
@@ -146,6 +169,19 @@ export interface Store {
   // ---- workflowId ownership ----
   /** Claims a workflowId for a run under a reuse policy (see IdReusePolicy). */
   claimWorkflowId(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult>;
+  /**
+   * claimWorkflowId for many starts at once (usually of different ids): their first generations
+   * go in one unordered insert, and an id found held takes claimWorkflowId's path. One entry per
+   * claim, in order: its ClaimResult, or ConflictError when the id changed hands too often during
+   * it. Other failures (server down) reject the whole call.
+   */
+  claimWorkflowIds(claims: readonly WorkflowIdClaim[]): Promise<(ClaimResult | ConflictError)[]>;
+  /**
+   * The current holder of a workflowId (its highest generation), read by `_id` from generation 1,
+   * or from just past `known` (a holder read before: generations are never removed), so a
+   * caller that remembers the holder confirms it with one lookup. Undefined when never claimed.
+   */
+  workflowIdHolder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined>;
 
   // ---- run summaries (projections of history) ----
   /**

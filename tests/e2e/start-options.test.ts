@@ -175,7 +175,13 @@ describe('memo and search attributes', () => {
     expect(described.memo).toEqual({ source: 'web', tags: ['a', 'b'] });
     expect(described.searchAttributes).toEqual({ customer: 'c7', priority: 2, vip: true, stage: 'open' });
 
-    const byCustomer = await client.list({ where: { customer: 'c7' } });
+    // Summaries are written behind the start (at once, not awaited, when attributes are set).
+    const byCustomer = await waitFor('both runs in list', async () => {
+      const page = await client.list({ where: { customer: 'c7' } });
+      return (await client.list({ where: { customer: 'c8' } })).runs.length === 1 && page.runs.length === 1
+        ? page
+        : undefined;
+    });
     expect(byCustomer.runs.map((r) => r.runId)).toEqual([started.runId]);
     expect(
       (await client.list({ where: { customer: 'c7', vip: true }, type: 'cart', status: 'running' })).runs,

@@ -80,7 +80,7 @@ describe('an outside input redelivered after its commit was stored', () => {
       );
       expect(await signal('add', 'in/2')).toMatchObject({ kind: 'applied' });
       // A result or firing comes on the events stream: its position there names another message.
-      const runId = (await store.getRunByWorkflowId('dup-1'))?.runId ?? '';
+      const runId = (await store.workflowIdHolder('dup-1'))?.runId ?? '';
       expect(
         await decider.process(
           { kind: 'run', runId, workflowId: 'dup-1', decision: { kind: 'timerFired', timerSeq: 9 } },

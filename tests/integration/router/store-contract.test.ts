@@ -95,8 +95,9 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
 
   it('claims a workflowId by run; another run gets the holder until it closes, then the id', async () => {
     const store = await makeStore(new ManualClock());
-    expect(await store.claimWorkflowId('w', 'run-a', 'returnExisting', 'm-a')).toEqual({ claimed: true });
-    expect(await store.claimWorkflowId('w', 'run-a', 'returnExisting')).toEqual({ claimed: true });
+    expect(await store.claimWorkflowId('w', 'run-a', 'returnExisting', 'm-a')).toEqual({ claimed: true, gen: 1 });
+    expect(await store.claimWorkflowId('w', 'run-a', 'returnExisting')).toEqual({ claimed: true, gen: 1 });
+    expect(await store.workflowIdHolder('w')).toEqual({ runId: 'run-a', gen: 1, startMsgId: 'm-a' });
     expect(await store.claimWorkflowId('w', 'run-b', 'returnExisting')).toEqual({
       claimed: false,
       runId: 'run-a',
@@ -116,8 +117,13 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
       status: 'completed',
       sameStart: true,
     });
-    expect(await store.claimWorkflowId('w', 'run-c', 'allowAfterClose')).toEqual({ claimed: true });
+    expect(await store.claimWorkflowId('w', 'run-c', 'allowAfterClose')).toEqual({ claimed: true, gen: 2 });
     expect((await store.getRunByWorkflowId('w'))?.runId).toBe('run-a'); // run-c has no summary yet
+    // The holder is run-c all the same; one read past a remembered holder confirms or moves it.
+    const first = { runId: 'run-a', gen: 1 };
+    expect(await store.workflowIdHolder('w', first)).toEqual({ runId: 'run-c', gen: 2 });
+    expect(await store.workflowIdHolder('w', { runId: 'run-c', gen: 2 })).toEqual({ runId: 'run-c', gen: 2 });
+    expect(await store.workflowIdHolder('never-claimed')).toBeUndefined();
   });
 
   it('never moves a summary backwards, and keeps the start message id', async () => {

@@ -4,6 +4,7 @@ import { decide, defineWorkflow, foldCommits } from '../../../shared/engine/inde
 import type { DecisionInput, RunState } from '../../../shared/engine/types.js';
 import { ConflictError, InvalidInputError, PayloadTooLargeError } from '../../../shared/errors.js';
 import type { IdReusePolicy, StoredCommit } from '../../../shared/store/index.js';
+import { connectMongo } from '../../harness/index.js';
 import { freshStore, newRunId, rejection, sampleCommit, sampleState, type TestStore } from './helpers.js';
 
 let t: TestStore;
@@ -88,6 +89,27 @@ describe('store: run summaries', () => {
     await t.store.saveRuns([]);
   });
 
+  it('saveRuns of closing states: one insert for those without a summary, an update for the one that has one', async () => {
+    const inserts: number[] = [];
+    const client = await connectMongo(undefined, { monitorCommands: true });
+    client.on('commandStarted', (e) => {
+      if (e.commandName === 'insert' && (e.command as { insert?: string }).insert?.endsWith('_runs')) {
+        inserts.push((e.command as { documents: unknown[] }).documents.length);
+      }
+    });
+    t = await freshStore({}, client);
+    const [a, b, c] = [newRunId(), newRunId(), newRunId()];
+    await t.store.saveRun(sampleState(b, { lastSeq: 2 })); // b has an open summary already
+    inserts.length = 0;
+    const closing = (runId: string) => sampleState(runId, { status: 'completed', lastSeq: 3, closedAt: 1 });
+    await t.store.saveRuns([closing(a), closing(b), closing(c)]);
+    for (const runId of [a, b, c]) {
+      expect(await t.store.getRun(runId)).toMatchObject({ status: 'completed', lastSeq: 3 });
+    }
+    // On FerretDB (conditional writes by `_id` only) the three go in one insert; MongoDB upserts them in one bulk.
+    if (inserts.length > 0) expect(inserts).toEqual([3]);
+  });
+
   it('refuses an oversize run state', async () => {
     t = await freshStore({ maxPayloadBytes: 2_000 });
     const runId = newRunId();
@@ -149,8 +171,8 @@ describe('store: workflowId claims', () => {
   for (const policy of policies) {
     it(`${policy}: an open id stays with its run; a repeated claim by the same run is idempotent`, async () => {
       t = await freshStore();
-      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true });
-      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true });
+      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true, gen: 1 });
+      expect(await t.store.claimWorkflowId('order-1', 'run-a', policy)).toEqual({ claimed: true, gen: 1 });
       expect(await t.store.claimWorkflowId('order-1', 'run-b', policy)).toEqual({
         claimed: false,
         runId: 'run-a',
@@ -168,7 +190,7 @@ describe('store: workflowId claims', () => {
       if (policy === 'rejectDuplicate') {
         expect(after).toEqual({ claimed: false, runId: 'run-a', status: 'failed' });
       } else {
-        expect(after).toEqual({ claimed: true });
+        expect(after).toEqual({ claimed: true, gen: 2 });
         expect(await t.store.claimWorkflowId('order-1', 'run-e', policy)).toMatchObject({
           claimed: false,
           runId: 'run-d',
@@ -182,10 +204,36 @@ describe('store: workflowId claims', () => {
         });
         // The second generation's run closes in turn, and the id is free again.
         await t.store.saveRun(closed('order-1', 'run-d', 'completed'));
-        expect(await t.store.claimWorkflowId('order-1', 'run-f', policy)).toEqual({ claimed: true });
+        expect(await t.store.claimWorkflowId('order-1', 'run-f', policy)).toEqual({ claimed: true, gen: 3 });
       }
     });
   }
+
+  it('claims of many starts in one batch: new ids in one insert; a duplicate among them takes the per-id path', async () => {
+    t = await freshStore();
+    await t.store.claimWorkflowId('held', 'run-held', 'returnExisting'); // open: no summary yet
+    await t.store.claimWorkflowId('reused', 'run-old', 'returnExisting');
+    await t.store.saveRun(closed('reused', 'run-old', 'completed'));
+    const claims = [
+      { workflowId: 'new-1', runId: 'run-1', policy: 'returnExisting', startMsgId: 'm-1' },
+      { workflowId: 'held', runId: 'run-2', policy: 'rejectWhileOpen' },
+      { workflowId: 'new-2', runId: 'run-3', policy: 'returnExisting' },
+      { workflowId: 'new-1', runId: 'run-4', policy: 'returnExisting' }, // the same id twice in one batch
+      { workflowId: 'reused', runId: 'run-5', policy: 'allowAfterClose' },
+      { workflowId: 'held', runId: 'run-held', policy: 'returnExisting' }, // the holder's own start again
+    ] as const;
+    expect(await t.store.claimWorkflowIds(claims)).toEqual([
+      { claimed: true, gen: 1 },
+      { claimed: false, runId: 'run-held', status: 'running' },
+      { claimed: true, gen: 1 },
+      { claimed: false, runId: 'run-1', status: 'running' },
+      { claimed: true, gen: 2 },
+      { claimed: true, gen: 1 },
+    ]);
+    expect(await t.store.workflowIdHolder('new-1')).toEqual({ runId: 'run-1', gen: 1, startMsgId: 'm-1' });
+    expect(await t.store.workflowIdHolder('reused')).toEqual({ runId: 'run-5', gen: 2 });
+    expect(await t.store.claimWorkflowIds([])).toEqual([]);
+  });
 
   it('ten runs racing for one id: exactly one holds it', async () => {
     t = await freshStore();
@@ -211,7 +259,7 @@ describe('store: workflowId claims', () => {
     await t.store.saveRun(sampleState('run-old', { workflowId: 'w' }));
     expect(await t.store.claimWorkflowId('w', 'run-new', 'allowAfterClose')).toMatchObject({ claimed: false });
     await t.store.saveRun(sampleState('run-old', { workflowId: 'w', status: 'completed', lastSeq: 2 }));
-    expect(await t.store.claimWorkflowId('w', 'run-new', 'returnExisting')).toEqual({ claimed: true });
+    expect(await t.store.claimWorkflowId('w', 'run-new', 'returnExisting')).toEqual({ claimed: true, gen: 2 });
     expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-old'); // run-new has no summary yet
     await t.store.saveRun(sampleState('run-new', { workflowId: 'w', startedAt: 2_000_000_000_000 }));
     expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-new');
@@ -283,7 +331,7 @@ describe('store: repair after a crash between commit and summary', () => {
     expect(rec?.status).toBe('completed');
     expect(rec?.state).toEqual(state);
     // The closed run's id is free again.
-    expect(await t.store.claimWorkflowId(workflowId, newRunId(), 'returnExisting')).toEqual({ claimed: true });
+    expect(await t.store.claimWorkflowId(workflowId, newRunId(), 'returnExisting')).toEqual({ claimed: true, gen: 2 });
     // Up to date: no rebuild.
     expect(await t.store.repairRun(runId, () => expect.fail('no rebuild needed'))).toEqual(state);
   });

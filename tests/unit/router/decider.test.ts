@@ -16,7 +16,9 @@ describe('RunDecider over the memory store', () => {
     const runId = outcome.kind === 'started' ? outcome.runId : '';
     await decider.drain();
     expect((await historyOf(store, runId)).map((c) => c.seq)).toEqual([1]);
-    expect(await store.getRun(runId)).toMatchObject({ status: 'running', lastSeq: 1, startMsgId: 'm1' });
+    expect(await store.getRun(runId)).toMatchObject({ status: 'running', lastSeq: 1 });
+    // The start's message id is on the workflowId's holder, which the claim wrote.
+    expect(await store.workflowIdHolder('seq-1')).toEqual({ runId, gen: 1, startMsgId: 'm1' });
     expect(published.map((m) => m.msgId)).toEqual([`${runId}:1:0`]);
     expect((published[0]?.body as TaskMessage | undefined)?.activity).toBe('stepA');
     expect(await store.findUnpublished({ olderThan: Number.POSITIVE_INFINITY, limit: 10 })).toEqual([]);
@@ -46,6 +48,20 @@ describe('RunDecider over the memory store', () => {
     expect(outcome).toEqual({ kind: 'applied', workflowId: 'seq-2', runId, seq: 2 });
     expect(published.map((m) => (m.body as TaskMessage).activity)).toEqual(['stepA', 'stepB']);
     expect((published[1]?.body as TaskMessage | undefined)?.input).toEqual({ previous: ['A'] });
+  });
+
+  it('a signal right after a start finds the run before its summary is written, here and on another router', async () => {
+    const { decider, store, another } = deciderBench({ summaryDelayMs: 60_000 });
+    const started = await decider.process(start('steps', 'st-ns'), { startKey: 'e/1' });
+    const runId = started.kind === 'started' ? started.runId : '';
+    // No summary yet: the start's is written behind like any open state's.
+    expect(await store.getRun(runId)).toBeUndefined();
+    expect(await decider.process(signal('st-ns', 'add'), { startKey: 'e/2' })).toMatchObject({ runId, seq: 2 });
+    const elsewhere = another();
+    expect(await elsewhere.holderStatus('st-ns')).toEqual({ runId, status: 'running' });
+    expect((await elsewhere.current('st-ns'))?.state.lastSeq).toBe(2);
+    await decider.drain(); // writes the delayed summary
+    expect(await store.getRun(runId)).toMatchObject({ status: 'running', lastSeq: 2 });
   });
 
   it('applies a signal to the open run of its workflowId', async () => {

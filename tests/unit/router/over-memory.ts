@@ -31,7 +31,7 @@ export interface DeciderBench {
 }
 
 /** A bench over a fresh memory store, deciding `steps` and `sequence`. */
-export function deciderBench(): DeciderBench {
+export function deciderBench(opts: { summaryDelayMs?: number } = {}): DeciderBench {
   const clock = new ManualClock();
   const store = createMemoryStore({ now: () => clock.now() });
   const published: OutboundMessage[] = [];
@@ -43,7 +43,7 @@ export function deciderBench(): DeciderBench {
       subjects: subjects('t'),
       log: silentLogger,
       clock,
-      summaryDelayMs: 0,
+      summaryDelayMs: opts.summaryDelayMs ?? 0,
       publish: async (m) => {
         if (failPublish.on) throw new Error('publish failed (test)');
         published.push(m);
