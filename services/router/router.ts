@@ -29,6 +29,7 @@ import { type RouterConsumerSpecs, routerConsumerSpecs, setupRouterConsumers } f
 import { RunDecider } from './decider.js';
 import type { RouterFaultHooks } from './fault-hooks.js';
 import { InputHandler } from './handle-input.js';
+import { InlineSteps } from './inline-steps.js';
 import { type CompiledRouterOptions, compileRouterOptions, type RouterOptionsInput } from './options.js';
 import type { OutboundMessage } from './outbox.js';
 import { joinPartitions, type PartitionMembership } from './partitions.js';
@@ -227,6 +228,16 @@ class RouterService implements ServiceHandle {
       summaryDelayMs: o.summaryDelayMs,
       cacheSize: o.runCacheSize,
       publish: publisher(res.bus, faults),
+      ...(o.inlineActivities.size === 0
+        ? {}
+        : {
+            inline: new InlineSteps({
+              activities: o.inlineActivities,
+              clock: o.clock,
+              log: o.log,
+              keepAliveMs: Math.max(1, Math.floor(o.ackWaitMs / 3)),
+            }),
+          }),
     });
     const service = new RouterService(o, res, specs, decider, inboxEpoch);
     service.membership = await joinPartitions({
@@ -324,6 +335,11 @@ function withAppendHook(store: Store, hook: (commit: StoredCommit) => void): Sto
         if (results[i] === undefined) hook(c);
       });
       return results;
+    },
+    appendChain: async (commits) => {
+      const appended = await store.appendChain(commits);
+      for (const c of commits.slice(0, appended.stored)) hook(c);
+      return appended;
     },
   };
 }
