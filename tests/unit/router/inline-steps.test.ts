@@ -213,7 +213,7 @@ describe('inline steps: declaration and registration', () => {
   });
 
   it('accepts a router given every inline activity', () => {
-    const names = ['inlineA', 'inlineB', 'inlineC', 'inlineFlaky'];
+    const names = ['inlineA', 'inlineB', 'inlineBlock', 'inlineC', 'inlineFlaky'];
     const o = compileRouterOptions({
       workflows: inlineWorkflows,
       activities: names.map((n) => defineActivity(n, () => n) as ActivityDefinition),
