@@ -291,7 +291,7 @@ export class RunDecider {
     // The start summary is written before we answer, so signals right after can find the run.
     await this.projections.saveNow(state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
     await this.publishChain(chain, commits.slice(0, stored), { start: true });
-    if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state);
+    if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state, chain);
     return { kind: 'started', workflowId, runId, created: true } as const;
   }
 
@@ -358,7 +358,7 @@ export class RunDecider {
           err,
         });
       });
-      if (chain.cut && stored === commits.length) this.resumeInline(input.workflowId, run.def, state);
+      if (chain.cut && stored === commits.length) this.resumeInline(input.workflowId, run.def, state, chain);
       const ignored = (decision.events[0] as { ignored?: string } | undefined)?.ignored;
       return {
         kind: 'applied',
@@ -432,17 +432,18 @@ export class RunDecider {
   }
 
   /**
-   * A chain cut at its cap left inline steps pending: a chain of their own runs them, queued
-   * behind the workflowId's other inputs. If this router dies first, their timers cover them.
+   * A chain cut at its cap left inline steps pending (or still running): a chain of their own
+   * runs them (or takes their outcomes), queued behind the workflowId's other inputs. If this
+   * router dies first, their startToClose timers run them again.
    */
-  private resumeInline(workflowId: string, def: WorkflowDefinition, from: RunState): void {
+  private resumeInline(workflowId: string, def: WorkflowDefinition, from: RunState, cut: InlineChain): void {
     const inline = this.opts.inline;
     if (!inline) return;
     void this.queue
       .run(workflowId, async () => {
         const run = await this.load(from.runId);
         if (run?.state.status !== 'running') return;
-        const chain = await inline.fold(def, run.state, pendingSteps(run.state));
+        const chain = await inline.fold(def, run.state, cut.inFlight ?? pendingSteps(run.state));
         if (chain.decisions.length === 0) return;
         const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
         const { stored } = await this.appendAll(commits);
@@ -450,7 +451,7 @@ export class RunDecider {
         const state = (chain.decisions[stored - 1] as Decision).state;
         this.remember({ def, state });
         await this.publishChain(chain, commits.slice(0, stored));
-        if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state);
+        if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state, chain);
       })
       .catch((err: unknown) => {
         // The steps' startToClose timers run them again.

@@ -25,14 +25,19 @@ import type { Logger } from '../../shared/log.js';
 
 /** Decisions one chain folds at most before it is committed. */
 export const MAX_CHAIN_DECISIONS = 100;
-/** Wall time after which a chain starts no further steps and is committed. */
-export const CHAIN_BUDGET_MS = 5_000;
+/**
+ * Wall time after which a chain is committed, its steps still running or not: kept well under
+ * a client's start timeout (5 s), since a start is answered once its chain is stored.
+ */
+export const CHAIN_BUDGET_MS = 2_000;
 
 /** A scheduleActivity command of an inline step. */
 export type InlineStep = Extract<Command, { kind: 'scheduleActivity' }>;
 
 /** The input a step's outcome is fed back as: its result, or the firing of the timer it ran out of. */
-type StepOutcome = WithoutAt<Extract<DecisionInput, { kind: 'activityCompleted' | 'activityFailed' | 'timerFired' }>>;
+export type StepOutcome = WithoutAt<
+  Extract<DecisionInput, { kind: 'activityCompleted' | 'activityFailed' | 'timerFired' }>
+>;
 type WithoutAt<T> = T extends unknown ? Omit<T, 'at'> : never;
 
 /** What one chain folded: its decisions in order (the first is the one it started from, if any). */
@@ -43,8 +48,13 @@ export interface InlineChain {
    * within the chain (cancelled, or fired in-process), and cancels of the chain's own steps.
    */
   elided: Set<number>[];
-  /** True when the last decision leaves inline steps the chain did not run (it was cut). */
+  /** True when the last decision leaves inline steps the chain did not finish (it was cut). */
   cut: boolean;
+  /**
+   * Steps still running when the chain's wall-time budget ran out: their outcomes, for the chain
+   * that resumes it (see fold's `work`). Absent when the cut steps were never started.
+   */
+  inFlight?: Promise<StepOutcome[]>;
 }
 
 /** Options of InlineSteps. */
@@ -119,14 +129,16 @@ export class InlineSteps {
   }
 
   /**
-   * Runs `steps` of the run in `state` and what their outcomes schedule, folding every outcome
-   * through decide(). `first`, when given, is the decision that scheduled `steps` and opens the
-   * chain; without it the chain holds only the decisions its steps lead to.
+   * Runs `work` (steps of the run in `state`, or the outcomes of steps a cut chain left running)
+   * and what their outcomes schedule, folding every outcome through decide(). `first`, when
+   * given, is the decision that scheduled the steps and opens the chain; without it the chain
+   * holds only the decisions the outcomes lead to. Past the budget the chain is cut, steps still
+   * running or not: a step that outlives it does not hold its input (or a start's reply) back.
    */
   async fold(
     def: WorkflowDefinition,
     state: RunState,
-    steps: InlineStep[],
+    work: InlineStep[] | Promise<StepOutcome[]>,
     opts: { first?: Decision; keepAlive?: () => void } = {},
   ): Promise<InlineChain> {
     const decisions: Decision[] = opts.first ? [opts.first] : [];
@@ -134,13 +146,22 @@ export class InlineSteps {
     const ranSeqs = new Set<number>();
     const began = Date.now();
     let current = state;
-    let next = steps;
+    let next: InlineStep[] = [];
+    const launch = (steps: InlineStep[]): Promise<StepOutcome[]> => {
+      for (const step of steps) ranSeqs.add(step.activitySeq);
+      const at = current;
+      return Promise.all(steps.map((step) => this.run(at, step)));
+    };
+    let running: Promise<StepOutcome[]> | undefined = Array.isArray(work)
+      ? work.length > 0
+        ? launch(work)
+        : undefined
+      : work;
     const alive = opts.keepAlive ? setInterval(opts.keepAlive, this.opts.keepAliveMs) : undefined;
     try {
-      while (next.length > 0 && current.status === 'running') {
-        if (decisions.length >= this.maxDecisions || Date.now() - began >= this.budgetMs) break;
-        for (const s of next) ranSeqs.add(s.activitySeq);
-        const outcomes = await Promise.all(next.map((s) => this.run(current, s)));
+      while (running) {
+        const outcomes = await withinBudget(running, this.budgetMs - (Date.now() - began));
+        if (!outcomes) return { decisions, elided: elisions(decisions, fired, ranSeqs), cut: true, inFlight: running };
         next = [];
         for (const outcome of outcomes) {
           if (current.status !== 'running' || !stillWanted(current, outcome)) continue;
@@ -151,6 +172,8 @@ export class InlineSteps {
           current = d.state;
           next.push(...inlineStepsOf(d.commands));
         }
+        const room = decisions.length < this.maxDecisions && Date.now() - began < this.budgetMs;
+        running = next.length > 0 && current.status === 'running' && room ? launch(next) : undefined;
       }
     } finally {
       if (alive) clearInterval(alive);
@@ -219,6 +242,19 @@ export class InlineSteps {
     } finally {
       if (timer) clearTimeout(timer);
     }
+  }
+}
+
+/** The outcomes of `running`, or undefined when `budgetMs` runs out first. */
+async function withinBudget(running: Promise<StepOutcome[]>, budgetMs: number): Promise<StepOutcome[] | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const out = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, budgetMs));
+  });
+  try {
+    return await Promise.race([running, out]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -24,7 +24,7 @@ import { historyOf, ManualClock } from './over-memory.js';
 
 const s = subjects('t');
 
-function bench(fns: Record<string, ActivityFn>, opts: { maxDecisions?: number } = {}) {
+function bench(fns: Record<string, ActivityFn>, opts: { maxDecisions?: number; budgetMs?: number } = {}) {
   const clock = new ManualClock();
   const store = createMemoryStore({ now: () => clock.now() });
   const chains: number[] = [];
@@ -202,6 +202,32 @@ describe('inline steps: chain folding in the router', () => {
     const { state } = await replayed(b.store, runId);
     expect(state.status).toBe('completed');
     expect(b.published.some((m) => m.subject === s.timerSchedule(runId))).toBe(true); // the cut commit's live startToClose timer went out
+  });
+
+  it('commits a chain whose step outlives the budget, answers the start, and feeds the step outcome in later', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const b = bench(
+      {
+        ...three,
+        inlineB: async () => {
+          await released;
+          return 'late';
+        },
+      },
+      { budgetMs: 50 },
+    );
+    const runId = await b.start('inlineSequence', 'in-late');
+    // Stored so far: the start and step a; step b is pending, its startToClose timer published.
+    expect((await historyOf(b.store, runId)).map((c) => c.seq)).toEqual([1, 2]);
+    expect(b.published.some((m) => m.subject === s.timerSchedule(runId))).toBe(true);
+    release();
+    await b.decider.drain();
+    await b.decider.drain();
+    expect((await b.store.getRun(runId))?.state).toMatchObject({ status: 'completed', output: ['a1', 'late', 'c3'] });
+    expect((await replayed(b.store, runId)).state.status).toBe('completed');
   });
 });
 
