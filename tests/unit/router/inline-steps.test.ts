@@ -5,6 +5,7 @@ import { InlineSteps } from '../../../services/router/inline-steps.js';
 import { compileRouterOptions } from '../../../services/router/options.js';
 import type { OutboundMessage } from '../../../services/router/outbox.js';
 import type { TaskMessage, TimerScheduleMessage } from '../../../shared/bus/messages.js';
+import { checkDefinition } from '../../../shared/engine/check.js';
 import {
   type ActivityDefinition,
   type ActivityFn,
@@ -265,6 +266,16 @@ describe('inline steps: declaration and registration', () => {
         activities: { nope: { inline: true } },
       }),
     ).toThrow(/activities\.nope is not an activity/);
+  });
+
+  it("squall check says an inline activity missing from --activities is the router's to run", () => {
+    const findings = checkDefinition(inlineSequence, { activities: new Set(['inlineA', 'inlineB']) });
+    expect(findings.map((f) => [f.kind, f.message])).toEqual([
+      [
+        'missing-activity',
+        'activity "inlineC" is not exported by the activities module (declared inline: the router runs it, and needs it in its --activities)',
+      ],
+    ]);
   });
 
   it('records the flag and a default startToClose in the policy; executor activities stay the default', () => {
