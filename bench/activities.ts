@@ -12,3 +12,9 @@ export const stepA = defineActivity('stepA', noop);
 export const stepB = defineActivity('stepB', noop);
 /** Third step of noop3. */
 export const stepC = defineActivity('stepC', noop);
+/** First step of inline3 (run by the router). */
+export const inlineStepA = defineActivity('inlineStepA', noop);
+/** Second step of inline3 (run by the router). */
+export const inlineStepB = defineActivity('inlineStepB', noop);
+/** Third step of inline3 (run by the router). */
+export const inlineStepC = defineActivity('inlineStepC', noop);

@@ -1,6 +1,6 @@
 /**
- * Workflows the benchmarks run: `noop3`, three no-op activities in sequence, and `sleep1`, one
- * durable timer. Loadable by `squall router --workflows bench/workflows.ts`.
+ * Workflows the benchmarks run: `noop3`, three no-op activities in sequence, `inline3`, the same
+ * as inline steps, and `sleep1`, one durable timer. Loadable by `squall router --workflows bench/workflows.ts`.
  */
 import { setup } from 'xstate';
 import { activity, defineWorkflow } from '../shared/engine/index.js';
@@ -24,6 +24,38 @@ export const noop3 = defineWorkflow({
       a: { invoke: { src: 'stepA', input: ({ context }) => ({ n: context.n }), onDone: 'b', onError: 'failed' } },
       b: { invoke: { src: 'stepB', input: ({ context }) => ({ n: context.n }), onDone: 'c', onError: 'failed' } },
       c: { invoke: { src: 'stepC', input: ({ context }) => ({ n: context.n }), onDone: 'done', onError: 'failed' } },
+      done: { type: 'final' },
+      failed: { type: 'final' },
+    },
+    output: ({ context }) => ({ n: context.n }),
+  }),
+});
+
+/**
+ * noop3 with inline steps: the router runs the three steps in its own process (no executor, no
+ * queue hop) and stores the four decisions in one ordered insert. The like-for-like comparison
+ * with DBOS and Restate, which run their steps in process too.
+ */
+export const inline3 = defineWorkflow({
+  name: 'inline3',
+  version: 1,
+  machine: setup({
+    types: { input: {} as { n?: number } },
+    actors: {
+      inlineStepA: activity<{ n: number }, { ok: boolean }>({ inline: true }),
+      inlineStepB: activity<{ n: number }, { ok: boolean }>({ inline: true }),
+      inlineStepC: activity<{ n: number }, { ok: boolean }>({ inline: true }),
+    },
+  }).createMachine({
+    id: 'inline3',
+    context: ({ input }) => ({ n: input?.n ?? 0 }),
+    initial: 'a',
+    states: {
+      a: { invoke: { src: 'inlineStepA', input: ({ context }) => ({ n: context.n }), onDone: 'b', onError: 'failed' } },
+      b: { invoke: { src: 'inlineStepB', input: ({ context }) => ({ n: context.n }), onDone: 'c', onError: 'failed' } },
+      c: {
+        invoke: { src: 'inlineStepC', input: ({ context }) => ({ n: context.n }), onDone: 'done', onError: 'failed' },
+      },
       done: { type: 'final' },
       failed: { type: 'final' },
     },

@@ -12,7 +12,7 @@ import { startTimer } from '../../services/timer/timer.js';
 import type { ActivityDefinition } from '../../shared/engine/activity.js';
 import type { Logger } from '../../shared/log.js';
 import * as activities from '../activities.js';
-import { noop3, sleep1 } from '../workflows.js';
+import { inline3, noop3, sleep1 } from '../workflows.js';
 import { type CpuReader, procCpuSeconds, selfCpuSeconds } from './env.js';
 import { benchLogger } from './trace.js';
 
@@ -62,7 +62,8 @@ async function startInProcess(t: Target, topo: Topology): Promise<Engine> {
           mongoUrl: t.mongoUrl,
           prefix: t.prefix,
           dbName: t.dbName,
-          workflows: [noop3, sleep1],
+          workflows: [noop3, inline3, sleep1],
+          activities: Object.values(activities) as ActivityDefinition[],
           log: quietLog(),
         }),
       );
@@ -160,7 +161,8 @@ async function startProcesses(t: Target, topo: Topology): Promise<Engine> {
     await Promise.all(children.map((c) => c.exited));
   };
   try {
-    const wf = ['--workflows', 'bench/workflows.ts'];
+    // The router runs inline3's steps itself: it loads the activities too.
+    const wf = ['--workflows', 'bench/workflows.ts', '--activities', 'bench/activities.ts'];
     // The first router creates the streams; the rest start in parallel. Without routers, every
     // service creates (or finds) the streams itself as it connects.
     if (topo.routers > 0) children.push(await spawnService('router', wf, t));

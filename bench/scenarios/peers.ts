@@ -42,18 +42,34 @@ function systemsOf(flags: Flags): string[] {
   return list;
 }
 
-/** Squall's rows: noop3 on executor activities, sequential then at concurrency `c`. */
-async function squallRound(ctx: ScenarioContext, round_: number, runs: number, n: number, c: number): Promise<PeerRow> {
-  return await withEngine(ctx, 'peers', topologyOf(ctx.flags), async ({ target }) => {
-    const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
+/** Squall's two ways of running the three steps: a row each. */
+const SQUALL_VARIANTS = [
+  { system: 'squall (executor activities)', workflow: 'noop3', executors: undefined },
+  // Inline steps run in the router: no executor is needed (none is started, as the peers have none).
+  { system: 'squall (inline steps)', workflow: 'inline3', executors: 0 },
+] as const;
+
+/** A Squall row: the variant's workflow, sequential then at concurrency `c`. */
+async function squallRound(
+  ctx: ScenarioContext,
+  variant: (typeof SQUALL_VARIANTS)[number],
+  round_: number,
+  runs: number,
+  n: number,
+  c: number,
+): Promise<PeerRow> {
+  const wf = variant.workflow;
+  const topo = topologyOf(ctx.flags, variant.executors === undefined ? {} : { executors: variant.executors });
+  return await withEngine(ctx, 'peers', topo, async ({ target }) => {
+    const driver = await Driver.open(target.natsUrl, target.prefix, [wf]);
     try {
-      await driver.runMany('noop3', 50, 1, (i) => ({ n: i }));
-      const seq = await driver.runMany('noop3', runs, 1, (i) => ({ n: i }));
+      await driver.runMany(wf, 50, 1, (i) => ({ n: i }));
+      const seq = await driver.runMany(wf, runs, 1, (i) => ({ n: i }));
       const lat = summarize(seq.timings.map((t) => t.doneMs));
-      const many = await driver.runMany('noop3', n, c, (i) => ({ n: i }));
+      const many = await driver.runMany(wf, n, c, (i) => ({ n: i }));
       const completed = many.timings.filter((t) => t.status === 'completed').length;
       return {
-        system: 'squall (executor activities)',
+        system: variant.system,
         round: round_,
         p50ms: lat.p50,
         p90ms: lat.p90,
@@ -66,6 +82,13 @@ async function squallRound(ctx: ScenarioContext, round_: number, runs: number, n
       await driver.close();
     }
   });
+}
+
+/** Runs `jobs` one after another (never side by side: each measures the machine alone). */
+async function sequentially<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = [];
+  for (const job of jobs) out.push(await job());
+  return out;
 }
 
 /** Runs `run.sh <peer>` and reads its sequential and concurrent phases back. */
@@ -147,9 +170,14 @@ export async function peers(ctx: ScenarioContext): Promise<Record<string, unknow
   const rows: PeerRow[] = [];
   for (let r = 1; r <= rounds; r++) {
     for (const s of systems) {
-      const row = s === 'squall' ? await squallRound(ctx, r, runs, n, c) : await peerRound(script, s, r, n, c);
-      rows.push(row);
-      process.stdout.write(`${JSON.stringify({ peers: row })}\n`);
+      const got =
+        s === 'squall'
+          ? await sequentially(SQUALL_VARIANTS.map((v) => () => squallRound(ctx, v, r, runs, n, c)))
+          : [await peerRound(script, s, r, n, c)];
+      for (const row of got) {
+        rows.push(row);
+        process.stdout.write(`${JSON.stringify({ peers: row })}\n`);
+      }
     }
   }
   return { rounds, runs, n, concurrency: c, rows, ratios: ratios(rows) };

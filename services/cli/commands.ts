@@ -102,10 +102,14 @@ const table: Setting<boolean> = { kind: toggle, flag: 'table' };
 export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
   router: {
     section: 'services',
-    synopsis: 'squall router --workflows <module> [--health-port N]',
-    help: ['decide runs of the workflows the module exports (.ts or .js)'],
+    synopsis: 'squall router --workflows <module> [--activities <module>] [--health-port N]',
+    help: [
+      'decide runs of the workflows the module exports (.ts or .js)',
+      '--activities: the module of the activities the workflows declare inline (the router runs them)',
+    ],
     settings: {
       workflows: moduleFlag('workflows', 'SQUALL_WORKFLOWS'),
+      activities: { kind: text, flag: 'activities', placeholder: '<module>' },
       healthPort,
       fault: { kind: fault, env: 'SQUALL_FAULT' },
     },

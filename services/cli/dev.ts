@@ -60,7 +60,7 @@ export async function runDev(
     cleanups.push(async () => {
       await Promise.all(handles.map((h) => h.stop({ deadlineMs: SHUTDOWN_DEADLINE_MS })));
     });
-    handles.push(await startRouter(routerOptionsFrom(connection, { workflows, log })));
+    handles.push(await startRouter(routerOptionsFrom(connection, { workflows, activities, log })));
     handles.push(await startExecutor(executorOptionsFrom(connection, { activities, log })));
     handles.push(await startTimer(timerOptionsFrom(connection, { log })));
     const ready = {

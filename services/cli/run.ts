@@ -94,8 +94,9 @@ async function startService(command: ServiceCommand, c: Connection, log: Logger)
   switch (command.kind) {
     case 'router': {
       const workflows = await loadWorkflows(command.workflows);
+      const activities = command.activities === undefined ? [] : await loadActivities(command.activities);
       const { startRouter } = await import('../router/router.js');
-      const opts = routerOptionsFrom(c, { workflows, log });
+      const opts = routerOptionsFrom(c, { workflows, activities, log });
       if (!command.fault) return await startRouter(opts);
       const { withRouterFaults } = await import('../router/faults.js');
       return await withRouterFaults(routerFaultHooks(command.fault, log))(opts);

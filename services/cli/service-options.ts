@@ -15,6 +15,8 @@ import type { Connection, RouterFault } from './types.js';
 /** What a router started by the CLI runs with, besides where the servers are. */
 export interface RouterSettings {
   workflows: WorkflowDefinition[];
+  /** The activities the router runs inline (see RouterOptions.activities). @default [] */
+  activities?: ActivityDefinition[];
   log: Logger;
 }
 
@@ -26,6 +28,7 @@ export function routerOptionsFrom(c: Connection, s: RouterSettings): RouterOptio
     prefix: c.prefix,
     dbName: c.dbName,
     workflows: s.workflows,
+    ...(s.activities === undefined || s.activities.length === 0 ? {} : { activities: s.activities }),
     log: s.log,
   };
 }

@@ -42,7 +42,7 @@ export type ReplaySource = { file: string } | { workflowId: string; runId?: stri
 /** A parsed command line's command. */
 export type CliCommand =
   | { kind: 'help' }
-  | { kind: 'router'; workflows: string; healthPort?: number; fault?: RouterFault }
+  | { kind: 'router'; workflows: string; activities?: string; healthPort?: number; fault?: RouterFault }
   | { kind: 'executor'; activities: string; concurrency?: number; healthPort?: number }
   | { kind: 'timer'; healthPort?: number }
   | { kind: 'dev'; workflows: string; activities: string; sample: boolean }

@@ -8,15 +8,23 @@
 import { type Clock, systemClock } from '../../shared/clock.js';
 import type { WorkflowDefinition, WorkflowRegistry } from '../../shared/engine/index.js';
 import { decide, replayCommits } from '../../shared/engine/index.js';
-import type { DecisionInput, RunState } from '../../shared/engine/types.js';
+import type { Decision, DecisionInput, RunState } from '../../shared/engine/types.js';
 import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } from '../../shared/errors.js';
 import type { RunStatus } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
-import type { ClaimResult, Store, StoredCommit, WorkflowIdClaim, WorkflowIdHolder } from '../../shared/store/types.js';
+import type {
+  ChainAppend,
+  ClaimResult,
+  Store,
+  StoredCommit,
+  WorkflowIdClaim,
+  WorkflowIdHolder,
+} from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { KeyedQueue } from '../common/keyed-queue.js';
 import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit } from './decisions.js';
+import { type InlineChain, type InlineSteps, inlineStepsOf, pendingSteps } from './inline-steps.js';
 import { type InboundInput, isOutsideInput, type RunInput, type StartInput } from './inputs.js';
 import { type OutboundMessage, Outbox } from './outbox.js';
 import { RunProjections } from './projections.js';
@@ -46,6 +54,8 @@ export interface RunDeciderOptions {
   clock?: Clock;
   /** See RunProjectionsOptions.summaryDelayMs. @default 1000 */
   summaryDelayMs?: number;
+  /** Runs the inline steps of decisions (see inline-steps.ts); absent = the router has none. */
+  inline?: InlineSteps;
 }
 
 interface HotRun {
@@ -65,6 +75,8 @@ export interface InputMeta {
    * then are re-entered in the outbox before the input is acked.
    */
   redeliveredSince?: number;
+  /** Tells JetStream the message is still being worked on (an inline chain running long). */
+  working?: () => void;
 }
 
 /** Folds inputs into runs; one instance per router. */
@@ -120,7 +132,7 @@ export class RunDecider {
     const outside = input.kind === 'run' && isOutsideInput(input.decision);
     return this.queue.run(key, async () => {
       if (input.kind === 'start') return this.start(input, key, meta);
-      const outcome = await this.apply(input, outside ? outsideInputKey(meta) : undefined);
+      const outcome = await this.apply(input, outside ? outsideInputKey(meta) : undefined, meta);
       // Found already in (an earlier delivery's commit): that commit may lack its outbox entry.
       const foundIn =
         (outcome.kind === 'dropped' && outcome.why !== 'stale') ||
@@ -335,19 +347,23 @@ export class RunDecider {
     // The request is the engine's start input already; only what routed it is left out.
     const { kind: _kind, workflowType: _type, workflowId: _id, idReusePolicy: _policy, ...start } = input;
     const decision = decide(def, undefined, { ...start, kind: 'start', at: this.clock.now(), workflowId, runId });
-    const commit = toCommit(decision.state, decision.events, decision.commands);
-    const conflict = await this.appends.add(commit);
-    if (conflict) {
+    const chain = await this.foldInline(def, decision, meta.working);
+    const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
+    const { stored } = await this.appendAll(commits);
+    if (stored === 0) {
       // A crashed earlier attempt of this very start already appended it: finish its work.
       this.evict(runId);
       const run = await this.load(runId);
       if (run) await this.projections.saveNow(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
       return { kind: 'started', workflowId, runId, created: true } as const;
     }
-    this.remember({ def, state: decision.state });
+    const state = (chain.decisions[stored - 1] as Decision).state;
+    this.remember({ def, state });
     // No summary is awaited: the start's is written behind like any open state's. Inputs right
     // after find the run by its workflowId's holder, which the claim just wrote (see current()).
-    await this.finish(commit, decision.state);
+    // A chain that closed the run writes its closing summary before the completion goes out.
+    await this.publishChain(chain, commits.slice(0, stored));
+    if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state, chain);
     return { kind: 'started', workflowId, runId, created: true } as const;
   }
 
@@ -375,7 +391,7 @@ export class RunDecider {
   }
 
   /** `inputKey` identifies the message the input came in (see DecisionInput `inputId`). */
-  private async apply(input: RunInput, inputKey?: string): Promise<DecideOutcome> {
+  private async apply(input: RunInput, inputKey?: string, meta: Partial<InputMeta> = {}): Promise<DecideOutcome> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const run = await this.runFor(input);
       const duplicate = inputKey !== undefined && run.state.recentInputs?.includes(inputKey) === true;
@@ -394,20 +410,26 @@ export class RunDecider {
       if (decision.events.length === 0) {
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed' };
       }
-      const commit = toCommit(decision.state, decision.events, decision.commands);
-      const conflict = await this.appends.add(commit);
-      if (conflict) {
+      const chain = await this.foldInline(run.def, decision, meta.working);
+      const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
+      const { stored } = await this.appendAll(commits);
+      if (stored === 0) {
         this.races++;
-        this.opts.log.info('lost an append race; reloading', { runId: run.state.runId, seq: commit.seq, attempt });
+        const seq = commits[0]?.seq;
+        this.opts.log.info('lost an append race; reloading', { runId: run.state.runId, seq, attempt });
         this.evict(run.state.runId);
         continue;
       }
-      this.remember({ def: run.def, state: decision.state });
+      // A chain cut short by a race keeps what it stored: its last commit's inline steps are
+      // pending, and run again when their startToClose timer fires.
+      const commit = commits[stored - 1] as StoredCommit;
+      const state = (chain.decisions[stored - 1] as Decision).state;
+      this.remember({ def: run.def, state });
       // The input is applied once its commit is stored: what follows is the outbox's work, and a
       // failure there must not redeliver the input (a signal would be recorded twice). A commit
       // left unpublished is finished by the outbox sweep, a failed summary write by the next sweep.
-      await this.finish(commit, decision.state).catch((err: unknown) => {
-        this.projections.owe(decision.state);
+      await this.publishChain(chain, commits.slice(0, stored)).catch((err: unknown) => {
+        this.projections.owe(state);
         this.opts.log.warn('a stored decision could not be published yet; the outbox sweep will', {
           runId: commit.runId,
           workflowId: commit.workflowId,
@@ -415,6 +437,7 @@ export class RunDecider {
           err,
         });
       });
+      if (chain.cut && stored === commits.length) this.resumeInline(input.workflowId, run.def, state, chain);
       const ignored = (decision.events[0] as { ignored?: string } | undefined)?.ignored;
       return {
         kind: 'applied',
@@ -458,6 +481,61 @@ export class RunDecider {
       });
     }
     return run;
+  }
+
+  /** The chain of decisions `first` opens: itself, then those its inline steps lead to (inline-steps.ts). */
+  private async foldInline(def: WorkflowDefinition, first: Decision, keepAlive?: () => void): Promise<InlineChain> {
+    const steps = this.opts.inline ? inlineStepsOf(first.commands) : [];
+    if (!this.opts.inline || steps.length === 0) return { decisions: [first], elided: [new Set()], cut: false };
+    return this.opts.inline.fold(def, first.state, steps, { first, ...(keepAlive ? { keepAlive } : {}) });
+  }
+
+  /** One commit goes in the batched append shared across runs; a chain in one ordered insert. */
+  private async appendAll(commits: StoredCommit[]): Promise<ChainAppend> {
+    if (commits.length !== 1) return this.opts.store.appendChain(commits);
+    const conflict = await this.appends.add(commits[0] as StoredCommit);
+    return conflict ? { stored: 0, conflict } : { stored: 1 };
+  }
+
+  /**
+   * Publishes a chain's stored commits in seq order, leaving out what the chain elided; the last
+   * goes through finish() (or, for a start, straight out: its summary is written already).
+   */
+  private async publishChain(chain: InlineChain, commits: StoredCommit[]): Promise<void> {
+    for (const [i, commit] of commits.entries()) {
+      this.outbox.elide(commit, chain.elided[i] ?? new Set());
+      const state = (chain.decisions[i] as Decision).state;
+      if (i < commits.length - 1) await this.outbox.publishCommit(commit, state.workflowType);
+      else await this.finish(commit, state);
+    }
+  }
+
+  /**
+   * A chain cut at its cap left inline steps pending (or still running): a chain of their own
+   * runs them (or takes their outcomes), queued behind the workflowId's other inputs. If this
+   * router dies first, their startToClose timers run them again.
+   */
+  private resumeInline(workflowId: string, def: WorkflowDefinition, from: RunState, cut: InlineChain): void {
+    const inline = this.opts.inline;
+    if (!inline) return;
+    void this.queue
+      .run(workflowId, async () => {
+        const run = await this.load(from.runId);
+        if (run?.state.status !== 'running') return;
+        const chain = await inline.fold(def, run.state, cut.inFlight ?? pendingSteps(run.state));
+        if (chain.decisions.length === 0) return;
+        const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
+        const { stored } = await this.appendAll(commits);
+        if (stored === 0) return this.evict(from.runId);
+        const state = (chain.decisions[stored - 1] as Decision).state;
+        this.remember({ def, state });
+        await this.publishChain(chain, commits.slice(0, stored));
+        if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state, chain);
+      })
+      .catch((err: unknown) => {
+        // The steps' startToClose timers run them again.
+        this.opts.log.warn('resuming inline steps failed', { runId: from.runId, workflowId, err });
+      });
   }
 
   /**

@@ -67,6 +67,7 @@ export class InputHandler {
       const outcome = await this.deps.decider.process(input, {
         startKey: `${this.deps.inboxEpoch}/${m.info.streamSequence}`,
         ...(msgId ? { msgId } : {}),
+        working: () => m.working(),
         ...(m.info.deliveryCount > 1
           ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) - REDELIVERY_CLOCK_MARGIN_MS }
           : {}),

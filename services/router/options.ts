@@ -5,8 +5,9 @@
  * command line (services/cli) passes what it read.
  */
 import type { Registry } from 'prom-client';
-import type { WorkflowDefinition } from '../../shared/engine/index.js';
-import { WorkflowRegistry } from '../../shared/engine/index.js';
+import type { ActivityDefinition, WorkflowDefinition } from '../../shared/engine/index.js';
+import { isActivityDefinition, WorkflowRegistry } from '../../shared/engine/index.js';
+import { ConfigError } from '../../shared/errors.js';
 import {
   type BusConnectionOptions,
   defaultBusConnectionOptions,
@@ -17,11 +18,17 @@ import {
   type StoreConnectionOptions,
 } from '../common/options.js';
 import { newServiceId } from '../common/service.js';
+import { checkInlineActivities } from './inline-steps.js';
 
 /** Options of startRouter. */
 export interface RouterOptions extends BusConnectionOptions, StoreConnectionOptions, ServiceIdentityOptions {
   /** Workflow definitions (every version of each) or a registry. Required: there is no default. */
   workflows: WorkflowDefinition[] | WorkflowRegistry;
+  /**
+   * The activities this router runs itself: those its workflows declare inline
+   * (`activity({ inline: true })`). Every inline activity of `workflows` must be here. @default []
+   */
+  activities: ActivityDefinition[];
   /** Most inputs being decided at once. @default 1024 */
   maxInFlight: number;
   /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. @default 262_144 */
@@ -67,6 +74,8 @@ export type RouterOptionsInput = Partial<RouterOptions> & Pick<RouterOptions, 'w
 export interface CompiledRouterOptions extends RouterOptions {
   id: string;
   workflows: WorkflowRegistry;
+  /** `activities` by name. */
+  inlineActivities: ReadonlyMap<string, ActivityDefinition>;
 }
 
 /** The defaults of every RouterOptions field but `workflows`. */
@@ -75,6 +84,7 @@ export function defaultRouterOptions(): Omit<RouterOptions, 'workflows'> {
     ...defaultBusConnectionOptions(),
     ...defaultStoreConnectionOptions(),
     ...defaultServiceIdentityOptions(),
+    activities: [],
     maxInFlight: 1024,
     maxInputBytes: 262_144,
     outboxIntervalMs: 5_000,
@@ -95,8 +105,17 @@ export function compileRouterOptions(given: RouterOptionsInput): CompiledRouterO
   const id = merged.id ?? newServiceId('router');
   const workflows =
     merged.workflows instanceof WorkflowRegistry ? merged.workflows : new WorkflowRegistry(merged.workflows);
+  const inlineActivities = new Map<string, ActivityDefinition>();
+  for (const a of merged.activities) {
+    if (!isActivityDefinition(a)) {
+      throw new ConfigError(`router activities: ${String(a)} is not an activity (make it with defineActivity)`);
+    }
+    inlineActivities.set(a.name, a);
+  }
+  checkInlineActivities(workflows, inlineActivities);
   return {
     ...merged,
+    inlineActivities,
     prefix: given.prefix ?? given.bus?.prefix ?? merged.prefix,
     id,
     workflows,

@@ -85,6 +85,8 @@ function commandToMessage(
   const msgId = commandMsgId(ctx.runId, ctx.seq, index);
   switch (cmd.kind) {
     case 'scheduleActivity': {
+      // An inline step is run by the router that stored it (services/router/inline-steps.ts).
+      if (cmd.inline) return undefined;
       const body: TaskMessage = {
         runId: ctx.runId,
         workflowId: ctx.workflowId,
@@ -195,10 +197,16 @@ function commandToMessage(
   }
 }
 
-/** All messages of a commit, in command order. */
-export function commitMessages(subjects: Subjects, ctx: CommandContext, commands: Command[]): OutboundMessage[] {
+/** All messages of a commit, in command order, but those of the commands at `elided` indexes. */
+export function commitMessages(
+  subjects: Subjects,
+  ctx: CommandContext,
+  commands: Command[],
+  elided?: ReadonlySet<number>,
+): OutboundMessage[] {
   const out: OutboundMessage[] = [];
   commands.forEach((cmd, i) => {
+    if (elided?.has(i)) return;
     const m = commandToMessage(subjects, ctx, cmd, i);
     if (m) out.push(m);
   });
@@ -245,6 +253,8 @@ export interface SweepOptions {
 /** Publishes stored commits, deletes their entries, and repairs what a crash left; one per router. */
 export class Outbox {
   private readonly marks: Batcher<{ runId: string; seq: number }, undefined>;
+  /** Commands of a commit not to publish when it is published next (see elide). */
+  private readonly elided = new WeakMap<StoredCommit, ReadonlySet<number>>();
   private stopped = false;
 
   constructor(private readonly opts: OutboxOptions) {
@@ -264,7 +274,7 @@ export class Outbox {
    */
   async publishCommit(commit: StoredCommit, workflowType: string, opts: { awaitMark?: boolean } = {}): Promise<void> {
     const ctx = { runId: commit.runId, workflowId: commit.workflowId, workflowType, seq: commit.seq, at: commit.at };
-    const messages = commitMessages(this.opts.subjects, ctx, commit.commands);
+    const messages = commitMessages(this.opts.subjects, ctx, commit.commands, this.elided.get(commit));
     await Promise.all(messages.map((m) => this.opts.publish(m)));
     const marked = this.marks.add({ runId: commit.runId, seq: commit.seq }).catch((err: unknown) => {
       this.opts.log.warn('marking a commit published failed; the outbox sweep will republish it', {
@@ -274,6 +284,15 @@ export class Outbox {
       });
     });
     if (opts.awaitMark) await marked;
+  }
+
+  /**
+   * Leaves the commands at `indexes` of this very commit object out when it is published: an
+   * inline chain's timers armed and ended within the chain (see inline-steps.ts). A republish of
+   * the stored commit (the sweep) sends them all, which is harmless: stale timers are ignored.
+   */
+  elide(commit: StoredCommit, indexes: ReadonlySet<number>): void {
+    if (indexes.size > 0) this.elided.set(commit, indexes);
   }
 
   /**

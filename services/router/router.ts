@@ -31,6 +31,7 @@ import { type RouterConsumerSpecs, routerConsumerSpecs, setupRouterConsumers } f
 import { RunDecider } from './decider.js';
 import type { RouterFaultHooks } from './fault-hooks.js';
 import { InputHandler } from './handle-input.js';
+import { InlineSteps } from './inline-steps.js';
 import { RouterMetrics } from './metrics.js';
 import { type CompiledRouterOptions, compileRouterOptions, type RouterOptionsInput } from './options.js';
 import type { OutboundMessage } from './outbox.js';
@@ -244,6 +245,16 @@ class RouterService implements ServiceHandle {
       summaryDelayMs: o.summaryDelayMs,
       cacheSize: o.runCacheSize,
       publish: publisher(res.bus, faults),
+      ...(o.inlineActivities.size === 0
+        ? {}
+        : {
+            inline: new InlineSteps({
+              activities: o.inlineActivities,
+              clock: o.clock,
+              log: o.log,
+              keepAliveMs: Math.max(1, Math.floor(o.ackWaitMs / 3)),
+            }),
+          }),
     });
     const service = new RouterService(o, res, specs, decider, inboxEpoch, metrics);
     service.membership = await joinPartitions({
@@ -342,6 +353,11 @@ function withAppendHook(store: Store, hook: (commit: StoredCommit) => void): Sto
         if (results[i] === undefined) hook(c);
       });
       return results;
+    },
+    appendChain: async (commits) => {
+      const appended = await store.appendChain(commits);
+      for (const c of commits.slice(0, appended.stored)) hook(c);
+      return appended;
     },
   };
 }

@@ -50,7 +50,20 @@ export interface ActivityOptions {
    * (the shared consumer's `max_ack_pending`). Ignored on the workflow side.
    */
   maxConcurrency?: number;
+  /**
+   * Workflow side: an inline step. The router runs it in its own process (no executor, no queue
+   * hop) under the same retry policy, its result recorded like an executor's. Starts at once, so
+   * scheduleToStart and heartbeat timeouts do not apply; startToClose defaults to
+   * INLINE_START_TO_CLOSE_MS. @default false
+   */
+  inline?: boolean;
 }
+
+/**
+ * startToCloseTimeoutMs of an inline step that sets none. Its timer is what runs the step again
+ * when the router that was running it died after its schedule was stored.
+ */
+export const INLINE_START_TO_CLOSE_MS = 60_000;
 
 /** The policy in force for one scheduled activity: `options` layered over the defaults. */
 export function resolvePolicy(...layers: (ActivityOptions | undefined)[]): ActivityPolicy {
@@ -62,6 +75,16 @@ export function resolvePolicy(...layers: (ActivityOptions | undefined)[]): Activ
       if (v !== undefined) (retry as unknown as Record<string, unknown>)[k] = Array.isArray(v) ? [...v] : v;
     }
     for (const k of TIMEOUT_KEYS) if (o[k] !== undefined) policy[k] = o[k];
+    if (o.inline !== undefined) {
+      if (o.inline) policy.inline = true;
+      else delete policy.inline;
+    }
+  }
+  if (policy.inline) {
+    // Not enforced for a step that starts as it is scheduled and reports to nobody (see `inline`).
+    delete policy.scheduleToStartTimeoutMs;
+    delete policy.heartbeatTimeoutMs;
+    policy.startToCloseTimeoutMs ??= INLINE_START_TO_CLOSE_MS;
   }
   return policy;
 }
@@ -85,6 +108,16 @@ export function validateActivityOptions(o: unknown, where: string): asserts o is
   };
   for (const k of TIMEOUT_KEYS) positive(opts[k], k, 1);
   positive(opts.maxConcurrency, 'maxConcurrency', 1);
+  if (opts.inline !== undefined && typeof opts.inline !== 'boolean') {
+    throw new TypeError(`${where}: inline must be true or false, got ${String(opts.inline)}`);
+  }
+  if (opts.inline === true) {
+    for (const k of ['scheduleToStartTimeoutMs', 'heartbeatTimeoutMs'] as const) {
+      if (opts[k] !== undefined) {
+        throw new TypeError(`${where}: ${k} does not apply to an inline step (it starts at once, in the router)`);
+      }
+    }
+  }
   const r = opts.retry as Record<string, unknown> | undefined;
   if (r === undefined) return;
   if (typeof r !== 'object' || r === null) throw new TypeError(`${where}: retry must be an object`);

@@ -55,7 +55,11 @@ export function dispatchAttempt(t: ActionTarget, a: PendingActivity, attempt: nu
     if (attempt === 1 && policy.scheduleToCloseTimeoutMs !== undefined) {
       armTimer(t, a, 'scheduleToClose', a.scheduledAt + policy.scheduleToCloseTimeoutMs, attempt);
     }
-    if (policy.scheduleToStartTimeoutMs !== undefined) {
+    if (policy.inline) {
+      // The router runs it as soon as this decision is folded: started now. Its startToClose
+      // timer is elided when the step ends in the same chain, and runs it again otherwise.
+      markStarted(t, a);
+    } else if (policy.scheduleToStartTimeoutMs !== undefined) {
       armTimer(t, a, 'scheduleToStart', t.at + policy.scheduleToStartTimeoutMs, attempt);
     }
   }
@@ -68,7 +72,8 @@ export function dispatchAttempt(t: ActionTarget, a: PendingActivity, attempt: nu
   if (a.input !== undefined) cmd.input = a.input;
   if (policy) {
     cmd.attempt = attempt;
-    if (reportsStart(policy)) cmd.reportStart = true;
+    if (policy.inline) cmd.inline = true;
+    else if (reportsStart(policy)) cmd.reportStart = true;
     if (policy.startToCloseTimeoutMs !== undefined) cmd.startToCloseTimeoutMs = policy.startToCloseTimeoutMs;
     if (policy.heartbeatTimeoutMs !== undefined) cmd.heartbeatTimeoutMs = policy.heartbeatTimeoutMs;
     if (a.heartbeat !== undefined) cmd.lastHeartbeat = a.heartbeat;

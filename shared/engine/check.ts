@@ -280,7 +280,10 @@ function checkActivities(
   const missing = def.activities.filter((name) => !provided.has(name) && !callbacks.has(name));
   for (const name of missing) {
     const invoking = nodes.filter((n) => n.invoke.some((inv) => inv.src === name));
-    const message = `activity ${JSON.stringify(name)} is not exported by the activities module`;
+    const where = def.inlineActivities?.includes(name)
+      ? ' (declared inline: the router runs it, and needs it in its --activities)'
+      : '';
+    const message = `activity ${JSON.stringify(name)} is not exported by the activities module${where}`;
     for (const node of invoking.length > 0 ? invoking : [def.machine.root]) report(node, 'missing-activity', message);
   }
 }

@@ -35,6 +35,8 @@ export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateM
    * defaults, then `activities[src]`, then `activity(options)` in setup, then `invokes[invokeId]`.
    */
   readonly policyFor: (src: string, invokeId: string) => ActivityPolicy;
+  /** Activities declared inline (`activity({ inline: true })`, `activities[src].inline`): the router runs them. */
+  readonly inlineActivities?: readonly string[];
   /** Actor sources declared with `callback()` in setup, with their options (see callback.ts). */
   readonly callbacks?: Readonly<Record<string, { timeoutMs?: number }>>;
 }
@@ -149,6 +151,7 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
     const cb = (logic as { squallCallback?: { timeoutMs?: number } } | undefined)?.squallCallback;
     if (cb) callbacks[src] = Object.freeze({ ...cb });
   }
+  const inlineActivities = activities.filter((src) => resolvePolicy(bySrc[src], bySetup[src]).inline === true);
   const actors: Record<string, typeof placeholderActivityLogic> = {};
   for (const src of sources) actors[src] = placeholderActivityLogic;
   const provided = opts.machine.provide({ actors }) as TMachine;
@@ -164,6 +167,7 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
     policyFor: (src: string, invokeId: string) =>
       resolvePolicy(bySrc[src], bySetup[src], Object.hasOwn(byInvoke, invokeId) ? byInvoke[invokeId] : undefined),
     callbacks: Object.freeze(callbacks),
+    inlineActivities: Object.freeze(inlineActivities),
   });
 }
 
@@ -192,6 +196,13 @@ function optionsMap(
       validateActivityOptions(o, `workflow ${name}: ${field}.${key}`);
     } catch (err) {
       throw new InvalidInputError((err as Error).message, { details: { workflowType: name } });
+    }
+    if (field === 'invokes' && o.inline !== undefined) {
+      // Where an activity runs is a property of the activity, which the router registers by name.
+      throw new InvalidInputError(
+        `workflow ${name}: invokes.${key}.inline: declare inline per activity (activity({ inline: true }) or activities.<src>.inline), not per invoke`,
+        { details: { workflowType: name } },
+      );
     }
     out[key] = structuredClone(o);
   }

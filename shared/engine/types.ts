@@ -210,6 +210,8 @@ export type Command =
       heartbeatTimeoutMs?: number;
       /** Latest heartbeat details of an earlier attempt. */
       lastHeartbeat?: unknown;
+      /** An inline step: the router that stored it runs it; never published to executors. */
+      inline?: true;
     }
   /** The activity (or, with `attempt`, that attempt and every earlier one) is over: executors abort it. */
   | { kind: 'cancelActivity'; activitySeq: number; activity?: string; attempt?: number; reason?: string }

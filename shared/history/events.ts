@@ -213,6 +213,8 @@ export interface ActivityPolicy {
   startToCloseTimeoutMs?: number;
   scheduleToCloseTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
+  /** An inline step: the router runs it in its own process (see ActivityOptions.inline). */
+  inline?: true;
 }
 
 /** An activity task was scheduled with a fresh engine sequence number. */

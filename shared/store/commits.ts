@@ -13,13 +13,13 @@
  * a successful append, and a redelivered input re-enters what its run stored since the message
  * arrived (reenter), so a crash between the halves is repaired by the redelivery it causes.
  */
-import type { Collection } from 'mongodb';
+import { type Collection, MongoBulkWriteError } from 'mongodb';
 import { forEachLimited } from '../concurrency.js';
 import { ConflictError, CorruptHistoryError } from '../errors.js';
 import type { Millis } from '../history/events.js';
 import { type CommitDoc, commitId, fromCommitDoc, type OutboxDoc, toCommitDoc } from './documents.js';
-import { duplicateIndexesOrThrow } from './errors.js';
-import type { StoredCommit } from './types.js';
+import { DUPLICATE_KEY, duplicateIndexesOrThrow } from './errors.js';
+import type { ChainAppend, StoredCommit } from './types.js';
 
 /** Cursor batch size for history reads. */
 const HISTORY_BATCH = 1000;
@@ -74,6 +74,36 @@ export class CommitStore {
     if (commits.status === 'rejected') throw commits.reason;
     if (entries.status === 'rejected') throw entries.reason;
     return commits.value;
+  }
+
+  /**
+   * Inserts a chain of one run's consecutive commits in one ordered insert, their outbox entries
+   * side by side (see appendMany). An ordered insert stops at its first duplicate, so a chain
+   * never lands past a commit another writer holds. A duplicate that is byte-identical (a retry
+   * whose acknowledgement was lost) counts as stored and the rest is inserted again.
+   */
+  async appendChain(cs: StoredCommit[]): Promise<ChainAppend> {
+    if (cs.length === 0) return { stored: 0 };
+    const docs = cs.map((c) => toCommitDoc(c, this.maxPayloadBytes));
+    const [entries, commits] = await Promise.allSettled([this.insertEntries(docs), this.insertChain(cs, docs, 0)]);
+    if (commits.status === 'rejected') throw commits.reason;
+    if (entries.status === 'rejected') throw entries.reason;
+    return commits.value;
+  }
+
+  private async insertChain(cs: StoredCommit[], docs: CommitDoc[], from: number): Promise<ChainAppend> {
+    try {
+      await this.commits.insertMany(docs.slice(from), { ordered: true });
+      return { stored: docs.length };
+    } catch (err) {
+      const at = from + orderedDuplicateIndexOrThrow(err);
+      const doc = docs[at] as CommitDoc;
+      const stored = await this.commits.findOne({ _id: doc._id });
+      if (stored && sameCommit(stored, doc)) {
+        return at + 1 === docs.length ? { stored: docs.length } : this.insertChain(cs, docs, at + 1);
+      }
+      return { stored: at, conflict: conflict(cs[at] as StoredCommit, err) };
+    }
   }
 
   /** The commit half of appendMany: per-commit outcomes, a byte-identical commit counting as stored. */
@@ -239,6 +269,19 @@ export class CommitStore {
       await this.outbox.deleteMany({ _id: { $in: ids.slice(i, i + DELETE_BATCH) } });
     }
   }
+}
+
+/**
+ * The index at which an ordered insertMany stopped on a duplicate key, when that is all `err`
+ * says and every document before it was inserted; rethrows `err` otherwise (see
+ * duplicateIndexesOrThrow: a batch cut short must not read as a conflict).
+ */
+function orderedDuplicateIndexOrThrow(err: unknown): number {
+  if (!(err instanceof MongoBulkWriteError)) throw err;
+  const errors = [err.writeErrors].flat();
+  const we = errors[0];
+  if (errors.length !== 1 || !we || we.code !== DUPLICATE_KEY || we.index !== err.insertedCount) throw err;
+  return we.index;
 }
 
 function sameCommit(a: CommitDoc, b: CommitDoc): boolean {

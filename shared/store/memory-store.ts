@@ -35,6 +35,7 @@ import {
 import { createMemoryScheduleStore } from './memory-schedules.js';
 import { compareFiringOrder } from './timers.js';
 import {
+  type ChainAppend,
   type ClaimResult,
   defaultStoreOptions,
   type IdReusePolicy,
@@ -107,6 +108,23 @@ class MemoryStore implements Store {
         { details: { runId: doc.runId, seq: doc.seq } },
       );
     });
+  }
+
+  async appendChain(cs: StoredCommit[]): Promise<ChainAppend> {
+    const docs = cs.map((c) => toCommitDoc(c, this.o.maxPayloadBytes));
+    this.insertEntries(docs);
+    for (const [i, doc] of docs.entries()) {
+      const stored = this.commits.get(doc._id);
+      if (!stored) this.commits.set(doc._id, doc);
+      else if (!sameCommit(stored, doc)) {
+        const conflict = new ConflictError(
+          `run ${doc.runId} already has a commit at seq ${doc.seq}; reload its history and decide again`,
+          { details: { runId: doc.runId, seq: doc.seq } },
+        );
+        return { stored: i, conflict };
+      }
+    }
+    return { stored: docs.length };
   }
 
   async *loadHistory(runId: string, fromSeq = 0): AsyncIterable<StoredCommit> {

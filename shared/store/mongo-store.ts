@@ -80,6 +80,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
 
     appendCommit: (c) => guard('appendCommit', () => commits.append(c)),
     appendCommits: (cs) => guard('appendCommits', () => commits.appendMany(cs)),
+    appendChain: (cs) => guard('appendChain', () => commits.appendChain(cs)),
     loadHistory,
     lastSeq: (runId) => guard('lastSeq', () => commits.lastSeq(runId)),
     markPublished: (runId, seqs) =>

@@ -126,6 +126,12 @@ export interface TimerRecord {
   leaseEpoch?: number;
 }
 
+/** What appendChain stored: the first `stored` commits of the chain; the rest lost to `conflict`. */
+export interface ChainAppend {
+  stored: number;
+  conflict?: ConflictError;
+}
+
 /** Durable storage for runs, their history and their timers. */
 export interface Store {
   /** Creates collections and indexes; idempotent, safe to call from every service at boot. */
@@ -145,6 +151,14 @@ export interface Store {
    * failures (server down, oversize payload) reject the whole call.
    */
   appendCommits(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]>;
+  /**
+   * Appends a chain: consecutive commits of ONE run, in seq order, in one ordered insert (with
+   * their outbox entries side by side). Stops at the first commit whose seq is taken, so no
+   * commit of the chain lands on top of another writer's. `stored` counts the commits of the
+   * chain now in history (a byte-identical one already there counts); `conflict` is set when
+   * not all are.
+   */
+  appendChain(cs: StoredCommit[]): Promise<ChainAppend>;
   /** Streams a run's commits with seq > fromSeq (default 0), ascending. CorruptHistoryError on bad data. */
   loadHistory(runId: string, fromSeq?: number): AsyncIterable<StoredCommit>;
   /** Highest stored seq of a run; 0 when it has none. */

@@ -72,6 +72,31 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
     expect(await store.lastSeq('r1')).toBe(2);
   });
 
+  it('appends a chain in order: all of it, or up to the first seq another writer holds, never past it', async () => {
+    const store = await makeStore(new ManualClock());
+    expect(await store.appendChain([commit('c1', 1, 10), commit('c1', 2, 10), commit('c1', 3, 10)])).toEqual({
+      stored: 3,
+    });
+    // The same chain again (a retry whose reply was lost) is stored already.
+    expect(await store.appendChain([commit('c1', 2, 10), commit('c1', 3, 10)])).toEqual({ stored: 2 });
+    // Another writer holds seq 5: seq 4 lands, 5 conflicts, 6 must not land on top of it.
+    await store.appendCommit(commit('c1', 5, 11, 'theirs'));
+    const cut = await store.appendChain([commit('c1', 4, 12), commit('c1', 5, 12), commit('c1', 6, 12)]);
+    expect(cut.stored).toBe(1);
+    expect(cut.conflict).toBeInstanceOf(ConflictError);
+    const seqs: number[] = [];
+    for await (const c of store.loadHistory('c1')) seqs.push(c.seq);
+    expect(seqs).toEqual([1, 2, 3, 4, 5]);
+    // A chain whose first seq is taken stores nothing.
+    const lost = await store.appendChain([commit('c1', 5, 13), commit('c1', 6, 13)]);
+    expect(lost.stored).toBe(0);
+    expect(lost.conflict).toBeInstanceOf(ConflictError);
+    expect(await store.lastSeq('c1')).toBe(5);
+    // Every commit of a chain is entered in the outbox, as appendCommits does.
+    const unpublished = await store.findUnpublished({ olderThan: Number.POSITIVE_INFINITY, limit: 20 });
+    expect(unpublished.map((c) => c.seq).sort()).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('enters each commit in the outbox until marked; finds them by age; re-enters a run since a time', async () => {
     const clock = new ManualClock(50_000);
     const store = await makeStore(clock);

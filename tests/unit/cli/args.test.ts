@@ -20,8 +20,13 @@ describe('parseCli: services', () => {
       workflows: 'env.ts',
     });
     expect(usage(['router'])).toBe(
-      'router: --workflows <module> is required; usage: squall router --workflows <module> [--health-port N]',
+      'router: --workflows <module> is required; usage: squall router --workflows <module> [--activities <module>] [--health-port N]',
     );
+    expect(parseCli(['router', '--workflows', 'w.ts', '--activities', 'a.ts']).command).toEqual({
+      kind: 'router',
+      workflows: 'w.ts',
+      activities: 'a.ts',
+    });
   });
 
   it('reads --health-port (or SQUALL_HEALTH_PORT) for every service, and the test-only SQUALL_FAULT for routers', () => {
