@@ -140,7 +140,7 @@ describe('schedules', () => {
     expect([created.code, created.err]).toEqual([0, []]);
     const described = await runCli(['schedule', 'describe', 'hourly'], cliEnv);
     expect(described.lines[0]).toMatchObject({ id: 'hourly', spec: { every: '1h', overlap: 'bufferOne' } });
-    expect((described.lines[0]?.nextTicks as number[]).length).toBe(10);
+    expect(described.lines[0]?.nextTicks).toHaveLength(10);
     const listed = await runCli(['schedules'], cliEnv);
     expect(listed.lines.map((l) => l.id)).toContain('hourly');
     const bad = await runCli(['schedule', 'update', 'hourly', '--spec', '{"every":"soon"}'], cliEnv);
