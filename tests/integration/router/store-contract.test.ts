@@ -1,7 +1,7 @@
 /**
  * The Store contract, asserted alike against the in-memory store (the router's unit tests run
  * over it) and the MongoDB store on the real server: if one drifts from the other, this fails.
- * Commits and their outbox entries, workflowId claims, summaries and timers.
+ * Commits (and the reads a redelivery makes), workflowId claims, summaries and timers.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { decide, type RunState, WorkflowRegistry } from '../../../shared/engine/index.js';
