@@ -25,8 +25,9 @@
  *   - publish done, ack lost (or crash between them): the redelivery republishes; every message
  *     is a repeat, dropped by msg id. Only a history read and a publish are wasted.
  *   - crash after a partial publish: as a crash before publish; the part that went out repeats.
- *   - the store fails the republish read (or the summary write before it): the redelivered
- *     decision fails, its input is naked again and the next redelivery tries again.
+ *   - the store fails the republish read (or the summary write before it, or a publish): the
+ *     redelivered decision fails (UnavailableError, retryable, so a start is never reported
+ *     failed to its caller or parent), its input is naked again and the next redelivery tries.
  *   - the append itself failed, its write lost: nothing was stored; the redelivery decides again.
  *     Its write landed but the reply was lost: the redelivery's append conflicts (or the run
  *     loads with it), the input is found in and republished, not decided twice.
@@ -43,6 +44,7 @@ import type {
 } from '../../shared/bus/messages.js';
 import { forEachLimited } from '../../shared/concurrency.js';
 import type { Command, RunState } from '../../shared/engine/types.js';
+import { UnavailableError } from '../../shared/errors.js';
 import type { Millis } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
@@ -240,9 +242,18 @@ export class Outbox {
    */
   async republishSince(runId: string, since: Millis | undefined): Promise<number> {
     if (since === undefined) return 0;
-    const commits = await this.opts.store.commitsSince(runId, since);
-    if (commits.length === 0) return 0;
-    await this.republish(runId, commits);
+    let commits: StoredCommit[];
+    try {
+      commits = await this.opts.store.commitsSince(runId, since);
+      if (commits.length === 0) return 0;
+      await this.republish(runId, commits);
+    } catch (err) {
+      // Always retryable: the input must be redelivered, and a start must not be reported failed.
+      throw new UnavailableError(`could not republish the commits of run ${runId}; its input is redelivered`, {
+        cause: err,
+        details: { runId, since },
+      });
+    }
     this.opts.log.info('republished the commits of a redelivered input', {
       runId,
       commits: commits.length,

@@ -108,4 +108,21 @@ describe('the outbox', () => {
     const runId = again.kind === 'started' ? again.runId : '';
     expect(published.map((m) => m.msgId)).toEqual([`${runId}:1:0`]);
   });
+
+  it('a republish that fails fails the redelivered input as retryable: never a start failure for its caller', async () => {
+    const { decider, clock, published, failPublish } = deciderBench();
+    const arrived = clock.now();
+    await decider.process(start('sequence', 'ob-5'), { startKey: 'e/1' });
+    failPublish.on = true;
+    clock.t += 30_000;
+    const again = decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived });
+    await expect(again).rejects.toBeInstanceOf(UnavailableError);
+    await expect(again).rejects.toMatchObject({ retryable: true });
+    failPublish.on = false;
+    published.length = 0;
+    await expect(
+      decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived }),
+    ).resolves.toMatchObject({ kind: 'started', created: true });
+    expect(published).toHaveLength(1);
+  });
 });
