@@ -157,13 +157,10 @@ async function hotPaths(client: MongoClient, dbName: string, store: Store): Prom
   };
   const oldLoad = (fromSeq: number) => () =>
     commits.find({ runId, seq: { $gt: fromSeq } }, { sort: { seq: 1 }, batchSize: 1000 }).toArray();
-  // The mark before the outbox collection: a flag set on the commit by one update by `_id`.
-  const oldMark = () => commits.updateOne({ _id: `${runId}:3` }, { $set: { published: true } });
   return {
     otherCommits: others,
     loadHistoryTail1: timing(await medianMs(oldLoad(2)), await medianMs(() => drain(store.loadHistory(runId, 2)))),
     loadHistoryTail0: timing(await medianMs(oldLoad(3)), await medianMs(() => drain(store.loadHistory(runId, 3)))),
-    markPublished1: timing(await medianMs(oldMark), await medianMs(() => store.markPublished(runId, [3]))),
   };
 }
 

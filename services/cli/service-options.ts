@@ -60,8 +60,8 @@ export function timerOptionsFrom(c: Connection, s: { log: Logger }): Partial<Tim
 
 /**
  * Test-only crash points for a router (see RouterFault): exits the process with code 137, as a
- * SIGKILL would, at the n-th commit's publish (before or after it), so fault tests can check the
- * outbox sweep and redelivery with real processes.
+ * SIGKILL would, at the n-th commit's publish (before or after it), so fault tests can check
+ * that redelivery republishes what a crash left, with real processes.
  */
 export function routerFaultHooks(fault: RouterFault, log: Logger): RouterFaultHooks {
   const crash = (what: string): never => {

@@ -1,7 +1,8 @@
 /**
  * One decision step for the router: load the run (hot cache, else snapshot + history tail),
  * fold one input through the pure engine, append the commit (batched across runs), then hand it
- * to the outbox (publish) and the projections (summary) in the order readers rely on. A lost
+ * to the outbox (publish) and the projections (summary) in the order readers rely on. The input
+ * is acked only once its commit's commands are published (see outbox.ts). A lost
  * append race (ConflictError) reloads and decides again. Slightly over 400 lines: the start's
  * claim protocol (reuse policies, signal-with-start, continue-as-new) reads best whole, here.
  */
@@ -9,7 +10,13 @@ import { type Clock, systemClock } from '../../shared/clock.js';
 import type { WorkflowDefinition, WorkflowRegistry } from '../../shared/engine/index.js';
 import { decide, replayCommits } from '../../shared/engine/index.js';
 import type { Decision, DecisionInput, RunState } from '../../shared/engine/types.js';
-import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } from '../../shared/errors.js';
+import {
+  AlreadyStartedError,
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  UnavailableError,
+} from '../../shared/errors.js';
 import type { RunStatus } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
@@ -71,8 +78,8 @@ export interface InputMeta {
   msgId?: string;
   /**
    * Set on a redelivery: when the message was first stored, less a margin for clock skew. Where
-   * an earlier delivery may have left a commit (see Outbox.reenter), the run's commits since
-   * then are re-entered in the outbox before the input is acked.
+   * an earlier delivery may have left a commit (see Outbox.republishSince), the run's commits
+   * since then are published again before the input is acked.
    */
   redeliveredSince?: number;
   /** Tells JetStream the message is still being worked on (an inline chain running long). */
@@ -91,7 +98,7 @@ export class RunDecider {
   private readonly claims: Batcher<WorkflowIdClaim, ClaimResult | ConflictError>;
   /** Summary writes and owed summaries (see RunProjections). */
   private readonly projections: RunProjections;
-  /** Publishes stored commits and repairs what a crash left unpublished (see Outbox). */
+  /** Publishes stored commits and republishes what a redelivered input's earlier delivery stored (see Outbox). */
   readonly outbox: Outbox;
   private readonly cacheSize: number;
   private readonly clock: Clock;
@@ -115,9 +122,7 @@ export class RunDecider {
       subjects: opts.subjects,
       publish: opts.publish,
       log: opts.log,
-      clock: this.clock,
       runs: {
-        known: async (runId) => this.cache.get(runId)?.state ?? (await opts.store.getRun(runId))?.state,
         loadFresh: async (runId) => (await this.load(runId, { fresh: true }))?.state,
         saveSummary: (state) => this.projections.saveNow(state),
       },
@@ -133,11 +138,14 @@ export class RunDecider {
     return this.queue.run(key, async () => {
       if (input.kind === 'start') return this.start(input, key, meta);
       const outcome = await this.apply(input, outside ? outsideInputKey(meta) : undefined, meta);
-      // Found already in (an earlier delivery's commit): that commit may lack its outbox entry.
+      // Found already in (an earlier delivery's commit): that delivery may have died, or failed
+      // to publish, before the ack; its commands go out again before this one is acked.
       const foundIn =
         (outcome.kind === 'dropped' && outcome.why !== 'stale') ||
         (outcome.kind === 'applied' && outcome.ignored !== undefined);
-      if (foundIn && outcome.runId !== undefined) await this.outbox.reenter(outcome.runId, meta.redeliveredSince);
+      if (foundIn && outcome.runId !== undefined) {
+        await this.outbox.republishSince(outcome.runId, meta.redeliveredSince);
+      }
       return outcome;
     });
   }
@@ -243,7 +251,7 @@ export class RunDecider {
   /** Waits for every queued decision and pending projection write. */
   async drain(): Promise<void> {
     await this.queue.drain();
-    await Promise.all([this.appends.idle(), this.projections.idle(), this.outbox.idle()]);
+    await Promise.all([this.appends.idle(), this.projections.idle()]);
   }
 
   /** Append races this decider lost so far (another router appended the run's next commit first). */
@@ -302,7 +310,7 @@ export class RunDecider {
     }
     // The next run of a continue-as-new has an id of its own run's making: any redelivery agrees.
     const runId = deriveRunId(input.continuedFrom ? `continue:${input.continuedFrom}` : meta.startKey);
-    await this.outbox.reenter(runId, meta.redeliveredSince);
+    const republished = await this.outbox.republishSince(runId, meta.redeliveredSince);
     let policy = input.idReusePolicy;
     if (input.continuedFrom) {
       await this.closeContinued(workflowId, input.continuedFrom);
@@ -317,7 +325,7 @@ export class RunDecider {
     // claim decides races (one start wins the id; the others signal the winner); a run that
     // closed between claim and signal makes us claim again.
     for (let attempt = 0; input.signal && !claim.claimed && claim.runId !== runId && claim.status === 'running'; ) {
-      await this.outbox.reenter(claim.runId, meta.redeliveredSince);
+      await this.outbox.republishSince(claim.runId, meta.redeliveredSince);
       const signalled = await this.apply(
         { kind: 'run', workflowId, runId: claim.runId, decision: { kind: 'signal', event: input.signal } },
         outsideInputKey(meta),
@@ -351,10 +359,13 @@ export class RunDecider {
     const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
     const { stored } = await this.appendAll(commits);
     if (stored === 0) {
-      // A crashed earlier attempt of this very start already appended it: finish its work.
+      // A crashed earlier attempt of this very start already appended it: finish its work, the
+      // summary and then what the run stored since (its start commit at least) going out again.
       this.evict(runId);
       const run = await this.load(runId);
       if (run) await this.projections.saveNow(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
+      // Unless done above: an earlier attempt still under way (past its ack wait) appended since.
+      if (republished === 0) await this.outbox.republishSince(runId, meta.redeliveredSince ?? 0);
       return { kind: 'started', workflowId, runId, created: true } as const;
     }
     const state = (chain.decisions[stored - 1] as Decision).state;
@@ -420,30 +431,20 @@ export class RunDecider {
         this.evict(run.state.runId);
         continue;
       }
-      // A chain cut short by a race keeps what it stored: its last commit's inline steps are
-      // pending, and run again when their startToClose timer fires.
-      const commit = commits[stored - 1] as StoredCommit;
       const state = (chain.decisions[stored - 1] as Decision).state;
       this.remember({ def: run.def, state });
-      // The input is applied once its commit is stored: what follows is the outbox's work, and a
-      // failure there must not redeliver the input (a signal would be recorded twice). A commit
-      // left unpublished is finished by the outbox sweep, a failed summary write by the next sweep.
-      await this.publishChain(chain, commits.slice(0, stored)).catch((err: unknown) => {
-        this.projections.owe(state);
-        this.opts.log.warn('a stored decision could not be published yet; the outbox sweep will', {
-          runId: commit.runId,
-          workflowId: commit.workflowId,
-          seq: commit.seq,
-          err,
-        });
-      });
+      // Published (and the summary recorded) before the input is acked; a failure redelivers the
+      // input, whose redelivery finds itself in the run and republishes (see outbox.ts). A chain
+      // cut short by a race keeps what it stored: its pending inline steps run again when their
+      // startToClose timer fires.
+      await this.publishChain(chain, commits.slice(0, stored));
       if (chain.cut && stored === commits.length) this.resumeInline(input.workflowId, run.def, state, chain);
       const ignored = (decision.events[0] as { ignored?: string } | undefined)?.ignored;
       return {
         kind: 'applied',
         workflowId: input.workflowId,
         runId: run.state.runId,
-        seq: commit.seq,
+        seq: (commits[stored - 1] as StoredCommit).seq,
         ...(ignored ? { ignored } : {}),
       };
     }
@@ -499,14 +500,17 @@ export class RunDecider {
 
   /**
    * Publishes a chain's stored commits in seq order, leaving out what the chain elided; the last
-   * goes through finish() (or, for a start, straight out: its summary is written already).
+   * goes through finish(), which records its summary. A failure redelivers the input.
    */
   private async publishChain(chain: InlineChain, commits: StoredCommit[]): Promise<void> {
     for (const [i, commit] of commits.entries()) {
       this.outbox.elide(commit, chain.elided[i] ?? new Set());
       const state = (chain.decisions[i] as Decision).state;
-      if (i < commits.length - 1) await this.outbox.publishCommit(commit, state.workflowType);
-      else await this.finish(commit, state);
+      if (i < commits.length - 1) {
+        await this.orRedeliver(commit, state, () => this.outbox.publishCommit(commit, state.workflowType));
+      } else {
+        await this.finish(commit, state);
+      }
     }
   }
 
@@ -543,13 +547,40 @@ export class RunDecider {
    * then its summary is recorded (written behind); a closed run's summary is written first, so
    * whoever hears of its completion finds it closed in describe and list, and its id free.
    */
-  private async finish(commit: StoredCommit, state: RunState): Promise<void> {
-    if (state.status === 'running') {
-      await this.outbox.publishCommit(commit, state.workflowType);
+  private finish(commit: StoredCommit, state: RunState): Promise<void> {
+    return this.orRedeliver(commit, state, async () => {
+      if (state.status === 'running') {
+        await this.outbox.publishCommit(commit, state.workflowType);
+        await this.projections.record(commit, state);
+        return;
+      }
       await this.projections.record(commit, state);
-      return;
+      await this.outbox.publishCommit(commit, state.workflowType);
+    });
+  }
+
+  /**
+   * Runs what follows a stored commit. A failure fails the decision with UnavailableError (always
+   * retryable, so a start's failure is never reported to its caller), and its input is
+   * redelivered, not acked: the redelivery finds the input in the run (never records it twice)
+   * and republishes the commit (Outbox.republishSince). The summary is owed meanwhile.
+   */
+  private async orRedeliver(commit: StoredCommit, state: RunState, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      this.projections.owe(state);
+      const { runId, workflowId, seq } = commit;
+      this.opts.log.warn('a stored decision could not be published; its input is redelivered to publish it', {
+        runId,
+        workflowId,
+        seq,
+        err,
+      });
+      throw new UnavailableError(`commit ${seq} of run ${runId} is stored but its commands are not all published`, {
+        cause: err,
+        details: { runId, workflowId, seq },
+      });
     }
-    await this.projections.record(commit, state);
-    await this.outbox.publishCommit(commit, state.workflowType);
   }
 }

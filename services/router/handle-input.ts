@@ -1,7 +1,9 @@
 /**
  * One consumed input message, from its bytes to its settlement: checked for size, decoded and
- * parsed once, decided, then acked, redelivered or dead-lettered as settle.ts chooses. The
- * notices a settlement carries (a start's reply, a child's failed start) go out before it.
+ * parsed once, decided, then acked, redelivered or dead-lettered as settle.ts chooses. A decision
+ * resolves only once its commit's commands are published, so an ack always follows the publish;
+ * a failed publish fails the decision and redelivers the input. The notices a settlement carries
+ * (a start's reply, a child's failed start) go out before it.
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import { decodeBody } from '../../shared/bus/codec.js';
@@ -16,8 +18,9 @@ import type { StartedNotice } from './requests.js';
 import { type SettleDecision, settleFailure, settleOutcome } from './settle.js';
 
 /**
- * How far before a redelivered message's stored time its run's commits are re-entered in the
- * outbox: the commit an earlier attempt made carries the deciding router's clock, not the server's.
+ * How far before a redelivered message's stored time its run's commits are republished (see
+ * Outbox.republishSince): the commit an earlier attempt made carries the deciding router's clock,
+ * not the server's.
  */
 const REDELIVERY_CLOCK_MARGIN_MS = 10_000;
 

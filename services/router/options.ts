@@ -33,15 +33,11 @@ export interface RouterOptions extends BusConnectionOptions, StoreConnectionOpti
   maxInFlight: number;
   /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. @default 262_144 */
   maxInputBytes: number;
-  /** How often the outbox is swept for commits a crash left unpublished. @default 5_000 */
-  outboxIntervalMs: number;
   /**
-   * How long a commit stays unpublished before a sweep republishes it. Longer than a busy
-   * router's append-to-mark delay, so a sweep repeats only what a crash left, not what another
-   * router is still publishing (a repeat is harmless but costs a publish and a history load).
-   * @default 15_000
+   * How often the router writes again the run summaries whose writes failed (and, until it
+   * succeeds once, drains an outbox collection an earlier version left). @default 5_000
    */
-  outboxGraceMs: number;
+  upkeepIntervalMs: number;
   /**
    * How long an open run's summary write waits for the run's next state: list rows of open runs
    * lag by up to this much; describe and query read history. 0 writes every state. @default 1000
@@ -87,8 +83,7 @@ export function defaultRouterOptions(): Omit<RouterOptions, 'workflows'> {
     activities: [],
     maxInFlight: 1024,
     maxInputBytes: 262_144,
-    outboxIntervalMs: 5_000,
-    outboxGraceMs: 15_000,
+    upkeepIntervalMs: 5_000,
     summaryDelayMs: 1000,
     runCacheSize: 10_000,
     ackWaitMs: 30_000,

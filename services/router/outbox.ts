@@ -1,30 +1,38 @@
 /**
- * The transactional outbox: what makes every command of a stored decision go out, in effect once.
+ * What makes every command of a stored decision go out, in effect once, without writing anything
+ * but the commit (no outbox entry, no mark).
  *
- * - What is stored: each commit carries its commands; the store's outbox collection holds an entry
- *   `{ runId, seq, at }` per commit not yet published (see shared/store/commits.ts). A commit's
- *   commands become messages with deterministic `Nats-Msg-Id`s `<runId>:<seq>:<index>`, so a
- *   re-publish is dropped by JetStream's duplicate window, and past it by the receivers' own
- *   checks (a result for a settled step, a firing for a timer no longer live, are ignored).
- * - When an entry exists: the append inserts it side by side with its commit and succeeds only
- *   once both are stored; commands are published only after a successful append. So a stored
- *   commit without an entry has had its commands published, or its input has not been acked.
- * - Who deletes it: publishCommit, once every message of the commit is published (a batched
- *   delete, "mark published"); the sweep's republish does the same. The store itself deletes an
- *   entry whose commit never came, past OUTBOX_ORPHAN_HORIZON_MS.
- * - What a crash (or a store or server failure) leaves in each window, and who repairs it:
- *   - append under way, one half stored: the input is not acked. Its redelivery decides again
- *     (the append finds the entry, or finds the commit and counts it stored) and, as a
- *     redelivery, re-enters the run's commits since the message arrived (reenter), which gives a
- *     commit stored without its entry one back.
- *   - appended, not (or not all) published: the entry stays; the sweep republishes the commit
- *     once it is older than the grace period (any router sweeps), summary first, and the input's
- *     redelivery finds itself in history and re-enters as above. Repeats are deduplicated.
- *   - published, not marked: the entry stays; the sweep publishes again (dropped by msg id) and
- *     deletes it. Only a publish and a history read are wasted.
- *   - summary write failed: owed until the sweep pays it (projections.ts); a commit whose
- *     summary is missing is republished summary first, so the completion that frees a
- *     workflowId is never heard before describe and claims can see the run closed.
+ * - The protocol: an append writes only the commit. The router then publishes the commit's
+ *   commands (JetStream subjects awaiting their PubAcks, inbox subjects by core publish + flush)
+ *   and acks the input only after that. A publish that fails after the commit is stored fails
+ *   the decision: the input is naked with backoff and redelivered, never acked.
+ * - The repair: a redelivered input (delivery count > 1) that finds itself already in its run
+ *   (a duplicate signal or cancel, a result or firing whose step is settled, a start whose run
+ *   exists, a run closed by it) republishes the run's commits written since the message was
+ *   first stored, less a clock margin, in seq order (republishSince). A closed run's summary is
+ *   written first, so whoever hears of its completion finds it closed and its workflowId free.
+ *   Messages carry deterministic `Nats-Msg-Id`s `<runId>:<seq>:<index>`: a repeat is dropped by
+ *   JetStream's duplicate window, and past it by the receivers' own checks (a result for a
+ *   settled step, a firing for a timer no longer live, a start for a claimed id are ignored).
+ * - The router's consumers redeliver without limit (max_deliver -1), so an input whose commands
+ *   may be unpublished is never dropped; only an input's own fault dead-letters it (settle.ts).
+ * - What each window leaves, and who repairs it:
+ *   - crash after the append, before any publish: the input is not acked; JetStream redelivers
+ *     it after the ack wait. Its decision finds the commit (from the store, or by a conflict on
+ *     append from a stale cache) and republishes it.
+ *   - publish failed (NATS away, no PubAck): the decision fails, the input is naked and
+ *     redelivered with backoff, and republishes as above. Its summary is owed meanwhile.
+ *   - publish done, ack lost (or crash between them): the redelivery republishes; every message
+ *     is a repeat, dropped by msg id. Only a history read and a publish are wasted.
+ *   - crash after a partial publish: as a crash before publish; the part that went out repeats.
+ *   - the store fails the republish read (or the summary write before it, or a publish): the
+ *     redelivered decision fails (UnavailableError, retryable, so a start is never reported
+ *     failed to its caller or parent), its input is naked again and the next redelivery tries.
+ *   - the append itself failed, its write lost: nothing was stored; the redelivery decides again.
+ *     Its write landed but the reply was lost: the redelivery's append conflicts (or the run
+ *     loads with it), the input is found in and republished, not decided twice.
+ * - Upgrades: a store written by a version with an outbox collection may hold entries; a router
+ *   drains them once at start (drainLegacy) and never reads the collection again.
  */
 
 import type { ChildResultMessage } from '../../shared/bus/lifecycle-messages.js';
@@ -34,14 +42,13 @@ import type {
   TimerCancelMessage,
   TimerScheduleMessage,
 } from '../../shared/bus/messages.js';
-import type { Clock } from '../../shared/clock.js';
 import { forEachLimited } from '../../shared/concurrency.js';
 import type { Command, RunState } from '../../shared/engine/types.js';
+import { UnavailableError } from '../../shared/errors.js';
 import type { Millis } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
-import { Batcher } from '../common/batcher.js';
 import { MESSAGE_SIGNAL_TYPE, type MessageSignalBody } from './inputs.js';
 
 /** A message ready to publish to JetStream. */
@@ -213,15 +220,11 @@ export function commitMessages(
   return out;
 }
 
-/** Runs whose unpublished commits one outbox sweep republishes at once. */
-const SWEEP_CONCURRENCY = 8;
-/** Unpublished commits one outbox sweep reads per round. */
-const SWEEP_BATCH = 256;
+/** Runs a legacy outbox drain republishes at once. */
+const DRAIN_CONCURRENCY = 8;
 
 /** What the outbox needs to know of runs, from the decider (its cache) and the projections. */
 export interface OutboxRuns {
-  /** The newest state known without reading history: the hot cache, else the stored summary. */
-  known(runId: string): Promise<RunState | undefined>;
   /** The run brought up to its history (the decider's `load` with `fresh`). */
   loadFresh(runId: string): Promise<RunState | undefined>;
   /** Writes a run's summary now (healing what a racing writer may have moved back). */
@@ -235,174 +238,86 @@ export interface OutboxOptions {
   /** Publishes one message; resolves once the server has it. */
   publish: (m: OutboundMessage) => Promise<void>;
   log: Logger;
-  /** Ages entries against the sweep's grace period. */
-  clock: Clock;
   runs: OutboxRuns;
 }
 
-/** Options of Outbox.startSweeping. */
-export interface SweepOptions {
-  /** How often the outbox is swept. */
-  intervalMs: number;
-  /** How long a commit stays unpublished before a sweep republishes it. */
-  graceMs: number;
-  /** Runs first in every sweep (the decider pays its owed summary writes). */
-  beforeSweep?: () => Promise<void>;
-}
-
-/** Publishes stored commits, deletes their entries, and repairs what a crash left; one per router. */
+/** Publishes stored commits, and republishes what a redelivered input's earlier delivery stored; one per router. */
 export class Outbox {
-  private readonly marks: Batcher<{ runId: string; seq: number }, undefined>;
   /** Commands of a commit not to publish when it is published next (see elide). */
   private readonly elided = new WeakMap<StoredCommit, ReadonlySet<number>>();
-  private stopped = false;
 
-  constructor(private readonly opts: OutboxOptions) {
-    this.marks = new Batcher(
-      async (items) => {
-        await opts.store.markPublishedMany(items);
-        return items.map(() => undefined);
-      },
-      { maxBatch: 512 },
-    );
-  }
+  constructor(private readonly opts: OutboxOptions) {}
 
-  /**
-   * Publishes a stored commit's commands (pipelined), then marks it published. A failed mark is
-   * logged and left to the sweep; `awaitMark` waits for it (the sweep does, so its next round does
-   * not read the same commits again).
-   */
-  async publishCommit(commit: StoredCommit, workflowType: string, opts: { awaitMark?: boolean } = {}): Promise<void> {
+  /** Publishes a stored commit's commands, side by side; resolves once the server has all of them. */
+  async publishCommit(commit: StoredCommit, workflowType: string): Promise<void> {
     const ctx = { runId: commit.runId, workflowId: commit.workflowId, workflowType, seq: commit.seq, at: commit.at };
     const messages = commitMessages(this.opts.subjects, ctx, commit.commands, this.elided.get(commit));
     await Promise.all(messages.map((m) => this.opts.publish(m)));
-    const marked = this.marks.add({ runId: commit.runId, seq: commit.seq }).catch((err: unknown) => {
-      this.opts.log.warn('marking a commit published failed; the outbox sweep will republish it', {
-        runId: commit.runId,
-        seq: commit.seq,
-        err,
+  }
+
+  /**
+   * A redelivered input's repair, before it is acked: republishes the run's commits written at or
+   * after `since` (see the file header). The decider calls it only where an earlier delivery may
+   * have stored a commit: a start, and an input its run already holds. `since` undefined (a first
+   * delivery) does nothing. Returns how many commits were republished.
+   */
+  async republishSince(runId: string, since: Millis | undefined): Promise<number> {
+    if (since === undefined) return 0;
+    let commits: StoredCommit[];
+    try {
+      commits = await this.opts.store.commitsSince(runId, since);
+      if (commits.length === 0) return 0;
+      await this.republish(runId, commits);
+    } catch (err) {
+      // Always retryable: the input must be redelivered, and a start must not be reported failed.
+      throw new UnavailableError(`could not republish the commits of run ${runId}; its input is redelivered`, {
+        cause: err,
+        details: { runId, since },
       });
+    }
+    this.opts.log.info('republished the commits of a redelivered input', {
+      runId,
+      commits: commits.length,
+      fromSeq: commits[0]?.seq,
+      toSeq: commits.at(-1)?.seq,
     });
-    if (opts.awaitMark) await marked;
+    return commits.length;
   }
 
   /**
    * Leaves the commands at `indexes` of this very commit object out when it is published: an
    * inline chain's timers armed and ended within the chain (see inline-steps.ts). A republish of
-   * the stored commit (the sweep) sends them all, which is harmless: stale timers are ignored.
+   * the stored commit (a redelivered input's) sends them all, which is harmless: stale timers are
+   * ignored.
    */
   elide(commit: StoredCommit, indexes: ReadonlySet<number>): void {
     if (indexes.size > 0) this.elided.set(commit, indexes);
   }
 
   /**
-   * A redelivered input's repair, before it is acked: the run's commits since the message arrived
-   * go back in the outbox, in case an earlier attempt stored one and died (or failed) before its
-   * entry was stored (see CommitStore). The decider calls it only where that can be: a start, and
-   * an input its run already holds. `since` undefined (a first delivery) does nothing.
+   * Publishes again `commits` of one run, in seq order. The run is brought up to its history
+   * first; a closed run's summary is written before anything goes out, as in a decision (the
+   * write that closed it may have failed, or its router died before it).
    */
-  async reenter(runId: string, since: number | undefined): Promise<void> {
-    if (since === undefined) return;
-    const entered = await this.opts.store.reenterOutbox(runId, since);
-    if (entered > 0) this.opts.log.info('re-entered commits of a redelivered input in the outbox', { runId, entered });
+  private async republish(runId: string, commits: readonly StoredCommit[]): Promise<void> {
+    const state = await this.opts.runs.loadFresh(runId);
+    if (!state) return;
+    if (state.status !== 'running') await this.opts.runs.saveSummary(state);
+    for (const c of commits) await this.publishCommit(c, state.workflowType);
   }
 
   /**
-   * The sweep's repair of a commit left unpublished. The summary may be just as far behind (its
-   * write failed, or the append's reply was lost and the redelivery found the run already past
-   * it), so it is written again before the commands go out. False when the run is gone.
+   * Drains the outbox collection a store written by an earlier version may hold: republishes the
+   * commits its entries name, run by run in seq order, and deletes the entries. Returns how many
+   * entries there were (0, at the cost of one read, on any store this version wrote).
    */
-  async republish(commit: StoredCommit): Promise<boolean> {
-    // Most commits a crash leaves are followed by later ones whose summary is written: then only
-    // the publish is missing (often only its mark), and one summary read is all it takes.
-    const known = await this.opts.runs.known(commit.runId);
-    if (known && known.lastSeq > commit.seq) {
-      await this.publishCommit(commit, known.workflowType, { awaitMark: true });
-      return true;
-    }
-    const state = await this.opts.runs.loadFresh(commit.runId);
-    if (!state) return false;
-    // Only the latest commit's summary can be missing for good: a later commit wrote its own.
-    if (commit.seq === state.lastSeq) await this.opts.runs.saveSummary(state);
-    await this.publishCommit(commit, state.workflowType, { awaitMark: true });
-    return true;
-  }
-
-  /**
-   * One sweep: republishes, in seq order per run, the commits unpublished for longer than
-   * `graceMs`, batch after batch while full ones come back. One run failing does not stop the rest.
-   */
-  async sweep(graceMs: number): Promise<void> {
-    const { store, log } = this.opts;
-    // Batch after batch while a full one comes back: a crash under load can leave thousands.
-    for (let round = 0; !this.stopped; round++) {
-      const stale = await store.findUnpublished({ olderThan: this.opts.clock.now() - graceMs, limit: SWEEP_BATCH });
+  async drainLegacy(): Promise<number> {
+    const drained = await this.opts.store.drainLegacyOutbox(async (commits) => {
       const byRun = new Map<string, StoredCommit[]>();
-      for (const c of stale) byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c]);
-      // Entries come in the order they were written, by routers whose clocks may differ.
-      for (const commits of byRun.values()) commits.sort((a, b) => a.seq - b.seq);
-      let republished = 0;
-      // Runs side by side, in random order, so two routers sweeping one backlog mostly differ.
-      await forEachLimited(shuffled([...byRun.values()]), SWEEP_CONCURRENCY, async (commits) => {
-        try {
-          for (const c of commits) {
-            if (!(await this.republish(c))) continue;
-            republished++;
-            log.info('republishing commands of a commit left unpublished', { runId: c.runId, seq: c.seq });
-          }
-        } catch (err) {
-          log.warn('republishing a commit left unpublished failed; the next sweep tries again', {
-            runId: commits[0]?.runId,
-            err,
-          });
-        }
-      });
-      if (stale.length < SWEEP_BATCH || republished === 0) break;
-      log.info('outbox sweep continues with the next batch', { round, republished });
-    }
+      for (const c of commits) byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c]);
+      await forEachLimited([...byRun], DRAIN_CONCURRENCY, ([runId, cs]) => this.republish(runId, cs));
+    });
+    if (drained > 0) this.opts.log.info('drained the outbox an earlier version left', { entries: drained });
+    return drained;
   }
-
-  /** Sweeps now and then every `intervalMs` until stop(); a slow sweep is never overlapped. */
-  startSweeping(o: SweepOptions): void {
-    let sweeping = false;
-    const sweepOnce = (): void => {
-      if (sweeping || this.stopped) return; // a slow sweep (a scan on FerretDB) must not pile up
-      sweeping = true;
-      (async () => {
-        await o.beforeSweep?.();
-        await this.sweep(o.graceMs);
-      })()
-        .catch((err: unknown) => this.opts.log.warn('outbox sweep failed', { err }))
-        .finally(() => {
-          sweeping = false;
-        });
-    };
-    sweepOnce();
-    const timer = setInterval(sweepOnce, o.intervalMs);
-    timer.unref();
-    this.stopSweeping = () => clearInterval(timer);
-  }
-
-  /** Stops sweeping: no new sweep starts, and one under way reads no further batch. */
-  stop(): void {
-    this.stopped = true;
-    this.stopSweeping();
-  }
-
-  /** Waits for every pending mark. */
-  idle(): Promise<void> {
-    return this.marks.idle();
-  }
-
-  private stopSweeping: () => void = () => undefined;
-}
-
-/** A copy of `items` in random order (Fisher-Yates). */
-function shuffled<T>(items: T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
 }

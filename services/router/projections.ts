@@ -1,7 +1,7 @@
 /**
  * The write-behind projection of runs: the run summary that describe, list and workflowId claims
  * read, written after the commit (batched across runs; an open run's write waits a little for
- * its next state). A summary whose write failed is owed until the outbox sweep pays it.
+ * its next state). A summary whose write failed is owed until the router's upkeep pays it.
  * Publishing the commit's commands is the outbox's (outbox.ts).
  */
 import type { WorkflowDefinition } from '../../shared/engine/index.js';
@@ -143,7 +143,7 @@ export class RunProjections {
   private writeSummary(state: RunState): void {
     void this.summaries.add(state).catch((err: unknown) => {
       this.owe(state);
-      this.opts.log.warn('run summary write failed; the next outbox sweep writes it again', {
+      this.opts.log.warn('run summary write failed; the router writes it again on its next upkeep', {
         runId: state.runId,
         workflowId: state.workflowId,
         err,

@@ -1,12 +1,12 @@
 /**
  * The router service: owns decisions. Consumes user inputs (inbox stream) and engine inputs
  * (events stream) from shared durable consumers, folds each into its run through the pure
- * engine, appends the commit, publishes the commands, then acks. Answers requests on core NATS.
+ * engine, appends the commit, publishes the commands, then acks (see outbox.ts). Answers requests on core NATS.
  * Stateless: any number of routers may run; optimistic concurrency on append keeps them honest.
  *
  * This file wires the parts: connect (bus, store), check open run versions, set up consumers,
  * then run a RouterService (the decider, the input handler and its pulls, the partitions this
- * router holds, the outbox sweep, requests and health) until stopped.
+ * router holds, its upkeep, requests and health) until stopped.
  */
 import type { Subscription } from '@nats-io/transport-node';
 import type { MongoClient } from 'mongodb';
@@ -14,6 +14,7 @@ import type { Registry } from 'prom-client';
 import { retryWithBackoff } from '../../shared/bus/backoff.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import { toSquallError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
 import { consumerNames, EVENT_PARTITIONS } from '../../shared/names.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
 import { serviceRegistry } from '../common/metrics.js';
@@ -181,6 +182,7 @@ class RouterService implements ServiceHandle {
   private readonly partitions: PartitionPulls;
   private readonly inboxLoop: Promise<void>;
   private readonly subs: Subscription[];
+  private readonly stopUpkeep: () => void;
 
   private constructor(
     private readonly o: CompiledRouterOptions,
@@ -218,11 +220,7 @@ class RouterService implements ServiceHandle {
       log: o.log,
       maxInputBytes: o.maxInputBytes,
     });
-    decider.outbox.startSweeping({
-      intervalMs: o.outboxIntervalMs,
-      graceMs: o.outboxGraceMs,
-      beforeSweep: () => decider.payOwedSummaries(),
-    });
+    this.stopUpkeep = startUpkeep(decider, o.upkeepIntervalMs, o.log);
     this.inboxLoop = this.inputs.consume(specs.inbox);
     this.subs.push(serveHealth(bus, 'router', this.id, () => this.health()));
   }
@@ -306,7 +304,7 @@ class RouterService implements ServiceHandle {
   private async shutdown(deadlineMs: number): Promise<void> {
     this.stopping = true;
     this.membership?.leave();
-    this.decider.outbox.stop();
+    this.stopUpkeep();
     this.inputs.stop();
     for (const s of this.subs) s.unsubscribe();
     let timer: NodeJS.Timeout | undefined;
@@ -325,6 +323,35 @@ class RouterService implements ServiceHandle {
     this.o.log.info('router stopped', this.handler.counters);
     this.done.resolve();
   }
+}
+
+/**
+ * The router's periodic upkeep, every `intervalMs` until the returned stop is called, never
+ * overlapping itself: the legacy outbox drain until it succeeds once (at start, see
+ * Outbox.drainLegacy), then the summaries whose writes failed (see RunDecider.payOwedSummaries).
+ */
+function startUpkeep(decider: RunDecider, intervalMs: number, log: Logger): () => void {
+  let drained = false;
+  let busy = false;
+  const once = (): void => {
+    if (busy) return;
+    busy = true;
+    (async () => {
+      if (!drained) {
+        await decider.outbox.drainLegacy();
+        drained = true;
+      }
+      await decider.payOwedSummaries();
+    })()
+      .catch((err: unknown) => log.warn('router upkeep failed; the next round tries again', { err }))
+      .finally(() => {
+        busy = false;
+      });
+  };
+  once();
+  const timer = setInterval(once, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Publishes a command message: JetStream-acked, or for the inbox (no acks) core NATS + flush. */

@@ -4,14 +4,12 @@
  * reloads and decides again. A byte-identical commit already stored counts as success, which makes
  * re-sending an insert whose acknowledgement was lost safe (nothing is written twice).
  *
- * The outbox is a collection of its own: an entry `{ _id: <commit _id>, runId, seq, at }` is
- * inserted with its commit and deleted once the commit's commands are published, so marking a
- * commit published is a batched delete rather than an update per commit (on FerretDB 1.x an update
- * costs 10-25 ms, a delete or insert of a small document well under 1 ms). The invariant: a stored
- * commit without an entry has had its commands published, or the input that made it has not been
- * acked. An append succeeds only once both halves are stored, the router acks an input only after
- * a successful append, and a redelivered input re-enters what its run stored since the message
- * arrived (reenter), so a crash between the halves is repaired by the redelivery it causes.
+ * An append writes the commit and nothing else: whether its commands are out is not stored. The
+ * router acks the input that made a commit only once the commit's commands are published, and a
+ * redelivered input republishes what its run stored since the message arrived (`since`), so a
+ * crash or failure anywhere between the insert and the ack is repaired by the redelivery it
+ * causes (see services/router/outbox.ts). The outbox collection of earlier versions is only
+ * read once, by drainLegacyOutbox.
  */
 import { type Collection, MongoBulkWriteError } from 'mongodb';
 import { forEachLimited } from '../concurrency.js';
@@ -31,29 +29,16 @@ const HISTORY_BATCH = 1000;
 const PROBED_TAIL = 4;
 /** Lookups by `_id` in flight at once when many commits are read by id. */
 const ID_LOOKUP_CONCURRENCY = 8;
-/** Outbox entries one delete names at most. */
-const DELETE_BATCH = 1000;
-/**
- * How old an outbox entry whose commit does not exist must be before findUnpublished deletes it.
- * Such an entry is left by an append that wrote it and then failed (or died) before its commit
- * insert landed. Its input was not acked, so JetStream redelivers it after the ack wait (30 s)
- * and it is decided again, by an append that finds the entry there and inserts its commit within
- * milliseconds. An entry younger than this may belong to an append still under way and must stay:
- * deleting it just before its commit lands would leave a commit that no sweep ever publishes.
- * Five minutes is ten ack waits; past it nobody is about to insert that commit. (An append
- * repeated that late, after a store outage as long, finds the old entry and keeps its time: only
- * a sweep reading between that append's two inserts, followed by a crash before its publish,
- * could then lose the publish. No clock stamp on a shared entry can close that window.)
- */
-export const OUTBOX_ORPHAN_HORIZON_MS = 5 * 60_000;
+/** Entries of a legacy outbox read (and then deleted) per round of drainLegacyOutbox. */
+const LEGACY_BATCH = 256;
 
-/** Commit operations over the commits collection and its outbox. */
+/** Commit operations over the commits collection (and, once, a legacy outbox). */
 export class CommitStore {
   constructor(
     private readonly commits: Collection<CommitDoc>,
-    private readonly outbox: Collection<OutboxDoc>,
+    /** The outbox collection of versions before the outbox cost no write: drained once, see drainLegacyOutbox. */
+    private readonly legacyOutbox: Collection<OutboxDoc>,
     private readonly maxPayloadBytes: number,
-    private readonly now: () => Millis,
   ) {}
 
   async append(c: StoredCommit): Promise<void> {
@@ -62,33 +47,28 @@ export class CommitStore {
   }
 
   /**
-   * Inserts commits and their outbox entries side by side (one round trip on the hot path, not
-   * two). An append succeeds only when both are stored: a failed entry insert fails it even where
-   * the commit landed. That commit's input then is not acked, and its redelivery re-enters the
-   * entries of what its run stored since (reenter), which covers a crash between the two as well.
+   * Inserts commits in one unordered insert (one round trip for a whole batch of decisions).
+   * Per-commit outcomes: undefined when stored (a byte-identical commit already there counts),
+   * ConflictError when another commit holds the seq.
    */
   async appendMany(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]> {
     if (cs.length === 0) return [];
     const docs = cs.map((c) => toCommitDoc(c, this.maxPayloadBytes));
-    const [entries, commits] = await Promise.allSettled([this.insertEntries(docs), this.insertCommits(cs, docs)]);
-    if (commits.status === 'rejected') throw commits.reason;
-    if (entries.status === 'rejected') throw entries.reason;
-    return commits.value;
+    return this.insertCommits(cs, docs);
   }
 
   /**
-   * Inserts a chain of one run's consecutive commits in one ordered insert, their outbox entries
-   * side by side (see appendMany). An ordered insert stops at its first duplicate, so a chain
+   * Inserts a chain of one run's consecutive commits in one ordered insert. An ordered insert stops at its first duplicate, so a chain
    * never lands past a commit another writer holds. A duplicate that is byte-identical (a retry
    * whose acknowledgement was lost) counts as stored and the rest is inserted again.
    */
   async appendChain(cs: StoredCommit[]): Promise<ChainAppend> {
     if (cs.length === 0) return { stored: 0 };
-    const docs = cs.map((c) => toCommitDoc(c, this.maxPayloadBytes));
-    const [entries, commits] = await Promise.allSettled([this.insertEntries(docs), this.insertChain(cs, docs, 0)]);
-    if (commits.status === 'rejected') throw commits.reason;
-    if (entries.status === 'rejected') throw entries.reason;
-    return commits.value;
+    return this.insertChain(
+      cs,
+      cs.map((c) => toCommitDoc(c, this.maxPayloadBytes)),
+      0,
+    );
   }
 
   private async insertChain(cs: StoredCommit[], docs: CommitDoc[], from: number): Promise<ChainAppend> {
@@ -127,39 +107,13 @@ export class CommitStore {
   }
 
   /**
-   * Enters in the outbox every commit of `runId` written at or after `since` (entries already
-   * there are kept): a redelivered input's repair, since a crash (or a failed entry insert)
-   * between an append's two halves can leave a commit stored without its entry, its commands
-   * never published. Harmless when they were: the sweep publishes them again, deduplicated by
-   * message id, and deletes the entries. Returns how many commits were entered.
+   * The commits of `runId` written at or after `since` (their `at`), ascending by seq: what a
+   * redelivered input republishes. A range query (a scan on FerretDB 1.x), paid only on a
+   * redelivery that finds its input already in the run.
    */
-  async reenter(runId: string, since: Millis): Promise<number> {
-    const docs = await this.commits
-      .find({ runId, at: { $gte: since } }, { projection: { _id: 1, runId: 1, seq: 1 } })
-      .toArray();
-    await this.insertEntries(docs);
-    return docs.length;
-  }
-
-  /**
-   * Inserts the outbox entries of commits being inserted, in one unordered insert. An entry
-   * already there is fine: a retried append's, or that of a commit holding the seq already.
-   *
-   * A commit whose insert then conflicts keeps that entry: the entry's `_id` is the seq's, so it
-   * may be the very entry the winner inserted with its commit (the winner's own insert found
-   * ours and took it as its own), and deleting it could leave the winner's commit, not yet
-   * published, without one. An entry left over this way names a stored commit: the sweep
-   * publishes that commit's commands again (deduplicated by message id) and deletes it.
-   */
-  private async insertEntries(docs: readonly Pick<CommitDoc, '_id' | 'runId' | 'seq'>[]): Promise<void> {
-    if (docs.length === 0) return;
-    const at = this.now();
-    const entries: OutboxDoc[] = docs.map((d) => ({ _id: d._id, runId: d.runId, seq: d.seq, at }));
-    try {
-      await this.outbox.insertMany(entries, { ordered: false });
-    } catch (err) {
-      duplicateIndexesOrThrow(err, entries.length);
-    }
+  async since(runId: string, since: Millis): Promise<StoredCommit[]> {
+    const docs = await this.commits.find({ runId, at: { $gte: since } }, { batchSize: HISTORY_BATCH }).toArray();
+    return docs.map(fromCommitDoc).sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -225,48 +179,24 @@ export class CommitStore {
   }
 
   /**
-   * Deletes the outbox entries of commits whose commands are out, up to DELETE_BATCH per
-   * command; an entry already gone (a repeat, or another router's sweep) is harmless.
+   * Upgrades from a version that kept an outbox collection: hands the commits its entries name to
+   * `republish` (sorted by run, then seq), LEGACY_BATCH entries at a time, deleting each batch's
+   * entries once `republish` resolved. Entries whose commit is missing are deleted with them (an
+   * old router's append that never landed). Stops at the first failure, entries kept for the
+   * next try. Returns how many entries were drained; 0 at once when the collection holds none.
    */
-  async markPublished(commits: readonly { runId: string; seq: number }[]): Promise<void> {
-    const ids = [...new Set(commits.map((c) => commitId(c.runId, c.seq)))];
-    await this.deleteEntries(ids);
-  }
-
-  /**
-   * Commits whose outbox entries were written before `olderThan`, in entry order (at, runId,
-   * seq), up to `limit`. Each commit is read by `_id` (FerretDB 1.x scans for `$in`). Entries
-   * whose commit does not exist are passed over, so one read may go on past the first page; those
-   * older than OUTBOX_ORPHAN_HORIZON_MS are deleted (see there), younger ones are left.
-   */
-  async findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]> {
-    const horizon = this.now() - OUTBOX_ORPHAN_HORIZON_MS;
-    const found: StoredCommit[] = [];
-    const orphans: string[] = [];
-    let skip = 0;
-    while (found.length < opts.limit) {
-      const want = opts.limit - found.length;
-      const entries = await this.outbox
-        .find({ at: { $lt: opts.olderThan } }, { sort: { at: 1, runId: 1, seq: 1 }, skip, limit: want })
-        .toArray();
-      const stored = await this.byIds(entries.map((e) => e._id));
-      for (const e of entries) {
-        const d = stored.get(e._id);
-        if (d) found.push(fromCommitDoc(d));
-        else if (e.at < horizon) orphans.push(e._id);
-      }
-      if (entries.length < want) break;
-      skip += entries.length;
-    }
-    // Deleted after the pages are read, so the skip counts above stay true.
-    await this.deleteEntries(orphans);
-    return found;
-  }
-
-  /** Deletes outbox entries by `_id`, DELETE_BATCH per command. */
-  private async deleteEntries(ids: readonly string[]): Promise<void> {
-    for (let i = 0; i < ids.length; i += DELETE_BATCH) {
-      await this.outbox.deleteMany({ _id: { $in: ids.slice(i, i + DELETE_BATCH) } });
+  async drainLegacyOutbox(republish: (commits: StoredCommit[]) => Promise<void>): Promise<number> {
+    let drained = 0;
+    for (;;) {
+      const entries = await this.legacyOutbox.find({}, { projection: { _id: 1 }, limit: LEGACY_BATCH }).toArray();
+      if (entries.length === 0) return drained;
+      const ids = entries.map((e) => e._id);
+      const stored = await this.byIds(ids);
+      const commits = [...stored.values()].map(fromCommitDoc);
+      commits.sort((a, b) => (a.runId === b.runId ? a.seq - b.seq : a.runId < b.runId ? -1 : 1));
+      await republish(commits);
+      await this.legacyOutbox.deleteMany({ _id: { $in: ids } });
+      drained += ids.length;
     }
   }
 }

@@ -32,9 +32,9 @@ export interface CommitDoc {
 }
 
 /**
- * A commit whose commands may not be out yet: written with the commit (side by side), deleted
- * once its commands are published. `_id` is the commit's `_id`; `at` is when the entry was written (the
- * store's clock), which the outbox sweep's grace period and orphan horizon are measured from.
+ * An outbox entry as versions before the outbox cost no write stored it: a commit whose commands
+ * may not have been published. Nothing writes one any more; a router drains any left once, at
+ * start (CommitStore.drainLegacyOutbox). `_id` is the commit's `_id`.
  */
 export interface OutboxDoc {
   _id: string;

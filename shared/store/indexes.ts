@@ -6,15 +6,15 @@ import type { Db, IndexDescription } from 'mongodb';
 import { ConfigError } from '../errors.js';
 import type { CollectionNames } from '../names.js';
 
-/** Index definitions by collection role. `_id` indexes come for free. */
-export const STORE_INDEXES: Record<keyof CollectionNames, IndexDescription[]> = {
+/**
+ * Index definitions by collection role. `_id` indexes come for free. The outbox collection of
+ * earlier versions is not created (see CommitStore.drainLegacyOutbox).
+ */
+export const STORE_INDEXES: Record<Exclude<keyof CollectionNames, 'outbox'>, IndexDescription[]> = {
   commits: [
     // The concurrency protocol: one commit per (runId, seq); also serves history reads.
     { key: { runId: 1, seq: 1 }, name: 'runId_seq', unique: true },
   ],
-  // The outbox sweep: entries of commits not yet published, oldest first. (FerretDB 1.x scans
-  // the collection for it anyway; the outbox holds only commits in flight, so that is cheap.)
-  outbox: [{ key: { at: 1, runId: 1, seq: 1 }, name: 'at_runId_seq' }],
   runs: [
     { key: { workflowId: 1, startedAt: -1 }, name: 'workflowId_startedAt' },
     { key: { status: 1, workflowType: 1, startedAt: -1, _id: -1 }, name: 'status_type_startedAt' },
@@ -36,7 +36,7 @@ export const STORE_INDEXES: Record<keyof CollectionNames, IndexDescription[]> = 
 
 /** Creates the collections and their indexes; safe to run concurrently and repeatedly. */
 export async function ensureIndexes(db: Db, names: CollectionNames): Promise<void> {
-  const roles = Object.keys(STORE_INDEXES) as (keyof CollectionNames)[];
+  const roles = Object.keys(STORE_INDEXES) as (keyof typeof STORE_INDEXES)[];
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
   for (const role of roles) {
     const name = names[role];

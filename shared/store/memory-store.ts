@@ -3,11 +3,10 @@
  * without servers. It keeps the same documents as the MongoDB store, built by the same
  * conversions (documents.ts), so payload limits, encoding and decoding behave alike, and it
  * answers every operation as the MongoDB store does on MongoDB: a duplicate `(runId, seq)` is a
- * ConflictError unless byte-identical, an outbox entry is inserted with each commit, workflowIds
- * are claimed by generations, summaries never move backwards, timers are leased by epochs.
+ * ConflictError unless byte-identical, workflowIds are claimed by generations, summaries never move backwards, timers are leased by epochs.
  * tests/integration/router/store-contract.test.ts runs the same assertions against both stores.
  * Slightly over 400 lines: it mirrors the whole Store interface, one concern of the MongoDB store
- * per section (commits, outbox, workflowIds, summaries, timers), and splitting it would scatter
+ * per section (commits, workflowIds, summaries, timers), and splitting it would scatter
  * the one in-memory state they share.
  */
 
@@ -16,14 +15,12 @@ import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { RunState } from '../engine/types.js';
 import { ConflictError, CorruptHistoryError, InvalidInputError } from '../errors.js';
 import type { Millis, RunStatus } from '../history/events.js';
-import { OUTBOX_ORPHAN_HORIZON_MS } from './commits.js';
 import {
   type CommitDoc,
   commitId,
   fromCommitDoc,
   fromRunDoc,
   fromTimerDoc,
-  type OutboxDoc,
   type RunDoc,
   type TimerDoc,
   type TimerLeaseDoc,
@@ -55,7 +52,7 @@ import {
 export interface MemoryStoreOptions {
   /** Largest encoded events + commands of one commit, or RunState of one run. @default 1_048_576 */
   maxPayloadBytes: number;
-  /** Stamps outbox entries and claims, and ages orphan outbox entries. @default Date.now */
+  /** Stamps workflowId claims. @default Date.now */
   now: () => Millis;
 }
 
@@ -71,7 +68,6 @@ export function createMemoryStore(given: Partial<MemoryStoreOptions> = {}): Stor
 
 class MemoryStore implements Store {
   private readonly commits = new Map<string, CommitDoc>();
-  private readonly outbox = new Map<string, OutboxDoc>();
   private readonly runs = new Map<string, RunDoc>();
   /** Generations of each workflowId, oldest first. */
   private readonly ids = new Map<string, WorkflowIdDoc[]>();
@@ -95,7 +91,6 @@ class MemoryStore implements Store {
   async appendCommits(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]> {
     // Every commit is encoded (and refused when too large) before anything is written.
     const docs = cs.map((c) => toCommitDoc(c, this.o.maxPayloadBytes));
-    this.insertEntries(docs);
     return docs.map((doc) => {
       const stored = this.commits.get(doc._id);
       if (!stored) {
@@ -112,7 +107,6 @@ class MemoryStore implements Store {
 
   async appendChain(cs: StoredCommit[]): Promise<ChainAppend> {
     const docs = cs.map((c) => toCommitDoc(c, this.o.maxPayloadBytes));
-    this.insertEntries(docs);
     for (const [i, doc] of docs.entries()) {
       const stored = this.commits.get(doc._id);
       if (!stored) this.commits.set(doc._id, doc);
@@ -146,33 +140,16 @@ class MemoryStore implements Store {
     return this.seqsOf(runId).at(-1) ?? 0;
   }
 
-  async markPublished(runId: string, seqs: number[]): Promise<void> {
-    for (const seq of seqs) this.outbox.delete(commitId(runId, seq));
+  async commitsSince(runId: string, since: Millis): Promise<StoredCommit[]> {
+    return [...this.commits.values()]
+      .filter((c) => c.runId === runId && c.at >= since)
+      .sort((a, b) => a.seq - b.seq)
+      .map(fromCommitDoc);
   }
 
-  async markPublishedMany(commits: readonly { runId: string; seq: number }[]): Promise<void> {
-    for (const c of commits) this.outbox.delete(commitId(c.runId, c.seq));
-  }
-
-  async findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]> {
-    const horizon = this.o.now() - OUTBOX_ORPHAN_HORIZON_MS;
-    const entries = [...this.outbox.values()]
-      .filter((e) => e.at < opts.olderThan)
-      .sort((a, b) => a.at - b.at || compare(a.runId, b.runId) || a.seq - b.seq);
-    const found: StoredCommit[] = [];
-    for (const e of entries) {
-      if (found.length >= opts.limit) break;
-      const doc = this.commits.get(e._id);
-      if (doc) found.push(fromCommitDoc(doc));
-      else if (e.at < horizon) this.outbox.delete(e._id);
-    }
-    return found;
-  }
-
-  async reenterOutbox(runId: string, since: Millis): Promise<number> {
-    const docs = [...this.commits.values()].filter((c) => c.runId === runId && c.at >= since);
-    this.insertEntries(docs);
-    return docs.length;
+  /** Nothing to drain: no earlier version ever wrote to a memory store. */
+  async drainLegacyOutbox(): Promise<number> {
+    return 0;
   }
 
   // ---- workflowId ownership ----
@@ -403,13 +380,6 @@ class MemoryStore implements Store {
     const seqs: number[] = [];
     for (const c of this.commits.values()) if (c.runId === runId) seqs.push(c.seq);
     return seqs.sort((a, b) => a - b);
-  }
-
-  /** Inserts outbox entries stamped now; an entry already there keeps its time, as on MongoDB. */
-  private insertEntries(docs: readonly Pick<CommitDoc, '_id' | 'runId' | 'seq'>[]): void {
-    const at = this.o.now();
-    for (const d of docs)
-      if (!this.outbox.has(d._id)) this.outbox.set(d._id, { _id: d._id, runId: d.runId, seq: d.seq, at });
   }
 
   /** Whether `owner` still holds a timer: no epoch after `leaseEpoch`, or owns the current one. */

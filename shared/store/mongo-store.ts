@@ -1,5 +1,5 @@
 /**
- * The MongoDB Store: history commits and their outbox, run summaries, workflowId claims and
+ * The MongoDB Store: history commits, run summaries, workflowId claims and
  * timers, each in its own collection. Every operation is one atomic single-document write or a
  * batch of independent ones (no transactions, no change streams), and every driver error is
  * converted at this boundary (see errors.ts): a server that is away surfaces as a retryable
@@ -32,7 +32,6 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     db.collection<CommitDoc>(names.commits),
     db.collection<OutboxDoc>(names.outbox),
     o.maxPayloadBytes,
-    o.now,
   );
   const runs = new RunStore(
     db.collection<RunDoc>(names.runs),
@@ -83,11 +82,8 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     appendChain: (cs) => guard('appendChain', () => commits.appendChain(cs)),
     loadHistory,
     lastSeq: (runId) => guard('lastSeq', () => commits.lastSeq(runId)),
-    markPublished: (runId, seqs) =>
-      guard('markPublished', () => commits.markPublished(seqs.map((seq) => ({ runId, seq })))),
-    markPublishedMany: (items) => guard('markPublished', () => commits.markPublished(items)),
-    findUnpublished: (q) => guard('findUnpublished', () => commits.findUnpublished(q)),
-    reenterOutbox: (runId, since) => guard('reenterOutbox', () => commits.reenter(runId, since)),
+    commitsSince: (runId, since) => guard('commitsSince', () => commits.since(runId, since)),
+    drainLegacyOutbox: (republish) => guard('drainLegacyOutbox', () => commits.drainLegacyOutbox(republish)),
 
     claimWorkflowId: (workflowId, runId, policy, startMsgId) =>
       guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy, startMsgId)),

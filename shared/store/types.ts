@@ -12,7 +12,7 @@ import type { ScheduleStore } from '../schedules/store.js';
 
 /**
  * A commit as stored: its events and the commands to publish after it. Whether they are out is
- * not a field of the commit: the store's outbox holds an entry for each commit not yet published.
+ * not stored: the input that made the commit is acked only once they are (services/router/outbox.ts).
  */
 export interface StoredCommit extends Commit {
   /** When the commit was written (the decision's input time). */
@@ -163,22 +163,17 @@ export interface Store {
   loadHistory(runId: string, fromSeq?: number): AsyncIterable<StoredCommit>;
   /** Highest stored seq of a run; 0 when it has none. */
   lastSeq(runId: string): Promise<number>;
-  /** Marks commits as published (their commands are out): deletes their outbox entries. */
-  markPublished(runId: string, seqs: number[]): Promise<void>;
-  /** Marks commits of many runs as published in one batch write (a delete per 1,000). */
-  markPublishedMany(commits: readonly { runId: string; seq: number }[]): Promise<void>;
   /**
-   * Unpublished commits whose outbox entries were written before `olderThan` (an absolute time,
-   * on the store's clock), oldest entry first, up to `limit`. Entries whose commit is missing
-   * are passed over (and deleted once past a long horizon, see CommitStore).
+   * A run's commits written at or after `since` (their `at`), ascending by seq: what a redelivered
+   * input republishes, since an earlier delivery may have stored them and died before publishing.
    */
-  findUnpublished(opts: { olderThan: Millis; limit: number }): Promise<StoredCommit[]>;
+  commitsSince(runId: string, since: Millis): Promise<StoredCommit[]>;
   /**
-   * Enters in the outbox every commit of a run written at or after `since`: the repair a
-   * redelivered input makes before it is decided again (an append's commit can outlive its
-   * entry's insert, see CommitStore). Returns how many commits were entered.
+   * Upgrades a store written by a version that kept an outbox collection: hands the commits its
+   * entries name to `republish` a batch at a time (by run, then seq) and deletes the entries once
+   * it resolved. Returns how many entries were drained; 0 when there are none (or never were).
    */
-  reenterOutbox(runId: string, since: Millis): Promise<number>;
+  drainLegacyOutbox(republish: (commits: StoredCommit[]) => Promise<void>): Promise<number>;
 
   // ---- workflowId ownership ----
   /** Claims a workflowId for a run under a reuse policy (see IdReusePolicy). */
@@ -279,8 +274,7 @@ export interface StoreOptions {
   /** Largest encoded events + commands of one commit, or RunState of one run, in bytes. @default 1_048_576 */
   maxPayloadBytes: number;
   /**
-   * The store's clock: stamps outbox entries and workflowId claims, and ages outbox entries
-   * whose commit never came. Tests inject one. @default Date.now
+   * The store's clock: stamps workflowId claims. Tests inject one. @default Date.now
    */
   now: () => Millis;
 }

@@ -21,7 +21,6 @@ import {
   eventPartition,
   subjects as subjectsOf,
 } from '../../shared/names.js';
-import { commitId } from '../../shared/store/documents.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import { readDeadLetters } from '../e2e/dead-letters.js';
 import { SAMPLE, type ServiceEnv, type ServiceProcess, spawnSquall } from '../e2e/processes.js';
@@ -260,20 +259,13 @@ describe('chaos', () => {
         const brief: string[] = [];
         const store = createMongoStore(mongo, { dbName: env.dbName, collectionPrefix: env.prefix });
         const timers = mongo.db(env.dbName).collection(collectionNames(env.prefix).timers);
-        const outbox = mongo.db(env.dbName).collection<{ _id: string }>(collectionNames(env.prefix).outbox);
         for (const id of ids) {
           const run = await store.getRunByWorkflowId(id);
           const holder = await store.workflowIdHolder(id); // a run without a summary yet has history too
           const commits = holder ? await loadCommits(store, holder.runId) : [];
-          // A commit with an outbox entry may not have had its commands published yet.
-          const inOutbox = new Set(
-            (await outbox.find({ _id: { $in: commits.map((c) => commitId(c.runId, c.seq)) } }).toArray()).map(
-              (e) => e._id,
-            ),
-          );
           const history = commits.map((c) => ({
             seq: c.seq,
-            inOutbox: inOutbox.has(commitId(c.runId, c.seq)),
+            at: c.at,
             events: c.events.map((e) => `${e.type}${(e as { ignored?: string }).ignored ? '(ignored)' : ''}`),
           }));
           const timerDocs = run
@@ -284,7 +276,7 @@ describe('chaos', () => {
           );
           const last = history[history.length - 1];
           brief.push(
-            `${id}: run ${run?.runId ?? 'none'}, ${history.length} commits, last ${last ? `#${last.seq} inOutbox=${String(last.inOutbox)} [${last.events.join(' ')}]` : 'none'}, partition ${run ? eventPartition(run.runId) : '-'}`,
+            `${id}: run ${run?.runId ?? 'none'}, ${history.length} commits, last ${last ? `#${last.seq} at ${new Date(last.at).toISOString()} [${last.events.join(' ')}]` : 'none'}, partition ${run ? eventPartition(run.runId) : '-'}`,
           );
         }
         const jsm = await jetstreamManager(nc);
@@ -450,7 +442,7 @@ describe('chaos', () => {
           redeliveries: {
             ignoredEventsInHistory: ignored,
             routerNaks: logCount('decision failed for a passing reason; redelivering'),
-            outboxRepublished: logCount('republishing commands of a commit left unpublished'),
+            republishedByRedelivery: logCount('republished the commits of a redelivered input'),
             appendRaces: logCount('lost an append race; reloading'),
             activityReruns: [...executions.values()].reduce((n, k) => n + k - 1, 0),
           },

@@ -75,8 +75,8 @@ describe('scale', () => {
     const seconds = (Date.now() - started) / 1000;
     sub.unsubscribe();
 
-    // A core subscriber may see a completion twice (an outbox sweep repeating a publish whose
-    // mark was late); the outcomes stream dedupes by msg id and must hold exactly one per run.
+    // A core subscriber may see a completion twice (a redelivered input republishing a publish
+    // whose ack was lost); the outcomes stream dedupes by msg id and must hold exactly one per run.
     const outcomes = await (await jetstreamManager(nc)).streams.info(streamNames(env.prefix).outcomes, {
       subjects_filter: s.doneFilter('order'),
     });

@@ -1,7 +1,8 @@
 /**
  * The run lifecycle across a router crash: a router that dies right after storing the commit
- * that starts a child or continues a run as new (nothing published yet). Another router's outbox
- * sweep must publish the child start / the next run's start, once, and the runs must finish.
+ * that starts a child or continues a run as new (nothing published yet, input not acked). The
+ * input's redelivery to another router must republish the child start / the next run's start,
+ * once, and the runs must finish.
  * The crash point comes from the test-only `SQUALL_FAULT` variable (see services/cli/args.ts).
  */
 import type { MongoClient } from 'mongodb';
@@ -57,7 +58,7 @@ async function runsOf(store: Store, workflowType: string, workflowId: string) {
 }
 
 describe('lifecycle commands survive a router crash', () => {
-  it('continue-as-new stored but not published: the sweep starts the next run, once', async () => {
+  it('continue-as-new stored but not published: the redelivery starts the next run, once', async () => {
     const { env, store, client } = await namespace();
     // Commit 1 (start) publishes the increment task; commit 2 (its result) would publish the next run's start.
     const doomed = await router(env, 'router-doomed', 'exit-after-commit:2');
@@ -65,7 +66,7 @@ describe('lifecycle commands survive a router crash', () => {
     expect(await doomed.exited).toBe(137);
     const after = await router(env, 'router-after');
     await expect(client.result('crash-count', { timeoutMs: 45_000 })).resolves.toEqual({ generation: 2, total: 3 });
-    expect(after.logs.some((l) => l.msg === 'republishing commands of a commit left unpublished')).toBe(true);
+    expect(after.logs.some((l) => l.msg === 'republished the commits of a redelivered input')).toBe(true);
     const runs = await waitFor('three closed runs of crash-count', async () => {
       const rs = await runsOf(store, 'counter', 'crash-count');
       return rs.length === 3 && rs.every((r) => r.status !== 'running') ? rs : undefined;
@@ -75,9 +76,9 @@ describe('lifecycle commands survive a router crash', () => {
       expect(r.problems).toEqual([]);
       expect(r.events.filter((e) => e.type === 'RunStarted')).toHaveLength(1);
     }
-  });
+  }, 120_000);
 
-  it('a child start stored but not published: the sweep starts the child and the parent completes', async () => {
+  it('a child start stored but not published: the redelivery starts the child and the parent completes', async () => {
     const { env, store, client } = await namespace();
     // Commit 1 (the parent's start) would publish the child's start.
     const doomed = await router(env, 'router-doomed', 'exit-after-commit:1');
@@ -98,5 +99,5 @@ describe('lifecycle commands survive a router crash', () => {
     const [kid] = await runsOf(store, 'kid', 'crash-par-kid-1');
     expect(kid?.problems).toEqual([]);
     expect((await runsOf(store, 'kid', 'crash-par-kid-1')).length).toBe(1);
-  });
+  }, 120_000);
 });

@@ -3,8 +3,8 @@
  * demand, say), with a client, a NATS connection and the router's warn-level log lines.
  */
 import { afterEach } from 'vitest';
+import { type RouterFaultHooks, withRouterFaults } from '../../../services/router/faults.js';
 import type { RouterOptions } from '../../../services/router/options.js';
-import { startRouter } from '../../../services/router/router.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { createLogger } from '../../../shared/log.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
@@ -28,10 +28,14 @@ export interface WrappedRouter {
   logs: Record<string, unknown>[];
 }
 
-/** Starts a router on a fresh namespace with `wrap(store)` as its store; stopped after the test. */
+/**
+ * Starts a router on a fresh namespace with `wrap(store)` as its store (and `faults` as its
+ * test-only crash points); stopped after the test.
+ */
 export async function routerWithStore(
   wrap: (store: Store) => Store,
   options: Partial<Pick<RouterOptions, 'summaryDelayMs' | 'runCacheSize'>> = {},
+  faults: RouterFaultHooks = {},
 ): Promise<WrappedRouter> {
   const prefix = freshPrefix();
   const dbName = freshDbName();
@@ -39,13 +43,12 @@ export async function routerWithStore(
   const store = createMongoStore(mongo, { dbName, collectionPrefix: prefix });
   await store.init();
   const logs: Record<string, unknown>[] = [];
-  const router = await startRouter({
+  const router = await withRouterFaults(faults)({
     natsUrl: natsUrl(),
     store: wrap(store),
     prefix,
     workflows: [steps],
-    outboxIntervalMs: 200,
-    outboxGraceMs: 300,
+    upkeepIntervalMs: 200,
     ...options,
     log: createLogger({ level: 'warn', sink: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) }),
   });

@@ -1,8 +1,10 @@
 /**
- * A store that fails for a moment after a commit is stored: the input counts as applied (it is
- * not redelivered, so a signal is recorded once), and the outbox sweep brings the run's summary
- * (which also frees its workflowId) and its commands out afterwards. An in-process router over real servers,
- * with a store whose summary writes fail on demand.
+ * A store that fails for a moment after a commit is stored. A closing decision publishes nothing
+ * until its summary is written, so it fails and its input is redelivered; the redelivery finds
+ * the signal in the run (recorded once), writes the summary (which frees the workflowId), then
+ * republishes the completion. An open run's summary, written behind, is owed until the router's
+ * upkeep pays it. An in-process router over real servers, with a store whose summary writes fail
+ * on demand.
  */
 import { describe, expect, it } from 'vitest';
 import type { RunState } from '../../../shared/engine/types.js';
@@ -33,7 +35,7 @@ async function flakyRouter(failWhen: (s: RunState) => boolean) {
 }
 
 describe('summary writes that fail after the commit is stored', () => {
-  it('a closing decision: the sweep writes the summary, which frees the id, then publishes the completion', async () => {
+  it('a closing decision: its redelivery writes the summary, which frees the id, then publishes the completion', async () => {
     const { store, client, nc, prefix, failed, logs } = await flakyRouter((s) => s.status !== 'running');
     const { runId } = await client.start('steps', undefined, { workflowId: 'fc-1' });
     await client.signal('fc-1', { type: 'next' });
@@ -48,10 +50,12 @@ describe('summary writes that fail after the commit is stored', () => {
       .filter((e) => e.type === 'SignalReceived');
     expect(signals).toHaveLength(2);
     expect(await readDeadLetters(nc, prefix)).toEqual([]);
-    expect(logs.map((l) => l.msg)).toContain('a stored decision could not be published yet; the outbox sweep will');
+    expect(logs.map((l) => l.msg)).toContain(
+      'a stored decision could not be published; its input is redelivered to publish it',
+    );
   });
 
-  it('a decision that leaves the run open: the next sweep writes the summary it missed', async () => {
+  it('a decision that leaves the run open: the next upkeep writes the summary it missed', async () => {
     const { store, client, failed } = await flakyRouter((s) => s.status === 'running' && s.lastSeq === 2);
     await client.start('steps', undefined, { workflowId: 'fo-1' });
     await client.signal('fo-1', { type: 'next' });

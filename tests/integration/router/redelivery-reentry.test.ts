@@ -1,74 +1,135 @@
 /**
- * An append stores a commit and its outbox entry side by side. When the commit lands but its entry
- * does not (the router dies between the two, or the entry's insert fails), nothing would publish
- * the commit's commands; the input was not acked, though, and its redelivery re-enters the run's
- * commits since the message arrived, so the outbox sweep publishes them. An in-process router over
- * real servers, keeping no run in memory, with a store that stores the closing commit, drops its
- * entry and fails the append.
+ * The outbox costs no write: an input is acked only once its commit's commands are published,
+ * and a redelivered input that finds itself in its run republishes what the run stored since the
+ * message arrived. Here the failures between a decision's single write and its ack, each made on
+ * demand in an in-process router over real servers: the write lost (the decision is redone), the
+ * write landed but its reply lost (it is not redone, and its commands still go out), and the
+ * publish failing after the write (the input is redelivered, not acked, and republishes).
  */
 import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../../shared/errors.js';
 import { streamNames, subjects } from '../../../shared/names.js';
-import type { Store } from '../../../shared/store/index.js';
+import type { Store, StoredCommit } from '../../../shared/store/index.js';
 import { loadCommits } from '../../chaos/invariants.js';
 import { readDeadLetters } from '../../e2e/dead-letters.js';
 import { waitFor } from '../../harness/index.js';
 import { routerWithStore } from './helpers.js';
 
-describe('a commit stored without its outbox entry', () => {
-  it("has its commands published once its input's redelivery re-enters it", async () => {
-    let dropped: { runId: string; seq: number } | undefined;
-    const reentries: { runId: string; since: number; entered: number }[] = [];
-    const { store, client, nc, prefix } = await routerWithStore(
+/** The closing commit of a `steps` run (its `finish` signal's). */
+const closing = (cs: StoredCommit[]): StoredCommit | undefined =>
+  cs.find((c) => c.events.some((e) => e.type === 'RunCompleted'));
+
+/** A store whose closing append fails once: `landed` says whether the commit is stored first. */
+function failingClosingAppend(landed: boolean, failed: { runId: string; seq: number }[], reads: number[]) {
+  return (real: Store): Store => ({
+    ...real,
+    appendCommits: async (cs) => {
+      const c = closing(cs);
+      if (!c || failed.length > 0) return real.appendCommits(cs);
+      failed.push({ runId: c.runId, seq: c.seq });
+      // Stored, its reply lost (a timeout, a dropped connection) or not stored at all.
+      if (landed) await real.appendCommits(cs);
+      throw new UnavailableError(`the append ${landed ? 'reply' : 'write'} was lost (test)`);
+    },
+    commitsSince: async (runId, since) => {
+      const found = await real.commitsSince(runId, since);
+      reads.push(found.length);
+      return found;
+    },
+  });
+}
+
+/** Signals `finish` applied once, the completion in the outcomes stream, no dead letters. */
+async function closedOnce(store: Store, nc: NatsConnection, prefix: string, runId: string, workflowId: string) {
+  const finishes = (await loadCommits(store, runId))
+    .flatMap((c) => c.events)
+    .filter((e) => e.type === 'SignalReceived' && (e as { signal?: { type?: string } }).signal?.type === 'finish');
+  expect(finishes).toHaveLength(1);
+  expect((await store.getRunByWorkflowId(workflowId))?.status).toBe('completed');
+  // The completion itself went out: a subscriber on done.> hears of it, not only a summary reader.
+  const jsm = await jetstreamManager(nc);
+  const done = await waitFor('the completion in the outcomes stream', () =>
+    jsm.streams
+      .getMessage(streamNames(prefix).outcomes, { last_by_subj: subjects(prefix).done('steps', workflowId) })
+      .catch(() => undefined),
+  );
+  expect(done?.subject).toBe(subjects(prefix).done('steps', workflowId));
+  expect(await readDeadLetters(nc, prefix)).toEqual([]);
+}
+
+describe('a decision between its single write and its ack', () => {
+  it('whose write is lost is redone: the redelivered signal is decided again and closes the run', async () => {
+    const failed: { runId: string; seq: number }[] = [];
+    const reads: number[] = [];
+    const { store, client, nc, prefix } = await routerWithStore(failingClosingAppend(false, failed, reads));
+    const { runId } = await client.start('steps', undefined, { workflowId: 'lost-1' });
+    await client.signal('lost-1', { type: 'next' });
+    await client.signal('lost-1', { type: 'finish' });
+    await expect(client.result('lost-1', { timeoutMs: 30_000 })).resolves.toEqual({ finished: true, adds: 0 });
+    expect(failed).toEqual([{ runId, seq: 3 }]);
+    // Decided anew (not found in the run): nothing of an earlier delivery to republish.
+    expect(reads).toEqual([]);
+    expect((await loadCommits(store, runId)).map((c) => c.seq)).toEqual([1, 2, 3]);
+    await closedOnce(store, nc, prefix, runId, 'lost-1');
+  });
+
+  for (const runCacheSize of [10_000, 0]) {
+    const how = runCacheSize === 0 ? 'loaded from the store' : 'from a stale cache, by a conflict';
+    it(`whose write landed is not redone, and its commands go out (${how})`, async () => {
+      const failed: { runId: string; seq: number }[] = [];
+      const reads: number[] = [];
+      const { store, client, nc, prefix } = await routerWithStore(failingClosingAppend(true, failed, reads), {
+        runCacheSize,
+      });
+      const { runId } = await client.start('steps', undefined, { workflowId: `landed-${runCacheSize}` });
+      await client.signal(`landed-${runCacheSize}`, { type: 'next' });
+      await client.signal(`landed-${runCacheSize}`, { type: 'finish' });
+      await expect(client.result(`landed-${runCacheSize}`, { timeoutMs: 30_000 })).resolves.toEqual({
+        finished: true,
+        adds: 0,
+      });
+      expect(failed).toEqual([{ runId, seq: 3 }]);
+      // The redelivered finish found itself in the run and republished the closing commit.
+      expect(reads.some((n) => n >= 1)).toBe(true);
+      expect((await loadCommits(store, runId)).map((c) => c.seq)).toEqual([1, 2, 3]);
+      await closedOnce(store, nc, prefix, runId, `landed-${runCacheSize}`);
+    });
+  }
+
+  it('whose publish fails after the write: the input is redelivered, not acked, and republishes', async () => {
+    const reads: number[] = [];
+    let failedPublishes = 0;
+    const { store, client, nc, prefix, logs } = await routerWithStore(
       (real): Store => ({
         ...real,
-        appendCommits: async (cs) => {
-          const outcomes = await real.appendCommits(cs);
-          const closing = cs.find((c) => c.events.some((e) => e.type === 'RunCompleted'));
-          if (closing && !dropped) {
-            // The commit is stored; its entry is not: as if the entry's insert had failed.
-            dropped = { runId: closing.runId, seq: closing.seq };
-            await real.markPublished(closing.runId, [closing.seq]);
-            throw new UnavailableError('the outbox insert failed (test)');
-          }
-          return outcomes;
-        },
-        reenterOutbox: async (runId, since) => {
-          const entered = await real.reenterOutbox(runId, since);
-          reentries.push({ runId, since, entered });
-          return entered;
+        commitsSince: async (runId, since) => {
+          const found = await real.commitsSince(runId, since);
+          reads.push(found.length);
+          return found;
         },
       }),
-      // As on another router, or after a restart: the redelivery loads the run from the store,
-      // finds the signal applied and appends nothing that would put the commit back in the outbox.
-      { runCacheSize: 0 },
+      {},
+      {
+        beforePublish(m) {
+          // The completion (`done.` of the closing commit, its only command), once.
+          if (m.msgId.endsWith(':3:0') && failedPublishes++ === 0) throw new Error('NATS is away (test)');
+        },
+      },
     );
-    const { runId } = await client.start('steps', undefined, { workflowId: 'rr-1' });
-    await client.signal('rr-1', { type: 'next' });
-    const finishedAt = Date.now();
-    await client.signal('rr-1', { type: 'finish' });
-    await expect(client.result('rr-1', { timeoutMs: 30_000 })).resolves.toEqual({ finished: true, adds: 0 });
-
-    expect(dropped).toEqual({ runId, seq: 3 });
-    // The redelivered finish re-entered the closing commit (and its run's earlier ones since).
-    const reentry = reentries.find((r) => r.runId === runId);
-    expect(reentry?.entered).toBeGreaterThanOrEqual(1);
-    expect(reentry?.since).toBeLessThanOrEqual(finishedAt);
-    expect((await store.getRunByWorkflowId('rr-1'))?.status).toBe('completed');
-    // Applied once: the redelivery found the signal in history and changed nothing.
-    const finishes = (await loadCommits(store, runId))
-      .flatMap((c) => c.events)
-      .filter((e) => e.type === 'SignalReceived' && (e as { signal?: { type?: string } }).signal?.type === 'finish');
-    expect(finishes).toHaveLength(1);
-    // The completion itself went out: a subscriber on done.> hears of it, not only a summary reader.
-    const jsm = await jetstreamManager(nc);
-    const done = await waitFor('the completion in the outcomes stream', () =>
-      jsm.streams
-        .getMessage(streamNames(prefix).outcomes, { last_by_subj: subjects(prefix).done('steps', 'rr-1') })
-        .catch(() => undefined),
+    const { runId } = await client.start('steps', undefined, { workflowId: 'pub-1' });
+    await client.signal('pub-1', { type: 'next' });
+    await client.signal('pub-1', { type: 'finish' });
+    await expect(client.result('pub-1', { timeoutMs: 30_000 })).resolves.toEqual({ finished: true, adds: 0 });
+    expect(failedPublishes).toBe(2);
+    // One redelivery, one read: the closing commit (with those of the run within the clock margin).
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toBeGreaterThanOrEqual(1);
+    expect(logs.map((l) => l.msg)).toContain(
+      'a stored decision could not be published; its input is redelivered to publish it',
     );
-    expect(done?.subject).toBe(subjects(prefix).done('steps', 'rr-1'));
-    expect(await readDeadLetters(nc, prefix)).toEqual([]);
+    expect((await loadCommits(store, runId)).map((c) => c.seq)).toEqual([1, 2, 3]);
+    await closedOnce(store, nc, prefix, runId, 'pub-1');
   });
 });

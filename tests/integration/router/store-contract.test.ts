@@ -1,7 +1,7 @@
 /**
  * The Store contract, asserted alike against the in-memory store (the router's unit tests run
  * over it) and the MongoDB store on the real server: if one drifts from the other, this fails.
- * Commits and their outbox entries, workflowId claims, summaries and timers.
+ * Commits (and the reads a redelivery makes), workflowId claims, summaries and timers.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { decide, type RunState, WorkflowRegistry } from '../../../shared/engine/index.js';
@@ -92,30 +92,20 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
     expect(lost.stored).toBe(0);
     expect(lost.conflict).toBeInstanceOf(ConflictError);
     expect(await store.lastSeq('c1')).toBe(5);
-    // Every commit of a chain is entered in the outbox, as appendCommits does.
-    const unpublished = await store.findUnpublished({ olderThan: Number.POSITIVE_INFINITY, limit: 20 });
-    expect(unpublished.map((c) => c.seq).sort()).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('enters each commit in the outbox until marked; finds them by age; re-enters a run since a time', async () => {
-    const clock = new ManualClock(50_000);
-    const store = await makeStore(clock);
-    await store.appendCommits([commit('r1', 1, 10), commit('r1', 2, 20)]);
-    clock.t += 1_000;
-    await store.appendCommits([commit('r2', 1, 30)]);
-    const all = { olderThan: Number.POSITIVE_INFINITY, limit: 10 };
+  it("finds a run's commits written since a time, in seq order; has no legacy outbox to drain", async () => {
+    const store = await makeStore(new ManualClock(50_000));
+    await store.appendCommits([commit('r1', 2, 20), commit('r1', 1, 10), commit('r2', 1, 30)]);
+    await store.appendCommit(commit('r1', 3, 30));
     const keys = (cs: StoredCommit[]) => cs.map((c) => `${c.runId}:${c.seq}`);
-    expect(keys(await store.findUnpublished(all))).toEqual(['r1:1', 'r1:2', 'r2:1']);
-    expect(keys(await store.findUnpublished({ olderThan: 50_500, limit: 10 }))).toEqual(['r1:1', 'r1:2']);
-    expect(keys(await store.findUnpublished({ olderThan: 50_500, limit: 1 }))).toEqual(['r1:1']);
-    await store.markPublishedMany([
-      { runId: 'r1', seq: 1 },
-      { runId: 'r1', seq: 2 },
-    ]);
-    await store.markPublished('r2', [1]);
-    expect(await store.findUnpublished(all)).toEqual([]);
-    expect(await store.reenterOutbox('r1', 15)).toBe(1);
-    expect(keys(await store.findUnpublished(all))).toEqual(['r1:2']);
+    expect(keys(await store.commitsSince('r1', 15))).toEqual(['r1:2', 'r1:3']);
+    expect(keys(await store.commitsSince('r1', 0))).toEqual(['r1:1', 'r1:2', 'r1:3']);
+    expect(await store.commitsSince('r1', 31)).toEqual([]);
+    expect(await store.commitsSince('nobody', 0)).toEqual([]);
+    const drained: StoredCommit[] = [];
+    expect(await store.drainLegacyOutbox(async (cs) => void drained.push(...cs))).toBe(0);
+    expect(drained).toEqual([]);
   });
 
   it('claims a workflowId by run; another run gets the holder until it closes, then the id', async () => {

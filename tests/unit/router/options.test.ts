@@ -16,8 +16,7 @@ describe('router options', () => {
       clock: systemClock,
       maxInFlight: 1024,
       maxInputBytes: 262_144,
-      outboxIntervalMs: 5_000,
-      outboxGraceMs: 15_000,
+      upkeepIntervalMs: 5_000,
       summaryDelayMs: 1000,
       runCacheSize: 10_000,
       ackWaitMs: 30_000,
@@ -26,9 +25,9 @@ describe('router options', () => {
   });
 
   it('merge what is given over the defaults, skipping undefined, and build the registry and id', () => {
-    const o = compileRouterOptions({ workflows: [steps], prefix: undefined, outboxGraceMs: 300 });
+    const o = compileRouterOptions({ workflows: [steps], prefix: undefined, upkeepIntervalMs: 300 });
     expect(o.prefix).toBe('squall');
-    expect(o.outboxGraceMs).toBe(300);
+    expect(o.upkeepIntervalMs).toBe(300);
     expect(o.workflows).toBeInstanceOf(WorkflowRegistry);
     expect(o.workflows.names()).toEqual(['steps']);
     expect(o.id).toMatch(/^router-[0-9a-f]{8}$/);

@@ -1,13 +1,14 @@
 /**
- * The outbox over the in-memory store: an entry per commit until its commands are out, the mark
- * that deletes it, the sweep that republishes what a failed publish left (in seq order, once
- * past the grace period), and the re-entry a redelivered input makes.
+ * The outbox over the in-memory store, where it costs no write: a decision resolves only once its
+ * commands are published (a failed publish fails it, so its input is redelivered, not acked), and
+ * a redelivered input that finds itself in its run republishes what the run stored since it
+ * arrived, in seq order, a closed run's summary first.
  */
 import { describe, expect, it } from 'vitest';
-import type { TaskMessage } from '../../../shared/bus/messages.js';
+import { UnavailableError } from '../../../shared/errors.js';
+import type { Store } from '../../../shared/store/types.js';
 import { deciderBench, historyOf } from './over-memory.js';
 
-const everything = { olderThan: Number.POSITIVE_INFINITY, limit: 100 };
 const start = (workflowType: string, workflowId: string) =>
   ({ kind: 'start', workflowType, workflowId, idReusePolicy: 'returnExisting' }) as const;
 const signal = (workflowId: string, type: string) =>
@@ -21,80 +22,107 @@ const result = (runId: string, workflowId: string, activitySeq: number) =>
     decision: { kind: 'activityCompleted', activitySeq, attempt: 1, output: activitySeq },
   }) as const;
 
+/** The activitySeq of the task a run's latest commit scheduled. */
+async function scheduled(store: Store, runId: string): Promise<number> {
+  const cmd = (await historyOf(store, runId)).at(-1)?.commands.find((c) => c.kind === 'scheduleActivity');
+  return cmd?.kind === 'scheduleActivity' ? cmd.activitySeq : -1;
+}
+
 describe('the outbox', () => {
-  it('holds an entry for each stored commit until its commands are published', async () => {
-    const { decider, store, published, failPublish } = deciderBench();
+  it('a publish that fails after the commit is stored fails the decision; the redelivery republishes, once', async () => {
+    const { decider, store, clock, published, failPublish } = deciderBench();
     const started = await decider.process(start('sequence', 'ob-1'), { startKey: 'e/1' });
     const runId = started.kind === 'started' ? started.runId : '';
-    const first = published[0]?.body as TaskMessage;
+    clock.t += 60_000;
+    const arrived = clock.now();
+    const input = result(runId, 'ob-1', await scheduled(store, runId));
     failPublish.on = true;
-    // Stored, then its publish fails: the input is still applied (a redelivery would apply it twice).
-    expect(await decider.process(result(runId, 'ob-1', first.activitySeq), { startKey: 'ev/1' })).toMatchObject({
-      kind: 'applied',
-      seq: 2,
-    });
-    await decider.drain();
+    const first = decider.process(input, { startKey: 'ev/1' });
+    await expect(first).rejects.toBeInstanceOf(UnavailableError);
+    await expect(first).rejects.toMatchObject({ retryable: true });
     expect((await historyOf(store, runId)).map((c) => c.seq)).toEqual([1, 2]);
-    expect((await store.findUnpublished(everything)).map((c) => c.seq)).toEqual([2]);
-  });
-
-  it('marking a commit published deletes its entry', async () => {
-    const { decider, store, failPublish } = deciderBench();
-    failPublish.on = true;
-    // A start answers only once its first commands are out: this one fails, its commit stays entered.
-    await expect(decider.process(start('sequence', 'ob-2'), { startKey: 'e/1' })).rejects.toThrow(/publish failed/);
-    const [entry] = await store.findUnpublished(everything);
-    expect(entry?.seq).toBe(1);
-    failPublish.on = false;
-    if (entry) await decider.outbox.publishCommit(entry, 'sequence', { awaitMark: true });
-    expect(await store.findUnpublished(everything)).toEqual([]);
-  });
-
-  it('the sweep republishes commits left unpublished, per run in seq order, once past the grace', async () => {
-    const { decider, store, clock, published, failPublish } = deciderBench();
-    const started = await decider.process(start('sequence', 'ob-3'), { startKey: 'e/1' });
-    const runId = started.kind === 'started' ? started.runId : '';
-    failPublish.on = true;
-    for (const n of [1, 2, 3]) {
-      // The activity the run's latest commit scheduled: its result is the next input.
-      const scheduled = (await historyOf(store, runId)).at(-1)?.commands.find((c) => c.kind === 'scheduleActivity');
-      const activitySeq = scheduled?.kind === 'scheduleActivity' ? scheduled.activitySeq : -1;
-      await decider.process(result(runId, 'ob-3', activitySeq), { startKey: `ev/${n}` });
-    }
-    await decider.drain();
     failPublish.on = false;
     published.length = 0;
-    expect((await store.findUnpublished(everything)).map((c) => c.seq)).toEqual([2, 3, 4]);
-
-    await decider.outbox.sweep(10_000);
-    expect(published).toEqual([]); // younger than the grace period: maybe still being published
-    clock.t += 10_001;
-    await decider.outbox.sweep(10_000);
-    expect(published.map((m) => m.msgId)).toEqual([`${runId}:2:0`, `${runId}:3:0`, `${runId}:4:0`]);
-    expect(await store.findUnpublished(everything)).toEqual([]);
-    expect(await store.getRun(runId)).toMatchObject({ status: 'completed', lastSeq: 4 });
+    clock.t += 5_000;
+    // The redelivered result finds its step settled (recorded as ignored, moving nothing) and
+    // republishes what its first delivery stored: the task of the next step, in seq order.
+    const again = await decider.process(input, { startKey: 'ev/1', redeliveredSince: arrived });
+    expect(again).toMatchObject({ kind: 'applied', ignored: expect.any(String) });
+    const tasks = published.filter((m) => m.msgId.endsWith(':0')).map((m) => m.msgId);
+    expect(tasks[0]).toBe(`${runId}:2:0`);
+    expect(published.map((m) => m.msgId)).not.toContain(`${runId}:1:0`); // the start is older than the message
+    // A first delivery found in its run republishes nothing: nothing can have crashed before its ack.
+    published.length = 0;
+    await decider.process(input, { startKey: 'ev/1' });
+    expect(published).toEqual([]);
   });
 
-  it('a redelivered input re-enters the commits its run stored since it arrived', async () => {
-    const { decider, store, clock } = deciderBench();
-    const started = await decider.process(start('steps', 'ob-4'), { startKey: 'e/1' });
+  it('a closed run: its summary is written before its completion is republished', async () => {
+    const { decider, store, clock, published } = deciderBench();
+    const started = await decider.process(start('steps', 'ob-2'), { startKey: 'e/1' });
     const runId = started.kind === 'started' ? started.runId : '';
-    clock.t += 1_000;
+    await decider.process(signal('ob-2', 'next'), { startKey: 'e/2', msgId: 'sig-1' });
     const arrived = clock.now();
-    await decider.process(signal('ob-4', 'add'), { startKey: 'e/2', msgId: 'sig-1' });
-    await decider.drain();
-    // As if the entry's insert had failed while the commit landed: a commit stored without one.
-    await store.markPublished(runId, [2]);
-    const again = await decider.process(signal('ob-4', 'add'), {
-      startKey: 'e/2',
-      msgId: 'sig-1',
+    // The closing decision's summary write fails: nothing is published and the decision fails.
+    const saveRuns = store.saveRuns.bind(store);
+    const saveRun = store.saveRun.bind(store);
+    store.saveRuns = async () => {
+      throw new UnavailableError('the store is away (test)');
+    };
+    await expect(decider.process(signal('ob-2', 'finish'), { startKey: 'e/3', msgId: 'sig-2' })).rejects.toThrow();
+    expect(published.map((m) => m.msgId)).not.toContain(`${runId}:3:0`);
+    expect((await store.getRun(runId))?.status).toBe('running');
+    store.saveRuns = saveRuns;
+    // The order of the redelivery's summary write and its publishes.
+    const order: string[] = [];
+    store.saveRun = async (state, extra) => {
+      order.push(`summary ${state.status}`);
+      return saveRun(state, extra);
+    };
+    const push = published.push.bind(published);
+    published.push = (...ms) => {
+      for (const m of ms) order.push(`publish ${m.msgId}`);
+      return push(...ms);
+    };
+    const again = await decider.process(signal('ob-2', 'finish'), {
+      startKey: 'e/3',
+      msgId: 'sig-2',
       redeliveredSince: arrived,
     });
     expect(again).toMatchObject({ kind: 'dropped', why: 'duplicate' });
-    expect((await store.findUnpublished(everything)).map((c) => c.seq)).toEqual([2]);
-    // A first delivery found in history re-enters nothing: only a redelivery can follow a crash.
-    await store.markPublished(runId, [2]);
-    await decider.process(signal('ob-4', 'add'), { startKey: 'e/2', msgId: 'sig-1' });
-    expect(await store.findUnpublished(everything)).toEqual([]);
+    expect(order).toEqual(['summary completed', `publish ${runId}:3:0`]);
+    expect(await store.getRun(runId)).toMatchObject({ status: 'completed', lastSeq: 3 });
+  });
+
+  it('a redelivered start whose run exists republishes its start commit', async () => {
+    const { decider, clock, published, failPublish } = deciderBench();
+    const arrived = clock.now();
+    failPublish.on = true;
+    await expect(decider.process(start('sequence', 'ob-4'), { startKey: 'e/1' })).rejects.toBeInstanceOf(
+      UnavailableError,
+    );
+    failPublish.on = false;
+    clock.t += 30_000; // the ack wait: decided again, the start conflicts with the stored one
+    const again = await decider.process(start('sequence', 'ob-4'), { startKey: 'e/1', redeliveredSince: arrived });
+    expect(again).toMatchObject({ kind: 'started', created: true });
+    const runId = again.kind === 'started' ? again.runId : '';
+    expect(published.map((m) => m.msgId)).toEqual([`${runId}:1:0`]);
+  });
+
+  it('a republish that fails fails the redelivered input as retryable: never a start failure for its caller', async () => {
+    const { decider, clock, published, failPublish } = deciderBench();
+    const arrived = clock.now();
+    await decider.process(start('sequence', 'ob-5'), { startKey: 'e/1' });
+    failPublish.on = true;
+    clock.t += 30_000;
+    const again = decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived });
+    await expect(again).rejects.toBeInstanceOf(UnavailableError);
+    await expect(again).rejects.toMatchObject({ retryable: true });
+    failPublish.on = false;
+    published.length = 0;
+    await expect(
+      decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived }),
+    ).resolves.toMatchObject({ kind: 'started', created: true });
+    expect(published).toHaveLength(1);
   });
 });
