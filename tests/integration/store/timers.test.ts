@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { collectionNames } from '../../../shared/names.js';
+import type { TimerDoc, TimerLeaseDoc, TimerWalkerDoc } from '../../../shared/store/documents.js';
 import { createMongoStore } from '../../../shared/store/index.js';
+import { BUCKET_MS, bucketOf } from '../../../shared/store/timer-walk.js';
 import { connectMongo } from '../../harness/index.js';
 import { freshStore, type TestStore, sampleTimer as timer } from './helpers.js';
 
@@ -109,5 +112,83 @@ describe('store: durable timers', () => {
     );
     for (let i = 0; i < n; i++) expect((await t.store.getTimer('race', i))?.status).toBe('cancelled');
     expect(await t.store.claimDueTimers(1000, 'a', 1000, 100)).toEqual([]);
+  });
+
+  it('a timer scheduled with a due time in the past goes into the current bucket and fires at the next claim', async () => {
+    t = await freshStore({ now: () => 50_000 });
+    expect(await t.store.claimDueTimers(50_000, 'a', 1_000, 10)).toEqual([]); // the walk is at 50_000
+    await t.store.scheduleTimer(timer('late', 1, 100));
+    expect(await t.store.getTimer('late', 1)).toMatchObject({ fireAt: 100, bucket: 50_000 });
+    expect((await t.store.claimDueTimers(50_500, 'a', 1_000, 10)).map((x) => x.runId)).toEqual(['late']);
+  });
+
+  it('a timer written into a bucket the walk has passed (a scheduler clock behind) fires at its settle read', async () => {
+    let clock = 0;
+    t = await freshStore({ now: () => clock });
+    expect(await t.store.claimDueTimers(20_000, 'a', 1_000, 10)).toEqual([]);
+    clock = 1_000; // this scheduler's clock is 19 s behind the claimer's
+    await t.store.scheduleTimer(timer('lagging', 1, 1_000));
+    expect(await t.store.getTimer('lagging', 1)).toMatchObject({ bucket: 0 });
+    expect(await t.store.claimDueTimers(30_000, 'a', 1_000, 10)).toEqual([]); // passed: only hot reads ahead
+    // Bucket 0 ended at 5_000; its settle read is due a minute later, and the store says so.
+    expect(await t.store.nextTimerDue()).toBeLessThanOrEqual(65_000);
+    expect((await t.store.claimDueTimers(65_000, 'a', 1_000, 10)).map((x) => x.runId)).toEqual(['lagging']);
+  });
+
+  it('after three buckets of downtime, a restarted walk begins at the stored mark and fires them in order', async () => {
+    t = await fresh();
+    const due = [1_000, 6_000, 11_000, 16_000];
+    await t.store.scheduleTimers(due.map((at, i) => timer(`down${i}`, 1, at)));
+    expect(await t.store.claimDueTimers(500, 'first', 1_000, 10)).toEqual([]); // then it stops
+    const walker = t.client
+      .db(t.dbName)
+      .collection<TimerWalkerDoc>(collectionNames(t.prefix).timers)
+      .findOne({ _id: 'walker' });
+    expect((await walker)?.low).toBeLessThanOrEqual(0);
+    const restarted = createMongoStore(t.client, { dbName: t.dbName, collectionPrefix: t.prefix, now: () => 0 });
+    const fired = await restarted.claimDueTimers(20_000, 'second', 1_000, 10);
+    expect(fired.map((x) => [x.runId, x.fireAt])).toEqual(due.map((at, i) => [`down${i}`, at]));
+    expect(await restarted.markTimersFired(fired, 'second', 20_000)).toBe(4);
+    // Once their buckets have settled with nothing pending, the stored mark moves past them.
+    expect(await restarted.claimDueTimers(200_000, 'second', 1_000, 10)).toEqual([]);
+    expect(
+      (
+        await t.client
+          .db(t.dbName)
+          .collection<TimerWalkerDoc>(collectionNames(t.prefix).timers)
+          .findOne({ _id: 'walker' })
+      )?.low,
+    ).toBeGreaterThan(16_000);
+  });
+
+  it('migrates timers stored before buckets on the first claim, and takes over their bucketless leases', async () => {
+    t = await fresh();
+    const timers = t.client.db(t.dbName).collection<TimerDoc | TimerLeaseDoc>(collectionNames(t.prefix).timers);
+    const legacy = (runId: string, fireAt: number, status: TimerDoc['status'] = 'pending'): TimerDoc => ({
+      _id: `${runId}:1`,
+      runId,
+      workflowId: `wf-${runId}`,
+      timerSeq: 1,
+      fireAt,
+      status,
+    });
+    await timers.insertMany([
+      legacy('old-a', 100),
+      legacy('old-b', 200),
+      legacy('old-later', 1_000_000),
+      legacy('old-fired', 50, 'fired'),
+      // A lease of the previous version (no bucket), ended at 500.
+      { _id: 'old-a:1@1', kind: 'lease', timer: 'old-a:1', epoch: 1, owner: 'old', until: 500 },
+    ]);
+    const got = await t.store.claimDueTimers(1_000, 'new', 30_000, 10);
+    expect(got.map((x) => [x.runId, x.leaseEpoch])).toEqual([
+      ['old-a', 2],
+      ['old-b', 1],
+    ]);
+    expect(await t.store.getTimer('old-later', 1)).toMatchObject({ status: 'pending', bucket: bucketOf(1_000_000) });
+    expect((await t.store.getTimer('old-fired', 1))?.bucket).toBeUndefined();
+    expect(await t.store.markTimersFired(got, 'new', 1_000)).toBe(2);
+    const later = await t.store.claimDueTimers(1_000_000 + BUCKET_MS, 'new', 30_000, 10);
+    expect(later.map((x) => x.runId)).toEqual(['old-later']);
   });
 });
