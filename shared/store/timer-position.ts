@@ -35,9 +35,9 @@ export class TimerPosition {
       this.#stored = doc.low;
       return doc.low;
     }
-    const low = Math.min(await this.migrate(now), lastSettleable(now));
+    // Walked with another bucket width: every pending timer gets a bucket of this one.
+    const low = Math.min(await this.migrate(now, doc !== null), lastSettleable(now));
     if (doc) {
-      // Walked with another bucket width: every pending timer has been given a bucket of this one.
       await this.walkers.updateOne({ _id: TIMER_WALKER_ID }, { $set: { low, bucketMs: BUCKET_MS } });
       this.#stored = low;
       return low;
@@ -67,8 +67,11 @@ export class TimerPosition {
     this.#stored = low;
   }
 
-  /** Gives every pending timer without a bucket one; resolves with the oldest pending bucket (Infinity: none). */
-  private async migrate(now: Millis): Promise<Millis> {
+  /**
+   * Gives every pending timer without a bucket (`all`: every pending timer) one; resolves with the
+   * oldest pending bucket (Infinity: none).
+   */
+  private async migrate(now: Millis, all: boolean): Promise<Millis> {
     const groups = new Map<Millis, string[]>();
     let oldest = Number.POSITIVE_INFINITY;
     const pending = this.timers.find(
@@ -76,7 +79,7 @@ export class TimerPosition {
       { projection: { _id: 1, fireAt: 1, bucket: 1 }, batchSize: 5_000 },
     );
     for await (const t of pending) {
-      if (t.bucket !== undefined) {
+      if (t.bucket !== undefined && !all) {
         oldest = Math.min(oldest, t.bucket);
         continue;
       }

@@ -191,4 +191,23 @@ describe('store: durable timers', () => {
     const later = await t.store.claimDueTimers(1_000_000 + BUCKET_MS, 'new', 30_000, 10);
     expect(later.map((x) => x.runId)).toEqual(['old-later']);
   });
+
+  it('a store walked with another bucket width has its pending timers given buckets of this one', async () => {
+    t = await fresh();
+    const docs = t.client.db(t.dbName).collection<TimerDoc | TimerWalkerDoc>(collectionNames(t.prefix).timers);
+    await docs.insertMany([
+      { _id: 'walker', kind: 'walker', low: 0, bucketMs: 1_000 },
+      {
+        _id: 'narrow:1',
+        runId: 'narrow',
+        workflowId: 'wf-narrow',
+        timerSeq: 1,
+        fireAt: 3_500,
+        status: 'pending',
+        bucket: 3_000,
+      },
+    ]);
+    expect((await t.store.claimDueTimers(10_000, 'a', 1_000, 10)).map((x) => x.runId)).toEqual(['narrow']);
+    expect(await t.store.getTimer('narrow', 1)).toMatchObject({ bucket: 10_000 }); // overdue: the current bucket
+  });
 });
