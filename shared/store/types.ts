@@ -189,6 +189,8 @@ export interface Store {
    * Leases up to `limit` due pending timers (earliest first) to `owner` until `now + leaseMs`; a
    * timer whose lease expired is claimable again. At most one claimer wins each lease. Timers for
    * which `skip` answers true are passed over (the caller still holds them, e.g. fired, not yet marked).
+   * The mongodb store finds them by bucket (shared/store/timer-walk.ts): a timer written late into
+   * a bucket its walk has passed is claimed at that bucket's settle read, up to a minute later.
    */
   claimDueTimers(
     now: Millis,
