@@ -28,7 +28,7 @@ scenarios: ${Object.keys(SCENARIOS).join(', ')}, all
   throughput  --n 2000 --concurrency 200 --executors 2 --routers 1 --exec-concurrency 64 [--processes]
   latency     --runs 200 [--processes]
   scaling     --n 600 --concurrency 200 [--processes]
-  timers      --timers 10000 --timer-services 1 [--in-process] [--lead-s 5] [--budget-s 100]
+  timers      --timers 10000 --timer-services 1 [--in-process] [--lead-s 5] [--budget-s 100] [--idle-timers 5000,20000 --idle-s 20]
   cost        --n 300
   substrate   --messages 20000 --docs 3000
   peers       --rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32 [--peers-dir DIR]

@@ -10,6 +10,9 @@
  *    and every firing observed on the core `all.fired` wildcard. Timer services run as processes
  *    (so each one's CPU is read) unless `--in-process`.
  *
+ * 3. Idle (`--idle-timers 5000,20000`, `--idle-s 20`): the CPU of every process while N timers
+ *    are pending and nothing is due (`--timers 0` runs only this phase).
+ *
  * Lags are the observer's arrival (and the timer service's own `firedAt`) minus fireAt; after the
  * last firing the store is polled until no timer is left pending (marked fired). The whole
  * scenario stops waiting at `--budget-s` (default 100 s) from its start. Warnings go to stderr.
@@ -30,12 +33,14 @@ const PILOT_CONCURRENCY = 10;
 const PROBE_SCHEDULES = 1_000;
 const POLL_MS = 50;
 
-/** `timers`: firing lag of N timers due together, plus an end-to-end pilot. */
+/** `timers`: firing lag of N timers due together, plus an end-to-end pilot, plus idle cost with pending timers. */
 export async function timers(ctx: ScenarioContext): Promise<Record<string, unknown>> {
   const n = num(ctx.flags, 'timers', 10_000);
   const budgetMs = num(ctx.flags, 'budget-s', 100) * 1000;
   const publishConcurrency = num(ctx.flags, 'publish-concurrency', 256);
   const deadline = Date.now() + budgetMs;
+  const idle = await idlePhases(ctx, publishConcurrency, budgetMs);
+  if (n === 0) return { requestedTimers: 0, idle };
 
   const pilot = await withEngine(ctx, 'timers', topologyOf(ctx.flags, { executors: 0 }), async ({ target }) => {
     const driver = await Driver.open(target.natsUrl, target.prefix, ['sleep1']);
@@ -152,8 +157,66 @@ export async function timers(ctx: ScenarioContext): Promise<Record<string, unkno
     requestedTimers: n,
     ...batch,
     pilot,
+    idle,
     withinBudget: Date.now() <= deadline,
   };
+}
+
+/**
+ * Idle cost with pending timers: for each count of `--idle-timers` (comma-separated, none by
+ * default), a fresh namespace with the timer service(s) alone, that many schedules due in an hour,
+ * then `--idle-s` seconds (default 20) of nothing happening, with the CPU of every process read
+ * over them (cores busy: CPU seconds per second).
+ */
+async function idlePhases(
+  ctx: ScenarioContext,
+  publishConcurrency: number,
+  budgetMs: number,
+): Promise<{ pendingTimers: number; stored: boolean; seconds: number; coresBusy: Record<string, number | null> }[]> {
+  const raw = ctx.flags['idle-timers'];
+  if (raw === undefined || raw === true) return [];
+  const counts = String(raw)
+    .split(',')
+    .map((c) => Number(c));
+  if (counts.some((c) => !Number.isInteger(c) || c < 0)) {
+    throw new Error(`--idle-timers must be comma-separated counts, got ${String(raw)}`);
+  }
+  const idleMs = num(ctx.flags, 'idle-s', 20) * 1000;
+  const topo = topologyOf(ctx.flags, { routers: 0, executors: 0, processes: ctx.flags['in-process'] !== true });
+  const out = [];
+  for (const count of counts) {
+    out.push(
+      await withEngine(ctx, 'timers', topo, async ({ target, cpu }) => {
+        const bus = await openBus(target);
+        try {
+          const scheduled = await scheduleAll(
+            bus,
+            count,
+            Date.now() + 3_600_000,
+            publishConcurrency,
+            Date.now() + budgetMs,
+          );
+          // Let the intake's last writes and any start-up work settle before measuring.
+          await sleep(3_000);
+          const meter = new CpuMeter(cpu);
+          const t0 = Date.now();
+          await sleep(idleMs);
+          const seconds = (Date.now() - t0) / 1000;
+          const coresBusy: Record<string, number | null> = {};
+          for (const [k, v] of Object.entries(meter.since())) coresBusy[k] = v === null ? null : round(v / seconds, 3);
+          return {
+            pendingTimers: count,
+            stored: scheduled.storedAt !== undefined,
+            seconds: round(seconds, 1),
+            coresBusy,
+          };
+        } finally {
+          await bus.close();
+        }
+      }),
+    );
+  }
+  return out;
 }
 
 function openBus(t: Target): Promise<Bus> {

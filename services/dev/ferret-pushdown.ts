@@ -29,12 +29,14 @@
  * `$and`, `$or` and ranges are not pushed down, so no index serves them there):
  * - `_id`: every per-run, per-commit, per-timer and per-generation read and write.
  * - `runId`: commits — history from a seq, the last seq, recent commits of a run.
- * - `status`: runs (open runs, listRuns by status) and timers (due, pending, cancelled).
+ * - `status`: runs (open runs, listRuns by status).
  * - `workflowType`: listRuns by type.
  * - `workflowId`: runs and generations by workflowId (an operator's lookup; the store itself
  *   reads generations by `_id`), the leading key of both collections' indexes.
+ * - `bucket`: timers — a bucket's timers and leases (claims), its pending ones (marks) and its
+ *   cancelled ones (see shared/store/timer-walk.ts).
  */
-export const PUSHDOWN_INDEX_FIELDS = ['_id', 'runId', 'status', 'workflowType', 'workflowId'] as const;
+export const PUSHDOWN_INDEX_FIELDS = ['_id', 'runId', 'status', 'workflowType', 'workflowId', 'bucket'] as const;
 
 /** Name of the event trigger (and its function) that adds the GIN twins. */
 export const PUSHDOWN_TRIGGER = 'squall_ferretdb_pushdown_gin';

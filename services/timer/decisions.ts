@@ -48,13 +48,13 @@ export type AfterRound =
   | { kind: 'claim-again' }
   /** Our published timers are still being marked: sleep until the marks are done, at most maxSleepMs. */
   | { kind: 'wait-for-marks'; sleepMs: number }
-  /** Ask the store when the next timer is due, then sleep until then (sleepUntilDue). */
+  /** Ask the store when its claim should look again, then sleep until then (sleepUntilDue). */
   | { kind: 'look-up-next-due' };
 
 /**
  * Decides what follows a round. While marks run, the earliest pending timers are mostly ours, so
- * asking the store when the next is due would only say when their leases end, at the cost of two
- * more scans on FerretDB: the loop waits for the marks instead.
+ * the next due time would only say when their leases end: the loop waits for the marks instead.
+ * Otherwise the store says when to look again from what the claim read (no store read).
  */
 export function afterRound(claimed: number, batchSize: number, unmarked: number, maxSleepMs: number): AfterRound {
   if (claimed >= batchSize) return { kind: 'claim-again' };

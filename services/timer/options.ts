@@ -20,8 +20,8 @@ export interface TimerServiceOptions extends BusConnectionOptions, StoreConnecti
   /** How long a claimed timer is this instance's to fire before another may take it. @default 30_000 */
   leaseMs: number;
   /**
-   * Most timers claimed per round. Where a due scan reads the whole collection (FerretDB 1.x), it
-   * is paid once per round, so rounds are large. @default 5_000
+   * Most timers claimed per round. A round reads whole buckets of timers (shared/store/timer-walk.ts)
+   * and leases each bucket's claims with one insert, so rounds are large. @default 5_000
    */
   batchSize: number;
   /** Longest sleep between looks at the store (new timers from other instances show up by then). @default 1_000 */

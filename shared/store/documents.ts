@@ -89,7 +89,11 @@ export function workflowIdGenId(workflowId: string, gen: number): string {
   return `${workflowId}:${gen}`;
 }
 
-/** A durable timer. Its lease lives in TimerLeaseDocs, so claims never update it. */
+/**
+ * A durable timer. Its lease lives in TimerLeaseDocs, so claims never update it. `bucket` (see
+ * timer-walk.ts) is where claims find it; tombstones of early cancels have none, and neither had
+ * timers stored before buckets existed until the walk's first start migrates them.
+ */
 export interface TimerDoc {
   _id: string;
   runId: string;
@@ -97,6 +101,7 @@ export interface TimerDoc {
   timerSeq: number;
   fireAt: Millis;
   status: TimerRecord['status'];
+  bucket?: Millis;
 }
 
 /**
@@ -111,11 +116,47 @@ export interface TimerLeaseDoc {
   epoch: number;
   owner: string;
   until: Millis;
+  /** Its timer's bucket, so one read of a bucket finds its timers and their leases (absent on older leases). */
+  bucket?: Millis;
 }
+
+/**
+ * The timer walk's stored position (`_id: 'walker'`, in the timers collection; a timer `_id`
+ * always holds a `:`): `low` is the oldest bucket that may still hold a pending timer, where a
+ * restarted walk begins; `bucketMs` the bucket width it was walked with.
+ */
+export interface TimerWalkerDoc {
+  _id: 'walker';
+  kind: 'walker';
+  low: Millis;
+  bucketMs: number;
+}
+
+/** `_id` of the timer walk's position document. */
+export const TIMER_WALKER_ID = 'walker';
 
 /** `_id` of a timer lease. */
 export function timerLeaseId(timer: string, epoch: number): string {
   return `${timer}@${epoch}`;
+}
+
+/** Lease `epoch` of `timer` for `owner` until `until`, in the timer's bucket. */
+export function newTimerLease(
+  timer: Pick<TimerDoc, '_id' | 'bucket'>,
+  epoch: number,
+  owner: string,
+  until: Millis,
+): TimerLeaseDoc {
+  const lease: TimerLeaseDoc = {
+    _id: timerLeaseId(timer._id, epoch),
+    kind: 'lease',
+    timer: timer._id,
+    epoch,
+    owner,
+    until,
+  };
+  if (timer.bucket !== undefined) lease.bucket = timer.bucket;
+  return lease;
 }
 
 /** Largest output copied into plain BSON fields of a run summary. */
@@ -228,6 +269,7 @@ export function fromTimerDoc(d: TimerDoc, lease?: TimerLeaseDoc): TimerRecord {
     fireAt: d.fireAt,
     status: d.status,
   };
+  if (d.bucket !== undefined) t.bucket = d.bucket;
   if (lease) {
     t.leaseOwner = lease.owner;
     t.leaseUntil = lease.until;

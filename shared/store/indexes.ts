@@ -23,12 +23,10 @@ export const STORE_INDEXES: Record<Exclude<keyof CollectionNames, 'outbox'>, Ind
   ],
   // Generations of each workflowId; the highest is the current holder.
   workflowIds: [{ key: { workflowId: 1, gen: -1 }, name: 'workflowId_gen', unique: true }],
-  timers: [
-    // Due pending timers, earliest first (lease documents have no status and stay out of it).
-    { key: { status: 1, fireAt: 1 }, name: 'status_fireAt' },
-    // A timer's leases (only lease documents carry `timer`).
-    { key: { timer: 1, epoch: -1 }, name: 'timer_epoch' },
-  ],
+  // A bucket's timers and their leases, read by equality (see timer-walk.ts); everything else of
+  // a timer is read by `_id`. (Stores made before buckets keep their `status_fireAt` and
+  // `timer_epoch` indexes, now unused; dropping them is safe.)
+  timers: [{ key: { bucket: 1 }, name: 'bucket' }],
   // Schedules are read by `_id` only (a list pages by `_id`).
   schedules: [],
   scheduleStates: [],

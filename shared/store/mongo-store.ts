@@ -10,7 +10,15 @@ import { retryWithBackoff } from '../bus/backoff.js';
 import type { RunState } from '../engine/types.js';
 import { collectionNames } from '../names.js';
 import { CommitStore } from './commits.js';
-import type { CommitDoc, OutboxDoc, RunDoc, TimerDoc, TimerLeaseDoc, WorkflowIdDoc } from './documents.js';
+import type {
+  CommitDoc,
+  OutboxDoc,
+  RunDoc,
+  TimerDoc,
+  TimerLeaseDoc,
+  TimerWalkerDoc,
+  WorkflowIdDoc,
+} from './documents.js';
 import { isRetryableStoreError, toStoreError } from './errors.js';
 import { ensureIndexes } from './indexes.js';
 import { RunStore } from './runs.js';
@@ -41,7 +49,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     o.now,
     profile,
   );
-  const timers = new TimerStore(db.collection<TimerDoc | TimerLeaseDoc>(names.timers), profile);
+  const timers = new TimerStore(db.collection<TimerDoc | TimerLeaseDoc | TimerWalkerDoc>(names.timers), profile, o.now);
 
   const guard = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -120,7 +128,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     markTimerFired: (runId, timerSeq, owner, leaseEpoch) =>
       guard('markTimerFired', () => timers.markFired(runId, timerSeq, owner, leaseEpoch)),
     markTimersFired: (ts, owner, now) => guard('markTimersFired', () => timers.markFiredMany(ts, owner, now)),
-    nextTimerDue: () => guard('nextTimerDue', () => timers.nextDue()),
+    nextTimerDue: async () => timers.nextDue(),
     getTimer: (runId, timerSeq) => guard('getTimer', () => timers.get(runId, timerSeq)),
   };
   return store;

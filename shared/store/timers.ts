@@ -8,31 +8,40 @@
  * servers (FerretDB 1.x) an update is a read-then-write that lets two claimers both "win" and
  * can clobber a concurrent cancel; inserts are atomic everywhere.
  *
- * Per-timer operations (schedule, cancel, markFired, get) filter by `_id` alone where the server
- * scans for anything else (see server-profile.ts); a timer's current lease is found by probing
- * epochs `<timerId>@1`, `@2`, ... Where the cost is per command (FerretDB 1.x runs each in its
+ * Claims find due timers by bucket (timer-walk.ts): each timer and each of its leases carries its
+ * bucket, so one equality read of a bucket gives its timers and their current leases, and nothing
+ * reads all pending timers (but the walk's one-time start on a store without a position, see
+ * timer-position.ts). Per-timer operations (schedule, cancel, markFired, get) filter by `_id`;
+ * markFiredMany by bucket and `_id`. Where the cost is per command (FerretDB 1.x runs each in its
  * own SQL transaction), the batch paths send one command for many timers: scheduleMany and the
  * lease claims are unordered insertMany (a duplicate key is the same answer as for one insert),
- * markFiredMany is one updateMany. Only the periodic claimDue, markFiredMany and nextDue scan.
+ * markFiredMany is one updateMany per bucket.
  */
 import type { Collection, Filter } from 'mongodb';
 import type { Millis } from '../history/events.js';
-import { fromTimerDoc, type TimerDoc, type TimerLeaseDoc, timerId, timerLeaseId } from './documents.js';
+import {
+  fromTimerDoc,
+  newTimerLease,
+  type TimerDoc,
+  type TimerLeaseDoc,
+  type TimerWalkerDoc,
+  timerId,
+  timerLeaseId,
+} from './documents.js';
 import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
 import type { ServerProfile } from './server-profile.js';
+import { TimerPosition } from './timer-position.js';
+import { type BucketOutcome, scheduleBucket, TimerWalk } from './timer-walk.js';
 import type { TimerRecord } from './types.js';
 
-/** Most due timers read per cursor batch while looking for unleased ones. */
-const MAX_SCAN_BATCH = 1000;
 /**
- * Timers marked fired by one update command. Each command also reads every pending timer on
- * FerretDB 1.x (a status equality, then `$in`), so chunks are large.
+ * Timers marked fired by one update command. Each command reads its bucket's documents on
+ * FerretDB 1.x (the bucket and status equalities, then `$in`), so chunks are large.
  */
 const MARK_CHUNK = 2_500;
-/** Earliest pending timers examined by nextDue. */
-const NEXT_DUE_SAMPLE = 50;
 
-type AnyTimerDoc = TimerDoc | TimerLeaseDoc;
+/** Any document of the timers collection. */
+export type AnyTimerDoc = TimerDoc | TimerLeaseDoc | TimerWalkerDoc;
 
 /** A timer to schedule. */
 export interface TimerSchedule {
@@ -42,30 +51,52 @@ export interface TimerSchedule {
   fireAt: Millis;
 }
 
-/** A claimed timer to mark fired: the claim's lease, when it handed one out. */
+/** A claimed timer to mark fired: the claim's lease, when it handed one out, and its bucket. */
 export interface FiredTimer {
   runId: string;
   timerSeq: number;
   leaseEpoch?: number;
   leaseUntil?: Millis;
+  bucket?: Millis;
+}
+
+/** A lease a claim tries to take. */
+interface Claim {
+  timer: TimerDoc;
+  lease: TimerLeaseDoc;
+}
+
+/** What a claim of one bucket took and found. */
+interface BucketClaim extends BucketOutcome {
+  claimed: Claim[];
 }
 
 /** Timer operations over one collection. */
 export class TimerStore {
   private readonly timers: Collection<TimerDoc>;
   private readonly leases: Collection<TimerLeaseDoc>;
+  private readonly docs: Collection<TimerDoc | TimerLeaseDoc>;
+  private readonly position: TimerPosition;
+  /** This store's walk, once its first claim loaded the position. */
+  private walk: TimerWalk | undefined;
+  /** Claims through this store, one after another (they share the walk). */
+  private claiming: Promise<unknown> = Promise.resolve();
 
+  /** `now` is the scheduler's clock: it decides the bucket of a timer due in the past (scheduleBucket). */
   constructor(
     collection: Collection<AnyTimerDoc>,
     private readonly profile: () => Promise<ServerProfile>,
+    private readonly now: () => Millis = Date.now,
   ) {
     this.timers = collection as unknown as Collection<TimerDoc>;
     this.leases = collection as unknown as Collection<TimerLeaseDoc>;
+    this.docs = collection as unknown as Collection<TimerDoc | TimerLeaseDoc>;
+    this.position = new TimerPosition(this.timers, collection as unknown as Collection<TimerWalkerDoc>);
   }
 
   async schedule(t: TimerSchedule): Promise<void> {
     try {
-      await this.timers.insertOne(pendingDoc(t));
+      await this.timers.insertOne(pendingDoc(t, this.now()));
     } catch (err) {
       // Already scheduled (a redelivery), fired, or cancelled (maybe by an early cancel): keep it.
       if (!isDuplicateKeyError(err)) throw err;
@@ -79,7 +110,8 @@ export class TimerStore {
    */
   async scheduleMany(ts: readonly TimerSchedule[]): Promise<void> {
     if (ts.length === 0) return;
-    const docs = ts.map(pendingDoc);
+    const now = this.now();
+    const docs = ts.map((t) => pendingDoc(t, now));
     try {
       await this.timers.insertMany(docs, { ordered: false });
     } catch (err) {
@@ -108,15 +140,26 @@ export class TimerStore {
   }
 
   /**
-   * Leases up to `limit` due pending timers, in firing order (compareFiringOrder). The scan sorts
-   * by `fireAt` alone, as the `status_fireAt` index does; ties are ordered here, and a run's
-   * engine fires any timer a claim left behind before a later one (see fold-input.ts). Each cursor batch is claimed with one
-   * unordered insert of epoch-1 leases (a duplicate key: leased before); the timers leased before
-   * have their current leases read in one query, and those whose lease expired take the next epoch
-   * in one more insert. A failed insert throws: leases it may have stored expire, and the timers
-   * are claimed again then.
+   * Leases up to `limit` due pending timers, in firing order (compareFiringOrder), reading the
+   * buckets the walk plans (timer-walk.ts), oldest first, until the limit. In each bucket, the
+   * due pending timers without a live lease take their next epoch in one unordered insert (a
+   * duplicate key: another claimer won); a cancel that landed meanwhile is read back from the
+   * bucket. A failed insert throws: leases it may have stored expire, and the timers are claimed
+   * again then.
    */
-  async claimDue(
+  claimDue(
+    now: Millis,
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    skip?: (t: { runId: string; timerSeq: number }) => boolean,
+  ): Promise<TimerRecord[]> {
+    const claim = this.claiming.then(() => this.claimSerially(now, owner, leaseMs, limit, skip));
+    this.claiming = claim.catch(() => undefined);
+    return claim;
+  }
+
+  private async claimSerially(
     now: Millis,
     owner: string,
     leaseMs: number,
@@ -124,66 +167,96 @@ export class TimerStore {
     skip?: (t: { runId: string; timerSeq: number }) => boolean,
   ): Promise<TimerRecord[]> {
     if (limit <= 0) return [];
-    const claimed = new Map<string, { timer: TimerDoc; lease: TimerLeaseDoc }>();
-    const due: Filter<TimerDoc> = { status: 'pending', fireAt: { $lte: now } };
-    const cursor = this.timers.find(due, { sort: { fireAt: 1 }, batchSize: Math.min(limit, MAX_SCAN_BATCH) });
-    const lease = (timer: string, epoch: number): TimerLeaseDoc => ({
-      _id: timerLeaseId(timer, epoch),
-      kind: 'lease',
-      timer,
-      epoch,
-      owner,
-      until: now + leaseMs,
-    });
-    try {
-      let batch: TimerDoc[] = [];
-      const flush = async (): Promise<void> => {
-        const wanted = batch.slice(0, limit - claimed.size);
-        batch = [];
-        const first = wanted.map((t) => lease(t._id, 1));
-        const leasedBefore: TimerDoc[] = [];
-        for (const [i, won] of (await this.insertLeases(first)).entries()) {
-          const timer = wanted[i] as TimerDoc;
-          if (won) claimed.set(timer._id, { timer, lease: first[i] as TimerLeaseDoc });
-          else leasedBefore.push(timer);
-        }
-        if (leasedBefore.length === 0) return;
-        // Mostly held by a live claimer; the expired ones take the next epoch.
-        const current = await this.currentLeases(leasedBefore.map((d) => d._id));
-        const expired = leasedBefore
-          .filter((t) => (current.get(t._id)?.until ?? 0) <= now)
-          .slice(0, limit - claimed.size);
-        const next = expired.map((t) => lease(t._id, (current.get(t._id)?.epoch ?? 1) + 1));
-        for (const [i, won] of (await this.insertLeases(next)).entries()) {
-          const timer = expired[i] as TimerDoc;
-          if (won) claimed.set(timer._id, { timer, lease: next[i] as TimerLeaseDoc });
-        }
-      };
-      for await (const timer of cursor) {
-        if (skip?.(timer)) continue;
-        batch.push(timer);
-        if (batch.length >= limit - claimed.size) await flush();
-        if (claimed.size >= limit) break;
+    this.walk ??= new TimerWalk(await this.position.load(now));
+    const walk = this.walk;
+    const { reads, capped } = walk.plan(now);
+    const claimed: Claim[] = [];
+    let stoppedEarly = capped;
+    for (const read of reads) {
+      if (claimed.length >= limit) {
+        stoppedEarly = true;
+        break;
       }
-      if (batch.length > 0 && claimed.size < limit) await flush();
-    } finally {
-      await cursor.close();
+      const got = await this.claimBucket(read.bucket, now, owner, leaseMs, limit - claimed.length, skip);
+      claimed.push(...got.claimed);
+      walk.record(now, read, got);
     }
-    if (claimed.size === 0) return [];
-    // A cancel may have landed while we claimed: hand out only timers not cancelled. The status
-    // comes first, as FerretDB (PostgreSQL backend) pushes an equality down and then tests `$in`
-    // only on cancelled timers; an `$in` first is tested on every document.
+    walk.finish(now, stoppedEarly);
+    await this.position.advance(walk.low);
+    return claimed.sort((a, b) => compareFiringOrder(a.timer, b.timer)).map((c) => fromTimerDoc(c.timer, c.lease));
+  }
+
+  /** Claims up to `room` due timers of one bucket (see claimDue). */
+  private async claimBucket(
+    bucket: Millis,
+    now: Millis,
+    owner: string,
+    leaseMs: number,
+    room: number,
+    skip?: (t: { runId: string; timerSeq: number }) => boolean,
+  ): Promise<BucketClaim> {
+    const { timers, current } = splitBucket(await this.docs.find({ bucket }).toArray());
+    let pendingLeft = false;
+    let wakeAt = Number.POSITIVE_INFINITY;
+    const candidates: Claim[] = [];
+    for (const timer of timers) {
+      if (timer.status !== 'pending') continue;
+      pendingLeft = true;
+      const lease = current.get(timer._id);
+      if (timer.fireAt > now) wakeAt = Math.min(wakeAt, timer.fireAt);
+      else if (skip?.(timer)) continue;
+      else if (lease && lease.until > now) wakeAt = Math.min(wakeAt, lease.until);
+      else candidates.push({ timer, lease: newTimerLease(timer, (lease?.epoch ?? 0) + 1, owner, now + leaseMs) });
+    }
+    candidates.sort((a, b) => compareFiringOrder(a.timer, b.timer));
+    const claimed: Claim[] = [];
+    let next = 0;
+    // Slice after slice: where another claimer won some, the next ones in firing order take their place.
+    while (claimed.length < room && next < candidates.length) {
+      const wanted = candidates.slice(next, next + room - claimed.length);
+      next += wanted.length;
+      const lost: Claim[] = [];
+      for (const [i, won] of (await this.insertLeases(wanted.map((c) => c.lease))).entries()) {
+        (won ? claimed : lost).push(wanted[i] as Claim);
+      }
+      if (lost.length > 0) claimed.push(...(await this.claimPastHiddenLeases(bucket, lost, now, owner, leaseMs)));
+    }
+    const outcome = {
+      pendingLeft,
+      cut: next < candidates.length,
+      wakeAt: Number.isFinite(wakeAt) ? wakeAt : undefined,
+    };
+    if (claimed.length === 0) return { ...outcome, claimed };
+    // A cancel may have landed while we claimed: hand out only timers not cancelled. Both
+    // equalities are pushed down by FerretDB, so this reads the bucket's cancelled timers only.
     const cancelled = new Set(
-      (
-        await this.timers
-          .find({ status: 'cancelled', _id: { $in: [...claimed.keys()] } }, { projection: { _id: 1 } })
-          .toArray()
-      ).map((d) => d._id),
+      (await this.timers.find({ bucket, status: 'cancelled' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id),
     );
-    return [...claimed.values()]
-      .filter((c) => !cancelled.has(c.timer._id))
-      .sort((a, b) => compareFiringOrder(a.timer, b.timer))
-      .map((c) => fromTimerDoc(c.timer, c.lease));
+    return { ...outcome, claimed: claimed.filter((c) => !cancelled.has(c.timer._id)) };
+  }
+
+  /**
+   * The claims of a bucket whose lease insert met a duplicate key. Mostly another claimer won
+   * (its lease shows in the bucket); a lease stored before leases had buckets does not show there,
+   * so the timer's current lease is probed by `_id` and, when it has ended, the next epoch taken.
+   */
+  private async claimPastHiddenLeases(
+    bucket: Millis,
+    lost: Claim[],
+    now: Millis,
+    owner: string,
+    leaseMs: number,
+  ): Promise<Claim[]> {
+    const { current } = splitBucket(await this.leases.find({ bucket, kind: 'lease' }).toArray());
+    const retry: Claim[] = [];
+    for (const c of lost) {
+      if ((current.get(c.timer._id)?.epoch ?? 0) >= c.lease.epoch) continue; // another claimer's
+      const hidden = await this.currentLease(c.timer._id, c.lease.epoch);
+      if (hidden && hidden.until <= now)
+        retry.push({ ...c, lease: newTimerLease(c.timer, hidden.epoch + 1, owner, now + leaseMs) });
+    }
+    const won = await this.insertLeases(retry.map((c) => c.lease));
+    return retry.filter((_, i) => won[i]);
   }
 
   /** Inserts leases in one unordered insert; true for each one stored, false where another claimer won. */
@@ -223,43 +296,42 @@ export class TimerStore {
   }
 
   /**
-   * markFired() for many timers of one claim, by one update per 2,500; resolves with how many it
-   * marked. A timer whose claim's lease is still live at `now` is `owner`'s (no one may claim it
-   * before its lease ends); one past its lease is probed for a later epoch, and left alone if taken.
-   * Where conditional updates are not atomic (FerretDB 1.x) a cancel racing the update can still
-   * be overwritten, as with markFired; the status filter makes the window one command's.
+   * markFired() for many timers of one claim, by one update per bucket (and per 2,500); resolves
+   * with how many it marked. A timer whose claim's lease is still live at `now` is `owner`'s (no
+   * one may claim it before its lease ends); one past its lease is probed for a later epoch, and
+   * left alone if taken. Where conditional updates are not atomic (FerretDB 1.x) a cancel racing
+   * the update can still be overwritten, as with markFired; the status filter makes the window
+   * one command's.
    */
   async markFiredMany(timers: readonly FiredTimer[], owner: string, now: Millis): Promise<number> {
-    const ids: string[] = [];
+    const byBucket = new Map<Millis | undefined, string[]>();
     for (const t of timers) {
       const _id = timerId(t.runId, t.timerSeq);
-      if (t.leaseEpoch !== undefined && t.leaseUntil !== undefined && t.leaseUntil > now) ids.push(_id);
-      else if (await this.markFiredAllowed(_id, owner, t.leaseEpoch)) ids.push(_id);
+      const live = t.leaseEpoch !== undefined && t.leaseUntil !== undefined && t.leaseUntil > now;
+      if (!live && !(await this.markFiredAllowed(_id, owner, t.leaseEpoch))) continue;
+      const ids = byBucket.get(t.bucket);
+      if (ids) ids.push(_id);
+      else byBucket.set(t.bucket, [_id]);
     }
     let marked = 0;
-    // In chunks, so a long mark that stops early (shutdown, failure) has kept what it did.
-    for (let i = 0; i < ids.length; i += MARK_CHUNK) {
-      const chunk = ids.slice(i, i + MARK_CHUNK);
-      // Status first: see claimDue.
-      const res = await this.timers.updateMany(
-        { status: 'pending', _id: { $in: chunk } },
-        { $set: { status: 'fired' } },
-      );
-      marked += res.modifiedCount;
+    for (const [bucket, ids] of byBucket) {
+      // In chunks, so a long mark that stops early (shutdown, failure) has kept what it did.
+      for (let i = 0; i < ids.length; i += MARK_CHUNK) {
+        const chunk = ids.slice(i, i + MARK_CHUNK);
+        // Equalities first: FerretDB pushes them down and tests `$in` only on what they match.
+        const filter: Filter<TimerDoc> =
+          bucket === undefined
+            ? { status: 'pending', _id: { $in: chunk } }
+            : { bucket, status: 'pending', _id: { $in: chunk } };
+        marked += (await this.timers.updateMany(filter, { $set: { status: 'fired' } })).modifiedCount;
+      }
     }
     return marked;
   }
 
-  /** The earliest time a pending timer becomes claimable: its fireAt, or the end of its lease. */
-  async nextDue(): Promise<Millis | undefined> {
-    const earliest = await this.timers
-      .find({ status: 'pending' }, { sort: { fireAt: 1 }, limit: NEXT_DUE_SAMPLE, projection: { fireAt: 1 } })
-      .toArray();
-    if (earliest.length === 0) return undefined;
-    const leases = await this.currentLeases(earliest.map((d) => d._id));
-    let next = Number.POSITIVE_INFINITY;
-    for (const d of earliest) next = Math.min(next, Math.max(d.fireAt, leases.get(d._id)?.until ?? 0));
-    return next;
+  /** When the next claim should look again, from what the last one read (see TimerWalk.wakeAt); no store read. */
+  nextDue(): Millis | undefined {
+    return this.walk?.wakeAt;
   }
 
   async get(runId: string, timerSeq: number): Promise<TimerRecord | undefined> {
@@ -277,29 +349,40 @@ export class TimerStore {
     return (await this.profile()).idFiltersOnly ? { _id } : { _id, status: 'pending' };
   }
 
-  /** A timer's highest-epoch lease, probed by `_id` (epochs start at 1 and have no holes). */
-  private async currentLease(timer: string): Promise<TimerLeaseDoc | undefined> {
+  /**
+   * A timer's highest-epoch lease, probed by `_id` from epoch `from` (epochs start at 1 and have
+   * no holes), or undefined when it has none from there.
+   */
+  private async currentLease(timer: string, from = 1): Promise<TimerLeaseDoc | undefined> {
     let current: TimerLeaseDoc | undefined;
-    for (let epoch = 1; ; epoch++) {
+    for (let epoch = from; ; epoch++) {
       const lease = await this.leases.findOne({ _id: timerLeaseId(timer, epoch) });
       if (!lease) return current;
       current = lease;
     }
   }
-
-  /** The highest-epoch lease of each timer that has one, by one query (a scan on FerretDB 1.x). */
-  private async currentLeases(ids: string[]): Promise<Map<string, TimerLeaseDoc>> {
-    const current = new Map<string, TimerLeaseDoc>();
-    if (ids.length === 0) return current;
-    for await (const lease of this.leases.find({ timer: { $in: ids } })) {
-      const seen = current.get(lease.timer);
-      if (!seen || lease.epoch > seen.epoch) current.set(lease.timer, lease);
-    }
-    return current;
-  }
 }
 
-function pendingDoc(t: TimerSchedule): TimerDoc {
+/** A bucket's documents split into its timers and each timer's highest-epoch lease seen. */
+function splitBucket(docs: readonly (TimerDoc | TimerLeaseDoc)[]): {
+  timers: TimerDoc[];
+  current: Map<string, TimerLeaseDoc>;
+} {
+  const timers: TimerDoc[] = [];
+  const current = new Map<string, TimerLeaseDoc>();
+  for (const d of docs) {
+    if (!('kind' in d)) {
+      timers.push(d);
+      continue;
+    }
+    const seen = current.get(d.timer);
+    if (!seen || d.epoch > seen.epoch) current.set(d.timer, d);
+  }
+  return { timers, current };
+}
+
+/** A pending timer scheduled at `now` (the scheduler's clock, which places a past fireAt). */
+function pendingDoc(t: TimerSchedule, now: Millis): TimerDoc {
   return {
     _id: timerId(t.runId, t.timerSeq),
     runId: t.runId,
@@ -307,6 +390,7 @@ function pendingDoc(t: TimerSchedule): TimerDoc {
     timerSeq: t.timerSeq,
     fireAt: t.fireAt,
     status: 'pending',
+    bucket: scheduleBucket(t.fireAt, now),
   };
 }
 

@@ -124,6 +124,8 @@ export interface TimerRecord {
   leaseUntil?: Millis;
   /** The lease's epoch: pass it to markTimerFired to check the lease in one probe. */
   leaseEpoch?: number;
+  /** Where claims find it (see shared/store/timer-walk.ts): lets markTimersFired read only its bucket. */
+  bucket?: Millis;
 }
 
 /** What appendChain stored: the first `stored` commits of the chain; the rest lost to `conflict`. */
@@ -236,6 +238,8 @@ export interface Store {
    * Leases up to `limit` due pending timers (earliest first) to `owner` until `now + leaseMs`; a
    * timer whose lease expired is claimable again. At most one claimer wins each lease. Timers for
    * which `skip` answers true are passed over (the caller still holds them, e.g. fired, not yet marked).
+   * The mongodb store finds them by bucket (shared/store/timer-walk.ts): a timer written late into
+   * a bucket its walk has passed is claimed at that bucket's settle read, up to a minute later.
    */
   claimDueTimers(
     now: Millis,
@@ -255,11 +259,16 @@ export interface Store {
    * their lease ran out and another claimer took it). `now` decides which leases are still live.
    */
   markTimersFired(
-    timers: readonly Pick<TimerRecord, 'runId' | 'timerSeq' | 'leaseEpoch' | 'leaseUntil'>[],
+    timers: readonly Pick<TimerRecord, 'runId' | 'timerSeq' | 'leaseEpoch' | 'leaseUntil' | 'bucket'>[],
     owner: string,
     now: Millis,
   ): Promise<number>;
-  /** Earliest fireAt among pending timers, or undefined when none. */
+  /**
+   * When this store's next claimDueTimers should look again, from what its last claim read,
+   * without reading the store: never after a timer that claim saw becomes claimable, nor after a
+   * bucket it has not read begins. Undefined before its first claim (then look within the caller's
+   * own longest sleep).
+   */
   nextTimerDue(): Promise<Millis | undefined>;
   /** One timer as stored (for inspection and tests). */
   getTimer(runId: string, timerSeq: number): Promise<TimerRecord | undefined>;

@@ -4,7 +4,8 @@
  * PostgreSQL, made with the store's real init (so the trigger sees the real index definitions),
  * and reads PostgreSQL's plan through FerretDB's `explain`, which runs EXPLAIN on the very SQL
  * FerretDB sends. Shapes FerretDB does not push down (`$in`, `$and`, `$or`, ranges alone) scan
- * whatever the database holds and are left out. Updates and deletes build their WHERE clause the
+ * whatever the database holds and are left out, as is the timer walk's one-time start on a store
+ * without a position (every pending timer, once; see shared/store/timer-position.ts). Updates and deletes build their WHERE clause the
  * same way as finds, so a find with the same filter shows their plan.
  */
 import type { Db, Document } from 'mongodb';
@@ -63,8 +64,12 @@ async function fill(target: Db, n: ReturnType<typeof collectionNames>): Promise<
     commits.push({ _id: `${runId}:1`, runId, workflowId, seq: 1, at: i, events: [] });
     ids.push({ _id: `${workflowId}:1`, workflowId, gen: 1, runId, claimedAt: i });
     const timer = `${runId}:1`;
-    timers.push({ _id: timer, runId, workflowId, timerSeq: 1, fireAt: i, status: i % 100 === 0 ? 'pending' : 'fired' });
-    timers.push({ _id: `${timer}:lease:1`, kind: 'lease', timer, epoch: 1, owner: 'timer-1', until: i });
+    // A few timers per 5 s bucket, as a store that has fired timers for a while holds them.
+    const fireAt = i * 1_000;
+    const bucket = Math.floor(fireAt / 5_000) * 5_000;
+    const timerStatus = i % 100 === 0 ? 'pending' : i % 7 === 0 ? 'cancelled' : 'fired';
+    timers.push({ _id: timer, runId, workflowId, timerSeq: 1, fireAt, status: timerStatus, bucket });
+    timers.push({ _id: `${timer}@1`, kind: 'lease', timer, epoch: 1, owner: 'timer-1', until: fireAt, bucket });
   }
   const insert = async (name: string, docs: Document[]): Promise<void> => {
     for (let i = 0; i < docs.length; i += 500) await target.collection(name).insertMany(docs.slice(i, i + 500));
@@ -100,9 +105,15 @@ const SHAPES: { role: keyof ReturnType<typeof collectionNames>; what: string; fi
   { role: 'workflowIds', what: 'generations of a workflowId', filter: { workflowId: 'wf-17' } },
   { role: 'timers', what: 'a timer or lease by _id', filter: { _id: 'run-17:1' } },
   { role: 'timers', what: 'a pending-guarded timer write', filter: { _id: 'run-17:1', status: 'pending' } },
-  { role: 'timers', what: 'due timers (claimDue)', filter: { status: 'pending', fireAt: { $lte: 100 } } },
-  { role: 'timers', what: 'pending timers (nextDue, markFiredMany)', filter: { status: 'pending' } },
-  { role: 'timers', what: 'cancelled among claimed', filter: { status: 'cancelled', _id: { $in: ['run-17:1'] } } },
+  { role: 'timers', what: 'the walk position', filter: { _id: 'walker' } },
+  { role: 'timers', what: "a bucket's timers and leases (claimDue)", filter: { bucket: 85_000 } },
+  { role: 'timers', what: "a bucket's leases (a claim that lost a race)", filter: { bucket: 85_000, kind: 'lease' } },
+  { role: 'timers', what: "a bucket's cancelled timers (claimDue)", filter: { bucket: 85_000, status: 'cancelled' } },
+  {
+    role: 'timers',
+    what: "a bucket's pending timers among claimed (markFiredMany)",
+    filter: { bucket: 85_000, status: 'pending', _id: { $in: ['run-85:1'] } },
+  },
 ];
 
 describe('store lookups on FerretDB with PostgreSQL use indexes', () => {

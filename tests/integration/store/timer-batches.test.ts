@@ -6,14 +6,15 @@
 import { type Collection, MongoNetworkError } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectionNames } from '../../../shared/names.js';
-import type { TimerDoc, TimerLeaseDoc } from '../../../shared/store/documents.js';
+import type { TimerLeaseDoc } from '../../../shared/store/documents.js';
 import { createMongoStore } from '../../../shared/store/index.js';
 import { memoizedProfile } from '../../../shared/store/server-profile.js';
-import { TimerStore } from '../../../shared/store/timers.js';
+import { type AnyTimerDoc, TimerStore } from '../../../shared/store/timers.js';
 import { connectMongo } from '../../harness/index.js';
 import { freshStore, type TestStore, sampleTimer as timer } from './helpers.js';
 
-type AnyTimerDoc = TimerDoc | TimerLeaseDoc;
+/** A store whose scheduler's clock reads 0, as the tests' due times are small numbers. */
+const fresh = (): Promise<TestStore> => freshStore({ now: () => 0 });
 
 let t: TestStore;
 afterEach(async () => {
@@ -36,7 +37,7 @@ function withInsertMany(
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  return new TimerStore(wrapped, memoizedProfile(db));
+  return new TimerStore(wrapped, memoizedProfile(db), () => 0);
 }
 
 /** Stores the first `n` documents, then fails as a connection dropped mid-write would. */
@@ -49,7 +50,7 @@ const cutAfter =
 
 describe('store: timer batches', () => {
   it('scheduleTimers stores new timers and keeps every stored one as it is', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimer(timer('r', 1, 100));
     await t.store.cancelTimer('r', 2); // tombstone: its schedule arrives later, in the batch
     await t.store.scheduleTimer(timer('r', 3, 100));
@@ -73,7 +74,7 @@ describe('store: timer batches', () => {
   });
 
   it('a batch claim takes only what a concurrent claimer left, and the next epoch of expired leases', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 40 }, (_, i) => timer(`r${i}`, 1, i)));
     const other = createMongoStore(await connectMongo(), { dbName: t.dbName, collectionPrefix: t.prefix });
     // The other claimer holds the 10 earliest; the batch claim's epoch-1 inserts collide there.
@@ -94,7 +95,7 @@ describe('store: timer batches', () => {
   });
 
   it('concurrent batch claims from separate clients never share a timer', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 300 }, (_, i) => timer(`r${i % 13}`, i, i)));
     const other = createMongoStore(await connectMongo(), { dbName: t.dbName, collectionPrefix: t.prefix });
     const claims = await Promise.all(
@@ -110,7 +111,7 @@ describe('store: timer batches', () => {
   });
 
   it('a batch claim skips cancelled timers, including one cancelled while it claims', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 20 }, (_, i) => timer('r', i, i)));
     for (const seq of [0, 5, 6]) await t.store.cancelTimer('r', seq);
     // The cancel of r:10 lands between the due scan and the lease insert.
@@ -124,7 +125,7 @@ describe('store: timer batches', () => {
   });
 
   it('a claim passes over the timers its caller skips, leaving them to others', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 6 }, (_, i) => timer('r', i, i)));
     const mine = await t.store.claimDueTimers(1000, 'a', 30_000, 3, (x) => x.timerSeq % 2 === 0);
     expect(mine.map((x) => x.timerSeq)).toEqual([1, 3, 5]);
@@ -137,7 +138,7 @@ describe('store: timer batches', () => {
   });
 
   it('markTimersFired marks more than one command holds, and never revives a cancelled timer', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 2_600 }, (_, i) => timer('big', i, i)));
     const many = await t.store.claimDueTimers(3_000, 'a', 30_000, 3_000);
     expect(many).toHaveLength(2_600);
@@ -148,7 +149,7 @@ describe('store: timer batches', () => {
   });
 
   it('markTimersFired never revives a cancelled timer', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 10 }, (_, i) => timer('r', i, i)));
     const claimed = await t.store.claimDueTimers(1000, 'a', 30_000, 10);
     expect(claimed).toHaveLength(10);
@@ -161,11 +162,10 @@ describe('store: timer batches', () => {
     expect(await t.store.markTimersFired(claimed, 'a', 1000)).toBe(0); // already fired
     expect(await t.store.markTimersFired([], 'a', 1000)).toBe(0);
     expect(await t.store.claimDueTimers(100_000, 'b', 30_000, 10)).toEqual([]);
-    expect(await t.store.nextTimerDue()).toBeUndefined();
   });
 
   it('a claim cut short mid-batch loses no timer: the unleased are claimable now, the rest when their lease ends', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 20 }, (_, i) => timer('r', i, i)));
     const failing = withInsertMany(t, cutAfter(8));
     await expect(failing.claimDue(1000, 'a', 5_000, 100)).rejects.toThrow(/mid-batch/);
@@ -176,23 +176,23 @@ describe('store: timer batches', () => {
   });
 
   it('a lease insert whose counts do not add up is a failure, not a lost claim', async () => {
-    t = await freshStore();
+    t = await fresh();
     await t.store.scheduleTimers(Array.from({ length: 10 }, (_, i) => timer('r', i, i)));
-    await t.store.claimDueTimers(1000, 'x', 1, 1); // r:0 holds lease epoch 1 (expired at 1001)
-    // A real MongoBulkWriteError: r:0@1 is a duplicate key, and only r:1..3 of the rest got in.
+    // A real MongoBulkWriteError: another claimer took r:0 just before, and only r:1..3 of the rest got in.
     const cut = withInsertMany(t, async (real, docs) => {
+      await real.insertOne({ ...(docs[0] as TimerLeaseDoc), owner: 'other' });
       await real.insertMany(docs.slice(0, 4), { ordered: false });
     });
     await expect(cut.claimDue(5_000, 'a', 30_000, 100)).rejects.toThrow();
-    // Nothing is lost: r:4.. were never leased; r:1..3 wait for their lease (to 35_000) to end.
+    // Nothing is lost: r:4.. were never leased; r:0..3 wait for their leases (to 35_000) to end.
     const now = await t.store.claimDueTimers(5_000, 'b', 100_000, 100);
-    expect(now.map((x) => x.timerSeq)).toEqual([0, 4, 5, 6, 7, 8, 9]);
+    expect(now.map((x) => x.timerSeq)).toEqual([4, 5, 6, 7, 8, 9]);
     const later = await t.store.claimDueTimers(40_000, 'b', 30_000, 100);
-    expect(later.map((x) => x.timerSeq)).toEqual([1, 2, 3]);
+    expect(later.map((x) => x.timerSeq)).toEqual([0, 1, 2, 3]);
   });
 
   it('scheduleTimers cut short mid-batch stores the rest when sent again', async () => {
-    t = await freshStore();
+    t = await fresh();
     const batch = Array.from({ length: 12 }, (_, i) => timer('r', i, i));
     await expect(withInsertMany(t, cutAfter(5)).scheduleMany(batch)).rejects.toThrow(/mid-batch/);
     expect(await t.store.getTimer('r', 4)).toMatchObject({ status: 'pending' });

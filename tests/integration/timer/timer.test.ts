@@ -5,6 +5,7 @@ import type { Bus } from '../../../shared/bus/connect.js';
 import type { FiredMessage } from '../../../shared/bus/messages.js';
 import { silentLogger } from '../../../shared/log.js';
 import { createMongoStore, type Store } from '../../../shared/store/index.js';
+import { BUCKET_MS } from '../../../shared/store/timer-walk.js';
 import { connectMongo, freshDbName, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
 import { collect, onCleanup, type Seen, testBus } from '../bus/helpers.js';
 
@@ -158,6 +159,20 @@ describe('timer service', () => {
     expect(published).toBe(n + 1);
   });
 
+  it('with two services claiming one bucket at once, publishes each timer exactly once', async () => {
+    const t = await setup();
+    const a = await t.start({ id: 'timer-a', batchSize: 50 });
+    const b = await t.start({ id: 'timer-b', batchSize: 50 });
+    const n = 200;
+    const fireAt = Date.now() + 1_500; // one bucket (or two), both services walking it
+    await Promise.all(Array.from({ length: n }, (_, i) => t.schedule(`pair${i}`, 1, fireAt)));
+    await waitFor(`${n} firings`, () => t.fired.length >= n, { timeoutMs: 30_000 });
+    expect(new Set(t.firedSeqs()).size).toBe(n);
+    // Publishes, counted before JetStream's msg-id dedupe: the leases let only one service fire each.
+    const published = (a.health().details.fired as number) + (b.health().details.fired as number);
+    expect(published).toBe(n);
+  });
+
   it('fires a burst due together in rounds, each timer once, and marks every one fired', async () => {
     const t = await setup();
     // Small rounds, so later rounds are claimed and published while earlier ones are being marked.
@@ -172,8 +187,8 @@ describe('timer service', () => {
     await waitFor(
       'every timer marked fired',
       async () => {
-        for (let i = 0; i < n; i += 37) if ((await t.store.getTimer(`burst${i}`, 1))?.status !== 'fired') return false;
-        return (await t.store.nextTimerDue()) === undefined;
+        for (let i = 0; i < n; i++) if ((await t.store.getTimer(`burst${i}`, 1))?.status !== 'fired') return false;
+        return true;
       },
       { timeoutMs: 30_000 },
     );
@@ -197,6 +212,39 @@ describe('timer service', () => {
     await waitFor('the sentinel', () => t.firedSeqs().includes('sentinel:1'));
     expect(t.firedSeqs()).toEqual(['run1:5', 'sentinel:1']);
     expect(second.health().details.fired).toBe(2);
+  });
+
+  it('fires a timer whose due time passed before it was scheduled, at once', async () => {
+    const t = await setup();
+    await t.start();
+    const scheduledAt = Date.now();
+    await t.schedule('overdue', 1, scheduledAt - 3_600_000); // an hour ago: its bucket was walked long since
+    await waitFor('the firing', () => t.firedSeqs().includes('overdue:1'), { timeoutMs: 10_000 });
+    await waitFor('marked fired', async () => (await t.store.getTimer('overdue', 1))?.status === 'fired');
+  });
+
+  it('after three buckets of downtime, a new service fires every timer that came due meanwhile, once, in order', async () => {
+    const t = await setup();
+    const first = await t.start({ id: 'timer-before' });
+    const base = Date.now() + 1_000;
+    const due = [0, 1, 2, 3].map((i) => base + i * BUCKET_MS);
+    for (const [i, at] of due.entries()) await t.schedule(`down${i}`, 1, at);
+    await waitFor('all stored', async () => {
+      for (let i = 0; i < due.length; i++)
+        if ((await t.store.getTimer(`down${i}`, 1))?.status !== 'pending') return false;
+      return true;
+    });
+    await first.stop();
+    // Down until every one is due: three buckets and more pass with no timer service.
+    await waitFor('the last one due', () => Date.now() >= (due.at(-1) as number) + 500, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
+    expect(t.fired).toHaveLength(0);
+    const second = await t.start({ id: 'timer-after' });
+    await waitFor('four firings', () => t.fired.length === due.length, { timeoutMs: 15_000 });
+    expect(t.firedSeqs()).toEqual(due.map((_, i) => `down${i}:1`));
+    expect(second.health().details.fired).toBe(due.length);
   });
 
   it('reads the time only from the injected clock: claims, firedAt and marks', async () => {
