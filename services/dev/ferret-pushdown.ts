@@ -34,7 +34,7 @@
  * - `workflowId`: runs and generations by workflowId (an operator's lookup; the store itself
  *   reads generations by `_id`), the leading key of both collections' indexes.
  */
-export const PUSHDOWN_INDEX_FIELDS = ['_id', 'runId', 'status', 'workflowType', 'workflowId'] as const;
+export const PUSHDOWN_INDEX_FIELDS = ['_id', 'runId', 'status', 'workflowType', 'workflowId', 'runPage'] as const;
 
 /** Name of the event trigger (and its function) that adds the GIN twins. */
 export const PUSHDOWN_TRIGGER = 'squall_ferretdb_pushdown_gin';

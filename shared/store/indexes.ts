@@ -11,6 +11,8 @@ export const STORE_INDEXES: Record<keyof CollectionNames, IndexDescription[]> = 
   commits: [
     // The concurrency protocol: one commit per (runId, seq); also serves history reads.
     { key: { runId: 1, seq: 1 }, name: 'runId_seq', unique: true },
+    // History pages, read by equality (see CommitStore.load): the one filter FerretDB 1.x indexes.
+    { key: { runPage: 1 }, name: 'runPage' },
   ],
   // The outbox sweep: entries of commits not yet published, oldest first. (FerretDB 1.x scans
   // the collection for it anyway; the outbox holds only commits in flight, so that is cheap.)
