@@ -6,10 +6,12 @@
  * saveRuns; claimWorkflowId; scheduleTimers). Cloning keeps every document byte-for-byte what the
  * engine writes, at bulk speed: running 100,000 real workflows would take this machine ~20 min.
  */
+import type { Collection } from 'mongodb';
 import { setup } from 'xstate';
 import { forEachLimited } from '../../shared/concurrency.js';
 import { defineWorkflow } from '../../shared/engine/index.js';
 import type { RunState } from '../../shared/engine/types.js';
+import { type CommitDoc, toCommitDoc } from '../../shared/store/documents.js';
 import type { Store, StoredCommit } from '../../shared/store/types.js';
 
 /** Waits for a `poke` signal (then done) or a day (then expired): an open run with a pending timer. */
@@ -91,9 +93,17 @@ export async function fillClones(store: Store, t: Template, clones: readonly Clo
 
 /**
  * Writes one closed run of `n` commits: the template's first commit, then a signal per commit.
- * The history API reads it like any other; it is never decided again.
+ * The history API reads it like any other; it is never decided again. With `unpaged`, its commits
+ * are inserted straight into that collection without their page key, as written before page keys
+ * existed (history then reads them by one range query: the cost this scenario compares against).
  */
-export async function fillLongRun(store: Store, t: Template, c: Clone, n: number): Promise<void> {
+export async function fillLongRun(
+  store: Store,
+  t: Template,
+  c: Clone,
+  n: number,
+  unpaged?: Collection<CommitDoc>,
+): Promise<void> {
   const [first] = rewriteIds(t.commits, t, c);
   if (!first) throw new Error('the template run has no commit');
   for (let from = 1; from <= n; from += BATCH) {
@@ -106,10 +116,19 @@ export async function fillLongRun(store: Store, t: Template, c: Clone, n: number
           : { ...c, seq, at, events: [{ type: 'SignalReceived', at, signal: { type: 'tick', n: seq } }], commands: [] },
       );
     }
-    await store.appendCommits(commits);
-    await store.markPublishedMany(commits);
+    if (unpaged) {
+      await unpaged.insertMany(commits.map(withoutPageKey));
+    } else {
+      await store.appendCommits(commits);
+      await store.markPublishedMany(commits);
+    }
   }
   const state = rewriteIds(t.state, t, c);
   await store.saveRun({ ...state, status: 'completed', lastSeq: n, nextSeq: n + 1, closedAt: first.at + n });
   await store.claimWorkflowId(c.workflowId, c.runId, 'returnExisting');
+}
+
+function withoutPageKey(c: StoredCommit): CommitDoc {
+  const { runPage: _, ...doc } = toCommitDoc(c, Number.POSITIVE_INFINITY);
+  return doc;
 }

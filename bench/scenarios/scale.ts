@@ -9,14 +9,19 @@
  * - noop3 start→done p50, one run at a time;
  * - one signal to a random open run: accepted (the client's reply) and applied (the run's done
  *   message: `poke` ends a `hold` run);
- * - history pages (1,000 commits) of the long run at its start, middle and end, and all of it.
+ * - history pages (1,000 commits) of the long run at its start, middle and end, and all of it;
+ *   the same pages of a run as long whose commits have no page key (stored before page keys
+ *   existed, read by a range on seq as every run was before): the before and after of paging.
  * Prints one JSON line per measure on stderr as it goes and `{ small, large, ratio }` per measure
  * in the result (ratio = large / small). Flags: see scaleOptions.
  */
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { MongoClient } from 'mongodb';
 import { decodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
+import { collectionNames } from '../../shared/names.js';
+import type { CommitDoc } from '../../shared/store/documents.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import type { Store } from '../../shared/store/types.js';
 import type { Flags, ScenarioContext } from '../lib/context.js';
@@ -131,6 +136,9 @@ async function measureSize(
     const fillSeconds = await fillClones(store, template, clones);
     const long: Clone = { runId: `${template.runId}-long`, workflowId: `scale-${tag}-long` };
     await fillLongRun(store, template, long, o.historyCommits);
+    const old: Clone = { runId: `${template.runId}-old`, workflowId: `scale-${tag}-old` };
+    const commitsCollection = mongo.db(ns.dbName).collection<CommitDoc>(collectionNames(ns.prefix).commits);
+    await fillLongRun(store, template, old, o.historyCommits, commitsCollection);
     progress({ runs, filled: runs, fillSeconds: round(fillSeconds, 1) });
 
     const t0 = performance.now();
@@ -143,6 +151,7 @@ async function measureSize(
     const noop3 = await measureNoop3(target, o.noop3);
     const signals = await measureSignals(client, target.prefix, shuffled(clones).slice(0, o.signals));
     const history = await measureHistory(client, long.workflowId, o.historyCommits);
+    const unpaged = await measureHistory(client, old.workflowId, o.historyCommits, { whole: false });
     const measures: Measures = {
       routerStartMs: round(routerStartMs),
       idleServerCores: idle.cores,
@@ -153,9 +162,17 @@ async function measureSize(
       historyMiddlePageMs: history.middleMs,
       historyLastPageMs: history.lastMs,
       historyAllMs: history.allMs,
+      unpagedFirstPageMs: unpaged.firstMs,
+      unpagedMiddlePageMs: unpaged.middleMs,
+      unpagedLastPageMs: unpaged.lastMs,
     };
     progress({ runs, ...measures });
-    return { measures, detail: { runs, fillSeconds: round(fillSeconds, 1), idle, noop3, signals, history } };
+    const loadavg1m = round(loadavg()[0] ?? 0, 1);
+    progress({ runs, loadavg1m });
+    return {
+      measures,
+      detail: { runs, loadavg1m, fillSeconds: round(fillSeconds, 1), idle, noop3, signals, history, unpaged },
+    };
   } finally {
     await client?.close();
     await engine?.stop();
@@ -267,12 +284,13 @@ async function measureSignals(
   return { accept: summarize(accept), applied: summarize(applied), failures };
 }
 
-/** One 1,000-commit page at the start, middle and end of the long run (median of 3), and all of it. */
+/** One 1,000-commit page at the start, middle and end of a long run (median of 3), and all of it. */
 async function measureHistory(
   client: SquallClient,
   workflowId: string,
   commits: number,
-): Promise<{ firstMs: number; middleMs: number; lastMs: number; allMs: number }> {
+  opts: { whole: boolean } = { whole: true },
+): Promise<{ firstMs: number; middleMs: number; lastMs: number; allMs: number | null }> {
   const page = async (fromSeq: number): Promise<number> => {
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -288,6 +306,7 @@ async function measureHistory(
   const firstMs = await page(1);
   const middleMs = await page(Math.floor(commits / 2) + 1);
   const lastMs = await page(commits - 999);
+  if (!opts.whole) return { firstMs, middleMs, lastMs, allMs: null };
   const t0 = performance.now();
   let fromSeq: number | undefined = 1;
   while (fromSeq !== undefined) fromSeq = (await client.history(workflowId, { fromSeq, limit: 1000 })).nextSeq;
