@@ -50,7 +50,7 @@ const CLAIM_CONCURRENCY = 16;
 /** Reads what the engine stored for a template run once its summary is there. */
 export async function readTemplate(store: Store, runId: string, workflowId: string): Promise<Template | undefined> {
   const run = await store.getRun(runId);
-  if (!run || run.status !== 'running') return undefined;
+  if (run?.status !== 'running') return undefined;
   const commits: StoredCommit[] = [];
   for await (const c of store.loadHistory(runId)) commits.push(c);
   const timers = commits.flatMap((c) =>
