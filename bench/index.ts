@@ -8,6 +8,7 @@ import { machineInfo, openServers } from './lib/env.js';
 import { cost } from './scenarios/cost.js';
 import { peers } from './scenarios/peers.js';
 import { latency, scaling, throughput } from './scenarios/runs.js';
+import { scale } from './scenarios/scale.js';
 import { substrate } from './scenarios/substrate.js';
 import { timers } from './scenarios/timers.js';
 
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, Scenario> = {
   cost,
   substrate,
   peers,
+  scale,
 };
 
 const usage = `usage: npm run bench -- <scenario> [--flags]
@@ -32,6 +34,7 @@ scenarios: ${Object.keys(SCENARIOS).join(', ')}, all
   cost        --n 300
   substrate   --messages 20000 --docs 3000
   peers       --rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32 [--peers-dir DIR]
+  scale       --runs 100000 --small 100 --signals 100 --noop3 100 --idle-s 10 --history-commits 20000
   all         every scenario in turn (throughput both in-process and as processes)`;
 
 function parseFlags(args: string[]): Flags {

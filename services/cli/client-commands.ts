@@ -50,14 +50,19 @@ export async function runClientCommand(client: SquallClient, command: CliCommand
       return 0;
     }
     case 'history': {
+      const range = {
+        ...(command.fromSeq === undefined ? {} : { fromSeq: command.fromSeq }),
+        ...(command.limit === undefined ? {} : { limit: command.limit }),
+      };
+      const commits = allCommits(client, command.workflowId, command.runId, range);
       if (!command.table) {
-        for await (const commit of allCommits(client, command.workflowId, command.runId)) out(commit);
+        for await (const commit of commits) out(commit);
         return 0;
       }
-      const commits: HistoryCommit[] = [];
-      for await (const commit of allCommits(client, command.workflowId, command.runId)) commits.push(commit);
+      const table: HistoryCommit[] = [];
+      for await (const commit of commits) table.push(commit);
       const { historyTable } = await import('./history-table.js');
-      for (const line of historyTable(commits)) io.stdout(line);
+      for (const line of historyTable(table)) io.stdout(line);
       return 0;
     }
     case 'list':
@@ -138,19 +143,31 @@ async function runList(client: SquallClient, command: CommandOf<'list'>, io: Cli
   return 0;
 }
 
-/** Every commit of a run's history, page after page. */
+/** Commits one history request asks for at most (the router's own cap is 10,000). */
+const HISTORY_REQUEST_LIMIT = 1000;
+
+/**
+ * A run's history page after page, from `fromSeq` (default 1), up to `limit` commits (default
+ * all): each request asks for no more than what is left, so the router reads only those pages.
+ */
 export async function* allCommits(
   client: SquallClient,
   workflowId: string,
   runId?: string,
+  range: { fromSeq?: number; limit?: number } = {},
 ): AsyncGenerator<HistoryCommit> {
-  let fromSeq: number | undefined;
-  do {
+  let fromSeq = range.fromSeq;
+  let left = range.limit ?? Number.POSITIVE_INFINITY;
+  while (left > 0) {
     const page = await client.history(workflowId, {
       ...(runId === undefined ? {} : { runId }),
       ...(fromSeq === undefined ? {} : { fromSeq }),
+      limit: Math.min(left, HISTORY_REQUEST_LIMIT),
     });
-    yield* page.commits;
+    const commits = page.commits.slice(0, left);
+    yield* commits;
+    left -= commits.length;
+    if (page.nextSeq === undefined) return;
     fromSeq = page.nextSeq;
-  } while (fromSeq !== undefined);
+  }
 }

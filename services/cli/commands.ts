@@ -206,9 +206,18 @@ export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
   },
   history: {
     section: 'runs',
-    synopsis: 'squall history <workflowId> [--run <runId>] [--table]',
-    help: ['one line per commit; --table: one row per event with times, attempts and errors'],
-    settings: { workflowId: workflowIdArg, runId: runIdFlag, table },
+    synopsis: 'squall history <workflowId> [--run <runId>] [--from <seq>] [--limit N] [--table]',
+    help: [
+      'one line per commit; --table: one row per event with times, attempts and errors',
+      '--from: first commit seq (default 1); --limit: at most N commits (each page read is one router request)',
+    ],
+    settings: {
+      workflowId: workflowIdArg,
+      runId: runIdFlag,
+      fromSeq: { kind: positiveInt, flag: 'from', placeholder: '<seq>' },
+      limit: { kind: positiveInt, flag: 'limit', placeholder: 'N' },
+      table,
+    },
   },
   list: {
     section: 'runs',

@@ -64,7 +64,7 @@ export type CliCommand =
   | { kind: 'terminate'; workflowId: string; reason?: string }
   | { kind: 'query'; workflowId: string }
   | { kind: 'describe'; workflowId: string; runId?: string; table?: boolean }
-  | { kind: 'history'; workflowId: string; runId?: string; table?: boolean }
+  | { kind: 'history'; workflowId: string; runId?: string; fromSeq?: number; limit?: number; table?: boolean }
   | { kind: 'list'; status?: RunStatus; workflowType?: string; limit?: number; where?: SearchAttributes }
   | { kind: 'watch'; workflowId?: string; workflowType?: string }
   | { kind: 'replay'; workflows: string; history: ReplaySource }

@@ -36,7 +36,15 @@
  * - `bucket`: timers — a bucket's timers and leases (claims), its pending ones (marks) and its
  *   cancelled ones (see shared/store/timer-walk.ts).
  */
-export const PUSHDOWN_INDEX_FIELDS = ['_id', 'runId', 'status', 'workflowType', 'workflowId', 'bucket'] as const;
+export const PUSHDOWN_INDEX_FIELDS = [
+  '_id',
+  'runId',
+  'status',
+  'workflowType',
+  'workflowId',
+  'bucket',
+  'runPage',
+] as const;
 
 /** Name of the event trigger (and its function) that adds the GIN twins. */
 export const PUSHDOWN_TRIGGER = 'squall_ferretdb_pushdown_gin';

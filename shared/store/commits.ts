@@ -15,7 +15,16 @@ import { type Collection, MongoBulkWriteError } from 'mongodb';
 import { forEachLimited } from '../concurrency.js';
 import { ConflictError, CorruptHistoryError } from '../errors.js';
 import type { Millis } from '../history/events.js';
-import { type CommitDoc, commitId, fromCommitDoc, type OutboxDoc, toCommitDoc } from './documents.js';
+import {
+  type CommitDoc,
+  commitId,
+  fromCommitDoc,
+  HISTORY_PAGE_SIZE,
+  historyPageKey,
+  historyPageOf,
+  type OutboxDoc,
+  toCommitDoc,
+} from './documents.js';
 import { DUPLICATE_KEY, duplicateIndexesOrThrow } from './errors.js';
 import type { ChainAppend, StoredCommit } from './types.js';
 
@@ -135,9 +144,9 @@ export class CommitStore {
    * `_id` lookups, `<runId>:<seq>` one after another, ending at the first missing seq: the one
    * filter every server answers without a collection scan (FerretDB 1.x scans for anything else,
    * `$in` on `_id` included). Past PROBED_TAIL commits, or for a whole history (fromSeq 0, a
-   * replay without summary), one range query reads the rest and refuses a gap in it. A hole
-   * among the probed commits reads as the end of history: finding a commit beyond a missing one
-   * takes a scan, which is what this path exists to avoid.
+   * replay without summary), the rest is read page by page (loadPages). A hole among the probed
+   * commits reads as the end of history: finding a commit beyond a missing one takes a scan,
+   * which is what this path exists to avoid.
    */
   async *load(runId: string, fromSeq = 0): AsyncGenerator<StoredCommit> {
     let last = fromSeq;
@@ -149,21 +158,73 @@ export class CommitStore {
         yield fromCommitDoc(d);
       }
     }
-    yield* this.loadRange(runId, last);
+    yield* this.loadPages(runId, last);
   }
 
-  /** Streams commits with seq > fromSeq by one range query; refuses a gap in the sequence. */
+  /**
+   * Streams commits with seq > fromSeq a history page at a time: one equality lookup on
+   * `runPage` per HISTORY_PAGE_SIZE commits, sorted here, so each page costs the same wherever it
+   * lies in the run and a reader that stops early reads no further page. Where the next commit is
+   * not in its page (the page ends short, or skips a seq), one `_id` probe of it tells: stored
+   * without a page key (written before page keys existed), the rest is read by loadRange; stored
+   * with one (appended since the page was read), the page is read again; missing, it is the end
+   * of history, unless that page or the next holds later commits: a gap, refused. A gap of more
+   * than a whole page past the last commit reads as the end.
+   */
+  private async *loadPages(runId: string, fromSeq: number): AsyncGenerator<StoredCommit> {
+    let last = fromSeq;
+    let page = historyPageOf(last + 1);
+    let rereadAt = -1;
+    for (;;) {
+      const docs = await this.pageDocs(runId, page, last);
+      for (const d of docs) {
+        if (d.seq !== last + 1) break;
+        last++;
+        yield fromCommitDoc(d);
+      }
+      if (last === (page + 1) * HISTORY_PAGE_SIZE) {
+        page++;
+        continue;
+      }
+      const next = await this.probe(runId, last + 1);
+      if (next === 'unpaged') return yield* this.loadRange(runId, last);
+      if (next === 'paged') {
+        // A page key that names another page would send us round forever: refuse it instead.
+        if (rereadAt === last) throw misplacedError(runId, last + 1, historyPageKey(runId, page));
+        rereadAt = last;
+        continue;
+      }
+      const [later] = docs.filter((d) => d.seq > last + 1);
+      const beyond = later ?? (await this.pageDocs(runId, page + 1, last))[0];
+      if (beyond) throw gapError(runId, beyond.seq, last + 1);
+      return;
+    }
+  }
+
+  /** The commits of one history page with seq > `after`, ascending. */
+  private async pageDocs(runId: string, page: number, after: number): Promise<CommitDoc[]> {
+    const docs = await this.commits
+      .find({ runPage: historyPageKey(runId, page) }, { batchSize: HISTORY_PAGE_SIZE + 1 })
+      .toArray();
+    return docs.filter((d) => d.seq > after).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Whether commit `seq` of a run is stored, and if so whether with a page key. */
+  private async probe(runId: string, seq: number): Promise<'missing' | 'paged' | 'unpaged'> {
+    const d = await this.commits.findOne({ _id: commitId(runId, seq) }, { projection: { runPage: 1 } });
+    return d === null ? 'missing' : d.runPage === undefined ? 'unpaged' : 'paged';
+  }
+
+  /**
+   * Streams commits with seq > fromSeq by one range query; refuses a gap in the sequence. Only
+   * for runs whose commits predate page keys: FerretDB 1.x reads every commit of the run for it.
+   */
   private async *loadRange(runId: string, fromSeq: number): AsyncGenerator<StoredCommit> {
     const cursor = this.commits.find({ runId, seq: { $gt: fromSeq } }, { sort: { seq: 1 }, batchSize: HISTORY_BATCH });
     let expected = fromSeq + 1;
     try {
       for await (const d of cursor) {
-        if (d.seq !== expected) {
-          throw new CorruptHistoryError(
-            `history of run ${runId} has a gap: commit seq ${d.seq} follows ${expected - 1}, expected ${expected}`,
-            { details: { runId, seq: d.seq, expected } },
-          );
-        }
+        if (d.seq !== expected) throw gapError(runId, d.seq, expected);
         expected++;
         yield fromCommitDoc(d);
       }
@@ -219,6 +280,20 @@ function sameCommit(a: CommitDoc, b: CommitDoc): boolean {
     a.workflowId === b.workflowId &&
     Buffer.from(a.events.value()).equals(b.events.value()) &&
     Buffer.from(a.commands.value()).equals(b.commands.value())
+  );
+}
+
+function gapError(runId: string, seq: number, expected: number): CorruptHistoryError {
+  return new CorruptHistoryError(
+    `history of run ${runId} has a gap: commit seq ${seq} follows ${expected - 1}, expected ${expected}`,
+    { details: { runId, seq, expected } },
+  );
+}
+
+function misplacedError(runId: string, seq: number, expected: string): CorruptHistoryError {
+  return new CorruptHistoryError(
+    `history of run ${runId}: commit seq ${seq} is stored but not under its page key ${expected}`,
+    { details: { runId, seq, expected } },
   );
 }
 

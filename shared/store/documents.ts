@@ -15,6 +15,24 @@ export function commitId(runId: string, seq: number): string {
   return `${runId}:${seq}`;
 }
 
+/**
+ * Commits per history page. A history read asks for a page by equality on `runPage` (the one
+ * filter FerretDB 1.x serves from an index; it scans for a range on seq), so a page costs the
+ * same wherever it lies in a run; 256 keeps a page's read to one round trip of a few hundred KiB.
+ * Part of the storage format: stored page keys are computed with it, so it never changes.
+ */
+export const HISTORY_PAGE_SIZE = 256;
+
+/** The history page holding commit `seq` (1-based seqs; page 0 holds seq 1..HISTORY_PAGE_SIZE). */
+export function historyPageOf(seq: number): number {
+  return Math.floor((seq - 1) / HISTORY_PAGE_SIZE);
+}
+
+/** `runPage` of a commit: `<runId>:<page>`, the key a history page is read by. */
+export function historyPageKey(runId: string, page: number): string {
+  return `${runId}:${page}`;
+}
+
 /** `_id` of a timer: `<runId>:<timerSeq>`. */
 export function timerId(runId: string, timerSeq: number): string {
   return `${runId}:${timerSeq}`;
@@ -26,6 +44,11 @@ export interface CommitDoc {
   runId: string;
   workflowId: string;
   seq: number;
+  /**
+   * historyPageKey(runId, historyPageOf(seq)): what history pages are read by. Absent on commits
+   * written before it existed; those runs are read by a range on seq (see CommitStore.load).
+   */
+  runPage?: string;
   at: Millis;
   events: Binary;
   commands: Binary;
@@ -180,6 +203,7 @@ export function toCommitDoc(c: StoredCommit, maxBytes: number): CommitDoc {
     runId: c.runId,
     workflowId: c.workflowId,
     seq: c.seq,
+    runPage: historyPageKey(c.runId, historyPageOf(c.seq)),
     at: c.at,
     events: new Binary(events),
     commands: new Binary(commands),

@@ -14,6 +14,8 @@ export const STORE_INDEXES: Record<Exclude<keyof CollectionNames, 'outbox'>, Ind
   commits: [
     // The concurrency protocol: one commit per (runId, seq); also serves history reads.
     { key: { runId: 1, seq: 1 }, name: 'runId_seq', unique: true },
+    // History pages, read by equality (see CommitStore.load): the one filter FerretDB 1.x indexes.
+    { key: { runPage: 1 }, name: 'runPage' },
   ],
   runs: [
     { key: { workflowId: 1, startedAt: -1 }, name: 'workflowId_startedAt' },

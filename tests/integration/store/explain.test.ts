@@ -61,7 +61,7 @@ async function fill(target: Db, n: ReturnType<typeof collectionNames>): Promise<
     // PostgreSQL rightly prefers a sequential scan of a table this small).
     const status = i % 100 === 0 ? 'running' : 'completed';
     runs.push({ _id: runId, workflowId, workflowType: `type${i % 20}`, status, version: 1, startedAt: i, lastSeq: 3 });
-    commits.push({ _id: `${runId}:1`, runId, workflowId, seq: 1, at: i, events: [] });
+    commits.push({ _id: `${runId}:1`, runId, workflowId, seq: 1, runPage: `${runId}:0`, at: i, events: [] });
     ids.push({ _id: `${workflowId}:1`, workflowId, gen: 1, runId, claimedAt: i });
     const timer = `${runId}:1`;
     // A few timers per 5 s bucket, as a store that has fired timers for a while holds them.
@@ -93,7 +93,12 @@ function nodes(plan: PlanNode): PlanNode[] {
 /** The filter shapes of shared/store/*.ts that FerretDB pushes down, by collection role. */
 const SHAPES: { role: keyof ReturnType<typeof collectionNames>; what: string; filter: Document }[] = [
   { role: 'commits', what: 'a commit by _id (getCommit, probes)', filter: { _id: 'run-17:1' } },
-  { role: 'commits', what: 'history from a seq', filter: { runId: 'run-17', seq: { $gt: 0 } } },
+  { role: 'commits', what: 'a history page (load)', filter: { runPage: 'run-17:0' } },
+  {
+    role: 'commits',
+    what: 'history from a seq (commits without page key)',
+    filter: { runId: 'run-17', seq: { $gt: 0 } },
+  },
   { role: 'commits', what: "a run's last seq", filter: { runId: 'run-17' } },
   { role: 'commits', what: "a run's recent commits", filter: { runId: 'run-17', at: { $gte: 0 } } },
   { role: 'runs', what: 'a run summary by _id', filter: { _id: 'run-17' } },

@@ -146,6 +146,12 @@ describe('parseCli: client commands', () => {
       runId: 'r1',
     });
     expect(parseCli(['history', 'o1']).command).toEqual({ kind: 'history', workflowId: 'o1' });
+    expect(parseCli(['history', 'o1', '--from', '257', '--limit', '10']).command).toEqual({
+      kind: 'history',
+      workflowId: 'o1',
+      fromSeq: 257,
+      limit: 10,
+    });
     expect(usage(['query'])).toMatch(/^query: missing <workflowId>/);
     expect(usage(['query', 'a>b'])).toMatch(/^query: workflowId "a>b" contains ">"/);
   });
