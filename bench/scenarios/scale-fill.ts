@@ -2,8 +2,7 @@
  * Fills a namespace for the `scale` scenario with runs cloned from one real run. The template is
  * a `hold` run started through the engine (a RunStarted commit, a summary, a pending timer a day
  * out); each clone is that run with its runId and workflowId replaced, written through the
- * store's own API in batches (appendCommits, then markPublishedMany so no outbox entry is left;
- * saveRuns; claimWorkflowId; scheduleTimers). Cloning keeps every document byte-for-byte what the
+ * store's own API in batches (appendCommits; saveRuns; claimWorkflowId; scheduleTimers). Cloning keeps every document byte-for-byte what the
  * engine writes, at bulk speed: running 100,000 real workflows would take this machine ~20 min.
  */
 import type { Collection } from 'mongodb';

@@ -34,8 +34,8 @@ const TICKS_PER_PASS = 100;
 /** Missed ticks counted at most per pass (the rest are passed over uncounted). */
 const MISSED_COUNTED = 10_000;
 /**
- * How long a run the schedule just started counts as open although no summary shows it yet (its
- * summary is written behind). A run still unseen after this was refused (an unknown type, say).
+ * How long a run the schedule just started counts as open although its workflowId is not claimed
+ * yet (the start is on its way to a router). One still unclaimed after this was refused.
  */
 const START_GRACE_MS = 60_000;
 /** Schedules read per page. */
@@ -170,12 +170,18 @@ export class ScheduleRunner {
     return true;
   }
 
-  /** The run the schedule started last: open, closed, or none. */
+  /**
+   * The run the schedule started last: open, closed, or none. A run that holds its workflowId
+   * but has no summary yet is open (a closed run's summary is written before its completion is
+   * published); one not even claimed a minute after its start was published was refused.
+   */
   async #previous(st: ScheduleState, now: number): Promise<PreviousRun> {
     if (!st.lastWorkflowId) return 'none';
-    const run = await this.#d.store.getRunByWorkflowId(st.lastWorkflowId);
-    if (run) return run.status === 'running' ? 'open' : 'closed';
-    return now - (st.lastStartedAt ?? 0) < START_GRACE_MS ? 'open' : 'none';
+    const { store } = this.#d;
+    const holder = await store.workflowIdHolder(st.lastWorkflowId);
+    if (!holder) return now - (st.lastStartedAt ?? 0) < START_GRACE_MS ? 'open' : 'none';
+    const run = await store.getRun(holder.runId);
+    return run === undefined || run.status === 'running' ? 'open' : 'closed';
   }
 
   /** Publishes the start of a tick's run (idempotent, see the module comment); returns its workflowId. */
