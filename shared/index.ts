@@ -4,6 +4,8 @@
  * and drive runs with the client.
  */
 
+// NATS credentials and TLS, shared by the client and the services (docs/security.md).
+export type { NatsAuth, NatsAuthKind, NatsSecurity, NatsTls } from './bus/auth.js';
 // Driving runs.
 export {
   type AcceptedReply,
@@ -116,5 +118,5 @@ export type {
   SignalEvent,
 } from './history/events.js';
 // Logging, and names for driving Squall over NATS directly.
-export { createLogger, type Logger, type LogLevel, silentLogger } from './log.js';
+export { createLogger, type Logger, type LogLevel, redactUrl, silentLogger } from './log.js';
 export { DEFAULT_PREFIX, type Subjects, streamNames, subjects } from './names.js';

@@ -44,7 +44,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   const log = o.log.child({ service: 'executor', instance: id });
   warnMisplacedOptions(o.activities, log);
   const { bus, owned } = await resolveBus(
-    { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log, streams: o.streams },
+    { natsUrl: o.natsUrl, nats: o.nats, bus: o.bus, prefix: o.prefix, log, streams: o.streams },
     id,
   );
 
