@@ -42,7 +42,7 @@ export function capturingLogger(lines: string[]): Logger {
 export async function startStack(
   natsUrl: string,
   security: RoleSecurity,
-  opts: { prefix?: string; dbName?: string } = {},
+  opts: { prefix?: string; dbName?: string; mongoUrl?: string } = {},
 ): Promise<Stack> {
   const prefix = opts.prefix ?? freshPrefix();
   const dbName = opts.dbName ?? freshDbName();
@@ -53,17 +53,18 @@ export async function startStack(
     return s ? { nats: s } : {};
   };
   const common = { natsUrl, prefix, log };
+  const mongo = opts.mongoUrl ?? mongoUrl();
   // The router first: it is the role that creates the streams.
   const router = await startRouter({
     ...common,
     ...as('router'),
-    mongoUrl: mongoUrl(),
+    mongoUrl: mongo,
     dbName,
     workflows: [orderWorkflow],
   });
   const activities = await loadActivities('examples/order/activities.ts');
   const executor = await startExecutor({ ...common, ...as('executor'), activities });
-  const timer = await startTimer({ ...common, ...as('timer'), mongoUrl: mongoUrl(), dbName });
+  const timer = await startTimer({ ...common, ...as('timer'), mongoUrl: mongo, dbName });
   const client = await connect({ servers: natsUrl, prefix, log, ...as('client') });
   let stopped = false;
   const stop = async (): Promise<void> => {
