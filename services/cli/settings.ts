@@ -154,8 +154,20 @@ export const keyValues: ValueKind<SearchAttributes> = {
 /** A comma-separated list of NATS server URLs. */
 export const natsUrl: ValueKind<string> = urlList('NATS', ['nats:', 'tls:', 'ws:', 'wss:']);
 
-/** A MongoDB connection string. */
-export const mongoUrl: ValueKind<string> = urlList('MongoDB', ['mongodb:', 'mongodb+srv:']);
+/**
+ * A MongoDB connection string, passed to the driver as it is. Only its scheme is checked here: a
+ * replica set's string lists hosts with commas (`mongodb://u:p@db1:27017,db2:27017/?tls=true`),
+ * which no URL parser reads. A message never repeats the string (it may hold a password).
+ */
+export const mongoUrl: ValueKind<string> = {
+  type: 'string',
+  parse(raw) {
+    if (!/^mongodb(\+srv)?:\/\/[^/?#]+/.test(raw.trim())) {
+      throw new UsageError('MongoDB URL must start with mongodb:// or mongodb+srv:// followed by a host');
+    }
+    return raw;
+  },
+};
 
 /** The namespace of subjects, streams and collections. */
 export const prefix: ValueKind<string> = {

@@ -184,7 +184,12 @@ describe('parseCli: connection and help', () => {
 
   it('refuses bad URLs, prefixes and database names', () => {
     expect(usage(['timer', '--nats', 'localhost:4222'])).toMatch(/NATS URL "localhost:4222" must start with nats:\/\//);
-    expect(usage(['timer', '--mongo', 'http://x'])).toMatch(/MongoDB URL "http:\/\/x" must start with mongodb:\/\//);
+    expect(usage(['timer', '--mongo', 'http://u:pw@x'])).toBe(
+      'MongoDB URL must start with mongodb:// or mongodb+srv:// followed by a host',
+    );
+    // A replica set's hosts are comma-separated: the string is taken as it is.
+    const rs = 'mongodb://u:p@db1:27017,db2:27017/?replicaSet=rs0&tls=true';
+    expect(parseCli(['timer', '--mongo', rs]).connection.mongoUrl).toBe(rs);
     expect(usage(['timer'], { SQUALL_PREFIX: 'a.b' })).toMatch(/prefix "a.b" must be 1 to 32 letters/);
     expect(usage(['timer', '--db', 'x/y'])).toMatch(/database name "x\/y"/);
   });
