@@ -74,8 +74,8 @@ function safeStringify(obj: LogFields): string {
 
 /**
  * A server URL (or comma-separated list) fit for a log line or an error: a password in it becomes
- * `***` (`mongodb://app:***@host`), and a bare userinfo, which NATS reads as a token, too
- * (`nats://***@host`). Credentials must never reach a log; pass every URL through here.
+ * `***` (`mongodb://app:***@host`), and so does a bare userinfo, which some clients read as a
+ * token (`nats://***@host`). Credentials must never reach a log; pass every URL through here.
  */
 export function redactUrl(url: string): string {
   return url.replace(/([a-z][a-z0-9+.-]*:\/\/)([^@/?#\s,]*)@/gi, (_all, scheme: string, userinfo: string) => {
