@@ -6,6 +6,13 @@
 
 export { loadActivities, loadWorkflows } from './common/load-modules.js';
 export {
+  INBOX_SUBJECTS,
+  type NatsPermissions,
+  natsPermissions,
+  SQUALL_ROLES,
+  type SquallRole,
+} from './common/nats-permissions.js';
+export {
   DEFAULT_DB,
   DEFAULT_MONGO_URL,
   DEFAULT_NATS_URL,

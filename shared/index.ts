@@ -4,6 +4,8 @@
  * and drive runs with the client.
  */
 
+// NATS credentials and TLS, shared by the client and the services (docs/security.md).
+export type { NatsAuth, NatsAuthKind, NatsSecurity, NatsTls } from './bus/auth.js';
 export type { ScheduleClient, ScheduleDescription } from './client/index.js';
 // Driving runs.
 export {
@@ -119,7 +121,7 @@ export type {
   SignalEvent,
 } from './history/events.js';
 // Logging, and names for driving Squall over NATS directly.
-export { createLogger, type Logger, type LogLevel, silentLogger } from './log.js';
+export { createLogger, type Logger, type LogLevel, redactUrl, silentLogger } from './log.js';
 export { DEFAULT_PREFIX, type Subjects, streamNames, subjects } from './names.js';
 // Schedules: workflows started on a cron or an interval.
 export {

@@ -71,3 +71,15 @@ function safeStringify(obj: LogFields): string {
     return JSON.stringify({ level: 'error', msg: 'unserializable log line' });
   }
 }
+
+/**
+ * A server URL (or comma-separated list) fit for a log line or an error: a password in it becomes
+ * `***` (`mongodb://app:***@host`), and so does a bare userinfo, which some clients read as a
+ * token (`nats://***@host`). Credentials must never reach a log; pass every URL through here.
+ */
+export function redactUrl(url: string): string {
+  return url.replace(/([a-z][a-z0-9+.-]*:\/\/)([^@/?#\s,]*)@/gi, (_all, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return colon < 0 ? `${scheme}***@` : `${scheme}${userinfo.slice(0, colon)}:***@`;
+  });
+}

@@ -4,8 +4,8 @@
  * the CLI. Every mistake is a UsageError (exit code 2) before anything connects.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { COMMANDS, CONNECTION, type CommandSpec, PROCESS, type Settings } from './commands.js';
-import type { At, Setting } from './settings.js';
+import { COMMANDS, CONNECTION, type CommandSpec, NATS_SECURITY, PROCESS, type Settings } from './commands.js';
+import { type At, natsSecurityFrom, type Setting } from './settings.js';
 import { type CliCommand, type CommandKind, type Env, type ParsedCli, UsageError } from './types.js';
 
 export { SAMPLE_ACTIVITIES, SAMPLE_WORKFLOWS } from './commands.js';
@@ -29,7 +29,8 @@ export function parseCli(argv: readonly string[], env: Env = {}): ParsedCli {
   } catch (err) {
     throw new UsageError(`${kind}: ${(err as Error).message}`);
   }
-  const connection = readSettings('', CONNECTION, parsed.values, [], env);
+  const nats = natsSecurityFrom(readSettings('', NATS_SECURITY, parsed.values, [], env));
+  const connection = { ...readSettings('', CONNECTION, parsed.values, [], env), ...(nats ? { nats } : {}) };
   const processSettings = readSettings('', PROCESS, parsed.values, [], env);
   const cli = (command: CliCommand): ParsedCli => ({ command, connection, ...processSettings });
   if (parsed.values.help === true || kind === 'help') return cli({ kind: 'help' });
@@ -53,7 +54,8 @@ function isCommandKind(name: string): name is CommandKind {
 /** The parseArgs options of a command: its own flags, the connection flags and --help. */
 function parseArgsOptions(spec: CommandSpec): NonNullable<ParseArgsConfig['options']> {
   const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
-  for (const s of [...Object.values(CONNECTION), ...Object.values(spec.settings)] as Setting<unknown>[]) {
+  const shared = [...Object.values(CONNECTION), ...Object.values(NATS_SECURITY)];
+  for (const s of [...shared, ...Object.values(spec.settings)] as Setting<unknown>[]) {
     if (s.flag !== undefined) options[s.flag] = { type: s.kind.type, ...(s.kind.multiple ? { multiple: true } : {}) };
   }
   return options;

@@ -10,7 +10,12 @@ import { type CliCommand, type CommandOf, type Connection, UsageError } from './
 /** Connects a client to NATS (an unset URL means the local default), runs `fn`, closes it. */
 export async function withClient(c: Connection, fn: (client: SquallClient) => Promise<number>): Promise<number> {
   const { connect } = await import('../../shared/client/index.js');
-  const client = await connect({ servers: c.natsUrl ?? DEFAULT_NATS_URL, prefix: c.prefix, name: 'squall-cli' });
+  const client = await connect({
+    servers: c.natsUrl ?? DEFAULT_NATS_URL,
+    prefix: c.prefix,
+    name: 'squall-cli',
+    ...(c.nats ? { nats: c.nats } : {}),
+  });
   try {
     return await fn(client);
   } finally {

@@ -29,7 +29,7 @@ import {
   toggle,
   token,
 } from './settings.js';
-import type { CliCommand, CommandKind, CommandOf, Connection, ReplaySource, ScheduleOp } from './types.js';
+import type { CliCommand, CommandKind, CommandOf, Connection, NatsFlags, ReplaySource, ScheduleOp } from './types.js';
 import { SCHEDULE_OPS, UsageError } from './types.js';
 
 /** The sample workflow module `dev` runs when none is given. */
@@ -346,11 +346,26 @@ function scheduleCommand(v: ScheduleValues): CliCommand {
 }
 
 /** Where the servers are: flags every command takes, over the environment. */
-export const CONNECTION: Settings<Connection> = {
+export const CONNECTION: Settings<Omit<Connection, 'nats'>> = {
   natsUrl: { kind: natsUrl, flag: 'nats', env: 'NATS_URL', placeholder: '<url>', helpDefault: DEFAULT_NATS_URL },
   mongoUrl: { kind: mongoUrl, flag: 'mongo', env: 'MONGO_URL', placeholder: '<url>', helpDefault: DEFAULT_MONGO_URL },
   prefix: { kind: prefix, flag: 'prefix', env: 'SQUALL_PREFIX', placeholder: '<p>', default: DEFAULT_PREFIX },
   dbName: { kind: dbName, flag: 'db', env: 'SQUALL_DB', placeholder: '<name>', default: DEFAULT_DB },
+};
+
+/**
+ * NATS credentials and TLS: flags every command takes, over the environment. At most one kind of
+ * credential; secrets are best given by file or environment (flags show in `ps`). See docs/security.md.
+ */
+export const NATS_SECURITY: Settings<NatsFlags> = {
+  token: { kind: text, flag: 'nats-token', env: 'SQUALL_NATS_TOKEN', placeholder: '<token>' },
+  user: { kind: text, flag: 'nats-user', env: 'SQUALL_NATS_USER', placeholder: '<user>' },
+  password: { kind: text, flag: 'nats-password', env: 'SQUALL_NATS_PASSWORD', placeholder: '<pw>' },
+  nkeySeedFile: { kind: text, flag: 'nats-nkey-seed', env: 'SQUALL_NATS_NKEY_SEED_FILE', placeholder: '<file>' },
+  creds: { kind: text, flag: 'nats-creds', env: 'SQUALL_NATS_CREDS', placeholder: '<file>' },
+  tlsCa: { kind: text, flag: 'nats-tls-ca', env: 'SQUALL_NATS_TLS_CA', placeholder: '<file>' },
+  tlsCert: { kind: text, flag: 'nats-tls-cert', env: 'SQUALL_NATS_TLS_CERT', placeholder: '<file>' },
+  tlsKey: { kind: text, flag: 'nats-tls-key', env: 'SQUALL_NATS_TLS_KEY', placeholder: '<file>' },
 };
 
 /** Settings of the whole process that only the environment gives. */

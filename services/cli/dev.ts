@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HistoryCommit, SquallClient } from '../../shared/client/index.js';
 import { SquallError } from '../../shared/errors.js';
-import { createLogger, type LogLevel } from '../../shared/log.js';
+import { createLogger, type LogLevel, redactUrl } from '../../shared/log.js';
 import { allCommits, withClient } from './client-commands.js';
 import { historyTable } from './history-table.js';
 import type { CliIO } from './io.js';
@@ -42,6 +42,8 @@ export async function runDev(
         const nats = await dev.startNatsServer();
         cleanups.push(() => nats.stop());
         connection.natsUrl = nats.url;
+        // The session's own server is open and plain: credentials given for another one do not apply.
+        delete connection.nats;
       }
       if (connection.mongoUrl === undefined) {
         // A first-time FerretDB build takes minutes: its progress shows at info even for --sample.
@@ -65,8 +67,8 @@ export async function runDev(
     handles.push(await startTimer(timerOptionsFrom(connection, { log })));
     const ready = {
       dev: 'ready',
-      natsUrl: connection.natsUrl,
-      mongoUrl: connection.mongoUrl,
+      natsUrl: redactUrl(connection.natsUrl),
+      mongoUrl: redactUrl(connection.mongoUrl),
       prefix: connection.prefix,
       dbName: connection.dbName,
       workflows: workflows.map((w) => `${w.name}@${w.version}`),

@@ -24,6 +24,7 @@ export interface RouterSettings {
 export function routerOptionsFrom(c: Connection, s: RouterSettings): RouterOptionsInput {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
+    ...(c.nats ? { nats: c.nats } : {}),
     mongoUrl: c.mongoUrl ?? DEFAULT_MONGO_URL,
     prefix: c.prefix,
     dbName: c.dbName,
@@ -40,6 +41,7 @@ export function executorOptionsFrom(
 ): ExecutorStartOptions {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
+    ...(c.nats ? { nats: c.nats } : {}),
     prefix: c.prefix,
     activities: s.activities,
     log: s.log,
@@ -51,6 +53,7 @@ export function executorOptionsFrom(
 export function timerOptionsFrom(c: Connection, s: { log: Logger }): Partial<TimerServiceOptions> {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
+    ...(c.nats ? { nats: c.nats } : {}),
     mongoUrl: c.mongoUrl ?? DEFAULT_MONGO_URL,
     prefix: c.prefix,
     dbName: c.dbName,

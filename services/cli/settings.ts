@@ -3,11 +3,12 @@
  * flag, a positional, an environment variable, a default) and which kind of value it is; a kind
  * turns the raw text into a checked value or throws a UsageError whose message names the flag.
  */
+import type { NatsAuth, NatsSecurity, NatsTls } from '../../shared/bus/auth.js';
 import { validateSearchAttributes } from '../../shared/engine/search-attributes.js';
 import type { SearchAttributes, SignalEvent } from '../../shared/history/events.js';
 import { LOG_LEVELS, type LogLevel } from '../../shared/log.js';
 import { type TokenKind, validatePrefix, validateToken } from '../../shared/names.js';
-import { type RouterFault, UsageError } from './types.js';
+import { type NatsFlags, type RouterFault, UsageError } from './types.js';
 
 /** Where a value is being read, for messages: `start: --id: ...`, `signal: <event> ...`. */
 export interface At {
@@ -153,8 +154,20 @@ export const keyValues: ValueKind<SearchAttributes> = {
 /** A comma-separated list of NATS server URLs. */
 export const natsUrl: ValueKind<string> = urlList('NATS', ['nats:', 'tls:', 'ws:', 'wss:']);
 
-/** A MongoDB connection string. */
-export const mongoUrl: ValueKind<string> = urlList('MongoDB', ['mongodb:', 'mongodb+srv:']);
+/**
+ * A MongoDB connection string, passed to the driver as it is. Only its scheme is checked here: a
+ * replica set's string lists hosts with commas (`mongodb://u:p@db1:27017,db2:27017/?tls=true`),
+ * which no URL parser reads. A message never repeats the string (it may hold a password).
+ */
+export const mongoUrl: ValueKind<string> = {
+  type: 'string',
+  parse(raw) {
+    if (!/^mongodb(\+srv)?:\/\/[^/?#]+/.test(raw.trim())) {
+      throw new UsageError('MongoDB URL must start with mongodb:// or mongodb+srv:// followed by a host');
+    }
+    return raw;
+  },
+};
 
 /** The namespace of subjects, streams and collections. */
 export const prefix: ValueKind<string> = {
@@ -244,4 +257,44 @@ function urlList(what: string, protocols: readonly string[]): ValueKind<string> 
       return raw;
     },
   };
+}
+
+/**
+ * Gathers the --nats-* values into a NatsSecurity, or undefined when none is given. UsageError
+ * for two kinds of credential at once, a user without a password (or the reverse), or a TLS
+ * certificate without its key; the messages name flags and variables, never a value.
+ */
+export function natsSecurityFrom(f: NatsFlags): NatsSecurity | undefined {
+  const kinds: NatsAuth[] = [];
+  if (f.token !== undefined) kinds.push({ kind: 'token', token: f.token });
+  if (f.user !== undefined || f.password !== undefined) {
+    if (f.user === undefined || f.password === undefined) {
+      throw new UsageError(
+        '--nats-user (SQUALL_NATS_USER) and --nats-password (SQUALL_NATS_PASSWORD) must be given together',
+      );
+    }
+    kinds.push({ kind: 'user', user: f.user, password: f.password });
+  }
+  if (f.nkeySeedFile !== undefined) kinds.push({ kind: 'nkey', seedFile: f.nkeySeedFile });
+  if (f.creds !== undefined) kinds.push({ kind: 'creds', credsFile: f.creds });
+  if (kinds.length > 1) {
+    throw new UsageError(
+      `give one kind of NATS credential, got ${kinds.map((k) => k.kind).join(' and ')} ` +
+        '(--nats-token, --nats-user/--nats-password, --nats-nkey-seed, --nats-creds or their SQUALL_NATS_* variables)',
+    );
+  }
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {
+    throw new UsageError(
+      '--nats-tls-cert (SQUALL_NATS_TLS_CERT) and --nats-tls-key (SQUALL_NATS_TLS_KEY) must be given together',
+    );
+  }
+  const tls: NatsTls | undefined =
+    f.tlsCa === undefined && f.tlsCert === undefined
+      ? undefined
+      : {
+          ...(f.tlsCa === undefined ? {} : { caFile: f.tlsCa }),
+          ...(f.tlsCert === undefined ? {} : { certFile: f.tlsCert, keyFile: f.tlsKey as string }),
+        };
+  if (kinds.length === 0 && tls === undefined) return undefined;
+  return { ...(kinds[0] === undefined ? {} : { auth: kinds[0] }), ...(tls === undefined ? {} : { tls }) };
 }

@@ -2,6 +2,7 @@
  * What a parsed `squall` command line is: the command with its checked values, the connection
  * settings and the log level. Plain data; the parser (args.ts) makes it, run.ts acts on it.
  */
+import type { NatsSecurity } from '../../shared/bus/auth.js';
 import type { IdReusePolicy } from '../../shared/client/index.js';
 import type { RunStatus, SearchAttributes, SignalEvent } from '../../shared/history/events.js';
 import type { LogLevel } from '../../shared/log.js';
@@ -21,6 +22,20 @@ export interface Connection {
   mongoUrl?: string;
   prefix: string;
   dbName: string;
+  /** NATS credentials and TLS (the --nats-* flags, SQUALL_NATS_* variables); unset = none. */
+  nats?: NatsSecurity;
+}
+
+/** The --nats-* flags as given, before they are checked and gathered into a NatsSecurity. */
+export interface NatsFlags {
+  token?: string;
+  user?: string;
+  password?: string;
+  nkeySeedFile?: string;
+  creds?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**

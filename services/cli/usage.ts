@@ -2,7 +2,7 @@
  * The text of `squall help`, read off the command table (commands.ts) so a command, a flag or an
  * environment variable cannot be added without showing up here.
  */
-import { COMMANDS, CONNECTION, type CommandSpec } from './commands.js';
+import { COMMANDS, CONNECTION, type CommandSpec, NATS_SECURITY } from './commands.js';
 import { SHUTDOWN_DEADLINE_MS } from './serve.js';
 import type { Setting } from './settings.js';
 
@@ -24,6 +24,11 @@ export const USAGE: string = [
     (s) =>
       `  ${`--${s.flag} ${s.placeholder}`.padEnd(16)}${(s.env ?? '').padEnd(15)}default ${s.helpDefault ?? s.default}`,
   ),
+  'NATS credentials and TLS (one kind of credential; see docs/security.md):',
+  ...(Object.values(NATS_SECURITY) as Setting<unknown>[]).map(
+    (s) => `  ${`--${s.flag} ${s.placeholder}`.padEnd(26)}${s.env ?? ''}`,
+  ),
+  'Credentials are never printed; logs name the auth kind only. A tls:// URL asks for TLS.',
   'Also: SQUALL_WORKFLOWS, SQUALL_ACTIVITIES and SQUALL_CONCURRENCY stand in for the service flags;',
   "SQUALL_LOG_LEVEL (debug|info|warn|error) sets the services' log level (logs go to stderr).",
   'Health: every service answers on NATS (<prefix>.health.<service>); with --health-port N',

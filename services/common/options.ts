@@ -3,6 +3,7 @@
  * these; each service merges `Partial<its options>` over `default<Service>Options()` in one
  * function. Environment variables are read only by the command line (services/cli), never here.
  */
+import type { NatsSecurity } from '../../shared/bus/auth.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import { type Clock, systemClock } from '../../shared/clock.js';
 import { createLogger, type Logger } from '../../shared/log.js';
@@ -20,6 +21,8 @@ export const DEFAULT_DB = 'squall';
 export interface BusConnectionOptions {
   /** NATS server URL(s); ignored when `bus` is given. @default 'nats://127.0.0.1:4222' */
   natsUrl: string | string[];
+  /** Credentials and TLS for NATS (docs/security.md); ignored when `bus` is given. @default none */
+  nats?: NatsSecurity | undefined;
   /** An already connected bus; the caller keeps owning (and closes) it. @default undefined */
   bus?: Bus | undefined;
   /** Namespace of subjects, streams and collections. @default 'squall' */
@@ -28,7 +31,11 @@ export interface BusConnectionOptions {
 
 /** How a service reaches MongoDB: a URL it connects to and owns, or a store the caller owns. */
 export interface StoreConnectionOptions {
-  /** MongoDB connection string; ignored when `store` is given. @default 'mongodb://127.0.0.1:27017' */
+  /**
+   * MongoDB connection string, credentials and TLS included (`mongodb://user:pass@host/?tls=true`):
+   * passed to the driver unchanged, logged with the password masked. Ignored when `store` is given.
+   * @default 'mongodb://127.0.0.1:27017'
+   */
   mongoUrl: string;
   /** An initialised store; the caller keeps owning (and closes) it. @default undefined */
   store?: Store | undefined;

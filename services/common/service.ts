@@ -7,10 +7,11 @@ import { createServer, type Server } from 'node:http';
 import type { Subscription } from '@nats-io/transport-node';
 import { MongoClient, MongoServerError } from 'mongodb';
 import type { Registry } from 'prom-client';
+import type { NatsSecurity } from '../../shared/bus/auth.js';
 import { retryWithBackoff } from '../../shared/bus/backoff.js';
 import { type Bus, type BusOptions, connectBus } from '../../shared/bus/connect.js';
 import { ConfigError, SquallError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/log.js';
+import { type Logger, redactUrl } from '../../shared/log.js';
 import { isRetryableStoreError } from '../../shared/store/errors.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import type { Store } from '../../shared/store/types.js';
@@ -90,6 +91,8 @@ export function serveHealth(bus: Bus, service: string, id: string, health: () =>
 /** Either an existing bus (the caller keeps owning it) or what to connect to. */
 export interface BusSource {
   natsUrl?: string | string[] | undefined;
+  /** Credentials and TLS when this service connects itself. */
+  nats?: NatsSecurity | undefined;
   bus?: Bus;
   prefix?: string;
   log: Logger;
@@ -108,6 +111,7 @@ export async function resolveBus(src: BusSource, connectionName: string): Promis
   if (!src.natsUrl) throw new ConfigError(`${connectionName}: pass either natsUrl or bus`);
   const bus = await connectBus({
     servers: src.natsUrl,
+    nats: src.nats,
     name: connectionName,
     log: src.log,
     // A service waits for its server however long it takes (logging each try), never busy-looping.
@@ -177,7 +181,7 @@ export async function connectStore(o: {
           await store.init();
         } catch (err) {
           if (err instanceof MongoServerError && typeof err.code === 'number' && PERMANENT_MONGO_CODES.has(err.code)) {
-            throw new ConfigError(`MongoDB at ${redact(o.mongoUrl)} refused the credentials: ${err.message}`, {
+            throw new ConfigError(`MongoDB at ${redactUrl(o.mongoUrl)} refused the credentials: ${err.message}`, {
               cause: err,
             });
           }
@@ -188,7 +192,7 @@ export async function connectStore(o: {
         isRetryable: (err) => !(err instanceof ConfigError) && (isRetryableStoreError(err) || isNetworkish(err)),
         ...(o.signal ? { signal: o.signal } : {}),
         onRetry: (err, attempt, delayMs) =>
-          o.log.warn('mongodb connect failed, retrying', { err, attempt, delayMs, url: redact(o.mongoUrl) }),
+          o.log.warn('mongodb connect failed, retrying', { err, attempt, delayMs, url: redactUrl(o.mongoUrl) }),
       },
     );
   } catch (err) {
@@ -202,11 +206,6 @@ export async function connectStore(o: {
 function isNetworkish(err: unknown): boolean {
   if (err instanceof SquallError) return err.retryable;
   return err instanceof Error && /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Server selection timed out/i.test(err.message);
-}
-
-/** A URL without its password, for logs. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
 /** The health of everything a process runs; before its services exist, `starting` answers. */

@@ -36,6 +36,7 @@ export {
   type LocalServers,
   probeMongo,
   probeNats,
+  type StartNatsOptions,
   type StartServerOptions,
   startLocalServers,
   startMongoServer,

@@ -3,10 +3,12 @@
  * their own data dirs. Used by the test harness and by `squall dev`. A server can be killed and
  * restarted on the same port and data dir, which is what fault tests need.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
+import { type NatsSecurity, natsConnectOptions } from '../../shared/bus/auth.js';
 import { ConfigError, UnavailableError } from '../../shared/errors.js';
 import { findMongoServer, type ServerBinary, type ServerKind } from './binaries.js';
 import { findNatsServer } from './nats-binary.js';
@@ -63,13 +65,32 @@ export interface StartServerOptions {
   binary?: ServerBinary;
 }
 
+/** Options for starting nats-server: those of any server, and a configuration with auth or TLS. */
+export interface StartNatsOptions extends StartServerOptions {
+  /**
+   * nats-server configuration text (its own format, of which JSON is a subset), written to
+   * `nats.conf` in the data dir: authorization, accounts, TLS. Address, port, JetStream and store
+   * dir still come from the launcher's flags. @default none
+   */
+  config?: string;
+  /** Credentials and TLS the readiness probe connects with, when `config` requires them. @default none */
+  probeAs?: NatsSecurity;
+}
+
 /** Starts nats-server with JetStream on 127.0.0.1; see findNatsServer for the binary. */
-export async function startNatsServer(opts: StartServerOptions = {}): Promise<LocalServer> {
+export async function startNatsServer(opts: StartNatsOptions = {}): Promise<LocalServer> {
   const binary = opts.binary ?? (await findNatsServer());
+  const config = opts.config;
   return await startServer(binary, opts, {
-    args: (port, dataDir) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dataDir],
+    args: (port, dataDir) => {
+      const base = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dataDir];
+      if (config === undefined) return base;
+      const file = join(dataDir, 'nats.conf');
+      writeFileSync(file, config, { mode: 0o600 });
+      return ['-c', file, ...base];
+    },
     url: (port) => `nats://127.0.0.1:${port}`,
-    probe: probeNats,
+    probe: (url, timeoutMs) => probeNats(url, timeoutMs, opts.probeAs),
   });
 }
 
@@ -134,7 +155,7 @@ export interface LocalServers {
 
 /** Starts both servers in parallel; if one fails, the other is stopped before the error is thrown. */
 export async function startLocalServers(
-  opts: { nats?: StartServerOptions; mongo?: StartServerOptions } = {},
+  opts: { nats?: StartNatsOptions; mongo?: StartServerOptions } = {},
 ): Promise<LocalServers> {
   const [nats, mongo] = await Promise.allSettled([startNatsServer(opts.nats), startMongoServer(opts.mongo)]);
   if (nats.status === 'rejected' || mongo.status === 'rejected') {
@@ -277,9 +298,15 @@ async function waitReady(
   );
 }
 
-/** Connects, checks JetStream answers, and returns the server version. */
-export async function probeNats(url: string, timeoutMs: number): Promise<string> {
-  const nc = await connect({ servers: url, timeout: timeoutMs, reconnect: false, name: 'squall-probe' });
+/** Connects (with `security` when given), checks JetStream answers, and returns the server version. */
+export async function probeNats(url: string, timeoutMs: number, security?: NatsSecurity): Promise<string> {
+  const nc = await connect({
+    ...natsConnectOptions(security),
+    servers: url,
+    timeout: timeoutMs,
+    reconnect: false,
+    name: 'squall-probe',
+  });
   try {
     const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
     await jsm.getAccountInfo();

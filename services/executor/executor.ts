@@ -47,7 +47,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   warnMisplacedOptions(o.activities, log);
   const metrics = new ExecutorMetrics(serviceRegistry('executor', o.metrics));
   const { bus, owned } = await resolveBus(
-    { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log, streams: o.streams },
+    { natsUrl: o.natsUrl, nats: o.nats, bus: o.bus, prefix: o.prefix, log, streams: o.streams },
     id,
   );
   metrics.watchNats(bus.nc, () => bus.connected);

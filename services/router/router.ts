@@ -81,7 +81,7 @@ interface RouterResources {
 
 async function connectRouterResources(o: CompiledRouterOptions, metrics: RouterMetrics): Promise<RouterResources> {
   const { bus, owned: ownsBus } = await resolveBus(
-    { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log: o.log },
+    { natsUrl: o.natsUrl, nats: o.nats, bus: o.bus, prefix: o.prefix, log: o.log },
     `squall-${o.id}`,
   );
   let mongo: MongoClient | undefined;

@@ -153,7 +153,14 @@ async function openStore(
 /** The given bus, or one connected to `natsUrl`; either way with the shared timer consumer ensured. */
 async function openBus(o: CompiledTimerOptions, log: Logger): Promise<{ bus: Bus; owned: boolean }> {
   const resolved = await resolveBus(
-    { natsUrl: o.natsUrl, bus: o.bus, prefix: o.prefix, log, ...(o.streams ? { streams: o.streams } : {}) },
+    {
+      natsUrl: o.natsUrl,
+      nats: o.nats,
+      bus: o.bus,
+      prefix: o.prefix,
+      log,
+      ...(o.streams ? { streams: o.streams } : {}),
+    },
     o.id,
   );
   const { bus } = resolved;

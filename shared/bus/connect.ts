@@ -14,6 +14,7 @@ import {
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type StreamNames, type Subjects, streamNames, subjects, validatePrefix } from '../names.js';
+import { describeNatsSecurity, type NatsSecurity } from './auth.js';
 import { retryWithBackoff } from './backoff.js';
 import { closeConnection, openConnection } from './connection.js';
 import { type DeadLetterOriginal, parkDeadLetter } from './dead-letter.js';
@@ -27,8 +28,10 @@ export { ERROR_HEADER, type PublishOptions } from './publish.js';
 
 /** Options of connectBus. */
 export interface BusOptions {
-  /** NATS server URL(s). */
+  /** NATS server URL(s). Credentials in a URL work but are better given in `nats`. */
   servers: string | string[];
+  /** Credentials and TLS (see docs/security.md). @default none */
+  nats?: NatsSecurity | undefined;
   /** Connection name shown by the server (`squall-router-<id>`). @default 'squall' */
   name?: string;
   /** Namespace of subjects and streams. @default 'squall' */
@@ -91,13 +94,13 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   const timeoutMs = opts.requestTimeoutMs ?? 5_000;
 
   const connection = await openConnection(
-    { servers: opts.servers, name: opts.name ?? 'squall', timeoutMs, connectDeadlineMs },
+    { servers: opts.servers, name: opts.name ?? 'squall', timeoutMs, connectDeadlineMs, security: opts.nats },
     log,
   );
   const { nc } = connection;
   const js = jetstream(nc, { timeout: timeoutMs });
   const jsm = await setUpJetStream(nc, prefix, opts, log, { timeoutMs, connectDeadlineMs });
-  log.info('connected to NATS', { server: nc.getServer(), prefix });
+  log.info('connected to NATS', { server: nc.getServer(), prefix, ...describeNatsSecurity(opts.nats) });
 
   const publisher = createPublisher(nc, js, log, {
     timeoutMs,

@@ -2,9 +2,16 @@
  * The NATS connection itself: the first connect retried until a deadline (a server may still be
  * starting), reconnects forever with a jittered backoff, and a close that drains when it can.
  */
-import { connect, type NatsConnection, errors as natsErrors } from '@nats-io/transport-node';
-import { ConfigError } from '../errors.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { SquallError } from '../errors.js';
 import type { Logger } from '../log.js';
+import {
+  describeNatsSecurity,
+  explainConnectFailure,
+  type NatsSecurity,
+  natsConnectOptions,
+  serversForLog,
+} from './auth.js';
 import { backoffDelay, retryWithBackoff } from './backoff.js';
 import { watchConnection } from './connection-status.js';
 import { isRetryableConnectError, natsErrorToSquall } from './errors.js';
@@ -18,6 +25,8 @@ export interface ConnectionSettings {
   timeoutMs: number;
   /** Keep retrying the first connection this long. */
   connectDeadlineMs: number;
+  /** Credentials and TLS. @default none */
+  security?: NatsSecurity | undefined;
 }
 
 /** An open connection and whether it is up right now. */
@@ -42,38 +51,48 @@ class ReconnectBackoff {
 
 /**
  * Connects, retrying passing failures until `connectDeadlineMs`, and starts following the status.
- * Refused credentials throw ConfigError at once; other failures a SquallError (UnavailableError
- * when NATS stayed away).
+ * Refused credentials and failed TLS handshakes throw ConfigError at once; other failures a
+ * SquallError (UnavailableError when NATS stayed away). Servers are logged without credentials.
  */
 export async function openConnection(settings: ConnectionSettings, log: Logger): Promise<Connection> {
   const backoff = new ReconnectBackoff();
+  const security = natsConnectOptions(settings.security);
+  const servers = serversForLog(settings.servers);
   const nc = await retryWithBackoff(
-    () =>
-      connect({
-        servers: settings.servers,
-        name: settings.name,
-        reconnect: true,
-        maxReconnectAttempts: -1,
-        reconnectDelayHandler: () => backoff.next(),
-        timeout: settings.timeoutMs,
-        // Otherwise every request and publish builds an Error up front for its stack trace (5.6% of
-        // a busy service's CPU in the profile); our errors name the operation and subject instead.
-        noAsyncTraces: true,
-      }),
+    async () => {
+      try {
+        return await connect({
+          ...security,
+          servers: settings.servers,
+          name: settings.name,
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectDelayHandler: () => backoff.next(),
+          timeout: settings.timeoutMs,
+          // Otherwise every request and publish builds an Error up front for its stack trace (5.6% of
+          // a busy service's CPU in the profile); our errors name the operation and subject instead.
+          noAsyncTraces: true,
+        });
+      } catch (err) {
+        // Refused credentials or TLS end the retries (a ConfigError is not retryable): the same
+        // settings cannot succeed.
+        throw (await explainConnectFailure(err, settings.servers, settings.security, settings.timeoutMs)) ?? err;
+      }
+    },
     {
       isRetryable: isRetryableConnectError,
       deadlineMs: settings.connectDeadlineMs,
       onRetry: (err, attempt, delayMs) =>
-        log.warn('nats connect failed, retrying', { err, attempt, delayMs, servers: settings.servers }),
+        log.warn('nats connect failed, retrying', {
+          err,
+          attempt,
+          delayMs,
+          servers,
+          ...describeNatsSecurity(settings.security),
+        }),
     },
   ).catch((err: unknown) => {
-    if (err instanceof natsErrors.AuthorizationError || err instanceof natsErrors.UserAuthenticationExpiredError) {
-      // Permanent: retrying with the same credentials cannot help.
-      throw new ConfigError(`NATS at ${String(settings.servers)} refused the credentials: ${err.message}`, {
-        cause: err,
-      });
-    }
-    throw natsErrorToSquall(err, `connecting to NATS at ${String(settings.servers)}`);
+    throw err instanceof SquallError ? err : natsErrorToSquall(err, `connecting to NATS at ${servers}`);
   });
   const state = watchConnection(nc, log, (up) => {
     if (up) backoff.reset();

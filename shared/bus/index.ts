@@ -1,4 +1,5 @@
 /** The NATS side of Squall: codecs, streams and consumers, message bodies, the connection. */
+export * from './auth.js';
 export * from './backoff.js';
 export * from './codec.js';
 export * from './connect.js';

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type NatsConnection, connect as natsConnect } from '@nats-io/transport-node';
+import { explainConnectFailure, type NatsSecurity, natsConnectOptions, serversForLog } from '../bus/auth.js';
 import { validateSignal } from '../engine/input.js';
 import { validateSearchAttributes } from '../engine/search-attributes.js';
 import { type ErrorInfo, InvalidInputError, UnavailableError } from '../errors.js';
@@ -111,16 +112,30 @@ export async function connect(opts: ClientOptions = {}): Promise<SquallClient> {
   const o = { ...defaultClientOptions(), ...definedOnly(opts) };
   const s = subjects(o.prefix);
   const owned = opts.nc === undefined;
-  const nc = opts.nc ?? (await openConnection(o.servers, o.name));
+  const nc = opts.nc ?? (await openConnection(o.servers, o.name, o.nats, o.requestTimeoutMs));
   return new Client(nc, owned, s, o);
 }
 
-async function openConnection(servers: string | string[], name: string): Promise<NatsConnection> {
+/**
+ * Connects once. Refused credentials and failed TLS are a ConfigError, anything else an
+ * UnavailableError; both name the servers without credentials and never show a secret.
+ */
+async function openConnection(
+  servers: string | string[],
+  name: string,
+  security: NatsSecurity | undefined,
+  timeoutMs: number,
+): Promise<NatsConnection> {
+  const auth = natsConnectOptions(security);
   try {
-    return await natsConnect({ servers, name, maxReconnectAttempts: -1 });
+    return await natsConnect({ ...auth, servers, name, maxReconnectAttempts: -1, timeout: timeoutMs });
   } catch (err) {
-    const where = Array.isArray(servers) ? servers.join(', ') : servers;
-    throw new UnavailableError(`cannot connect to NATS at ${where}: ${(err as Error).message}`, { cause: err });
+    throw (
+      (await explainConnectFailure(err, servers, security, timeoutMs)) ??
+      new UnavailableError(`cannot connect to NATS at ${serversForLog(servers)}: ${(err as Error).message}`, {
+        cause: err,
+      })
+    );
   }
 }
 

@@ -3,6 +3,7 @@
  * subjects, the resolved options and the waits and watches close() must stop.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsSecurity } from '../bus/auth.js';
 import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type Subjects } from '../names.js';
 
@@ -10,6 +11,8 @@ import { DEFAULT_PREFIX, type Subjects } from '../names.js';
 export interface ClientOptions {
   /** NATS server URL(s); ignored when `nc` is given. @default 'nats://127.0.0.1:4222' */
   servers?: string | string[];
+  /** Credentials and TLS (see docs/security.md); ignored when `nc` is given. @default none */
+  nats?: NatsSecurity;
   /** Namespace of subjects and streams. @default 'squall' */
   prefix?: string;
   /** An existing connection to use; the client does not close it. */
@@ -32,7 +35,7 @@ export interface ClientOptions {
 }
 
 /** ClientOptions with every default applied (the connection is apart: it may be the caller's). */
-export type ResolvedClientOptions = Required<Omit<ClientOptions, 'nc'>>;
+export type ResolvedClientOptions = Required<Omit<ClientOptions, 'nc' | 'nats'>> & Pick<ClientOptions, 'nats'>;
 
 /** Defaults of ClientOptions. */
 export function defaultClientOptions(): ResolvedClientOptions {

@@ -13,6 +13,7 @@ import {
   startNatsServer,
 } from '../../services/dev/index.js';
 import { ConfigError } from '../../shared/errors.js';
+import { redactUrl } from '../../shared/log.js';
 import { MONGO_URL_ENV, NATS_URL_ENV } from './context.js';
 
 const PROBE_TIMEOUT_MS = 3_000;
@@ -58,12 +59,12 @@ async function useOrStart(
       version = await probe(url, PROBE_TIMEOUT_MS);
     } catch (err) {
       throw new ConfigError(
-        `${variable}=${url} is set but ${label} there did not answer within ${PROBE_TIMEOUT_MS} ms ` +
+        `${variable}=${redactUrl(url)} is set but ${label} there did not answer within ${PROBE_TIMEOUT_MS} ms ` +
           `(${(err as Error).message}). Start that server, fix ${variable}, or unset it to let the harness start a local one.`,
         { cause: err },
       );
     }
-    return { url, line: `${label} ${version} at ${url} (from ${variable})` };
+    return { url, line: `${label} ${version} at ${redactUrl(url)} (from ${variable})` };
   }
   const server = await start();
   started.push(server);

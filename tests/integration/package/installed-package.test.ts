@@ -79,6 +79,7 @@ describe('the installed package', () => {
         'defaultTimerOptions',
         'loadActivities',
         'loadWorkflows',
+        'natsPermissions',
         'startExecutor',
         'startRouter',
         'startTimer',

@@ -195,7 +195,12 @@ describe('parseCli: connection and help', () => {
 
   it('refuses bad URLs, prefixes and database names', () => {
     expect(usage(['timer', '--nats', 'localhost:4222'])).toMatch(/NATS URL "localhost:4222" must start with nats:\/\//);
-    expect(usage(['timer', '--mongo', 'http://x'])).toMatch(/MongoDB URL "http:\/\/x" must start with mongodb:\/\//);
+    expect(usage(['timer', '--mongo', 'http://u:pw@x'])).toBe(
+      'MongoDB URL must start with mongodb:// or mongodb+srv:// followed by a host',
+    );
+    // A replica set's hosts are comma-separated: the string is taken as it is.
+    const rs = 'mongodb://u:p@db1:27017,db2:27017/?replicaSet=rs0&tls=true';
+    expect(parseCli(['timer', '--mongo', rs]).connection.mongoUrl).toBe(rs);
     expect(usage(['timer'], { SQUALL_PREFIX: 'a.b' })).toMatch(/prefix "a.b" must be 1 to 32 letters/);
     expect(usage(['timer', '--db', 'x/y'])).toMatch(/database name "x\/y"/);
   });
@@ -212,5 +217,43 @@ describe('parseCli: connection and help', () => {
     expect(usage([])).toBe("no command given; run 'squall help'");
     expect(usage(['launch'])).toBe('unknown command "launch"; run \'squall help\'');
     expect(usage(['constructor'])).toMatch(/unknown command/);
+  });
+});
+
+describe('parseCli: NATS credentials and TLS', () => {
+  it('reads one kind of credential and TLS files from flags or SQUALL_NATS_* variables', () => {
+    expect(parseCli(['list'], { SQUALL_NATS_TOKEN: 't' }).connection.nats).toEqual({
+      auth: { kind: 'token', token: 't' },
+    });
+    expect(parseCli(['list', '--nats-user', 'u'], { SQUALL_NATS_PASSWORD: 'p' }).connection.nats).toEqual({
+      auth: { kind: 'user', user: 'u', password: 'p' },
+    });
+    expect(parseCli(['timer', '--nats-nkey-seed', '/s.nk']).connection.nats).toEqual({
+      auth: { kind: 'nkey', seedFile: '/s.nk' },
+    });
+    expect(
+      parseCli(['list'], {
+        SQUALL_NATS_CREDS: '/u.creds',
+        SQUALL_NATS_TLS_CA: '/ca.pem',
+        SQUALL_NATS_TLS_CERT: '/c.pem',
+        SQUALL_NATS_TLS_KEY: '/k.pem',
+      }).connection.nats,
+    ).toEqual({
+      auth: { kind: 'creds', credsFile: '/u.creds' },
+      tls: { caFile: '/ca.pem', certFile: '/c.pem', keyFile: '/k.pem' },
+    });
+    expect(parseCli(['list']).connection.nats).toBeUndefined();
+  });
+
+  it('refuses two kinds at once, half a user, half a client certificate, without showing values', () => {
+    expect(usage(['list', '--nats-token', 'sekrit'], { SQUALL_NATS_CREDS: '/u.creds' })).toBe(
+      'give one kind of NATS credential, got token and creds (--nats-token, --nats-user/--nats-password, --nats-nkey-seed, --nats-creds or their SQUALL_NATS_* variables)',
+    );
+    expect(usage(['list'], { SQUALL_NATS_PASSWORD: 'sekrit' })).toBe(
+      '--nats-user (SQUALL_NATS_USER) and --nats-password (SQUALL_NATS_PASSWORD) must be given together',
+    );
+    expect(usage(['list', '--nats-tls-cert', '/c.pem'])).toBe(
+      '--nats-tls-cert (SQUALL_NATS_TLS_CERT) and --nats-tls-key (SQUALL_NATS_TLS_KEY) must be given together',
+    );
   });
 });

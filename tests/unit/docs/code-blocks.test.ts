@@ -24,6 +24,8 @@ const REVIEWED: string[] = [
   'README.md ts: starts services, which need NATS and MongoDB',
   'README.md ts: needs a running router (NATS and MongoDB)',
   'docs/schedules.md ts: needs a running timer service (NATS and MongoDB)',
+  'docs/security.md ts: connects to NATS and MongoDB',
+  'docs/security.md text: output',
   'docs/services.md ts: starts services, which need NATS and MongoDB',
   'docs/testing.md text: output',
   "docs/testing.md ts: needs the integration project's servers",
