@@ -19,6 +19,8 @@ import { parseTimerMessage } from './decisions.js';
 import type { TimerMetrics } from './metrics.js';
 import type { StoreHealth, TimerStats } from './status.js';
 
+/** How long one pull of the intake waits (see run()). */
+const INTAKE_PULL_EXPIRES_MS = 2_000;
 /** Schedule/cancel messages handled at once (each waits for its batch's store write). */
 const INTAKE_CONCURRENCY = 1000;
 /** Most schedules stored by one insert. */
@@ -89,7 +91,10 @@ export class TimerIntake {
     while (!signal.aborted) {
       try {
         const consumer = await bus.js.consumers.get(bus.streams.timers, consumerNames.timer);
-        this.#messages = await consumer.consume({ max_messages: INTAKE_CONCURRENCY });
+        // Short pulls: on nats-server < 2.10 a pull a message reaches just after it expired is
+        // dropped silently, and consume() notices only after two missed idle heartbeats (half the
+        // expiry each), so a 30 s default would leave schedules unread that long.
+        this.#messages = await consumer.consume({ max_messages: INTAKE_CONCURRENCY, expires: INTAKE_PULL_EXPIRES_MS });
         if (signal.aborted) void this.#messages.close().catch(() => undefined);
         if (!this.#consuming) log.info('consuming timer schedules', { afterFailures: failures });
         this.#consuming = true;
