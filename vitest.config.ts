@@ -34,6 +34,7 @@ export default defineConfig({
           include: [
             'tests/integration/**/*.test.ts',
             'tests/e2e/**/*.test.ts',
+            'tests/fidelity/**/*.test.ts',
             'tests/smoke/**/*.test.ts',
             'tests/fault/**/*.test.ts',
             'tests/chaos/**/*.test.ts',

@@ -5,7 +5,10 @@
  */
 import type { Flags, ScenarioContext } from './lib/context.js';
 import { machineInfo, openServers } from './lib/env.js';
+import { cache } from './scenarios/cache.js';
 import { cost } from './scenarios/cost.js';
+import { events } from './scenarios/events.js';
+import { flow } from './scenarios/flow.js';
 import { peers } from './scenarios/peers.js';
 import { latency, scaling, throughput } from './scenarios/runs.js';
 import { scale } from './scenarios/scale.js';
@@ -19,21 +22,27 @@ const SCENARIOS: Record<string, Scenario> = {
   latency,
   scaling,
   timers,
+  events,
   cost,
   substrate,
   peers,
   scale,
+  flow,
+  cache,
 };
 
 const usage = `usage: npm run bench -- <scenario> [--flags]
 scenarios: ${Object.keys(SCENARIOS).join(', ')}, all
   throughput  --n 2000 --concurrency 200 --executors 2 --routers 1 --exec-concurrency 64 [--processes]
-  latency     --runs 200 [--processes]
+  latency     --runs 200 --workflow noop3|inline3 --wait subscription|result [--trace] [--processes]
   scaling     --n 600 --concurrency 200 [--processes]
   timers      --timers 10000 --timer-services 1 [--in-process] [--lead-s 5] [--budget-s 100] [--idle-timers 5000,20000 --idle-s 20]
+  events      --runs 10000 --concurrency 128 [--routers 1] [--processes] [--budget-s 300]
   cost        --n 300
   substrate   --messages 20000 --docs 3000
   peers       --rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32 [--peers-dir DIR]
+  flow        --n 1000 --concurrency 100 --keys 20 --executors 2 --rounds 1
+  cache       --runs 50000 --cache-mb 64 --concurrency 256   (node --expose-gc for exact heap figures)
   scale       --runs 100000 --small 100 --signals 100 --noop3 100 --idle-s 10 --history-commits 20000
   all         every scenario in turn (throughput both in-process and as processes)`;
 

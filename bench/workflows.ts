@@ -1,9 +1,10 @@
 /**
  * Workflows the benchmarks run: `noop3`, three no-op activities in sequence, `inline3`, the same
- * as inline steps, and `sleep1`, one durable timer. Loadable by `squall router --workflows bench/workflows.ts`.
+ * as inline steps, `sleep1`, one durable timer, and `awaitEvent`, one wait on the user event
+ * `bench-go` (docs/events.md). Loadable by `squall router --workflows bench/workflows.ts`.
  */
 import { setup } from 'xstate';
-import { activity, defineWorkflow } from '../shared/engine/index.js';
+import { activity, defineWorkflow, waitForEvent } from '../shared/engine/index.js';
 
 /** Three sequential activity steps, then done: the engine's cost of one short workflow. */
 export const noop3 = defineWorkflow({
@@ -76,6 +77,20 @@ export const sleep1 = defineWorkflow({
     initial: 'waiting',
     states: {
       waiting: { after: { wait: 'done' } },
+      done: { type: 'final' },
+    },
+  }),
+});
+
+/** Waits on the user event `bench-go` (filter `{ go: true }`), then done: the fan-out's reach. */
+export const awaitEvent = defineWorkflow({
+  name: 'awaitEvent',
+  version: 1,
+  machine: setup({ types: { events: {} as { type: `squall.event.${string}`; payload?: unknown } } }).createMachine({
+    id: 'awaitEvent',
+    initial: 'waiting',
+    states: {
+      waiting: { on: { ...waitForEvent({ key: 'bench-go', filter: { go: true }, target: 'done' }) } },
       done: { type: 'final' },
     },
   }),

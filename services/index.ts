@@ -18,6 +18,7 @@ export {
   DEFAULT_NATS_URL,
 } from './common/options.js';
 export type { ServiceHandle, ServiceHealth, StopOptions } from './common/service.js';
+export { startTracing, type TracingHandle, tracesEndpoint } from './common/tracing-sdk.js';
 export {
   defaultExecutorOptions,
   type ExecutorOptions,

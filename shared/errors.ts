@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'NONDETERMINISM'
   | 'INVALID_INPUT'
   | 'PAYLOAD_TOO_LARGE'
+  | 'PAYLOAD_CODEC'
   | 'CORRUPT_HISTORY'
   | 'ACTIVITY_FAILED'
   | 'WORKFLOW_FAILED'
@@ -22,7 +23,10 @@ export type ErrorCode =
   | 'INTERNAL'
   | 'TERMINATED'
   | 'CALLBACK_CLOSED'
-  | 'NO_PARENT';
+  | 'NO_PARENT'
+  | 'START_SUPERSEDED'
+  | 'START_SKIPPED'
+  | 'ATTEMPT_INTERRUPTED';
 
 /** Options shared by every SquallError constructor. */
 export interface SquallErrorOptions {
@@ -87,6 +91,16 @@ export class InvalidInputError extends SquallError {
 export class PayloadTooLargeError extends InvalidInputError {
   constructor(message: string, opts?: SquallErrorOptions) {
     super(message, opts, 'PAYLOAD_TOO_LARGE');
+  }
+}
+
+/**
+ * A payload cannot be encoded or decoded by the configured payload codecs: a codec or key id it
+ * was sealed with is not configured, or its bytes fail authentication. Never names a key.
+ */
+export class PayloadCodecError extends InvalidInputError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super(message, opts, 'PAYLOAD_CODEC');
   }
 }
 
@@ -170,6 +184,30 @@ export class CallbackClosedError extends SquallError {
   }
 }
 
+/** A debounced start was superseded by a later start with the same key within its window: it never ran. */
+export class StartSupersededError extends SquallError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super('START_SUPERSEDED', message, opts);
+  }
+}
+
+/** A singleton start (mode `skip`) found a run with its key open: it never ran. */
+export class StartSkippedError extends SquallError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super('START_SKIPPED', message, opts);
+  }
+}
+
+/**
+ * An at-most-once activity attempt whose start was recorded but whose result never came (its
+ * executor died mid-way): it is not run again but failed with this, and the retry policy decides.
+ */
+export class AttemptInterruptedError extends SquallError {
+  constructor(message: string, opts?: SquallErrorOptions) {
+    super('ATTEMPT_INTERRUPTED', message, opts, true);
+  }
+}
+
 /** Maximum stack length kept when an error crosses the wire. */
 export const MAX_STACK_CHARS = 4000;
 
@@ -204,12 +242,20 @@ export function toErrorInfo(err: unknown): ErrorInfo {
   return { name: 'Error', message: describeThrown(err) };
 }
 
-/** Rebuilds a SquallError from its wire form. */
-export function fromErrorInfo(info: ErrorInfo): SquallError {
-  const e = new SquallError(knownCode(info.code) ?? 'INTERNAL', info.message, {
-    retryable: info.retryable,
-    details: info.details === undefined ? undefined : { remote: info.details },
-  });
+/**
+ * Rebuilds a SquallError from its wire form. Its details are the sender's under `remote`; a
+ * service that passes on another's error as its own answer (`relay`) keeps them as they were, so
+ * the caller finds them under `remote` once, as from the service that made the error.
+ */
+export function fromErrorInfo(info: ErrorInfo, opts: { relay?: boolean } = {}): SquallError {
+  const kept = opts.relay && typeof info.details === 'object' && info.details !== null && !Array.isArray(info.details);
+  const details =
+    info.details === undefined
+      ? undefined
+      : kept
+        ? (info.details as Record<string, unknown>)
+        : { remote: info.details };
+  const e = new SquallError(knownCode(info.code) ?? 'INTERNAL', info.message, { retryable: info.retryable, details });
   e.name = info.name;
   if (info.stack) e.stack = info.stack;
   return e;
@@ -234,6 +280,9 @@ const CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'TERMINATED',
   'CALLBACK_CLOSED',
   'NO_PARENT',
+  'START_SUPERSEDED',
+  'START_SKIPPED',
+  'ATTEMPT_INTERRUPTED',
 ]);
 
 function knownCode(code: string | undefined): ErrorCode | undefined {

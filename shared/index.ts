@@ -10,6 +10,7 @@ export type { ScheduleClient, ScheduleDescription } from './client/index.js';
 // Driving runs.
 export {
   type AcceptedReply,
+  type BranchOptions,
   type ClientOptions,
   connect,
   type EmittedEvent,
@@ -19,8 +20,12 @@ export {
   type IdReusePolicy,
   type ListFilter,
   type ListPage,
+  type PublishEventOptions,
+  type PublishedEventReceipt,
   type QueryResult,
+  type ResetOptions,
   type ResultOptions,
+  type ResumeOptions,
   type RunOutcome,
   type RunSummary,
   type SignalWithStartOptions,
@@ -43,6 +48,7 @@ export {
   type ActivityLogic,
   type ActivityOptions,
   activity,
+  allOfEvents,
   CALLBACK_EVENT,
   type CallbackEvent,
   type CallbackOptions,
@@ -59,6 +65,9 @@ export {
   defineActivity,
   defineWorkflow,
   formatFinding,
+  type Invocation,
+  invocation,
+  machineChildType,
   nonRetryable,
   now,
   type RetryPolicy,
@@ -66,31 +75,48 @@ export {
   type SideEffectEvent,
   sendToWorkflow,
   sideEffect,
+  sleepOrEvent,
   upsertSearchAttributes,
+  type WaitOn,
+  type WaitTransition,
   type WorkflowDefinition,
+  type WorkflowLogger,
+  type WorkflowLogLine,
   type WorkflowOptions,
   WorkflowRegistry,
+  waitForEvent,
+  workflowLog,
 } from './engine/index.js';
-// Statechart patterns: dynamic fan-out (map) and wait-for-condition.
+// Statechart patterns: fan-out (map, parallel branches), wait-for-condition, wait-for-callback.
 export {
   type BatchCounts,
   type BatchResult,
   type BatchStatus,
+  type CallbackWaitResult,
+  type CallbackWaitStatus,
   type ChildWorkflowSrc,
+  type CompletionConfig,
   type CompletionPolicy,
   type CompletionReason,
   type MapStateBaseOptions,
   type MapStateOptions,
   mapState,
+  type ParallelBranch,
+  type ParallelStateOptions,
+  parallelState,
+  type WaitDecision,
+  type WaitForCallbackOptions,
   type WaitForConditionOptions,
   type WaitResult,
   type WaitStatus,
+  waitForCallback,
   waitForCondition,
 } from './engine/patterns/index.js';
 // Errors: one hierarchy with stable codes.
 export {
   ActivityFailure,
   AlreadyStartedError,
+  AttemptInterruptedError,
   CallbackClosedError,
   CancelledError,
   ConfigError,
@@ -103,13 +129,26 @@ export {
   NoParentError,
   NotFoundError,
   OutsideDecisionError,
+  PayloadCodecError,
   PayloadTooLargeError,
   SquallError,
+  StartSkippedError,
+  StartSupersededError,
   TerminatedError,
   TimeoutError,
   UnavailableError,
   WorkflowFailedError,
 } from './errors.js';
+// User events by key: what waits carry and what runs receive (docs/events.md).
+export type { EventFilter, UserEvent, WaitSince, WaitSpec } from './events/index.js';
+// Flow control: options of starts, activities and workflow types (docs/flow-control.md).
+export type {
+  ConcurrencyOption,
+  DebounceOption,
+  RateLimitOption,
+  SingletonMode,
+  SingletonOption,
+} from './flow/spec.js';
 export type {
   ActivityPolicy,
   Commit,
@@ -123,6 +162,24 @@ export type {
 // Logging, and names for driving Squall over NATS directly.
 export { createLogger, type Logger, type LogLevel, redactUrl, silentLogger } from './log.js';
 export { DEFAULT_PREFIX, type Subjects, streamNames, subjects } from './names.js';
+// Payload codecs: compression and encryption of every user payload (docs/security.md).
+export {
+  aesGcmCodec,
+  type BlobBackend,
+  defaultPayloadLimits,
+  deflateCodec,
+  type KeyRing,
+  loadLarge,
+  memoryBlobBackend,
+  offloadLarge,
+  type PayloadCodec,
+  type PayloadCodecSettings,
+  type PayloadLimits,
+  parseKeyRing,
+  payloadCodecsFrom,
+  readKeyRingFile,
+  usePayloadCodecs,
+} from './payload/index.js';
 // Schedules: workflows started on a cron or an interval.
 export {
   type OverlapPolicy,

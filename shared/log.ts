@@ -1,7 +1,9 @@
 /**
  * Structured logs: one JSON object per line on stderr, with the fields that let an operator follow
- * a run across services (service, runId, workflowId, activity). No other console output.
+ * a run across services (service, runId, workflowId, activity, and traceId/spanId while a span is
+ * active, see docs/services.md#traces). No other console output.
  */
+import { activeTraceFields } from './telemetry/tracing.js';
 
 /** The severities, lowest first. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -44,7 +46,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const make = (bound: LogFields): Logger => {
     const write = (level: LogLevel, msg: string, fields?: LogFields): void => {
       if (ORDER[level] < min) return;
-      sink(safeStringify({ time: new Date().toISOString(), level, msg, ...bound, ...fields }));
+      sink(safeStringify({ time: new Date().toISOString(), level, msg, ...bound, ...activeTraceFields(), ...fields }));
     };
     return {
       debug: (m, f) => write('debug', m, f),

@@ -4,6 +4,7 @@
  * subject string.
  */
 import { InvalidInputError } from './errors.js';
+import { checkPriority, DEFAULT_PRIORITY, OTHER_LEVELS } from './flow/priority.js';
 
 /** Default namespace prefix for subjects, streams and collections. */
 export const DEFAULT_PREFIX = 'squall';
@@ -17,7 +18,16 @@ const FORBIDDEN = /[.*>\s/\\\u0000-\u001f\u007f]/u;
 const PREFIX_RE = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** What kind of id a token is, for error messages. */
-export type TokenKind = 'workflowId' | 'runId' | 'workflowType' | 'activity' | 'prefix' | 'reason' | 'service';
+export type TokenKind =
+  | 'workflowId'
+  | 'runId'
+  | 'workflowType'
+  | 'activity'
+  | 'prefix'
+  | 'reason'
+  | 'service'
+  | 'eventKey'
+  | 'blobId';
 
 /** Throws InvalidInputError naming the kind, the value and what was wrong; returns the token. */
 export function validateToken(kind: TokenKind, value: unknown): string {
@@ -87,10 +97,24 @@ function checkPartition(n: number): number {
   return n;
 }
 
+/** What an outside system does to a callback, by its token: the last token of its subject. */
+export const CALLBACK_OPS = ['complete', 'fail', 'heartbeat'] as const;
+/** One of CALLBACK_OPS. */
+export type CallbackOp = (typeof CALLBACK_OPS)[number];
+
 /** Subject builders for one namespace. Every argument is validated. */
 export interface Subjects {
   readonly prefix: string;
   start(workflowType: string): string;
+  /**
+   * The subject of a start at a priority level: `start.<type>` for the default level (the
+   * unprioritised path), `start.<level>.<type>` for the others (the type stays the last token).
+   */
+  startAt(workflowType: string, priority: number): string;
+  /** The starts of one level but the default, `start.<level>.*`: a stream subject and a router durable's filter. */
+  startLevel(priority: number): string;
+  /** The priority level of a start subject (the default for `start.<type>`); undefined if not a start's. */
+  levelOfStart(subject: string): number | undefined;
   signal(workflowId: string): string;
   cancel(workflowId: string): string;
   /** Ends the open run of a workflowId at once (inbox stream, like cancel). */
@@ -103,6 +127,13 @@ export interface Subjects {
   doneFilter(workflowType?: string, workflowId?: string): string;
   emit(workflowId: string): string;
   task(activity: string): string;
+  /**
+   * The subject of an activity's tasks at a priority level: `task.<activity>` for the default
+   * level (the unprioritised path), `task.<activity>.<level>` for the others.
+   */
+  taskAt(activity: string, priority: number): string;
+  /** Every non-default priority level of an activity's tasks: `task.<activity>.*`. */
+  taskLevelsOf(activity: string): string;
   /** An activity's result or progress: `event.<partition>.result.<runId>` (see eventPartition). */
   result(runId: string): string;
   /** Notice that an activity (or its attempts up to one) is over: `activity.cancel.<runId>.<activitySeq>`. */
@@ -121,13 +152,31 @@ export interface Subjects {
   api(op: string): string;
   /** Request/reply operations on schedules, answered by timer services: create, update, list, ... */
   schedule(op: string): string;
+  /** Request/reply answered by routers: their definitions' graphs, or a run's path (the console reads it). */
+  definitions(): string;
   /** Core notification a router publishes once it has processed a start for a workflowId. */
   started(workflowId: string): string;
-  /** Completion (`complete`) or failure (`fail`) of a callback by its token (in the body). */
-  callback(op: 'complete' | 'fail'): string;
+  /** Core notification a router publishes once a signal, cancel or terminate is in its run's history. */
+  taken(workflowId: string): string;
+  /**
+   * A user event published by key (docs/events.md): `<prefix>.userevent.<key>`. Not `events`:
+   * one letter from the engine's internal `<prefix>.event.<partition>...` subjects.
+   */
+  userEvent(key: string): string;
+  /** Completion (`complete`), failure (`fail`) or heartbeat (`heartbeat`) of a callback by its token (in the body). */
+  callback(op: CallbackOp): string;
+  /** Chunk `n` of a large message payload stored out of band: `<prefix>.blob.<blobId>.<n>`. */
+  blobChunk(blobId: string, n: number): string;
   /** Wildcards used by stream configs and subscriptions. */
   readonly all: {
     start: string;
+    /** Starts of every level but the default: `<prefix>.start.*.*`. */
+    startLevels: string;
+    /**
+     * Every inbox subject but the prioritised starts, `<prefix>.*.*` (each of them has three
+     * tokens): the filter of the routers' shared inbox durable.
+     */
+    inboxDefaultLevel: string;
     signal: string;
     cancel: string;
     terminate: string;
@@ -136,6 +185,8 @@ export interface Subjects {
     done: string;
     emit: string;
     task: string;
+    /** Tasks of the non-default priority levels: `<prefix>.task.*.*`. */
+    taskLevels: string;
     result: string;
     /** Every events-stream subject: `<prefix>.event.<partition>.<result|fired|child>.<runId>`. */
     events: string;
@@ -146,6 +197,10 @@ export interface Subjects {
     api: string;
     schedule: string;
     callback: string;
+    /** Every user event: `<prefix>.userevent.*`. */
+    userEvent: string;
+    /** Every chunk of every out-of-band payload: `<prefix>.blob.>`. */
+    blob: string;
   };
   /** Splits an inbound subject into its kind and trailing token(s); undefined if not ours. */
   parse(subject: string): ParsedSubject | undefined;
@@ -169,7 +224,8 @@ export interface ParsedSubject {
     | 'timer'
     | 'dlq'
     | 'health'
-    | 'callback';
+    | 'callback'
+    | 'userevent';
   tokens: string[];
 }
 
@@ -191,7 +247,9 @@ const KINDS: ReadonlySet<string> = new Set([
   'health',
   'api',
   'started',
+  'taken',
   'callback',
+  'userevent',
 ]);
 
 /** What the events stream carries. */
@@ -206,6 +264,18 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
   return {
     prefix: p,
     start: (t) => `${p}.start.${validateToken('workflowType', t)}`,
+    startAt: (t, level) =>
+      level === DEFAULT_PRIORITY
+        ? `${p}.start.${validateToken('workflowType', t)}`
+        : `${p}.start.${checkPriority('priority', level)}.${validateToken('workflowType', t)}`,
+    startLevel: (level) => `${p}.start.${checkOtherLevel(level)}.*`,
+    levelOfStart: (subject) => {
+      const parts = subject.split('.');
+      if (parts[0] !== p || parts[1] !== 'start') return undefined;
+      if (parts.length === 3) return DEFAULT_PRIORITY;
+      const level = Number(parts[2]);
+      return parts.length === 4 && OTHER_LEVELS.includes(level) && String(level) === parts[2] ? level : undefined;
+    },
     signal: (id) => `${p}.signal.${validateToken('workflowId', id)}`,
     cancel: (id) => `${p}.cancel.${validateToken('workflowId', id)}`,
     terminate: (id) => `${p}.terminate.${validateToken('workflowId', id)}`,
@@ -218,6 +288,11 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
         : `${p}.done.${t === undefined ? '*' : validateToken('workflowType', t)}.${id === undefined ? '*' : validateToken('workflowId', id)}`,
     emit: (id) => `${p}.emit.${validateToken('workflowId', id)}`,
     task: (a) => `${p}.task.${validateToken('activity', a)}`,
+    taskAt: (a, level) =>
+      level === DEFAULT_PRIORITY
+        ? `${p}.task.${validateToken('activity', a)}`
+        : `${p}.task.${validateToken('activity', a)}.${checkPriority('priority', level)}`,
+    taskLevelsOf: (a) => `${p}.task.${validateToken('activity', a)}.*`,
     result: (r) => eventSubject('result', r),
     activityCancel: (r, seq) => {
       if (!Number.isSafeInteger(seq) || seq < 0) {
@@ -234,15 +309,23 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     health: (s) => `${p}.health.${validateToken('service', s)}`,
     api: (op) => `${p}.api.${validateToken('service', op)}`,
     schedule: (op) => `${p}.schedule.${validateToken('service', op)}`,
+    definitions: () => `${p}.definitions`,
     started: (id) => `${p}.started.${validateToken('workflowId', id)}`,
+    taken: (id) => `${p}.taken.${validateToken('workflowId', id)}`,
+    userEvent: (key) => `${p}.userevent.${validateToken('eventKey', key)}`,
     callback: (op) => {
-      if (op !== 'complete' && op !== 'fail') {
-        throw new InvalidInputError(`callback operation must be complete or fail, got ${JSON.stringify(op)}`);
+      if (!CALLBACK_OPS.includes(op)) {
+        throw new InvalidInputError(
+          `callback operation must be one of ${CALLBACK_OPS.join(', ')}, got ${JSON.stringify(op)}`,
+        );
       }
       return `${p}.callback.${op}`;
     },
+    blobChunk: (id, n) => `${p}.blob.${validateToken('blobId', id)}.${checkChunk(n)}`,
     all: {
       start: `${p}.start.*`,
+      startLevels: `${p}.start.*.*`,
+      inboxDefaultLevel: `${p}.*.*`,
       signal: `${p}.signal.*`,
       cancel: `${p}.cancel.*`,
       terminate: `${p}.terminate.*`,
@@ -251,6 +334,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       done: `${p}.done.>`,
       emit: `${p}.emit.*`,
       task: `${p}.task.*`,
+      taskLevels: `${p}.task.*.*`,
       result: `${p}.event.*.result.*`,
       events: `${p}.event.*.*.*`,
       activityCancel: `${p}.activity.cancel.>`,
@@ -260,6 +344,8 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       api: `${p}.api.*`,
       schedule: `${p}.schedule.*`,
       callback: `${p}.callback.*`,
+      userEvent: `${p}.userevent.*`,
+      blob: `${p}.blob.>`,
     },
     parse(subject) {
       const parts = subject.split('.');
@@ -292,6 +378,10 @@ export interface StreamNames {
   dlq: string;
   /** Activity cancel notices, the last one per activity kept, so executors can check a task is still wanted. */
   notices: string;
+  /** User events by key (`userevent.*`), fanned out by routers to the runs waiting on them. */
+  userEvents: string;
+  /** Chunks of message payloads over the offload threshold (`blob.>`), see shared/payload/blobs.ts. */
+  blobs: string;
 }
 
 /** Stream names for a prefix: `SQUALL_INBOX`, ... */
@@ -305,19 +395,51 @@ export function streamNames(prefix: string = DEFAULT_PREFIX): StreamNames {
     outcomes: `${p}_OUTCOMES`,
     dlq: `${p}_DLQ`,
     notices: `${p}_NOTICES`,
+    userEvents: `${p}_USEREVENTS`,
+    blobs: `${p}_BLOBS`,
   };
 }
 
 /** Durable consumer names. */
 export const consumerNames = {
-  /** The routers' shared durable on the inbox stream. */
+  /** The routers' shared durable on the inbox stream (every input but the prioritised starts). */
   router: 'router',
+  /** The routers' shared durable of the starts at a priority level: `router` for the default level, `router_prio<level>` for the others. */
+  routerAt: (priority: number): string =>
+    priority === DEFAULT_PRIORITY ? 'router' : `router_prio${checkPriority('priority', priority)}`,
   /** The durable of one events partition, consumed by the router that holds the partition. */
   routerEvents: (partition: number): string => `router_events_${checkPartition(partition)}`,
   timer: 'timer',
+  /** The routers' shared durable on the user events stream: the fan-out of events by key. */
+  eventFanout: 'event_fanout',
   /** One shared durable per activity type, so every executor pulls from the same queue. */
   activity: (activity: string): string => `activity_${validateToken('activity', activity)}`,
+  /**
+   * The durable of one activity at a priority level: `activity` for the default level,
+   * `prio<level>_<activity>` for the others (a stem no default-level name starts with).
+   */
+  activityAt: (activity: string, priority: number): string =>
+    priority === DEFAULT_PRIORITY
+      ? `activity_${validateToken('activity', activity)}`
+      : `prio${checkPriority('priority', priority)}_${validateToken('activity', activity)}`,
 } as const;
+
+/** A priority level but the default (which has no subject or durable of its own); InvalidInputError otherwise. */
+function checkOtherLevel(level: number): number {
+  checkPriority('priority', level);
+  if (level === DEFAULT_PRIORITY) {
+    throw new InvalidInputError(`priority ${level} is the default level: it has no subject of its own`, {
+      details: { field: 'priority', value: level },
+    });
+  }
+  return level;
+}
+
+function checkChunk(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new InvalidInputError(`blob chunk must be a non-negative integer, got ${String(n)}`);
+  return n;
+}
 
 /** MongoDB collection names for a collection prefix (default `squall`). */
 export interface CollectionNames {
@@ -330,6 +452,14 @@ export interface CollectionNames {
   /** Schedule specs, and timer services' progress through them (see shared/schedules). */
   schedules: string;
   scheduleStates: string;
+  /** The index of runs waiting on user events: one document per (run, key) (see shared/store/events.ts). */
+  eventWaits: string;
+  /** The workflow versions routers hold (see shared/store/versions.ts). */
+  versions: string;
+  /** Chunks of stored payloads over the offload threshold (see shared/payload/blobs.ts). */
+  blobs: string;
+  /** The retention sweeper's cursor (see shared/store/retention.ts). */
+  sweeps: string;
 }
 
 /** Collection names: `<prefix>_commits`, `<prefix>_runs`, ... */
@@ -343,5 +473,9 @@ export function collectionNames(prefix: string = DEFAULT_PREFIX): CollectionName
     timers: `${p}_timers`,
     schedules: `${p}_schedules`,
     scheduleStates: `${p}_schedule_states`,
+    eventWaits: `${p}_event_waits`,
+    versions: `${p}_versions`,
+    blobs: `${p}_blobs`,
+    sweeps: `${p}_sweeps`,
   };
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Subscription } from '@nats-io/transport-node';
 import { decodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
+import { mark, RUN_DONE_MARK, RUN_START_MARK } from './trace.js';
 
 /** One run's timings, in ms from sending its start request. */
 export interface RunTiming {
@@ -17,6 +18,13 @@ export interface RunTiming {
   status: string;
 }
 
+/**
+ * How a run's completion is awaited: `subscription`, the driver's own subscription on the done
+ * subjects, set up before any start; `result`, `client.result(workflowId)` once `start` is
+ * answered, as an application waiting on one run would.
+ */
+export type CompletionWait = 'subscription' | 'result';
+
 /** A client plus one completion subscription per workflow type. */
 export class Driver {
   private readonly waiters = new Map<string, (status: string) => void>();
@@ -24,12 +32,20 @@ export class Driver {
   private seq = 0;
   private readonly tag = randomBytes(3).toString('hex');
 
-  private constructor(readonly client: SquallClient) {}
+  private constructor(
+    readonly client: SquallClient,
+    private readonly wait: CompletionWait,
+  ) {}
 
-  static async open(natsUrl: string, prefix: string, types: string[]): Promise<Driver> {
+  static async open(
+    natsUrl: string,
+    prefix: string,
+    types: string[],
+    wait: CompletionWait = 'subscription',
+  ): Promise<Driver> {
     const client = await connect({ servers: natsUrl, prefix, requestTimeoutMs: 30_000, attempts: 2 });
-    const d = new Driver(client);
-    for (const type of types) {
+    const d = new Driver(client, wait);
+    for (const type of wait === 'subscription' ? types : []) {
       d.subs.push(
         client.nc.subscribe(`${client.subjects.prefix}.done.${type}.*`, {
           callback: (err, msg) => {
@@ -37,6 +53,7 @@ export class Driver {
             const body = decodeBody(msg.data, msg.headers, msg.subject) as { workflowId?: string; status?: string };
             const w = body.workflowId === undefined ? undefined : d.waiters.get(body.workflowId);
             if (w) {
+              mark(RUN_DONE_MARK);
               d.waiters.delete(body.workflowId as string);
               w(body.status ?? 'unknown');
             }
@@ -65,11 +82,20 @@ export class Driver {
       }, timeoutMs);
     });
     finished.catch(() => undefined); // observed through `done`
+    mark(RUN_START_MARK);
     const t0 = performance.now();
-    const started = this.client.start(type, input, { workflowId }).then(() => performance.now() - t0);
+    const started = this.client.start(type, input, { workflowId }).then(() => {
+      mark('client: start answered');
+      return performance.now() - t0;
+    });
     const done = (async (): Promise<RunTiming> => {
       try {
         const startedMs = await started;
+        if (this.wait === 'result') {
+          await this.client.result(workflowId, { timeoutMs });
+          mark(RUN_DONE_MARK);
+          return { startedMs, doneMs: performance.now() - t0, status: 'completed' };
+        }
         const status = await finished;
         return { startedMs, doneMs: performance.now() - t0, status };
       } finally {

@@ -133,6 +133,43 @@ export function commCpuSeconds(comm: string): number {
   return total;
 }
 
+/** Read and write system calls of a process so far (`/proc/<pid>/io`), or undefined if unreadable. */
+export function procSyscalls(pid: number | 'self'): { reads: number; writes: number } | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string): number => Number(io.match(new RegExp(`^${name}: (\\d+)$`, 'm'))?.[1] ?? Number.NaN);
+    const out = { reads: field('syscr'), writes: field('syscw') };
+    return Number.isNaN(out.reads) || Number.isNaN(out.writes) ? undefined : out;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * System calls per unit of work between construction and `perUnit()`, per process: socket reads
+ * and writes mostly, so a count that load on the machine does not inflate, unlike CPU time.
+ */
+export class SyscallMeter {
+  private readonly start: Map<string, { reads: number; writes: number } | undefined>;
+  constructor(private readonly pids: Record<string, number | 'self' | undefined>) {
+    this.start = new Map(
+      Object.entries(pids).map(([k, pid]) => [k, pid === undefined ? undefined : procSyscalls(pid)]),
+    );
+  }
+  perUnit(units: number): Record<string, { reads: number; writes: number } | null> {
+    const out: Record<string, { reads: number; writes: number } | null> = {};
+    for (const [k, pid] of Object.entries(this.pids)) {
+      const a = this.start.get(k);
+      const b = pid === undefined ? undefined : procSyscalls(pid);
+      out[k] =
+        a && b
+          ? { reads: round((b.reads - a.reads) / units, 2), writes: round((b.writes - a.writes) / units, 2) }
+          : null;
+    }
+    return out;
+  }
+}
+
 /** This process's user+system CPU seconds so far. */
 export function selfCpuSeconds(): number {
   const u = process.cpuUsage();

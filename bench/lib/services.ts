@@ -5,16 +5,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ServiceHandle } from '../../services/common/service.js';
+import { connectStore, type ServiceHandle } from '../../services/common/service.js';
 import { startExecutor } from '../../services/executor/executor.js';
 import { startRouter } from '../../services/router/router.js';
 import { startTimer } from '../../services/timer/timer.js';
+import { type Bus, connectBus } from '../../shared/bus/connect.js';
 import type { ActivityDefinition } from '../../shared/engine/activity.js';
 import type { Logger } from '../../shared/log.js';
+import type { Store } from '../../shared/store/types.js';
 import * as activities from '../activities.js';
-import { inline3, noop3, sleep1 } from '../workflows.js';
+import { awaitEvent, inline3, noop3, sleep1 } from '../workflows.js';
 import { type CpuReader, procCpuSeconds, selfCpuSeconds } from './env.js';
-import { benchLogger } from './trace.js';
+import { benchLogger, traceBus, traceStore, tracing } from './trace.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -51,18 +53,57 @@ export async function startEngine(t: Target, topo: Topology): Promise<Engine> {
   return topo.processes ? await startProcesses(t, topo) : await startInProcess(t, topo);
 }
 
+/**
+ * While tracing (trace.ts), a service's own connections, marked: a bus whose publishes and a store
+ * whose calls stamp the trace. Closed by the returned handle, after the service stops.
+ */
+async function tracedConnections(
+  t: Target,
+  who: 'router' | 'executor',
+): Promise<{ bus: Bus; store?: Store; close(): Promise<void> }> {
+  const bus = await connectBus({ servers: t.natsUrl, prefix: t.prefix, name: `bench-${who}`, log: quietLog() });
+  if (who === 'executor') return { bus: traceBus(bus, who), close: () => bus.close() };
+  const owned = await connectStore({
+    mongoUrl: t.mongoUrl,
+    dbName: t.dbName,
+    collectionPrefix: t.prefix,
+    log: quietLog(),
+  });
+  return {
+    bus: traceBus(bus, who),
+    store: traceStore(owned.store, who),
+    close: async () => {
+      await bus.close();
+      await owned.mongo.close();
+    },
+  };
+}
+
 async function startInProcess(t: Target, topo: Topology): Promise<Engine> {
   const handles: { stop(): Promise<void> }[] = [];
+  // The traced connections, closed once every service has stopped (stopAll).
+  const connections: { close(): Promise<void> }[] = [];
+  const traced = async (who: 'router' | 'executor'): Promise<{ bus?: Bus; store?: Store }> => {
+    if (!tracing()) return {};
+    const c = await tracedConnections(t, who);
+    connections.push(c);
+    return c.store ? { bus: c.bus, store: c.store } : { bus: c.bus };
+  };
+  const stopAll = async (): Promise<void> => {
+    await Promise.allSettled(handles.map((h) => h.stop()));
+    await Promise.allSettled(connections.map((c) => c.close()));
+  };
   try {
     // Routers first: they create the streams and consumers the others join.
     for (let i = 0; i < topo.routers; i++) {
       handles.push(
         await startRouter({
+          ...(await traced('router')),
           natsUrl: t.natsUrl,
           mongoUrl: t.mongoUrl,
           prefix: t.prefix,
           dbName: t.dbName,
-          workflows: [noop3, inline3, sleep1],
+          workflows: [noop3, inline3, sleep1, awaitEvent],
           activities: Object.values(activities) as ActivityDefinition[],
           log: quietLog(),
         }),
@@ -71,13 +112,15 @@ async function startInProcess(t: Target, topo: Topology): Promise<Engine> {
     const execs: Promise<ServiceHandle>[] = [];
     for (let i = 0; i < topo.executors; i++) {
       execs.push(
-        startExecutor({
-          natsUrl: t.natsUrl,
-          prefix: t.prefix,
-          activities: Object.values(activities) as ActivityDefinition[],
-          concurrency: topo.executorConcurrency,
-          log: quietLog(),
-        }),
+        (async () =>
+          startExecutor({
+            ...(await traced('executor')),
+            natsUrl: t.natsUrl,
+            prefix: t.prefix,
+            activities: Object.values(activities) as ActivityDefinition[],
+            concurrency: topo.executorConcurrency,
+            log: quietLog(),
+          }))(),
       );
     }
     handles.push(...(await Promise.all(execs)));
@@ -93,15 +136,10 @@ async function startInProcess(t: Target, topo: Topology): Promise<Engine> {
       );
     }
   } catch (err) {
-    await Promise.allSettled(handles.map((h) => h.stop()));
+    await stopAll();
     throw err;
   }
-  return {
-    cpu: { benchProcess: selfCpuSeconds },
-    stop: async () => {
-      await Promise.allSettled(handles.map((h) => h.stop()));
-    },
-  };
+  return { cpu: { benchProcess: selfCpuSeconds }, stop: stopAll };
 }
 
 interface Child {

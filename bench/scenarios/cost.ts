@@ -2,11 +2,14 @@
  * `cost`: what one noop3 workflow costs the substrate. NATS: messages and bytes in/out of the
  * server from its monitoring endpoint (`/varz`; the scenario starts its own nats-server with
  * monitoring unless NATS_URL is set) plus messages stored per stream; MongoDB: commands by kind
- * (serverStatus), documents per collection and bytes stored (collStats).
+ * (serverStatus), documents per collection and bytes stored (collStats); CPU per workflow of
+ * every process, as `throughput` reports it. With `--by-kind`, a tap subscribed to every subject
+ * of the private server counts the messages by kind (publishes per subject family, pull requests,
+ * acks, deliveries, replies); the tap doubles the server's deliveries, so its CPU is then dearer.
  */
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { findNatsServer } from '../../services/dev/index.js';
 import {
@@ -19,9 +22,9 @@ import {
   tcpReachable,
 } from '../../services/dev/process.js';
 import { collectionNames, streamNames } from '../../shared/names.js';
-import { num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
+import { measureCpu, num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
 import { Driver } from '../lib/driver.js';
-import { round } from '../lib/env.js';
+import { procCpuSeconds, round } from '../lib/env.js';
 
 interface Varz {
   in_msgs: number;
@@ -31,7 +34,12 @@ interface Varz {
 }
 
 /** A nats-server with JetStream and the HTTP monitoring port, for exact message counts. */
-async function monitoredNats(): Promise<{ url: string; varz: () => Promise<Varz>; stop: () => Promise<void> }> {
+async function monitoredNats(): Promise<{
+  url: string;
+  pid: number | undefined;
+  varz: () => Promise<Varz>;
+  stop: () => Promise<void>;
+}> {
   const bin = await findNatsServer();
   const dir = makeTempDir('nats-server');
   const [port, mport] = [await freePort(), await freePort()];
@@ -53,6 +61,7 @@ async function monitoredNats(): Promise<{ url: string; varz: () => Promise<Varz>
   }
   return {
     url: `nats://127.0.0.1:${port}`,
+    pid: proc.child.pid,
     varz: async () => (await (await fetch(`http://127.0.0.1:${mport}/varz`)).json()) as Varz,
     stop: async () => {
       await stopProcess(proc);
@@ -84,19 +93,61 @@ function delta(a: Record<string, number>, b: Record<string, number>, per: number
   return out;
 }
 
+/**
+ * What a message seen by the tap is: a pull request, an ack, a JetStream API call, a stream
+ * message delivered to a consumer (it keeps its subject, with an ack reply subject), a status
+ * (408, heartbeats), a reply, or a publish, by subject family.
+ */
+function messageKind(m: Msg, prefix: string): string {
+  const subject = m.subject;
+  if (subject.startsWith('$JS.API.CONSUMER.MSG.NEXT.')) return 'pullRequest';
+  if (subject.startsWith('$JS.ACK.')) {
+    const body = new TextDecoder().decode(m.data);
+    return body === '' || body === '+ACK' ? 'ack' : `ack ${body.split(' ')[0]}`;
+  }
+  if (subject.startsWith('$JS.API.')) return `jsApi ${subject.split('.').slice(2, 4).join('.')}`;
+  const family = subject.startsWith(`${prefix}.`) ? subject.slice(prefix.length + 1).split('.')[0] : undefined;
+  if (m.reply?.startsWith('$JS.ACK.')) return `delivery ${family ?? subject.split('.')[0]}`;
+  const code = m.headers?.code;
+  if (code) return `status ${code}`;
+  if (family !== undefined) return `publish ${family}`;
+  return subject.startsWith('_INBOX.') ? 'reply' : `other ${subject.split('.')[0]}`;
+}
+
+/** Counts every message on the server by kind, from a connection subscribed to every subject. */
+async function tapMessages(
+  url: string,
+  prefix: string,
+): Promise<{ counts: Map<string, number>; close: () => Promise<void> }> {
+  const nc: NatsConnection = await connect({ servers: url });
+  const counts = new Map<string, number>();
+  nc.subscribe('>', {
+    callback: (_err, m) => {
+      const kind = messageKind(m, prefix);
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    },
+  });
+  await nc.flush();
+  return { counts, close: () => nc.close() };
+}
+
 /** `cost`: per-workflow messages, database commands, documents and bytes for noop3. */
 export async function cost(ctx: ScenarioContext): Promise<Record<string, unknown>> {
   const n = num(ctx.flags, 'n', 300);
   const concurrency = num(ctx.flags, 'concurrency', 50);
+  const byKind = ctx.flags['by-kind'] === true;
   const own = process.env.NATS_URL ? undefined : await monitoredNats();
   const servers = own
     ? { ...ctx.servers, natsUrl: own.url, nats: { ...ctx.servers.nats, pid: undefined } }
     : ctx.servers;
   const mongo = await new MongoClient(servers.mongoUrl).connect();
   try {
-    return await withEngine({ ...ctx, servers }, 'cost', topologyOf(ctx.flags), async ({ target }) => {
+    return await withEngine({ ...ctx, servers }, 'cost', topologyOf(ctx.flags), async ({ target, cpu }) => {
       const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
       const nc = await connect({ servers: target.natsUrl });
+      const tap = byKind && own ? await tapMessages(own.url, target.prefix) : undefined;
+      const ownPid = own?.pid;
+      const readers = ownPid === undefined ? cpu : { ...cpu, natsServer: () => procCpuSeconds(ownPid) };
       try {
         const jsm = await jetstreamManager(nc);
         const streams = streamNames(target.prefix);
@@ -108,7 +159,14 @@ export async function cost(ctx: ScenarioContext): Promise<Record<string, unknown
         const seq0 = await lastSeqs();
         const varz0 = own ? await own.varz() : undefined;
         const cmd0 = await mongoCommands(mongo);
-        const { timings, failures } = await driver.runMany('noop3', n, concurrency, (i) => ({ n: i }));
+        tap?.counts.clear();
+        const m = await measureCpu(
+          readers,
+          () => n,
+          () => driver.runMany('noop3', n, concurrency, (i) => ({ n: i })),
+        );
+        const { timings, failures } = m.out;
+        const tapped = tap ? new Map(tap.counts) : undefined;
         // Summary and published-mark writes trail the done message; let them land.
         await new Promise((r) => setTimeout(r, 1_500));
         const cmd1 = await mongoCommands(mongo);
@@ -136,10 +194,15 @@ export async function cost(ctx: ScenarioContext): Promise<Record<string, unknown
           };
         }
         const streamMsgs = delta(seq0, seq1, done);
+        const kinds = tapped ? [...tapped.entries()].sort((a, b) => b[1] - a[1]) : [];
         return {
           workflows: n,
           completed: done,
           failures,
+          workflowsPerSec: round((done / m.wallMs) * 1000, 1),
+          // While the runs ran (the trailing writes after the last done message are not counted).
+          cpuMsPerWorkflow: m.cpuMsPerUnit,
+          coresBusy: m.coresBusy,
           // Includes the 300 runs only: warm-up is skipped so every count is theirs.
           nats: {
             source: own
@@ -158,6 +221,12 @@ export async function cost(ctx: ScenarioContext): Promise<Record<string, unknown
                   serverOutBytesPerWorkflow: round((varz1.out_bytes - varz0.out_bytes) / done, 0),
                 }
               : {}),
+            ...(tapped
+              ? {
+                  // What the server routed while the runs ran: what clients sent and what it delivered.
+                  messagesPerWorkflowByKind: Object.fromEntries(kinds.map(([k, v]) => [k, round(v / done, 2)])),
+                }
+              : {}),
           },
           mongo: {
             commandsPerWorkflow: delta(cmd0, cmd1, done),
@@ -165,6 +234,7 @@ export async function cost(ctx: ScenarioContext): Promise<Record<string, unknown
           },
         };
       } finally {
+        await tap?.close();
         await nc.close();
         await driver.close();
       }

@@ -21,6 +21,8 @@ export interface PeerRow {
   p50ms: number | null;
   p90ms: number | null;
   p99ms: number | null;
+  /** Slowest sequential run (Squall's rows only: the peers' scripts print no maximum). */
+  maxMs?: number;
   perSec: number | null;
   concurrency: number;
   n: number;
@@ -74,6 +76,7 @@ async function squallRound(
         p50ms: lat.p50,
         p90ms: lat.p90,
         p99ms: lat.p99,
+        maxMs: lat.max,
         perSec: round((completed / many.wallMs) * 1000, 1),
         concurrency: c,
         n,

@@ -4,11 +4,12 @@
  * executors and routers.
  */
 
-import { measureCpu, num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
-import { Driver } from '../lib/driver.js';
-import { round, summarize } from '../lib/env.js';
+import { type Flags, measureCpu, num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
+import { type CompletionWait, Driver } from '../lib/driver.js';
+import { round, SyscallMeter, summarize } from '../lib/env.js';
 import type { Topology } from '../lib/services.js';
-import { resetTrace, startTrace, traceSummary } from '../lib/trace.js';
+import { pathTimeline, resetTrace, startTrace } from '../lib/trace.js';
+import { latencyFloors } from './substrate.js';
 
 const STEPS = 3;
 /** Decisions per noop3 run: the start and one per activity result. */
@@ -26,6 +27,7 @@ export async function measureThroughput(
     try {
       // Warm-up: JIT, connection pools, consumers' first pulls. Not measured.
       await driver.runMany('noop3', Math.min(100, n), Math.min(concurrency, 50), (i) => ({ n: i }));
+      const syscalls = new SyscallMeter({ benchProcess: 'self', natsServer: ctx.servers.nats.pid });
       const m = await measureCpu(
         cpu,
         () => n,
@@ -48,6 +50,8 @@ export async function measureThroughput(
         startReplyMsUnderLoad: summarize(timings.map((t) => t.startedMs)),
         cpuMsPerWorkflow: m.cpuMsPerUnit,
         coresBusy: m.coresBusy,
+        // Counted, not timed: what a change to the I/O pattern saves, whatever the machine's load.
+        syscallsPerWorkflow: syscalls.perUnit(Math.max(1, n)),
       };
     } finally {
       await driver.close();
@@ -62,19 +66,48 @@ export async function throughput(ctx: ScenarioContext): Promise<Record<string, u
   return await measureThroughput(ctx, topologyOf(ctx.flags), n, c);
 }
 
-/** `latency`: sequential noop3 runs, one at a time, start request sent → done message received. */
+/** The workflows `latency --workflow` may run: executor activities, or the same steps inline. */
+const LATENCY_WORKFLOWS = ['noop3', 'inline3'] as const;
+/** How `latency --wait` awaits each run's completion (see CompletionWait). */
+const COMPLETION_WAITS: readonly CompletionWait[] = ['subscription', 'result'];
+
+/**
+ * The workload of `latency`: `--workflow` (noop3 by default; inline3 runs with no executor unless
+ * `--executors` asks for some, as its steps run in the router, as in `peers`) and `--wait`.
+ */
+export function latencyWorkload(flags: Flags): {
+  workflow: (typeof LATENCY_WORKFLOWS)[number];
+  wait: CompletionWait;
+  topo: Topology;
+} {
+  const wf = flags.workflow ?? 'noop3';
+  const workflow = LATENCY_WORKFLOWS.find((w) => w === wf);
+  if (!workflow) throw new Error(`--workflow must be one of ${LATENCY_WORKFLOWS.join(', ')}, got ${String(wf)}`);
+  const w = flags.wait ?? 'subscription';
+  const wait = COMPLETION_WAITS.find((c) => c === w);
+  if (!wait) throw new Error(`--wait must be one of ${COMPLETION_WAITS.join(', ')}, got ${String(w)}`);
+  const inlineOnly = workflow === 'inline3' && flags.executors === undefined;
+  return { workflow, wait, topo: topologyOf(flags, inlineOnly ? { executors: 0 } : {}) };
+}
+
+/**
+ * `latency`: sequential runs of `--workflow`, one at a time, start request sent → done message
+ * received; with `--trace`, the timeline of a run's path and the floors to read it against.
+ */
 export async function latency(ctx: ScenarioContext): Promise<Record<string, unknown>> {
   const runs = num(ctx.flags, 'runs', 200);
-  const topo = topologyOf(ctx.flags);
+  const { workflow, wait, topo } = latencyWorkload(ctx.flags);
   const trace = ctx.flags.trace === true && !topo.processes;
   if (trace) startTrace();
   return await withEngine(ctx, 'lat', topo, async ({ target }) => {
-    const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
+    const driver = await Driver.open(target.natsUrl, target.prefix, [workflow], wait);
     try {
-      await driver.runMany('noop3', 30, 1, (i) => ({ n: i })); // warm-up
+      await driver.runMany(workflow, 30, 1, (i) => ({ n: i })); // warm-up
       resetTrace();
-      const { timings, wallMs, failures } = await driver.runMany('noop3', runs, 1, (i) => ({ n: i }));
+      const { timings, wallMs, failures } = await driver.runMany(workflow, runs, 1, (i) => ({ n: i }));
       return {
+        workflow,
+        wait,
         topology: topo,
         runs,
         failures,
@@ -83,7 +116,10 @@ export async function latency(ctx: ScenarioContext): Promise<Record<string, unkn
         startReplyMs: summarize(timings.map((t) => t.startedMs)),
         // Each run is four decisions in a row (start, then one per result): time per hop.
         msPerDecisionHop: round(summarize(timings.map((t) => t.doneMs)).p50 / DECISIONS, 2),
-        ...(trace ? { segments: traceSummary() } : {}),
+        // The floors the path's segments are read against, measured right after on the same servers.
+        ...(trace
+          ? { path: pathTimeline(), floors: await latencyFloors(ctx.servers.natsUrl, ctx.servers.mongoUrl, 200) }
+          : {}),
       };
     } finally {
       await driver.close();

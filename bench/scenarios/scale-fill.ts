@@ -71,14 +71,28 @@ export function rewriteIds<T>(value: T, from: Clone, to: Clone): T {
   return swap(value) as T;
 }
 
-/** Writes `clones` of the template, BATCH runs at a time; resolves with the seconds it took. */
-export async function fillClones(store: Store, t: Template, clones: readonly Clone[]): Promise<number> {
+/**
+ * Writes `clones` of the template, BATCH runs at a time; resolves with the seconds it took.
+ * `summary` reshapes clone `i`'s summary (start time, status, search attributes, …) before it is
+ * written: a list over the clones then has something to sort and filter (its history stays the
+ * template's).
+ */
+export async function fillClones(
+  store: Store,
+  t: Template,
+  clones: readonly Clone[],
+  summary: (state: RunState, i: number) => RunState = (state) => state,
+): Promise<number> {
   const t0 = performance.now();
+  // As a store filled by routers: the versions registry holds the template's version, and the
+  // once-only read of a pre-registry store's open runs was made while it was empty.
+  await store.openRunVersions();
+  await store.registerVersions([{ workflowType: t.state.workflowType, version: t.state.version }]);
   for (let i = 0; i < clones.length; i += BATCH) {
     const batch = clones.slice(i, i + BATCH);
     const commits = batch.flatMap((c) => rewriteIds(t.commits, t, c));
     await store.appendCommits(commits);
-    await store.saveRuns(batch.map((c) => rewriteIds(t.state, t, c)));
+    await store.saveRuns(batch.map((c, j) => summary(rewriteIds(t.state, t, c), i + j)));
     await forEachLimited(batch, CLAIM_CONCURRENCY, async (c) => {
       await store.claimWorkflowId(c.workflowId, c.runId, 'returnExisting');
     });
@@ -90,18 +104,20 @@ export async function fillClones(store: Store, t: Template, clones: readonly Clo
 }
 
 /**
- * Writes one closed run of `n` commits: the template's first commit, then a signal per commit.
- * The history API reads it like any other; it is never decided again. With `unpaged`, its commits
- * are inserted straight into that collection without their page key, as written before page keys
- * existed (history then reads them by one range query: the cost this scenario compares against).
+ * Writes one run of `n` commits: the template's first commit, then a signal per commit. Closed
+ * unless `open` (then it waits as the template does, and takes signals like any open run, its
+ * summary up to date with its history). With `unpaged`, its commits are inserted straight into
+ * that collection without their page key, as written before page keys existed (history then reads
+ * them by one range query: the cost this scenario compares against).
  */
 export async function fillLongRun(
   store: Store,
   t: Template,
   c: Clone,
   n: number,
-  unpaged?: Collection<CommitDoc>,
+  opts: { unpaged?: Collection<CommitDoc>; open?: boolean } = {},
 ): Promise<void> {
+  const { unpaged } = opts;
   const [first] = rewriteIds(t.commits, t, c);
   if (!first) throw new Error('the template run has no commit');
   for (let from = 1; from <= n; from += BATCH) {
@@ -121,7 +137,11 @@ export async function fillLongRun(
     }
   }
   const state = rewriteIds(t.state, t, c);
-  await store.saveRun({ ...state, status: 'completed', lastSeq: n, nextSeq: n + 1, closedAt: first.at + n });
+  await store.saveRun(
+    opts.open
+      ? { ...state, lastSeq: n, nextSeq: n + 1 }
+      : { ...state, status: 'completed', lastSeq: n, nextSeq: n + 1, closedAt: first.at + n },
+  );
   await store.claimWorkflowId(c.workflowId, c.runId, 'returnExisting');
 }
 

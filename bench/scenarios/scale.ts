@@ -11,7 +11,9 @@
  *   message: `poke` ends a `hold` run);
  * - history pages (1,000 commits) of the long run at its start, middle and end, and all of it;
  *   the same pages of a run as long whose commits have no page key (stored before page keys
- *   existed, read by a range on seq as every run was before): the before and after of paging.
+ *   existed, read by a range on seq as every run was before): the before and after of paging;
+ * - a burst of `--busy-signals` signals to an open run as long, against the same to a fresh run:
+ *   signals taken per second, and noop3 p99 alongside (see measureBursts).
  * Prints one JSON line per measure on stderr as it goes and `{ small, large, ratio }` per measure
  * in the result (ratio = large / small). Flags: see scaleOptions.
  */
@@ -20,6 +22,7 @@ import { loadavg } from 'node:os';
 import { MongoClient } from 'mongodb';
 import { decodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
+import { forEachLimited } from '../../shared/concurrency.js';
 import { collectionNames } from '../../shared/names.js';
 import type { CommitDoc } from '../../shared/store/documents.js';
 import { createMongoStore } from '../../shared/store/index.js';
@@ -51,8 +54,10 @@ export interface ScaleOptions {
   noop3: number;
   /** Seconds of idle CPU measured. @default 10 */
   idleSeconds: number;
-  /** Commits of the long run whose history is paged. @default 20_000 */
+  /** Commits of the long run whose history is paged, and of the open run that takes a burst of signals. @default 20_000 */
   historyCommits: number;
+  /** Signals of each burst to one run (the busy run, and a fresh one to compare). @default 1_000 */
+  busySignals: number;
 }
 
 const FLAGS: Record<string, keyof ScaleOptions> = {
@@ -62,6 +67,7 @@ const FLAGS: Record<string, keyof ScaleOptions> = {
   noop3: 'noop3',
   'idle-s': 'idleSeconds',
   'history-commits': 'historyCommits',
+  'busy-signals': 'busySignals',
 };
 
 /** Reads the scale flags (`--runs 20000` and the rest of FLAGS), refusing what would not measure anything. */
@@ -73,6 +79,7 @@ export function scaleOptions(flags: Flags): ScaleOptions {
     noop3: 100,
     idleSeconds: 10,
     historyCommits: 20_000,
+    busySignals: 1_000,
   };
   for (const [flag, value] of Object.entries(flags)) {
     const key = FLAGS[flag];
@@ -138,7 +145,9 @@ async function measureSize(
     await fillLongRun(store, template, long, o.historyCommits);
     const old: Clone = { runId: `${template.runId}-old`, workflowId: `scale-${tag}-old` };
     const commitsCollection = mongo.db(ns.dbName).collection<CommitDoc>(collectionNames(ns.prefix).commits);
-    await fillLongRun(store, template, old, o.historyCommits, commitsCollection);
+    await fillLongRun(store, template, old, o.historyCommits, { unpaged: commitsCollection });
+    const busy: Clone = { runId: `${template.runId}-busy`, workflowId: `scale-${tag}-busy` };
+    await fillLongRun(store, template, busy, o.historyCommits, { open: true });
     progress({ runs, filled: runs, fillSeconds: round(fillSeconds, 1) });
 
     const t0 = performance.now();
@@ -149,9 +158,11 @@ async function measureSize(
     const idle = await measureIdle(ctx, o.idleSeconds);
     client = await connect({ servers: target.natsUrl, prefix: target.prefix, requestTimeoutMs: 30_000 });
     const noop3 = await measureNoop3(target, o.noop3);
-    const signals = await measureSignals(client, target.prefix, shuffled(clones).slice(0, o.signals));
+    const signals = await measureSignals(client, target.prefix, shuffled(clones.slice(1)).slice(0, o.signals));
     const history = await measureHistory(client, long.workflowId, o.historyCommits);
     const unpaged = await measureHistory(client, old.workflowId, o.historyCommits, { whole: false });
+    const fresh = clones[0] ?? template; // left out of the poked ones: it stays open
+    const bursts = await measureBursts(client, store, target, { busy, fresh }, o.busySignals);
     const measures: Measures = {
       routerStartMs: round(routerStartMs),
       idleServerCores: idle.cores,
@@ -165,13 +176,18 @@ async function measureSize(
       unpagedFirstPageMs: unpaged.firstMs,
       unpagedMiddlePageMs: unpaged.middleMs,
       unpagedLastPageMs: unpaged.lastMs,
+      busyRunSignalsPerS: bursts.busy.perSecond,
+      freshRunSignalsPerS: bursts.fresh.perSecond,
+      busyOverFreshSignalRate: round(bursts.busy.perSecond / bursts.fresh.perSecond, 2),
+      othersNoop3P99WhileBusyMs: bursts.busy.others.p99,
+      othersNoop3P99WhileFreshMs: bursts.fresh.others.p99,
     };
     progress({ runs, ...measures });
     const loadavg1m = round(loadavg()[0] ?? 0, 1);
     progress({ runs, loadavg1m });
     return {
       measures,
-      detail: { runs, loadavg1m, fillSeconds: round(fillSeconds, 1), idle, noop3, signals, history, unpaged },
+      detail: { runs, loadavg1m, fillSeconds: round(fillSeconds, 1), idle, noop3, signals, history, unpaged, bursts },
     };
   } finally {
     await client?.close();
@@ -238,6 +254,70 @@ async function measureNoop3(
 }
 
 /** Signals each run once, one at a time: accepted = the reply, applied = the run's done message. */
+type Burst = { perSecond: number; seconds: number; others: ReturnType<typeof summarize> & { failures: string[] } };
+
+/**
+ * Issue #22's busy run: `n` signals (`touch`, recorded and no transition) to the open run of
+ * `--history-commits` commits, and the same to a fresh run of one commit, twice each, interleaved;
+ * each burst keeps 16 signals in flight and ends when the run's summary holds them all, while
+ * noop3 runs go one at a time alongside (the other runs' latency while one run is busy).
+ */
+async function measureBursts(
+  client: SquallClient,
+  store: Store,
+  target: { natsUrl: string; prefix: string },
+  runs: { busy: Clone; fresh: Clone },
+  n: number,
+): Promise<{ busy: Burst; fresh: Burst }> {
+  const burst = async (run: Clone): Promise<Burst> => {
+    const from = (await store.getRun(run.runId))?.lastSeq ?? 0;
+    let ended = false;
+    const others = (async () => {
+      const driver = await Driver.open(target.natsUrl, target.prefix, ['noop3']);
+      const timings: number[] = [];
+      const failures: string[] = [];
+      try {
+        while (!ended) {
+          const r = await driver.runMany('noop3', 1, 1, (i) => ({ n: i }));
+          timings.push(...r.timings.map((t) => t.doneMs));
+          failures.push(...r.failures);
+        }
+      } finally {
+        await driver.close();
+      }
+      return { ...summarize(timings), failures };
+    })();
+    const t0 = performance.now();
+    try {
+      await forEachLimited(
+        Array.from({ length: n }, (_, i) => i),
+        16,
+        async () => {
+          await client.signal(run.workflowId, { type: 'touch' });
+        },
+      );
+      const deadline = Date.now() + 120_000;
+      while (((await store.getRun(run.runId))?.lastSeq ?? 0) < from + n) {
+        if (Date.now() > deadline) throw new Error(`scale: ${run.workflowId} did not take ${n} signals in 120 s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      ended = true;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { perSecond: round(n / seconds, 1), seconds: round(seconds, 2), others: await others };
+  };
+  const rounds: { busy: Burst; fresh: Burst }[] = [];
+  for (let i = 0; i < 2; i++) rounds.push({ fresh: await burst(runs.fresh), busy: await burst(runs.busy) });
+  const merge = (a: Burst, b: Burst): Burst => ({
+    perSecond: round((a.perSecond + b.perSecond) / 2, 1),
+    seconds: round(a.seconds + b.seconds, 2),
+    others: a.others.p99 >= b.others.p99 ? a.others : b.others,
+  });
+  const [r1, r2] = rounds as [{ busy: Burst; fresh: Burst }, { busy: Burst; fresh: Burst }];
+  return { busy: merge(r1.busy, r2.busy), fresh: merge(r1.fresh, r2.fresh) };
+}
+
 async function measureSignals(
   client: SquallClient,
   prefix: string,

@@ -109,6 +109,80 @@ async function jetStreamLimits(natsUrl: string, n: number, window: number): Prom
   }
 }
 
+/** Drops the scenario's database (best effort) and closes its client. */
+async function dropAndClose(client: MongoClient, dbName: string): Promise<void> {
+  await client
+    .db(dbName)
+    .dropDatabase()
+    .catch(() => undefined);
+  await client.close();
+}
+
+/**
+ * The latency floors a run's path is read against, one at a time, medians over `n`: one
+ * insertOne round trip, one acked JetStream publish, and one JetStream leg (publish until a pull
+ * consumer has the message, as a task reaches an executor or a result a router).
+ */
+export async function latencyFloors(
+  natsUrl: string,
+  mongoUrl: string,
+  n: number,
+): Promise<{ insertOneMs: number; ackedPublishMs: number; jetStreamLegMs: number }> {
+  const median = (xs: number[]): number => round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0, 3);
+  const client = await new MongoClient(mongoUrl).connect();
+  const dbName = `bench_floor_${randomBytes(3).toString('hex')}`;
+  const inserts: number[] = [];
+  try {
+    const col = client.db(dbName).collection<{ _id: string; runId: string; seq: number; events: Buffer }>('c');
+    const events = Buffer.alloc(200, 7);
+    await col.insertOne({ _id: 'warm', runId: 'warm', seq: 0, events });
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await col.insertOne({ _id: `f:${i}`, runId: `f-${i % 97}`, seq: i, events });
+      inserts.push(performance.now() - t0);
+    }
+  } finally {
+    await dropAndClose(client, dbName);
+  }
+  const nc = await connect({ servers: natsUrl, name: 'bench-floor' });
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const name = `FLOOR_${randomBytes(3).toString('hex').toUpperCase()}`;
+  const acked: number[] = [];
+  const legs: number[] = [];
+  try {
+    await jsm.streams.add({
+      name,
+      subjects: [`${name}.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Workqueue,
+    });
+    await jsm.consumers.add(name, {
+      durable_name: 'c',
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const msgs = await (await js.consumers.get(name, 'c')).consume({ max_messages: 64 });
+    const it = msgs[Symbol.asyncIterator]();
+    const body = encodeBody({ runId: 'a'.repeat(36), workflowId: 'wf-123456', activity: 'stepA', seq: 1, input: {} });
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const pub = js.publish(`${name}.task`, body, { msgID: `l-${i}` }).then(() => acked.push(performance.now() - t0));
+      const got = await it.next();
+      legs.push(performance.now() - t0);
+      if (!got.done) got.value.ack();
+      await pub;
+    }
+    // Ends the iteration too (close() would wait for an iterator this loop no longer reads).
+    await it.return?.();
+    await msgs.close();
+  } finally {
+    await jsm.streams.delete(name).catch(() => undefined);
+    await nc.close();
+  }
+  return { insertOneMs: median(inserts), ackedPublishMs: median(acked), jetStreamLegMs: median(legs) };
+}
+
 /** MongoDB protocol: insertOne sequential, insertOne with 64 in flight, insertMany of 500. */
 async function mongoLimits(mongoUrl: string, n: number): Promise<Record<string, number>> {
   const client = await new MongoClient(mongoUrl, { maxPoolSize: 100 }).connect();
@@ -157,11 +231,7 @@ async function mongoLimits(mongoUrl: string, n: number): Promise<Record<string, 
       docsInCollectionAtLookup: count,
     };
   } finally {
-    await client
-      .db(dbName)
-      .dropDatabase()
-      .catch(() => undefined);
-    await client.close();
+    await dropAndClose(client, dbName);
   }
 }
 

@@ -35,7 +35,7 @@ const machine = setup({
       activity: 'fetchPage',
       input: ({ item }) => ({ url: item }),
       concurrency: 5,
-      completion: 'all',
+      completion: 'all', // or 'failFast', 'firstSuccessful', { minSuccessful: 8, toleratedFailureCount: 2 }...
       resultKey: 'pages', // a BatchResult<Page>: results in item order, errors, counts
       onDone: 'building',
     }),

@@ -4,7 +4,17 @@
  * the CLI. Every mistake is a UsageError (exit code 2) before anything connects.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { COMMANDS, CONNECTION, type CommandSpec, NATS_SECURITY, PROCESS, type Settings } from './commands.js';
+import { SquallError } from '../../shared/errors.js';
+import { payloadCodecsFrom } from '../../shared/payload/config.js';
+import {
+  COMMANDS,
+  CONNECTION,
+  type CommandSpec,
+  NATS_SECURITY,
+  PAYLOAD_CODECS,
+  PROCESS,
+  type Settings,
+} from './commands.js';
 import { type At, natsSecurityFrom, type Setting } from './settings.js';
 import { type CliCommand, type CommandKind, type Env, type ParsedCli, UsageError } from './types.js';
 
@@ -32,7 +42,13 @@ export function parseCli(argv: readonly string[], env: Env = {}): ParsedCli {
   const nats = natsSecurityFrom(readSettings('', NATS_SECURITY, parsed.values, [], env));
   const connection = { ...readSettings('', CONNECTION, parsed.values, [], env), ...(nats ? { nats } : {}) };
   const processSettings = readSettings('', PROCESS, parsed.values, [], env);
-  const cli = (command: CliCommand): ParsedCli => ({ command, connection, ...processSettings });
+  const codecs = codecsFrom(readSettings('', PAYLOAD_CODECS, parsed.values, [], env));
+  const cli = (command: CliCommand): ParsedCli => ({
+    command,
+    connection,
+    ...processSettings,
+    ...(codecs.length > 0 ? { codecs } : {}),
+  });
   if (parsed.values.help === true || kind === 'help') return cli({ kind: 'help' });
 
   const names = positionalNames(spec);
@@ -47,6 +63,16 @@ export function parseCli(argv: readonly string[], env: Env = {}): ParsedCli {
   return cli(spec.build ? spec.build(values) : ({ kind, ...values } as CliCommand));
 }
 
+/** The payload codecs asked for; a wrong key or setting is a usage error naming it (never the key). */
+function codecsFrom(settings: Parameters<typeof payloadCodecsFrom>[0]): ReturnType<typeof payloadCodecsFrom> {
+  try {
+    return payloadCodecsFrom(settings);
+  } catch (err) {
+    if (err instanceof SquallError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 function isCommandKind(name: string): name is CommandKind {
   return Object.hasOwn(COMMANDS, name);
 }
@@ -54,7 +80,7 @@ function isCommandKind(name: string): name is CommandKind {
 /** The parseArgs options of a command: its own flags, the connection flags and --help. */
 function parseArgsOptions(spec: CommandSpec): NonNullable<ParseArgsConfig['options']> {
   const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
-  const shared = [...Object.values(CONNECTION), ...Object.values(NATS_SECURITY)];
+  const shared = [...Object.values(CONNECTION), ...Object.values(NATS_SECURITY), ...Object.values(PAYLOAD_CODECS)];
   for (const s of [...shared, ...Object.values(spec.settings)] as Setting<unknown>[]) {
     if (s.flag !== undefined) options[s.flag] = { type: s.kind.type, ...(s.kind.multiple ? { multiple: true } : {}) };
   }

@@ -3,6 +3,7 @@
  * whose reply is printed as JSON lines (or, with --table, as a short human table).
  */
 import type { HistoryCommit, SquallClient } from '../../shared/client/index.js';
+import { parseDebounce, parseSingleton } from '../../shared/flow/spec.js';
 import { DEFAULT_NATS_URL } from '../common/options.js';
 import type { CliIO } from './io.js';
 import { type CliCommand, type CommandOf, type Connection, UsageError } from './types.js';
@@ -37,6 +38,17 @@ export async function runClientCommand(client: SquallClient, command: CliCommand
       return 0;
     case 'terminate':
       out(await client.terminate(command.workflowId, command.reason));
+      return 0;
+    case 'branch': {
+      const { workflowId, atSeq, runId, newWorkflowId, allowOpen } = command;
+      out(await client.branch(workflowId, { atSeq, runId, newWorkflowId, allowOpen }));
+      return 0;
+    }
+    case 'reset':
+      out(await client.reset(command.workflowId, { atSeq: command.atSeq, runId: command.runId }));
+      return 0;
+    case 'resume':
+      out(await client.resume(command.workflowId, { runId: command.runId }));
       return 0;
     case 'query':
       out(await client.query(command.workflowId));
@@ -78,10 +90,22 @@ export async function runClientCommand(client: SquallClient, command: CliCommand
     case 'fail-callback':
       out(await client.failCallback(command.token, command.error));
       return 0;
+    case 'heartbeat-callback':
+      out(await client.heartbeatCallback(command.token));
+      return 0;
     case 'schedule': {
       const { runSchedule } = await import('./schedule-command.js');
       return await runSchedule(client, command, io);
     }
+    case 'event':
+      out(
+        await client.publishEvent(
+          command.key,
+          command.payload,
+          command.eventId === undefined ? {} : { eventId: command.eventId },
+        ),
+      );
+      return 0;
     case 'schedules': {
       const { listSchedules } = await import('./schedule-command.js');
       return await listSchedules(client, io);
@@ -106,6 +130,12 @@ async function runStart(client: SquallClient, command: CommandOf<'start'>, io: C
     ...(command.idReusePolicy === undefined ? {} : { idReusePolicy: command.idReusePolicy }),
     ...(command.memo === undefined ? {} : { memo: command.memo }),
     ...(command.searchAttributes === undefined ? {} : { searchAttributes: command.searchAttributes }),
+    ...(command.debounce === undefined ? {} : { debounce: parseDebounce(command.debounce, '--debounce') }),
+    ...(command.singleton === undefined ? {} : { singleton: parseSingleton(command.singleton, '--singleton') }),
+    ...(command.priority === undefined ? {} : { priority: command.priority }),
+    ...(command.runTimeoutMs === undefined ? {} : { runTimeoutMs: command.runTimeoutMs }),
+    ...(command.executionTimeoutMs === undefined ? {} : { executionTimeoutMs: command.executionTimeoutMs }),
+    ...(command.retentionMs === undefined ? {} : { retentionMs: command.retentionMs }),
   };
   const started =
     command.signal !== undefined && command.workflowId !== undefined

@@ -8,6 +8,7 @@ import type { IdReusePolicy } from '../../shared/client/index.js';
 import type { RunStatus } from '../../shared/history/events.js';
 import type { LogLevel } from '../../shared/log.js';
 import { DEFAULT_PREFIX } from '../../shared/names.js';
+import type { PayloadCodecSettings } from '../../shared/payload/config.js';
 import { DEFAULT_DB, DEFAULT_MONGO_URL, DEFAULT_NATS_URL } from '../common/options.js';
 import {
   checkToken,
@@ -24,7 +25,9 @@ import {
   port,
   positiveInt,
   prefix,
+  priority,
   type Setting,
+  streamReplicas as streamReplicasKind,
   text,
   toggle,
   token,
@@ -32,6 +35,8 @@ import {
 import type { CliCommand, CommandKind, CommandOf, Connection, NatsFlags, ReplaySource, ScheduleOp } from './types.js';
 import { SCHEDULE_OPS, UsageError } from './types.js';
 
+/** The console's port (`squall ui`, and `squall dev` without --sample). */
+export const DEFAULT_UI_PORT = 4800;
 /** The sample workflow module `dev` runs when none is given. */
 export const SAMPLE_WORKFLOWS = 'examples/order/workflows.ts';
 /** The sample activity module `dev` runs when none is given. */
@@ -93,66 +98,112 @@ const moduleFlag = (flag: string, env?: string): Setting<string> => ({
   ...(env === undefined ? {} : { env }),
 });
 const healthPort: Setting<number> = { kind: port, flag: 'health-port', env: 'SQUALL_HEALTH_PORT', placeholder: 'N' };
+/** Replicas of the streams the service creates (or, when set, updates); unset keeps what exists. */
+const streamReplicas: Setting<number> = {
+  kind: streamReplicasKind,
+  flag: 'stream-replicas',
+  env: 'SQUALL_STREAM_REPLICAS',
+  placeholder: 'N',
+};
 const workflowIdArg: Setting<string> = { kind: token('workflowId'), positional: 'workflowId' };
 const runIdFlag: Setting<string> = { kind: token('runId'), flag: 'run' };
 const reason: Setting<string> = { kind: text, flag: 'reason' };
 const table: Setting<boolean> = { kind: toggle, flag: 'table' };
+const atSeqFlag: Setting<number> = { kind: positiveInt, flag: 'at', placeholder: '<seq>', required: true };
 
 /** The commands, in the order `squall help` lists them. */
 export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
   router: {
     section: 'services',
-    synopsis: 'squall router --workflows <module> [--activities <module>] [--health-port N]',
+    synopsis:
+      'squall router --workflows <module> [--activities <module>] [--stream-replicas N] [--cache-mb N] [--cache-ttl-ms N] [--retention-ms N] [--sweep-interval-ms N] [--ack-wait-ms N] [--health-port N]',
     help: [
       'decide runs of the workflows the module exports (.ts or .js)',
       '--activities: the module of the activities the workflows declare inline (the router runs them)',
+      '--stream-replicas: JetStream replicas of the streams (1; 3 on a NATS cluster); unset keeps those that exist',
+      '--cache-mb: memory budget of the hot-run cache (waiting runs evicted first); unset: 10,000 runs',
+      '--cache-ttl-ms: runs not decided for this long leave the cache; unset: none',
+      "--retention-ms: how long closed runs' history is kept when their start set none; unset: 30 days",
+      '--sweep-interval-ms: how often closed runs past their retention are swept; unset: 60000',
+      '--ack-wait-ms: how long an input a router took and did not ack waits before redelivery; unset: 30000',
     ],
     settings: {
       workflows: moduleFlag('workflows', 'SQUALL_WORKFLOWS'),
       activities: { kind: text, flag: 'activities', placeholder: '<module>' },
+      streamReplicas,
+      cacheMb: { kind: positiveInt, flag: 'cache-mb', env: 'SQUALL_ROUTER_CACHE_MB', placeholder: 'N' },
+      cacheTtlMs: { kind: positiveInt, flag: 'cache-ttl-ms', env: 'SQUALL_ROUTER_CACHE_TTL_MS', placeholder: 'N' },
+      retentionMs: { kind: positiveInt, flag: 'retention-ms', env: 'SQUALL_RETENTION_MS', placeholder: 'N' },
+      sweepIntervalMs: {
+        kind: positiveInt,
+        flag: 'sweep-interval-ms',
+        env: 'SQUALL_SWEEP_INTERVAL_MS',
+        placeholder: 'N',
+      },
+      ackWaitMs: { kind: positiveInt, flag: 'ack-wait-ms', env: 'SQUALL_ROUTER_ACK_WAIT_MS', placeholder: 'N' },
       healthPort,
       fault: { kind: fault, env: 'SQUALL_FAULT' },
     },
   },
   executor: {
     section: 'services',
-    synopsis: 'squall executor --activities <module> [--concurrency N] [--health-port N]',
+    synopsis:
+      'squall executor --activities <module> [--concurrency N] [--ack-wait-ms N] [--stream-replicas N] [--health-port N]',
     help: ['run the activities the module exports'],
     settings: {
       activities: moduleFlag('activities', 'SQUALL_ACTIVITIES'),
       concurrency: { kind: positiveInt, flag: 'concurrency', env: 'SQUALL_CONCURRENCY', placeholder: 'N' },
+      ackWaitMs: { kind: positiveInt, flag: 'ack-wait-ms', env: 'SQUALL_ACK_WAIT_MS', placeholder: 'N' },
+      streamReplicas,
       healthPort,
     },
   },
   timer: {
     section: 'services',
-    synopsis: 'squall timer [--health-port N]',
+    synopsis: 'squall timer [--stream-replicas N] [--health-port N]',
     help: ['fire durable timers'],
-    settings: { healthPort },
+    settings: { streamReplicas, healthPort },
   },
   dev: {
     section: 'services',
-    synopsis: 'squall dev [--workflows <module>] [--activities <module>] [--sample]',
+    synopsis: 'squall dev [--workflows <module>] [--activities <module>] [--sample] [--ui-port N]',
     help: [
       'router + executor + timer in one process, on a local nats-server and MongoDB started for',
       'the session when NATS_URL / MONGO_URL are not set. Default modules: the sample order',
       'workflow. --sample runs one order end to end, prints its history and output, and exits.',
+      'Without --sample it also serves the console (squall ui) on --ui-port and prints its URL.',
     ],
     settings: {
       workflows: { kind: text, flag: 'workflows', env: 'SQUALL_WORKFLOWS', default: SAMPLE_WORKFLOWS },
       activities: { kind: text, flag: 'activities', env: 'SQUALL_ACTIVITIES', default: SAMPLE_ACTIVITIES },
       sample: { kind: toggle, flag: 'sample', default: false },
+      uiPort: { kind: port, flag: 'ui-port', env: 'SQUALL_UI_PORT', placeholder: 'N', default: DEFAULT_UI_PORT },
+    },
+  },
+  ui: {
+    section: 'services',
+    synopsis: 'squall ui [--port N] [--host <addr>]',
+    help: [
+      'the web console: runs list, each run as a live statechart with its history, signals,',
+      'cancel/terminate, bulk terminate. Binds 127.0.0.1 by default; it has no login of its own.',
+    ],
+    settings: {
+      port: { kind: port, flag: 'port', env: 'SQUALL_UI_PORT', placeholder: 'N', default: DEFAULT_UI_PORT },
+      host: { kind: text, flag: 'host', env: 'SQUALL_UI_HOST', placeholder: '<addr>', default: '127.0.0.1' },
     },
   },
   start: {
     section: 'runs',
     synopsis:
-      "squall start <type> [--input '<json>'] [--id <workflowId>] [--policy <idReusePolicy>] [--signal '<json event>'] [--memo '<json>'] [--attr key=value]... [--wait [--timeout <ms>]]",
+      'squall start <type> [--input \'<json>\'] [--id <workflowId>] [--policy <idReusePolicy>] [--signal \'<json event>\'] [--memo \'<json>\'] [--attr key=value]... [--debounce \'{"key":..,"windowMs":..}\'] [--singleton \'{"key":..,"mode":"skip|queue"}\'] [--priority <1-5>] [--run-timeout-ms N] [--execution-timeout-ms N] [--retention-ms N] [--wait [--timeout <ms>]]',
     help: [
       'idReusePolicy: returnExisting (default), rejectWhileOpen, allowAfterClose, rejectDuplicate',
+      '--debounce / --singleton / --priority: flow control of the start (docs/flow-control.md)',
       '--signal (needs --id): signal-with-start; signals the open run of the id, or starts one',
       'and signals it; prints {workflowId, runId, started}',
       '--attr / --where values: numbers and true/false are typed, anything else is a string',
+      '--run-timeout-ms / --execution-timeout-ms: the run fails with TIMEOUT when open past them;',
+      '--retention-ms: how long its history is kept once closed (docs/workflows.md#run-timeouts-and-retention)',
     ],
     settings: {
       workflowType: { kind: token('workflowType'), positional: 'workflowType' },
@@ -172,6 +223,12 @@ export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
       },
       memo: { kind: jsonObject, flag: 'memo' },
       searchAttributes: { kind: keyValues, flag: 'attr' },
+      debounce: { kind: jsonObject, flag: 'debounce' },
+      singleton: { kind: jsonObject, flag: 'singleton' },
+      priority: { kind: priority, flag: 'priority' },
+      runTimeoutMs: { kind: positiveInt, flag: 'run-timeout-ms', placeholder: 'N' },
+      executionTimeoutMs: { kind: positiveInt, flag: 'execution-timeout-ms', placeholder: 'N' },
+      retentionMs: { kind: positiveInt, flag: 'retention-ms', placeholder: 'N' },
     },
   },
   signal: {
@@ -191,6 +248,33 @@ export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
     synopsis: 'squall terminate <workflowId> [--reason <text>]',
     help: ['end the run now, without asking its machine; children get their parent close policy'],
     settings: { workflowId: workflowIdArg, reason },
+  },
+  branch: {
+    section: 'runs',
+    synopsis: 'squall branch <workflowId> --at <seq> [--run <runId>] [--new-id <workflowId>] [--allow-open]',
+    help: [
+      "a new run whose history is the run's up to commit <seq> (see squall history), then live;",
+      '--allow-open: the source may still be open (it goes on too). Prints {workflowId, runId, created}',
+    ],
+    settings: {
+      workflowId: workflowIdArg,
+      atSeq: atSeqFlag,
+      runId: runIdFlag,
+      newWorkflowId: { kind: token('workflowId'), flag: 'new-id' },
+      allowOpen: { kind: toggle, flag: 'allow-open', default: false },
+    },
+  },
+  reset: {
+    section: 'runs',
+    synopsis: 'squall reset <workflowId> --at <seq> [--run <runId>]',
+    help: ['like branch, on the same workflowId: its open run is terminated first'],
+    settings: { workflowId: workflowIdArg, atSeq: atSeqFlag, runId: runIdFlag },
+  },
+  resume: {
+    section: 'runs',
+    synopsis: 'squall resume <workflowId> [--run <runId>]',
+    help: ['a failed run again, from its last commit before the failure, as a new run of the workflowId'],
+    settings: { workflowId: workflowIdArg, runId: runIdFlag },
   },
   query: {
     section: 'runs',
@@ -290,6 +374,12 @@ export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
       error: code === undefined ? { message } : { message, code },
     }),
   },
+  'heartbeat-callback': {
+    section: 'runs',
+    synopsis: 'squall heartbeat-callback <token>',
+    help: ["restart a callback's heartbeat window (heartbeatTimeoutMs) while the outside work goes on"],
+    settings: { token: { kind: text, positional: 'token' } },
+  },
   schedule: {
     section: 'runs',
     synopsis: `squall schedule <${SCHEDULE_OPS.join('|')}> <id> [--spec '<json>'] [--from <time>] [--to <time>]`,
@@ -311,6 +401,20 @@ export const COMMANDS: { readonly [K in CommandKind]: SpecOf<K> } = {
     synopsis: 'squall schedules',
     help: ['one line per schedule: its spec and its progress'],
     settings: {},
+  },
+  event: {
+    section: 'runs',
+    synopsis: "squall event <publish> <key> [--payload '<json>'] [--id <eventId>]",
+    help: [
+      'a user event: every run waiting on the key whose filter matches takes it once (docs/events.md);',
+      'prints {eventId, seq}',
+    ],
+    settings: {
+      op: { kind: oneOf(['publish'] as const), positional: 'op' },
+      key: { kind: token('eventKey'), positional: 'key' },
+      payload: { kind: json, flag: 'payload' },
+      eventId: { kind: token('eventKey'), flag: 'id' },
+    },
   },
   help: { section: 'runs', synopsis: 'squall help', help: [], settings: {} },
 };
@@ -366,6 +470,22 @@ export const NATS_SECURITY: Settings<NatsFlags> = {
   tlsCa: { kind: text, flag: 'nats-tls-ca', env: 'SQUALL_NATS_TLS_CA', placeholder: '<file>' },
   tlsCert: { kind: text, flag: 'nats-tls-cert', env: 'SQUALL_NATS_TLS_CERT', placeholder: '<file>' },
   tlsKey: { kind: text, flag: 'nats-tls-key', env: 'SQUALL_NATS_TLS_KEY', placeholder: '<file>' },
+};
+
+/**
+ * Payload codecs (docs/security.md#payload-encryption): every command takes them, services and
+ * client commands alike, so what one seals the others open. Keys inline only by environment
+ * (flags show in `ps`).
+ */
+export const PAYLOAD_CODECS: Settings<PayloadCodecSettings> = {
+  encryptionKeys: { kind: text, env: 'SQUALL_ENCRYPTION_KEYS' },
+  encryptionKeyFile: {
+    kind: text,
+    flag: 'encryption-key-file',
+    env: 'SQUALL_ENCRYPTION_KEY_FILE',
+    placeholder: '<file>',
+  },
+  compression: { kind: text, flag: 'compression', env: 'SQUALL_COMPRESSION', placeholder: 'deflate|none' },
 };
 
 /** Settings of the whole process that only the environment gives. */

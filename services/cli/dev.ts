@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HistoryCommit, SquallClient } from '../../shared/client/index.js';
 import { SquallError } from '../../shared/errors.js';
-import { createLogger, type LogLevel, redactUrl } from '../../shared/log.js';
+import { createLogger, type Logger, type LogLevel, redactUrl } from '../../shared/log.js';
 import { allCommits, withClient } from './client-commands.js';
 import { historyTable } from './history-table.js';
 import type { CliIO } from './io.js';
@@ -75,7 +75,9 @@ export async function runDev(
       activities: activities.map((a) => a.name),
     };
     if (!command.sample) {
-      io.stdout(JSON.stringify(ready));
+      const ui = await startDevUi(connection, command.uiPort, log);
+      if (ui) handles.push(ui);
+      io.stdout(JSON.stringify({ ...ready, ...(ui ? { console: ui.url } : {}) }));
       return await serveUntilSignal(handles, io, log);
     }
     const interrupted = io.shutdownSignal().then((sig) => {
@@ -85,6 +87,21 @@ export async function runDev(
     return await Promise.race([withClient(connection, (client) => runSample(client, io)), interrupted]);
   } finally {
     await cleanup();
+  }
+}
+
+/** The console for the dev session; a port in use is a warning, not a reason to stop the engine. */
+async function startDevUi(
+  connection: Connection,
+  port: number,
+  log: Logger,
+): Promise<(Stoppable & { url: string }) | undefined> {
+  const { startUi } = await import('./ui-command.js');
+  try {
+    return await startUi(connection, port, '127.0.0.1', log);
+  } catch (err) {
+    log.warn('dev: the console did not start (try --ui-port)', { err });
+    return undefined;
   }
 }
 

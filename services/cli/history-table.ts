@@ -3,7 +3,7 @@
  * one row per event with its commit's time, activity attempts and errors.
  */
 import type { HistoryCommit } from '../../shared/client/index.js';
-import type { HistoryEvent } from '../../shared/history/events.js';
+import type { HistoryEvent, RunOrigin } from '../../shared/history/events.js';
 
 /**
  * A short human table of a run's history: one row per event, in order, with the commit's time
@@ -33,6 +33,10 @@ export function historyTable(commits: readonly HistoryCommit[]): string[] {
   );
 }
 
+function originText(o: RunOrigin): string {
+  return `${o.kind} of ${o.workflowId} run ${o.runId} at commit ${o.atSeq}`;
+}
+
 /** `HH:MM:SS.mmm` in UTC. */
 export function timeOfDay(at: number): string {
   return new Date(at).toISOString().slice(11, 23);
@@ -41,7 +45,9 @@ export function timeOfDay(at: number): string {
 function eventDetail(e: HistoryEvent): string {
   switch (e.type) {
     case 'RunStarted':
-      return `${e.workflowType}@${e.version} input=${short(e.input)}`;
+      return `${e.workflowType}@${e.version} input=${short(e.input)}${e.origin ? ` ${originText(e.origin)}` : ''}`;
+    case 'RunBranched':
+      return `live from here: ${originText(e.origin)}`;
     case 'ActivityScheduled':
       return `#${e.activitySeq} ${e.activity}`;
     case 'ActivityCompleted':
@@ -64,7 +70,7 @@ function eventDetail(e: HistoryEvent): string {
     case 'TimerFired':
       return `#${e.timerSeq}${ignored(e.ignored)}`;
     case 'SignalReceived':
-      return `${e.signal.type}${e.deferred ? ' (deferred)' : ''}${ignored(e.ignored)}`;
+      return `${e.signal.type}${labelOf(e.signal)}${e.deferred ? ' (deferred)' : ''}${ignored(e.ignored)}`;
     case 'EventEmitted':
       return e.event.type;
     case 'SideEffectRecorded':
@@ -107,4 +113,10 @@ function ignored(reason: string | undefined): string {
 function short(value: unknown): string {
   const text = JSON.stringify(value) ?? 'undefined';
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** A user event's wait label (docs/events.md), as ` [label]`. */
+function labelOf(signal: object): string {
+  const label = (signal as { label?: unknown }).label;
+  return typeof label === 'string' ? ` [${label}]` : '';
 }

@@ -5,7 +5,9 @@
  */
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../shared/log.js';
+import { usePayloadCodecs } from '../../shared/payload/codec.js';
 import type { ServiceHealth } from '../common/service.js';
+import { startTracing, TRACED_COMMANDS, type TracingHandle } from '../common/tracing-sdk.js';
 import { parseCli } from './args.js';
 import { type CliIO, errorLine, processIO } from './io.js';
 import { type Stoppable, serveUntilSignal } from './serve.js';
@@ -22,11 +24,17 @@ export async function main(argv: readonly string[], env: Env = process.env, io: 
     io.stderr(errorLine(err));
     return 2;
   }
+  // One set of payload codecs per process: services seal what they write, clients open it.
+  if (cli.codecs) usePayloadCodecs(cli.codecs);
+  let tracing: TracingHandle | undefined;
   try {
+    if (TRACED_COMMANDS.has(cli.command.kind)) tracing = await startTracing(cli.command.kind, env);
     return await run(cli, io);
   } catch (err) {
     io.stderr(errorLine(err));
     return 1;
+  } finally {
+    await tracing?.shutdown();
   }
 }
 
@@ -43,6 +51,10 @@ async function run(cli: ParsedCli, io: CliIO): Promise<number> {
     case 'dev': {
       const { runDev } = await import('./dev.js');
       return await runDev(command, connection, cli.logLevel, io);
+    }
+    case 'ui': {
+      const { runUi } = await import('./ui-command.js');
+      return await runUi(command, connection, createLogger({ level: cli.logLevel ?? 'info' }), io);
     }
     case 'replay': {
       const { runReplay } = await import('./replay.js');
@@ -96,7 +108,18 @@ async function startService(command: ServiceCommand, c: Connection, log: Logger)
       const workflows = await loadWorkflows(command.workflows);
       const activities = command.activities === undefined ? [] : await loadActivities(command.activities);
       const { startRouter } = await import('../router/router.js');
-      const opts = routerOptionsFrom(c, { workflows, activities, log });
+      const { streamReplicas, cacheMb, cacheTtlMs, retentionMs, sweepIntervalMs, ackWaitMs } = command;
+      const opts = routerOptionsFrom(c, {
+        workflows,
+        activities,
+        log,
+        streamReplicas,
+        cacheMb,
+        cacheTtlMs,
+        retentionMs,
+        sweepIntervalMs,
+        ackWaitMs,
+      });
       if (!command.fault) return await startRouter(opts);
       const { withRouterFaults } = await import('../router/faults.js');
       return await withRouterFaults(routerFaultHooks(command.fault, log))(opts);
@@ -104,11 +127,19 @@ async function startService(command: ServiceCommand, c: Connection, log: Logger)
     case 'executor': {
       const activities = await loadActivities(command.activities);
       const { startExecutor } = await import('../executor/executor.js');
-      return await startExecutor(executorOptionsFrom(c, { activities, log, concurrency: command.concurrency }));
+      return await startExecutor(
+        executorOptionsFrom(c, {
+          activities,
+          log,
+          concurrency: command.concurrency,
+          ackWaitMs: command.ackWaitMs,
+          streamReplicas: command.streamReplicas,
+        }),
+      );
     }
     case 'timer': {
       const { startTimer } = await import('../timer/timer.js');
-      return await startTimer(timerOptionsFrom(c, { log }));
+      return await startTimer(timerOptionsFrom(c, { log, streamReplicas: command.streamReplicas }));
     }
   }
 }

@@ -15,6 +15,18 @@ import type { Connection, RouterFault } from './types.js';
 /** What a router started by the CLI runs with, besides where the servers are. */
 export interface RouterSettings {
   workflows: WorkflowDefinition[];
+  /** `--stream-replicas`: replicas of the streams. @default unset (new streams R1, existing ones kept) */
+  streamReplicas?: number | undefined;
+  /** `--cache-mb`: the run cache's budget in MiB (RouterOptions.runCacheBytes). @default unset (10,000 runs) */
+  cacheMb?: number | undefined;
+  /** `--cache-ttl-ms`: RouterOptions.runCacheTtlMs. @default unset (none) */
+  cacheTtlMs?: number | undefined;
+  /** `--retention-ms`: RouterOptions.retentionMs. @default unset (30 days) */
+  retentionMs?: number | undefined;
+  /** `--sweep-interval-ms`: RouterOptions.retentionSweepIntervalMs. @default unset (60_000) */
+  sweepIntervalMs?: number | undefined;
+  /** `--ack-wait-ms`: RouterOptions.ackWaitMs. @default unset (30_000) */
+  ackWaitMs?: number | undefined;
   /** The activities the router runs inline (see RouterOptions.activities). @default [] */
   activities?: ActivityDefinition[];
   log: Logger;
@@ -30,14 +42,26 @@ export function routerOptionsFrom(c: Connection, s: RouterSettings): RouterOptio
     dbName: c.dbName,
     workflows: s.workflows,
     ...(s.activities === undefined || s.activities.length === 0 ? {} : { activities: s.activities }),
+    ...streamsFrom(s.streamReplicas),
+    ...(s.cacheMb === undefined ? {} : { runCacheBytes: s.cacheMb * 1024 * 1024 }),
+    ...(s.cacheTtlMs === undefined ? {} : { runCacheTtlMs: s.cacheTtlMs }),
+    ...(s.retentionMs === undefined ? {} : { retentionMs: s.retentionMs }),
+    ...(s.sweepIntervalMs === undefined ? {} : { retentionSweepIntervalMs: s.sweepIntervalMs }),
+    ...(s.ackWaitMs === undefined ? {} : { ackWaitMs: s.ackWaitMs }),
     log: s.log,
   };
 }
 
-/** The executor's options: NATS, its activities and, when given, its concurrency. */
+/** The executor's options: NATS, its activities and, when given, its concurrency and ack wait. */
 export function executorOptionsFrom(
   c: Connection,
-  s: { activities: ActivityDefinition[]; log: Logger; concurrency?: number | undefined },
+  s: {
+    activities: ActivityDefinition[];
+    log: Logger;
+    concurrency?: number | undefined;
+    ackWaitMs?: number | undefined;
+    streamReplicas?: number | undefined;
+  },
 ): ExecutorStartOptions {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
@@ -46,19 +70,30 @@ export function executorOptionsFrom(
     activities: s.activities,
     log: s.log,
     ...(s.concurrency === undefined ? {} : { concurrency: s.concurrency }),
+    ...(s.ackWaitMs === undefined ? {} : { ackWaitMs: s.ackWaitMs }),
+    ...streamsFrom(s.streamReplicas),
   };
 }
 
-/** The timer's options: the connection alone. */
-export function timerOptionsFrom(c: Connection, s: { log: Logger }): Partial<TimerServiceOptions> {
+/** The timer's options: the connection, and the stream replicas when set. */
+export function timerOptionsFrom(
+  c: Connection,
+  s: { log: Logger; streamReplicas?: number | undefined },
+): Partial<TimerServiceOptions> {
   return {
     natsUrl: c.natsUrl ?? DEFAULT_NATS_URL,
     ...(c.nats ? { nats: c.nats } : {}),
     mongoUrl: c.mongoUrl ?? DEFAULT_MONGO_URL,
     prefix: c.prefix,
     dbName: c.dbName,
+    ...streamsFrom(s.streamReplicas),
     log: s.log,
   };
+}
+
+/** `streams: { replicas }` when `--stream-replicas` was given; nothing otherwise (existing streams keep theirs). */
+function streamsFrom(replicas: number | undefined): { streams?: { replicas: number } } {
+  return replicas === undefined ? {} : { streams: { replicas } };
 }
 
 /**

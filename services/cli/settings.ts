@@ -3,8 +3,10 @@
  * flag, a positional, an environment variable, a default) and which kind of value it is; a kind
  * turns the raw text into a checked value or throws a UsageError whose message names the flag.
  */
+
 import type { NatsAuth, NatsSecurity, NatsTls } from '../../shared/bus/auth.js';
 import { validateSearchAttributes } from '../../shared/engine/search-attributes.js';
+import { checkPriority } from '../../shared/flow/priority.js';
 import type { SearchAttributes, SignalEvent } from '../../shared/history/events.js';
 import { LOG_LEVELS, type LogLevel } from '../../shared/log.js';
 import { type TokenKind, validatePrefix, validateToken } from '../../shared/names.js';
@@ -55,6 +57,29 @@ export const toggle: ValueKind<boolean> = { type: 'boolean', parse: () => true }
 
 /** A positive safe integer in decimal digits. */
 export const positiveInt: ValueKind<number> = { type: 'string', parse: parsePositiveInt };
+
+/** JetStream stream replicas: 1 to 5 (JetStream's bound; more than 1 needs a NATS cluster). */
+export const streamReplicas: ValueKind<number> = {
+  type: 'string',
+  parse(raw, at) {
+    const n = parsePositiveInt(raw, at);
+    if (n > 5) throw new UsageError(`${at.command}: ${at.what} must be from 1 to 5 (JetStream's limit), got ${n}`);
+    return n;
+  },
+};
+
+/** A run's priority: an integer from 1 (lowest) to 5 (highest), checked as the client checks it. */
+export const priority: ValueKind<number> = {
+  type: 'string',
+  parse(raw, at) {
+    const n = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    try {
+      return checkPriority(at.what, n);
+    } catch (err) {
+      throw new UsageError(`${at.command}: ${(err as Error).message}`);
+    }
+  },
+};
 
 /** A TCP port to listen on. */
 export const port: ValueKind<number> = {

@@ -6,6 +6,7 @@ import type { NatsSecurity } from '../../shared/bus/auth.js';
 import type { IdReusePolicy } from '../../shared/client/index.js';
 import type { RunStatus, SearchAttributes, SignalEvent } from '../../shared/history/events.js';
 import type { LogLevel } from '../../shared/log.js';
+import type { PayloadCodec } from '../../shared/payload/codec.js';
 
 /** A mistake in the command line or in the environment the CLI reads: exit code 2. */
 export class UsageError extends Error {
@@ -57,10 +58,35 @@ export type ReplaySource = { file: string } | { workflowId: string; runId?: stri
 /** A parsed command line's command. */
 export type CliCommand =
   | { kind: 'help' }
-  | { kind: 'router'; workflows: string; activities?: string; healthPort?: number; fault?: RouterFault }
-  | { kind: 'executor'; activities: string; concurrency?: number; healthPort?: number }
-  | { kind: 'timer'; healthPort?: number }
-  | { kind: 'dev'; workflows: string; activities: string; sample: boolean }
+  | {
+      kind: 'router';
+      workflows: string;
+      activities?: string;
+      streamReplicas?: number;
+      /** `--cache-mb`: the run cache's memory budget, in MiB. */
+      cacheMb?: number;
+      /** `--cache-ttl-ms`: the run cache's time to live. */
+      cacheTtlMs?: number;
+      /** `--retention-ms`: the namespace's default retention of closed runs. */
+      retentionMs?: number;
+      /** `--sweep-interval-ms`: how often the retention sweep runs. */
+      sweepIntervalMs?: number;
+      /** `--ack-wait-ms`: the ack wait of the router's consumers. */
+      ackWaitMs?: number;
+      healthPort?: number;
+      fault?: RouterFault;
+    }
+  | {
+      kind: 'executor';
+      activities: string;
+      concurrency?: number;
+      ackWaitMs?: number;
+      streamReplicas?: number;
+      healthPort?: number;
+    }
+  | { kind: 'timer'; streamReplicas?: number; healthPort?: number }
+  | { kind: 'dev'; workflows: string; activities: string; sample: boolean; uiPort: number }
+  | { kind: 'ui'; port: number; host: string }
   | {
       kind: 'start';
       workflowType: string;
@@ -73,10 +99,21 @@ export type CliCommand =
       signal?: SignalEvent;
       memo?: Record<string, unknown>;
       searchAttributes?: SearchAttributes;
+      /** Checked by the client (parseDebounce / parseSingleton). */
+      debounce?: Record<string, unknown>;
+      singleton?: Record<string, unknown>;
+      /** 1 to 5, checked by the parser. */
+      priority?: number;
+      runTimeoutMs?: number;
+      executionTimeoutMs?: number;
+      retentionMs?: number;
     }
   | { kind: 'signal'; workflowId: string; event: SignalEvent }
   | { kind: 'cancel'; workflowId: string; reason?: string }
   | { kind: 'terminate'; workflowId: string; reason?: string }
+  | { kind: 'branch'; workflowId: string; atSeq: number; runId?: string; newWorkflowId?: string; allowOpen: boolean }
+  | { kind: 'reset'; workflowId: string; atSeq: number; runId?: string }
+  | { kind: 'resume'; workflowId: string; runId?: string }
   | { kind: 'query'; workflowId: string }
   | { kind: 'describe'; workflowId: string; runId?: string; table?: boolean }
   | { kind: 'history'; workflowId: string; runId?: string; fromSeq?: number; limit?: number; table?: boolean }
@@ -86,6 +123,7 @@ export type CliCommand =
   | { kind: 'check'; workflows: string; activities?: string; strict: boolean }
   | { kind: 'complete-callback'; token: string; output?: unknown }
   | { kind: 'fail-callback'; token: string; error: { message: string; code?: string } }
+  | { kind: 'heartbeat-callback'; token: string }
   | {
       kind: 'schedule';
       op: ScheduleOp;
@@ -95,7 +133,9 @@ export type CliCommand =
       from?: number;
       to?: number;
     }
-  | { kind: 'schedules' };
+  | { kind: 'schedules' }
+  /** `squall event publish <key>`: a user event for the runs waiting on its key (docs/events.md). */
+  | { kind: 'event'; op: 'publish'; key: string; payload?: unknown; eventId?: string };
 
 /** The operations of `squall schedule`. */
 export const SCHEDULE_OPS = [
@@ -122,4 +162,6 @@ export interface ParsedCli {
   connection: Connection;
   /** From SQUALL_LOG_LEVEL; undefined when unset (services then log at info, `dev --sample` at warn). */
   logLevel?: LogLevel;
+  /** The payload codecs (compression, encryption) the flags and environment ask for; absent = none. */
+  codecs?: PayloadCodec[];
 }

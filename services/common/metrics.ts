@@ -128,7 +128,7 @@ export class ServiceMetrics {
     });
     this.#mongoEvents = new Counter({
       name: 'squall_mongodb_events_total',
-      help: 'MongoDB events of a connection the service owns: heartbeatFailed, unreachable, reachable (again)',
+      help: "MongoDB events of the service's connection (its own, or a given store's): heartbeatFailed, unreachable, reachable (again)",
       labelNames: ['event'],
       registers,
     });
@@ -153,13 +153,17 @@ export class ServiceMetrics {
     })();
   }
 
-  /** Counts the driver's heartbeat failures and changes of reachability; reports `connected`. */
-  watchMongo(mongo: MongoClient, connected: () => boolean): void {
+  /**
+   * Counts the driver's heartbeat failures and changes of reachability of `mongo` (the service's
+   * own client, or the one under a store it was given); reports `connected` (by default, whether
+   * the client's last look found the server reachable). One client per service instance.
+   */
+  watchMongo(mongo: MongoClient, connected?: () => boolean): void {
+    let up = true;
     readGauge(this.registry, 'squall_mongodb_connected', '1 while the MongoDB server is reachable', () =>
-      connected() ? 1 : 0,
+      (connected ? connected() : up) ? 1 : 0,
     );
     const onHeartbeatFailed = (): void => this.mongoEvent('heartbeatFailed');
-    let up = true;
     const onChange = (e: { newDescription: { type: string } }): void => {
       const now = e.newDescription.type !== 'Unknown';
       if (now === up) return;

@@ -4,6 +4,8 @@
  * user (`authorization { users: [...] }` or a user JWT). Built from shared/names.ts, so they follow
  * the subjects and streams the code uses. docs/security.md explains each grant.
  */
+
+import { flowStreamName } from '../../shared/flow/state.js';
 import { DEFAULT_PREFIX, type StreamNames, streamNames, subjects } from '../../shared/names.js';
 
 /** The roles Squall's processes play. */
@@ -23,7 +25,7 @@ export const INBOX_SUBJECTS = '_INBOX.>';
 
 /**
  * The permission set of every role for `prefix`:
- * - client: publish start/signal/cancel/terminate/query/callback, the router API
+ * - client: publish start/signal/cancel/terminate/query/callback and user events, the router API
  *   (describe/history/list) and the schedule API; read completions from the outcomes stream through an ordered
  *   consumer; receive replies and `started` notices. Nothing internal.
  * - router: every subject of its prefix and full JetStream control of its prefix's streams.
@@ -40,11 +42,24 @@ export function natsPermissions(prefix: string = DEFAULT_PREFIX): Record<SquallR
   const all = Object.values(streams);
   const p = s.prefix;
   const readStreamInfo = ['$JS.API.INFO', ...all.map((n) => `$JS.API.STREAM.INFO.${n}`)];
+  // Flow control (docs/flow-control.md): documents in the flow stream, read and compare-and-set by
+  // routers and executors; whichever uses it first creates it.
+  const flow = flowStreamName(prefix);
+  const flowDocs = [
+    `${p}.flow.>`,
+    `$JS.API.STREAM.INFO.${flow}`,
+    `$JS.API.STREAM.CREATE.${flow}`,
+    `$JS.API.STREAM.MSG.GET.${flow}`,
+  ];
+  // Large payloads (docs/storage.md#large-payloads): chunks written to and read from the blobs stream.
+  const blobs = [s.all.blob, `$JS.API.STREAM.MSG.GET.${streams.blobs}`];
   return {
     client: {
       publish: {
         allow: [
           s.all.start,
+          // Starts at a priority level but the default (routers take them by priority).
+          s.all.startLevels,
           s.all.signal,
           s.all.cancel,
           s.all.terminate,
@@ -52,16 +67,21 @@ export function natsPermissions(prefix: string = DEFAULT_PREFIX): Record<SquallR
           s.all.callback,
           s.all.api,
           s.all.schedule,
+          // The console reads the routers' definition graphs and run paths.
+          s.definitions(),
+          // publishEvent(): an acked JetStream publish, its PubAck on the reply inbox.
+          s.all.userEvent,
           // result() and watch() read completions through an ordered (ephemeral) consumer.
           `$JS.API.STREAM.INFO.${streams.outcomes}`,
           ...consumerReader(streams.outcomes),
+          ...blobs,
         ],
       },
       subscribe: { allow: [INBOX_SUBJECTS, `${p}.started.*`] },
     },
     router: {
       publish: {
-        allow: [`${p}.>`, INBOX_SUBJECTS, '$JS.API.INFO', ...all.flatMap(streamAdmin), ...all.map(acks)],
+        allow: [`${p}.>`, INBOX_SUBJECTS, '$JS.API.INFO', ...all.flatMap(streamAdmin), ...all.map(acks), ...flowDocs],
       },
       subscribe: { allow: [`${p}.>`, INBOX_SUBJECTS] },
     },
@@ -77,9 +97,15 @@ export function natsPermissions(prefix: string = DEFAULT_PREFIX): Record<SquallR
           `$JS.API.STREAM.MSG.GET.${streams.notices}`,
           `$JS.API.DIRECT.GET.${streams.notices}`,
           `$JS.API.DIRECT.GET.${streams.notices}.>`,
+          ...blobs,
+          ...flowDocs,
         ],
       },
-      subscribe: { allow: [INBOX_SUBJECTS, s.all.activityCancel, s.health('executor')] },
+      // Waiting tasks hear every write to their key's slots.
+      // ...and prioritised tasks are heard as they are published (services/executor/priority-lanes.ts).
+      subscribe: {
+        allow: [INBOX_SUBJECTS, s.all.activityCancel, s.health('executor'), `${p}.flow.slots.>`, s.all.taskLevels],
+      },
     },
     timer: {
       publish: {
@@ -93,6 +119,7 @@ export function natsPermissions(prefix: string = DEFAULT_PREFIX): Record<SquallR
           INBOX_SUBJECTS,
           ...readStreamInfo,
           ...durableWorker(streams.timers),
+          ...blobs,
         ],
       },
       subscribe: { allow: [INBOX_SUBJECTS, s.health('timer'), s.all.schedule] },

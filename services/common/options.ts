@@ -5,6 +5,7 @@
  */
 import type { NatsSecurity } from '../../shared/bus/auth.js';
 import type { Bus } from '../../shared/bus/connect.js';
+import type { StreamOptions } from '../../shared/bus/streams.js';
 import { type Clock, systemClock } from '../../shared/clock.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { DEFAULT_PREFIX } from '../../shared/names.js';
@@ -27,6 +28,11 @@ export interface BusConnectionOptions {
   bus?: Bus | undefined;
   /** Namespace of subjects, streams and collections. @default 'squall' */
   prefix: string;
+  /**
+   * Stream settings when this service connects (and so ensures the streams) itself, e.g.
+   * `{ replicas: 3 }` on a NATS cluster (docs/scaling.md). @default the stream defaults
+   */
+  streams?: Partial<StreamOptions> | undefined;
 }
 
 /** How a service reaches MongoDB: a URL it connects to and owns, or a store the caller owns. */

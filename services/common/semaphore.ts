@@ -2,6 +2,7 @@
 export class Semaphore {
   #free: number;
   readonly #waiters: Array<() => void> = [];
+  readonly #freeWatchers = new Set<() => void>();
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be >= 1, got ${capacity}`);
@@ -35,6 +36,26 @@ export class Semaphore {
     });
   }
 
+  /**
+   * Waits, taking nothing, until a permit is free and nobody waits for one; resolves false if
+   * `signal` aborts first. For pulls that take their permit only once work arrives.
+   */
+  whenFree(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
+    if (this.#free > 0 && this.#waiters.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const settle = (free: boolean): void => {
+        this.#freeWatchers.delete(onFree);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(free);
+      };
+      const onFree = (): void => settle(true);
+      const onAbort = (): void => settle(false);
+      this.#freeWatchers.add(onFree);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   /** Takes up to `max` permits without waiting (none while others wait); returns how many. */
   tryAcquireUpTo(max: number): number {
     if (this.#waiters.length > 0) return 0;
@@ -51,5 +72,6 @@ export class Semaphore {
       else if (this.#free < this.capacity) this.#free++;
       else throw new Error('semaphore released more permits than it holds');
     }
+    if (this.#free > 0) for (const watcher of [...this.#freeWatchers]) watcher();
   }
 }

@@ -158,6 +158,8 @@ export async function connectStore(o: {
   signal?: AbortSignal;
   /** Counts the client's heartbeat failures and reachability changes. @default none */
   metrics?: ServiceMetrics;
+  /** Retention of closed runs whose start gave none (StoreOptions.retentionMs). @default 30 days */
+  retentionMs?: number;
 }): Promise<OwnedStore> {
   // Short server selection: an operation fails fast (retryable) while the server is away, and the
   // callers' own backoff paces the retries. Heartbeats every 5 s notice an outage while idle.
@@ -172,7 +174,11 @@ export async function connectStore(o: {
   // A failed heartbeat or a network error in any operation turns the server's description Unknown.
   mongo.on('serverDescriptionChanged', (e) => onChange(e.newDescription.type !== 'Unknown'));
   o.metrics?.watchMongo(mongo, () => connected);
-  const store = createMongoStore(mongo, { dbName: o.dbName, collectionPrefix: o.collectionPrefix });
+  const store = createMongoStore(mongo, {
+    dbName: o.dbName,
+    collectionPrefix: o.collectionPrefix,
+    ...(o.retentionMs === undefined ? {} : { retentionMs: o.retentionMs }),
+  });
   try {
     await retryWithBackoff(
       async () => {

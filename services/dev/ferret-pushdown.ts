@@ -35,6 +35,7 @@
  *   reads generations by `_id`), the leading key of both collections' indexes.
  * - `bucket`: timers — a bucket's timers and leases (claims), its pending ones (marks) and its
  *   cancelled ones (see shared/store/timer-walk.ts).
+ * - `eventKey`: event waits — the runs waiting on a user event's key (shared/store/events.ts).
  */
 export const PUSHDOWN_INDEX_FIELDS = [
   '_id',
@@ -44,6 +45,8 @@ export const PUSHDOWN_INDEX_FIELDS = [
   'workflowId',
   'bucket',
   'runPage',
+  'eventKey',
+  'sweepBucket',
 ] as const;
 
 /** Name of the event trigger (and its function) that adds the GIN twins. */

@@ -7,7 +7,6 @@
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import { backoffDelay } from '../../shared/bus/backoff.js';
-import { decodeBody } from '../../shared/bus/codec.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import {
   type ActivityCancelMessage,
@@ -19,6 +18,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { ActivityContext, ActivityDefinition } from '../../shared/engine/activity.js';
 import { ActivityFailure, CancelledError, InvalidInputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
+import { noteAttemptResult, traceAttempt } from '../common/tracing.js';
 import type { CancelNotices } from './cancel-notices.js';
 import {
   type AttemptRef,
@@ -26,14 +26,17 @@ import {
   type BadTaskReason,
   deliveredTooOften,
   failureResult,
+  interruptedResult,
   noticeCovers,
   type Settlement,
   settleAfterPublishFailure,
   settleAfterResult,
   settleBadTask,
+  startAlreadyRecorded,
   successResult,
   tooManyDeliveriesResult,
 } from './decisions.js';
+import type { Admission, ExecutorFlow } from './flow/gate.js';
 import { HeartbeatRelay } from './heartbeats.js';
 import type { ExecutorMetrics } from './metrics.js';
 import type { ResultPublisher } from './results.js';
@@ -60,6 +63,8 @@ export interface AttemptEnv {
   maxDeliveries: number;
   /** Where tasks are counted and timed. @default none */
   metrics?: ExecutorMetrics | undefined;
+  /** Flow gates (concurrency keys, rate limits); only activities with those options use them. */
+  flow?: ExecutorFlow | undefined;
 }
 
 /** A task message read as far as it can be: the task, or why it cannot run. */
@@ -87,7 +92,7 @@ export class ActivityAttempt {
 
   /** Runs the attempt to the end (settled, or given back); never throws for the task's own trouble. */
   async run(): Promise<void> {
-    const parsed = this.#parse();
+    const parsed = await this.#parse();
     if ('bad' in parsed) return this.#deadLetter(parsed.bad, parsed.err);
     const task = parsed.task;
     this.#task = task;
@@ -110,7 +115,7 @@ export class ActivityAttempt {
     }
     const untrack = this.#env.notices.track(task.runId, task.activitySeq, this);
     try {
-      await this.#runTask(task, log);
+      await traceAttempt(this.#msg.headers, task, () => this.#runTask(task, log));
     } finally {
       untrack();
     }
@@ -143,10 +148,10 @@ export class ActivityAttempt {
     }
   }
 
-  #parse(): ParsedTask {
+  async #parse(): Promise<ParsedTask> {
     let body: unknown;
     try {
-      body = decodeBody(this.#msg.data, this.#msg.headers, this.#msg.subject);
+      body = await this.#env.bus.readBody(this.#msg);
     } catch (err) {
       return { bad: 'undecodable', err };
     }
@@ -175,25 +180,45 @@ export class ActivityAttempt {
   }
 
   async #runTask(task: TaskMessage, log: Logger): Promise<void> {
+    const gate = this.#env.flow?.gateFor(this.#def);
+    if (!gate) return this.#runAdmitted(task, log, undefined);
+    const admission = await gate.admit(task, this.#msg, this.#abort.signal);
+    if (admission.kind === 'givenBack') return;
+    try {
+      await this.#runAdmitted(task, log, admission);
+    } finally {
+      if (admission.kind === 'run') admission.release();
+    }
+  }
+
+  async #runAdmitted(task: TaskMessage, log: Logger, admission: Admission | undefined): Promise<void> {
     const ref = attemptRef(task);
-    if (task.reportStart) {
+    const deliveries = this.#msg.info.deliveryCount;
+    let startedBefore = false;
+    if (task.reportStart || task.atMostOnce) {
       try {
-        await this.#env.results.publishUpdate({ ...ref, update: 'started' }, 0);
+        startedBefore = await this.#reportStart(task, ref);
       } catch (err) {
         log.error('could not report the start of a task; it will be delivered again', { err });
         this.#settle(settleAfterPublishFailure(this.#abandoned), log);
         return;
       }
     }
-    const deliveries = this.#msg.info.deliveryCount;
     let result: ResultMessage;
-    if (deliveredTooOften(deliveries, this.#env.maxDeliveries)) {
+    if (startedBefore) {
+      log.warn('not running an at-most-once attempt that already started', { attempt: task.attempt, deliveries });
+      result = interruptedResult(ref, deliveries);
+    } else if (deliveredTooOften(deliveries, this.#env.maxDeliveries)) {
       log.error('giving up on a task delivered too many times', { deliveries });
       result = tooManyDeliveriesResult(ref, deliveries);
+    } else if (admission?.kind === 'refused') {
+      log.warn('flow key of a task could not be computed; failing it', { err: admission.error });
+      result = failureResult(ref, admission.error);
     } else {
       result = await this.#execute(task, ref, log);
     }
     if (this.#abandoned) return; // nak'ed at the stop deadline; another executor runs it again
+    noteAttemptResult(result);
     try {
       await this.#env.results.publishResult(result);
     } catch (err) {
@@ -206,12 +231,26 @@ export class ActivityAttempt {
     log.debug('task done', { ok: result.ok });
   }
 
+  /**
+   * Publishes the attempt's start and waits for its ack. For an at-most-once task, true when an
+   * earlier delivery had already recorded that start (the attempt must not run again).
+   */
+  async #reportStart(task: TaskMessage, ref: AttemptRef): Promise<boolean> {
+    const ack = await this.#env.results.publishUpdate({ ...ref, update: 'started' }, 0);
+    if (!task.atMostOnce || this.#msg.info.deliveryCount <= 1) return false;
+    const taskAgeMs = this.#env.clock.now() - this.#msg.info.timestampNanos / 1e6;
+    const windowMs = await this.#env.results.duplicateWindowMs();
+    return startAlreadyRecorded(this.#msg.info.deliveryCount, ack.duplicate, taskAgeMs, windowMs);
+  }
+
   /** Calls the activity with its context and heartbeats; its outcome as a result. */
   async #execute(task: TaskMessage, ref: AttemptRef, log: Logger): Promise<ResultMessage> {
     const relay = new HeartbeatRelay({
       ref,
       working: () => this.#msg.working(),
-      publish: (update, n) => this.#env.results.publishUpdate(update, n),
+      publish: async (update, n) => {
+        await this.#env.results.publishUpdate(update, n);
+      },
       reportToRouter: task.reportStart === true,
       heartbeatTimeoutMs: task.heartbeatTimeoutMs,
       ackWaitMs: this.#env.ackWaitMs,
@@ -220,6 +259,7 @@ export class ActivityAttempt {
       log,
     });
     this.#relay = relay;
+    const abort = this.#abort;
     const ctx: ActivityContext = {
       activity: this.#def.name,
       workflowId: task.workflowId,
@@ -227,7 +267,12 @@ export class ActivityAttempt {
       activitySeq: task.activitySeq,
       attempt: task.attempt,
       idempotencyKey: `${task.workflowId}/${task.activitySeq}`,
-      signal: this.#abort.signal,
+      // Read on demand: Node builds an AbortController's signal on first access, and most
+      // activities never look (0.4% of a busy executor's CPU went to building them). An abort
+      // before the first read still shows: abort() builds the signal aborted.
+      get signal() {
+        return abort.signal;
+      },
       heartbeat(value?: unknown) {
         if (value !== undefined) ctx.lastHeartbeat = value;
         relay.beat(value);

@@ -5,7 +5,7 @@
  */
 import type { ActivityCancelMessage, ResultMessage, TaskMessage } from '../../shared/bus/messages.js';
 import { attemptFailure } from '../../shared/engine/activity.js';
-import { ActivityFailure, PayloadTooLargeError, toErrorInfo } from '../../shared/errors.js';
+import { ActivityFailure, AttemptInterruptedError, PayloadTooLargeError, toErrorInfo } from '../../shared/errors.js';
 
 /** The fields that name one attempt, carried by every report about it. */
 export interface AttemptRef {
@@ -54,6 +54,31 @@ export function tooManyDeliveriesResult(ref: AttemptRef, deliveryCount: number):
   const err = new ActivityFailure(
     `task delivered ${deliveryCount} times without a result (executor crashes or shutdowns)`,
     { details: { deliveries: deliveryCount } },
+  );
+  return { ...ref, ok: false, error: toErrorInfo(err) };
+}
+
+/**
+ * Whether an at-most-once attempt must not run: its task was delivered before and the start it
+ * just published was a duplicate (an earlier delivery recorded it), or the task is older than the
+ * duplicate window, when JetStream can no longer tell (at most once then means not again). A
+ * first delivery always runs: a duplicate there is its own publish retried.
+ */
+export function startAlreadyRecorded(
+  deliveryCount: number,
+  startWasDuplicate: boolean,
+  taskAgeMs: number,
+  duplicateWindowMs: number,
+): boolean {
+  if (deliveryCount <= 1) return false;
+  return startWasDuplicate || taskAgeMs >= duplicateWindowMs;
+}
+
+/** The result reported instead of running an at-most-once attempt that had already started. */
+export function interruptedResult(ref: AttemptRef, deliveryCount: number): ResultMessage {
+  const err = new AttemptInterruptedError(
+    `attempt ${ref.attempt} of an at-most-once activity started but never reported a result (its executor stopped mid-way); not running it again`,
+    { details: { attempt: ref.attempt, deliveries: deliveryCount } },
   );
   return { ...ref, ok: false, error: toErrorInfo(err) };
 }

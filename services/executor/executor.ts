@@ -30,6 +30,7 @@ import {
 import { ActivityAttempt, type AttemptEnv, type AttemptStats } from './attempt.js';
 import { CancelNotices } from './cancel-notices.js';
 import { pullBatchCap } from './decisions.js';
+import { defaultSlotLeases, ExecutorFlow } from './flow/gate.js';
 import { ExecutorMetrics } from './metrics.js';
 import { compileExecutorOptions, type ExecutorStartOptions, misplacedActivityOptions } from './options.js';
 import { PullLoop } from './pull-loop.js';
@@ -78,6 +79,17 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
     heartbeatThrottleMs: o.heartbeatThrottleMs,
     maxDeliveries: o.maxDeliveries,
     metrics,
+    flow: o.activities.some((d) => d.options.concurrency || d.options.rateLimit)
+      ? new ExecutorFlow({
+          bus,
+          clock: o.clock,
+          log,
+          permits,
+          stopping: stopPulling.signal,
+          ackWaitMs: o.ackWaitMs,
+          leases: defaultSlotLeases(),
+        })
+      : undefined,
   };
 
   const startTask = (def: ActivityDefinition, msg: JsMsg): void => {
@@ -155,6 +167,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
         hardStop.abort();
       }
       healthSub.unsubscribe();
+      env.flow?.close();
       notices.close();
       if (owned) await bus.close();
       metrics.stop();

@@ -115,6 +115,7 @@ const WORKFLOW_OWNED_OPTIONS = [
   'startToCloseTimeoutMs',
   'scheduleToCloseTimeoutMs',
   'heartbeatTimeoutMs',
+  'semantics',
 ] as const;
 
 /** The options of `def` that the executor ignores (set by the workflow instead), for a warning. */

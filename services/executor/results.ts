@@ -3,6 +3,7 @@
  * subject with a msg id naming the attempt, so JetStream drops the copy a redelivered task (or a
  * retried publish) sends again. Publishes wait out a NATS outage until the executor's hard stop.
  */
+import type { PubAck } from '@nats-io/jetstream';
 import type { Bus } from '../../shared/bus/connect.js';
 import { type ActivityUpdateMessage, type ResultMessage, resultMsgId, updateMsgId } from '../../shared/bus/messages.js';
 import { fallbackResult } from './decisions.js';
@@ -11,6 +12,7 @@ import { fallbackResult } from './decisions.js';
 export class ResultPublisher {
   readonly #bus: Bus;
   readonly #hardStop: AbortSignal;
+  #duplicateWindowMs: Promise<number> | undefined;
 
   /** `hardStop` aborts the publishes still waiting (the stop deadline passed). */
   constructor(bus: Bus, hardStop: AbortSignal) {
@@ -18,12 +20,30 @@ export class ResultPublisher {
     this.#hardStop = hardStop;
   }
 
-  /** Publishes update number `n` of the attempt (0 is its start, heartbeats count from 1). */
-  async publishUpdate(update: ActivityUpdateMessage, n: number): Promise<void> {
-    await this.#bus.publish(this.#bus.subjects.result(update.runId), update, {
+  /**
+   * Publishes update number `n` of the attempt (0 is its start, heartbeats count from 1); its
+   * PubAck says (`duplicate`) whether the same update was already published.
+   */
+  async publishUpdate(update: ActivityUpdateMessage, n: number): Promise<PubAck> {
+    return await this.#bus.publish(this.#bus.subjects.result(update.runId), update, {
       msgId: updateMsgId(update.runId, update.activitySeq, update.attempt, n),
       signal: this.#hardStop,
     });
+  }
+
+  /**
+   * The events stream's duplicate window in ms (read once): how far back a duplicate start shows.
+   * A failed read is not cached.
+   */
+  duplicateWindowMs(): Promise<number> {
+    this.#duplicateWindowMs ??= this.#bus.jsm.streams.info(this.#bus.streams.events).then(
+      (info) => info.config.duplicate_window / 1e6,
+      (err: unknown) => {
+        this.#duplicateWindowMs = undefined;
+        throw err;
+      },
+    );
+    return this.#duplicateWindowMs;
   }
 
   /**

@@ -1,19 +1,35 @@
 /**
  * The router's pulls: each durable it consumes (the inbox's, and those of the events partitions
  * it holds) is pulled in a loop of bounded fetches, retried through failures, with at most
- * `maxInFlight` inputs being decided at once. Each message goes to the InputHandler.
+ * `maxInFlight` inputs being decided at once. Each message goes to the InputHandler. Starts at a
+ * priority level but the default are pulled by PriorityLanes (services/common/priority-lanes.ts),
+ * which take over the inbox's pulling while such starts wait: higher levels first, the lowest
+ * never starved.
  */
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { backoffDelay, sleep } from '../../shared/bus/backoff.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import { guardedFetch } from '../../shared/bus/fetch-guard.js';
+import { levelsWithMessages } from '../../shared/bus/streams.js';
+import { DEFAULT_PRIORITY } from '../../shared/flow/priority.js';
 import type { Logger } from '../../shared/log.js';
-import { ensureRouterConsumer, type RouterConsumerSpec } from './consumers.js';
+import { type LanePull, PriorityLanes } from '../common/priority-lanes.js';
+import { ensureRouterConsumer, type RouterConsumerSpec, startLevelSpec } from './consumers.js';
 
 /** Most messages one pull asks for. */
 const FETCH_BATCH = 256;
 /** How long one pull waits for messages before the next is sent. */
 const FETCH_EXPIRES_MS = 2_000;
+/** Expiry of a pull on a start level known to have work (it returns at once unless another router took it). */
+const LANE_FETCH_EXPIRES_MS = 1_000;
+/** The key of the lanes' pull under way (stop() ends it with the others). */
+const LANES = 'priority-lanes';
+
+/** What pauses a durable's plain pulls: the lanes, while they pull every level. */
+interface PullPause {
+  readonly active: boolean;
+  whenIdle(): Promise<void>;
+}
 
 /** What an InputConsumer works with. */
 export interface InputConsumerDeps {
@@ -42,7 +58,7 @@ export class InputConsumer {
    * Consumes one durable until stop() or until `wanted()` turns false, retrying through
    * failures; resolves when done. Messages already taken are finished after that.
    */
-  async consume(spec: RouterConsumerSpec, wanted: () => boolean = () => true): Promise<void> {
+  async consume(spec: RouterConsumerSpec, wanted: () => boolean = () => true, pause?: PullPause): Promise<void> {
     const { stream, durable } = spec;
     const running = (): boolean => !this.stopSignal.signal.aborted && wanted();
     let failures = 0;
@@ -56,6 +72,10 @@ export class InputConsumer {
         // heartbeats and sit on a lost pull for a whole heartbeat window (seen as 30 s stalls).
         // A fetch that goes missing costs at most its expiry (guarded: see fetch-guard.ts).
         while (running()) {
+          if (pause?.active) {
+            await pause.whenIdle();
+            continue;
+          }
           messages = await guardedFetch(consumer, { max_messages: FETCH_BATCH, expires: FETCH_EXPIRES_MS }, () =>
             this.deps.log.debug('a pull outlived its expiry (nats-server < 2.10 drops it); pulling again', { durable }),
           );
@@ -85,6 +105,42 @@ export class InputConsumer {
     this.consuming.delete(durable);
   }
 
+  /**
+   * Consumes the inbox until stop(): its shared durable (every input but the prioritised starts),
+   * and, whenever starts of another priority level wait, every level by priority (see the lanes).
+   */
+  async consumeInbox(spec: RouterConsumerSpec): Promise<void> {
+    const { bus, log, ackWaitMs, maxInFlight } = this.deps;
+    let inbox: Consumer | undefined;
+    const lanes = new PriorityLanes({
+      nc: bus.nc,
+      hintSubject: bus.subjects.all.startLevels,
+      recheckMs: ackWaitMs,
+      // A pull asks for no more than can be decided at once: what waits in a fetch waits unordered.
+      batchCap: Math.min(FETCH_BATCH, maxInFlight),
+      stopping: this.stopSignal.signal,
+      log,
+      logFields: { stream: spec.stream },
+      levelsInStream: () =>
+        levelsWithMessages(bus.jsm, spec.stream, bus.subjects.all.startLevels, (subject) => {
+          const level = bus.subjects.levelOfStart(subject);
+          return level === DEFAULT_PRIORITY ? undefined : level;
+        }),
+      openLevel: async (level) => {
+        const s = startLevelSpec(bus, level);
+        await ensureRouterConsumer(bus.jsm, s, ackWaitMs);
+        return bus.js.consumers.get(s.stream, s.durable);
+      },
+      defaultConsumer: async () => (inbox ??= await bus.js.consumers.get(spec.stream, spec.durable)),
+      pull: (consumer, want) => this.pullLane(consumer, want),
+    });
+    // Before the plain pulls, so a backlog of prioritised starts is taken by priority from the first pull.
+    await lanes.open().catch((err: unknown) => log.warn('looking for prioritised starts failed', { err }));
+    const lanesDone = lanes.run();
+    await this.consume(spec, () => true, lanes);
+    await lanesDone;
+  }
+
   /** True while the durable is being consumed (its last attempt to get its consumer succeeded). */
   isConsuming(durable: string): boolean {
     return this.consuming.get(durable) === true;
@@ -105,6 +161,28 @@ export class InputConsumer {
     this.stopSignal.abort();
     for (const m of this.active.values()) m.stop();
     for (const w of this.slotWaiters.splice(0)) w();
+  }
+
+  /** One pull of the lanes: up to `want` messages, each dispatched. */
+  private async pullLane(consumer: Consumer, want: number): Promise<LanePull> {
+    let taken = 0;
+    const messages = await guardedFetch(consumer, { max_messages: want, expires: LANE_FETCH_EXPIRES_MS }, () =>
+      this.deps.log.debug('a pull outlived its expiry (nats-server < 2.10 drops it); pulling again', {
+        durable: LANES,
+      }),
+    );
+    this.active.set(LANES, messages);
+    try {
+      if (this.stopSignal.signal.aborted) messages.stop();
+      for await (const m of messages) {
+        taken++;
+        await this.dispatch(m);
+      }
+    } finally {
+      this.active.delete(LANES);
+      messages.stop();
+    }
+    return { asked: want, taken };
   }
 
   /** Waits for a free slot, then hands the message off without waiting for its decision. */

@@ -1,7 +1,9 @@
 /**
  * The router's durable consumers: the inbox's one, shared by every router, and one per events
  * partition, each pulled by the router that holds the partition (see partitions.ts). Created or
- * brought up to date at start, and again whenever a pull finds its durable gone.
+ * brought up to date at start, and again whenever a pull finds its durable gone. The starts of
+ * the priority levels but the default have a shared durable per level, created once a start at
+ * that level is seen (see startLevelSpec and consume.ts).
  */
 import {
   AckPolicy,
@@ -20,8 +22,8 @@ import { consumerNames, EVENT_PARTITIONS } from '../../shared/names.js';
 export interface RouterConsumerSpec {
   stream: string;
   durable: string;
-  /** Subject filter of the durable (events partitions); none for the inbox. */
-  filter?: string;
+  /** Subject filter of the durable: every inbox subject but the prioritised starts, a start level's, or an events partition's. */
+  filter: string;
 }
 
 /** The durables of a router on `bus`: the inbox's, and the events partitions' by partition. */
@@ -33,13 +35,18 @@ export interface RouterConsumerSpecs {
 /** The router's durables on `bus`. */
 export function routerConsumerSpecs(bus: Bus): RouterConsumerSpecs {
   return {
-    inbox: { stream: bus.streams.inbox, durable: consumerNames.router },
+    inbox: { stream: bus.streams.inbox, durable: consumerNames.router, filter: bus.subjects.all.inboxDefaultLevel },
     partitions: Array.from({ length: EVENT_PARTITIONS }, (_, p) => ({
       stream: bus.streams.events,
       durable: consumerNames.routerEvents(p),
       filter: bus.subjects.eventsOfPartition(p),
     })),
   };
+}
+
+/** The routers' shared durable of the starts at a priority level but the default. */
+export function startLevelSpec(bus: Bus, level: number): RouterConsumerSpec {
+  return { stream: bus.streams.inbox, durable: consumerNames.routerAt(level), filter: bus.subjects.startLevel(level) };
 }
 
 /**
@@ -81,16 +88,18 @@ export async function ensureRouterConsumer(
     ack_wait: ackWaitMs * 1_000_000,
     max_deliver: -1,
     max_ack_pending: 4096,
-    ...(spec.filter ? { filter_subject: spec.filter } : {}),
+    filter_subject: spec.filter,
   };
   try {
     await jsm.consumers.add(spec.stream, config);
   } catch (err) {
-    // It exists with other settings: those that may change in place are brought up to date.
+    // It exists with other settings: those that may change in place are brought up to date (the
+    // filter too: the inbox's durable had none before prioritised starts had subjects of their own).
     if (!(err instanceof JetStreamApiError)) throw err;
     await jsm.consumers.update(spec.stream, spec.durable, {
       ack_wait: config.ack_wait,
       max_ack_pending: config.max_ack_pending,
+      filter_subject: config.filter_subject,
     });
   }
 }

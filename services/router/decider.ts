@@ -1,52 +1,61 @@
 /**
- * One decision step for the router: load the run (hot cache, else snapshot + history tail),
- * fold one input through the pure engine, append the commit (batched across runs), then hand it
- * to the outbox (publish) and the projections (summary) in the order readers rely on. The input
- * is acked only once its commit's commands are published (see outbox.ts). A lost
- * append race (ConflictError) reloads and decides again. Slightly over 400 lines: the start's
- * claim protocol (reuse policies, signal-with-start, continue-as-new) reads best whole, here.
+ * One decision step for the router: load the run (hot cache, else snapshot + history tail), fold
+ * one input through the pure engine, then hand the decision to the ChainWriter (chain.ts), which
+ * folds its inline steps, appends the commits (batched across runs) and publishes them and records
+ * the summary in the order readers rely on. The input is acked only once its commit's commands are
+ * published (see outbox.ts). A lost append race (ConflictError) reloads and decides again.
+ * Over 400 lines: the start's claim protocol (reuse policies, signal-with-start, continue-as-new,
+ * and the start from another run's history of branch, reset and resume) reads best whole, here.
  */
+
+import type { BranchRequest } from '../../shared/bus/branch-request.js';
 import { type Clock, systemClock } from '../../shared/clock.js';
+import { activitiesGivenUp, type GivenUpActivity } from '../../shared/engine/attempts.js';
 import type { WorkflowDefinition, WorkflowRegistry } from '../../shared/engine/index.js';
-import { decide, replayCommits } from '../../shared/engine/index.js';
+import { branchDecisions, decide, replayCommits } from '../../shared/engine/index.js';
 import type { Decision, DecisionInput, RunState } from '../../shared/engine/types.js';
-import {
-  AlreadyStartedError,
-  ConflictError,
-  InvalidInputError,
-  NotFoundError,
-  UnavailableError,
-} from '../../shared/errors.js';
+import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } from '../../shared/errors.js';
 import type { RunStatus } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
-import type {
-  ChainAppend,
-  ClaimResult,
-  Store,
-  StoredCommit,
-  WorkflowIdClaim,
-  WorkflowIdHolder,
-} from '../../shared/store/types.js';
+import type { ClaimResult, Store, StoredCommit, WorkflowIdClaim, WorkflowIdHolder } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { KeyedQueue } from '../common/keyed-queue.js';
+import { readBranchSource } from './branch.js';
+import { ChainWriter, type FoldedChain } from './chain.js';
 import { deriveRunId, outsideInputKey, refusesExisting, runStartedOf, toCommit } from './decisions.js';
-import { type InlineChain, type InlineSteps, inlineStepsOf, pendingSteps } from './inline-steps.js';
+import type { InlineSteps } from './inline-steps.js';
 import { type InboundInput, isOutsideInput, type RunInput, type StartInput } from './inputs.js';
-import { type OutboundMessage, Outbox } from './outbox.js';
+import { type OutboundMessage, Outbox, type OutboxOptions } from './outbox.js';
 import { RunProjections } from './projections.js';
+import { RunCache, type RunCacheStats } from './run-cache.js';
 
 export { deriveRunId } from './decisions.js';
+
+/** Holders remembered however few runs a byte budget lets the cache hold (see rememberHolder). */
+const HOLDERS_FLOOR = 10_000;
 
 /** How many times a decision is retried after losing an append race. */
 const MAX_CONFLICT_RETRIES = 8;
 
 /** What a processed input led to, for replies and notifications. */
-export type DecideOutcome =
+export type DecideOutcome = (
   | { kind: 'started'; workflowId: string; runId: string; created: boolean }
-  | { kind: 'applied'; workflowId: string; runId: string; seq: number; ignored?: string }
+  | {
+      kind: 'applied';
+      workflowId: string;
+      runId: string;
+      seq: number;
+      ignored?: string;
+      /** Activities this decision gave up on (retries exhausted, timed out, not retryable). */
+      gaveUp?: GivenUpActivity[];
+    }
   /** `duplicate`: the same message was taken before (a redelivery after a crash). */
-  | { kind: 'dropped'; workflowId: string; runId?: string; why: 'closed' | 'stale' | 'duplicate' };
+  | { kind: 'dropped'; workflowId: string; runId?: string; why: 'closed' | 'stale' | 'duplicate' }
+) & {
+  /** The run's workflow type (a registered definition's), when the input reached a run or a definition. */
+  workflowType?: string;
+};
 
 /** Options of a RunDecider. */
 export interface RunDeciderOptions {
@@ -57,12 +66,18 @@ export interface RunDeciderOptions {
   log: Logger;
   /** Runs kept hot in memory. @default 10_000 */
   cacheSize?: number;
+  /** Most estimated bytes of runs kept hot (see run-cache.ts); 0 = no byte bound. @default 0 */
+  cacheBytes?: number;
+  /** Hot runs not decided for this long are dropped; 0 = kept until evicted. @default 0 */
+  cacheTtlMs?: number;
   /** The time inputs are decided at; injected so tests can control it. @default systemClock */
   clock?: Clock;
   /** See RunProjectionsOptions.summaryDelayMs. @default 1000 */
   summaryDelayMs?: number;
   /** Runs the inline steps of decisions (see inline-steps.ts); absent = the router has none. */
   inline?: InlineSteps;
+  /** Writes the wait index of user events (see OutboxOptions.watchEvents). @default none */
+  watchEvents?: OutboxOptions['watchEvents'];
 }
 
 interface HotRun {
@@ -88,29 +103,38 @@ export interface InputMeta {
 
 /** Folds inputs into runs; one instance per router. */
 export class RunDecider {
-  private readonly cache = new Map<string, HotRun>();
-  /** The holder of each workflowId seen lately (see current()), as many as runs are cached. */
+  private readonly cache: RunCache;
+  /**
+   * The holder of each workflowId seen lately (see current()): as many as the cache may hold runs,
+   * and under a byte budget alone, as many as it holds (at least HOLDERS_FLOOR).
+   */
   private readonly holders = new Map<string, WorkflowIdHolder>();
   private readonly missingLogged = new Set<string>();
   private readonly queue = new KeyedQueue();
-  private readonly appends: Batcher<StoredCommit, ConflictError | undefined>;
   /** First claims of concurrent starts, one insert for the batch (see Store.claimWorkflowIds). */
   private readonly claims: Batcher<WorkflowIdClaim, ClaimResult | ConflictError>;
   /** Summary writes and owed summaries (see RunProjections). */
   private readonly projections: RunProjections;
   /** Publishes stored commits and republishes what a redelivered input's earlier delivery stored (see Outbox). */
   readonly outbox: Outbox;
-  private readonly cacheSize: number;
+  /** Folds inline steps, appends and publishes each decision's commits (see chain.ts). */
+  private readonly chains: ChainWriter;
   private readonly clock: Clock;
   private races = 0;
-  /** Loads that found their run in memory (hits) or read the store (misses), for metrics. */
-  readonly cacheLookups = { hits: 0, misses: 0 };
 
   constructor(private readonly opts: RunDeciderOptions) {
-    this.cacheSize = opts.cacheSize ?? 10_000;
     this.clock = opts.clock ?? systemClock;
-    this.appends = new Batcher((cs) => opts.store.appendCommits(cs), { maxBatch: 512, concurrency: 2 });
-    this.claims = new Batcher((cs) => opts.store.claimWorkflowIds(cs), { maxBatch: 512, concurrency: 2 });
+    this.cache = new RunCache({
+      maxRuns: opts.cacheSize ?? 10_000,
+      maxBytes: opts.cacheBytes ?? 0,
+      ttlMs: opts.cacheTtlMs ?? 0,
+      clock: this.clock,
+    });
+    this.claims = new Batcher((cs) => opts.store.claimWorkflowIds(cs), {
+      maxBatch: 512,
+      concurrency: 2,
+      gatherTurn: true,
+    });
     this.projections = new RunProjections({
       store: opts.store,
       log: opts.log,
@@ -126,6 +150,20 @@ export class RunDecider {
         loadFresh: async (runId) => (await this.load(runId, { fresh: true }))?.state,
         saveSummary: (state) => this.projections.saveNow(state),
       },
+      ...(opts.watchEvents ? { watchEvents: opts.watchEvents } : {}),
+    });
+    this.chains = new ChainWriter({
+      store: opts.store,
+      outbox: this.outbox,
+      projections: this.projections,
+      log: opts.log,
+      queue: this.queue,
+      inline: opts.inline,
+      runs: {
+        load: (runId) => this.load(runId),
+        remember: (run) => this.remember(run),
+        evict: (runId) => this.evict(runId),
+      },
     });
   }
 
@@ -136,7 +174,10 @@ export class RunDecider {
     // results and firings come on the events stream and have stale checks of their own.
     const outside = input.kind === 'run' && isOutsideInput(input.decision);
     return this.queue.run(key, async () => {
-      if (input.kind === 'start') return this.start(input, key, meta);
+      if (input.kind === 'start') {
+        const started = await this.start(input, key, meta);
+        return { ...started, workflowType: input.workflowType };
+      }
       const outcome = await this.apply(input, outside ? outsideInputKey(meta) : undefined, meta);
       // Found already in (an earlier delivery's commit): that delivery may have died, or failed
       // to publish, before the ack; its commands go out again before this one is acked.
@@ -202,7 +243,7 @@ export class RunDecider {
   private rememberHolder(workflowId: string, holder: WorkflowIdHolder): void {
     this.holders.delete(workflowId);
     this.holders.set(workflowId, holder);
-    if (this.holders.size > this.cacheSize) {
+    if (this.holders.size > Math.min(this.cache.maxRuns, Math.max(HOLDERS_FLOOR, this.cache.size))) {
       const oldest = this.holders.keys().next().value;
       if (oldest !== undefined) this.holders.delete(oldest);
     }
@@ -210,8 +251,7 @@ export class RunDecider {
 
   /** Loads a run by id: hot cache, else its summary plus any history past it (self-repair). */
   async load(runId: string, opts: { fresh?: boolean } = {}): Promise<HotRun | undefined> {
-    const hot = this.cache.get(runId);
-    this.cacheLookups[hot ? 'hits' : 'misses']++;
+    const hot = this.cache.lookup(runId);
     if (hot && !opts.fresh) return hot;
     const rec = hot ? undefined : await this.opts.store.getRun(runId);
     const base = hot?.state ?? rec?.state;
@@ -251,7 +291,7 @@ export class RunDecider {
   /** Waits for every queued decision and pending projection write. */
   async drain(): Promise<void> {
     await this.queue.drain();
-    await Promise.all([this.appends.idle(), this.projections.idle()]);
+    await Promise.all([this.chains.idle(), this.projections.idle()]);
   }
 
   /** Append races this decider lost so far (another router appended the run's next commit first). */
@@ -259,9 +299,24 @@ export class RunDecider {
     return this.races;
   }
 
-  /** Runs held in memory. */
-  get cachedRuns(): number {
-    return this.cache.size;
+  /** The run cache's figures: runs and bytes held, lookups, evictions (see run-cache.ts). */
+  cacheStats(): RunCacheStats {
+    return this.cache.stats();
+  }
+
+  /** Drops the cached runs past their time to live (the router's upkeep calls it); returns how many. */
+  sweepCache(): number {
+    return this.cache.sweep();
+  }
+
+  /** Forgets a run this router holds hot (its history was swept: later reads go to the store). */
+  forget(runId: string): void {
+    this.cache.delete(runId);
+  }
+
+  /** A run's state if it is held in memory: no load, no lookup counted (read by tracing). */
+  peek(runId: string): RunState | undefined {
+    return this.cache.get(runId)?.state;
   }
 
   /** Forgets a cached run (after a conflict, or on demand). */
@@ -292,25 +347,49 @@ export class RunDecider {
   }
 
   private remember(run: HotRun): void {
-    const id = run.state.runId;
-    this.cache.delete(id);
-    this.cache.set(id, run);
-    if (this.cache.size > this.cacheSize) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
+    this.cache.set(run.state.runId, run);
   }
 
+  /**
+   * A start: the claim of its workflowId and, for a fresh start without inline steps, the append
+   * of its first commit, side by side (one round trip, not two). A start whose claim is refused
+   * has its commit deleted before it answers (Store.discardRefusedStart), and so does every
+   * redelivery of it, which claims again before republishing anything. A redelivery, a
+   * continue-as-new and a start with inline steps claim first: their steps must not run, and an
+   * earlier delivery's commits must not go out again, for a start that is refused.
+   */
   private async start(input: StartInput, workflowId: string, meta: InputMeta) {
-    const def = this.opts.registry.latest(input.workflowType);
+    if (input.from) return this.startFrom(input.from, workflowId, meta);
+    const { registry } = this.opts;
+    const def =
+      input.version === undefined
+        ? registry.latest(input.workflowType)
+        : registry.get(input.workflowType, input.version);
     if (!def) {
-      throw new InvalidInputError(`unknown workflow type ${JSON.stringify(input.workflowType)}`, {
+      const what = input.version === undefined ? '' : ` version ${input.version}`;
+      throw new InvalidInputError(`unknown workflow type ${JSON.stringify(input.workflowType)}${what}`, {
         details: { reason: 'unknown-type', workflowType: input.workflowType },
       });
     }
     // The next run of a continue-as-new has an id of its own run's making: any redelivery agrees.
     const runId = deriveRunId(input.continuedFrom ? `continue:${input.continuedFrom}` : meta.startKey);
-    const republished = await this.outbox.republishSince(runId, meta.redeliveredSince);
+    // The request is the engine's start input already; only what routed it is left out.
+    const { kind: _kind, workflowType: _type, workflowId: _id, idReusePolicy: _policy, flow: _flow, ...start } = input;
+    const decision = decide(def, undefined, { ...start, kind: 'start', at: this.clock.now(), workflowId, runId });
+    const redelivered = meta.redeliveredSince !== undefined;
+    const early =
+      !redelivered && !input.continuedFrom && !this.chains.runsInline(decision)
+        ? await this.chains.fold(def, decision)
+        : undefined;
+    const appending = early ? this.chains.append(early.commits) : undefined;
+    // Awaited below on every path; a claim that throws first must not leave it unhandled.
+    appending?.catch(() => undefined);
+    // A refused start leaves no commit behind: this attempt's append, or a crashed earlier one's.
+    const refuse = async (): Promise<void> => {
+      if (!appending && !redelivered) return;
+      await appending?.catch(() => undefined);
+      await this.opts.store.discardRefusedStart(workflowId, runId);
+    };
     let policy = input.idReusePolicy;
     if (input.continuedFrom) {
       await this.closeContinued(workflowId, input.continuedFrom);
@@ -319,6 +398,7 @@ export class RunDecider {
     let claim = await this.claim({ workflowId, runId, policy, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
     // The same start message again, past JetStream's duplicate window: the run it created.
     if (!claim.claimed && claim.sameStart) {
+      await refuse();
       return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
     }
     // Signal-with-start: an open run takes the signal instead of a new run being started. The
@@ -330,8 +410,10 @@ export class RunDecider {
         { kind: 'run', workflowId, runId: claim.runId, decision: { kind: 'signal', event: input.signal } },
         outsideInputKey(meta),
       );
-      if (signalled.kind === 'applied')
+      if (signalled.kind === 'applied') {
+        await refuse();
         return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
+      }
       if (++attempt >= MAX_CONFLICT_RETRIES) {
         throw new ConflictError(`workflowId ${workflowId} kept closing and reopening during a signal-with-start`, {
           details: { workflowId },
@@ -339,12 +421,14 @@ export class RunDecider {
       }
       claim = await this.opts.store.claimWorkflowId(workflowId, runId, policy, meta.msgId);
       if (!claim.claimed && claim.sameStart) {
+        await refuse();
         return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
       }
     }
     if (claim.claimed)
       this.rememberHolder(workflowId, { runId, gen: claim.gen, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
     if (!claim.claimed && claim.runId !== runId) {
+      await refuse();
       if (refusesExisting(policy, claim.status)) {
         throw new AlreadyStartedError(`workflowId ${workflowId} is taken by run ${claim.runId} (${claim.status})`, {
           details: { workflowId, runId: claim.runId, status: claim.status },
@@ -352,29 +436,111 @@ export class RunDecider {
       }
       return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
     }
-    // The request is the engine's start input already; only what routed it is left out.
-    const { kind: _kind, workflowType: _type, workflowId: _id, idReusePolicy: _policy, ...start } = input;
-    const decision = decide(def, undefined, { ...start, kind: 'start', at: this.clock.now(), workflowId, runId });
-    const chain = await this.foldInline(def, decision, meta.working);
-    const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
-    const { stored } = await this.appendAll(commits);
+    // The run is ours: what an earlier delivery of this start stored goes out again.
+    const republished = await this.outbox.republishSince(runId, meta.redeliveredSince);
+    const folded = early ?? (await this.chains.fold(def, decision, meta.working));
+    const { stored } = await (appending ?? this.chains.append(folded.commits));
     if (stored === 0) {
-      // A crashed earlier attempt of this very start already appended it: finish its work, the
-      // summary and then what the run stored since (its start commit at least) going out again.
-      this.evict(runId);
-      const run = await this.load(runId);
-      if (run) await this.projections.saveNow(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
-      // Unless done above: an earlier attempt still under way (past its ack wait) appended since.
-      if (republished === 0) await this.outbox.republishSince(runId, meta.redeliveredSince ?? 0);
-      return { kind: 'started', workflowId, runId, created: true } as const;
+      // A crashed earlier attempt of this very start already appended it: finish its work.
+      return this.finishEarlierStart(workflowId, runId, meta, republished);
     }
-    const state = (chain.decisions[stored - 1] as Decision).state;
-    this.remember({ def, state });
     // No summary is awaited: the start's is written behind like any open state's. Inputs right
     // after find the run by its workflowId's holder, which the claim just wrote (see current()).
     // A chain that closed the run writes its closing summary before the completion goes out.
-    await this.publishChain(chain, commits.slice(0, stored));
-    if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state, chain);
+    await this.chains.commit(workflowId, def, folded, stored);
+    return { kind: 'started', workflowId, runId, created: true } as const;
+  }
+
+  /**
+   * Branch, reset or resume (branch.ts): the source is read and its history rebuilt for the new
+   * run before anything is written, so a refused request changes nothing. Then, in an order a
+   * redelivery finishes from any point: a reset terminates the workflowId's open run (this input
+   * is its terminate, so a redelivery does not terminate twice), the new run claims the id (a
+   * branch only a fresh one), and the copied commits and the RunBranched commit are appended in
+   * one ordered insert and published. A crash anywhere leaves the claim and the append to the
+   * redelivery, which derives the same runId: one live run either way.
+   */
+  private async startFrom(req: BranchRequest, workflowId: string, meta: InputMeta) {
+    const src = await readBranchSource(this.opts.store, req, async (id) => (await this.holder(id))?.runId);
+    const def = this.definition(src.workflowType, src.version);
+    const runId = deriveRunId(meta.startKey);
+    const at = this.clock.now();
+    const decisions = branchDecisions(def, src.commits, { workflowId, runId, origin: src.origin, at });
+    const last = decisions.at(-1) as Decision;
+    const holder = req.kind === 'branch' ? undefined : await this.holderStatus(workflowId);
+    if (holder && holder.runId !== runId && holder.status === 'running') {
+      if (req.kind === 'resume') {
+        throw new InvalidInputError(
+          `cannot resume ${workflowId}: run ${holder.runId} holds it and is open; reset it instead`,
+          { details: { reason: 'invalid-input', problem: 'open-run', workflowId, runId: holder.runId } },
+        );
+      }
+      const reason = `reset to commit ${src.origin.atSeq} of run ${src.origin.runId} as run ${runId}`;
+      const ended = await this.apply(
+        { kind: 'run', workflowId, runId: holder.runId, decision: { kind: 'terminate', reason } },
+        outsideInputKey(meta),
+      );
+      // Closed already, maybe by an earlier delivery of this reset that died before its publish
+      // (loading the run from its history wrote the closing summary the claim reads): publish it.
+      if (ended.kind === 'dropped') await this.outbox.republishSince(holder.runId, meta.redeliveredSince);
+      this.opts.log.info('terminated a run for its reset', { workflowId, runId: holder.runId, resetAs: runId });
+    }
+    const policy = req.kind === 'branch' ? 'rejectDuplicate' : 'allowAfterClose';
+    const claim = await this.claim({ workflowId, runId, policy, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
+    // The same request sent again past JetStream's duplicate window: the run it created.
+    if (!claim.claimed && claim.sameStart) {
+      return { kind: 'started', workflowId, runId: claim.runId, created: true } as const;
+    }
+    if (!claim.claimed) {
+      throw new AlreadyStartedError(`workflowId ${workflowId} is taken by run ${claim.runId} (${claim.status})`, {
+        details: { workflowId, runId: claim.runId, status: claim.status },
+      });
+    }
+    this.rememberHolder(workflowId, { runId, gen: claim.gen, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
+    const republished = await this.outbox.republishSince(runId, meta.redeliveredSince);
+    const live = await this.chains.fold(def, last, meta.working);
+    const copies = decisions.slice(0, -1);
+    const folded: FoldedChain = {
+      chain: {
+        ...live.chain,
+        decisions: [...copies, ...live.chain.decisions],
+        elided: [...copies.map(() => new Set<number>()), ...live.chain.elided],
+      },
+      commits: [...copies.map((d) => toCommit(d.state, d.events, [])), ...live.commits],
+    };
+    let { stored } = await this.chains.append(folded.commits);
+    if (stored === 0) {
+      // An earlier delivery appended the chain, or a prefix of it (an ordered insert is not
+      // atomic): the rest goes in now, then what the store holds goes out.
+      const have = await this.opts.store.lastSeq(runId);
+      if (have >= folded.commits.length) return this.finishEarlierStart(workflowId, runId, meta, republished);
+      folded.chain.decisions = folded.chain.decisions.slice(have);
+      folded.chain.elided = folded.chain.elided.slice(have);
+      folded.commits = folded.commits.slice(have);
+      ({ stored } = await this.chains.append(folded.commits));
+      if (stored === 0)
+        throw new ConflictError(`run ${runId} is being appended by another router`, { details: { runId } });
+    }
+    this.opts.log.info("started a run from another run's history", {
+      workflowId,
+      runId,
+      origin: src.origin,
+      copied: copies.length,
+    });
+    await this.chains.commit(workflowId, def, folded, stored);
+    return { kind: 'started', workflowId, runId, created: true } as const;
+  }
+
+  /**
+   * A start whose commits an earlier delivery already appended: its summary, then what the run
+   * stored since (its start commit at least) going out again, unless `republished` did already
+   * (an earlier attempt still under way, past its ack wait, may have appended since).
+   */
+  private async finishEarlierStart(workflowId: string, runId: string, meta: InputMeta, republished: number) {
+    this.evict(runId);
+    const run = await this.load(runId);
+    if (run) await this.projections.saveNow(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
+    if (republished === 0) await this.outbox.republishSince(runId, meta.redeliveredSince ?? 0);
     return { kind: 'started', workflowId, runId, created: true } as const;
   }
 
@@ -405,47 +571,43 @@ export class RunDecider {
   private async apply(input: RunInput, inputKey?: string, meta: Partial<InputMeta> = {}): Promise<DecideOutcome> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const run = await this.runFor(input);
+      const { workflowType } = run.state;
       const duplicate = inputKey !== undefined && run.state.recentInputs?.includes(inputKey) === true;
       if (duplicate || run.state.status !== 'running') {
         // A duplicate may find the run closed by itself or by inputs after it: it is not late.
         const why = duplicate ? 'duplicate' : 'closed';
-        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why };
+        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why, workflowType };
       }
       if (input.byParent !== undefined && run.state.parent?.runId !== input.byParent) {
         // A parent's close policy reached a run that is not its child (the id was reused): leave it be.
-        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'stale' };
+        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'stale', workflowType };
       }
       const at = this.clock.now();
       const engineInput = { ...input.decision, at, ...(inputKey === undefined ? {} : { inputId: inputKey }) };
       const decision = decide(run.def, run.state, engineInput as DecisionInput);
       if (decision.events.length === 0) {
-        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed' };
+        return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed', workflowType };
       }
-      const chain = await this.foldInline(run.def, decision, meta.working);
-      const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
-      const { stored } = await this.appendAll(commits);
+      const folded = await this.chains.fold(run.def, decision, meta.working);
+      const { stored } = await this.chains.append(folded.commits);
       if (stored === 0) {
         this.races++;
-        const seq = commits[0]?.seq;
+        const seq = folded.commits[0]?.seq;
         this.opts.log.info('lost an append race; reloading', { runId: run.state.runId, seq, attempt });
         this.evict(run.state.runId);
         continue;
       }
-      const state = (chain.decisions[stored - 1] as Decision).state;
-      this.remember({ def: run.def, state });
-      // Published (and the summary recorded) before the input is acked; a failure redelivers the
-      // input, whose redelivery finds itself in the run and republishes (see outbox.ts). A chain
-      // cut short by a race keeps what it stored: its pending inline steps run again when their
-      // startToClose timer fires.
-      await this.publishChain(chain, commits.slice(0, stored));
-      if (chain.cut && stored === commits.length) this.resumeInline(input.workflowId, run.def, state, chain);
+      await this.chains.commit(input.workflowId, run.def, folded, stored);
       const ignored = (decision.events[0] as { ignored?: string } | undefined)?.ignored;
+      const gaveUp = activitiesGivenUp(run.state, decision.events, decision.state);
       return {
         kind: 'applied',
         workflowId: input.workflowId,
         runId: run.state.runId,
-        seq: (commits[stored - 1] as StoredCommit).seq,
+        seq: (folded.commits[stored - 1] as StoredCommit).seq,
+        workflowType,
         ...(ignored ? { ignored } : {}),
+        ...(gaveUp.length > 0 ? { gaveUp } : {}),
       };
     }
     throw new ConflictError(`gave up after ${MAX_CONFLICT_RETRIES} append races on ${input.workflowId}`, {
@@ -482,105 +644,5 @@ export class RunDecider {
       });
     }
     return run;
-  }
-
-  /** The chain of decisions `first` opens: itself, then those its inline steps lead to (inline-steps.ts). */
-  private async foldInline(def: WorkflowDefinition, first: Decision, keepAlive?: () => void): Promise<InlineChain> {
-    const steps = this.opts.inline ? inlineStepsOf(first.commands) : [];
-    if (!this.opts.inline || steps.length === 0) return { decisions: [first], elided: [new Set()], cut: false };
-    return this.opts.inline.fold(def, first.state, steps, { first, ...(keepAlive ? { keepAlive } : {}) });
-  }
-
-  /** One commit goes in the batched append shared across runs; a chain in one ordered insert. */
-  private async appendAll(commits: StoredCommit[]): Promise<ChainAppend> {
-    if (commits.length !== 1) return this.opts.store.appendChain(commits);
-    const conflict = await this.appends.add(commits[0] as StoredCommit);
-    return conflict ? { stored: 0, conflict } : { stored: 1 };
-  }
-
-  /**
-   * Publishes a chain's stored commits in seq order, leaving out what the chain elided; the last
-   * goes through finish(), which records its summary. A failure redelivers the input.
-   */
-  private async publishChain(chain: InlineChain, commits: StoredCommit[]): Promise<void> {
-    for (const [i, commit] of commits.entries()) {
-      this.outbox.elide(commit, chain.elided[i] ?? new Set());
-      const state = (chain.decisions[i] as Decision).state;
-      if (i < commits.length - 1) {
-        await this.orRedeliver(commit, state, () => this.outbox.publishCommit(commit, state.workflowType));
-      } else {
-        await this.finish(commit, state);
-      }
-    }
-  }
-
-  /**
-   * A chain cut at its cap left inline steps pending (or still running): a chain of their own
-   * runs them (or takes their outcomes), queued behind the workflowId's other inputs. If this
-   * router dies first, their startToClose timers run them again.
-   */
-  private resumeInline(workflowId: string, def: WorkflowDefinition, from: RunState, cut: InlineChain): void {
-    const inline = this.opts.inline;
-    if (!inline) return;
-    void this.queue
-      .run(workflowId, async () => {
-        const run = await this.load(from.runId);
-        if (run?.state.status !== 'running') return;
-        const chain = await inline.fold(def, run.state, cut.inFlight ?? pendingSteps(run.state));
-        if (chain.decisions.length === 0) return;
-        const commits = chain.decisions.map((d) => toCommit(d.state, d.events, d.commands));
-        const { stored } = await this.appendAll(commits);
-        if (stored === 0) return this.evict(from.runId);
-        const state = (chain.decisions[stored - 1] as Decision).state;
-        this.remember({ def, state });
-        await this.publishChain(chain, commits.slice(0, stored));
-        if (chain.cut && stored === commits.length) this.resumeInline(workflowId, def, state, chain);
-      })
-      .catch((err: unknown) => {
-        // The steps' startToClose timers run them again.
-        this.opts.log.warn('resuming inline steps failed', { runId: from.runId, workflowId, err });
-      });
-  }
-
-  /**
-   * What follows a stored decision, in the order readers rely on: an open run's commands go out,
-   * then its summary is recorded (written behind); a closed run's summary is written first, so
-   * whoever hears of its completion finds it closed in describe and list, and its id free.
-   */
-  private finish(commit: StoredCommit, state: RunState): Promise<void> {
-    return this.orRedeliver(commit, state, async () => {
-      if (state.status === 'running') {
-        await this.outbox.publishCommit(commit, state.workflowType);
-        await this.projections.record(commit, state);
-        return;
-      }
-      await this.projections.record(commit, state);
-      await this.outbox.publishCommit(commit, state.workflowType);
-    });
-  }
-
-  /**
-   * Runs what follows a stored commit. A failure fails the decision with UnavailableError (always
-   * retryable, so a start's failure is never reported to its caller), and its input is
-   * redelivered, not acked: the redelivery finds the input in the run (never records it twice)
-   * and republishes the commit (Outbox.republishSince). The summary is owed meanwhile.
-   */
-  private async orRedeliver(commit: StoredCommit, state: RunState, work: () => Promise<void>): Promise<void> {
-    try {
-      await work();
-    } catch (err) {
-      this.projections.owe(state);
-      const { runId, workflowId, seq } = commit;
-      this.opts.log.warn('a stored decision could not be published; its input is redelivered to publish it', {
-        runId,
-        workflowId,
-        seq,
-        err,
-      });
-      throw new UnavailableError(`commit ${seq} of run ${runId} is stored but its commands are not all published`, {
-        cause: err,
-        details: { runId, workflowId, seq },
-      });
-    }
   }
 }

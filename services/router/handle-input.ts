@@ -6,15 +6,16 @@
  * (a start's reply, a child's failed start) go out before it.
  */
 import type { JsMsg } from '@nats-io/jetstream';
-import { decodeBody } from '../../shared/bus/codec.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import { type ChildResultMessage, childResultMsgId } from '../../shared/bus/lifecycle-messages.js';
 import { InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { RunDecider } from './decider.js';
+import { noteDecisionFailed, traceDecision } from '../common/tracing.js';
+import type { DecideOutcome, RunDecider } from './decider.js';
+import { gateStart, type StartGate } from './flow/index.js';
 import { checkInputSize, type DeadLetterReason, deadLetterReason, type InboundInput, parseInbound } from './inputs.js';
 import type { RouterMetrics } from './metrics.js';
-import type { StartedNotice } from './requests.js';
+import type { StartedNotice, TakenNotice } from './notices.js';
 import { type SettleDecision, settleFailure, settleOutcome } from './settle.js';
 
 /**
@@ -43,6 +44,8 @@ export interface InputHandlerDeps {
   maxInputBytes: number;
   /** Where decisions and dead letters are counted. @default none */
   metrics?: RouterMetrics | undefined;
+  /** Debounce, singleton and workflow concurrency of starts; only starts that use them reach it. */
+  startGate?: StartGate | undefined;
 }
 
 /** Decides consumed input messages and settles them; one per router. */
@@ -59,15 +62,42 @@ export class InputHandler {
     log.debug('input taken', { subject: m.subject, seq: m.info.streamSequence, deliveries: m.info.deliveryCount });
     let input: InboundInput;
     try {
-      input = this.parse(m);
+      input = await this.parse(m);
     } catch (err) {
       await this.deadLetter(m, deadLetterReason(err), err);
       return;
     }
+    const gate = this.deps.startGate;
+    if (input.kind === 'start' && gate?.applies(input)) {
+      const held = await gateStart(gate, input, m, this.deps.inboxEpoch, this.deps.log);
+      if (held.kind === 'refuse') {
+        if (input.workflowId !== undefined)
+          this.notify(this.deps.bus.subjects.started(input.workflowId), {
+            workflowId: input.workflowId,
+            error: toErrorInfo(held.error),
+            ...(msgId ? { msgId } : {}),
+          });
+        if (held.error instanceof InvalidInputError) await this.deadLetter(m, deadLetterReason(held.error), held.error);
+        else m.ack();
+      }
+      if (held.kind !== 'pass') return;
+    }
+    // Decided and settled in the input's span (see services/common/tracing.ts), so its lines carry the trace.
+    await traceDecision(m.headers, input, this.deps.decider, () => this.decideAndSettle(m, input, msgId));
+  }
+
+  /** Decides a parsed input and settles its message; resolves with the outcome, undefined when deciding failed. */
+  private async decideAndSettle(
+    m: JsMsg,
+    input: InboundInput,
+    msgId: string | undefined,
+  ): Promise<DecideOutcome | undefined> {
+    const { log } = this.deps;
     let decision: SettleDecision;
+    let outcome: DecideOutcome | undefined;
     const decided = this.deps.metrics?.decision(input);
     try {
-      const outcome = await this.deps.decider.process(input, {
+      outcome = await this.deps.decider.process(input, {
         startKey: `${this.deps.inboxEpoch}/${m.info.streamSequence}`,
         ...(msgId ? { msgId } : {}),
         working: () => m.working(),
@@ -76,7 +106,7 @@ export class InputHandler {
           : {}),
       });
       this.counters.decided++;
-      decided?.(outcome.kind);
+      decided?.(outcome);
       log.debug('input decided', { subject: m.subject, seq: m.info.streamSequence, outcome: outcome.kind });
       if (outcome.kind === 'dropped') {
         this.counters.dropped++;
@@ -90,18 +120,23 @@ export class InputHandler {
       decision = settleOutcome(input, outcome, msgId);
     } catch (err) {
       decided?.('failed');
+      noteDecisionFailed(err);
       decision = settleFailure(input, err, m.info.deliveryCount, msgId);
       this.logFailure(m, toSquallError(err), decision);
     }
     await this.carryOut(m, input, decision);
+    return outcome;
   }
 
-  /** Checks size, decodes and parses a consumed message; errors carry their dead-letter reason. */
-  private parse(m: JsMsg): InboundInput {
+  /**
+   * Checks size, loads (when sent out of band), decodes and parses a consumed message; errors
+   * carry their dead-letter reason.
+   */
+  private async parse(m: JsMsg): Promise<InboundInput> {
     checkInputSize(m.subject, m.data, this.deps.maxInputBytes);
     let body: unknown;
     try {
-      body = decodeBody(m.data, m.headers, m.subject);
+      body = await this.deps.bus.readBody(m);
     } catch (err) {
       throw new InvalidInputError(toSquallError(err).message, { cause: err, details: { reason: 'undecodable' } });
     }
@@ -110,7 +145,9 @@ export class InputHandler {
 
   private async carryOut(m: JsMsg, input: InboundInput, d: SettleDecision): Promise<void> {
     if (d.failChildStart && input.kind === 'start') await this.reportChildStartFailed(input, d.failChildStart);
-    if (d.startedNotice) this.notifyStarted(d.startedNotice);
+    const { subjects } = this.deps.bus;
+    if (d.startedNotice) this.notify(subjects.started(d.startedNotice.workflowId), d.startedNotice);
+    if (d.takenNotice) this.notify(subjects.taken(d.takenNotice.workflowId), d.takenNotice);
     const s = d.settlement;
     if (s.action === 'ack') {
       m.ack();
@@ -133,12 +170,12 @@ export class InputHandler {
     }
   }
 
-  private notifyStarted(n: StartedNotice): void {
-    const { bus, log } = this.deps;
+  /** A core notice for the router answering the input's request (see notices.ts); lost if NATS is away. */
+  private notify(subject: string, n: StartedNotice | TakenNotice): void {
     try {
-      bus.publishCore(bus.subjects.started(n.workflowId), n);
+      this.deps.bus.publishCore(subject, n);
     } catch (err) {
-      log.debug('could not publish a started notice', { workflowId: n.workflowId, err });
+      this.deps.log.debug('could not publish a notice', { subject, workflowId: n.workflowId, err });
     }
   }
 

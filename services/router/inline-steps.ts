@@ -9,6 +9,9 @@
  * are appended together, in one ordered insert, by the caller. Nothing is stored before the
  * chain ends and the input is acked only after, so a crash mid-chain redelivers the input and
  * the steps run again: at least once, as an executor's.
+ * A step at most once (`semantics: 'at-most-once'`) is not run in the chain that schedules it: the
+ * chain is cut there (`deferred`), and once its commits are stored a chain of its own runs exactly
+ * those steps; a crash mid-step leaves the attempt to its startToClose timer, never to a rerun.
  *
  * A chain is cut after MAX_CHAIN_DECISIONS decisions or CHAIN_BUDGET_MS of wall time; the steps
  * its last commit leaves pending are run by a chain of their own (`pendingSteps`), and if the
@@ -55,6 +58,12 @@ export interface InlineChain {
    * that resumes it (see fold's `work`). Absent when the cut steps were never started.
    */
   inFlight?: Promise<StepOutcome[]>;
+  /**
+   * Steps the chain left unrun because one of them runs at most once and its schedule was not
+   * stored yet: the chain that resumes it runs exactly these (never pendingSteps, which would let
+   * two resumed chains run one attempt twice).
+   */
+  deferred?: InlineStep[];
 }
 
 /** Options of InlineSteps. */
@@ -83,7 +92,8 @@ export function inlineStepsOf(commands: readonly Command[]): InlineStep[] {
 export function pendingSteps(state: RunState): InlineStep[] {
   const steps: InlineStep[] = [];
   for (const a of Object.values(state.activities)) {
-    if (!a.policy?.inline || a.timers?.retry || a.startedAt === undefined) continue;
+    // An at-most-once step is run only by the chain that stored its schedule (InlineChain.deferred).
+    if (!a.policy?.inline || a.policy.atMostOnce || a.timers?.retry || a.startedAt === undefined) continue;
     const step: InlineStep = {
       kind: 'scheduleActivity',
       activitySeq: a.activitySeq,
@@ -97,6 +107,14 @@ export function pendingSteps(state: RunState): InlineStep[] {
     steps.push(step);
   }
   return steps.sort((x, y) => x.activitySeq - y.activitySeq);
+}
+
+/** The steps of `steps` the run in `state` still waits on (the same attempt, not waiting on a retry). */
+export function stillPendingSteps(state: RunState, steps: readonly InlineStep[]): InlineStep[] {
+  return steps.filter((step) => {
+    const a = Object.values(state.activities).find((p) => p.activitySeq === step.activitySeq);
+    return a !== undefined && (a.attempt ?? 1) === (step.attempt ?? 1) && a.timers?.retry === undefined;
+  });
 }
 
 /**
@@ -139,7 +157,7 @@ export class InlineSteps {
     def: WorkflowDefinition,
     state: RunState,
     work: InlineStep[] | Promise<StepOutcome[]>,
-    opts: { first?: Decision; keepAlive?: () => void } = {},
+    opts: { first?: Decision; keepAlive?: () => void; stored?: boolean } = {},
   ): Promise<InlineChain> {
     const decisions: Decision[] = opts.first ? [opts.first] : [];
     const fired = new Set<number>();
@@ -152,6 +170,10 @@ export class InlineSteps {
       const at = current;
       return Promise.all(steps.map((step) => this.run(at, step)));
     };
+    // An at-most-once step runs only from a stored state: its start must be durable first.
+    if (Array.isArray(work) && !opts.stored && work.some((s) => s.atMostOnce)) {
+      return { decisions, elided: elisions(decisions, fired, ranSeqs), cut: true, deferred: work };
+    }
     let running: Promise<StepOutcome[]> | undefined = Array.isArray(work)
       ? work.length > 0
         ? launch(work)
@@ -173,13 +195,16 @@ export class InlineSteps {
           next.push(...inlineStepsOf(d.commands));
         }
         const room = decisions.length < this.maxDecisions && Date.now() - began < this.budgetMs;
-        running = next.length > 0 && current.status === 'running' && room ? launch(next) : undefined;
+        const onceFirst = next.some((s) => s.atMostOnce);
+        running = next.length > 0 && current.status === 'running' && room && !onceFirst ? launch(next) : undefined;
       }
     } finally {
       if (alive) clearInterval(alive);
     }
     const cut = next.length > 0 && current.status === 'running';
-    return { decisions, elided: elisions(decisions, fired, ranSeqs), cut };
+    const chain: InlineChain = { decisions, elided: elisions(decisions, fired, ranSeqs), cut };
+    if (cut && next.some((s) => s.atMostOnce)) chain.deferred = next;
+    return chain;
   }
 
   /** Runs one attempt of a step under its deadline; its outcome as the input to feed back. */

@@ -4,9 +4,10 @@
  * (less its time and input id, which only the decision knows). A bad message is refused with an
  * InvalidInputError whose `details.reason` names the dead-letter reason.
  */
+import { type BranchRequest, parseBranchRequest } from '../../shared/bus/branch-request.js';
 import {
   type ChildResultMessage,
-  childFailure,
+  childResultInput,
   validateChildResult,
   validateParentRef,
 } from '../../shared/bus/lifecycle-messages.js';
@@ -14,13 +15,17 @@ import type { ActivityUpdateMessage, ResultMessage } from '../../shared/bus/mess
 import { validateActivityReport, validateFired } from '../../shared/bus/messages.js';
 import { parseCallbackToken } from '../../shared/engine/callback.js';
 import { validateSignal } from '../../shared/engine/input.js';
+import { validateRunTiming } from '../../shared/engine/run-timeouts.js';
 import { validateMemo, validateSearchAttributes } from '../../shared/engine/search-attributes.js';
 import type { DecisionInput } from '../../shared/engine/types.js';
 import type { ErrorInfo } from '../../shared/errors.js';
 import { InvalidInputError, PayloadTooLargeError } from '../../shared/errors.js';
+import { keyOfEventType, USER_EVENT_PREFIX, USER_EVENT_SIGNAL_TYPE } from '../../shared/events/wait.js';
+import { checkPriority, DEFAULT_PRIORITY, OTHER_LEVELS } from '../../shared/flow/priority.js';
+import { parseDebounce, parseSingleton, type StartFlow } from '../../shared/flow/spec.js';
 import type { MessageFrom, SignalEvent } from '../../shared/history/events.js';
 import type { Subjects } from '../../shared/names.js';
-import { validateToken } from '../../shared/names.js';
+import { CALLBACK_OPS, validateToken } from '../../shared/names.js';
 import type { IdReusePolicy } from '../../shared/store/types.js';
 
 /** Dead-letter reasons (subject tokens of `<prefix>.dlq.<reason>`). */
@@ -43,7 +48,7 @@ export type DeadLetterReason =
  */
 export type StartDecisionInput = Omit<
   Extract<DecisionInput, { kind: 'start' }>,
-  'kind' | 'at' | 'workflowId' | 'runId' | 'engine'
+  'kind' | 'at' | 'workflowId' | 'runId' | 'engine' | 'origin'
 >;
 
 /** A start request: the engine's start input plus what routes it (type, id, reuse policy). */
@@ -52,6 +57,12 @@ export interface StartInput extends StartDecisionInput {
   workflowType: string;
   workflowId?: string;
   idReusePolicy: IdReusePolicy;
+  /** The version to start (a machine child's start, which follows its parent's); latest when absent. */
+  version?: number;
+  /** Debounce and singleton options of the start (services/router/flow); never reaches the engine. */
+  flow?: StartFlow;
+  /** Branch, reset or resume: the run is rebuilt from this source's history (branch.ts). */
+  from?: BranchRequest;
 }
 
 /** Omit over each member of a union (the built-in Omit merges the members). */
@@ -83,6 +94,15 @@ export function isOutsideInput(
   d: RunDecisionInput,
 ): d is Extract<RunDecisionInput, { kind: 'signal' | 'cancel' | 'terminate' }> {
   return d.kind === 'signal' || d.kind === 'cancel' || d.kind === 'terminate';
+}
+
+/**
+ * Whether someone may wait on a reply for this input (a signal, cancel or terminate a client sent):
+ * a message from another run and a user event's delivery are the engine's own, and nobody waits.
+ */
+export function isRequestedInput(d: RunDecisionInput): boolean {
+  if (!isOutsideInput(d)) return false;
+  return d.kind !== 'signal' || (d.from === undefined && keyOfEventType(d.event.type) === undefined);
 }
 
 const POLICIES: ReadonlySet<string> = new Set<IdReusePolicy>([
@@ -139,6 +159,19 @@ export function parseStart(workflowType: string, raw: unknown): StartInput {
     }
   }
   if (body.continuedFrom !== undefined) out.continuedFrom = id('runId', body.continuedFrom);
+  if (body.version !== undefined) {
+    if (typeof body.version !== 'number' || !Number.isSafeInteger(body.version) || body.version < 1) {
+      refuse('invalid-input', `start.version must be a positive integer, got ${JSON.stringify(body.version)}`);
+    }
+    out.version = body.version as number;
+  }
+  if (body.continuedCount !== undefined) {
+    const n = body.continuedCount;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+      refuse('invalid-input', `start.continuedCount must be a non-negative integer, got ${JSON.stringify(n)}`);
+    }
+    out.continuedCount = n;
+  }
   if (body.signal !== undefined) {
     if (out.workflowId === undefined) {
       refuse('invalid-input', 'start.signal (signal-with-start) needs a workflowId: it names the run to signal');
@@ -148,7 +181,49 @@ export function parseStart(workflowType: string, raw: unknown): StartInput {
   }
   if (body.memo !== undefined) out.memo = validateMemo(body.memo);
   if (body.searchAttributes !== undefined) out.searchAttributes = validateSearchAttributes(body.searchAttributes);
+  Object.assign(out, validateRunTiming(body, 'start'));
+  if (body.executionDeadline !== undefined) {
+    const at = body.executionDeadline;
+    if (typeof at !== 'number' || !Number.isSafeInteger(at) || at < 0) {
+      refuse('invalid-input', `start.executionDeadline must be a millisecond time, got ${JSON.stringify(at)}`);
+    }
+    out.executionDeadline = at;
+  }
+  if (body.debounce !== undefined || body.singleton !== undefined) out.flow = parseStartFlow(body, out);
+  if (body.priority !== undefined) {
+    try {
+      out.priority = checkPriority('start.priority', body.priority);
+    } catch (err) {
+      refuse('invalid-input', (err as Error).message);
+    }
+  }
+  if (body.from !== undefined) {
+    const other = ['input', 'signal', 'parent', 'continuedFrom', 'version', 'debounce', 'singleton', 'priority'].find(
+      (k) => body[k] !== undefined,
+    );
+    if (other)
+      refuse('invalid-input', `start.from (branch, reset, resume) takes no ${other}: the source's history decides`);
+    if (out.workflowId === undefined) refuse('invalid-input', 'start.from needs a workflowId: the run to create');
+    out.from = parseBranchRequest(body.from);
+    if (out.from.kind !== 'branch' && out.from.workflowId !== out.workflowId) {
+      refuse('invalid-input', `start.from: a ${out.from.kind} keeps its workflowId; branch to start another`);
+    }
+  }
   return out;
+}
+
+/** The flow options of a start body (refused with a signal: a signal-with-start must reach its run). */
+function parseStartFlow(body: Record<string, unknown>, start: StartInput): StartFlow {
+  if (start.signal !== undefined)
+    refuse('invalid-input', 'start.debounce and start.singleton do not apply to signal-with-start');
+  try {
+    return {
+      ...(body.debounce !== undefined ? { debounce: parseDebounce(body.debounce) } : {}),
+      ...(body.singleton !== undefined ? { singleton: parseSingleton(body.singleton) } : {}),
+    };
+  } catch (err) {
+    return refuse('invalid-input', (err as Error).message);
+  }
 }
 
 /** Parses a cancel or terminate body `{ reason?, byParent? }` for `workflowId`. */
@@ -180,13 +255,30 @@ export interface MessageSignalBody {
   event: SignalEvent;
 }
 
-/** Parses a signal body: an XState event `{ type, ...data }`, or a message from another run. */
+/** Parses a signal body: an XState event `{ type, ...data }`, a message from another run, or a user event's delivery. */
 function parseSignal(workflowId: string, raw: unknown): RunInput {
   const target = id('workflowId', workflowId);
   const body = record(raw, 'signal');
   if (body.type === MESSAGE_SIGNAL_TYPE) return { kind: 'run', workflowId: target, decision: parseMessage(body) };
+  if (body.type === USER_EVENT_SIGNAL_TYPE) return parseUserEventDelivery(target, body);
   const event = parseSignalEvent(raw);
+  if (event.type.startsWith(USER_EVENT_PREFIX)) {
+    refuse('invalid-input', `signal.type ${JSON.stringify(event.type)} is reserved: publish user events by key`);
+  }
   return { kind: 'run', workflowId: target, decision: { kind: 'signal', event } };
+}
+
+/** A user event's delivery to one run (services/router/events): the run's signal, for that run only. */
+function parseUserEventDelivery(workflowId: string, body: Record<string, unknown>): RunInput {
+  const runId = id('runId', body.runId);
+  const e = record(body.event, 'userEvent.event');
+  if (typeof e.type !== 'string' || keyOfEventType(e.type) !== e.key || typeof e.eventId !== 'string') {
+    refuse(
+      'invalid-input',
+      'userEvent.event must be { type: squall.event.<key>, key, eventId, publishedAt, payload? }',
+    );
+  }
+  return { kind: 'run', workflowId, runId, decision: { kind: 'signal', event: e as unknown as SignalEvent } };
 }
 
 /** A message's signal body as the engine's signal input with `from`; refused naming the bad field. */
@@ -220,13 +312,37 @@ function parseSignalEvent(raw: unknown): SignalEvent {
   return body as SignalEvent;
 }
 
+/**
+ * Parses a start from its subject, `start.<type>` or at a priority level but the default
+ * `start.<level>.<type>` (where routers take it by priority), and its body: the subject's level
+ * is the run's priority, and a body naming another is refused.
+ */
+export function parseStartAt(subjects: Subjects, subject: string, raw: unknown): StartInput {
+  const level = subjects.levelOfStart(subject);
+  if (level === undefined) {
+    refuse(
+      'invalid-input',
+      `subject ${subject} is not a start's: start.<workflowType>, or start.<level>.<workflowType> with level ${OTHER_LEVELS.join(', ')}`,
+    );
+  }
+  const input = parseStart(subject.slice(subject.lastIndexOf('.') + 1), raw);
+  if (level === DEFAULT_PRIORITY) return input;
+  if (input.from !== undefined)
+    refuse('invalid-input', `start.from (branch, reset, resume) takes no priority level: ${subject}`);
+  if (input.priority !== undefined && input.priority !== level) {
+    refuse('invalid-input', `start.priority is ${input.priority} but its subject ${subject} is of level ${level}`);
+  }
+  input.priority = level;
+  return input;
+}
+
 /** Parses a router input from its subject kind, subject tokens and decoded body. */
 export function parseInbound(subjects: Subjects, subject: string, body: unknown): InboundInput {
   const parsed = subjects.parse(subject);
   const token = parsed?.tokens[parsed.tokens.length - 1] ?? '';
   switch (parsed?.kind) {
     case 'start':
-      return parseStart(token, body);
+      return parseStartAt(subjects, subject, body);
     case 'signal':
       return parseSignal(token, body);
     case 'cancel':
@@ -239,7 +355,7 @@ export function parseInbound(subjects: Subjects, subject: string, body: unknown)
       } catch (err) {
         return refuse('invalid-input', (err as Error).message);
       }
-      return { kind: 'run', workflowId: m.workflowId, runId: m.runId, decision: childDecision(m) };
+      return { kind: 'run', workflowId: m.workflowId, runId: m.runId, decision: childResultInput(m) };
     }
     case 'result': {
       const report = validateActivityReport(body);
@@ -259,30 +375,24 @@ export function parseInbound(subjects: Subjects, subject: string, body: unknown)
 }
 
 /**
- * Parses `callback.complete` (`{ token, output? }`) or `callback.fail` (`{ token, error }`, the
- * error an ErrorInfo-like `{ message, name?, code?, details? }` or a message string).
+ * Parses `callback.complete` (`{ token, output? }`), `callback.fail` (`{ token, error }`, the
+ * error an ErrorInfo-like `{ message, name?, code?, details? }` or a message string) or
+ * `callback.heartbeat` (`{ token }`).
  */
 export function parseCallback(op: string, raw: unknown): RunInput {
-  if (op !== 'complete' && op !== 'fail') {
-    refuse('invalid-input', `callback operation must be complete or fail, got ${JSON.stringify(op)}`);
+  if (!(CALLBACK_OPS as readonly string[]).includes(op)) {
+    refuse('invalid-input', `callback operation must be one of ${CALLBACK_OPS.join(', ')}, got ${JSON.stringify(op)}`);
   }
   const body = record(raw, `callback.${op}`);
   const t = parseCallbackToken(body.token);
   const route = { kind: 'run', workflowId: t.workflowId, runId: t.runId } as const;
+  if (op === 'heartbeat') return { ...route, decision: { kind: 'callbackHeartbeat', callbackSeq: t.callbackSeq } };
   if (op === 'fail') {
     const error = callbackError(body.error);
     return { ...route, decision: { kind: 'callbackFailed', callbackSeq: t.callbackSeq, error } };
   }
   const output = body.output === undefined ? {} : { output: body.output };
   return { ...route, decision: { kind: 'callbackCompleted', callbackSeq: t.callbackSeq, ...output } };
-}
-
-/** A child's outcome as its parent's engine input. */
-function childDecision(m: ChildResultMessage): RunDecisionInput {
-  if (m.status !== 'completed') return { kind: 'childFailed', childSeq: m.childSeq, error: childFailure(m) };
-  return m.output === undefined
-    ? { kind: 'childCompleted', childSeq: m.childSeq }
-    : { kind: 'childCompleted', childSeq: m.childSeq, output: m.output };
 }
 
 /** An activity attempt's outcome as its run's engine input. */

@@ -5,6 +5,7 @@
 import { getNextTransitions } from 'xstate';
 import { runTags, type WorkflowDefinition } from '../../shared/engine/index.js';
 import type { RunState } from '../../shared/engine/types.js';
+import type { RunOrigin } from '../../shared/history/events.js';
 
 /** The reply to `squall.query.<workflowId>`. */
 export interface QueryResult {
@@ -40,6 +41,8 @@ export interface QueryResult {
   parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
   /** The run this one continued as new. */
   continuedFrom?: string;
+  /** Where the run came from when branched, reset or resumed (docs/workflows.md#branch-reset-and-resume). */
+  origin?: RunOrigin;
   /** Signals the current state accepts (engine events excluded). */
   accepts: string[];
   /** Deferred signals waiting in the mailbox. */
@@ -51,7 +54,13 @@ export interface QueryResult {
   updatedAt: number;
   closedAt?: number;
   /** Callbacks waiting for an outside completion, with their tokens. */
-  pendingCallbacks?: { callbackSeq: number; invokeId: string; token: string; fireAt?: number }[];
+  pendingCallbacks?: {
+    callbackSeq: number;
+    invokeId: string;
+    token: string;
+    fireAt?: number;
+    heartbeatDueAt?: number;
+  }[];
 }
 
 /** Builds the query view of a run. */
@@ -106,6 +115,7 @@ export function inspectRun(def: WorkflowDefinition | undefined, state: RunState)
   }
   if (state.parent) out.parent = { ...state.parent };
   if (state.continuedFrom !== undefined) out.continuedFrom = state.continuedFrom;
+  if (state.origin !== undefined) out.origin = { ...state.origin };
   if (state.output !== undefined) out.output = state.output;
   if (state.error !== undefined) out.error = state.error;
   if (state.closedAt !== undefined) out.closedAt = state.closedAt;
@@ -116,6 +126,7 @@ export function inspectRun(def: WorkflowDefinition | undefined, state: RunState)
       invokeId: c.invokeId,
       token: c.token,
       ...(c.fireAt === undefined ? {} : { fireAt: c.fireAt }),
+      ...(c.heartbeat === undefined ? {} : { heartbeatDueAt: c.heartbeat.fireAt }),
     }));
   }
   // Engine events (a callback's token) are not signals anyone can send.

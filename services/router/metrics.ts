@@ -3,11 +3,12 @@
  * commit appends' latency, and (read at scrape time from counts the router keeps anyway) append
  * races, redeliveries and the run cache. Dead letters and connection events are ServiceMetrics'.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type CounterConfiguration, Histogram, type Registry } from 'prom-client';
 import type { Store } from '../../shared/store/types.js';
 import { LATENCY_BUCKETS, readCounter, readGauge, ServiceMetrics, secondsSince } from '../common/metrics.js';
 import type { DecideOutcome } from './decider.js';
 import type { InboundInput } from './inputs.js';
+import type { RunCacheStats } from './run-cache.js';
 
 /** How the decision of one input ended: the decider's outcome, or `failed` (it threw). */
 export type DecisionOutcome = DecideOutcome['kind'] | 'failed';
@@ -18,14 +19,15 @@ export interface RouterCounts {
   appendRaces(): number;
   /** Inputs given back for a later delivery (RouterCounters.redelivered). */
   redelivered(): number;
-  /** The run cache: runs held, and loads that found their run there or not. */
-  cache(): { size: number; hits: number; misses: number };
+  /** The run cache: runs and bytes held, loads that found their run there or not, evictions. */
+  cache(): RunCacheStats;
 }
 
 /** The metrics of one router instance. */
 export class RouterMetrics extends ServiceMetrics {
-  readonly #decisions: Counter<'input' | 'outcome'>;
-  readonly #decisionSeconds: Histogram<'input'>;
+  readonly #decisions: Counter<'input' | 'outcome' | 'workflowType'>;
+  readonly #decisionSeconds: Histogram<'input' | 'workflowType'>;
+  readonly #givenUp: Counter<'workflowType' | 'activity' | 'reason'>;
   readonly #appendSeconds: Histogram;
   readonly #appended: Counter;
 
@@ -34,15 +36,21 @@ export class RouterMetrics extends ServiceMetrics {
     const registers = [registry];
     this.#decisions = new Counter({
       name: 'squall_router_decisions_total',
-      help: 'Inputs decided, by input kind (start, signal, activityCompleted, timerFired, …) and outcome (started, applied, dropped, failed)',
-      labelNames: ['input', 'outcome'],
+      help: 'Inputs decided, by input kind (start, signal, activityCompleted, timerFired, …), outcome (started, applied, dropped, failed) and workflow type ("" when the input reached no run)',
+      labelNames: ['input', 'outcome', 'workflowType'],
       registers,
     });
     this.#decisionSeconds = new Histogram({
       name: 'squall_router_decision_seconds',
       help: 'Time to decide one input: load the run, fold the input, append the commit, publish its commands',
-      labelNames: ['input'],
+      labelNames: ['input', 'workflowType'],
       buckets: [...LATENCY_BUCKETS],
+      registers,
+    });
+    this.#givenUp = new Counter({
+      name: 'squall_router_activities_given_up_total',
+      help: 'Activities a decision gave up on, their error handed to the workflow, by workflow type, activity and reason (attemptsExhausted, timedOut, notRetryable)',
+      labelNames: ['workflowType', 'activity', 'reason'],
       registers,
     });
     this.#appendSeconds = new Histogram({
@@ -58,13 +66,23 @@ export class RouterMetrics extends ServiceMetrics {
     });
   }
 
-  /** Starts timing the decision of `input`; the function returned records how it ended. */
-  decision(input: InboundInput): (outcome: DecisionOutcome) => void {
+  /**
+   * Starts timing the decision of `input`; the function returned records how it ended: the
+   * decider's outcome (its workflow type and the activities it gave up on), or `failed`.
+   */
+  decision(input: InboundInput): (outcome: DecideOutcome | 'failed') => void {
     const startMs = performance.now();
     const kind = input.kind === 'run' ? input.decision.kind : input.kind;
     return (outcome) => {
-      this.#decisions.inc({ input: kind, outcome });
-      this.#decisionSeconds.observe({ input: kind }, secondsSince(startMs));
+      // A failed input may name a type no router knows: only a decided run's type is a label value.
+      const workflowType = outcome === 'failed' ? '' : (outcome.workflowType ?? '');
+      const outcomeKind: DecisionOutcome = outcome === 'failed' ? outcome : outcome.kind;
+      this.#decisions.inc({ input: kind, outcome: outcomeKind, workflowType });
+      this.#decisionSeconds.observe({ input: kind, workflowType }, secondsSince(startMs));
+      if (outcome !== 'failed' && outcome.kind === 'applied') {
+        for (const g of outcome.gaveUp ?? [])
+          this.#givenUp.inc({ workflowType, activity: g.activity, reason: g.reason });
+      }
     };
   }
 
@@ -84,8 +102,37 @@ export class RouterMetrics extends ServiceMetrics {
       r,
       'squall_router_run_cache_size',
       'Runs whose state the router holds in memory',
-      () => counts.cache().size,
+      () => counts.cache().runs,
     );
+    readGauge(
+      r,
+      'squall_router_run_cache_waiting_runs',
+      'Cached runs with no activity or inline step in flight (evicted first)',
+      () => counts.cache().waitingRuns,
+    );
+    readGauge(
+      r,
+      'squall_router_run_cache_packed_runs',
+      'Waiting runs kept encoded to fit the byte budget (unpacked when they wake)',
+      () => counts.cache().packedRuns,
+    );
+    readGauge(
+      r,
+      'squall_router_run_cache_bytes',
+      'Estimated bytes of the runs the router holds in memory (runCacheBytes bounds it)',
+      () => counts.cache().bytes,
+    );
+    const evictions: CounterConfiguration<'reason'> = {
+      name: 'squall_router_run_cache_evictions_total',
+      help: 'Runs dropped from memory, by reason: runs (runCacheSize), bytes (runCacheBytes), ttl (runCacheTtlMs)',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(counts.cache().evictions)) this.inc({ reason }, n);
+      },
+    };
+    new Counter(evictions);
     readCounter(r, 'squall_router_run_cache_hits_total', 'Run loads answered from memory', () => counts.cache().hits);
     readCounter(
       r,

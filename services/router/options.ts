@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { ActivityDefinition, WorkflowDefinition } from '../../shared/engine/index.js';
 import { isActivityDefinition, WorkflowRegistry } from '../../shared/engine/index.js';
 import { ConfigError } from '../../shared/errors.js';
+import { DEFAULT_RETENTION_MS } from '../../shared/store/types.js';
 import {
   type BusConnectionOptions,
   defaultBusConnectionOptions,
@@ -39,16 +40,33 @@ export interface RouterOptions extends BusConnectionOptions, StoreConnectionOpti
    */
   upkeepIntervalMs: number;
   /**
+   * How long a closed run's history is kept when its start gave no `retentionMs`: the
+   * namespace's default (a router given its own `store` uses the store's). @default 30 days
+   */
+  retentionMs: number;
+  /** How often the router sweeps out closed runs past their retention; 0 never. @default 60_000 */
+  retentionSweepIntervalMs: number;
+  /**
    * How long an open run's summary write waits for the run's next state: list rows of open runs
-   * lag by up to this much; describe and query read history. 0 writes every state. @default 1000
+   * lag by up to this much, 5 times this much for a busy run (see RunProjectionsOptions);
+   * describe and query read history. 0 writes every state. @default 1000
    */
   summaryDelayMs: number;
   /**
-   * Runs whose state the router keeps in memory, least recently decided dropped first; a run not
-   * kept is loaded from its summary and history tail on its next input. 0 keeps none.
-   * @default 10_000
+   * Most runs whose state the router keeps in memory (see runCacheBytes for which go first); a run
+   * not kept is loaded from its summary and history tail on its next input. 0 keeps none.
+   * @default 10_000, or no count bound when runCacheBytes is given and this is not
    */
   runCacheSize: number;
+  /**
+   * Most estimated bytes of the runs kept in memory (`--cache-mb`): over it (or runCacheSize),
+   * waiting runs (no activity or inline step in flight) are dropped first, then busy ones, least
+   * recently decided first. A run's bytes: its encoded state scaled to heap, plus a fixed
+   * overhead (services/router/run-cache.ts). 0 = no byte bound. @default 0
+   */
+  runCacheBytes: number;
+  /** Runs not decided for this long are dropped from memory (`--cache-ttl-ms`); 0 = none. @default 0 */
+  runCacheTtlMs: number;
   /** Ack wait of the router's consumers. @default 30_000 */
   ackWaitMs: number;
   /**
@@ -84,8 +102,12 @@ export function defaultRouterOptions(): Omit<RouterOptions, 'workflows'> {
     maxInFlight: 1024,
     maxInputBytes: 262_144,
     upkeepIntervalMs: 5_000,
+    retentionMs: DEFAULT_RETENTION_MS,
+    retentionSweepIntervalMs: 60_000,
     summaryDelayMs: 1000,
     runCacheSize: 10_000,
+    runCacheBytes: 0,
+    runCacheTtlMs: 0,
     ackWaitMs: 30_000,
     requireOpenRunVersions: true,
   };
@@ -108,12 +130,36 @@ export function compileRouterOptions(given: RouterOptionsInput): CompiledRouterO
     inlineActivities.set(a.name, a);
   }
   checkInlineActivities(workflows, inlineActivities);
+  for (const key of ['runCacheSize', 'runCacheBytes', 'runCacheTtlMs'] as const) {
+    const n = merged[key];
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new ConfigError(`router ${key} must be a whole number of at least 0, got ${String(n)}`, {
+        details: { option: key, value: String(n) },
+      });
+    }
+  }
+  // A byte budget alone bounds the cache: the count's default would cut it at 10,000 runs.
+  const countBound = given.runCacheSize === undefined && merged.runCacheBytes > 0;
   return {
     ...merged,
+    runCacheSize: countBound ? Number.POSITIVE_INFINITY : merged.runCacheSize,
     inlineActivities,
     prefix: given.prefix ?? given.bus?.prefix ?? merged.prefix,
     id,
     workflows,
     log: merged.log.child({ service: 'router', instance: id }),
+  };
+}
+
+/** The run cache's bounds that apply, for health and logs (null: no such bound). */
+export function cacheLimits(o: Pick<RouterOptions, 'runCacheSize' | 'runCacheBytes' | 'runCacheTtlMs'>): {
+  maxRuns: number | null;
+  maxBytes: number | null;
+  ttlMs: number | null;
+} {
+  return {
+    maxRuns: Number.isFinite(o.runCacheSize) ? o.runCacheSize : null,
+    maxBytes: o.runCacheBytes > 0 ? o.runCacheBytes : null,
+    ttlMs: o.runCacheTtlMs > 0 ? o.runCacheTtlMs : null,
   };
 }

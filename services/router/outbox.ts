@@ -11,6 +11,8 @@
  *   exists, a run closed by it) republishes the run's commits written since the message was
  *   first stored, less a clock margin, in seq order (republishSince). A closed run's summary is
  *   written first, so whoever hears of its completion finds it closed and its workflowId free.
+ *   Activity tasks the run no longer waits on are left out (settledTasks): past the duplicate
+ *   window they would run again.
  *   Messages carry deterministic `Nats-Msg-Id`s `<runId>:<seq>:<index>`: a repeat is dropped by
  *   JetStream's duplicate window, and past it by the receivers' own checks (a result for a
  *   settled step, a firing for a timer no longer live, a start for a claimed id are ignored).
@@ -43,8 +45,10 @@ import type {
   TimerScheduleMessage,
 } from '../../shared/bus/messages.js';
 import { forEachLimited } from '../../shared/concurrency.js';
+import { isCurrentAttempt } from '../../shared/engine/attempts.js';
 import type { Command, RunState } from '../../shared/engine/types.js';
 import { UnavailableError } from '../../shared/errors.js';
+import { DEFAULT_PRIORITY } from '../../shared/flow/priority.js';
 import type { Millis } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
@@ -106,10 +110,11 @@ function commandToMessage(
         scheduledAt: ctx.at,
       };
       if (cmd.reportStart) body.reportStart = true;
+      if (cmd.atMostOnce) body.atMostOnce = true;
       if (cmd.startToCloseTimeoutMs !== undefined) body.startToCloseTimeoutMs = cmd.startToCloseTimeoutMs;
       if (cmd.heartbeatTimeoutMs !== undefined) body.heartbeatTimeoutMs = cmd.heartbeatTimeoutMs;
       if (cmd.lastHeartbeat !== undefined) body.lastHeartbeat = cmd.lastHeartbeat;
-      return { subject: subjects.task(cmd.activity), msgId, body };
+      return { subject: subjects.taskAt(cmd.activity, cmd.priority ?? DEFAULT_PRIORITY), msgId, body };
     }
     case 'cancelActivity': {
       const body: ActivityCancelMessage = {
@@ -164,7 +169,14 @@ function commandToMessage(
         parent: { workflowId: ctx.workflowId, runId: ctx.runId, invokeId: cmd.invokeId, childSeq: cmd.childSeq },
       };
       if (cmd.input !== undefined) body.input = cmd.input;
-      return { subject: subjects.start(cmd.workflowType), msgId, body, inbox: true };
+      if (cmd.version !== undefined) body.version = cmd.version;
+      if (cmd.priority !== undefined) body.priority = cmd.priority;
+      return {
+        subject: subjects.startAt(cmd.workflowType, cmd.priority ?? DEFAULT_PRIORITY),
+        msgId,
+        body,
+        inbox: true,
+      };
     }
     case 'detachChild': {
       if (cmd.policy === 'abandon') return undefined;
@@ -184,6 +196,7 @@ function commandToMessage(
       };
       if (cmd.output !== undefined) body.output = cmd.output;
       if (cmd.error !== undefined) body.error = cmd.error;
+      if (cmd.lastMsgSeq !== undefined) body.lastMsgSeq = cmd.lastMsgSeq;
       return { subject: subjects.child(cmd.parent.runId), msgId, body };
     }
     case 'sendMessage': {
@@ -195,11 +208,24 @@ function commandToMessage(
       };
       return { subject: subjects.signal(cmd.target.workflowId), msgId, body, inbox: true };
     }
+    case 'watchEvents':
+      // Not a message: the outbox's watchEvents hook writes the wait index (publishCommit).
+      return undefined;
     case 'continueAsNew': {
       const body: Record<string, unknown> = { workflowId: ctx.workflowId, continuedFrom: ctx.runId };
       if (cmd.input !== undefined) body.input = cmd.input;
       if (cmd.parent) body.parent = cmd.parent;
-      return { subject: subjects.start(ctx.workflowType), msgId, body, inbox: true };
+      if (cmd.continuedCount !== undefined) body.continuedCount = cmd.continuedCount;
+      if (cmd.priority !== undefined) body.priority = cmd.priority;
+      if (cmd.runTimeoutMs !== undefined) body.runTimeoutMs = cmd.runTimeoutMs;
+      if (cmd.executionDeadline !== undefined) body.executionDeadline = cmd.executionDeadline;
+      if (cmd.retentionMs !== undefined) body.retentionMs = cmd.retentionMs;
+      return {
+        subject: subjects.startAt(ctx.workflowType, cmd.priority ?? DEFAULT_PRIORITY),
+        msgId,
+        body,
+        inbox: true,
+      };
     }
   }
 }
@@ -218,6 +244,31 @@ export function commitMessages(
     if (m) out.push(m);
   });
   return out;
+}
+
+/**
+ * Indexes of the task commands among `commands` that a republish must not send again: those whose
+ * attempt is no longer the one `state` (the run up to its history) waits on (its result is
+ * recorded, a later attempt or a retry wait replaced it, the run closed) or that reported its
+ * start (so its task reached an executor). Past JetStream's duplicate window such a task would
+ * run again, its result then ignored as stale; a task still owed goes out, deduplicated by msg id.
+ */
+export function settledTasks(state: RunState, commands: readonly Command[]): Set<number> {
+  const settled = new Set<number>();
+  commands.forEach((cmd, i) => {
+    if (cmd.kind !== 'scheduleActivity' || cmd.inline) return;
+    if (!awaitsAttempt(state, cmd.activitySeq, cmd.attempt)) settled.add(i);
+  });
+  return settled;
+}
+
+/** True when `state` waits on attempt `attempt` of activity `activitySeq` and it has not reported its start. */
+function awaitsAttempt(state: RunState, activitySeq: number, attempt: number | undefined): boolean {
+  if (state.status !== 'running') return false;
+  for (const a of Object.values(state.activities)) {
+    if (a.activitySeq === activitySeq) return isCurrentAttempt(a, attempt) && a.startedAt === undefined;
+  }
+  return false;
 }
 
 /** Runs a legacy outbox drain republishes at once. */
@@ -239,6 +290,12 @@ export interface OutboxOptions {
   publish: (m: OutboundMessage) => Promise<void>;
   log: Logger;
   runs: OutboxRuns;
+  /**
+   * Carries out a commit's `watchEvents` commands (services/router/events): the wait index is
+   * written when the commit is published, so a republish after a crash writes it again.
+   * @default none (the commands are dropped)
+   */
+  watchEvents?: (ctx: CommandContext, cmd: Extract<Command, { kind: 'watchEvents' }>) => Promise<void>;
 }
 
 /** Publishes stored commits, and republishes what a redelivered input's earlier delivery stored; one per router. */
@@ -250,9 +307,22 @@ export class Outbox {
 
   /** Publishes a stored commit's commands, side by side; resolves once the server has all of them. */
   async publishCommit(commit: StoredCommit, workflowType: string): Promise<void> {
+    await this.publishMessages(commit, workflowType, this.elided.get(commit));
+  }
+
+  /** Publishes a commit's commands but those at `elided` indexes, and carries out its watchEvents. */
+  private async publishMessages(
+    commit: StoredCommit,
+    workflowType: string,
+    elided: ReadonlySet<number> | undefined,
+  ): Promise<void> {
     const ctx = { runId: commit.runId, workflowId: commit.workflowId, workflowType, seq: commit.seq, at: commit.at };
-    const messages = commitMessages(this.opts.subjects, ctx, commit.commands, this.elided.get(commit));
-    await Promise.all(messages.map((m) => this.opts.publish(m)));
+    const messages = commitMessages(this.opts.subjects, ctx, commit.commands, elided);
+    const watch = this.opts.watchEvents;
+    await Promise.all([
+      ...messages.map((m) => this.opts.publish(m)),
+      ...(watch ? commit.commands.map((c) => (c.kind === 'watchEvents' ? watch(ctx, c) : undefined)) : []),
+    ]);
   }
 
   /**
@@ -303,7 +373,8 @@ export class Outbox {
     const state = await this.opts.runs.loadFresh(runId);
     if (!state) return;
     if (state.status !== 'running') await this.opts.runs.saveSummary(state);
-    for (const c of commits) await this.publishCommit(c, state.workflowType);
+    // Bounded to what the run still waits on: a task past the duplicate window would run again.
+    for (const c of commits) await this.publishMessages(c, state.workflowType, settledTasks(state, c.commands));
   }
 
   /**

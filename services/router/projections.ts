@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Store, StoredCommit, SummaryWrite } from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { latestPerRun, runStartedOf } from './decisions.js';
+import { isWaiting } from './run-cache.js';
 
 /** Options of RunProjections. */
 export interface RunProjectionsOptions {
@@ -20,8 +21,10 @@ export interface RunProjectionsOptions {
   definition: (type: string, version: number) => WorkflowDefinition;
   /**
    * How long an open run's summary write waits for the run's next state to replace it. Runs that
-   * close within this time never write their intermediate summaries; describe and query read
-   * history, so only list rows of open runs lag by up to this much. 0 writes every state.
+   * close within this time never write their intermediate summaries; a busy run (one that took a
+   * new state meanwhile, or waits for an activity) waits again, up to 4 more times. Describe and
+   * query read history, so only list rows of open runs lag: by up to this much, 5 times this much
+   * for a busy run. 0 writes every state.
    * @default 1000
    */
   summaryDelayMs?: number;
@@ -30,13 +33,29 @@ export interface RunProjectionsOptions {
 /** Default of RunProjectionsOptions.summaryDelayMs. */
 const SUMMARY_DELAY_MS = 1000;
 
+/**
+ * How many more delays an open run's summary write waits while the run is busy (it took a new
+ * state in the delay, or waits for an activity): such a run is likely to move on soon, and one
+ * that closes before its open summary is written costs one insert, where a written one costs an
+ * update by `_id` when it closes (on FerretDB a read and an update, one run at a time). Without
+ * it, runs lasting about one delay (noop3 at concurrency 200) wrote open summaries, which slowed
+ * them past the delay: a cliff.
+ */
+const BUSY_RUN_DEFERRALS = 4;
+
 /** Writes run summaries; one instance per RunDecider. */
 export class RunProjections {
   /** Summaries whose writes failed, newest state per run, until payOwedSummaries writes them. */
   private readonly owed = new Map<string, RunState>();
   private readonly summaries: Batcher<RunState, undefined>;
-  /** Open runs' newest states waiting to be written, with the timer that writes them. */
-  private readonly delayed = new Map<string, { state: RunState; timer: NodeJS.Timeout }>();
+  /**
+   * Open runs' newest states waiting to be written, with the timer that writes them, whether a
+   * newer state came since it was set (`moved`), and how often it was set again for that.
+   */
+  private readonly delayed = new Map<
+    string,
+    { state: RunState; timer: NodeJS.Timeout; moved: boolean; deferrals: number }
+  >();
   private readonly summaryDelayMs: number;
   /** Summary repairs in flight, one per run; `again` asks for one more after it. */
   private readonly repairs = new Map<string, { done: Promise<void>; again: boolean }>();
@@ -114,6 +133,7 @@ export class RunProjections {
     const waiting = this.delayed.get(state.runId);
     if (waiting && delayMs > 0) {
       waiting.state = state; // the timer already set writes the newest state
+      waiting.moved = true;
       return;
     }
     this.cancelDelayed(state.runId);
@@ -121,9 +141,9 @@ export class RunProjections {
       this.writeSummary(state);
       return;
     }
-    const timer = setTimeout(() => this.flushDelayed(state.runId), delayMs);
+    const timer = setTimeout(() => this.flushDelayed(state.runId, false), delayMs);
     timer.unref();
-    this.delayed.set(state.runId, { state, timer });
+    this.delayed.set(state.runId, { state, timer, moved: false, deferrals: 0 });
   }
 
   private cancelDelayed(runId: string): void {
@@ -133,9 +153,18 @@ export class RunProjections {
     this.delayed.delete(runId);
   }
 
-  private flushDelayed(runId: string): void {
+  /** Writes a delayed summary; unless `now`, a busy run waits another delay (see BUSY_RUN_DEFERRALS). */
+  private flushDelayed(runId: string, now: boolean): void {
     const waiting = this.delayed.get(runId);
     if (!waiting) return;
+    const busy = waiting.moved || !isWaiting(waiting.state);
+    if (!now && busy && waiting.deferrals < BUSY_RUN_DEFERRALS) {
+      waiting.moved = false;
+      waiting.deferrals++;
+      waiting.timer = setTimeout(() => this.flushDelayed(runId, false), this.summaryDelayMs);
+      waiting.timer.unref();
+      return;
+    }
     this.delayed.delete(runId);
     this.writeSummary(waiting.state);
   }
@@ -170,7 +199,7 @@ export class RunProjections {
 
   /** Writes the delayed summaries now, then waits for every pending summary write and repair. */
   async idle(): Promise<void> {
-    for (const runId of [...this.delayed.keys()]) this.flushDelayed(runId);
+    for (const runId of [...this.delayed.keys()]) this.flushDelayed(runId, true);
     await this.summaries.idle();
     while (this.repairs.size > 0) await Promise.all([...this.repairs.values()].map((r) => r.done));
   }

@@ -7,10 +7,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeBody } from '../../shared/bus/codec.js';
+import type { Bus } from '../../shared/bus/connect.js';
 import { pendingCallback } from '../../shared/engine/callback.js';
 import type { RunState, WorkflowRegistry } from '../../shared/engine/index.js';
 import { validateSearchAttributes } from '../../shared/engine/search-attributes.js';
-import type { ErrorInfo } from '../../shared/errors.js';
 import {
   AlreadyStartedError,
   CallbackClosedError,
@@ -26,8 +26,9 @@ import { validateToken } from '../../shared/names.js';
 import type { RunFilter, RunRecord, Store } from '../../shared/store/types.js';
 import type { RunDecider } from './decider.js';
 import { outsideInputKey } from './decisions.js';
-import { checkInputSize, isOutsideInput, parseInbound, parseStart, type RunDecisionInput } from './inputs.js';
+import { checkInputSize, isOutsideInput, parseInbound, parseStartAt, type RunDecisionInput } from './inputs.js';
 import { inspectRun } from './inspect.js';
+import { type StartedNotice, type TakenNotice, waitForNotice } from './notices.js';
 
 /** Queue group shared by every router, so each request is answered once. */
 const ROUTER_QUEUE = 'squall-router';
@@ -39,14 +40,8 @@ const ROUTER_QUEUE = 'squall-router';
  */
 const START_RECORD_AFTER_MS = 1000;
 
-/** Body of the core notification a router publishes after processing a start. */
-export interface StartedNotice {
-  workflowId: string;
-  runId?: string;
-  created?: boolean;
-  msgId?: string;
-  error?: ErrorInfo;
-}
+/** The same for a signal's `taken` notice: when none came this soon, the run's recent inputs are read. */
+const TAKEN_RECORD_AFTER_MS = 1000;
 
 /** Sends a reply (JSON when the request was JSON); an Error becomes an error reply. */
 export type Reply = (msg: Msg, body: unknown) => void;
@@ -62,8 +57,12 @@ export interface RouterRequestsOptions {
   log: Logger;
   /** Largest request body accepted, in bytes. */
   maxInputBytes: number;
+  /** Decodes a request body, loading it first when it was sent out of band (Bus.readBody). */
+  readBody: Bus['readBody'];
   /** How long a start request waits for its durable copy to be processed. @default 30_000 */
   startReplyTimeoutMs?: number;
+  /** How long a signal, cancel or terminate request waits for its durable copy to be taken (within the client's three 5 s attempts, which share one reply inbox). @default 12_000 */
+  takenReplyTimeoutMs?: number;
 }
 
 /** Subscribes every request handler; returns the subscriptions to drain on stop. */
@@ -88,6 +87,7 @@ export function serveRouterRequests(o: RouterRequestsOptions): Subscription[] {
     });
   return [
     serve(subjects.all.start, (m) => answerStart(o, m)),
+    serve(subjects.all.startLevels, (m) => answerStart(o, m)),
     serve(subjects.all.signal, (m) => answerAccepted(o, m)),
     serve(subjects.all.cancel, (m) => answerAccepted(o, m)),
     serve(subjects.all.terminate, (m) => answerAccepted(o, m)),
@@ -102,7 +102,7 @@ function lastToken(subject: string): string {
 }
 
 async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
-  const input = parseStart(lastToken(msg.subject), decodeBody(msg.data, msg.headers, msg.subject));
+  const input = parseStartAt(o.subjects, msg.subject, await o.readBody(msg));
   if (!o.registry.latest(input.workflowType)) {
     throw new InvalidInputError(`unknown workflow type ${JSON.stringify(input.workflowType)}`, {
       details: { reason: 'unknown-type', workflowType: input.workflowType, known: o.registry.names() },
@@ -127,8 +127,10 @@ async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
     if (n === null) {
       const rec = await holderRecord(o, workflowId);
       // A signal-with-start is answered only once its signal is in (an open run seen now may close first).
+      // So is a branch, reset or resume: the holder seen now may be the run it replaces.
       const known =
-        rec && (input.signal === undefined || (msgId !== undefined && rec.startMsgId === msgId))
+        rec &&
+        ((input.signal === undefined && input.from === undefined) || (msgId !== undefined && rec.startMsgId === msgId))
           ? startAnswerFromRecord(rec, input.idReusePolicy, msgId)
           : undefined;
       if (known) {
@@ -138,7 +140,10 @@ async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
       n = await notice.promise;
     }
     if (n === undefined) return; // no answer in time: the client retries with the same msg id
-    o.reply(msg, n.error ? fromErrorInfo(n.error) : { workflowId, runId: n.runId, created: n.created ?? false });
+    o.reply(
+      msg,
+      n.error ? fromErrorInfo(n.error, { relay: true }) : { workflowId, runId: n.runId, created: n.created ?? false },
+    );
   } finally {
     notice.cancel();
   }
@@ -189,47 +194,77 @@ function waitForStarted(
   workflowId: string,
   msgId: string | undefined,
 ): { promise: Promise<StartedNotice | undefined>; cancel(): void } {
-  let sub: Subscription | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<StartedNotice | undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), o.startReplyTimeoutMs ?? 30_000);
-    sub = o.nc.subscribe(o.subjects.started(workflowId), {
-      callback: (err, m) => {
-        if (err) return;
-        try {
-          const n = decodeBody(m.data, m.headers, m.subject) as StartedNotice;
-          if (msgId === undefined || n.msgId === msgId) resolve(n);
-        } catch {
-          // a malformed notice is not ours to answer
-        }
-      },
-    });
-  });
-  return {
-    promise,
-    cancel() {
-      if (timer) clearTimeout(timer);
-      sub?.unsubscribe();
-    },
-  };
+  return waitForNotice<StartedNotice>(
+    o.nc,
+    o.subjects.started(workflowId),
+    (n) => msgId === undefined || n.msgId === msgId,
+    o.startReplyTimeoutMs ?? 30_000,
+  );
 }
 
 async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void> {
-  const input = parseInbound(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
+  const input = parseInbound(o.subjects, msg.subject, await o.readBody(msg));
   if (input.kind !== 'run' || !isOutsideInput(input.decision)) return;
-  // One summary read where this router knows the holder (the decision then needs no read at all).
-  const rec = await o.decider.holderStatus(input.workflowId);
-  if (!rec)
-    throw new NotFoundError(`no run for workflowId ${input.workflowId}`, { details: { workflowId: input.workflowId } });
-  if (rec.status !== 'running' && !(await closedByThis(o, rec.runId, input.decision, msg))) {
-    throw new NotFoundError(
-      `run ${rec.runId} of workflowId ${input.workflowId} is ${rec.status}; it takes no more ${input.decision.kind}s`,
-      {
-        details: { workflowId: input.workflowId, runId: rec.runId, status: rec.status },
-      },
-    );
+  // Listening before anything else: the durable copy may be decided while the holder is read.
+  const msgId = msg.headers?.get('Nats-Msg-Id') || undefined;
+  const notice =
+    msgId === undefined
+      ? undefined
+      : waitForNotice<TakenNotice>(
+          o.nc,
+          o.subjects.taken(input.workflowId),
+          (n) => n.msgId === msgId,
+          o.takenReplyTimeoutMs ?? 12_000,
+        );
+  try {
+    // One summary read where this router knows the holder (the decision then needs no read at all).
+    const rec = await o.decider.holderStatus(input.workflowId);
+    if (!rec)
+      throw new NotFoundError(`no run for workflowId ${input.workflowId}`, {
+        details: { workflowId: input.workflowId },
+      });
+    if (rec.status !== 'running' && !(await closedByThis(o, rec.runId, input.decision, msg))) {
+      throw new NotFoundError(
+        `run ${rec.runId} of workflowId ${input.workflowId} is ${rec.status}; it takes no more ${input.decision.kind}s`,
+        {
+          details: { workflowId: input.workflowId, runId: rec.runId, status: rec.status },
+        },
+      );
+    }
+    if (notice && msgId !== undefined && rec.status === 'running')
+      await untilTaken(o, notice.promise, rec.runId, msgId);
+    o.reply(msg, { accepted: true, workflowId: input.workflowId, runId: rec.runId });
+  } finally {
+    notice?.cancel();
   }
-  o.reply(msg, { accepted: true, workflowId: input.workflowId, runId: rec.runId });
+}
+
+/**
+ * Holds a signal's (cancel's, terminate's) reply until its durable copy is in the run's history,
+ * told by the deciding router's `taken` notice, or seen in the run's recent inputs when none came
+ * soon (one published before this router listened). So a sender that sends its next signal after
+ * this one's reply has it decided after this one, whichever routers take the two. Throws the
+ * refusal a notice carries. After `takenReplyTimeoutMs` (12 s) with neither (no router is taking
+ * inputs), the reply goes as before: the inbox holds the message durably.
+ */
+async function untilTaken(
+  o: RouterRequestsOptions,
+  notice: Promise<TakenNotice | undefined>,
+  runId: string,
+  msgId: string,
+): Promise<void> {
+  let n = await Promise.race([notice, delay(TAKEN_RECORD_AFTER_MS, null)]);
+  if (n === null) {
+    // A router that lacks the run's version cannot read it (and is likely not alone in a rolling
+    // deploy): it answers now, as before, and leaves the order to the routers that can decide it.
+    const run = await o.decider.load(runId, { fresh: true }).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    });
+    if (run === null || run?.state.recentInputs?.includes(outsideInputKey({ startKey: '', msgId }))) return;
+    n = await notice;
+  }
+  if (n?.error) throw fromErrorInfo(n.error, { relay: true });
 }
 
 type OutsideInput = Extract<RunDecisionInput, { kind: 'signal' | 'cancel' | 'terminate' }>;
@@ -261,10 +296,11 @@ async function closedByThis(o: RouterRequestsOptions, runId: string, input: Outs
  * here: the later one is then recorded as ignored and parked (`callback-closed`).
  */
 async function answerCallback(o: RouterRequestsOptions, msg: Msg): Promise<void> {
-  const input = parseInbound(o.subjects, msg.subject, decodeBody(msg.data, msg.headers, msg.subject));
+  const input = parseInbound(o.subjects, msg.subject, await o.readBody(msg));
   if (input.kind !== 'run') return;
   const resolution = input.decision;
-  if (resolution.kind !== 'callbackCompleted' && resolution.kind !== 'callbackFailed') return;
+  const kind = resolution.kind;
+  if (kind !== 'callbackCompleted' && kind !== 'callbackFailed' && kind !== 'callbackHeartbeat') return;
   // A callback token always names its run (see parseCallback).
   const { workflowId, runId = '' } = input;
   const { callbackSeq } = resolution;
@@ -274,7 +310,7 @@ async function answerCallback(o: RouterRequestsOptions, msg: Msg): Promise<void>
   const open = run.state.status === 'running' && pendingCallback(run.state, callbackSeq);
   // The durable copy of this very message may have been processed before this check: a
   // resolution recorded with the same outcome is this request's, so it is accepted.
-  if (!open && (await resolvedAs(o.store, runId, resolution))) {
+  if (!open && kind !== 'callbackHeartbeat' && (await resolvedAs(o.store, runId, resolution))) {
     o.reply(msg, { accepted: true, workflowId, runId });
     return;
   }
@@ -382,6 +418,12 @@ async function describeRun(o: RouterRequestsOptions, runId: string): Promise<Rec
   const run = await o.decider.load(runId, { fresh: true });
   if (!run) throw new NotFoundError(`no run for runId ${runId}`, { details: { runId } });
   const s = run.state;
+  if (s.swept !== undefined) {
+    throw new NotFoundError(
+      `run ${runId} of ${s.workflowId} closed ${s.status}; its history was removed after its retention period`,
+      { details: { runId, workflowId: s.workflowId, status: s.status, swept: s.swept } },
+    );
+  }
   return {
     runId: s.runId,
     workflowId: s.workflowId,
@@ -389,6 +431,7 @@ async function describeRun(o: RouterRequestsOptions, runId: string): Promise<Rec
     version: s.version,
     startedAt: s.startedAt,
     ...(s.memo === undefined ? {} : { memo: s.memo }),
+    ...(s.origin === undefined ? {} : { origin: s.origin }),
     ...summaryOf(s),
     query: inspectRun(run.def, s),
   };

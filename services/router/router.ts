@@ -30,15 +30,20 @@ import {
 import { InputConsumer } from './consume.js';
 import { type RouterConsumerSpecs, routerConsumerSpecs, setupRouterConsumers } from './consumers.js';
 import { RunDecider } from './decider.js';
+import { serveDefinitions } from './definitions-feed.js';
+import { EventFanout, EventWatch } from './events/index.js';
 import type { RouterFaultHooks } from './fault-hooks.js';
+import { StartGate } from './flow/index.js';
 import { InputHandler } from './handle-input.js';
 import { InlineSteps } from './inline-steps.js';
 import { RouterMetrics } from './metrics.js';
-import { type CompiledRouterOptions, compileRouterOptions, type RouterOptionsInput } from './options.js';
+import { type CompiledRouterOptions, cacheLimits, compileRouterOptions, type RouterOptionsInput } from './options.js';
 import type { OutboundMessage } from './outbox.js';
 import { joinPartitions, type PartitionMembership } from './partitions.js';
 import { serveRouterRequests } from './requests.js';
-import { checkOpenRunVersions } from './versions.js';
+import { cacheReporter } from './run-cache-report.js';
+import { startRetentionSweeps } from './sweeps.js';
+import { checkOpenRunVersions, registerRouterVersions } from './versions.js';
 
 /** A running router: the common service handle. */
 export type RouterHandle = ServiceHandle;
@@ -59,7 +64,12 @@ export async function launchRouter(opts: RouterOptionsInput, faults: RouterFault
   try {
     const specs = routerConsumerSpecs(res.bus);
     const inboxEpoch = await setupRouterConsumers(res.bus, specs, o.ackWaitMs, o.log);
-    const service = await RouterService.start(o, res, specs, inboxEpoch, faults, metrics);
+    const stopVersionRefresh = await registerRouterVersions(res.store, o.workflows, o.log);
+    const service = await RouterService.start(o, res, specs, inboxEpoch, faults, metrics).catch((err: unknown) => {
+      stopVersionRefresh();
+      throw err;
+    });
+    void service.closed.finally(stopVersionRefresh);
     if (o.requireOpenRunVersions) void service.checkOpenRunVersions();
     return service;
   } catch (err) {
@@ -81,12 +91,14 @@ interface RouterResources {
 
 async function connectRouterResources(o: CompiledRouterOptions, metrics: RouterMetrics): Promise<RouterResources> {
   const { bus, owned: ownsBus } = await resolveBus(
-    { natsUrl: o.natsUrl, nats: o.nats, bus: o.bus, prefix: o.prefix, log: o.log },
+    { natsUrl: o.natsUrl, nats: o.nats, bus: o.bus, prefix: o.prefix, log: o.log, streams: o.streams },
     `squall-${o.id}`,
   );
   let mongo: MongoClient | undefined;
   let store = o.store;
   let mongoConnected = (): boolean => true;
+  // A given store's client is the caller's to close, but its events are this router's to count.
+  if (store?.mongo) metrics.watchMongo(store.mongo);
   if (!store) {
     try {
       const owned = await connectStore({
@@ -95,6 +107,7 @@ async function connectRouterResources(o: CompiledRouterOptions, metrics: RouterM
         collectionPrefix: o.prefix,
         log: o.log,
         metrics,
+        retentionMs: o.retentionMs,
       });
       ({ mongo, store } = owned);
       mongoConnected = owned.connected;
@@ -177,6 +190,7 @@ class RouterService implements ServiceHandle {
   private readonly inputs: InputConsumer;
   private readonly partitions: PartitionPulls;
   private readonly inboxLoop: Promise<void>;
+  private readonly fanout: EventFanout;
   private readonly subs: Subscription[];
   private readonly stopUpkeep: () => void;
 
@@ -192,11 +206,20 @@ class RouterService implements ServiceHandle {
     this.metrics = meters.registry;
     const { bus } = res;
     const { maxInputBytes } = o;
-    this.handler = new InputHandler({ bus, decider, log: o.log, inboxEpoch, maxInputBytes, metrics: meters });
+    const startGate = new StartGate({ bus, store: res.store, registry: o.workflows, clock: o.clock });
+    this.handler = new InputHandler({
+      bus,
+      decider,
+      log: o.log,
+      inboxEpoch,
+      maxInputBytes,
+      metrics: meters,
+      startGate,
+    });
     meters.follow({
       appendRaces: () => decider.appendRaces,
       redelivered: () => this.handler.counters.redelivered,
-      cache: () => ({ size: decider.cachedRuns, ...decider.cacheLookups }),
+      cache: () => decider.cacheStats(),
     });
     this.inputs = new InputConsumer({
       bus,
@@ -215,10 +238,29 @@ class RouterService implements ServiceHandle {
       reply: (msg, body) => bus.reply(msg, body),
       log: o.log,
       maxInputBytes: o.maxInputBytes,
+      readBody: (msg) => bus.readBody(msg),
     });
-    this.stopUpkeep = startUpkeep(decider, o.upkeepIntervalMs, o.log);
-    this.inboxLoop = this.inputs.consume(specs.inbox);
+    const stopCacheUpkeep = startUpkeep(decider, o.upkeepIntervalMs, o.log, cacheReporter(decider, o));
+    const stopSweeps = startRetentionSweeps(res.store, o.retentionSweepIntervalMs, o.log, (runIds) => {
+      for (const runId of runIds) decider.forget(runId);
+    });
+    this.stopUpkeep = () => {
+      stopCacheUpkeep();
+      stopSweeps();
+    };
+    this.inboxLoop = this.inputs.consumeInbox(specs.inbox);
+    this.fanout = new EventFanout({ bus, index: res.store.eventWaits, log: o.log, ackWaitMs: o.ackWaitMs });
     this.subs.push(serveHealth(bus, 'router', this.id, () => this.health()));
+    this.subs.push(
+      serveDefinitions({
+        nc: bus.nc,
+        subjects: bus.subjects,
+        registry: o.workflows,
+        store: res.store,
+        log: o.log,
+        reply: (m, b) => bus.reply(m, b),
+      }),
+    );
   }
 
   /** Builds the decider and the service, and joins the routers sharing the events partitions. */
@@ -230,6 +272,7 @@ class RouterService implements ServiceHandle {
     faults: RouterFaultHooks,
     metrics: RouterMetrics,
   ): Promise<RouterService> {
+    const events = new EventWatch(res.bus, res.store.eventWaits, o.log);
     const decider = new RunDecider({
       store: metrics.timeAppends(faults.afterAppend ? withAppendHook(res.store, faults.afterAppend) : res.store),
       registry: o.workflows,
@@ -238,7 +281,10 @@ class RouterService implements ServiceHandle {
       clock: o.clock,
       summaryDelayMs: o.summaryDelayMs,
       cacheSize: o.runCacheSize,
+      cacheBytes: o.runCacheBytes,
+      cacheTtlMs: o.runCacheTtlMs,
       publish: publisher(res.bus, faults),
+      watchEvents: (ctx, cmd) => events.apply(ctx, cmd),
       ...(o.inlineActivities.size === 0
         ? {}
         : {
@@ -314,6 +360,7 @@ class RouterService implements ServiceHandle {
         idle,
         versionsCheck: this.versionsCheck,
         appendRaces: this.decider.appendRaces,
+        cache: { ...this.decider.cacheStats(), ...cacheLimits(this.o) },
         inFlight: this.inputs.inFlight(),
         ...this.handler.counters,
       },
@@ -335,7 +382,7 @@ class RouterService implements ServiceHandle {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       (async () => {
-        await Promise.allSettled([this.inboxLoop, ...this.partitions.running()]);
+        await Promise.allSettled([this.inboxLoop, this.fanout.stop(), ...this.partitions.running()]);
         await this.decider.drain();
       })(),
       new Promise((r) => {
@@ -345,7 +392,7 @@ class RouterService implements ServiceHandle {
     clearTimeout(timer);
     await this.res.close();
     this.meters.stop();
-    this.o.log.info('router stopped', this.handler.counters);
+    this.o.log.info('router stopped', { ...this.handler.counters, cache: this.decider.cacheStats() });
     this.done.resolve();
   }
 }
@@ -353,12 +400,15 @@ class RouterService implements ServiceHandle {
 /**
  * The router's periodic upkeep, every `intervalMs` until the returned stop is called, never
  * overlapping itself: the legacy outbox drain until it succeeds once (at start, see
- * Outbox.drainLegacy), then the summaries whose writes failed (see RunDecider.payOwedSummaries).
+ * Outbox.drainLegacy), then the summaries whose writes failed (see RunDecider.payOwedSummaries);
+ * and each round, the cached runs past their time to live are dropped and evictions logged.
  */
-function startUpkeep(decider: RunDecider, intervalMs: number, log: Logger): () => void {
+function startUpkeep(decider: RunDecider, intervalMs: number, log: Logger, reportCache: () => void): () => void {
   let drained = false;
   let busy = false;
   const once = (): void => {
+    decider.sweepCache();
+    reportCache();
     if (busy) return;
     busy = true;
     (async () => {

@@ -5,10 +5,22 @@
  * consumer carries the settlement out, so every branch is unit-tested without servers.
  */
 import { backoffDelay } from '../../shared/bus/backoff.js';
-import { CallbackClosedError, type SquallError, toErrorInfo, toSquallError } from '../../shared/errors.js';
+import {
+  CallbackClosedError,
+  NotFoundError,
+  type SquallError,
+  toErrorInfo,
+  toSquallError,
+} from '../../shared/errors.js';
 import type { DecideOutcome } from './decider.js';
-import { type DeadLetterReason, deadLetterReason, type InboundInput, isOutsideInput } from './inputs.js';
-import type { StartedNotice } from './requests.js';
+import {
+  type DeadLetterReason,
+  deadLetterReason,
+  type InboundInput,
+  isOutsideInput,
+  isRequestedInput,
+} from './inputs.js';
+import type { StartedNotice, TakenNotice } from './notices.js';
 
 /** Delivery attempts a signal for a not-yet-visible run waits before being dead-lettered. */
 export const UNKNOWN_RUN_REDELIVERIES = 6;
@@ -28,6 +40,8 @@ export interface SettleDecision {
   settlement: Settlement;
   /** Published on `started.<workflowId>` for whoever waits on the start's reply. */
   startedNotice?: StartedNotice;
+  /** Published on `taken.<workflowId>` for whoever waits on a signal's (cancel's, terminate's) reply. */
+  takenNotice?: TakenNotice;
   /** A child run could not start: its parent gets this failure as the child's. */
   failChildStart?: SquallError;
 }
@@ -50,26 +64,42 @@ export function settleOutcome(input: InboundInput, outcome: DecideOutcome, msgId
   }
   if (input.kind === 'start') return ack();
   const d = input.decision;
-  const callbackSeq = d.kind === 'callbackCompleted' || d.kind === 'callbackFailed' ? d.callbackSeq : undefined;
+  const taken = (error?: unknown): Pick<SettleDecision, 'takenNotice'> =>
+    msgId === undefined || !isRequestedInput(d)
+      ? {}
+      : {
+          takenNotice: {
+            workflowId: outcome.workflowId,
+            msgId,
+            ...(outcome.runId === undefined ? {} : { runId: outcome.runId }),
+            ...(error === undefined ? {} : { error: toErrorInfo(error) }),
+          },
+        };
+  const callbackSeq =
+    d.kind === 'callbackCompleted' || d.kind === 'callbackFailed' || d.kind === 'callbackHeartbeat'
+      ? d.callbackSeq
+      : undefined;
   if (outcome.kind === 'dropped') {
     // A parent's close policy raced its child's own end, or the id now names another run: fine.
     if (input.byParent !== undefined) return ack();
     if (outcome.why === 'closed' && isOutsideInput(d)) {
-      const error = new Error(`run ${outcome.runId} of ${outcome.workflowId} is closed`);
-      return deadLetter('closed-run', error);
+      const error = new NotFoundError(`run ${outcome.runId} of ${outcome.workflowId} is closed`, {
+        details: { workflowId: outcome.workflowId, runId: outcome.runId },
+      });
+      return { ...deadLetter('closed-run', error), ...taken(error) };
     }
     if (callbackSeq !== undefined) {
       const why = `callback ${callbackSeq} of run ${outcome.runId} (${outcome.workflowId}): the run is closed`;
       return deadLetter('closed-run', new CallbackClosedError(why, { details: { runId: outcome.runId } }));
     }
-    return ack();
+    return { ...ack(), ...taken() };
   }
   if (outcome.ignored === 'stale' && callbackSeq !== undefined) {
     // Recorded as ignored in history (it moved nothing); parked so the sender can see why.
     const why = `callback ${callbackSeq} of run ${outcome.runId} (${outcome.workflowId}) was already completed, failed, timed out or cancelled`;
     return deadLetter('callback-closed', new CallbackClosedError(why, { details: { runId: outcome.runId } }));
   }
-  return ack();
+  return { ...ack(), ...taken() };
 }
 
 /**
@@ -100,6 +130,9 @@ export function settleFailure(
     return { settlement: { action: 'nak', delayMs, why: 'waitForRun' }, ...notices };
   }
   if (refusesInput(e, reason)) {
+    if (input.kind === 'run' && isRequestedInput(input.decision) && msgId !== undefined) {
+      notices.takenNotice = { workflowId: input.workflowId, msgId, error: toErrorInfo(e) };
+    }
     return { settlement: deadLetterOf(e.code === 'NONDETERMINISM' ? 'nondeterminism' : reason, e), ...notices };
   }
   return { settlement: { action: 'nak', delayMs: delay(deliveryCount), why: 'retry' }, ...notices };

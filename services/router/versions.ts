@@ -2,10 +2,49 @@
  * Versioning at the router's door: a run is pinned to the version it started with, so a router
  * must hold every (workflowType, version) that open runs use. Started without one, it would
  * redeliver those runs' inputs forever; it refuses to start instead, naming what is missing.
+ * Routers register the versions they hold in the store before they take up any input (and every
+ * VERSION_REFRESH_MS), so the check asks only about versions some router registered and this one
+ * lacks, never reading every open run (shared/store/versions.ts).
  */
+import { retryWithBackoff } from '../../shared/bus/backoff.js';
 import type { WorkflowRegistry } from '../../shared/engine/index.js';
-import { ConfigError } from '../../shared/errors.js';
-import type { OpenRunVersion, Store } from '../../shared/store/types.js';
+import { ConfigError, toSquallError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { OpenRunVersion, Store, WorkflowVersionKey } from '../../shared/store/types.js';
+import { VERSION_REFRESH_MS } from '../../shared/store/versions.js';
+
+/** Every (workflowType, version) `registry` holds. */
+export function registeredVersions(registry: WorkflowRegistry): WorkflowVersionKey[] {
+  return registry
+    .names()
+    .flatMap((workflowType) => registry.versions(workflowType).map((version) => ({ workflowType, version })));
+}
+
+/**
+ * Registers the router's versions (retrying passing store trouble for up to `deadlineMs`), then
+ * again every VERSION_REFRESH_MS until the returned stop is called.
+ */
+export async function registerRouterVersions(
+  store: Store,
+  registry: WorkflowRegistry,
+  log: Logger,
+  deadlineMs = 30_000,
+): Promise<() => void> {
+  const keys = registeredVersions(registry);
+  await retryWithBackoff(() => store.registerVersions(keys), {
+    isRetryable: (err) => toSquallError(err).retryable,
+    deadlineMs,
+    onRetry: (err, attempt, delayMs) =>
+      log.warn('registering workflow versions failed, retrying', { err, attempt, delayMs }),
+  });
+  const timer = setInterval(() => {
+    store
+      .registerVersions(keys)
+      .catch((err: unknown) => log.warn('registering workflow versions failed; the next round tries again', { err }));
+  }, VERSION_REFRESH_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** The versions open runs use that `registry` lacks (empty when the router can serve them all). */
 export function missingVersions(open: readonly OpenRunVersion[], registry: WorkflowRegistry): OpenRunVersion[] {
@@ -18,7 +57,7 @@ export function missingVersions(open: readonly OpenRunVersion[], registry: Workf
  * registered; `details.missing` carries the same as data.
  */
 export async function checkOpenRunVersions(store: Store, registry: WorkflowRegistry): Promise<void> {
-  const missing = missingVersions(await store.openRunVersions(), registry);
+  const missing = missingVersions(await store.openRunVersions(registeredVersions(registry)), registry);
   if (missing.length === 0) return;
   throw new ConfigError(missingVersionsMessage(missing, registry), { details: { missing } });
 }

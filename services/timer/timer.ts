@@ -139,7 +139,11 @@ async function openStore(
   log: Logger,
   metrics: TimerMetrics,
 ): Promise<{ store: Store; mongo: MongoClient | undefined; mongoConnected: () => boolean }> {
-  if (o.store) return { store: o.store, mongo: undefined, mongoConnected: () => true };
+  if (o.store) {
+    // A given store's client is the caller's to close, but its events are this service's to count.
+    if (o.store.mongo) metrics.watchMongo(o.store.mongo);
+    return { store: o.store, mongo: undefined, mongoConnected: () => true };
+  }
   const owned = await connectStore({
     mongoUrl: o.mongoUrl,
     dbName: o.dbName,

@@ -203,8 +203,11 @@ export async function explainConnectFailure(
 ): Promise<SquallError | undefined> {
   const direct = permanentConnectError(err, servers, security);
   if (direct !== undefined || security === undefined) return direct;
-  // The server's TLS alert races with its closing the socket: a reset may hide it, so look again.
-  for (let attempt = 0; attempt < 3; attempt++) {
+  // The server's TLS alert races with its closing the socket: under TLS 1.3 the client has sent
+  // CONNECT before the server has checked its certificate, and the server's reset may discard the
+  // alert unread (1 attempt in 100 alone, far more on a loaded machine). Look again, a little later.
+  for (let attempt = 0; attempt < PROBE_ATTEMPTS; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
     try {
       const nc = await connect({
         ...natsConnectOptions(security),
@@ -217,11 +220,14 @@ export async function explainConnectFailure(
       return undefined;
     } catch (probeErr) {
       const permanent = permanentConnectError(probeErr, servers, security);
-      if (permanent !== undefined || !/ECONNRESET/.test(causeText(probeErr))) return permanent;
+      if (permanent !== undefined || !/ECONNRESET|EPIPE/.test(causeText(probeErr))) return permanent;
     }
   }
   return undefined;
 }
+
+/** Plain attempts explainConnectFailure makes while each ends in a reset that hides the reason. */
+const PROBE_ATTEMPTS = 8;
 
 /** Codes and messages of `err` and its causes, for matching. */
 function causeText(err: unknown): string {

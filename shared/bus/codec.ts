@@ -1,10 +1,14 @@
 /**
  * Message bodies on the wire: MessagePack by default, JSON when the message carries
- * `content-type: application/json` (so anyone can drive Squall with the `nats` CLI).
+ * `content-type: application/json` (so anyone can drive Squall with the `nats` CLI). MessagePack
+ * bodies pass through the process's payload codecs (shared/payload): sealed when codecs are
+ * installed, opened whenever they come sealed.
  */
 import { Match, type MsgHdrs } from '@nats-io/transport-node';
 import { C1, type Options, Packr } from 'msgpackr';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, PayloadCodecError } from '../errors.js';
+import { type BlobBackend, loadLarge } from '../payload/blobs.js';
+import { isSealed, openPayload, sealPayload } from '../payload/codec.js';
 
 /** The header that switches a body to JSON. */
 export const CONTENT_TYPE_HEADER = 'content-type';
@@ -39,10 +43,13 @@ export function isJson(headers: MsgHdrs | undefined): boolean {
   return value.split(';')[0]?.trim().toLowerCase() === JSON_CONTENT_TYPE;
 }
 
-/** Encodes a value as MessagePack, or as JSON when `opts.json`. */
+/**
+ * Encodes a value as MessagePack sealed by the payload codecs, or as plain JSON when `opts.json`
+ * (replies to JSON requests: whoever sends JSON reads JSON).
+ */
 export function encodeBody(value: unknown, opts: EncodeOptions = {}): Uint8Array {
   if (opts.json) return utf8Encoder.encode(JSON.stringify(value ?? null));
-  return packr.pack(value);
+  return sealPayload(packr.pack(value));
 }
 
 /**
@@ -54,11 +61,16 @@ export function decodeBody(data: Uint8Array, headers: MsgHdrs | undefined, subje
   const json = isJson(headers);
   try {
     if (json) return JSON.parse(utf8Decoder.decode(data)) as unknown;
-    const value = packr.unpack(data) as unknown;
+    const value = packr.unpack(isSealed(data) ? openPayload(data) : data) as unknown;
     // msgpackr yields a marker object for the never-used 0xC1 byte instead of throwing.
     if (value === C1) throw new Error('0xC1 is never used in MessagePack');
     return value;
   } catch (err) {
+    if (err instanceof PayloadCodecError) {
+      throw new PayloadCodecError(`body of a message on ${subject} (${data.length} bytes): ${err.message}`, {
+        details: { subject, bytes: data.length, ...err.details },
+      });
+    }
     const encoding = json ? 'JSON' : 'MessagePack';
     const reason = err instanceof Error ? err.message : String(err);
     throw new InvalidInputError(
@@ -67,4 +79,15 @@ export function decodeBody(data: Uint8Array, headers: MsgHdrs | undefined, subje
       { cause: err, details: { subject, encoding, bytes: data.length } },
     );
   }
+}
+
+/**
+ * decodeBody for a message whose body may have been sent out of band (a reference frame): loads
+ * it from `blobs` first. The one decode for bodies that may carry large user payloads.
+ */
+export async function readLargeBody(
+  msg: { data: Uint8Array; headers?: MsgHdrs | undefined; subject: string },
+  blobs: BlobBackend | undefined,
+): Promise<unknown> {
+  return decodeBody(await loadLarge(msg.data, blobs), msg.headers, msg.subject);
 }

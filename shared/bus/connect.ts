@@ -11,11 +11,14 @@ import {
   jetstreamManager,
   type PubAck,
 } from '@nats-io/jetstream';
-import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type StreamNames, type Subjects, streamNames, subjects, validatePrefix } from '../names.js';
+import { type BlobBackend, defaultPayloadLimits, type PayloadLimits } from '../payload/blobs.js';
 import { describeNatsSecurity, type NatsSecurity } from './auth.js';
 import { retryWithBackoff } from './backoff.js';
+import { jetStreamBlobBackend } from './blobs.js';
+import { readLargeBody } from './codec.js';
 import { closeConnection, openConnection } from './connection.js';
 import { type DeadLetterOriginal, parkDeadLetter } from './dead-letter.js';
 import { isRetryableNatsError } from './errors.js';
@@ -38,6 +41,8 @@ export interface BusOptions {
   prefix?: string;
   /** @default silentLogger */
   log?: Logger;
+  /** When message payloads go out of band (the blobs stream) and when they are refused. @default defaultPayloadLimits() */
+  payloadLimits?: Partial<PayloadLimits>;
   /** Create or update the streams at connect time. @default true */
   ensureStreams?: boolean;
   /** Stream settings used by ensureStreams. */
@@ -61,6 +66,13 @@ export interface Bus {
   readonly log: Logger;
   /** False from a disconnect until the client has reconnected (and once closed). */
   readonly connected: boolean;
+  /** Chunks of large message payloads (the blobs stream). */
+  readonly blobs: BlobBackend;
+  /**
+   * Decodes a consumed message body, first loading it from the blobs stream when it was sent out
+   * of band (decodeBody for everything else).
+   */
+  readBody(msg: { data: Uint8Array; headers?: MsgHdrs | undefined; subject: string }): Promise<unknown>;
   /** Encodes and publishes to JetStream, retrying passing failures; resolves with the PubAck. */
   publish(subject: string, body: unknown, opts?: PublishOptions): Promise<PubAck>;
   /** Publishes already-encoded bytes to JetStream, with the same retries. */
@@ -102,9 +114,13 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   const jsm = await setUpJetStream(nc, prefix, opts, log, { timeoutMs, connectDeadlineMs });
   log.info('connected to NATS', { server: nc.getServer(), prefix, ...describeNatsSecurity(opts.nats) });
 
+  const blobs = jetStreamBlobBackend(js, async () => jsm, prefix);
+  const payloadLimits = { ...defaultPayloadLimits(), ...opts.payloadLimits };
   const publisher = createPublisher(nc, js, log, {
     timeoutMs,
     publishDeadlineMs: opts.publishDeadlineMs ?? 60_000,
+    blobs,
+    payloadLimits,
   });
   const names = subjects(prefix);
   let closing: Promise<void> | undefined;
@@ -116,11 +132,13 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
     subjects: names,
     streams: streamNames(prefix),
     log,
+    blobs,
+    readBody: (msg) => readLargeBody(msg, blobs),
     get connected() {
       return connection.connected;
     },
     ...publisher,
-    reply: (msg, body) => replyTo(msg, body, log),
+    reply: (msg, body) => replyTo(msg, body, log, blobs, payloadLimits),
     parkDeadLetter: (reason, original, err) => parkDeadLetter(publisher, log, names.dlq(reason), reason, original, err),
     close(o = {}) {
       closing ??= closeConnection(nc, log, o.drainTimeoutMs ?? 5_000);

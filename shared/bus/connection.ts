@@ -5,6 +5,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SquallError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { quietAnsweredRequests } from './answered-requests.js';
 import {
   describeNatsSecurity,
   explainConnectFailure,
@@ -15,6 +16,7 @@ import {
 import { backoffDelay, retryWithBackoff } from './backoff.js';
 import { watchConnection } from './connection-status.js';
 import { isRetryableConnectError, natsErrorToSquall } from './errors.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 /** What openConnection needs; connectBus fills it from BusOptions and their defaults. */
 export interface ConnectionSettings {
@@ -94,6 +96,12 @@ export async function openConnection(settings: ConnectionSettings, log: Logger):
   ).catch((err: unknown) => {
     throw err instanceof SquallError ? err : natsErrorToSquall(err, `connecting to NATS at ${servers}`);
   });
+  if (!coalesceWrites(nc))
+    log.warn('this nats.js writes each command apart (its internals changed); messages flow all the same');
+  if (!quietAnsweredRequests(nc))
+    log.warn(
+      'this nats.js builds an Error for every answered request (its internals changed); requests work all the same',
+    );
   const state = watchConnection(nc, log, (up) => {
     if (up) backoff.reset();
   });

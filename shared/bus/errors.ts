@@ -19,6 +19,8 @@ export const JsErrorCodes = {
   ClusterNotAvail: 10008,
   StreamOffline: 10118,
   InsufficientResources: 10023,
+  /** A stream with more than one replica was asked of a server that is not clustered. */
+  ReplicasNotSupported: 10074,
 } as const;
 
 /** HTTP-like JetStream statuses that mean "try again later". */

@@ -3,6 +3,7 @@
  * fields a parent (or continue-as-new) adds to the start, cancel and terminate bodies it sends.
  */
 
+import type { DecisionInput } from '../engine/types.js';
 import type { ErrorInfo } from '../errors.js';
 import { InvalidInputError } from '../errors.js';
 import type { RunStatus } from '../history/events.js';
@@ -27,6 +28,11 @@ export interface ChildResultMessage {
   status: Exclude<RunStatus, 'running' | 'continued'>;
   output?: unknown;
   error?: ErrorInfo;
+  /**
+   * The msgSeq of the last message the child run sent its parent's workflowId (sendParent,
+   * sendToWorkflow); the parent takes the result after it. Absent when it sent none.
+   */
+  lastMsgSeq?: number;
 }
 
 /** Msg id of a child's outcome: one per child run. */
@@ -87,6 +93,7 @@ export function validateChildResult(body: unknown): ChildResultMessage {
     status: o.status as ChildResultMessage['status'],
   };
   if (o.output !== undefined) out.output = o.output;
+  if (o.lastMsgSeq !== undefined) out.lastMsgSeq = seqField(w, o, 'lastMsgSeq');
   if (o.error !== undefined) {
     const e = o.error as Record<string, unknown> | null;
     if (typeof e !== 'object' || e === null || typeof e.name !== 'string' || typeof e.message !== 'string') {
@@ -115,4 +122,22 @@ export function childFailure(m: ChildResultMessage): ErrorInfo {
       ...(m.error ? { cause: m.error } : {}),
     },
   };
+}
+
+/** A child's outcome as its parent's engine input (the router adds the time it is decided at). */
+export type ChildResultInput =
+  | Omit<Extract<DecisionInput, { kind: 'childCompleted' }>, 'at'>
+  | Omit<Extract<DecisionInput, { kind: 'childFailed' }>, 'at'>;
+
+/** The engine input of child outcome `m`: its output, or the error childFailure() names, and its last message. */
+export function childResultInput(m: ChildResultMessage): ChildResultInput {
+  const input: ChildResultInput =
+    m.status === 'completed'
+      ? { kind: 'childCompleted', childSeq: m.childSeq }
+      : { kind: 'childFailed', childSeq: m.childSeq, error: childFailure(m) };
+  if (input.kind === 'childCompleted' && m.output !== undefined) input.output = m.output;
+  if (m.lastMsgSeq !== undefined) {
+    input.lastMessage = { workflowId: m.childWorkflowId, runId: m.childRunId, msgSeq: m.lastMsgSeq };
+  }
+  return input;
 }

@@ -20,6 +20,11 @@ export interface TaskMessage {
   scheduledAt: Millis;
   /** Publish an `update: 'started'` report before running (the router enforces a start-bound timeout). */
   reportStart?: boolean;
+  /**
+   * At most one run of this attempt: the start is published (and acked) before the code runs, and
+   * a redelivery that finds it published fails the attempt instead of running it again.
+   */
+  atMostOnce?: boolean;
   /** The router fails an attempt running longer than this (the executor aborts it when told). */
   startToCloseTimeoutMs?: number;
   /** The router fails a started attempt that does not heartbeat within this; heartbeats are reported. */
@@ -191,6 +196,7 @@ export function validateTask(body: unknown): TaskMessage {
   };
   if (o.input !== undefined) task.input = o.input;
   if (o.reportStart === true) task.reportStart = true;
+  if (o.atMostOnce === true) task.atMostOnce = true;
   if (o.startToCloseTimeoutMs !== undefined) task.startToCloseTimeoutMs = int(w, o, 'startToCloseTimeoutMs', 1);
   if (o.heartbeatTimeoutMs !== undefined) task.heartbeatTimeoutMs = int(w, o, 'heartbeatTimeoutMs', 1);
   if (o.lastHeartbeat !== undefined) task.lastHeartbeat = o.lastHeartbeat;

@@ -6,6 +6,8 @@ import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { headers as createHeaders, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { PayloadTooLargeError, toErrorInfo, toSquallError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { type BlobBackend, defaultPayloadLimits, offloadLarge, type PayloadLimits } from '../payload/blobs.js';
+import { injectTraceContext } from '../telemetry/tracing.js';
 import { retryWithBackoff } from './backoff.js';
 import { CONTENT_TYPE_HEADER, encodeBody, isJson, JSON_CONTENT_TYPE } from './codec.js';
 import { isMessageTooLarge, isRetryableNatsError, natsErrorToSquall } from './errors.js';
@@ -39,6 +41,10 @@ export interface PublisherSettings {
   timeoutMs: number;
   /** Keep retrying a publish that fails for a passing reason this long, unless the call says otherwise. */
   publishDeadlineMs: number;
+  /** Where MessagePack bodies over `payloadLimits.offloadBytes` go; without it they are sent whole. */
+  blobs?: BlobBackend;
+  /** When bodies go out of band and when they are refused. @default defaultPayloadLimits() */
+  payloadLimits?: PayloadLimits;
 }
 
 // Headers come as NATS headers or as a plain record; either is copied, never mutated.
@@ -69,12 +75,14 @@ export function createPublisher(
   log: Logger,
   settings: PublisherSettings,
 ): Publisher {
+  const limits = settings.payloadLimits ?? defaultPayloadLimits();
   const publishBytes = async (
     subject: string,
     data: Uint8Array,
     o: Omit<PublishOptions, 'json'> = {},
   ): Promise<PubAck> => {
     const h = toHeaders(o.headers);
+    injectTraceContext(h);
     try {
       return await retryWithBackoff(
         () =>
@@ -102,15 +110,19 @@ export function createPublisher(
   };
 
   return {
-    publish(subject, body, o = {}) {
+    async publish(subject, body, o = {}) {
       const { json, ...rest } = o;
-      return publishBytes(subject, encodeBody(body, { json }), { ...rest, headers: withContentType(o.headers, json) });
+      let data = encodeBody(body, { json });
+      if (!json) data = await offloadLarge(data, settings.blobs, limits, `message body on ${subject}`);
+      return publishBytes(subject, data, { ...rest, headers: withContentType(o.headers, json) });
     },
     publishBytes,
     publishCore(subject, body, o = {}) {
       const data = encodeBody(body, { json: o.json });
       try {
-        nc.publish(subject, data, { headers: withContentType(o.headers, o.json) });
+        const h = withContentType(o.headers, o.json);
+        injectTraceContext(h);
+        nc.publish(subject, data, { headers: h });
       } catch (err) {
         if (isMessageTooLarge(err)) {
           throw new PayloadTooLargeError(`message of ${data.length} bytes on ${subject} exceeds max_payload`, {
@@ -125,10 +137,18 @@ export function createPublisher(
 
 /**
  * Answers a request in the encoding it came in. An Error is sent as an error reply: header
- * `Squall-Error: <code>` and body `{ error: ErrorInfo }`. Returns false when there is no reply
+ * `Squall-Error: <code>` and body `{ error: ErrorInfo }`. A MessagePack reply over the offload
+ * threshold is sent as a reference once its chunks are in `blobs` (true is then returned at
+ * once; a failure is logged and the requester times out). Returns false when there is no reply
  * subject or the reply could not be sent (logged: the requester times out and may ask again).
  */
-export function replyTo(msg: Msg, body: unknown, log: Logger): boolean {
+export function replyTo(
+  msg: Msg,
+  body: unknown,
+  log: Logger,
+  blobs?: BlobBackend,
+  limits: PayloadLimits = defaultPayloadLimits(),
+): boolean {
   if (!msg.reply) return false;
   const json = isJson(msg.headers);
   const h = createHeaders();
@@ -141,7 +161,12 @@ export function replyTo(msg: Msg, body: unknown, log: Logger): boolean {
     payload = { error: info };
   }
   try {
-    return msg.respond(encodeBody(payload, { json }), { headers: h });
+    const data = encodeBody(payload, { json });
+    if (json || blobs === undefined || data.length <= limits.offloadBytes) return msg.respond(data, { headers: h });
+    offloadLarge(data, blobs, limits, `reply on ${msg.subject}`)
+      .then((ref) => msg.respond(ref, { headers: h }))
+      .catch((err: unknown) => log.warn('reply failed', { subject: msg.subject, err }));
+    return true;
   } catch (err) {
     log.warn('reply failed', { subject: msg.subject, err });
     return false;

@@ -4,19 +4,30 @@
  *
  * | stream     | subjects                          | retention  | max age | notes                              |
  * | ---------- | --------------------------------- | ---------- | ------- | ---------------------------------- |
- * | `inbox`    | `start.*`, `signal.*`, `cancel.*`, `terminate.*` | limits | 7 d | `no_ack`: core requests get the router's reply, not a PubAck |
+ * | `inbox`    | `start.*`, `start.<priority>.*`, `signal.*`, `cancel.*`, `terminate.*` | limits | 7 d | `no_ack`: core requests get the router's reply, not a PubAck; a router durable per start level |
  * | `events`   | `event.<partition>.<kind>.<runId>` | limits | 7 d | acked publishes with msg ids; a router durable per partition |
- * | `tasks`    | `task.*`                          | work queue | none    | one durable per activity           |
+ * | `tasks`    | `task.*`, `task.*.<priority>`     | work queue | none    | one durable per activity and level |
  * | `timers`   | `timer.>`                         | work queue | none    | one durable shared by timer services |
  * | `outcomes` | `done.>`, `emit.*`                | limits     | 7 d     | late readers find completions      |
  * | `dlq`      | `dlq.*`                           | limits     | 30 d    | no size cap: holds oversize input  |
  * | `notices`  | `activity.cancel.>`               | limits     | 1 d     | last notice per activity kept      |
+ * | `blobs`    | `blob.<blobId>.<n>`               | limits     | 38 d    | chunks of large bodies, see below  |
  *
  * All streams: file storage, discard old, duplicate window 2 min (msg-id dedupe of re-publishes
  * after a crash), `max_msg_size` 1 MiB except the DLQ. Task and timer consumers: explicit ack,
  * ack wait 30 s (executors extend it with `working()` while a task runs, so it only bounds how
  * long a crashed process holds work), unlimited redelivery (poison messages are detected by the
  * services from the delivery count and dead-lettered, never silently dropped by `max_deliver`).
+ *
+ * Chunks of large message bodies are never deleted one by one: every reader of a message reads its
+ * blob (redeliveries after a crash, late readers of outcomes, dead letters), and none knows it is
+ * the last. They expire by age instead, past the longest a message referencing them lives: its
+ * own stream's age, then the DLQ's should it be dead-lettered at the end of it, plus a day.
+ *
+ * Replicas (`replicas`, R1 by default, R3 on a cluster) apply to every stream, and the durable
+ * consumers inherit them (their `num_replicas` is left at 0, "as the stream"). A stream that
+ * exists keeps its replica count unless the caller sets `replicas` explicitly, so a service
+ * started without the setting never scales a cluster's R3 streams back down to R1.
  */
 import type { ConsumerConfig, ConsumerInfo, JetStreamManager, StreamConfig, StreamInfo } from '@nats-io/jetstream';
 import {
@@ -30,8 +41,9 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_PRIORITY, OTHER_LEVELS } from '../flow/priority.js';
 import { consumerNames, type StreamNames, streamNames, subjects } from '../names.js';
-import { isConsumerNotFound, isStreamNotFound } from './errors.js';
+import { isConsumerNotFound, isStreamNotFound, JsErrorCodes } from './errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -51,7 +63,19 @@ export interface StreamOptions {
   dlqMaxAgeMs: number;
   /** How long activity cancel notices are kept (longer than a task may wait for an executor). @default 1 day */
   noticesMaxAgeMs: number;
-  /** Replicas of every stream (1 on a single server, 3 in a cluster). @default 1 */
+  /** How long user events are kept: the furthest back a wait's `since` reaches. @default 7 days */
+  userEventsMaxAgeMs: number;
+  /**
+   * How long chunks of out-of-band message payloads are kept; 0 keeps them forever. Unset, it
+   * follows the other ages: the longest of inbox, events and outcomes, plus the DLQ's, plus a day
+   * (blobsMaxAgeFor), since a chunk must outlive every message that references it. A task waits
+   * for an executor less than that (less than noticesMaxAgeMs, see there). @default 38 days
+   */
+  blobsMaxAgeMs: number;
+  /**
+   * Replicas of every stream, 1 to 5 (1 on a single server, 3 in a cluster). Set explicitly, it is
+   * also applied to streams that exist; unset, those keep theirs and new streams get 1. @default 1
+   */
   replicas: number;
 }
 
@@ -63,10 +87,22 @@ export function defaultStreamOptions(): StreamOptions {
     inboxMaxAgeMs: 7 * DAY_MS,
     eventsMaxAgeMs: 7 * DAY_MS,
     outcomesMaxAgeMs: 7 * DAY_MS,
+    blobsMaxAgeMs: 38 * DAY_MS,
     dlqMaxAgeMs: 30 * DAY_MS,
     noticesMaxAgeMs: DAY_MS,
+    userEventsMaxAgeMs: 7 * DAY_MS,
     replicas: 1,
   };
+}
+
+/**
+ * The blobs stream's age that outlives every message that may reference a chunk: the longest-lived
+ * stream that carries large bodies (user events and notices carry none), then the DLQ, plus a day.
+ */
+export function blobsMaxAgeFor(
+  o: Pick<StreamOptions, 'inboxMaxAgeMs' | 'eventsMaxAgeMs' | 'outcomesMaxAgeMs' | 'dlqMaxAgeMs'>,
+): number {
+  return Math.max(o.inboxMaxAgeMs, o.eventsMaxAgeMs, o.outcomesMaxAgeMs) + o.dlqMaxAgeMs + DAY_MS;
 }
 
 /** Durable work consumer settings. */
@@ -95,7 +131,7 @@ type StreamSpec = Pick<
   | 'num_replicas'
   | 'no_ack'
 > &
-  Partial<Pick<StreamConfig, 'max_msgs_per_subject'>>;
+  Partial<Pick<StreamConfig, 'max_msgs_per_subject' | 'allow_direct'>>;
 
 /** The config of every Squall stream for a prefix (exported for docs and tests). */
 export function streamConfigs(
@@ -103,6 +139,8 @@ export function streamConfigs(
   opts: Partial<StreamOptions> = {},
 ): Record<keyof StreamNames, StreamSpec> {
   const o = { ...defaultStreamOptions(), ...opts };
+  checkReplicas(o.replicas);
+  const blobsMaxAgeMs = opts.blobsMaxAgeMs ?? blobsMaxAgeFor(o);
   const names = streamNames(prefix);
   const s = subjects(prefix);
   const dup = nanos(o.duplicateWindowMs);
@@ -120,7 +158,14 @@ export function streamConfigs(
     inbox: {
       ...base,
       name: names.inbox,
-      subjects: [s.all.start, s.all.signal, s.all.cancel, s.all.terminate, s.all.callback],
+      subjects: [
+        s.all.start,
+        s.all.signal,
+        s.all.cancel,
+        s.all.terminate,
+        s.all.callback,
+        ...OTHER_LEVELS.map((level) => s.startLevel(level)),
+      ],
       retention: RetentionPolicy.Limits,
       max_age: age(o.inboxMaxAgeMs),
       no_ack: true,
@@ -132,7 +177,13 @@ export function streamConfigs(
       retention: RetentionPolicy.Limits,
       max_age: age(o.eventsMaxAgeMs),
     },
-    tasks: { ...base, name: names.tasks, subjects: [s.all.task], retention: RetentionPolicy.Workqueue, max_age: 0 },
+    tasks: {
+      ...base,
+      name: names.tasks,
+      subjects: [s.all.task, s.all.taskLevels],
+      retention: RetentionPolicy.Workqueue,
+      max_age: 0,
+    },
     timers: { ...base, name: names.timers, subjects: [s.all.timer], retention: RetentionPolicy.Workqueue, max_age: 0 },
     outcomes: {
       ...base,
@@ -157,7 +208,34 @@ export function streamConfigs(
       max_age: age(o.noticesMaxAgeMs),
       max_msgs_per_subject: 1,
     },
+    userEvents: {
+      ...base,
+      name: names.userEvents,
+      subjects: [s.all.userEvent],
+      retention: RetentionPolicy.Limits,
+      max_age: age(o.userEventsMaxAgeMs),
+      allow_direct: true,
+    },
+    blobs: {
+      ...base,
+      name: names.blobs,
+      subjects: [s.all.blob],
+      retention: RetentionPolicy.Limits,
+      max_age: blobsMaxAgeMs === 0 ? 0 : age(blobsMaxAgeMs),
+      allow_direct: true,
+    },
   };
+}
+
+/** JetStream's own bound on a stream's replicas. */
+export const MAX_STREAM_REPLICAS = 5;
+
+function checkReplicas(replicas: number): void {
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_STREAM_REPLICAS) {
+    throw new ConfigError(
+      `stream replicas must be an integer from 1 to ${MAX_STREAM_REPLICAS} (JetStream's limit), got ${replicas}`,
+    );
+  }
 }
 
 const IMMUTABLE_STREAM_FIELDS = ['retention', 'storage'] as const;
@@ -169,16 +247,31 @@ export async function ensureStreams(
   opts: Partial<StreamOptions> = {},
 ): Promise<Record<keyof StreamNames, StreamInfo>> {
   const configs = streamConfigs(prefix, opts);
+  const keepReplicas = opts.replicas === undefined;
   const out = {} as Record<keyof StreamNames, StreamInfo>;
   for (const key of Object.keys(configs) as (keyof StreamNames)[]) {
-    out[key] = await ensureStream(jsm, configs[key]);
+    out[key] = await ensureStream(jsm, configs[key], keepReplicas).catch((err: unknown) => {
+      throw explainReplicasRefused(err, configs[key]);
+    });
   }
   return out;
 }
 
-async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo> {
+/** A standalone server's refusal of R>1 as a ConfigError that says what to change. */
+function explainReplicasRefused(err: unknown, spec: StreamSpec): unknown {
+  if (!(err instanceof JetStreamApiError) || err.code !== JsErrorCodes.ReplicasNotSupported) return err;
+  return new ConfigError(
+    `stream ${spec.name}: ${spec.num_replicas} replicas asked, but the NATS server is not clustered ` +
+      '(JetStream keeps R>1 streams only on a cluster); set stream replicas to 1 or connect to a cluster ' +
+      `of at least ${spec.num_replicas} JetStream servers`,
+    { cause: err, details: { stream: spec.name, replicas: spec.num_replicas } },
+  );
+}
+
+async function ensureStream(jsm: JetStreamManager, wanted: StreamSpec, keepReplicas: boolean): Promise<StreamInfo> {
   for (let attempt = 0; ; attempt++) {
-    const existing = await streamInfoOrUndefined(jsm, spec.name);
+    const existing = await streamInfoOrUndefined(jsm, wanted.name);
+    const spec = existing && keepReplicas ? { ...wanted, num_replicas: existing.config.num_replicas } : wanted;
     if (existing) {
       for (const field of IMMUTABLE_STREAM_FIELDS) {
         if (existing.config[field] !== spec[field]) {
@@ -196,7 +289,7 @@ async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<St
       return await jsm.streams.add(spec);
     } catch (err) {
       // Another service created it between our info and add: read it again and reconcile.
-      if (attempt < 3 && err instanceof JetStreamApiError) continue;
+      if (attempt < 3 && err instanceof JetStreamApiError && err.code !== JsErrorCodes.ReplicasNotSupported) continue;
       throw err;
     }
   }
@@ -275,14 +368,22 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: Consu
   }
 }
 
-/** Creates or updates the shared durable pull consumer of one activity on the tasks stream. */
+/**
+ * Creates or updates the shared durable pull consumer of one activity on the tasks stream, at a
+ * priority level (the default level's is the unprioritised `activity_<name>`).
+ */
 export function ensureActivityConsumer(
   jsm: JetStreamManager,
   prefix: string,
   activity: string,
   opts: Partial<WorkConsumerOptions> = {},
+  priority: number = DEFAULT_PRIORITY,
 ): Promise<ConsumerInfo> {
-  const spec = workConsumer(consumerNames.activity(activity), subjects(prefix).task(activity), opts);
+  const spec = workConsumer(
+    consumerNames.activityAt(activity, priority),
+    subjects(prefix).taskAt(activity, priority),
+    opts,
+  );
   return ensureConsumer(jsm, streamNames(prefix).tasks, spec);
 }
 
@@ -294,4 +395,23 @@ export function ensureTimerConsumer(
 ): Promise<ConsumerInfo> {
   const spec = workConsumer(consumerNames.timer, subjects(prefix).all.timer, opts);
   return ensureConsumer(jsm, streamNames(prefix).timers, spec);
+}
+
+/**
+ * The priority levels with messages on `stream`'s subjects matching `filter` (one stream info
+ * request; its per-subject counts), each subject's level read by `levelOf` (undefined: ignored).
+ */
+export async function levelsWithMessages(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+  levelOf: (subject: string) => number | undefined,
+): Promise<number[]> {
+  const info = await jsm.streams.info(stream, { subjects_filter: filter });
+  const levels = new Set<number>();
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
+    const level = levelOf(subject);
+    if (n > 0 && level !== undefined) levels.add(level);
+  }
+  return [...levels].sort((a, b) => b - a);
 }

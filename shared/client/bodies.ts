@@ -3,8 +3,11 @@
  * before anything is sent so a bad value fails with InvalidInputError on the caller's side.
  */
 import { parseCallbackToken } from '../engine/callback.js';
+import { validateRunTiming } from '../engine/run-timeouts.js';
 import { validateMemo, validateSearchAttributes } from '../engine/search-attributes.js';
 import { InvalidInputError, toErrorInfo } from '../errors.js';
+import { checkPriority } from '../flow/priority.js';
+import { parseDebounce, parseSingleton } from '../flow/spec.js';
 import type { StartOptions } from './types.js';
 
 /** The error a callback is failed with, as `failCallback` accepts it. */
@@ -21,6 +24,10 @@ export function startBody(
   if (opts.idReusePolicy !== undefined) body.idReusePolicy = opts.idReusePolicy;
   if (opts.memo !== undefined) body.memo = validateMemo(opts.memo);
   if (opts.searchAttributes !== undefined) body.searchAttributes = validateSearchAttributes(opts.searchAttributes);
+  Object.assign(body, validateRunTiming(opts as Record<string, unknown>, 'start'));
+  if (opts.debounce !== undefined) body.debounce = parseDebounce(opts.debounce, 'debounce');
+  if (opts.singleton !== undefined) body.singleton = parseSingleton(opts.singleton, 'singleton');
+  if (opts.priority !== undefined) body.priority = checkPriority('priority', opts.priority);
   return body;
 }
 
@@ -28,6 +35,12 @@ export function startBody(
 export function completeCallbackBody(token: string, output: unknown): Record<string, unknown> {
   parseCallbackToken(token);
   return output === undefined ? { token } : { token, output };
+}
+
+/** The body of `callback.heartbeat`. */
+export function heartbeatCallbackBody(token: string): Record<string, unknown> {
+  parseCallbackToken(token);
+  return { token };
 }
 
 /** The body of `callback.fail`: the error as `{ name, message, code?, details? }`, without a stack. */

@@ -3,15 +3,30 @@
  * history, and watches completions. It only talks NATS; routers answer every request. This file holds
  * the connection's lifecycle and the requests; result.ts and watch.ts the long-lived reads.
  */
+
 import { randomUUID } from 'node:crypto';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect as natsConnect } from '@nats-io/transport-node';
 import { explainConnectFailure, type NatsSecurity, natsConnectOptions, serversForLog } from '../bus/auth.js';
+import { jetStreamBlobBackend } from '../bus/blobs.js';
+import { type BranchRequest, parseBranchRequest } from '../bus/branch-request.js';
 import { validateSignal } from '../engine/input.js';
 import { validateSearchAttributes } from '../engine/search-attributes.js';
 import { type ErrorInfo, InvalidInputError, UnavailableError } from '../errors.js';
+import { DEFAULT_PRIORITY } from '../flow/priority.js';
 import type { SignalEvent } from '../history/events.js';
 import { type Subjects, subjects, validateToken } from '../names.js';
-import { type CallbackFailure, completeCallbackBody, failCallbackBody, startBody } from './bodies.js';
+import type { BlobBackend } from '../payload/blobs.js';
+import { usePayloadCodecs } from '../payload/codec.js';
+import { traceStart } from '../telemetry/start.js';
+import {
+  type CallbackFailure,
+  completeCallbackBody,
+  failCallbackBody,
+  heartbeatCallbackBody,
+  startBody,
+} from './bodies.js';
+import { type PublishEventOptions, type PublishedEventReceipt, publishEvent } from './events.js';
 import {
   type ClientOptions,
   type ClientSession,
@@ -25,13 +40,16 @@ import { awaitResult } from './result.js';
 import { type ScheduleClient, scheduleClient } from './schedules.js';
 import type {
   AcceptedReply,
+  BranchOptions,
   DescribeOptions,
   HistoryOptions,
   HistoryPage,
   ListFilter,
   ListPage,
   QueryResult,
+  ResetOptions,
   ResultOptions,
+  ResumeOptions,
   RunSummary,
   SignalWithStartOptions,
   SignalWithStartResult,
@@ -67,8 +85,20 @@ export interface SquallClient {
     event: SignalEvent,
     opts?: SignalWithStartOptions,
   ): Promise<SignalWithStartResult>;
+  /**
+   * Starts a new run (under `opts.newWorkflowId`) whose history is the run's up to commit
+   * `opts.atSeq`, going on live from there under the current definition of its version. The source
+   * must be closed unless `opts.allowOpen`. See docs/workflows.md#branch-reset-and-resume.
+   */
+  branch(workflowId: string, opts: BranchOptions): Promise<StartResult>;
+  /** Like branch, on the same workflowId: its open run (if any) is terminated first. */
+  reset(workflowId: string, opts: ResetOptions): Promise<StartResult>;
+  /** Re-enters a failed run at its last commit before the failure, as a new run of the same workflowId. */
+  resume(workflowId: string, opts?: ResumeOptions): Promise<StartResult>;
   /** Sends an XState event `{ type, ...data }` to the open run of `workflowId`. NotFoundError for no such run. */
   signal(workflowId: string, event: SignalEvent): Promise<AcceptedReply>;
+  /** Publishes a user event: every run waiting on `key` whose filter matches gets it once (docs/events.md). */
+  publishEvent(key: string, payload?: unknown, opts?: PublishEventOptions): Promise<PublishedEventReceipt>;
   /** Asks the open run of `workflowId` to cancel. */
   cancel(workflowId: string, reason?: string): Promise<AcceptedReply>;
   /**
@@ -84,6 +114,11 @@ export interface SquallClient {
   completeCallback(token: string, output?: unknown): Promise<AcceptedReply>;
   /** Fails the callback of `token`: its invoke finishes with `xstate.error.actor.<id>` carrying `error`. */
   failCallback(token: string, error: CallbackFailure): Promise<AcceptedReply>;
+  /**
+   * Tells the run that the callback of `token` is still being worked on: its heartbeat window
+   * (`heartbeatTimeoutMs`) starts again. CallbackClosedError when the callback is over.
+   */
+  heartbeatCallback(token: string): Promise<AcceptedReply>;
   /** Reads a run's current state, status and what it accepts; changes nothing. */
   query(workflowId: string): Promise<QueryResult>;
   /**
@@ -109,7 +144,9 @@ export interface SquallClient {
 
 /** Connects to NATS (or uses `opts.nc`) and returns a client for one namespace. */
 export async function connect(opts: ClientOptions = {}): Promise<SquallClient> {
-  const o = { ...defaultClientOptions(), ...definedOnly(opts) };
+  const { codecs, ...rest } = opts;
+  if (codecs !== undefined) usePayloadCodecs(codecs);
+  const o = { ...defaultClientOptions(), ...definedOnly(rest) };
   const s = subjects(o.prefix);
   const owned = opts.nc === undefined;
   const nc = opts.nc ?? (await openConnection(o.servers, o.name, o.nats, o.requestTimeoutMs));
@@ -142,6 +179,7 @@ async function openConnection(
 class Client implements SquallClient, ClientSession {
   readonly open = new Set<Stoppable>();
   readonly schedules: ScheduleClient;
+  readonly blobs: BlobBackend;
 
   constructor(
     readonly nc: NatsConnection,
@@ -150,11 +188,15 @@ class Client implements SquallClient, ClientSession {
     readonly opts: ResolvedClientOptions,
   ) {
     this.schedules = scheduleClient(nc, subjects, () => this.retry());
+    let jsm: Promise<JetStreamManager> | undefined;
+    this.blobs = jetStreamBlobBackend(jetstream(nc), () => (jsm ??= jetstreamManager(nc)), subjects.prefix);
   }
 
   async start(workflowType: string, input?: unknown, opts: StartOptions = {}): Promise<StartResult> {
     const workflowId = validateToken('workflowId', opts.workflowId ?? randomUUID());
-    return this.sendStart(workflowType, workflowId, startBody(workflowId, input, opts));
+    return traceStart(workflowType, workflowId, () =>
+      this.sendStart(workflowType, workflowId, startBody(workflowId, input, opts)),
+    );
   }
 
   async signalWithStart(
@@ -168,12 +210,42 @@ class Client implements SquallClient, ClientSession {
     validateSignal(event);
     const body = startBody(workflowId, opts.input, opts);
     body.signal = event;
-    const r = await this.sendStart(workflowType, workflowId, body);
+    const r = await traceStart(workflowType, workflowId, () => this.sendStart(workflowType, workflowId, body));
     return { workflowId: r.workflowId, runId: r.runId, started: r.created };
   }
 
+  branch(workflowId: string, opts: BranchOptions): Promise<StartResult> {
+    const target = opts.newWorkflowId ?? `${workflowId}-branch-${randomUUID().slice(0, 8)}`;
+    const { atSeq, runId, allowOpen } = opts;
+    return this.startFrom(target, { kind: 'branch', workflowId, runId, atSeq, allowOpen: allowOpen || undefined });
+  }
+
+  reset(workflowId: string, opts: ResetOptions): Promise<StartResult> {
+    return this.startFrom(workflowId, { kind: 'reset', workflowId, runId: opts.runId, atSeq: opts.atSeq });
+  }
+
+  resume(workflowId: string, opts: ResumeOptions = {}): Promise<StartResult> {
+    return this.startFrom(workflowId, { kind: 'resume', workflowId, runId: opts.runId });
+  }
+
+  /**
+   * A start whose run is rebuilt from a source's history: the source's type and runId come from
+   * describe (NotFoundError for an unknown run), the request is checked before it is sent.
+   */
+  private async startFrom(target: string, from: Omit<BranchRequest, 'runId'> & { runId?: string }) {
+    validateToken('workflowId', target);
+    const source = await this.describe(from.workflowId, from.runId === undefined ? {} : { runId: from.runId });
+    const checked = parseBranchRequest({ ...from, runId: source.runId });
+    const body = { workflowId: target, from: checked };
+    return traceStart(source.workflowType, target, () => this.sendStart(source.workflowType, target, body));
+  }
+
   private async sendStart(workflowType: string, workflowId: string, body: Record<string, unknown>) {
-    const subject = this.subjects.start(workflowType);
+    // A prioritised start goes on its level's subject, which routers take by priority.
+    const subject = this.subjects.startAt(
+      workflowType,
+      typeof body.priority === 'number' ? body.priority : DEFAULT_PRIORITY,
+    );
     const requestId = randomUUID();
     const reply = await call(this.nc, subject, body, {
       ...this.retry(),
@@ -192,6 +264,10 @@ class Client implements SquallClient, ClientSession {
     }
     const r = expectShape<StartResult>(reply, subject, ['workflowId', 'runId']);
     return { workflowId: r.workflowId, runId: r.runId, created: r.created === true };
+  }
+
+  publishEvent(key: string, payload?: unknown, opts?: PublishEventOptions): Promise<PublishedEventReceipt> {
+    return publishEvent(this.nc, this.subjects, this.retry(), key, payload, opts);
   }
 
   async signal(workflowId: string, event: SignalEvent): Promise<AcceptedReply> {
@@ -234,6 +310,12 @@ class Client implements SquallClient, ClientSession {
   async failCallback(token: string, error: CallbackFailure): Promise<AcceptedReply> {
     const subject = this.subjects.callback('fail');
     const body = failCallbackBody(token, error);
+    return expectShape<AcceptedReply>(await this.send(subject, body), subject, ['accepted']);
+  }
+
+  async heartbeatCallback(token: string): Promise<AcceptedReply> {
+    const subject = this.subjects.callback('heartbeat');
+    const body = heartbeatCallbackBody(token);
     return expectShape<AcceptedReply>(await this.send(subject, body), subject, ['accepted']);
   }
 
@@ -295,8 +377,8 @@ class Client implements SquallClient, ClientSession {
     }
   }
 
-  private retry(): { timeoutMs: number; attempts: number } {
-    return { timeoutMs: this.opts.requestTimeoutMs, attempts: this.opts.attempts };
+  private retry(): { timeoutMs: number; attempts: number; blobs: BlobBackend } {
+    return { timeoutMs: this.opts.requestTimeoutMs, attempts: this.opts.attempts, blobs: this.blobs };
   }
 }
 

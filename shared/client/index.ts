@@ -1,10 +1,12 @@
 /** The Squall client: start, signal, cancel, query runs, read results and history, watch completions. */
 export type { CallbackFailure } from './bodies.js';
 export { connect, type SquallClient } from './client.js';
+export type { PublishEventOptions, PublishedEventReceipt } from './events.js';
 export { type ClientOptions, defaultClientOptions } from './options.js';
 export type { ScheduleClient, ScheduleDescription } from './schedules.js';
 export type {
   AcceptedReply,
+  BranchOptions,
   ClosedStatus,
   DescribeOptions,
   EmittedEvent,
@@ -17,7 +19,9 @@ export type {
   PendingActivityInfo,
   PendingTimerInfo,
   QueryResult,
+  ResetOptions,
   ResultOptions,
+  ResumeOptions,
   RunOutcome,
   RunSummary,
   SignalWithStartOptions,

@@ -6,6 +6,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { NatsSecurity } from '../bus/auth.js';
 import { type Logger, silentLogger } from '../log.js';
 import { DEFAULT_PREFIX, type Subjects } from '../names.js';
+import type { BlobBackend } from '../payload/blobs.js';
+import type { PayloadCodec } from '../payload/codec.js';
 
 /** Options of `connect()`. */
 export interface ClientOptions {
@@ -32,10 +34,17 @@ export interface ClientOptions {
   name?: string;
   /** @default silentLogger */
   log?: Logger;
+  /**
+   * Payload codecs to install in this process (the services' own, e.g. `payloadCodecsFrom(...)`),
+   * so the client seals what it sends and opens what it reads; one set per process.
+   * @default the process's codecs as they are
+   */
+  codecs?: PayloadCodec[];
 }
 
 /** ClientOptions with every default applied (the connection is apart: it may be the caller's). */
-export type ResolvedClientOptions = Required<Omit<ClientOptions, 'nc' | 'nats'>> & Pick<ClientOptions, 'nats'>;
+export type ResolvedClientOptions = Required<Omit<ClientOptions, 'nc' | 'nats' | 'codecs'>> &
+  Pick<ClientOptions, 'nats'>;
 
 /** Defaults of ClientOptions. */
 export function defaultClientOptions(): ResolvedClientOptions {
@@ -62,6 +71,8 @@ export interface ClientSession {
   readonly subjects: Subjects;
   readonly opts: ResolvedClientOptions;
   readonly open: Set<Stoppable>;
+  /** Where large payloads sent out of band are (the blobs stream). */
+  readonly blobs: BlobBackend;
 }
 
 /** `obj` without its undefined fields, so they neither override defaults nor travel on the wire. */

@@ -3,7 +3,9 @@
  * outcome and emit messages recognised before a result() or watch() hands them out.
  */
 import type { MsgHdrs } from '@nats-io/transport-node';
+import { readLargeBody } from '../bus/codec.js';
 import { SquallError } from '../errors.js';
+import type { BlobBackend } from '../payload/blobs.js';
 import type { EmittedEvent, RunOutcome } from './types.js';
 import { decode, isRecord } from './wire.js';
 
@@ -32,6 +34,18 @@ export function isEmitted(body: unknown): body is EmittedEvent {
   return (
     isRecord(body) && typeof body.workflowId === 'string' && isRecord(body.event) && typeof body.event.type === 'string'
   );
+}
+
+/** safeDecode for a body that may have been sent out of band: loaded from `blobs` first. */
+export async function safeRead(
+  msg: { data: Uint8Array; headers?: MsgHdrs | undefined; subject: string },
+  blobs: BlobBackend,
+): Promise<unknown> {
+  try {
+    return await readLargeBody(msg, blobs);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The decoded body, or undefined for one that cannot be read (the caller skips it). */

@@ -8,7 +8,7 @@ import { isRetryableNatsError } from '../bus/errors.js';
 import { CancelledError, SquallError, TimeoutError, UnavailableError, WorkflowFailedError } from '../errors.js';
 import { streamNames, validateToken } from '../names.js';
 import type { ClientSession } from './options.js';
-import { isOutcome, safeDecode } from './replies.js';
+import { isOutcome, safeRead } from './replies.js';
 import type { ResultOptions, RunOutcome } from './types.js';
 import { typedError } from './wire.js';
 
@@ -84,7 +84,7 @@ export function awaitResult<T>(session: ClientSession, workflowId: string, opts:
         return;
       }
       for await (const m of messages ?? []) {
-        consider(safeDecode(m));
+        consider(await safeRead(m, session.blobs));
         if (settled) break;
       }
     };

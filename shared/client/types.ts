@@ -3,7 +3,9 @@
  * events. They mirror the wire contract answered by routers (see design.md, "The user-facing
  * contract").
  */
+import type { RunTimingOptions } from '../engine/run-timeouts.js';
 import type { ErrorInfo } from '../errors.js';
+import type { DebounceOption, SingletonOption } from '../flow/spec.js';
 import type { HistoryEvent, Millis, RunStatus, SearchAttributes, SignalEvent } from '../history/events.js';
 import type { IdReusePolicy } from '../store/types.js';
 
@@ -14,7 +16,7 @@ import type { IdReusePolicy } from '../store/types.js';
 export type { IdReusePolicy } from '../store/types.js';
 
 /** Options of `client.start()`. */
-export interface StartOptions {
+export interface StartOptions extends RunTimingOptions {
   /** The run's workflowId. @default crypto.randomUUID() */
   workflowId?: string;
   /** See IdReusePolicy. @default 'returnExisting' (decided by the router) */
@@ -23,6 +25,21 @@ export interface StartOptions {
   memo?: Record<string, unknown>;
   /** Flat `key → string | number | boolean` (≤ 32 keys) that `list({ where })` filters by. */
   searchAttributes?: SearchAttributes;
+  /**
+   * Only the last start with this key within `windowMs` runs, `windowMs` after it arrived; the
+   * earlier ones reject with StartSupersededError (docs/flow-control.md). @default none
+   */
+  debounce?: DebounceOption;
+  /**
+   * At most one open run of this type per key: a start while one is open rejects with
+   * StartSkippedError (`skip`) or starts once it closes (`queue`). @default none
+   */
+  singleton?: SingletonOption;
+  /**
+   * Priority of the run's activity tasks, 1 (lowest) to 5 (highest): executors pull higher levels
+   * first, the lower ones still get a share (docs/flow-control.md#priorities). @default 3
+   */
+  priority?: number;
 }
 
 /** Options of `client.signalWithStart()`. */
@@ -39,6 +56,32 @@ export interface SignalWithStartResult {
 }
 
 /** The reply to a start. `created` is false when an open run with that workflowId was returned. */
+/** Options of `client.branch` (docs/workflows.md#branch-reset-and-resume). */
+export interface BranchOptions {
+  /** The source's last commit the new run repeats (a seq of `history`). */
+  atSeq: number;
+  /** The source run. @default the workflowId's current (or latest) run */
+  runId?: string;
+  /** The new run's workflowId. @default `<workflowId>-branch-<8 hex>` */
+  newWorkflowId?: string;
+  /** Branch a source that is still open (it goes on too). @default false */
+  allowOpen?: boolean;
+}
+
+/** Options of `client.reset`. */
+export interface ResetOptions {
+  /** The source's last commit the new run repeats. */
+  atSeq: number;
+  /** The run to reset. @default the workflowId's current (or latest) run */
+  runId?: string;
+}
+
+/** Options of `client.resume`. */
+export interface ResumeOptions {
+  /** The failed run. @default the workflowId's current (or latest) run */
+  runId?: string;
+}
+
 export interface StartResult {
   workflowId: string;
   runId: string;
@@ -90,8 +133,19 @@ export interface QueryResult {
   parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
   /** The run this one continued as new. */
   continuedFrom?: string;
-  /** Callbacks the run waits on, with the tokens that complete them. */
-  pendingCallbacks?: { callbackSeq: number; invokeId: string; token: string; fireAt?: Millis }[];
+  /** Where the run came from when branched, reset or resumed (docs/workflows.md#branch-reset-and-resume). */
+  origin?: { kind: 'branch' | 'reset' | 'resume'; workflowId: string; runId: string; atSeq: number };
+  /**
+   * Callbacks the run waits on, with the tokens that complete them; `fireAt`: when its timeout
+   * fires, `heartbeatDueAt`: when it fails unless a heartbeat comes first.
+   */
+  pendingCallbacks?: {
+    callbackSeq: number;
+    invokeId: string;
+    token: string;
+    fireAt?: Millis;
+    heartbeatDueAt?: Millis;
+  }[];
   /** Signal types the current state handles. */
   accepts: string[];
   /** Signals recorded while no state could take them. */
@@ -123,6 +177,8 @@ export interface RunSummary {
   output?: unknown;
   error?: ErrorInfo;
   lastSeq?: number;
+  /** Where the run came from when branched, reset or resumed (docs/workflows.md#branch-reset-and-resume). */
+  origin?: { kind: 'branch' | 'reset' | 'resume'; workflowId: string; runId: string; atSeq: number };
   [key: string]: unknown;
 }
 

@@ -14,7 +14,7 @@ import {
 import { InvalidInputError } from '../errors.js';
 import { streamNames } from '../names.js';
 import type { ClientSession } from './options.js';
-import { isEmitted, isOutcome, safeDecode } from './replies.js';
+import { isEmitted, isOutcome, safeRead } from './replies.js';
 import { isStreamNotFound } from './result.js';
 import type { WatchEvent, WatchOptions, WatchStart, WatchStream } from './types.js';
 
@@ -106,7 +106,7 @@ class OutcomeWatch implements WatchStream {
         if (this.stopped) break;
         this.messages = await consumer.consume();
         if (this.stopped) this.messages.stop();
-        for await (const m of this.messages) this.accept(m);
+        for await (const m of this.messages) await this.accept(m);
       } catch (err) {
         if (isStreamNotFound(err)) {
           // Nothing is stored yet, so everything stored once the stream exists is new.
@@ -143,12 +143,13 @@ class OutcomeWatch implements WatchStream {
   }
 
   /** Hands out `m` unless it was handed out already (or precedes the start time), in stream order. */
-  private accept(m: JsMsg): void {
+  private async accept(m: JsMsg): Promise<void> {
     if (m.seq <= this.lastSeq) return;
     this.lastSeq = m.seq;
     // A consumer re-created before its first delivery restarts from the stream's first message.
     if (this.notBeforeNanos !== undefined && BigInt(m.info.timestampNanos) < this.notBeforeNanos) return;
-    const body = safeDecode(m);
+    // One message at a time, so an outcome sent out of band keeps its place in stream order.
+    const body = await safeRead(m, this.session.blobs);
     const kind = this.session.subjects.parse(m.subject)?.kind;
     if (kind === 'done' && isOutcome(body)) this.queue.push({ kind, subject: m.subject, seq: m.seq, body });
     else if (kind === 'emit' && isEmitted(body)) this.queue.push({ kind, subject: m.subject, seq: m.seq, body });

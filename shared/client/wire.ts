@@ -10,6 +10,7 @@ import {
   type NatsConnection,
   headers as natsHeaders,
 } from '@nats-io/transport-node';
+import { readLargeBody } from '../bus/codec.js';
 import { decodeBody, ERROR_HEADER, encodeBody } from '../bus/index.js';
 import {
   ActivityFailure,
@@ -24,13 +25,18 @@ import {
   InvalidInputError,
   NondeterminismError,
   NotFoundError,
+  PayloadCodecError,
   PayloadTooLargeError,
   SquallError,
   type SquallErrorOptions,
+  StartSkippedError,
+  StartSupersededError,
   TimeoutError,
   UnavailableError,
   WorkflowFailedError,
 } from '../errors.js';
+import { type BlobBackend, defaultPayloadLimits, offloadLarge } from '../payload/blobs.js';
+import { injectTraceContext } from '../telemetry/tracing.js';
 
 /** JetStream's dedup header; the client sets it on start, signal and cancel. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
@@ -49,6 +55,7 @@ const CLASSES: Readonly<Record<string, ErrorClass>> = {
   NONDETERMINISM: NondeterminismError,
   INVALID_INPUT: InvalidInputError,
   PAYLOAD_TOO_LARGE: PayloadTooLargeError,
+  PAYLOAD_CODEC: PayloadCodecError,
   CORRUPT_HISTORY: CorruptHistoryError,
   ACTIVITY_FAILED: ActivityFailure,
   WORKFLOW_FAILED: WorkflowFailedError,
@@ -57,6 +64,8 @@ const CLASSES: Readonly<Record<string, ErrorClass>> = {
   UNAVAILABLE: UnavailableError,
   CONFIG: ConfigError,
   CALLBACK_CLOSED: CallbackClosedError,
+  START_SUPERSEDED: StartSupersededError,
+  START_SKIPPED: StartSkippedError,
 };
 
 /** Rebuilds the typed SquallError subclass for an error that crossed the wire. */
@@ -82,12 +91,15 @@ export function decode(msg: { data: Uint8Array; headers?: MsgHdrs | undefined; s
   return decodeBody(msg.data, msg.headers, msg.subject);
 }
 
-/** Decodes a reply, throwing the typed error when it is an error reply (header `Squall-Error`). */
-export function readReply(msg: Msg, subject: string): unknown {
+/**
+ * Decodes a reply (loading it from `blobs` when it was sent out of band), throwing the typed
+ * error when it is an error reply (header `Squall-Error`).
+ */
+export async function readReply(msg: Msg, subject: string, blobs?: BlobBackend): Promise<unknown> {
   const code = msg.headers?.get(ERROR_HEADER) || undefined;
   let body: unknown;
   try {
-    body = decode(msg);
+    body = await readLargeBody(msg, blobs);
   } catch (err) {
     throw new SquallError('INTERNAL', `undecodable reply to ${subject}`, { cause: err });
   }
@@ -111,6 +123,8 @@ export interface CallOptions {
    * as the reply (the router's `started` notification for a deduplicated start).
    */
   notification?: { subject: string; accept: (msg: Msg) => boolean };
+  /** Where a body over the offload threshold goes (sent as a reference); without it, sent whole. */
+  blobs?: BlobBackend;
 }
 
 /**
@@ -118,7 +132,7 @@ export interface CallOptions {
  * A timeout or "no responders" is retried; after `attempts` sends it throws UnavailableError.
  */
 export async function call(nc: NatsConnection, subject: string, body: unknown, opts: CallOptions): Promise<unknown> {
-  const data = encode(body);
+  const data = await offloadLarge(encode(body), opts.blobs, defaultPayloadLimits(), `request body on ${subject}`);
   const inbox = createInbox();
   const replies: Msg[] = [];
   let wake: (() => void) | undefined;
@@ -149,6 +163,7 @@ export async function call(nc: NatsConnection, subject: string, body: unknown, o
       const h = natsHeaders();
       if (opts.msgId !== undefined) h.set(MSG_ID_HEADER, opts.msgId);
       h.set(REPLY_TO_HEADER, inbox);
+      injectTraceContext(h);
       try {
         nc.publish(subject, data, { reply: inbox, headers: h });
       } catch (err) {
@@ -165,7 +180,7 @@ export async function call(nc: NatsConnection, subject: string, body: unknown, o
         await sleep(Math.min(opts.timeoutMs, 250 * attempt));
         continue;
       }
-      return readReply(msg, subject);
+      return await readReply(msg, subject, opts.blobs);
     }
     throw new UnavailableError(`${subject}: ${problem} after ${opts.attempts} attempts; is a router running?`, {
       details: { subject, attempts: opts.attempts },

@@ -41,6 +41,7 @@ import { type ChildSpec, CONTINUE_AS_NEW_EVENT_TYPE, childWorkflowId } from './c
 import type { WorkflowDefinition } from './definition.js';
 import { isParentRef, SEND_TO_WORKFLOW_EVENT, sendMessage, workflowTarget } from './messages.js';
 import { mergeSearchAttributes, SEARCH_ATTRIBUTES_EVENT, validateSearchAttributes } from './search-attributes.js';
+import { isStoppedRef } from './stopped-refs.js';
 import {
   type PendingActivity,
   type PendingChild,
@@ -71,7 +72,27 @@ export function applyActions(
   actions: readonly ExecutableActionObject[],
   target: ActionTarget,
 ): void {
-  for (const action of actions) applyAction(definition, definition.machine, action, target);
+  // A send to an actor invoked or spawned later in the same step (`sendTo(invokeId)` in the
+  // entry of the invoking state) targets that actor's ref, and XState delivers it once the actor
+  // starts: hold it until the spawn is applied, so the child run exists to take it.
+  const held = new Map<unknown, ExecutableActionObject[]>();
+  for (const [i, action] of actions.entries()) {
+    const to = action.type === 'xstate.sendTo' ? paramOf(action, 'to') : undefined;
+    if (
+      to !== undefined &&
+      actions.slice(i + 1).some((a) => a.type === 'xstate.spawnChild' && paramOf(a, 'actorRef') === to)
+    ) {
+      held.set(to, [...(held.get(to) ?? []), action]);
+      continue;
+    }
+    applyAction(definition, definition.machine, action, target);
+    const spawned = action.type === 'xstate.spawnChild' ? held.get(paramOf(action, 'actorRef')) : undefined;
+    for (const send of spawned ?? []) applyAction(definition, definition.machine, send, target);
+  }
+}
+
+function paramOf(action: ExecutableActionObject, key: string): unknown {
+  return (action.params as Record<string, unknown> | undefined)?.[key];
 }
 
 function applyAction(
@@ -174,7 +195,8 @@ function sendToOtherRun(
     sendMessage(target, to_, params.event, definition.name);
     return;
   }
-  if (typeof to?.src === 'string' && definition.childFor(to.src)) return;
+  // A child run that has finished or was stopped takes nothing, as XState drops events to a stopped actor.
+  if (isStoppedRef(to) || (typeof to?.src === 'string' && definition.childFor(to.src))) return;
   throw new ConfigError(
     `workflow ${definition.name}: sendTo ${describeActor(to)} is not supported; activities and callbacks take their input when invoked: send to the parent (sendParent), a child workflow (its invoke id) or any workflow (sendToWorkflow)`,
     { details: { workflowType: definition.name, action: 'xstate.sendTo' } },
@@ -310,6 +332,8 @@ function startChild(
     invokeId,
     childWorkflowId: childId,
     parentClosePolicy: spec.parentClosePolicy,
+    ...(input === undefined ? {} : { input }),
+    ...(spec.version === undefined ? {} : { version: spec.version }),
   };
   const base = { childSeq, workflowType: spec.workflowType, invokeId, childWorkflowId: childId };
   target.events.push({
@@ -319,7 +343,14 @@ function startChild(
     ...(input === undefined ? {} : { input }),
     parentClosePolicy: spec.parentClosePolicy,
   });
-  target.commands.push({ kind: 'startChild', ...base, ...(input === undefined ? {} : { input }) });
+  target.commands.push({
+    kind: 'startChild',
+    ...base,
+    ...(spec.version === undefined ? {} : { version: spec.version }),
+    ...(input === undefined ? {} : { input }),
+    // A child runs at its parent's priority.
+    ...(target.state.priority === undefined ? {} : { priority: target.state.priority }),
+  });
 }
 
 /** The machine left the state that invoked a still-open child: apply its parent close policy. */

@@ -5,6 +5,8 @@
  * executor-side option `maxConcurrency`.
  */
 import { type ErrorInfo, toErrorInfo } from '../errors.js';
+import { checkPriority } from '../flow/priority.js';
+import { type ConcurrencyOption, checkConcurrency, checkRateLimit, type RateLimitOption } from '../flow/spec.js';
 import type { ActivityPolicy } from '../history/events.js';
 import type { Logger } from '../log.js';
 
@@ -50,6 +52,10 @@ export interface ActivityOptions {
    * (the shared consumer's `max_ack_pending`). Ignored on the workflow side.
    */
   maxConcurrency?: number;
+  /** Executor side: at most `limit` tasks per key running at once, across executors (docs/flow-control.md). */
+  concurrency?: ConcurrencyOption;
+  /** Executor side: at most `limit` task starts per `periodMs` per key, smoothed (docs/flow-control.md). */
+  rateLimit?: RateLimitOption;
   /**
    * Workflow side: an inline step. The router runs it in its own process (no executor, no queue
    * hop) under the same retry policy, its result recorded like an executor's. Starts at once, so
@@ -57,7 +63,23 @@ export interface ActivityOptions {
    * INLINE_START_TO_CLOSE_MS. @default false
    */
   inline?: boolean;
+  /**
+   * Workflow side: the priority of the activity's tasks, MIN_PRIORITY (1) to MAX_PRIORITY (5),
+   * higher pulled first by executors (docs/flow-control.md#priorities). @default the run's priority
+   */
+  priority?: number;
+  /**
+   * Workflow side: `at-least-once` (per attempt) runs an attempt again when its executor died
+   * before reporting; `at-most-once` records the attempt's start before the code runs, and an
+   * attempt started but never finished is failed with AttemptInterruptedError instead of run
+   * again (the retry policy then decides). An inline step at most once is run only once the
+   * commit that schedules it is stored. @default 'at-least-once'
+   */
+  semantics?: StepSemantics;
 }
+
+/** How often one attempt of an activity may run (see ActivityOptions.semantics). */
+export type StepSemantics = 'at-least-once' | 'at-most-once';
 
 /**
  * startToCloseTimeoutMs of an inline step that sets none. Its timer is what runs the step again
@@ -75,9 +97,14 @@ export function resolvePolicy(...layers: (ActivityOptions | undefined)[]): Activ
       if (v !== undefined) (retry as unknown as Record<string, unknown>)[k] = Array.isArray(v) ? [...v] : v;
     }
     for (const k of TIMEOUT_KEYS) if (o[k] !== undefined) policy[k] = o[k];
+    if (o.priority !== undefined) policy.priority = o.priority;
     if (o.inline !== undefined) {
       if (o.inline) policy.inline = true;
       else delete policy.inline;
+    }
+    if (o.semantics !== undefined) {
+      if (o.semantics === 'at-most-once') policy.atMostOnce = true;
+      else delete policy.atMostOnce;
     }
   }
   if (policy.inline) {
@@ -108,8 +135,12 @@ export function validateActivityOptions(o: unknown, where: string): asserts o is
   };
   for (const k of TIMEOUT_KEYS) positive(opts[k], k, 1);
   positive(opts.maxConcurrency, 'maxConcurrency', 1);
+  if (opts.priority !== undefined) checkPriority(`${where}: priority`, opts.priority);
   if (opts.inline !== undefined && typeof opts.inline !== 'boolean') {
     throw new TypeError(`${where}: inline must be true or false, got ${String(opts.inline)}`);
+  }
+  if (opts.semantics !== undefined && opts.semantics !== 'at-least-once' && opts.semantics !== 'at-most-once') {
+    throw new TypeError(`${where}: semantics must be 'at-least-once' or 'at-most-once', got ${String(opts.semantics)}`);
   }
   if (opts.inline === true) {
     for (const k of ['scheduleToStartTimeoutMs', 'heartbeatTimeoutMs'] as const) {
@@ -180,8 +211,13 @@ export interface ActivityDefinition<I = unknown, O = unknown> {
 export function defineActivity<I, O>(
   name: string,
   fn: ActivityFn<I, O>,
-  options: ActivityOptions = {},
+  options: Omit<ActivityOptions, 'concurrency' | 'rateLimit'> & {
+    concurrency?: ConcurrencyOption<NoInfer<I>>;
+    rateLimit?: RateLimitOption<NoInfer<I>>;
+  } = {},
 ): ActivityDefinition<I, O> {
+  if (options.concurrency !== undefined) checkConcurrency(options.concurrency, `activity ${name}: concurrency`);
+  if (options.rateLimit !== undefined) checkRateLimit(options.rateLimit, `activity ${name}: rateLimit`);
   return Object.freeze({ kind: 'squall.activity', name, fn, options: Object.freeze({ ...options }) });
 }
 

@@ -5,6 +5,7 @@
  * before policies (no `policy` on the pending activity) keep their one-attempt semantics.
  */
 import type { ErrorInfo } from '../errors.js';
+import { DEFAULT_PRIORITY } from '../flow/priority.js';
 import type {
   ActivityPolicy,
   ActivityTimeoutType,
@@ -74,16 +75,23 @@ export function dispatchAttempt(t: ActionTarget, a: PendingActivity, attempt: nu
     cmd.attempt = attempt;
     if (policy.inline) cmd.inline = true;
     else if (reportsStart(policy)) cmd.reportStart = true;
+    if (policy.atMostOnce) cmd.atMostOnce = true;
     if (policy.startToCloseTimeoutMs !== undefined) cmd.startToCloseTimeoutMs = policy.startToCloseTimeoutMs;
     if (policy.heartbeatTimeoutMs !== undefined) cmd.heartbeatTimeoutMs = policy.heartbeatTimeoutMs;
     if (a.heartbeat !== undefined) cmd.lastHeartbeat = a.heartbeat;
   }
+  const priority = policy?.priority ?? t.state.priority;
+  if (priority !== undefined && priority !== DEFAULT_PRIORITY) cmd.priority = priority;
   t.commands.push(cmd);
 }
 
-/** True when the executor must report an attempt's start: a timeout counts from it, or ends at it. */
+/**
+ * True when the executor must report an attempt's start: a timeout counts from it, or ends at it,
+ * or the attempt runs at most once (the recorded start is what stops a second run).
+ */
 export function reportsStart(p: ActivityPolicy): boolean {
   return (
+    p.atMostOnce === true ||
     p.scheduleToStartTimeoutMs !== undefined ||
     p.startToCloseTimeoutMs !== undefined ||
     p.heartbeatTimeoutMs !== undefined
@@ -261,4 +269,49 @@ function disarm(t: ActionTarget, a: PendingActivity, purposes: readonly Activity
   }
   if (Object.keys(timers).length === 0) delete a.timers;
   else a.timers = timers;
+}
+
+/**
+ * Why a decision gave an activity up: its last allowed attempt failed, it timed out (scheduleToClose,
+ * or an attempt's timeout with no retry left in time), or the error may not be retried (or its
+ * retry would come after the scheduleToClose deadline).
+ */
+export type GiveUpReason = 'attemptsExhausted' | 'timedOut' | 'notRetryable';
+
+/** An activity a decision gave up on: its error went to the machine, no attempt follows. */
+export interface GivenUpActivity {
+  activity: string;
+  activitySeq: number;
+  reason: GiveUpReason;
+}
+
+/**
+ * The activities pending in `before` that a decision's `events` failed or timed out and that are
+ * no longer pending in `after`: given up on (a completion or a cancel is not). For metrics: reads
+ * the decision, changes nothing.
+ */
+export function activitiesGivenUp(
+  before: { activities: Record<string, PendingActivity> },
+  events: readonly { type: string; activitySeq?: number; timeoutType?: string }[],
+  after: { activities: Record<string, PendingActivity> },
+): GivenUpActivity[] {
+  const pendingAfter = new Set(Object.values(after.activities).map((a) => a.activitySeq));
+  const out: GivenUpActivity[] = [];
+  for (const a of Object.values(before.activities)) {
+    if (pendingAfter.has(a.activitySeq)) continue;
+    const own = events.filter((e) => e.activitySeq === a.activitySeq);
+    const last = own.findLast((e) => e.type === 'ActivityFailed' || e.type === 'ActivityTimedOut');
+    if (!last || own.some((e) => e.type === 'ActivityCompleted' || e.type === 'ActivityCancelled')) continue;
+    const max = a.policy?.retry.maximumAttempts ?? 1;
+    const exhausted = max > 0 && (a.attempt ?? 1) >= max;
+    const wholeTimedOut = last.type === 'ActivityTimedOut' && last.timeoutType === 'scheduleToClose';
+    const reason: GiveUpReason =
+      !wholeTimedOut && exhausted
+        ? 'attemptsExhausted'
+        : last.type === 'ActivityTimedOut'
+          ? 'timedOut'
+          : 'notRetryable';
+    out.push({ activity: a.activity, activitySeq: a.activitySeq, reason });
+  }
+  return out;
 }

@@ -4,7 +4,8 @@
  * callback's engine sequence, and sends the machine `{ type: 'squall.callback', id, token }` so it
  * can hand the token out (e.g. to an activity that emails a link). The invoke finishes with
  * `xstate.done.actor.<id>` (the output sent) or `xstate.error.actor.<id>` (the error sent, or a
- * TimeoutError when the optional durable timeout fires first). Leaving the state cancels it.
+ * TimeoutError when the optional durable timeout fires first, or when no heartbeat came within
+ * the optional heartbeat window). Leaving the state cancels it.
  */
 
 import type { ErrorInfo } from '../errors.js';
@@ -29,6 +30,12 @@ export interface CallbackEvent {
 export interface CallbackOptions {
   /** Fail the invoke with a TimeoutError after this long (a durable timer). @default no timeout */
   timeoutMs?: number;
+  /**
+   * Fail the invoke with a TimeoutError when the outside system sends no heartbeat
+   * (`client.heartbeatCallback(token)`) for this long, counted from creation and then from each
+   * heartbeat (a durable timer, re-armed by each). @default no heartbeat needed
+   */
+  heartbeatTimeoutMs?: number;
 }
 
 /** Placeholder logic of a callback, typed with the output the outside system sends. */
@@ -39,10 +46,11 @@ export interface CallbackLogic<TOutput = unknown> extends ActivityLogic<unknown,
 /**
  * Declares a callback inside `setup({ actors: { approval: callback<Approval>({ timeoutMs }) } })`.
  * `invoke: { src: 'approval' }` then waits for `client.completeCallback(token, output)`; an invoke
- * `input` with a numeric `timeoutMs` overrides the option for that invoke.
+ * `input` with a numeric `timeoutMs` or `heartbeatTimeoutMs` overrides the option for that invoke.
  */
 export function callback<TOutput = unknown>(options: CallbackOptions = {}): CallbackLogic<TOutput> {
   checkTimeout(options.timeoutMs, 'callback()');
+  checkTimeout(options.heartbeatTimeoutMs, 'callback()', 'heartbeatTimeoutMs');
   return Object.freeze({
     ...placeholderActivityLogic,
     squallCallback: { ...options },
@@ -55,9 +63,9 @@ export function callbackOptionsOf(logic: unknown): CallbackOptions | undefined {
   return typeof o === 'object' && o !== null ? o : undefined;
 }
 
-function checkTimeout(value: unknown, where: string): void {
+function checkTimeout(value: unknown, where: string, name = 'timeoutMs'): void {
   if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-    throw new InvalidInputError(`${where}: timeoutMs must be a positive number of ms, got ${String(value)}`);
+    throw new InvalidInputError(`${where}: ${name} must be a positive number of ms, got ${String(value)}`);
   }
 }
 
@@ -102,9 +110,11 @@ export function isCallbackSrc(callbacks: Readonly<Record<string, CallbackOptions
 /** Records a new callback for invoke `id` and sends the machine its token. */
 export function createCallback(options: CallbackOptions, id: string, input: unknown, target: ActionTarget): void {
   const { state, at } = target;
-  const override = (input as { timeoutMs?: unknown } | undefined)?.timeoutMs;
-  if (override !== undefined) checkTimeout(override, `callback invoke ${id}`);
-  const timeoutMs = (override as number | undefined) ?? options.timeoutMs;
+  const overrides = input as { timeoutMs?: unknown; heartbeatTimeoutMs?: unknown } | undefined;
+  checkTimeout(overrides?.timeoutMs, `callback invoke ${id}`);
+  checkTimeout(overrides?.heartbeatTimeoutMs, `callback invoke ${id}`, 'heartbeatTimeoutMs');
+  const timeoutMs = (overrides?.timeoutMs as number | undefined) ?? options.timeoutMs;
+  const heartbeatTimeoutMs = (overrides?.heartbeatTimeoutMs as number | undefined) ?? options.heartbeatTimeoutMs;
   const callbackSeq = state.nextSeq++;
   const token = callbackToken(state.workflowId, state.runId, callbackSeq);
   const pending: PendingCallback = { callbackSeq, invokeId: id, token, createdAt: at };
@@ -115,27 +125,58 @@ export function createCallback(options: CallbackOptions, id: string, input: unkn
     invokeId: id,
     token,
   };
+  target.events.push(created);
   if (timeoutMs !== undefined) {
-    const timerSeq = state.nextSeq++;
-    const fireAt: Millis = at + timeoutMs;
-    pending.timerSeq = timerSeq;
-    pending.fireAt = fireAt;
     created.timeoutMs = timeoutMs;
-    target.events.push(created, {
-      type: 'TimerScheduled',
-      at,
-      timerSeq,
-      sendId: `squall.callback.${callbackSeq}.timeout`,
-      delayMs: timeoutMs,
-      fireAt,
-    });
-    target.commands.push({ kind: 'scheduleTimer', timerSeq, fireAt });
-  } else {
-    target.events.push(created);
+    const timer = scheduleCallbackTimer(target, callbackSeq, 'timeout', timeoutMs);
+    pending.timerSeq = timer.timerSeq;
+    pending.fireAt = timer.fireAt;
+  }
+  if (heartbeatTimeoutMs !== undefined) {
+    created.heartbeatTimeoutMs = heartbeatTimeoutMs;
+    pending.heartbeatTimeoutMs = heartbeatTimeoutMs;
+    pending.heartbeat = scheduleCallbackTimer(target, callbackSeq, 'heartbeat', heartbeatTimeoutMs);
   }
   state.callbacks = { ...state.callbacks, [id]: pending };
   const event: CallbackEvent = { type: CALLBACK_EVENT, id, token };
   target.selfEvents.push(event as unknown as SignalEvent);
+}
+
+/** Arms one of a callback's durable timers: its overall timeout or its heartbeat window. */
+function scheduleCallbackTimer(
+  target: ActionTarget,
+  callbackSeq: number,
+  purpose: 'timeout' | 'heartbeat',
+  delayMs: number,
+): { timerSeq: number; fireAt: Millis } {
+  const timerSeq = target.state.nextSeq++;
+  const fireAt: Millis = target.at + delayMs;
+  target.events.push({
+    type: 'TimerScheduled',
+    at: target.at,
+    timerSeq,
+    sendId: `squall.callback.${callbackSeq}.${purpose}`,
+    delayMs,
+    fireAt,
+  });
+  target.commands.push({ kind: 'scheduleTimer', timerSeq, fireAt });
+  return { timerSeq, fireAt };
+}
+
+function cancelTimer(target: ActionTarget, timerSeq: number): void {
+  target.events.push({ type: 'TimerCancelled', at: target.at, timerSeq });
+  target.commands.push({ kind: 'cancelTimer', timerSeq });
+}
+
+/**
+ * An outside system's heartbeat reached pending callback `cb`: its heartbeat window starts again
+ * (the old timer cancelled, a new one armed). A callback without a window only records it.
+ */
+export function heartbeatCallback(target: ActionTarget, cb: PendingCallback): void {
+  if (cb.heartbeatTimeoutMs === undefined || cb.heartbeat === undefined) return;
+  cancelTimer(target, cb.heartbeat.timerSeq);
+  const heartbeat = scheduleCallbackTimer(target, cb.callbackSeq, 'heartbeat', cb.heartbeatTimeoutMs);
+  target.state.callbacks = { ...target.state.callbacks, [cb.invokeId]: { ...cb, heartbeat } };
 }
 
 /** The pending callback with this sequence number. */
@@ -143,13 +184,12 @@ export function pendingCallback(state: RunState, callbackSeq: number): PendingCa
   return Object.values(state.callbacks ?? {}).find((c) => c.callbackSeq === callbackSeq);
 }
 
-/** Forgets a pending callback and cancels its timeout timer. */
-function remove(target: ActionTarget, cb: PendingCallback, cancelTimer: boolean): void {
+/** Forgets a pending callback and cancels its live timers but `fired` (the one that just fired). */
+function remove(target: ActionTarget, cb: PendingCallback, fired?: number): void {
   const { [cb.invokeId]: _gone, ...rest } = target.state.callbacks ?? {};
   target.state.callbacks = rest;
-  if (cancelTimer && cb.timerSeq !== undefined) {
-    target.events.push({ type: 'TimerCancelled', at: target.at, timerSeq: cb.timerSeq });
-    target.commands.push({ kind: 'cancelTimer', timerSeq: cb.timerSeq });
+  for (const timerSeq of [cb.timerSeq, cb.heartbeat?.timerSeq]) {
+    if (timerSeq !== undefined && timerSeq !== fired) cancelTimer(target, timerSeq);
   }
 }
 
@@ -159,21 +199,31 @@ export function settleCallback(
   cb: PendingCallback,
   result: { output: unknown } | { error: ErrorInfo },
 ): SignalEvent {
-  remove(target, cb, true);
+  remove(target, cb);
   return actorResult(cb.invokeId, result);
 }
 
-/** A timer fired: if it is a callback's timeout, records it and returns the machine's error event. */
+/**
+ * A timer fired: if it is a callback's timeout or heartbeat window, records CallbackTimedOut and
+ * returns the machine's error event (a TimeoutError; `details.timeoutType` says which).
+ */
 export function callbackTimerFired(target: ActionTarget, timerSeq: number): SignalEvent | undefined {
-  const cb = Object.values(target.state.callbacks ?? {}).find((c) => c.timerSeq === timerSeq);
+  const cb = Object.values(target.state.callbacks ?? {}).find(
+    (c) => c.timerSeq === timerSeq || c.heartbeat?.timerSeq === timerSeq,
+  );
   if (!cb) return undefined;
-  remove(target, cb, false);
+  remove(target, cb, timerSeq);
+  const heartbeat = cb.heartbeat?.timerSeq === timerSeq;
+  const what = `callback ${cb.invokeId} (seq ${cb.callbackSeq})`;
+  const message = heartbeat
+    ? `${what} got no heartbeat within ${cb.heartbeatTimeoutMs} ms`
+    : `${what} was not completed within ${(cb.fireAt ?? 0) - cb.createdAt} ms`;
   const error: ErrorInfo = {
     name: 'TimeoutError',
-    message: `callback ${cb.invokeId} (seq ${cb.callbackSeq}) was not completed within ${(cb.fireAt ?? 0) - cb.createdAt} ms`,
+    message,
     code: 'TIMEOUT',
     retryable: false,
-    details: { callbackSeq: cb.callbackSeq, invokeId: cb.invokeId },
+    details: { callbackSeq: cb.callbackSeq, invokeId: cb.invokeId, ...(heartbeat ? { timeoutType: 'heartbeat' } : {}) },
   };
   target.events.push({ type: 'CallbackTimedOut', at: target.at, callbackSeq: cb.callbackSeq, error });
   return actorResult(cb.invokeId, { error });
@@ -184,7 +234,7 @@ export function cancelCallback(id: string | undefined, target: ActionTarget): vo
   const cb = id === undefined ? undefined : target.state.callbacks?.[id];
   if (!cb) return;
   target.events.push({ type: 'CallbackCancelled', at: target.at, callbackSeq: cb.callbackSeq });
-  remove(target, cb, true);
+  remove(target, cb);
 }
 
 /** Cancels every pending callback, in creation order (the run is closing). */

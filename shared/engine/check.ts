@@ -63,7 +63,7 @@ export interface CheckOptions {
   strictDelays?: boolean;
 }
 
-/** The findings of one definition, in state order; empty when it is clean. Pure; never throws. */
+/** The findings of one definition, in state order, then its child machines'; empty when it is clean. Pure; never throws. */
 export function checkDefinition(def: WorkflowDefinition, opts: CheckOptions = {}): CheckFinding[] {
   const nodes = allNodes(def.machine.root);
   const reachable = reachableNodes(def.machine.root);
@@ -83,6 +83,8 @@ export function checkDefinition(def: WorkflowDefinition, opts: CheckOptions = {}
   checkOutputs(def.machine.root, report);
   checkEvents(def, nodes, report);
   if (opts.activities) checkActivities(def, nodes, opts.activities, report);
+  // The child machines of setup({ actors }) are workflows of their own (<type>-<key>): checked with it.
+  for (const child of def.childDefinitions ?? []) found.push(...checkDefinition(child, opts));
   return found;
 }
 

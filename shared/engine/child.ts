@@ -34,6 +34,8 @@ export interface ChildWorkflowOptions {
 /** Resolved options of one child src. */
 export interface ChildSpec {
   workflowType: string;
+  /** The version to start: set for a machine in `setup({ actors })`, which follows its parent's. @default the latest */
+  version?: number;
   parentClosePolicy: ParentClosePolicy;
   workflowId?: ChildWorkflowOptions['workflowId'];
 }

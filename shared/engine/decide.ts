@@ -3,7 +3,7 @@
  * and the commands to publish out. No clock but `input.at`, no randomness, no I/O; replaying a
  * run's inputs through it rebuilds the same state and the same commands.
  */
-import type { AnyMachineSnapshot } from 'xstate';
+import type { AnyActorRef, AnyMachineSnapshot } from 'xstate';
 import { InvalidInputError } from '../errors.js';
 import type { HistoryEvent, SignalEvent } from '../history/events.js';
 import type { applyActions } from './actions.js';
@@ -15,6 +15,7 @@ import {
   closeRun,
   type Draft,
   finish,
+  keepLive,
   newDraft,
   openDraft,
   record,
@@ -24,10 +25,13 @@ import {
 } from './draft.js';
 import { foldRunInput, type RunInput } from './fold-input.js';
 import { validateDecisionInput } from './input.js';
+import { invocationOf } from './invocation.js';
 import { initialTransitionOf } from './messages.js';
+import { armRunTimeout, startTiming } from './run-timeouts.js';
 import { sideEffectRecorder } from './side-effects.js';
 import { CURRENT_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
 import { explainSendFailure } from './unsupported.js';
+import { workflowLogRecorder } from './workflow-log.js';
 
 /** Options of decide(). */
 export interface DecideOptions {
@@ -42,7 +46,8 @@ export interface DecideOptions {
  * Folds one input into a run. `state` is undefined exactly for `start`. A closed run takes no
  * input: the result is `{ events: [], commands: [], state }` and nothing is to be appended.
  * Throws InvalidInputError for a malformed input; never throws for what the machine does.
- * While it runs, `now()` answers `input.at` and `sideEffect()` records into this decision.
+ * While it runs, `now()` answers `input.at`, and `sideEffect()` and `workflowLog` record into this
+ * decision (its lines in `logs`, see workflow-log.ts).
  */
 export function decide(
   definition: WorkflowDefinition,
@@ -51,12 +56,17 @@ export function decide(
   opts: DecideOptions = {},
 ): Decision {
   validateDecisionInput(input);
-  const scope: DecisionScope = { at: input.at };
+  const scope: DecisionScope = { at: input.at, invocation: () => invocationOf(definition, state, input) };
+  const logs = workflowLogRecorder(opts.recorded !== undefined);
   const bind = (d: Draft): Draft => {
     scope.sideEffect = sideEffectRecorder(d, opts.recorded);
+    scope.log = logs.bind(d);
     return d;
   };
-  return withDecisionScope(scope, () => decideInScope(definition, state, input, bind));
+  const decision = withDecisionScope(scope, () => decideInScope(definition, state, input, bind));
+  // A decision with nothing to append is no commit: its lines (if any) were never decided.
+  if (logs.lines.length > 0 && decision.events.length > 0) decision.logs = logs.lines;
+  return decision;
 }
 
 function decideInScope(
@@ -121,24 +131,34 @@ function start(
   };
   if (input.parent) state.parent = { ...input.parent };
   if (input.continuedFrom !== undefined) state.continuedFrom = input.continuedFrom;
+  if (input.continuedCount) state.continuedCount = input.continuedCount;
+  if (input.origin !== undefined) state.origin = { ...input.origin };
   if (input.memo !== undefined) state.memo = input.memo;
+  if (input.priority !== undefined) state.priority = input.priority;
+  if (input.trace !== undefined) state.trace = input.trace;
   if (input.searchAttributes !== undefined) state.searchAttributes = { ...input.searchAttributes };
+  Object.assign(state, startTiming(input.at, input));
   const engine = input.engine ?? CURRENT_ENGINE;
   if (engine !== 1) state.engine = engine;
   const d: Draft = bind(newDraft(definition, input.at, state));
   record(d, input);
   let next: AnyMachineSnapshot;
   let actions: Parameters<typeof applyActions>[1];
+  let actor: AnyActorRef;
   try {
-    [next, actions] = initialTransitionOf(definition.machine, input.input, input.parent !== undefined);
+    [next, actions, actor] = initialTransitionOf(definition.machine, input.input, input.parent !== undefined);
   } catch (err) {
     closeRun(d, 'failed', explainSendFailure(definition.name, err));
     return finish(d);
   }
   advance(d, next, actions);
   settle(d);
+  if (d.state.status === 'running') armRunTimeout(d);
   if (input.signal) deliverStartSignal(d, input.signal);
-  return finish(d);
+  const decision = finish(d);
+  // Without a step of its own (one restores a scope, which finish() keeps), the start's actor is kept.
+  if (!d.scope) keepLive(d, decision.state.snapshot, actor);
+  return decision;
 }
 
 /**

@@ -11,6 +11,22 @@
 import { ConfigError, OutsideDecisionError } from '../errors.js';
 import type { Millis } from '../history/events.js';
 
+/** What a run knows of itself, deterministically (see invocation()). */
+export interface Invocation {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  version: number;
+  /** When the run started (its RunStarted's time). */
+  startedAt: Millis;
+  /** How many continue-as-new runs came before this one of its chain. */
+  continuedAsNew: number;
+  /** How many resets (and resumes) the run's history went through (docs/workflows.md#branch-reset-and-resume). */
+  resets: number;
+  /** How many branches the run's history went through. */
+  branches: number;
+}
+
 /** Prefix of the event a machine receives with a side effect's value: `squall.sideEffect.<id>`. */
 export const SIDE_EFFECT_EVENT_PREFIX = 'squall.sideEffect.';
 
@@ -26,8 +42,12 @@ export interface SideEffectEvent<TId extends string = string, T = unknown> {
 /** The decision in scope, as decide() opens it. */
 export interface DecisionScope {
   readonly at: Millis;
+  /** Who is deciding: the run's identity (see invocation()). */
+  invocation?(): Invocation;
   /** Records side effect `id`, running `fn` only when history has no value for it. */
   sideEffect?(id: string, fn: () => unknown): void;
+  /** Adds a workflow log line to this decision (workflow-log.ts). */
+  log?(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }
 
 /**
@@ -46,8 +66,25 @@ interface ScopeHolder {
 
 const holder = globalThis as typeof globalThis & ScopeHolder;
 
-function currentScope(): DecisionScope | undefined {
+/** The decision in scope, or undefined outside decide(). */
+export function currentScope(): DecisionScope | undefined {
   return holder[SCOPE_SLOT];
+}
+
+/**
+ * Runs `fn` with the decision's workflow log muted: for probes that evaluate guards without
+ * taking a transition (`snapshot.can()`), so a guard that logs is heard once, when it is taken.
+ */
+export function withoutWorkflowLog<T>(fn: () => T): T {
+  const scope = holder[SCOPE_SLOT];
+  const log = scope?.log;
+  if (!scope || !log) return fn();
+  scope.log = () => {};
+  try {
+    return fn();
+  } finally {
+    scope.log = log;
+  }
 }
 
 /** Runs `fn` with `scope` as the current decision (nested calls restore the outer one). */
@@ -74,6 +111,22 @@ export function now(): Millis {
     );
   }
   return current.at;
+}
+
+/**
+ * The run being decided: its workflowId, runId, type, version, start time and how many times it
+ * continued as new. Read in guards, actions, assign, input and output functions like `now()`;
+ * every value comes from history, so replay answers the same. Throws OutsideDecisionError elsewhere.
+ */
+export function invocation(): Invocation {
+  const current = currentScope();
+  const info = current?.invocation?.();
+  if (!info) {
+    throw new OutsideDecisionError(
+      'invocation() is only defined while a workflow decision runs (in guards, actions, assign, input or output functions)',
+    );
+  }
+  return info;
 }
 
 const SIDE_EFFECT_ID = /^[A-Za-z0-9_-]{1,64}$/;

@@ -6,11 +6,12 @@
  */
 import type { ActorLogic, AnyStateMachine, EventObject, Snapshot } from 'xstate';
 import { InvalidInputError } from '../errors.js';
+import { type ConcurrencyOption, checkConcurrency } from '../flow/spec.js';
 import type { ActivityPolicy } from '../history/events.js';
 import { validateToken } from '../names.js';
 import { type ActivityOptions, resolvePolicy, validateActivityOptions } from './activity.js';
 import { type ChildSpec, childSpec, isChildWorkflowLogic } from './child.js';
-import { refuseImplementedActors, refuseUnsendable } from './unsupported.js';
+import { isMachine, refuseImplementedActors, refuseUnsendable } from './unsupported.js';
 
 /** A registered workflow: immutable; `machine` is the author's machine with placeholder actors. */
 export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateMachine> {
@@ -39,6 +40,18 @@ export interface WorkflowDefinition<TMachine extends AnyStateMachine = AnyStateM
   readonly inlineActivities?: readonly string[];
   /** Actor sources declared with `callback()` in setup, with their options (see callback.ts). */
   readonly callbacks?: Readonly<Record<string, { timeoutMs?: number }>>;
+  /**
+   * The workflows defined for the state machines in `setup({ actors })`: type
+   * `<name>-<actor key>`, this definition's version; registering this definition registers them.
+   */
+  readonly childDefinitions?: readonly WorkflowDefinition[];
+  /** At most `limit` open runs per key of this type; later starts queue (docs/flow-control.md). */
+  readonly concurrency?: ConcurrencyOption;
+}
+
+/** The workflow type a state machine declared as `setup({ actors: { <src>: machine } })` of workflow `parent` runs as. */
+export function machineChildType(parent: string, src: string): string {
+  return `${parent}-${src}`;
 }
 
 /** What an author passes to defineWorkflow. */
@@ -56,6 +69,8 @@ export interface WorkflowOptions<TMachine extends AnyStateMachine> {
   activities?: Record<string, ActivityOptions>;
   /** Per-invoke overrides (by invoke `id`), layered over `activities`. @default {} */
   invokes?: Record<string, ActivityOptions>;
+  /** At most `limit` open runs per key (from the start's input) at once; routers queue the rest. @default none */
+  concurrency?: ConcurrencyOption;
 }
 
 /** Snapshot of the placeholder actor: always active, holds nothing (its input lives in history). */
@@ -133,10 +148,17 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
   const implementedActors = (opts.machine.implementations as { actors?: Record<string, unknown> }).actors ?? {};
   refuseImplementedActors(name, implementedActors, opts.isWorkflowSrc, placeholderActivityLogic);
   const children: Record<string, ChildSpec> = {};
+  const childDefinitions: WorkflowDefinition[] = [];
   for (const src of sources) {
     const logic = Object.hasOwn(implementedActors, src) ? implementedActors[src] : undefined;
     if (isChildWorkflowLogic(logic)) children[src] = childSpec(src, logic.squallChild);
     else if (opts.isWorkflowSrc?.(src)) children[src] = childSpec(src);
+    else if (isMachine(logic)) {
+      // A machine as an actor is a durable child run of a workflow type of its own, on this version.
+      const child = defineMachineChild(name, version, src, logic);
+      childDefinitions.push(child);
+      children[src] = { ...childSpec(src, { workflowType: child.name }), version };
+    }
   }
   refuseUnsendable(name, opts.machine, invokeSrcs, (src) => Object.hasOwn(children, src));
   const activities = sources.filter((src) => !Object.hasOwn(children, src));
@@ -168,7 +190,33 @@ export function defineWorkflow<TMachine extends AnyStateMachine>(
       resolvePolicy(bySrc[src], bySetup[src], Object.hasOwn(byInvoke, invokeId) ? byInvoke[invokeId] : undefined),
     callbacks: Object.freeze(callbacks),
     inlineActivities: Object.freeze(inlineActivities),
+    childDefinitions: Object.freeze(childDefinitions),
+    ...(opts.concurrency ? { concurrency: checkConcurrency(opts.concurrency, `workflow ${name}: concurrency`) } : {}),
   });
+}
+
+/** The workflow a machine in the parent's `setup({ actors })` runs as; an error names the parent and the actor. */
+function defineMachineChild(
+  parent: string,
+  version: number,
+  src: string,
+  machine: AnyStateMachine,
+): WorkflowDefinition {
+  const name = machineChildType(parent, src);
+  try {
+    return defineWorkflow({ name, version, machine });
+  } catch (err) {
+    if (!(err instanceof InvalidInputError)) throw err;
+    throw new InvalidInputError(`workflow ${parent}: actor ${JSON.stringify(src)}: ${err.message}`, {
+      cause: err,
+      details: { workflowType: parent, actor: src },
+    });
+  }
+}
+
+/** `definition` and every child workflow it defines for its machines (children before parents' siblings, depth first). */
+export function withChildDefinitions(definition: WorkflowDefinition): WorkflowDefinition[] {
+  return [definition, ...(definition.childDefinitions ?? []).flatMap(withChildDefinitions)];
 }
 
 function optionsMap(

@@ -5,6 +5,7 @@
  * continued as new) lives here too, since any step can end it.
  */
 import {
+  type AnyActorRef,
   type AnyActorScope,
   type AnyMachineSnapshot,
   createActor,
@@ -16,11 +17,22 @@ import type { HistoryEvent, IgnoredReason, SignalEvent } from '../history/events
 import { type ActionTarget, applyActions, detachChild, scheduleAssignSpawns } from './actions.js';
 import { cancelPendingActivity } from './attempts.js';
 import { cancelAllCallbacks } from './callback.js';
+import { withoutWorkflowLog } from './decision-context.js';
 import type { WorkflowDefinition } from './definition.js';
 import { inputEvent } from './input.js';
 import { attachParent } from './messages.js';
-import { type Command, type Decision, type DecisionInput, type RunState, XSTATE_FIDELITY_ENGINE } from './types.js';
+import { continuedTiming, disarmRunTimeout } from './run-timeouts.js';
+import { holdsActorRef, withStoppedRefs } from './stopped-refs.js';
+import {
+  ATOMIC_STEP_ENGINE,
+  type Command,
+  type Decision,
+  type DecisionInput,
+  type RunState,
+  XSTATE_FIDELITY_ENGINE,
+} from './types.js';
 import { explainSendFailure } from './unsupported.js';
+import { syncEventWaits } from './wait-for-event.js';
 
 /** A decision in progress: a private working copy of the state plus what it produced so far. */
 export interface Draft extends ActionTarget {
@@ -47,18 +59,38 @@ export function newDraft(definition: WorkflowDefinition, at: number, state: RunS
   };
 }
 
-/** A draft of a decision on a working copy of `state`, its machine restored. */
-export function openDraft(definition: WorkflowDefinition, state: RunState, at: number): Draft {
-  const copy: RunState = {
-    ...state,
-    lastSeq: state.lastSeq + 1,
-    updatedAt: at,
-    // Pending activities are updated in place by this decision: copy them, never the caller's.
+/** What a decision's actions change in place: pending work, counters and what was sent. */
+type PendingParts = Pick<
+  RunState,
+  'nextSeq' | 'activities' | 'timers' | 'children' | 'callbacks' | 'sent' | 'searchAttributes'
+>;
+
+/**
+ * Copies of the parts of `state` that actions change in place. Pending activities are updated in
+ * place too (attempts, their timers): each is copied, never shared with `state`.
+ */
+function copyPending(state: RunState): PendingParts {
+  const parts: PendingParts = {
+    nextSeq: state.nextSeq,
     activities: Object.fromEntries(
       Object.entries(state.activities).map(([id, a]) => [id, a.timers ? { ...a, timers: { ...a.timers } } : { ...a }]),
     ),
     timers: { ...state.timers },
     children: { ...state.children },
+  };
+  if (state.callbacks !== undefined) parts.callbacks = { ...state.callbacks };
+  if (state.sent !== undefined) parts.sent = { ...state.sent };
+  if (state.searchAttributes !== undefined) parts.searchAttributes = { ...state.searchAttributes };
+  return parts;
+}
+
+/** A draft of a decision on a working copy of `state`, its machine restored. */
+export function openDraft(definition: WorkflowDefinition, state: RunState, at: number): Draft {
+  const copy: RunState = {
+    ...state,
+    ...copyPending(state),
+    lastSeq: state.lastSeq + 1,
+    updatedAt: at,
     mailbox: [...state.mailbox],
   };
   const d = newDraft(definition, at, copy);
@@ -71,33 +103,102 @@ export function openDraft(definition: WorkflowDefinition, state: RunState, at: n
  * `machine.resolveState()` is not enough: it drops the invoked children (so `stopChild` loses its
  * target) and cannot revive history states. Creating (never starting) an actor from the snapshot
  * runs XState's own `restoreSnapshot`. XState's `transition()` would build a fresh actor, and
- * with it the machine's initial state, on every call; one scope per decision avoids that.
+ * with it the machine's initial state, on every call; one scope per decision avoids that. A
+ * snapshot the previous decision left (see keepLive) is taken as it is, without a restore.
  */
 function restore(d: Draft, state: RunState): void {
+  const kept = takeKept(state.snapshot, d.definition);
+  if (kept) {
+    d.live = kept.live;
+    d.scope = inertScope(d, kept.actor);
+    return;
+  }
   try {
-    const actor = createActor(d.definition.machine, { snapshot: state.snapshot as never });
+    // A ref in context to a child that has stopped is revived as a stopped actor (stopped-refs.ts).
+    const actor = createActor(d.definition.machine, { snapshot: withStoppedRefs(state.snapshot) as never });
     // A child run's `sendParent` resolves to the stand-in parent and becomes a message (messages.ts).
     if (state.parent) attachParent(actor);
     d.live = actor.getSnapshot() as AnyMachineSnapshot;
-    d.scope = {
-      self: actor,
-      id: '',
-      sessionId: '',
-      logger: () => {},
-      defer: () => {},
-      emit: () => {},
-      system: actor.system,
-      stopChild: () => {},
-      actionExecutor: (action) => {
-        d.actions.push(action);
-      },
-    };
+    d.scope = inertScope(d, actor);
   } catch (err) {
     throw new CorruptHistoryError(
       `run ${state.runId}: its snapshot does not fit ${d.definition.name} v${d.definition.version}; rebuild it from history`,
       { cause: err, details: { runId: state.runId } },
     );
   }
+}
+
+/** The scope a draft's transitions run in: `actor`'s system, nothing executed, actions collected. */
+function inertScope(d: Draft, actor: AnyActorRef): AnyActorScope {
+  return {
+    self: actor,
+    id: '',
+    sessionId: '',
+    logger: () => {},
+    defer: () => {},
+    emit: () => {},
+    system: actor.system,
+    stopChild: () => {},
+    actionExecutor: (action) => {
+      d.actions.push(action);
+    },
+  };
+}
+
+/** A run's machine as a decision left it: its live snapshot and the (never started) actor it ran in. */
+interface KeptLive {
+  definition: WorkflowDefinition;
+  live: AnyMachineSnapshot;
+  actor: AnyActorRef;
+}
+
+/**
+ * Live snapshots by the persisted snapshot a decision stored from them, the most recent
+ * MAX_KEPT_LIVE. The next decision on a state holding that very object (the router's hot run)
+ * transitions the live one instead of restoring it: restoring an actor was 5-8% of a router's
+ * CPU. A state read back from the store or the cache's packed form holds a new object and
+ * restores, as does one whose entry was pushed out.
+ */
+const keptLive = new Map<object, KeptLive>();
+
+/**
+ * How many live snapshots are kept, across runs: a kept one holds about 6 KB more than its run's
+ * state (noop3), so this bounds them to about 12 MB, far more runs than are decided at once.
+ */
+const MAX_KEPT_LIVE = 2048;
+
+/**
+ * Keeps `live` for the next decision on `persisted` (see keptLive), when restoring `persisted`
+ * would give the same machine: no actor ref in context (a restore turns refs to stopped children
+ * into stand-ins, stopped-refs.ts) and no child registered under a `systemId` (a restore gives a
+ * fresh system, where a kept actor's still holds the ids of children that have stopped).
+ */
+export function keepLive(d: Draft, persisted: unknown, actor: AnyActorRef): void {
+  if (d.state.status !== 'running' || !d.live || typeof persisted !== 'object' || persisted === null) return;
+  const p = persisted as { context?: unknown; children?: Record<string, { systemId?: unknown } | undefined> };
+  for (const id in p.children) if (p.children[id]?.systemId !== undefined) return;
+  if (holdsActorRef(p.context)) return;
+  if (keptLive.size >= MAX_KEPT_LIVE) {
+    const oldest = keptLive.keys().next().value;
+    if (oldest !== undefined) keptLive.delete(oldest);
+  }
+  keptLive.set(persisted, { definition: d.definition, live: d.live, actor });
+}
+
+/** Whether a decision on a state holding `persisted` would transition a kept live snapshot (tests). */
+export function holdsKeptLive(persisted: unknown): boolean {
+  return typeof persisted === 'object' && persisted !== null && keptLive.has(persisted);
+}
+
+/** The live snapshot kept for `persisted`, taken once: a second decision on the same state restores. */
+function takeKept(persisted: unknown, definition: WorkflowDefinition): KeptLive | undefined {
+  if (typeof persisted !== 'object' || persisted === null) return undefined;
+  const kept = keptLive.get(persisted);
+  if (!kept || kept.definition !== definition) return undefined;
+  keptLive.delete(persisted);
+  // What `self.getSnapshot()` answers in a restored actor: the state the decision starts from.
+  (kept.actor as unknown as { _snapshot: unknown })._snapshot = kept.live;
+  return kept;
 }
 
 export function pendingBySeq(d: Draft, activitySeq: number) {
@@ -118,7 +219,8 @@ export function ignore(d: Draft, input: DecisionInput, ignored: IgnoredReason): 
 /** Does the current state take `event`? 'failed' when asking threw (a guard threw) and the run failed. */
 export function accepts(d: Draft, event: EventObject): boolean | 'failed' {
   try {
-    return d.live?.can(event) ?? false;
+    // can() evaluates guards without taking the transition: a guard's log line waits for step().
+    return withoutWorkflowLog(() => d.live?.can(event) ?? false);
   } catch (err) {
     closeRun(d, 'failed', err);
     return 'failed';
@@ -139,6 +241,32 @@ export function seesUnhandled(d: Draft): boolean {
  */
 export function firesInOrder(d: Draft): boolean {
   return (d.state.engine ?? 1) >= XSTATE_FIDELITY_ENGINE;
+}
+
+/** Whether a step whose action throws drops what its earlier actions did (ATOMIC_STEP_ENGINE on). */
+function atomicSteps(d: Draft): boolean {
+  return (d.state.engine ?? 1) >= ATOMIC_STEP_ENGINE;
+}
+
+/**
+ * Remembers what the draft holds before a step's actions run and returns the undo: it drops the
+ * events, commands and self-sends recorded since and puts the pending work back, so that a step
+ * whose action throws leaves only the run's failure, as XState drops a throwing transition's
+ * deferred sends, emits, timers and spawns. Copies are taken every step; undoing is rare.
+ */
+function checkpoint(d: Draft): () => void {
+  const events = d.events.length;
+  const commands = d.commands.length;
+  const selfEvents = d.selfEvents.length;
+  const parts = copyPending(d.state);
+  return () => {
+    d.events.length = events;
+    d.commands.length = commands;
+    d.selfEvents.length = selfEvents;
+    d.continueAsNew = undefined;
+    for (const key of ['callbacks', 'sent', 'searchAttributes'] as const) delete d.state[key];
+    Object.assign(d.state, parts);
+  };
 }
 
 /** Feeds one event to the machine and maps what it did. */
@@ -166,10 +294,12 @@ export function advance(d: Draft, next: AnyMachineSnapshot, actions: Parameters<
     closeRun(d, 'failed', explainSendFailure(d.definition.name, next.error));
     return;
   }
+  const undo = atomicSteps(d) ? checkpoint(d) : undefined;
   try {
     applyActions(d.definition, actions, d);
     scheduleAssignSpawns(d.definition, actions, d.live?.children ?? {}, next.children, d);
   } catch (err) {
+    undo?.();
     closeRun(d, 'failed', err);
     return;
   }
@@ -217,6 +347,7 @@ export type CloseStatus = 'completed' | 'failed' | 'cancelled' | 'terminated' | 
  */
 export function closeRun(d: Draft, status: CloseStatus, detail: unknown): void {
   const { state, at } = d;
+  disarmRunTimeout(d);
   for (const a of Object.values(state.activities).sort((x, y) => x.activitySeq - y.activitySeq)) {
     cancelPendingActivity(d, a, 'runClosed');
   }
@@ -249,9 +380,13 @@ export function closeRun(d: Draft, status: CloseStatus, detail: unknown): void {
   } else if (status === 'continued') {
     event = detail === undefined ? { type: 'RunContinuedAsNew', at } : { type: 'RunContinuedAsNew', at, input: detail };
     command = { kind: 'runClosed', status };
-    const next: Command = detail === undefined ? { kind: 'continueAsNew' } : { kind: 'continueAsNew', input: detail };
+    const next: Extract<Command, { kind: 'continueAsNew' }> =
+      detail === undefined ? { kind: 'continueAsNew' } : { kind: 'continueAsNew', input: detail };
+    next.continuedCount = (state.continuedCount ?? 0) + 1;
+    Object.assign(next, continuedTiming(state));
     // The next run inherits the parent: it is the one that reports back.
     if (state.parent) next.parent = { ...state.parent };
+    if (state.priority !== undefined) next.priority = state.priority;
     d.events.push(event);
     d.commands.push(next, command);
     return;
@@ -272,6 +407,9 @@ export function closeRun(d: Draft, status: CloseStatus, detail: unknown): void {
     notify = { kind: 'notifyParent', parent: { ...state.parent }, status };
     if (state.output !== undefined && status === 'completed') notify.output = state.output;
     if (command.kind === 'runClosed' && command.error) notify.error = command.error;
+    // The parent takes this run's messages before its result, as XState's parent does (child-result.ts).
+    const lastMsgSeq = state.sent?.[state.parent.workflowId];
+    if (lastMsgSeq !== undefined) notify.lastMsgSeq = lastMsgSeq;
   }
   d.events.push(event);
   d.commands.push(command);
@@ -279,6 +417,10 @@ export function closeRun(d: Draft, status: CloseStatus, detail: unknown): void {
 }
 
 export function finish(d: Draft): Decision {
-  if (d.live) d.state.snapshot = d.definition.machine.getPersistedSnapshot(d.live);
+  if (d.live) {
+    d.state.snapshot = d.definition.machine.getPersistedSnapshot(d.live);
+    if (d.scope) keepLive(d, d.state.snapshot, d.scope.self);
+  }
+  syncEventWaits(d);
   return { events: d.events, commands: d.commands, state: d.state };
 }

@@ -4,7 +4,6 @@
  * decide() checks the run and the input first; everything here runs inside its decision scope.
  */
 import type { SignalEvent } from '../history/events.js';
-import { actorResult } from './action-target.js';
 import {
   activityCompleted,
   activityTimerFired,
@@ -13,7 +12,9 @@ import {
   attemptStarted,
   isCurrentAttempt,
 } from './attempts.js';
-import { callbackTimerFired, pendingCallback, settleCallback } from './callback.js';
+import { foldBranched } from './branch-fold.js';
+import { callbackTimerFired, heartbeatCallback, pendingCallback, settleCallback } from './callback.js';
+import { foldChildResult } from './child-result.js';
 import {
   accepts,
   closeRun,
@@ -28,7 +29,9 @@ import {
 } from './draft.js';
 import { foldMessage, takeSignal } from './fold-message.js';
 import { CANCEL_EVENT_TYPE, inputEvent } from './input.js';
+import { runTimeoutFired } from './run-timeouts.js';
 import type { Decision, DecisionInput, PendingTimer } from './types.js';
+import { isUserEvent } from './wait-for-event.js';
 
 /** Every input but `start`: those that need the run's state. */
 export type RunInput = Exclude<DecisionInput, { kind: 'start' }>;
@@ -54,10 +57,14 @@ export function foldRunInput(d: Draft, input: RunInput): Decision {
     case 'callbackCompleted':
     case 'callbackFailed':
       return foldCallbackResult(d, input);
+    case 'callbackHeartbeat':
+      return foldCallbackHeartbeat(d, input);
     case 'signal':
       return foldSignal(d, input);
     case 'cancel':
       return foldCancel(d, input);
+    case 'branched':
+      return foldBranched(d, input);
     case 'terminate':
       record(d, input);
       closeRun(d, 'terminated', input.reason);
@@ -122,6 +129,12 @@ function foldActivityResult(d: Draft, input: InputOf<'activityCompleted' | 'acti
 
 /** A timer is the machine's own, a callback's timeout, or an activity's retry or timeout timer. */
 function foldTimerFired(d: Draft, input: InputOf<'timerFired'>): Decision {
+  const runTimeout = runTimeoutFired(d.state, input.timerSeq);
+  if (runTimeout) {
+    record(d, input);
+    closeRun(d, 'failed', runTimeout);
+    return settled(d);
+  }
   const live = liveTimer(d, input.timerSeq);
   if (live) {
     record(d, input);
@@ -178,16 +191,6 @@ function fireEarlierTimers(d: Draft, timer: PendingTimer): void {
   }
 }
 
-function foldChildResult(d: Draft, input: InputOf<'childCompleted' | 'childFailed'>): Decision {
-  const child = Object.values(d.state.children).find((c) => c.childSeq === input.childSeq);
-  if (!child) return ignore(d, input, 'stale');
-  record(d, input);
-  delete d.state.children[child.invokeId];
-  const id = child.invokeId;
-  step(d, actorResult(id, input.kind === 'childCompleted' ? { output: input.output } : { error: input.error }));
-  return settled(d);
-}
-
 function foldCallbackResult(d: Draft, input: InputOf<'callbackCompleted' | 'callbackFailed'>): Decision {
   const cb = pendingCallback(d.state, input.callbackSeq);
   if (!cb) return ignore(d, input, 'stale');
@@ -196,6 +199,15 @@ function foldCallbackResult(d: Draft, input: InputOf<'callbackCompleted' | 'call
     d,
     settleCallback(d, cb, input.kind === 'callbackCompleted' ? { output: input.output } : { error: input.error }),
   );
+  return settled(d);
+}
+
+/** A heartbeat re-arms a pending callback's heartbeat window; the machine sees nothing of it. */
+function foldCallbackHeartbeat(d: Draft, input: InputOf<'callbackHeartbeat'>): Decision {
+  const cb = pendingCallback(d.state, input.callbackSeq);
+  if (!cb) return ignore(d, input, 'stale');
+  record(d, input);
+  heartbeatCallback(d, cb);
   return settled(d);
 }
 
@@ -208,6 +220,8 @@ function foldCallbackResult(d: Draft, input: InputOf<'callbackCompleted' | 'call
  */
 function foldSignal(d: Draft, input: InputOf<'signal'>): Decision {
   if (input.from) return foldMessage(d, { ...input, from: input.from });
+  // A user event for a wait the run has left (its index entry was behind) is stale, not unhandled.
+  if (isUserEvent(input.event) && accepts(d, input.event) === false) return ignore(d, input, 'stale');
   takeSignal(d, input);
   return settled(d);
 }

@@ -10,13 +10,16 @@
  *   recorded `held` and waits in RunState.held, unseen by the machine, until its turn.
  *
  * A sender never heard from is taken as it comes (its earlier messages may have gone to an
- * earlier run of this workflowId), except the parent of a child's first run: all its messages
- * come to that run, so they are held until the first one is in.
+ * earlier run of this workflowId), except the parent of a child's first run and a child run of
+ * this run: all their messages come to this run, so they are held until the first one is in; so
+ * are a child run's, once its result arrived ahead of its last message. That result is delivered in the commit that takes
+ * that message (child-result.ts).
  */
 import type { MessageFrom } from '../history/events.js';
+import { releaseChildResults } from './child-result.js';
 import { accepts, type Draft, finish, ignore, seesUnhandled, settle, step } from './draft.js';
 import { inputEvent } from './input.js';
-import type { Decision, DecisionInput, RunState } from './types.js';
+import { CHILD_MESSAGE_ORDER_ENGINE, type Decision, type DecisionInput, type RunState } from './types.js';
 
 /** Senders a run remembers the last msgSeq of; the one heard from least recently is forgotten first. */
 export const MAX_SENDERS = 256;
@@ -46,14 +49,27 @@ export function foldMessage(d: Draft, input: MessageInput): Decision {
     if (state.held?.length === 0) delete state.held;
     deliver(d, { kind: 'signal', at: d.at, event: held.event, from: held.from });
   }
+  // A child's result that waited for this sender's last message (child-result.ts).
+  releaseChildResults(d, from.runId);
   settle(d);
   return finish(d);
+}
+
+/** Whether an open child's messages wait for its earlier ones (CHILD_MESSAGE_ORDER_ENGINE on). */
+function childOrderEngine(state: RunState): boolean {
+  return (state.engine ?? 1) >= CHILD_MESSAGE_ORDER_ENGINE;
 }
 
 function waitsForEarlier(state: RunState, from: MessageFrom, last: number | undefined): boolean {
   if (from.msgSeq === (last ?? 0) + 1) return false;
   if (last !== undefined) return true;
-  return state.parent?.runId === from.runId && state.continuedFrom === undefined;
+  if (state.parent?.runId === from.runId && state.continuedFrom === undefined) return true;
+  // A child run this run started (any run of it, after continue-as-new too) sends it all its messages.
+  if (childOrderEngine(state) && Object.values(state.children).some((c) => c.childWorkflowId === from.workflowId)) {
+    return true;
+  }
+  // A child run whose result is held sent all its messages to this run.
+  return state.heldResults?.some((h) => h.lastMessage.runId === from.runId) ?? false;
 }
 
 /** Takes a message as a signal and remembers it as its sender's latest. */
@@ -62,7 +78,8 @@ function deliver(d: Draft, input: MessageInput): void {
   // Re-inserted last: the object's key order is the senders' order of last delivery.
   delete received[input.from.runId];
   received[input.from.runId] = input.from.msgSeq;
-  const senders = Object.keys(received);
+  // A child run whose result waits for its messages is never forgotten (its result would wait forever).
+  const senders = Object.keys(received).filter((s) => !d.state.heldResults?.some((h) => h.lastMessage.runId === s));
   for (const sender of senders.slice(0, Math.max(0, senders.length - MAX_SENDERS))) delete received[sender];
   d.state.received = received;
   takeSignal(d, input);

@@ -20,6 +20,7 @@ export {
   retryAfter,
 } from './activity.js';
 export { activityTimerId, isRetryableActivityError, retryDelay } from './attempts.js';
+export { type BranchTarget, branchDecisions, resumeSeq } from './branch.js';
 export {
   CALLBACK_EVENT,
   type CallbackEvent,
@@ -42,6 +43,8 @@ export {
 } from './child.js';
 export { type DecideOptions, decide, RECENT_INPUTS } from './decide.js';
 export {
+  type Invocation,
+  invocation,
   now,
   SIDE_EFFECT_EVENT_PREFIX,
   type SideEffectEvent,
@@ -52,6 +55,7 @@ export {
   activity,
   defineWorkflow,
   isWorkflowDefinition,
+  machineChildType,
   placeholderActivityLogic,
   type WorkflowDefinition,
   type WorkflowOptions,
@@ -95,4 +99,24 @@ export type {
   PendingTimer,
   RunState,
 } from './types.js';
-export { CURRENT_ENGINE, XSTATE_FIDELITY_ENGINE } from './types.js';
+export {
+  ATOMIC_STEP_ENGINE,
+  CHILD_MESSAGE_ORDER_ENGINE,
+  CURRENT_ENGINE,
+  XSTATE_FIDELITY_ENGINE,
+} from './types.js';
+export {
+  activeWaits,
+  allOfEvents,
+  sleepOrEvent,
+  type WaitOn,
+  type WaitTransition,
+  waitForEvent,
+} from './wait-for-event.js';
+export {
+  RESERVED_LOG_FIELDS,
+  type WorkflowLogger,
+  type WorkflowLogLevel,
+  type WorkflowLogLine,
+  workflowLog,
+} from './workflow-log.js';

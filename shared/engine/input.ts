@@ -3,7 +3,10 @@
  * its input (`inputEvent`); replay turns it back into the input (`inputFromEvent`).
  */
 import { CorruptHistoryError, type ErrorInfo, InvalidInputError } from '../errors.js';
+import { USER_EVENT_PREFIX } from '../events/wait.js';
+import { checkPriority } from '../flow/priority.js';
 import type { HistoryEvent, IgnoredReason, InputEvent, SignalEvent } from '../history/events.js';
+import { startTiming, validateRunTiming } from './run-timeouts.js';
 import { validateMemo, validateSearchAttributes } from './search-attributes.js';
 import { CURRENT_ENGINE, type DecisionInput } from './types.js';
 
@@ -25,6 +28,12 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
       requireString(i, 'workflowId', 'start');
       requireString(i, 'runId', 'start');
       if (i.continuedFrom !== undefined) requireString(i, 'continuedFrom', 'start');
+      if (
+        i.continuedCount !== undefined &&
+        !(Number.isSafeInteger(i.continuedCount) && (i.continuedCount as number) >= 0)
+      ) {
+        throw invalid(`start input: continuedCount must be a non-negative integer, got ${describe(i.continuedCount)}`);
+      }
       if (i.parent !== undefined) {
         const p = i.parent as Record<string, unknown> | null;
         if (typeof p !== 'object' || p === null) throw invalid('start input: parent must be an object');
@@ -37,6 +46,14 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
       if (i.signal !== undefined) validateSignal(i.signal);
       if (i.memo !== undefined) validateMemo(i.memo);
       if (i.searchAttributes !== undefined) validateSearchAttributes(i.searchAttributes);
+      if (i.trace !== undefined) requireString(i, 'trace', 'start');
+      if (i.priority !== undefined) checkPriority('start.priority', i.priority);
+      validateRunTiming(i, 'start input');
+      if (i.executionDeadline !== undefined) requireSeq(i, 'executionDeadline', 'start');
+      if (i.origin !== undefined) requireOrigin(i.origin, 'start');
+      return;
+    case 'branched':
+      requireOrigin(i.origin, 'branched');
       return;
     case 'activityStarted':
     case 'activityHeartbeat':
@@ -61,13 +78,7 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
     case 'signal':
       validateSignal(i.event);
       if (i.inputId !== undefined) requireString(i, 'inputId', i.kind);
-      if (i.from !== undefined) {
-        const f = i.from as Record<string, unknown> | null;
-        if (typeof f !== 'object' || f === null) throw invalid('signal input: from must be an object');
-        requireString(f, 'workflowId', 'signal from');
-        requireString(f, 'runId', 'signal from');
-        requireSeq(f, 'msgSeq', 'signal from');
-      }
+      if (i.from !== undefined) requireMessageFrom(i.from, 'signal', 'from');
       return;
     case 'cancel':
       if (i.reason !== undefined && typeof i.reason !== 'string') {
@@ -84,10 +95,12 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
       return;
     case 'childCompleted':
       requireSeq(i, 'childSeq', i.kind);
+      if (i.lastMessage !== undefined) requireMessageFrom(i.lastMessage, i.kind, 'lastMessage');
       return;
     case 'childFailed':
       requireSeq(i, 'childSeq', i.kind);
       requireErrorInfo(i.error, i.kind);
+      if (i.lastMessage !== undefined) requireMessageFrom(i.lastMessage, i.kind, 'lastMessage');
       return;
     case 'callbackCompleted':
       requireSeq(i, 'callbackSeq', i.kind);
@@ -95,6 +108,9 @@ export function validateDecisionInput(input: unknown): asserts input is Decision
     case 'callbackFailed':
       requireSeq(i, 'callbackSeq', i.kind);
       requireErrorInfo(i.error, i.kind);
+      return;
+    case 'callbackHeartbeat':
+      requireSeq(i, 'callbackSeq', i.kind);
       return;
     default:
       throw invalid(`unknown decision input kind ${describe(i.kind)}`);
@@ -111,7 +127,8 @@ export function validateSignal(event: unknown): asserts event is SignalEvent {
     throw invalid(`signal must have a non-empty string type, got ${describe(type)}`);
   }
   const reserved = RESERVED_EVENT_PREFIXES.find((p) => type.startsWith(p));
-  if (reserved)
+  // User events by key reach a run as signals the fan-out sends (docs/events.md).
+  if (reserved && !type.startsWith(USER_EVENT_PREFIX))
     throw invalid(`signal type ${JSON.stringify(type)} is reserved: types starting '${reserved}' are the engine's`);
 }
 
@@ -135,11 +152,18 @@ export function inputEvent(
         input: input.input,
         parent: input.parent,
         continuedFrom: input.continuedFrom,
+        continuedCount: input.continuedCount,
         engine: (input.engine ?? CURRENT_ENGINE) === 1 ? undefined : (input.engine ?? CURRENT_ENGINE),
         signal: input.signal,
         memo: input.memo,
         searchAttributes: input.searchAttributes,
+        priority: input.priority,
+        trace: input.trace,
+        origin: input.origin,
+        ...startTiming(at, input),
       });
+    case 'branched':
+      return { type: 'RunBranched', at, origin: input.origin };
     case 'activityStarted':
       return defined({
         type: 'ActivityStarted',
@@ -207,9 +231,19 @@ export function inputEvent(
         childSeq: input.childSeq,
         output: input.output,
         ignored: marks.ignored,
+        lastMessage: input.lastMessage,
+        held: marks.held,
       });
     case 'childFailed':
-      return defined({ type: 'ChildFailed', at, childSeq: input.childSeq, error: input.error, ignored: marks.ignored });
+      return defined({
+        type: 'ChildFailed',
+        at,
+        childSeq: input.childSeq,
+        error: input.error,
+        ignored: marks.ignored,
+        lastMessage: input.lastMessage,
+        held: marks.held,
+      });
     case 'callbackCompleted':
       return defined({
         type: 'CallbackCompleted',
@@ -226,6 +260,8 @@ export function inputEvent(
         error: input.error,
         ignored: marks.ignored,
       });
+    case 'callbackHeartbeat':
+      return defined({ type: 'CallbackHeartbeat', at, callbackSeq: input.callbackSeq, ignored: marks.ignored });
   }
 }
 
@@ -241,12 +277,21 @@ export function inputFromEvent(event: HistoryEvent): DecisionInput {
         input: event.input,
         parent: event.parent,
         continuedFrom: event.continuedFrom,
+        continuedCount: event.continuedCount,
         // A history without the field was recorded before activity policies: replay it as it ran.
         engine: event.engine ?? 1,
         signal: event.signal,
         memo: event.memo,
         searchAttributes: event.searchAttributes,
+        priority: event.priority,
+        trace: event.trace,
+        origin: event.origin,
+        runTimeoutMs: event.runTimeoutMs,
+        executionDeadline: event.executionDeadline,
+        retentionMs: event.retentionMs,
       });
+    case 'RunBranched':
+      return { kind: 'branched', at: event.at, origin: event.origin };
     case 'ActivityStarted':
       return { kind: 'activityStarted', at: event.at, activitySeq: event.activitySeq, attempt: event.attempt };
     case 'ActivityHeartbeat':
@@ -290,13 +335,27 @@ export function inputFromEvent(event: HistoryEvent): DecisionInput {
         inputId: event.inputId,
       });
     case 'ChildCompleted':
-      return defined({ kind: 'childCompleted', at: event.at, childSeq: event.childSeq, output: event.output });
+      return defined({
+        kind: 'childCompleted',
+        at: event.at,
+        childSeq: event.childSeq,
+        output: event.output,
+        lastMessage: event.lastMessage,
+      });
     case 'ChildFailed':
-      return { kind: 'childFailed', at: event.at, childSeq: event.childSeq, error: event.error };
+      return defined({
+        kind: 'childFailed',
+        at: event.at,
+        childSeq: event.childSeq,
+        error: event.error,
+        lastMessage: event.lastMessage,
+      });
     case 'CallbackCompleted':
       return defined({ kind: 'callbackCompleted', at: event.at, callbackSeq: event.callbackSeq, output: event.output });
     case 'CallbackFailed':
       return { kind: 'callbackFailed', at: event.at, callbackSeq: event.callbackSeq, error: event.error };
+    case 'CallbackHeartbeat':
+      return { kind: 'callbackHeartbeat', at: event.at, callbackSeq: event.callbackSeq };
     default:
       throw new CorruptHistoryError(`a commit must open with an input event, found ${event.type}`, {
         details: { eventType: event.type },
@@ -328,6 +387,27 @@ function requireSeq(obj: Record<string, unknown>, key: string, what: string): vo
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
     throw invalid(`${what} input: ${key} must be a positive integer, got ${describe(v)}`);
   }
+}
+
+/** Checks where a branched, reset or resumed run came from (RunOrigin). */
+function requireOrigin(value: unknown, what: string): void {
+  if (typeof value !== 'object' || value === null) throw invalid(`${what} input: origin must be an object`);
+  const o = value as Record<string, unknown>;
+  if (o.kind !== 'branch' && o.kind !== 'reset' && o.kind !== 'resume') {
+    throw invalid(`${what} input: origin.kind must be branch, reset or resume, got ${describe(o.kind)}`);
+  }
+  requireString(o, 'workflowId', `${what} origin`);
+  requireString(o, 'runId', `${what} origin`);
+  requireSeq(o, 'atSeq', `${what} origin`);
+}
+
+/** Checks a message's sender (`from` of a signal, `lastMessage` of a child result). */
+function requireMessageFrom(value: unknown, what: string, key: string): void {
+  const f = value as Record<string, unknown> | null;
+  if (typeof f !== 'object' || f === null) throw invalid(`${what} input: ${key} must be an object`);
+  requireString(f, 'workflowId', `${what} ${key}`);
+  requireString(f, 'runId', `${what} ${key}`);
+  requireSeq(f, 'msgSeq', `${what} ${key}`);
 }
 
 function requireErrorInfo(value: unknown, what: string): asserts value is ErrorInfo {

@@ -18,7 +18,6 @@ import {
   type EventObject,
   type ExecutableActionObject,
   emit,
-  initialTransition,
   type MachineContext,
 } from 'xstate';
 import { ConfigError, InvalidInputError } from '../errors.js';
@@ -49,22 +48,27 @@ export function attachParent(actor: AnyActorRef): void {
   (actor as unknown as { _parent?: AnyActorRef })._parent = PARENT_REF;
 }
 
+/** The machine the inert actor of a start is built from (see initialTransitionOf); it runs nothing. */
+const EMPTY_MACHINE = createMachine({});
+
 /**
  * XState's `initialTransition`, with the stand-in parent when the run is a child, so that
  * `sendParent` in the entry of its initial state is a message too. Mirrors XState's inert scope
- * (a fresh system, so invokes with a `systemId` do not meet the eager construction's copies).
+ * (a fresh system, so invokes with a `systemId` meet no one). The inert actor is built from an
+ * empty machine, then given `machine` as its logic (a send to it is a send to the machine itself,
+ * actions.ts): built from `machine`, it would work out the initial state a first time, without
+ * the input, running the context factory and the entry actions for nothing. Returns the actor
+ * too: the next decision may transition in it (see keepLive).
  */
 export function initialTransitionOf(
   machine: AnyStateMachine,
   input: unknown,
   hasParent: boolean,
-): [AnyMachineSnapshot, ExecutableActionObject[]] {
-  if (!hasParent) return initialTransition(machine, input) as [AnyMachineSnapshot, ExecutableActionObject[]];
+): [AnyMachineSnapshot, ExecutableActionObject[], AnyActorRef] {
   const actions: ExecutableActionObject[] = [];
-  const self = createActor(machine);
-  attachParent(self);
-  const system = createActor(createMachine({})).system;
-  (self as unknown as { system: unknown }).system = system;
+  const self = createActor(EMPTY_MACHINE);
+  Object.assign(self, { logic: machine, src: machine });
+  if (hasParent) attachParent(self);
   const scope = {
     self,
     defer: () => {},
@@ -72,14 +76,14 @@ export function initialTransitionOf(
     logger: () => {},
     sessionId: '',
     stopChild: () => {},
-    system,
+    system: self.system,
     emit: () => {},
     actionExecutor: (action: ExecutableActionObject) => {
       actions.push(action);
     },
   };
   const snapshot = machine.getInitialSnapshot(scope as never, input) as AnyMachineSnapshot;
-  return [snapshot, actions];
+  return [snapshot, actions, self as unknown as AnyActorRef];
 }
 
 /** The workflowId argument of sendToWorkflow(): fixed, or computed from context and event (pure). */

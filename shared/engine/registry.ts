@@ -3,7 +3,7 @@
  * is pinned to the version it started with; new runs use the latest.
  */
 import { ConfigError, NotFoundError } from '../errors.js';
-import { isWorkflowDefinition, type WorkflowDefinition } from './definition.js';
+import { isWorkflowDefinition, type WorkflowDefinition, withChildDefinitions } from './definition.js';
 
 /** Workflow definitions by name and version. */
 export class WorkflowRegistry {
@@ -16,25 +16,31 @@ export class WorkflowRegistry {
   /**
    * Adds definitions. Registering the same (name, version) again is a no-op when it wraps the
    * same machine config, and a ConfigError otherwise (two machines must not share a version).
+   * The child workflows a definition defines for the machines in its `setup({ actors })` are
+   * registered with it.
    */
   register(...definitions: WorkflowDefinition[]): this {
-    for (const def of definitions) {
-      if (!isWorkflowDefinition(def)) throw new ConfigError('register() takes definitions made by defineWorkflow()');
-      let versions = this.#byName.get(def.name);
-      if (!versions) {
-        versions = new Map();
-        this.#byName.set(def.name, versions);
-      }
-      const existing = versions.get(def.version);
-      if (existing && existing !== def && !sameDefinition(existing, def)) {
-        throw new ConfigError(
-          `workflow ${def.name} version ${def.version} is already registered with a different machine; bump the version`,
-          { details: { workflowType: def.name, version: def.version } },
-        );
-      }
-      if (!existing) versions.set(def.version, def);
+    for (const given of definitions) {
+      if (!isWorkflowDefinition(given)) throw new ConfigError('register() takes definitions made by defineWorkflow()');
+      for (const def of withChildDefinitions(given)) this.#add(def);
     }
     return this;
+  }
+
+  #add(def: WorkflowDefinition): void {
+    let versions = this.#byName.get(def.name);
+    if (!versions) {
+      versions = new Map();
+      this.#byName.set(def.name, versions);
+    }
+    const existing = versions.get(def.version);
+    if (existing && existing !== def && !sameDefinition(existing, def)) {
+      throw new ConfigError(
+        `workflow ${def.name} version ${def.version} is already registered with a different machine; bump the version`,
+        { details: { workflowType: def.name, version: def.version } },
+      );
+    }
+    if (!existing) versions.set(def.version, def);
   }
 
   /** The definition of (name, version), or undefined when either is unknown. */

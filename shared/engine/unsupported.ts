@@ -15,9 +15,9 @@ const SELF_TARGET = '#_internal';
 
 /**
  * Throws InvalidInputError naming the actor when `setup({ actors })` holds logic Squall would take
- * for an activity name: a machine or `fromPromise`/`fromCallback`/`fromObservable`/
- * `fromEventObservable`/`fromTransition` logic. Markers (activity(), childWorkflow(), callback())
- * and srcs that `isWorkflowSrc` names a child workflow pass.
+ * for an activity name: `fromPromise`/`fromCallback`/`fromObservable`/`fromEventObservable`/
+ * `fromTransition` logic. Markers (activity(), childWorkflow(), callback()), state machines (they
+ * run as child workflows, see machine-children.ts) and srcs that `isWorkflowSrc` names pass.
  */
 export function refuseImplementedActors(
   name: string,
@@ -26,13 +26,12 @@ export function refuseImplementedActors(
   placeholder: unknown,
 ): void {
   for (const [src, logic] of Object.entries(actors)) {
-    if (logic === placeholder || isSquallMarker(logic) || isChildWorkflowLogic(logic)) continue;
+    if (logic === placeholder || isSquallMarker(logic) || isChildWorkflowLogic(logic) || isMachine(logic)) continue;
     if (isWorkflowSrc?.(src)) continue;
-    const kind = isMachine(logic)
-      ? 'a state machine'
-      : 'actor logic with an implementation (fromPromise, fromCallback, fromObservable, fromEventObservable, fromTransition, ...)';
+    const kind =
+      'actor logic with an implementation (fromPromise, fromCallback, fromObservable, fromEventObservable, fromTransition, ...)';
     throw new InvalidInputError(
-      `workflow ${name}: setup({ actors }) declares ${JSON.stringify(src)} as ${kind}, which Squall cannot run; declare an activity with ${src}: activity() and implement it on an executor, or a child workflow with ${src}: childWorkflow({ workflowType })`,
+      `workflow ${name}: setup({ actors }) declares ${JSON.stringify(src)} as ${kind}, which Squall cannot run durably; declare an activity with ${src}: activity() and implement it on an executor, a state machine (it runs as a child workflow), or a child workflow with ${src}: childWorkflow({ workflowType })`,
       { details: { workflowType: name, actor: src } },
     );
   }
@@ -50,36 +49,53 @@ export function refuseUnsendable(
   invokeSrcs: ReadonlyMap<string, string>,
   isChildSrc: (src: string) => boolean,
 ): void {
+  const actions: [action: unknown, where: string][] = [];
+  const implemented = (machine.implementations as { actions?: Record<string, unknown> }).actions ?? {};
+  for (const [key, action] of Object.entries(implemented)) actions.push([action, `action ${JSON.stringify(key)}`]);
+  const walk = (node: NodeActions): void => {
+    for (const a of node.entry) actions.push([a, `entry of state ${node.id}`]);
+    for (const a of node.exit) actions.push([a, `exit of state ${node.id}`]);
+    for (const [event, ts] of node.transitions) {
+      for (const t of ts) for (const a of t.actions) actions.push([a, `transition on ${event} of state ${node.id}`]);
+    }
+    for (const t of node.always ?? [])
+      for (const a of t.actions) actions.push([a, `always transition of state ${node.id}`]);
+    for (const child of Object.values(node.states)) walk(child);
+  };
+  walk(machine.root as unknown as NodeActions);
+  // A spawnChild action with a static id creates an actor of that id, as an invoke does.
+  const actorSrcs = new Map(invokeSrcs);
+  for (const [action] of actions) {
+    const spawned = spawnedActor(action);
+    if (spawned) actorSrcs.set(spawned.id, spawned.src);
+  }
   const check = (action: unknown, where: string): void => {
     const to = sendTarget(action);
     if (typeof to !== 'string' || to === SELF_TARGET || to === PARENT_TARGET) return;
     const id = to.startsWith('#_') ? to.slice(2) : to;
-    const src = invokeSrcs.get(id);
+    const src = actorSrcs.get(id);
     if (src === undefined) {
       throw new InvalidInputError(
-        `workflow ${name}: ${where} sends to actor ${JSON.stringify(to)}, which no invoke of the machine creates`,
+        `workflow ${name}: ${where} sends to actor ${JSON.stringify(to)}, which no invoke or spawnChild of the machine creates`,
         { details: { workflowType: name, action: where, target: to } },
       );
     }
     if (!isChildSrc(src)) {
       throw new InvalidInputError(
-        `workflow ${name}: ${where} sends to actor ${JSON.stringify(to)}, an invoke of ${JSON.stringify(src)}, which is not a child workflow: activities and callbacks take their input when invoked; send to a childWorkflow() invoke, the parent (sendParent) or any workflow (sendToWorkflow)`,
+        `workflow ${name}: ${where} sends to actor ${JSON.stringify(to)}, an invoke of ${JSON.stringify(src)}, which is not a child workflow: activities and callbacks take their input when invoked; send to a state machine or childWorkflow() child, the parent (sendParent) or any workflow (sendToWorkflow)`,
         { details: { workflowType: name, action: where, target: to } },
       );
     }
   };
-  const implemented = (machine.implementations as { actions?: Record<string, unknown> }).actions ?? {};
-  for (const [key, action] of Object.entries(implemented)) check(action, `action ${JSON.stringify(key)}`);
-  const walk = (node: NodeActions): void => {
-    for (const a of node.entry) check(a, `entry of state ${node.id}`);
-    for (const a of node.exit) check(a, `exit of state ${node.id}`);
-    for (const [event, ts] of node.transitions) {
-      for (const t of ts) for (const a of t.actions) check(a, `transition on ${event} of state ${node.id}`);
-    }
-    for (const t of node.always ?? []) for (const a of t.actions) check(a, `always transition of state ${node.id}`);
-    for (const child of Object.values(node.states)) walk(child);
-  };
-  walk(machine.root as unknown as NodeActions);
+  for (const [action, where] of actions) check(action, where);
+}
+
+/** The static id and src of a spawnChild action, else undefined. */
+function spawnedActor(action: unknown): { id: string; src: string } | undefined {
+  if (typeof action !== 'function' && (typeof action !== 'object' || action === null)) return undefined;
+  const a = action as { type?: unknown; id?: unknown; src?: unknown };
+  if (a.type !== 'xstate.spawnChild' || typeof a.id !== 'string' || typeof a.src !== 'string') return undefined;
+  return { id: a.id, src: a.src };
 }
 
 /**
@@ -126,6 +142,7 @@ function isSquallMarker(logic: unknown): boolean {
   return 'squallOptions' in logic || 'squallCallback' in logic;
 }
 
-function isMachine(logic: unknown): boolean {
+/** True for a state machine (createMachine, setup().createMachine). */
+export function isMachine(logic: unknown): logic is AnyStateMachine {
   return typeof logic === 'object' && logic !== null && typeof (logic as { root?: unknown }).root === 'object';
 }

@@ -54,11 +54,14 @@ export interface RunStartedEvent {
   parent?: { workflowId: string; runId: string; invokeId: string; childSeq: number };
   /** The previous run when this one was started by continue-as-new. */
   continuedFrom?: string;
+  /** How many continue-as-new runs came before this one (absent = 0); read by invocation(). */
+  continuedCount?: number;
   /**
    * Engine semantics the run was started under. Absent (1): histories recorded before activity
    * policies, replayed as they ran (one attempt per activity, no timeouts). 2: retry policies,
    * timeouts and heartbeats. 3: XState fidelity (an unhandled signal still reaches the machine,
-   * same-id delayed events both fire, timers fire in due-time then schedule order).
+   * same-id delayed events both fire, timers fire in due-time then schedule order). 4: a step
+   * whose action throws sends, emits and schedules nothing (XState drops its effects).
    */
   engine?: number;
   /** Signal-with-start: the event delivered right after the start, in the same commit. */
@@ -67,6 +70,42 @@ export interface RunStartedEvent {
   memo?: Record<string, unknown>;
   /** Search attributes given at start. */
   searchAttributes?: SearchAttributes;
+  /** Priority of the run's activity tasks (docs/flow-control.md#priorities); absent: the default. */
+  priority?: number;
+  /**
+   * W3C `traceparent` of the span the run's trace hangs from (see docs/services.md#traces): the
+   * parent of its decisions whose input carries no trace context. Recorded, never read by the engine.
+   */
+  trace?: string;
+  /** Longest this run may stay open (the same for each continued run); absent = no limit. */
+  runTimeoutMs?: number;
+  /** When the chain of runs of this workflowId must have closed (execution timeout); absent = never. */
+  executionDeadline?: Millis;
+  /** How long the closed run's history is kept; absent = the router's default. */
+  retentionMs?: number;
+  /** Where the run came from when it was branched, reset or resumed from another run's history. */
+  origin?: RunOrigin;
+}
+
+/**
+ * Where a run branched, reset or resumed from another run came from: the source run and the last
+ * of its commits the new run's history repeats (docs/workflows.md#branch-reset-and-resume).
+ */
+export interface RunOrigin {
+  kind: 'branch' | 'reset' | 'resume';
+  workflowId: string;
+  runId: string;
+  atSeq: number;
+}
+
+/**
+ * The run goes on live from a copy of another run's history (commit `origin.atSeq + 1` of the new
+ * run): the activities, timers and callback timeouts pending at that point are issued again for it.
+ */
+export interface RunBranchedEvent {
+  type: 'RunBranched';
+  at: Millis;
+  origin: RunOrigin;
 }
 
 /** An executor began an attempt (reported when the policy has a start-bound timeout). */
@@ -168,6 +207,13 @@ export interface ChildCompletedEvent {
   childSeq: number;
   output?: unknown;
   ignored?: IgnoredReason;
+  /** The last message the child run sent this run's workflowId; absent when none (or recorded before). */
+  lastMessage?: MessageFrom;
+  /**
+   * Set when the result arrived before that message was taken: it waits, unseen by the machine,
+   * and is delivered (a ChildCompleted without `held` later in the commit that takes the message).
+   */
+  held?: boolean;
 }
 
 /** A child run failed, was cancelled or terminated. */
@@ -177,6 +223,10 @@ export interface ChildFailedEvent {
   childSeq: number;
   error: ErrorInfo;
   ignored?: IgnoredReason;
+  /** As ChildCompletedEvent.lastMessage. */
+  lastMessage?: MessageFrom;
+  /** As ChildCompletedEvent.held. */
+  held?: boolean;
 }
 
 /** An outside system completed a callback (`client.completeCallback(token, output)`). */
@@ -185,6 +235,14 @@ export interface CallbackCompletedEvent {
   at: Millis;
   callbackSeq: number;
   output?: unknown;
+  ignored?: IgnoredReason;
+}
+
+/** An outside system's heartbeat for a callback (`client.heartbeatCallback(token)`). */
+export interface CallbackHeartbeatEvent {
+  type: 'CallbackHeartbeat';
+  at: Millis;
+  callbackSeq: number;
   ignored?: IgnoredReason;
 }
 
@@ -215,6 +273,10 @@ export interface ActivityPolicy {
   heartbeatTimeoutMs?: number;
   /** An inline step: the router runs it in its own process (see ActivityOptions.inline). */
   inline?: true;
+  /** Priority of its tasks (ActivityOptions.priority); absent: the run's. */
+  priority?: number;
+  /** At most one run per attempt: the executor records the start first (ActivityOptions.semantics). */
+  atMostOnce?: true;
 }
 
 /** An activity task was scheduled with a fresh engine sequence number. */
@@ -323,6 +385,8 @@ export interface CallbackCreatedEvent {
   token: string;
   /** Its timeout, armed as the TimerScheduled that follows. */
   timeoutMs?: number;
+  /** Its heartbeat window, armed as a TimerScheduled (`squall.callback.<seq>.heartbeat`). */
+  heartbeatTimeoutMs?: number;
 }
 
 /** A callback's timeout fired before any completion. */
@@ -415,6 +479,7 @@ export interface RunContinuedAsNewEvent {
 /** Every history event. */
 export type HistoryEvent =
   | RunStartedEvent
+  | RunBranchedEvent
   | ActivityStartedEvent
   | ActivityHeartbeatEvent
   | ActivityCompletedEvent
@@ -436,6 +501,7 @@ export type HistoryEvent =
   | SearchAttributesUpsertedEvent
   | CallbackCompletedEvent
   | CallbackFailedEvent
+  | CallbackHeartbeatEvent
   | CallbackCreatedEvent
   | CallbackTimedOutEvent
   | CallbackCancelledEvent
@@ -453,6 +519,7 @@ export type HistoryEventType = HistoryEvent['type'];
 /** Events that can open a commit (the input of a decision). */
 export type InputEvent =
   | RunStartedEvent
+  | RunBranchedEvent
   | ActivityStartedEvent
   | ActivityHeartbeatEvent
   | ActivityCompletedEvent
@@ -464,11 +531,13 @@ export type InputEvent =
   | ChildCompletedEvent
   | ChildFailedEvent
   | CallbackCompletedEvent
-  | CallbackFailedEvent;
+  | CallbackFailedEvent
+  | CallbackHeartbeatEvent;
 
 /** Every known event type, used by decoders to refuse unknown ones. */
 export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<HistoryEventType>([
   'RunStarted',
+  'RunBranched',
   'ActivityStarted',
   'ActivityHeartbeat',
   'ActivityCompleted',
@@ -489,6 +558,7 @@ export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<Histor
   'SearchAttributesUpserted',
   'CallbackCompleted',
   'CallbackFailed',
+  'CallbackHeartbeat',
   'CallbackCreated',
   'CallbackTimedOut',
   'CallbackCancelled',

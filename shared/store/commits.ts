@@ -18,14 +18,13 @@ import type { Millis } from '../history/events.js';
 import {
   type CommitDoc,
   commitId,
-  fromCommitDoc,
   HISTORY_PAGE_SIZE,
   historyPageKey,
   historyPageOf,
   type OutboxDoc,
-  toCommitDoc,
 } from './documents.js';
 import { DUPLICATE_KEY, duplicateIndexesOrThrow } from './errors.js';
+import type { StoredPayloads } from './payloads.js';
 import type { ChainAppend, StoredCommit } from './types.js';
 
 /** Cursor batch size for history reads. */
@@ -47,7 +46,7 @@ export class CommitStore {
     private readonly commits: Collection<CommitDoc>,
     /** The outbox collection of versions before the outbox cost no write: drained once, see drainLegacyOutbox. */
     private readonly legacyOutbox: Collection<OutboxDoc>,
-    private readonly maxPayloadBytes: number,
+    private readonly payloads: StoredPayloads,
   ) {}
 
   async append(c: StoredCommit): Promise<void> {
@@ -62,7 +61,7 @@ export class CommitStore {
    */
   async appendMany(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]> {
     if (cs.length === 0) return [];
-    const docs = cs.map((c) => toCommitDoc(c, this.maxPayloadBytes));
+    const docs = await Promise.all(cs.map((c) => this.payloads.commitDoc(c)));
     return this.insertCommits(cs, docs);
   }
 
@@ -73,11 +72,7 @@ export class CommitStore {
    */
   async appendChain(cs: StoredCommit[]): Promise<ChainAppend> {
     if (cs.length === 0) return { stored: 0 };
-    return this.insertChain(
-      cs,
-      cs.map((c) => toCommitDoc(c, this.maxPayloadBytes)),
-      0,
-    );
+    return this.insertChain(cs, await Promise.all(cs.map((c) => this.payloads.commitDoc(c))), 0);
   }
 
   private async insertChain(cs: StoredCommit[], docs: CommitDoc[], from: number): Promise<ChainAppend> {
@@ -88,7 +83,7 @@ export class CommitStore {
       const at = from + orderedDuplicateIndexOrThrow(err);
       const doc = docs[at] as CommitDoc;
       const stored = await this.commits.findOne({ _id: doc._id });
-      if (stored && sameCommit(stored, doc)) {
+      if (stored && (await this.payloads.sameCommit(stored, cs[at] as StoredCommit))) {
         return at + 1 === docs.length ? { stored: docs.length } : this.insertChain(cs, docs, at + 1);
       }
       return { stored: at, conflict: conflict(cs[at] as StoredCommit, err) };
@@ -109,7 +104,7 @@ export class CommitStore {
         const c = cs[i];
         if (!doc || !c) continue;
         const stored = existing.get(doc._id);
-        if (!stored || !sameCommit(stored, doc)) outcomes[i] = conflict(c, err);
+        if (!stored || !(await this.payloads.sameCommit(stored, c))) outcomes[i] = conflict(c, err);
       }
       return outcomes;
     }
@@ -122,7 +117,7 @@ export class CommitStore {
    */
   async since(runId: string, since: Millis): Promise<StoredCommit[]> {
     const docs = await this.commits.find({ runId, at: { $gte: since } }, { batchSize: HISTORY_BATCH }).toArray();
-    return docs.map(fromCommitDoc).sort((a, b) => a.seq - b.seq);
+    return (await Promise.all(docs.map((d) => this.payloads.commit(d)))).sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -155,7 +150,7 @@ export class CommitStore {
         const d = await this.commits.findOne({ _id: commitId(runId, last + 1) });
         if (!d) return;
         last++;
-        yield fromCommitDoc(d);
+        yield await this.payloads.commit(d);
       }
     }
     yield* this.loadPages(runId, last);
@@ -180,7 +175,7 @@ export class CommitStore {
       for (const d of docs) {
         if (d.seq !== last + 1) break;
         last++;
-        yield fromCommitDoc(d);
+        yield await this.payloads.commit(d);
       }
       if (last === (page + 1) * HISTORY_PAGE_SIZE) {
         page++;
@@ -226,7 +221,7 @@ export class CommitStore {
       for await (const d of cursor) {
         if (d.seq !== expected) throw gapError(runId, d.seq, expected);
         expected++;
-        yield fromCommitDoc(d);
+        yield await this.payloads.commit(d);
       }
     } finally {
       await cursor.close();
@@ -234,6 +229,11 @@ export class CommitStore {
   }
 
   /** A scan on FerretDB 1.x (sort by a non-`_id` field); only tests and tools call it. */
+  /** Deletes every commit of a run (a refused start's, see Store.discardRefusedStart); returns how many. */
+  async deleteRun(runId: string): Promise<number> {
+    return (await this.commits.deleteMany({ runId })).deletedCount;
+  }
+
   async lastSeq(runId: string): Promise<number> {
     const last = await this.commits.findOne({ runId }, { sort: { seq: -1 }, projection: { seq: 1 } });
     return last?.seq ?? 0;
@@ -253,7 +253,7 @@ export class CommitStore {
       if (entries.length === 0) return drained;
       const ids = entries.map((e) => e._id);
       const stored = await this.byIds(ids);
-      const commits = [...stored.values()].map(fromCommitDoc);
+      const commits = await Promise.all([...stored.values()].map((d) => this.payloads.commit(d)));
       commits.sort((a, b) => (a.runId === b.runId ? a.seq - b.seq : a.runId < b.runId ? -1 : 1));
       await republish(commits);
       await this.legacyOutbox.deleteMany({ _id: { $in: ids } });
@@ -273,14 +273,6 @@ function orderedDuplicateIndexOrThrow(err: unknown): number {
   const we = errors[0];
   if (errors.length !== 1 || !we || we.code !== DUPLICATE_KEY || we.index !== err.insertedCount) throw err;
   return we.index;
-}
-
-function sameCommit(a: CommitDoc, b: CommitDoc): boolean {
-  return (
-    a.workflowId === b.workflowId &&
-    Buffer.from(a.events.value()).equals(b.events.value()) &&
-    Buffer.from(a.commands.value()).equals(b.commands.value())
-  );
 }
 
 function gapError(runId: string, seq: number, expected: number): CorruptHistoryError {

@@ -1,13 +1,17 @@
 /**
  * The shapes of Squall's MongoDB documents and the conversions to and from them. Payloads
- * (events, commands, run state) are stored as versioned MessagePack in BSON Binary; only the
- * fields that queries and people read are plain BSON.
+ * (events, commands, run state) are stored as versioned MessagePack in BSON Binary, sealed by the
+ * payload codecs (shared/payload) when the process has any; only the fields that queries and
+ * people read are plain BSON, and of those only search attributes and state names stay plain
+ * when a codec conceals payloads.
  */
 import { Binary } from 'mongodb';
 import type { Command, RunState } from '../engine/types.js';
 import { PayloadTooLargeError } from '../errors.js';
 import { decodeEvents, decodePayload, encodeEvents, encodePayload } from '../history/codec.js';
 import type { Millis, RunStatus, SearchAttributes } from '../history/events.js';
+import { openPayload, payloadsConcealed, sealPayload } from '../payload/codec.js';
+import { expiryOf, sweepBucketOf, tombstoneState } from './retention.js';
 import type { RunRecord, StoredCommit, TimerRecord } from './types.js';
 
 /** `_id` of a commit: `<runId>:<seq>`. */
@@ -88,6 +92,12 @@ export interface RunDoc {
   memo?: Record<string, unknown>;
   /** Search attributes, plain so `list` can match `searchAttributes.<key>` (copied from `state`). */
   searchAttributes?: SearchAttributes;
+  /** When the closed run's history expires (closedAt + retention); absent while open. */
+  expireAt?: Millis;
+  /** The retention sweeper's minute bucket of expireAt (retention.ts), indexed. */
+  sweepBucket?: number;
+  /** When the sweeper removed the run's history (the document is a tombstone since). */
+  swept?: Millis;
   state: Binary;
 }
 
@@ -105,6 +115,17 @@ export interface WorkflowIdDoc {
   claimedAt: Millis;
   /** `Nats-Msg-Id` of the start that claimed it, so the same start sent again finds its run. */
   startMsgId?: string;
+}
+
+/**
+ * A workflow version some router holds (see shared/store/versions.ts): `_id` is
+ * `<workflowType>:<version>`; `seenAt` is when a router last registered it.
+ */
+export interface VersionDoc {
+  _id: string;
+  workflowType: string;
+  version: number;
+  seenAt: Millis;
 }
 
 /** `_id` of a workflowId generation. */
@@ -187,8 +208,8 @@ export const MAX_PLAIN_OUTPUT_BYTES = 4096;
 
 /** Encodes a commit, refusing it (before any write) when its payload exceeds `maxBytes`. */
 export function toCommitDoc(c: StoredCommit, maxBytes: number): CommitDoc {
-  const events = encodeEvents(c.events);
-  const commands = encodePayload(c.commands);
+  const events = sealPayload(encodeEvents(c.events));
+  const commands = sealPayload(encodePayload(c.commands));
   const size = events.length + commands.length;
   if (size > maxBytes) {
     throw new PayloadTooLargeError(
@@ -213,20 +234,24 @@ export function toCommitDoc(c: StoredCommit, maxBytes: number): CommitDoc {
 /** Decodes a stored commit; CorruptHistoryError names the run and seq when it cannot. */
 export function fromCommitDoc(d: CommitDoc): StoredCommit {
   const where = { runId: d.runId, seq: d.seq };
-  const commands = decodePayload(bytesOf(d.commands), { ...where, what: 'commands' });
+  const commands = decodePayload(openPayload(bytesOf(d.commands)), { ...where, what: 'commands' });
   return {
     runId: d.runId,
     workflowId: d.workflowId,
     seq: d.seq,
     at: d.at,
-    events: decodeEvents(bytesOf(d.events), where),
+    events: decodeEvents(openPayload(bytesOf(d.events)), where),
     commands: Array.isArray(commands) ? (commands as Command[]) : [],
   };
 }
 
 /** The fields a saveRun writes (everything but `_id` and `startMsgId`). */
-export function toRunFields(state: RunState, maxBytes: number): Omit<RunDoc, '_id' | 'startMsgId'> {
-  const bytes = encodePayload(state);
+export function toRunFields(
+  state: RunState,
+  maxBytes: number,
+  retentionMs: number,
+): Omit<RunDoc, '_id' | 'startMsgId'> {
+  const bytes = sealPayload(encodePayload(state));
   if (bytes.length > maxBytes) {
     throw new PayloadTooLargeError(
       `the state of run ${state.runId} encodes to ${formatBytes(bytes.length)}; the limit is ` +
@@ -246,23 +271,83 @@ export function toRunFields(state: RunState, maxBytes: number): Omit<RunDoc, '_i
     state: new Binary(bytes),
   };
   if (state.closedAt !== undefined) fields.closedAt = state.closedAt;
-  if (state.output !== undefined) {
+  const expireAt = expiryOf(state, retentionMs);
+  if (expireAt !== undefined) {
+    fields.expireAt = expireAt;
+    fields.sweepBucket = sweepBucketOf(expireAt);
+  }
+  // Concealed payloads keep no plain copy: output, memo and error messages may hold user data.
+  const concealed = payloadsConcealed();
+  if (state.output !== undefined && !concealed) {
     const plain = plainOrJson(state.output, MAX_PLAIN_OUTPUT_BYTES);
     if (plain !== undefined) fields.output = plain;
   }
   if (state.error !== undefined) {
-    fields.error = { name: state.error.name, message: state.error.message };
+    fields.error = { name: state.error.name, message: concealed ? '(concealed)' : state.error.message };
     if (state.error.code !== undefined) fields.error.code = state.error.code;
   }
   if (state.parent !== undefined) fields.parentRunId = state.parent.runId;
-  if (state.memo !== undefined) fields.memo = state.memo;
+  if (state.memo !== undefined && !concealed) fields.memo = state.memo;
   if (state.searchAttributes !== undefined) fields.searchAttributes = state.searchAttributes;
   return fields;
 }
 
+/**
+ * The tombstone a swept run's summary becomes: ids, type, status, times and the error's name and
+ * message stay; the state shrinks to tombstoneState; output, memo, search attributes and the
+ * expiry fields go (so no sweep finds it again).
+ */
+export function toTombstone(d: RunDoc, sweptAt: Millis): RunDoc {
+  const state = decodePayload(bytesOf(d.state), { runId: d._id, what: 'state' }) as RunState;
+  const t: RunDoc = {
+    _id: d._id,
+    workflowId: d.workflowId,
+    workflowType: d.workflowType,
+    version: d.version,
+    status: d.status,
+    stateValue: null,
+    lastSeq: d.lastSeq,
+    startedAt: d.startedAt,
+    updatedAt: d.updatedAt,
+    swept: sweptAt,
+    state: new Binary(encodePayload(tombstoneState(state, sweptAt))),
+  };
+  if (d.closedAt !== undefined) t.closedAt = d.closedAt;
+  if (d.error !== undefined) t.error = d.error;
+  if (d.startMsgId !== undefined) t.startMsgId = d.startMsgId;
+  if (d.parentRunId !== undefined) t.parentRunId = d.parentRunId;
+  return t;
+}
+
+/**
+ * `d` with a state rebuilt from its plain fields, for a summary whose state cannot be read (its
+ * out-of-band chunks or its encryption key gone): what toTombstone keeps of a state is in them
+ * but the engine counter (`nextSeq`, 0 here), so such a run's sweep still ends.
+ */
+export function withStateOfFields(d: RunDoc): RunDoc {
+  const state: RunState = {
+    workflowId: d.workflowId,
+    runId: d._id,
+    workflowType: d.workflowType,
+    version: d.version,
+    status: d.status,
+    snapshot: undefined,
+    lastSeq: d.lastSeq,
+    nextSeq: 0,
+    activities: {},
+    timers: {},
+    children: {},
+    mailbox: [],
+    startedAt: d.startedAt,
+    updatedAt: d.updatedAt,
+  };
+  if (d.closedAt !== undefined) state.closedAt = d.closedAt;
+  return { ...d, state: new Binary(encodePayload(state)) };
+}
+
 /** Decodes a run summary; the RunState is the truth, the plain fields are copies of it. */
 export function fromRunDoc(d: RunDoc): RunRecord {
-  const state = decodePayload(bytesOf(d.state), { runId: d._id, what: 'state' }) as RunState;
+  const state = decodePayload(openPayload(bytesOf(d.state)), { runId: d._id, what: 'state' }) as RunState;
   const record: RunRecord = {
     runId: d._id,
     workflowId: d.workflowId,
@@ -279,6 +364,7 @@ export function fromRunDoc(d: RunDoc): RunRecord {
   if (state.output !== undefined) record.output = state.output;
   if (state.error !== undefined) record.error = state.error;
   if (d.startMsgId !== undefined) record.startMsgId = d.startMsgId;
+  if (d.swept !== undefined) record.swept = d.swept;
   if (state.memo !== undefined) record.memo = state.memo;
   if (state.searchAttributes !== undefined) record.searchAttributes = state.searchAttributes;
   return record;

@@ -11,6 +11,9 @@ import type { CollectionNames } from '../names.js';
  * earlier versions is not created (see CommitStore.drainLegacyOutbox).
  */
 export const STORE_INDEXES: Record<Exclude<keyof CollectionNames, 'outbox'>, IndexDescription[]> = {
+  // Chunks of out-of-band payloads, read by `_id` (`<blobId>:<n>`); a swept run's are removed by
+  // equality on their owner (see payloads.ts).
+  blobs: [{ key: { runId: 1 }, name: 'runId' }],
   commits: [
     // The concurrency protocol: one commit per (runId, seq); also serves history reads.
     { key: { runId: 1, seq: 1 }, name: 'runId_seq', unique: true },
@@ -22,6 +25,8 @@ export const STORE_INDEXES: Record<Exclude<keyof CollectionNames, 'outbox'>, Ind
     { key: { status: 1, workflowType: 1, startedAt: -1, _id: -1 }, name: 'status_type_startedAt' },
     { key: { workflowType: 1, startedAt: -1, _id: -1 }, name: 'type_startedAt' },
     { key: { startedAt: -1, _id: -1 }, name: 'startedAt' },
+    // Closed runs by the minute their history expires, read by equality (see retention.ts).
+    { key: { sweepBucket: 1 }, name: 'sweepBucket' },
   ],
   // Generations of each workflowId; the highest is the current holder.
   workflowIds: [{ key: { workflowId: 1, gen: -1 }, name: 'workflowId_gen', unique: true }],
@@ -32,6 +37,12 @@ export const STORE_INDEXES: Record<Exclude<keyof CollectionNames, 'outbox'>, Ind
   // Schedules are read by `_id` only (a list pages by `_id`).
   schedules: [],
   scheduleStates: [],
+  // Runs waiting on a user event, read by key at each publish (equality: FerretDB serves it).
+  eventWaits: [{ key: { eventKey: 1 }, name: 'eventKey' }],
+  // A handful of documents, read whole (see versions.ts).
+  versions: [],
+  // The sweeper's cursor, read by `_id`.
+  sweeps: [],
 };
 
 /** Creates the collections and their indexes; safe to run concurrently and repeatedly. */

@@ -18,18 +18,18 @@ import type { Millis, RunStatus } from '../history/events.js';
 import {
   type CommitDoc,
   commitId,
-  fromCommitDoc,
-  fromRunDoc,
   fromTimerDoc,
   type RunDoc,
   type TimerDoc,
   type TimerLeaseDoc,
   timerId,
-  toCommitDoc,
-  toRunFields,
+  toTombstone,
   type WorkflowIdDoc,
 } from './documents.js';
+import { createMemoryEventWaitStore } from './memory-events.js';
 import { createMemoryScheduleStore } from './memory-schedules.js';
+import { memoryRunBlobs, StoredPayloads } from './payloads.js';
+import type { SweepReport } from './retention.js';
 import { compareFiringOrder } from './timers.js';
 import {
   type ChainAppend,
@@ -46,14 +46,20 @@ import {
   type TimerRecord,
   type WorkflowIdClaim,
   type WorkflowIdHolder,
+  type WorkflowVersionKey,
 } from './types.js';
+import { versionId } from './versions.js';
 
 /** Options of createMemoryStore. */
 export interface MemoryStoreOptions {
-  /** Largest encoded events + commands of one commit, or RunState of one run. @default 1_048_576 */
+  /** Largest encoded events or commands of one commit, or RunState of one run. @default 64 MiB */
   maxPayloadBytes: number;
-  /** Stamps workflowId claims. @default Date.now */
+  /** Larger encoded payloads are kept out of band (in memory too), as the MongoDB store does. @default 256 KiB */
+  offloadPayloadBytes: number;
+  /** Stamps workflowId claims; the sweeper's clock. @default Date.now */
   now: () => Millis;
+  /** Retention of closed runs whose start gave none (StoreOptions.retentionMs). @default 30 days */
+  retentionMs: number;
 }
 
 const NOTHING_BEHIND: SummaryWrite = Object.freeze({ maybeBehind: [] as string[] }) as SummaryWrite;
@@ -63,7 +69,12 @@ const MAX_PAGE_SIZE = 1000;
 /** Creates an empty in-memory store. */
 export function createMemoryStore(given: Partial<MemoryStoreOptions> = {}): Store {
   const d = defaultStoreOptions();
-  return new MemoryStore({ maxPayloadBytes: given.maxPayloadBytes ?? d.maxPayloadBytes, now: given.now ?? d.now });
+  return new MemoryStore({
+    maxPayloadBytes: given.maxPayloadBytes ?? d.maxPayloadBytes,
+    offloadPayloadBytes: given.offloadPayloadBytes ?? d.offloadPayloadBytes,
+    now: given.now ?? d.now,
+    retentionMs: given.retentionMs ?? d.retentionMs,
+  });
 }
 
 class MemoryStore implements Store {
@@ -75,8 +86,16 @@ class MemoryStore implements Store {
   /** Leases of each timer, by epoch (1, 2, ...). */
   private readonly leases = new Map<string, TimerLeaseDoc[]>();
   readonly schedules = createMemoryScheduleStore();
+  readonly eventWaits = createMemoryEventWaitStore();
 
-  constructor(private readonly o: MemoryStoreOptions) {}
+  private readonly payloads: StoredPayloads;
+
+  constructor(private readonly o: MemoryStoreOptions) {
+    this.payloads = new StoredPayloads(memoryRunBlobs(), {
+      offloadBytes: o.offloadPayloadBytes,
+      maxBytes: o.maxPayloadBytes,
+    });
+  }
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}
@@ -90,27 +109,29 @@ class MemoryStore implements Store {
 
   async appendCommits(cs: StoredCommit[]): Promise<(ConflictError | undefined)[]> {
     // Every commit is encoded (and refused when too large) before anything is written.
-    const docs = cs.map((c) => toCommitDoc(c, this.o.maxPayloadBytes));
-    return docs.map((doc) => {
-      const stored = this.commits.get(doc._id);
-      if (!stored) {
-        this.commits.set(doc._id, doc);
-        return undefined;
-      }
-      if (sameCommit(stored, doc)) return undefined;
-      return new ConflictError(
-        `run ${doc.runId} already has a commit at seq ${doc.seq}; reload its history and decide again`,
-        { details: { runId: doc.runId, seq: doc.seq } },
-      );
-    });
-  }
-
-  async appendChain(cs: StoredCommit[]): Promise<ChainAppend> {
-    const docs = cs.map((c) => toCommitDoc(c, this.o.maxPayloadBytes));
+    const docs = await Promise.all(cs.map((c) => this.payloads.commitDoc(c)));
+    const outcomes: (ConflictError | undefined)[] = [];
     for (const [i, doc] of docs.entries()) {
       const stored = this.commits.get(doc._id);
       if (!stored) this.commits.set(doc._id, doc);
-      else if (!sameCommit(stored, doc)) {
+      outcomes.push(
+        !stored || (await this.payloads.sameCommit(stored, cs[i] as StoredCommit))
+          ? undefined
+          : new ConflictError(
+              `run ${doc.runId} already has a commit at seq ${doc.seq}; reload its history and decide again`,
+              { details: { runId: doc.runId, seq: doc.seq } },
+            ),
+      );
+    }
+    return outcomes;
+  }
+
+  async appendChain(cs: StoredCommit[]): Promise<ChainAppend> {
+    const docs = await Promise.all(cs.map((c) => this.payloads.commitDoc(c)));
+    for (const [i, doc] of docs.entries()) {
+      const stored = this.commits.get(doc._id);
+      if (!stored) this.commits.set(doc._id, doc);
+      else if (!(await this.payloads.sameCommit(stored, cs[i] as StoredCommit))) {
         const conflict = new ConflictError(
           `run ${doc.runId} already has a commit at seq ${doc.seq}; reload its history and decide again`,
           { details: { runId: doc.runId, seq: doc.seq } },
@@ -132,7 +153,7 @@ class MemoryStore implements Store {
         );
       }
       expected++;
-      yield fromCommitDoc(this.commits.get(commitId(runId, seq)) as CommitDoc);
+      yield await this.payloads.commit(this.commits.get(commitId(runId, seq)) as CommitDoc);
     }
   }
 
@@ -141,10 +162,9 @@ class MemoryStore implements Store {
   }
 
   async commitsSince(runId: string, since: Millis): Promise<StoredCommit[]> {
-    return [...this.commits.values()]
-      .filter((c) => c.runId === runId && c.at >= since)
-      .sort((a, b) => a.seq - b.seq)
-      .map(fromCommitDoc);
+    const docs = [...this.commits.values()].filter((c) => c.runId === runId && c.at >= since);
+    docs.sort((a, b) => a.seq - b.seq);
+    return Promise.all(docs.map((d) => this.payloads.commit(d)));
   }
 
   /** Nothing to drain: no earlier version ever wrote to a memory store. */
@@ -189,6 +209,17 @@ class MemoryStore implements Store {
     return results;
   }
 
+  async discardRefusedStart(workflowId: string, runId: string): Promise<number> {
+    if ((this.ids.get(workflowId) ?? []).some((g) => g.runId === runId)) return 0;
+    let deleted = 0;
+    for (const [id, c] of this.commits) {
+      if (c.runId !== runId) continue;
+      this.commits.delete(id);
+      deleted++;
+    }
+    return deleted;
+  }
+
   async workflowIdHolder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined> {
     const holder = (this.ids.get(workflowId) ?? []).at(-1);
     if (!holder) return known;
@@ -202,7 +233,7 @@ class MemoryStore implements Store {
   // ---- run summaries ----
 
   async saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite> {
-    const fields = toRunFields(state, this.o.maxPayloadBytes);
+    const fields = await this.payloads.runFields(state, this.o.retentionMs);
     const stored = this.runs.get(state.runId);
     if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
     // An upsert's $set keeps fields it does not name: a start's msg id outlives later summaries.
@@ -216,9 +247,23 @@ class MemoryStore implements Store {
     return NOTHING_BEHIND;
   }
 
+  async sweepExpiredRuns(): Promise<SweepReport> {
+    const now = this.o.now();
+    const report: SweepReport = { swept: 0, buckets: 0, runIds: [] };
+    for (const run of [...this.runs.values()]) {
+      if (run.expireAt === undefined || run.expireAt > now) continue;
+      for (const [id, c] of this.commits) if (c.runId === run._id) this.commits.delete(id);
+      this.runs.set(run._id, toTombstone(await this.payloads.stateToSweep(run), now));
+      await this.payloads.deleteRun(run._id);
+      report.swept++;
+      report.runIds.push(run._id);
+    }
+    return report;
+  }
+
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const d = this.runs.get(runId);
-    return d ? fromRunDoc(d) : undefined;
+    return d ? this.payloads.run(d) : undefined;
   }
 
   async getRunByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {
@@ -248,16 +293,21 @@ class MemoryStore implements Store {
             (d.startedAt === after.startedAt && d._id < after.runId)),
       )
       .sort((a, b) => b.startedAt - a.startedAt || compare(b._id, a._id));
-    const items = docs.slice(0, limit).map(fromRunDoc);
+    const items = await Promise.all(docs.slice(0, limit).map((d) => this.payloads.run(d)));
     const last = items.at(-1);
     return docs.length > limit && last ? { items, nextCursor: encodeCursor(last.startedAt, last.runId) } : { items };
   }
 
-  async openRunVersions(): Promise<OpenRunVersion[]> {
+  async registerVersions(): Promise<void> {
+    // Nothing to keep: openRunVersions reads every open run, which costs nothing here.
+  }
+
+  async openRunVersions(except: readonly WorkflowVersionKey[] = []): Promise<OpenRunVersion[]> {
+    const held = new Set(except.map(versionId));
     const counts = new Map<string, OpenRunVersion>();
     for (const d of this.runs.values()) {
-      if (d.status !== 'running') continue;
-      const key = `${d.workflowType}\u0000${d.version}`;
+      const key = versionId(d);
+      if (d.status !== 'running' || held.has(key)) continue;
       const seen = counts.get(key);
       if (seen) seen.runs++;
       else counts.set(key, { workflowType: d.workflowType, version: d.version, runs: 1 });
@@ -388,14 +438,6 @@ class MemoryStore implements Store {
     if (leaseEpoch !== undefined) return epochs.length <= leaseEpoch;
     return epochs.at(-1)?.owner === owner;
   }
-}
-
-function sameCommit(a: CommitDoc, b: CommitDoc): boolean {
-  return (
-    a.workflowId === b.workflowId &&
-    Buffer.from(a.events.value()).equals(b.events.value()) &&
-    Buffer.from(a.commands.value()).equals(b.commands.value())
-  );
 }
 
 function compare(a: string, b: string): number {

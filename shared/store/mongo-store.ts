@@ -17,15 +17,21 @@ import type {
   TimerDoc,
   TimerLeaseDoc,
   TimerWalkerDoc,
+  VersionDoc,
   WorkflowIdDoc,
 } from './documents.js';
+import { toTombstone } from './documents.js';
 import { isRetryableStoreError, toStoreError } from './errors.js';
+import { createMongoEventWaitStore } from './events.js';
 import { ensureIndexes } from './indexes.js';
+import { type BlobChunkDoc, mongoRunBlobs, StoredPayloads } from './payloads.js';
+import { RetentionSweeper, type SweepCursorDoc } from './retention-sweeper.js';
 import { RunStore } from './runs.js';
 import { createMongoScheduleStore } from './schedules.js';
 import { memoizedProfile } from './server-profile.js';
 import { TimerStore } from './timers.js';
 import { defaultStoreOptions, type Store, type StoredCommit, type StoreOptions } from './types.js';
+import { VersionStore } from './versions.js';
 
 /** Rounds of repairRun against writers racing it. */
 const REPAIR_ROUNDS = 5;
@@ -36,18 +42,36 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
   const db = client.db(o.dbName);
   const names = collectionNames(o.collectionPrefix);
   const profile = memoizedProfile(db);
+  const payloads = new StoredPayloads(mongoRunBlobs(db.collection<BlobChunkDoc>(names.blobs)), {
+    offloadBytes: o.offloadPayloadBytes,
+    maxBytes: o.maxPayloadBytes,
+  });
   const commits = new CommitStore(
     db.collection<CommitDoc>(names.commits),
     db.collection<OutboxDoc>(names.outbox),
-    o.maxPayloadBytes,
+    payloads,
   );
   const runs = new RunStore(
     db.collection<RunDoc>(names.runs),
     db.collection<WorkflowIdDoc>(names.workflowIds),
     db.collection<CommitDoc>(names.commits),
-    o.maxPayloadBytes,
+    payloads,
     o.now,
     profile,
+    o.retentionMs,
+  );
+  const sweeper = new RetentionSweeper(
+    db.collection<RunDoc>(names.runs),
+    db.collection<CommitDoc>(names.commits),
+    payloads,
+    db.collection<SweepCursorDoc>(names.sweeps),
+    o.now,
+    (run) => toTombstone(run, o.now()),
+  );
+  const versions = new VersionStore(
+    db.collection<VersionDoc>(names.versions),
+    db.collection<RunDoc>(names.runs),
+    o.now,
   );
   const timers = new TimerStore(db.collection<TimerDoc | TimerLeaseDoc | TimerWalkerDoc>(names.timers), profile, o.now);
 
@@ -76,6 +100,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
           guard('init', async () => {
             await ensureIndexes(db, names);
             await profile();
+            await sweeper.init();
           }),
         {
           deadlineMs: 30_000,
@@ -83,7 +108,9 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
         },
       ),
     close: async () => {},
+    mongo: client,
     schedules: createMongoScheduleStore(db, names),
+    eventWaits: createMongoEventWaitStore(db, names),
 
     appendCommit: (c) => guard('appendCommit', () => commits.append(c)),
     appendCommits: (cs) => guard('appendCommits', () => commits.appendMany(cs)),
@@ -97,13 +124,17 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
       guard('claimWorkflowId', () => runs.claim(workflowId, runId, policy, startMsgId)),
     claimWorkflowIds: (claims) => guard('claimWorkflowIds', () => runs.claimMany(claims)),
     workflowIdHolder: (workflowId, known) => guard('workflowIdHolder', () => runs.holder(workflowId, known)),
+    discardRefusedStart: (workflowId, runId) =>
+      guard('discardRefusedStart', async () => ((await runs.heldBy(workflowId, runId)) ? 0 : commits.deleteRun(runId))),
 
     saveRun: (state, extra) => guard('saveRun', () => runs.save(state, extra)),
     saveRuns: (states) => guard('saveRuns', () => runs.saveMany(states)),
     getRun: (runId) => guard('getRun', () => runs.get(runId)),
     getRunByWorkflowId: (workflowId) => guard('getRunByWorkflowId', () => runs.getByWorkflowId(workflowId)),
     listRuns: (filter, page) => guard('listRuns', () => runs.list(filter, page)),
-    openRunVersions: () => guard('openRunVersions', () => runs.openVersions()),
+    registerVersions: (keys) => guard('registerVersions', () => versions.register(keys)),
+    openRunVersions: (except = []) => guard('openRunVersions', () => versions.openOutside(except)),
+    sweepExpiredRuns: () => guard('sweepExpiredRuns', () => sweeper.sweep()),
     repairRun: (runId, rebuild) =>
       guard('repairRun', async () => {
         let from = (await runs.get(runId))?.state;

@@ -16,21 +16,13 @@ import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { RunState } from '../engine/types.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { RunStatus } from '../history/events.js';
-import {
-  type CommitDoc,
-  commitId,
-  fromRunDoc,
-  type RunDoc,
-  toRunFields,
-  type WorkflowIdDoc,
-  workflowIdGenId,
-} from './documents.js';
+import { type CommitDoc, commitId, type RunDoc, type WorkflowIdDoc, workflowIdGenId } from './documents.js';
 import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
+import type { StoredPayloads } from './payloads.js';
 import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type {
   ClaimResult,
   IdReusePolicy,
-  OpenRunVersion,
   Page,
   RunFilter,
   RunRecord,
@@ -54,13 +46,14 @@ export class RunStore {
     private readonly runs: Collection<RunDoc>,
     private readonly ids: Collection<WorkflowIdDoc>,
     private readonly commits: Collection<CommitDoc>,
-    private readonly maxPayloadBytes: number,
+    private readonly payloads: StoredPayloads,
     private readonly now: () => number,
     private readonly profile: () => Promise<ServerProfile>,
+    private readonly retentionMs: number,
   ) {}
 
   async save(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite> {
-    const fields = toRunFields(state, this.maxPayloadBytes);
+    const fields = await this.payloads.runFields(state, this.retentionMs);
     const set = extra?.startMsgId === undefined ? fields : { ...fields, startMsgId: extra.startMsgId };
     if ((await this.profile()).idFiltersOnly) {
       // A run's first summary is a plain insert, atomic everywhere: a newer summary written first
@@ -156,10 +149,11 @@ export class RunStore {
       });
       return { maybeBehind };
     }
-    const ops: AnyBulkWriteOperation<RunDoc>[] = batch.map((s) => ({
+    const fields = await Promise.all(batch.map((s) => this.payloads.runFields(s, this.retentionMs)));
+    const ops: AnyBulkWriteOperation<RunDoc>[] = batch.map((s, i) => ({
       updateOne: {
         filter: { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
-        update: { $set: toRunFields(s, this.maxPayloadBytes) },
+        update: { $set: fields[i] as Awaited<ReturnType<StoredPayloads['runFields']>> },
         upsert: true,
       },
     }));
@@ -189,19 +183,21 @@ export class RunStore {
    */
   private async saveManyById(batch: RunState[]): Promise<SummaryWrite> {
     const inserts = batch.filter(insertsFirst);
-    const docs = inserts.map((s) => ({ _id: s.runId, ...toRunFields(s, this.maxPayloadBytes) }) as RunDoc);
+    const docs = await Promise.all(
+      inserts.map(async (s) => ({ _id: s.runId, ...(await this.payloads.runFields(s, this.retentionMs)) }) as RunDoc),
+    );
     const stored = inserts.length === 0 ? [] : await this.insertSummaries(docs);
     const updates = [...batch.filter((s) => !insertsFirst(s)), ...stored.flatMap((i) => inserts[i] ?? [])];
     const maybeBehind: string[] = [];
     await forEachLimited(updates, SINGLE_UPDATE_CONCURRENCY, async (s) => {
-      maybeBehind.push(...(await this.updateById(s, toRunFields(s, this.maxPayloadBytes))).maybeBehind);
+      maybeBehind.push(...(await this.updateById(s, await this.payloads.runFields(s, this.retentionMs))).maybeBehind);
     });
     return { maybeBehind };
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
     const d = await this.runs.findOne({ _id: runId });
-    return d ? fromRunDoc(d) : undefined;
+    return d ? this.payloads.run(d) : undefined;
   }
 
   async getByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {
@@ -218,43 +214,36 @@ export class RunStore {
 
   async list(filter: RunFilter, page: { cursor?: string; limit?: number } = {}): Promise<Page<RunRecord>> {
     const limit = Math.min(Math.max(1, Math.floor(page.limit ?? DEFAULT_PAGE_SIZE)), MAX_PAGE_SIZE);
-    const and: Filter<RunDoc>[] = [];
+    // One flat filter, no `$and`: FerretDB 1.x pushes a top-level equality (status, workflowType)
+    // down to its index even beside other conditions, but nothing inside an `$and`, so a page
+    // past the first would read every summary.
+    const query: Record<string, unknown> = {};
     if (filter.status !== undefined) {
-      and.push(Array.isArray(filter.status) ? { status: { $in: filter.status } } : { status: filter.status });
+      query.status = Array.isArray(filter.status) ? { $in: filter.status } : filter.status;
     }
-    if (filter.workflowType !== undefined) and.push({ workflowType: filter.workflowType });
-    if (filter.startedFrom !== undefined) and.push({ startedAt: { $gte: filter.startedFrom } });
-    if (filter.startedTo !== undefined) and.push({ startedAt: { $lt: filter.startedTo } });
+    if (filter.workflowType !== undefined) query.workflowType = filter.workflowType;
+    if (filter.startedFrom !== undefined || filter.startedTo !== undefined) {
+      query.startedAt = {
+        ...(filter.startedFrom === undefined ? {} : { $gte: filter.startedFrom }),
+        ...(filter.startedTo === undefined ? {} : { $lt: filter.startedTo }),
+      };
+    }
     if (filter.where !== undefined) {
       // Keys are checked ([A-Za-z][A-Za-z0-9_]*), so they are safe in a dotted field path.
       for (const [key, value] of Object.entries(validateSearchAttributes(filter.where, 'where'))) {
-        and.push({ [`searchAttributes.${key}`]: value } as Filter<RunDoc>);
+        query[`searchAttributes.${key}`] = value;
       }
     }
     if (page.cursor !== undefined) {
       const { startedAt, runId } = decodeCursor(page.cursor);
-      and.push({ $or: [{ startedAt: { $lt: startedAt } }, { startedAt, _id: { $lt: runId } }] });
+      query.$or = [{ startedAt: { $lt: startedAt } }, { startedAt, _id: { $lt: runId } }];
     }
-    const query: Filter<RunDoc> = and.length === 0 ? {} : and.length === 1 ? (and[0] as Filter<RunDoc>) : { $and: and };
-    const docs = await this.runs.find(query, { sort: { startedAt: -1, _id: -1 }, limit: limit + 1 }).toArray();
-    const items = docs.slice(0, limit).map(fromRunDoc);
+    const docs = await this.runs
+      .find(query as Filter<RunDoc>, { sort: { startedAt: -1, _id: -1 }, limit: limit + 1 })
+      .toArray();
+    const items = await Promise.all(docs.slice(0, limit).map((d) => this.payloads.run(d)));
     const last = items[items.length - 1];
     return docs.length > limit && last ? { items, nextCursor: encodeCursor(last.startedAt, last.runId) } : { items };
-  }
-
-  /** (workflowType, version) of every open run, counted; one scan over the open summaries. */
-  async openVersions(): Promise<OpenRunVersion[]> {
-    const counts = new Map<string, OpenRunVersion>();
-    const open = this.runs.find({ status: 'running' }, { projection: { workflowType: 1, version: 1 } });
-    for await (const d of open) {
-      const key = `${d.workflowType}\u0000${d.version}`;
-      const seen = counts.get(key);
-      if (seen) seen.runs++;
-      else counts.set(key, { workflowType: d.workflowType, version: d.version, runs: 1 });
-    }
-    return [...counts.values()].sort((a, b) =>
-      a.workflowType === b.workflowType ? a.version - b.version : a.workflowType < b.workflowType ? -1 : 1,
-    );
   }
 
   async claim(workflowId: string, runId: string, policy: IdReusePolicy, startMsgId?: string): Promise<ClaimResult> {
@@ -366,6 +355,11 @@ export class RunStore {
       if (!d) return last;
       last = { runId: d.runId, gen: d.gen, ...(d.startMsgId === undefined ? {} : { startMsgId: d.startMsgId }) };
     }
+  }
+
+  /** Whether some generation of a workflowId names `runId` (the run claimed it once). */
+  async heldBy(workflowId: string, runId: string): Promise<boolean> {
+    return (await this.generations(workflowId)).some((g) => g.runId === runId);
   }
 
   /**

@@ -5,10 +5,14 @@
  * atomic single-document write, or a batch of independent ones.
  */
 
+import type { MongoClient } from 'mongodb';
 import type { Command, RunState } from '../engine/types.js';
 import type { ConflictError, ErrorInfo } from '../errors.js';
 import type { Commit, Millis, RunStatus, SearchAttributes } from '../history/events.js';
+import { defaultPayloadLimits } from '../payload/blobs.js';
 import type { ScheduleStore } from '../schedules/store.js';
+import type { EventWaitStore } from './events.js';
+import type { SweepReport } from './retention.js';
 
 /**
  * A commit as stored: its events and the commands to publish after it. Whether they are out is
@@ -84,7 +88,15 @@ export interface RunRecord {
   memo?: Record<string, unknown>;
   /** Search attributes: given at start, upserted by the machine. */
   searchAttributes?: SearchAttributes;
+  /** When the retention sweeper removed the run's history; the record is a tombstone since. */
+  swept?: Millis;
   state: RunState;
+}
+
+/** A workflow type and version. */
+export interface WorkflowVersionKey {
+  workflowType: string;
+  version: number;
 }
 
 /** A workflow version that open runs are pinned to (see Store.openRunVersions). */
@@ -140,9 +152,16 @@ export interface Store {
   init(): Promise<void>;
   /** Releases nothing shared: the MongoClient belongs to the caller. */
   close(): Promise<void>;
+  /**
+   * The MongoDB client the store reads and writes through (absent for a store on no MongoDB
+   * connection): a service given the store counts that connection's events in its metrics.
+   */
+  readonly mongo?: MongoClient;
 
   /** Schedules (see shared/schedules): specs and timer services' progress through them. */
   readonly schedules: ScheduleStore;
+  /** Runs waiting on user events, by key (see shared/store/events.ts). */
+  readonly eventWaits: EventWaitStore;
 
   // ---- history ----
   /** Appends one commit atomically. ConflictError when `(runId, seq)` exists (another writer won). */
@@ -193,6 +212,14 @@ export interface Store {
    * caller that remembers the holder confirms it with one lookup. Undefined when never claimed.
    */
   workflowIdHolder(workflowId: string, known?: WorkflowIdHolder): Promise<WorkflowIdHolder | undefined>;
+  /**
+   * Undoes the commits of a start whose claim was refused: a router appends a start's commit side
+   * by side with its claim, so a refused start may leave one. Deletes every commit of `runId`
+   * unless some generation of `workflowId` names `runId` (then the run is real and nothing is
+   * deleted). Returns how many commits it deleted. Idempotent: a redelivered refused start
+   * repeats it.
+   */
+  discardRefusedStart(workflowId: string, runId: string): Promise<number>;
 
   // ---- run summaries (projections of history) ----
   /**
@@ -209,11 +236,24 @@ export interface Store {
   /** Runs matching `filter`, newest first, paged by an opaque cursor (default limit 100). */
   listRuns(filter: RunFilter, page?: { cursor?: string; limit?: number }): Promise<Page<RunRecord>>;
   /**
-   * The (workflowType, version) pairs of open runs, with how many runs use each, sorted by type
-   * then version. Read from the summaries, which may lag history by a few decisions; routers check
-   * it at start so they never take up runs they cannot decide.
+   * Records that a live router holds these workflow versions (routers call it before they take up
+   * any input, and again now and then): runs only start on registered versions, so
+   * openRunVersions reads the registry instead of every open run.
    */
-  openRunVersions(): Promise<OpenRunVersion[]>;
+  registerVersions(keys: readonly WorkflowVersionKey[]): Promise<void>;
+  /**
+   * The (workflowType, version) pairs of open runs outside `except`, with how many runs use each,
+   * sorted by type then version. Read from the summaries, which may lag history by a few
+   * decisions; routers check it at start, passing their own versions, so they never take up runs
+   * they cannot decide. Costs one lookup per registered version outside `except`, not a read of
+   * every open run (shared/store/versions.ts).
+   */
+  openRunVersions(except?: readonly WorkflowVersionKey[]): Promise<OpenRunVersion[]>;
+  /**
+   * Removes the history of closed runs past their retention (see retention.ts): their commits go,
+   * their summary becomes a tombstone. Costs the expired runs, not the stored ones.
+   */
+  sweepExpiredRuns(): Promise<SweepReport>;
   /**
    * Brings a run's summary up to its history: when history holds commits past the summary's
    * lastSeq, calls `rebuild(summaryState, tailCommits)` and saves the result. Returns the
@@ -280,17 +320,41 @@ export interface StoreOptions {
   dbName: string;
   /** Prefix of collection names (`<prefix>_commits`, ...). @default 'squall' */
   collectionPrefix: string;
-  /** Largest encoded events + commands of one commit, or RunState of one run, in bytes. @default 1_048_576 */
+  /**
+   * Largest encoded events or commands of one commit, or RunState of one run, in bytes: larger
+   * ones are refused with PayloadTooLargeError. @default 67_108_864 (64 MiB)
+   */
   maxPayloadBytes: number;
+  /**
+   * Encoded payloads larger than this are stored out of band, in the blobs collection, and
+   * referenced from their document. @default 262_144 (256 KiB)
+   */
+  offloadPayloadBytes: number;
   /**
    * The store's clock: stamps workflowId claims. Tests inject one. @default Date.now
    */
   now: () => Millis;
+  /**
+   * How long a closed run's history is kept when its start gave no `retentionMs` (the
+   * namespace's default), in ms; then sweepExpiredRuns removes it. @default 2_592_000_000 (30 days)
+   */
+  retentionMs: number;
 }
+
+/** The default retention of closed runs: 30 days. */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 /** The defaults merged under a caller's Partial<StoreOptions>. */
 export function defaultStoreOptions(): StoreOptions {
-  return { dbName: 'squall', collectionPrefix: 'squall', maxPayloadBytes: 1_048_576, now: Date.now };
+  const limits = defaultPayloadLimits();
+  return {
+    dbName: 'squall',
+    collectionPrefix: 'squall',
+    maxPayloadBytes: limits.maxBytes,
+    offloadPayloadBytes: limits.offloadBytes,
+    now: Date.now,
+    retentionMs: DEFAULT_RETENTION_MS,
+  };
 }
 
 /**

@@ -3,23 +3,31 @@
  * commits as the router would, keeps a virtual clock, and plays the executor (stubbed activities
  * and children) and the timer service (due timers, in order).
  */
+
+import { type CallbackFailure, failCallbackBody } from '../client/bodies.js';
 import { attemptFailure } from '../engine/activity.js';
 import { activityTimerId, reportsStart } from '../engine/attempts.js';
+import { branchDecisions } from '../engine/branch.js';
+import { parseCallbackToken } from '../engine/callback.js';
 import { decide } from '../engine/decide.js';
-import type { WorkflowDefinition } from '../engine/definition.js';
+import { type WorkflowDefinition, withChildDefinitions } from '../engine/definition.js';
 import { replayCommits } from '../engine/replay.js';
 import { runTags } from '../engine/run-tags.js';
+import { RUN_TIMEOUT_SEND_ID } from '../engine/run-timeouts.js';
 import type {
   Command,
   Decision,
   DecisionInput,
   PendingActivity,
+  PendingCallback,
   PendingChild,
   PendingTimer,
   RunState,
 } from '../engine/types.js';
+import type { WorkflowLogLine } from '../engine/workflow-log.js';
 import type { ErrorInfo } from '../errors.js';
-import type { Commit, MessageFrom, Millis, RunStatus, SignalEvent } from '../history/events.js';
+import { reachesWait, type UserEvent, userEventType, validateEventKey } from '../events/wait.js';
+import type { Commit, MessageFrom, Millis, RunOrigin, RunStatus, SignalEvent } from '../history/events.js';
 import { type ActivityStub, callStub, type StubResult } from './stubs.js';
 import type { SentMessage, TestRun, TestRunOptions } from './types.js';
 import { TestWorld, type UndeliveredMessage, type WorldRun } from './world.js';
@@ -32,6 +40,7 @@ export class InMemoryRun implements TestRun, WorldRun {
   readonly history: Commit[] = [];
   readonly commands: Command[] = [];
   readonly emitted: SignalEvent[] = [];
+  readonly logs: WorkflowLogLine[] = [];
   readonly workflowId: string;
   readonly runId: string;
   private readonly world: TestWorld;
@@ -40,6 +49,8 @@ export class InMemoryRun implements TestRun, WorldRun {
   private readonly stubs: Record<string, ActivityStub>;
   private readonly childStubs: Record<string, ActivityStub>;
   private readonly autoRun: boolean;
+  /** User events published to this run so far (names the next one's eventId). */
+  private published = 0;
 
   /** `world`: the runs this one is driven with (a child's parent's); a new one for a createTestRun() root. */
   constructor(
@@ -56,7 +67,7 @@ export class InMemoryRun implements TestRun, WorldRun {
     // Children of the world's types run for real, with the root's stubs and options.
     this.world =
       world ??
-      new TestWorld(opts.workflows ?? [], (def, start) => {
+      new TestWorld(worldWorkflows(definition, opts.workflows), (def, start) => {
         const child = new InMemoryRun(
           def,
           { ...opts, workflowId: start.workflowId, runId: start.runId, start: start.at },
@@ -115,7 +126,11 @@ export class InMemoryRun implements TestRun, WorldRun {
   }
 
   apply(input: DecisionInput): Decision {
-    const decision = decide(this.definition, this.current, input);
+    return this.take(decide(this.definition, this.current, input));
+  }
+
+  /** Records a decision as the router would: its commit, logs and commands (routed to the world). */
+  private take(decision: Decision): Decision {
     if (decision.events.length > 0) {
       this.history.push({
         runId: this.runId,
@@ -124,6 +139,7 @@ export class InMemoryRun implements TestRun, WorldRun {
         events: decision.events,
       });
     }
+    if (decision.logs) this.logs.push(...decision.logs);
     for (const c of decision.commands) {
       this.commands.push(c);
       if (c.kind === 'emit') this.emitted.push(c.event);
@@ -151,6 +167,21 @@ export class InMemoryRun implements TestRun, WorldRun {
 
   signal(event: SignalEvent): Promise<Decision> {
     return this.settle(this.apply({ kind: 'signal', at: this.clock, event }));
+  }
+
+  async publishEvent(key: string, payload?: unknown, opts: { eventId?: string } = {}): Promise<Decision | undefined> {
+    const wait = this.state.eventWaits?.[validateEventKey(key)];
+    if (!wait || !reachesWait(wait, this.clock, payload)) return undefined;
+    this.published++;
+    const event: UserEvent = {
+      type: userEventType(key),
+      key,
+      eventId: opts.eventId ?? `test-event-${this.published}`,
+      publishedAt: this.clock,
+    };
+    if (payload !== undefined) event.payload = payload;
+    if (wait.label !== undefined) event.label = wait.label;
+    return this.signal(event as unknown as SignalEvent);
   }
 
   cancel(reason?: string): Promise<Decision> {
@@ -193,6 +224,43 @@ export class InMemoryRun implements TestRun, WorldRun {
     return this.settle(this.apply(input));
   }
 
+  pendingCallbacks(): PendingCallback[] {
+    return Object.values(this.state.callbacks ?? {}).sort((a, b) => a.callbackSeq - b.callbackSeq);
+  }
+
+  completeCallback(callback: string, output?: unknown): Promise<Decision> {
+    const { callbackSeq } = this.findCallback(callback);
+    const input: DecisionInput = { kind: 'callbackCompleted', at: this.clock, callbackSeq };
+    if (output !== undefined) input.output = output;
+    return this.settle(this.apply(input));
+  }
+
+  failCallback(callback: string, error: CallbackFailure): Promise<Decision> {
+    const { callbackSeq, token } = this.findCallback(callback);
+    // The error as the client sends it: name, message, code and details, never a stack.
+    const sent = failCallbackBody(token, error).error as ErrorInfo;
+    return this.settle(this.apply({ kind: 'callbackFailed', at: this.clock, callbackSeq, error: sent }));
+  }
+
+  heartbeatCallback(callback: string): Promise<Decision> {
+    const { callbackSeq } = this.findCallback(callback);
+    return this.settle(this.apply({ kind: 'callbackHeartbeat', at: this.clock, callbackSeq }));
+  }
+
+  /** A callback by token (any, even one that is over: the router takes those too) or by pending invoke id. */
+  private findCallback(which: string): { callbackSeq: number; token: string } {
+    const pending = this.pendingCallbacks().find((c) => c.token === which || c.invokeId === which);
+    if (pending) return pending;
+    try {
+      const t = parseCallbackToken(which);
+      if (t.runId === this.runId) return { callbackSeq: t.callbackSeq, token: which };
+    } catch {
+      // not a token: an invoke id with no pending callback
+    }
+    const open = this.pendingCallbacks().map((c) => c.invokeId);
+    throw new Error(`no pending callback ${which} (pending: ${open.join(', ') || 'none'})`);
+  }
+
   async runUntilIdle(): Promise<void> {
     await this.world.runStubs();
   }
@@ -233,11 +301,12 @@ export class InMemoryRun implements TestRun, WorldRun {
     if (!Number.isFinite(ms) || ms < this.clock) {
       throw new Error(`cannot move the clock from ${this.clock} back to ${ms}`);
     }
-    for (let steps = 0; this.fireNext(ms); steps++) {
+    // One clock for the whole world: a child run's timers fire too, in due order, as the timer service fires them.
+    for (let steps = 0; this.world.fireNext(ms); steps++) {
       if (steps >= MAX_STEPS) throw new Error(`more than ${MAX_STEPS} timers fired before ${ms}`);
       if (this.autoRun) await this.runUntilIdle();
     }
-    this.clock = ms;
+    this.world.moveClocksTo(ms);
   }
 
   advanceBy(ms: number): Promise<void> {
@@ -245,7 +314,7 @@ export class InMemoryRun implements TestRun, WorldRun {
   }
 
   async skipToNextTimer(): Promise<boolean> {
-    if (!this.fireNext(Number.POSITIVE_INFINITY)) return false;
+    if (!this.world.fireNext(Number.POSITIVE_INFINITY)) return false;
     if (this.autoRun) await this.runUntilIdle();
     return true;
   }
@@ -263,10 +332,26 @@ export class InMemoryRun implements TestRun, WorldRun {
     const input: DecisionInput = { kind: 'start', at: this.clock, workflowId: this.workflowId, runId: this.runId };
     if (opts.input !== undefined) input.input = opts.input;
     if (opts.signal !== undefined) input.signal = opts.signal;
+    if (opts.continuedCount !== undefined) input.continuedCount = opts.continuedCount;
     if (opts.memo !== undefined) input.memo = opts.memo;
     if (opts.searchAttributes !== undefined) input.searchAttributes = opts.searchAttributes;
+    if (opts.runTimeoutMs !== undefined) input.runTimeoutMs = opts.runTimeoutMs;
+    if (opts.executionTimeoutMs !== undefined) input.executionTimeoutMs = opts.executionTimeoutMs;
     if (opts.parent !== undefined) input.parent = { invokeId: 'test', childSeq: 1, ...opts.parent };
     this.apply(input);
+    return this.settle(this);
+  }
+
+  /**
+   * Opens this run from another's history up to `origin.atSeq` (branchDecisions), as a branch,
+   * reset or resume does on the router: the copied commits, then the RunBranched one's commands.
+   */
+  async startFrom(source: readonly Commit[], origin: RunOrigin): Promise<this> {
+    const at = Math.max(this.clock, ...source.slice(0, origin.atSeq).flatMap((c) => c.events.map((e) => e.at)));
+    const target = { workflowId: this.workflowId, runId: this.runId, origin, at };
+    const decisions = branchDecisions(this.definition, source.slice(0, origin.atSeq), target);
+    this.clock = at;
+    for (const d of decisions) this.take(d);
     return this.settle(this);
   }
 
@@ -345,8 +430,18 @@ export class InMemoryRun implements TestRun, WorldRun {
     return undefined;
   }
 
+  /** When this run's earliest live timer is due, or undefined when it has none (or is closed). */
+  nextTimerAt(): Millis | undefined {
+    return this.state.status === 'running' ? this.pendingTimers()[0]?.fireAt : undefined;
+  }
+
+  /** Moves this run's clock forward to `ms` (never back). */
+  moveClockTo(ms: Millis): void {
+    this.clock = Math.max(this.clock, ms);
+  }
+
   /** Fires the earliest live timer if it is due by `limit`, moving the clock to it; false when none is. */
-  private fireNext(limit: Millis): boolean {
+  fireNext(limit: Millis): boolean {
     const next = this.pendingTimers()[0];
     if (!next || next.fireAt > limit || this.state.status !== 'running') return false;
     this.clock = Math.max(this.clock, next.fireAt);
@@ -355,7 +450,10 @@ export class InMemoryRun implements TestRun, WorldRun {
   }
 }
 
-/** Every live timer of `state`, earliest first: the machine's, activities' retry and timeout timers, callbacks' timeouts. */
+/**
+ * Every live timer of `state`, earliest first: the machine's, activities' retry and timeout
+ * timers, callbacks' timeouts and heartbeat windows, and the run's timeout.
+ */
 function liveTimers(state: RunState): PendingTimer[] {
   const engine: PendingTimer[] = Object.values(state.activities).flatMap((a) =>
     Object.entries(a.timers ?? {}).map(([purpose, t]) => ({
@@ -364,12 +462,22 @@ function liveTimers(state: RunState): PendingTimer[] {
       sendId: activityTimerId(a.activitySeq, purpose as 'retry'),
     })),
   );
-  const callbacks: PendingTimer[] = Object.values(state.callbacks ?? {}).flatMap((c) =>
-    c.timerSeq === undefined || c.fireAt === undefined
+  const callbacks: PendingTimer[] = Object.values(state.callbacks ?? {}).flatMap((c) => [
+    ...(c.timerSeq === undefined || c.fireAt === undefined
       ? []
-      : [{ timerSeq: c.timerSeq, fireAt: c.fireAt, sendId: `squall.callback.${c.callbackSeq}.timeout` }],
-  );
-  return [...Object.values(state.timers), ...engine, ...callbacks].sort(
+      : [{ timerSeq: c.timerSeq, fireAt: c.fireAt, sendId: `squall.callback.${c.callbackSeq}.timeout` }]),
+    ...(c.heartbeat === undefined ? [] : [{ ...c.heartbeat, sendId: `squall.callback.${c.callbackSeq}.heartbeat` }]),
+  ]);
+  const run = state.runTimeout;
+  const deadline: PendingTimer[] = run
+    ? [{ timerSeq: run.timerSeq, fireAt: run.fireAt, sendId: RUN_TIMEOUT_SEND_ID }]
+    : [];
+  return [...Object.values(state.timers), ...engine, ...callbacks, ...deadline].sort(
     (a, b) => a.fireAt - b.fireAt || a.timerSeq - b.timerSeq,
   );
+}
+
+/** The workflows a test world runs for real: `workflows`, and the child workflows of the root's and their machines. */
+function worldWorkflows(root: WorkflowDefinition, workflows: readonly WorkflowDefinition[] = []): WorkflowDefinition[] {
+  return [...withChildDefinitions(root).slice(1), ...workflows.flatMap(withChildDefinitions)];
 }

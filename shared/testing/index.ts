@@ -4,6 +4,8 @@
 export { checkReplay, parseHistoryText, type ReplayReport } from './replay-check.js';
 export {
   type ActivityStub,
+  type BranchTestRunOptions,
+  branchTestRun,
   createTestRun,
   replayHistory,
   type SentMessage,

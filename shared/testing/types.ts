@@ -8,10 +8,12 @@ import type {
   Decision,
   DecisionInput,
   PendingActivity,
+  PendingCallback,
   PendingChild,
   PendingTimer,
   RunState,
 } from '../engine/types.js';
+import type { WorkflowLogLine } from '../engine/workflow-log.js';
 import type { ErrorInfo } from '../errors.js';
 import type {
   Commit,
@@ -35,6 +37,8 @@ export interface TestRunOptions {
   workflowId?: string;
   /** @default `${workflowId}-run-1` */
   runId?: string;
+  /** As if this run were the n-th continue-as-new of its chain: what invocation().continuedAsNew answers. @default 0 */
+  continuedCount?: number;
   /** Virtual time of the start. @default 0 */
   start?: Millis;
   /** Deliver stubbed activity results after every input (in schedule order). @default true */
@@ -51,6 +55,10 @@ export interface TestRunOptions {
   memo?: Record<string, unknown>;
   /** Search attributes at start (see StartOptions.searchAttributes). */
   searchAttributes?: SearchAttributes;
+  /** Run timeout (see StartOptions.runTimeoutMs): a timer of virtual time fails the run. */
+  runTimeoutMs?: number;
+  /** Execution timeout (see StartOptions.executionTimeoutMs). */
+  executionTimeoutMs?: number;
   /**
    * Workflows run for real next to this one: a child of one of these types (and no stub in
    * `children`) is started as an in-memory run of its own, with these same options, and messages
@@ -91,12 +99,20 @@ export interface TestRun {
   readonly commands: readonly Command[];
   /** Events the machine emitted (`emit`), in order. */
   readonly emitted: readonly SignalEvent[];
+  /** Lines workflow code logged (workflowLog), in order, as the router would write them: once per decision. */
+  readonly logs: readonly WorkflowLogLine[];
   /** Activities scheduled and not yet finished, in schedule order (also those waiting for a retry). */
   pendingActivities(): PendingActivity[];
   /** Live timers, earliest first: the machine's, and activity retry and timeout timers. */
   pendingTimers(): PendingTimer[];
   /** Sends a signal now. */
   signal(event: SignalEvent): Promise<Decision>;
+  /**
+   * Publishes a user event now, as the fan-out would deliver it (docs/events.md): to this run
+   * only if it waits on `key` and the event reaches the wait (time, filter), with the wait's
+   * label. Resolves undefined when it does not.
+   */
+  publishEvent(key: string, payload?: unknown, opts?: { eventId?: string }): Promise<Decision | undefined>;
   /** Asks the run to cancel now. */
   cancel(reason?: string): Promise<Decision>;
   /** Terminates the run now (its machine is not consulted). */
@@ -116,6 +132,20 @@ export interface TestRun {
   fail(activity: string | number, error: unknown): Promise<Decision>;
   /** Reports a heartbeat of the current attempt, with details for the next attempt. */
   heartbeat(activity: string | number, details?: unknown): Promise<Decision>;
+  /** Callbacks the run waits on, oldest first, with their tokens (as `query().pendingCallbacks`). */
+  pendingCallbacks(): PendingCallback[];
+  /**
+   * Completes a pending callback as `client.completeCallback` would: named by its token or its
+   * invoke id. A callback that is over is recorded as ignored, as the router records it.
+   */
+  completeCallback(callback: string, output?: unknown): Promise<Decision>;
+  /** Fails a pending callback (`client.failCallback`), named by token or invoke id. */
+  failCallback(
+    callback: string,
+    error: Error | string | { message: string; name?: string; code?: string },
+  ): Promise<Decision>;
+  /** A heartbeat for a pending callback (`client.heartbeatCallback`): its heartbeat window starts again. */
+  heartbeatCallback(callback: string): Promise<Decision>;
   /** Delivers every stubbed activity result, in schedule order, until none is left. */
   runUntilIdle(): Promise<void>;
   /** Moves the clock to `ms`, firing every timer due on the way (in order). */

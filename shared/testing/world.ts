@@ -6,7 +6,7 @@
  * and in order. A message for a workflowId the world does not run is kept in `undelivered` (the
  * router would dead-letter it).
  */
-import { childFailure } from '../bus/lifecycle-messages.js';
+import { childResultInput } from '../bus/lifecycle-messages.js';
 import type { WorkflowDefinition } from '../engine/definition.js';
 import type { Command, DecisionInput } from '../engine/types.js';
 import type { Millis, SignalEvent } from '../history/events.js';
@@ -20,6 +20,12 @@ export interface WorldRun {
   apply(input: DecisionInput): unknown;
   /** Runs the run's own stubbed activities and children; true when it decided anything. */
   runOwnStubs(): Promise<boolean>;
+  /** When the run's earliest live timer is due; undefined when it has none or is closed. */
+  nextTimerAt(): Millis | undefined;
+  /** Fires the run's earliest live timer if due by `limit` (see InMemoryRun). */
+  fireNext(limit: Millis): boolean;
+  /** Moves the run's clock forward to `ms`. */
+  moveClockTo(ms: Millis): void;
 }
 
 /** A message sent to a workflowId no run of the world holds open. */
@@ -63,7 +69,9 @@ export class TestWorld {
       if (c.kind === 'sendMessage') {
         this.queue.push(() => this.deliverMessage(from, c));
       } else if (c.kind === 'startChild' && !stubbedChild(c.workflowType)) {
-        const def = this.workflows.find((w) => w.name === c.workflowType);
+        const def = this.workflows.find(
+          (w) => w.name === c.workflowType && (c.version === undefined || w.version === c.version),
+        );
         if (def) this.queue.push(() => this.startChild(from, def, c));
       } else if (c.kind === 'notifyParent') {
         this.queue.push(() => this.notifyParent(from, c));
@@ -78,6 +86,30 @@ export class TestWorld {
     } finally {
       this.draining = false;
     }
+  }
+
+  /**
+   * Fires the earliest timer due by `limit` among the open runs (ties: the run added first), as
+   * one timer service would; false when none is due.
+   */
+  fireNext(limit: Millis): boolean {
+    let first: WorldRun | undefined;
+    let at = Number.POSITIVE_INFINITY;
+    for (const run of this.runs.values()) {
+      const due = run.nextTimerAt();
+      if (due !== undefined && due <= limit && due < at) {
+        first = run;
+        at = due;
+      }
+    }
+    if (!first) return false;
+    for (const run of this.runs.values()) run.moveClockTo(at);
+    return first.fireNext(limit);
+  }
+
+  /** Moves every run's clock forward to `ms`. */
+  moveClocksTo(ms: Millis): void {
+    for (const run of this.runs.values()) run.moveClockTo(ms);
   }
 
   /** Runs every run's stubbed work until none decides anything more. */
@@ -114,27 +146,19 @@ export class TestWorld {
   private notifyParent(child: WorldRun, c: Extract<Command, { kind: 'notifyParent' }>): void {
     const parent = this.runs.get(c.parent.workflowId);
     if (!parent?.isOpen || parent.runId !== c.parent.runId) return;
-    const { childSeq } = c.parent;
-    const at = child.now;
-    if (c.status === 'completed') {
-      parent.apply(
-        c.output === undefined
-          ? { kind: 'childCompleted', at, childSeq }
-          : { kind: 'childCompleted', at, childSeq, output: c.output },
-      );
-      return;
-    }
-    // The error the parent gets is the one the router builds from the child's outcome message.
-    const error = childFailure({
+    // The input the router builds from the child's outcome message (its error, its last message).
+    const input = childResultInput({
       runId: parent.runId,
       workflowId: parent.workflowId,
-      childSeq,
+      childSeq: c.parent.childSeq,
       childWorkflowId: child.workflowId,
       childRunId: child.runId,
       status: c.status,
+      ...(c.output === undefined ? {} : { output: c.output }),
       ...(c.error ? { error: c.error } : {}),
+      ...(c.lastMsgSeq === undefined ? {} : { lastMsgSeq: c.lastMsgSeq }),
     });
-    parent.apply({ kind: 'childFailed', at, childSeq, error });
+    parent.apply({ ...input, at: child.now });
   }
 
   private detach(parent: WorldRun, c: Extract<Command, { kind: 'detachChild' }>): void {

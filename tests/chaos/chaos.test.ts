@@ -10,35 +10,27 @@
  * is the long form. Prints one JSON summary line on stderr.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBody, encodeBody } from '../../shared/bus/codec.js';
+import { decodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
-import {
-  collectionNames,
-  consumerNames,
-  EVENT_PARTITIONS,
-  eventPartition,
-  subjects as subjectsOf,
-} from '../../shared/names.js';
+import { collectionNames, eventPartition, subjects as subjectsOf } from '../../shared/names.js';
 import { createMongoStore } from '../../shared/store/index.js';
-import { readDeadLetters } from '../e2e/dead-letters.js';
 import { SAMPLE, type ServiceEnv, type ServiceProcess, spawnSquall } from '../e2e/processes.js';
+import { connectNats, freshDbName, freshPrefix, type LocalServers, privateServers, waitFor } from '../harness/index.js';
+import { consumerBacklogs, loadCommits } from './invariants.js';
 import {
-  connectMongo,
-  connectNats,
-  freshDbName,
-  freshPrefix,
-  type LocalServers,
-  privateServers,
-  waitFor,
-} from '../harness/index.js';
-import { consumerBacklogs, eventsOf, historyProblems, loadCommits } from './invariants.js';
+  checkOrderRuns,
+  countExecutions,
+  deadLetterReasons,
+  orderConsumers,
+  reruns,
+  waitUntilDrained,
+} from './order-checks.js';
+import { isRunning, isStarted, type OrderPlan, orderDriver, waitUntilStarted } from './order-driver.js';
 
 const RUNS = Number(process.env.SQUALL_CHAOS_RUNS ?? 200);
 const SECONDS = Number(process.env.SQUALL_CHAOS_SECONDS ?? 60);
-/** Every fourth run is left to time out (its timer fires); the others are approved. */
-const timesOut = (i: number): boolean => i % 4 === 3;
 
 interface Slot {
   name: string;
@@ -47,26 +39,12 @@ interface Slot {
   generation: number;
 }
 
-interface Plan {
-  id: string;
-  approve: boolean;
-  startSentAt?: number;
-  signalSentAt?: number;
-  signals: number;
-  lastStateValue?: string;
-  lastChangeAt: number;
-}
-
 let servers: LocalServers;
 let env: ServiceEnv;
 let nc: NatsConnection;
 let client: SquallClient;
 const slots: Slot[] = [];
 const retired: ServiceProcess[] = [];
-
-const isStarted = (p: ServiceProcess): boolean =>
-  p.logs.some((l) => typeof l.msg === 'string' && /^(router|executor|timer service) started$/.test(l.msg));
-const isRunning = (p: ServiceProcess): boolean => p.proc.exitCode === null && p.proc.signalCode === null;
 
 /** The services not started or not running, each with its last words. */
 function servicesDown(): string[] {
@@ -97,7 +75,10 @@ beforeAll(async () => {
   slots.push(spawnSlot(first, 0));
   await waitFor('router-1 to start', () => isStarted((slots[0] as Slot).proc), { timeoutMs: 60_000 });
   for (const spec of specs.slice(1)) slots.push(spawnSlot(spec, 0));
-  await waitFor('every service to start', () => slots.every((s) => isStarted(s.proc)), { timeoutMs: 120_000 });
+  await waitUntilStarted(
+    slots.map((s) => s.proc),
+    150_000,
+  );
   nc = await connectNats(env.natsUrl, { maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   client = await connect({ nc, prefix: env.prefix, requestTimeoutMs: 5_000, attempts: 2 });
 }, 240_000);
@@ -113,36 +94,9 @@ describe('chaos', () => {
       const s = subjectsOf(env.prefix);
       const began = Date.now();
       const chaosEnd = began + SECONDS * 1000;
-      const plans: Plan[] = Array.from({ length: RUNS }, (_, i) => ({
-        id: `chaos-${i}`,
-        approve: !timesOut(i),
-        signals: 0,
-        lastChangeAt: began,
-      }));
-      const counts = { kills: 0, restarts: 0, natsRestarts: 0, mongoRestarts: 0, startsSent: 0, signalsSent: 0 };
-
-      /** A plain publish into the inbox: durable once the server has it, whether or not a router runs. */
-      const publishInbox = (subject: string, body: unknown, msgId: string): void => {
-        const h = natsHeaders();
-        h.set('Nats-Msg-Id', msgId);
-        try {
-          nc.publish(subject, encodeBody(body), { headers: h });
-        } catch {
-          // disconnected and the buffer is full, or closed: the reconcile loop sends it again
-        }
-      };
-      const sendStart = (p: Plan): void => {
-        p.startSentAt = Date.now();
-        counts.startsSent++;
-        const input = { orderId: p.id, amount: 100, approvalTimeoutMs: p.approve ? 30 * 60_000 : 1_000 };
-        publishInbox(s.start('order'), { workflowId: p.id, input }, `start-${p.id}`);
-      };
-      const sendApprove = (p: Plan): void => {
-        p.signalSentAt = Date.now();
-        p.signals++;
-        counts.signalsSent++;
-        publishInbox(s.signal(p.id), { type: 'approve' }, `approve-${p.id}-${p.signals}`);
-      };
+      const driver = await orderDriver(nc, env, RUNS, 'chaos');
+      const { plans, completed, mongo, runs, sendStart, sendApprove } = driver;
+      const counts = { kills: 0, restarts: 0, natsRestarts: 0, mongoRestarts: 0 };
 
       // ---- the chaos driver: SIGKILL a started service and start its replacement ----
       let chaosOn = true;
@@ -180,19 +134,8 @@ describe('chaos', () => {
       })();
 
       // ---- the workload: starts paced over the first 60% of the window, approvals when due ----
-      const startsEvery = (SECONDS * 1000 * 0.6) / RUNS;
-      const starter = (async () => {
-        for (const p of plans) {
-          sendStart(p);
-          await new Promise((r) => setTimeout(r, startsEvery));
-        }
-      })();
+      const starter = driver.paceStarts(SECONDS * 1000);
 
-      const mongo = await connectMongo(env.mongoUrl, { serverSelectionTimeoutMS: 30_000 });
-      const runs = mongo
-        .db(env.dbName)
-        .collection<{ workflowId: string; status: string; stateValue: unknown }>(collectionNames(env.prefix).runs);
-      const completed = new Set<string>();
       /** One look at every run: resend what seems lost, approve what waits for approval. */
       let looks = 0;
       let lastLookAt = began;
@@ -200,35 +143,16 @@ describe('chaos', () => {
       const reconcile = async (): Promise<void> => {
         // Every fourth look reads every run; the others only open ones (a cheaper query on FerretDB,
         // which the chaos shares the machine with): closed and missing runs are told apart then.
-        const full = looks++ % 4 === 0;
-        const docs = await runs
-          .find(full ? {} : { status: 'running' }, { projection: { workflowId: 1, status: 1, stateValue: 1 } })
-          .toArray();
-        const byId = new Map(docs.map((d) => [d.workflowId, d]));
-        const now = Date.now();
-        const toQuery: Plan[] = [];
-        for (const p of plans) {
-          if (completed.has(p.id) || p.startSentAt === undefined) continue;
-          const d = byId.get(p.id);
-          if (!d && !full) continue;
-          if (!d) {
-            if (now - p.startSentAt > 20_000) {
-              sendStart(p); // same msg id: a duplicate is dropped
-              // A run's first summary is written behind: one whose router died first is not in
-              // list until its next decision, but a query finds it (by its workflowId's claim).
-              if (p.approve && (p.signalSentAt === undefined || now - p.signalSentAt > 20_000)) toQuery.push(p);
-            }
-            continue;
-          }
-          if (d.status !== 'running') {
-            completed.add(p.id);
-            continue;
-          }
-          const value = JSON.stringify(d.stateValue);
-          if (value !== p.lastStateValue) {
-            p.lastStateValue = value;
-            p.lastChangeAt = now;
-          }
+        const { now, missing, open } = await driver.look({ openOnly: looks++ % 4 !== 0 });
+        const toQuery: OrderPlan[] = [];
+        for (const p of missing) {
+          if (now - (p.startSentAt ?? now) <= 20_000) continue;
+          sendStart(p); // same msg id: a duplicate is dropped
+          // A run's first summary is written behind: one whose router died first is not in
+          // list until its next decision, but a query finds it (by its workflowId's claim).
+          if (p.approve && (p.signalSentAt === undefined || now - p.signalSentAt > 20_000)) toQuery.push(p);
+        }
+        for (const { plan: p, doc: d } of open) {
           if (!p.approve) continue;
           const waiting = d.stateValue === 'awaitingApproval';
           if (waiting && p.signalSentAt === undefined) sendApprove(p);
@@ -362,71 +286,22 @@ describe('chaos', () => {
         throw new Error(`not every service runs again:\n${servicesDown().join('\n')}`, { cause: err });
       });
       const jsm = await jetstreamManager(nc);
-      const backlog = await waitFor(
-        'every consumer to be drained',
-        async () => {
-          const b = await consumerBacklogs(jsm, env.prefix);
-          return b.length > 0 && b.every((c) => c.ackPending === 0 && c.pending === 0) ? b : undefined;
-        },
-        { timeoutMs: 180_000, intervalMs: 1_000 },
-      );
-      expect(backlog.map((b) => b.consumer).sort()).toEqual(
-        [
-          'activity_chargeCard',
-          'activity_sendEmail',
-          'activity_shipOrder',
-          'router',
-          ...Array.from({ length: EVENT_PARTITIONS }, (_, p) => consumerNames.routerEvents(p)),
-          'timer',
-        ].sort(),
-      );
+      const backlog = await waitUntilDrained(jsm, env.prefix, 180_000);
+      expect(backlog.map((b) => b.consumer).sort()).toEqual(orderConsumers());
 
       // ---- invariants, from history ----
       const store = createMongoStore(mongo, { dbName: env.dbName, collectionPrefix: env.prefix });
-      const problems: string[] = [];
-      let ignored = 0;
-      let firedTimers = 0;
-      for (const [i, p] of plans.entries()) {
-        const run = await store.getRunByWorkflowId(p.id);
-        if (run?.status !== 'completed') {
-          problems.push(`${p.id}: ${run?.status ?? 'no run'}`);
-          continue;
-        }
-        const want = timesOut(i)
-          ? { orderId: p.id, charged: true, shipped: false, emailed: false, status: 'timedOut' }
-          : { orderId: p.id, charged: true, shipped: true, emailed: true, status: 'fulfilled' };
-        if (JSON.stringify(run.output) !== JSON.stringify(want))
-          problems.push(`${p.id}: output ${JSON.stringify(run.output)}`);
-        const commits = await loadCommits(store, run.runId);
-        for (const problem of historyProblems(commits)) problems.push(`${p.id}: ${problem}`);
-        const events = eventsOf(commits);
-        ignored += events.filter((e) => (e as { ignored?: string }).ignored !== undefined).length;
-        firedTimers += events.filter((e) => e.type === 'TimerFired' && !(e as { ignored?: string }).ignored).length;
-      }
-      const perId = new Map<string, number>();
-      for (const d of await runs.find({}, { projection: { workflowId: 1 } }).toArray())
-        perId.set(d.workflowId, (perId.get(d.workflowId) ?? 0) + 1);
-      for (const p of plans) if (perId.get(p.id) !== 1) problems.push(`${p.id}: ${perId.get(p.id) ?? 0} runs`);
+      const { problems, ignored, firedTimers } = await checkOrderRuns(store, runs, plans);
       expect(problems.slice(0, 20)).toEqual([]);
       expect(firedTimers).toBe(plans.filter((p) => !p.approve).length);
 
-      const dead = await readDeadLetters(nc, env.prefix);
-      const deadReasons: Record<string, number> = {};
-      for (const d of dead) deadReasons[d.reason] = (deadReasons[d.reason] ?? 0) + 1;
+      const deadReasons = await deadLetterReasons(nc, env.prefix);
       // Only a late duplicate approval of a finished run may be parked.
       expect(Object.keys(deadReasons).filter((r) => r !== 'closed-run')).toEqual([]);
 
       const all = [...retired, ...slots.map((x) => x.proc)];
       const logCount = (msg: string): number => all.reduce((n, p) => n + p.logs.filter((l) => l.msg === msg).length, 0);
-      const executions = new Map<string, number>();
-      for (const p of all) {
-        for (const l of p.logs) {
-          if (l.service !== 'executor' || typeof l.activity !== 'string' || l.level !== 'info') continue;
-          if (!/^(charging card|shipping order|sending email)$/.test(String(l.msg))) continue;
-          const key = `${String(l.runId)}/${String(l.activity)}`;
-          executions.set(key, (executions.get(key) ?? 0) + 1);
-        }
-      }
+      const executions = countExecutions(all);
       const summary = {
         chaos: {
           runs: RUNS,
@@ -437,14 +312,14 @@ describe('chaos', () => {
           restarts: counts.restarts,
           natsRestarts: counts.natsRestarts,
           mongoRestarts: counts.mongoRestarts,
-          startsSent: counts.startsSent,
-          signalsSent: counts.signalsSent,
+          startsSent: driver.counts.startsSent,
+          signalsSent: driver.counts.signalsSent,
           redeliveries: {
             ignoredEventsInHistory: ignored,
             routerNaks: logCount('decision failed for a passing reason; redelivering'),
             republishedByRedelivery: logCount('republished the commits of a redelivered input'),
             appendRaces: logCount('lost an append race; reloading'),
-            activityReruns: [...executions.values()].reduce((n, k) => n + k - 1, 0),
+            activityReruns: reruns(executions),
           },
           deadLetters: deadReasons,
           timersFired: firedTimers,

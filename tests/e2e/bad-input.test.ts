@@ -66,7 +66,8 @@ async function stillServes(id: string): Promise<void> {
 describe('bad input', () => {
   it('an undecodable body is refused with a clear error and parked as undecodable', async () => {
     const subject = s.start('order');
-    const err = await requestError(subject, new Uint8Array([0xc1, 0xff, 0x00]));
+    // (A body starting with 0xC1, never MessagePack, reads as a sealed payload: docs/security.md.)
+    const err = await requestError(subject, new Uint8Array([0x92, 0x01]));
     expect(err.code).toBe('INVALID_INPUT');
     expect(err.message).toMatch(/not valid MessagePack/);
     await expectParked('undecodable', subject);

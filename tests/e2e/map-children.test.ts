@@ -56,7 +56,7 @@ describe('mapState over child workflows', () => {
     const out = await client.result<BatchResult<Packed>>('pack-10', { timeoutMs: 60_000 });
     expect(out).toMatchObject({
       status: 'succeeded',
-      completionReason: 'allCompleted',
+      completionReason: 'ALL_COMPLETED',
       succeeded: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
       counts: { total: 10, started: 10, succeeded: 10, failed: 0, cancelled: 0, notStarted: 0 },
     });
@@ -95,7 +95,7 @@ describe('mapState over child workflows', () => {
     const out = await client.result<BatchResult<Packed>>('pack-ff', { timeoutMs: 60_000 });
     expect(out).toMatchObject({
       status: 'failed',
-      completionReason: 'failureToleranceExceeded',
+      completionReason: 'FAILURE_TOLERANCE_EXCEEDED',
       failed: [0],
       counts: { total: 5, started: 3, succeeded: 0, failed: 1, running: 0, cancelled: 2, notStarted: 2 },
     });

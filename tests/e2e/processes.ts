@@ -179,3 +179,30 @@ export async function startEngine(spec: EngineSpec): Promise<Engine> {
   clients.add(client);
   return { env, client, router, ...(executor ? { executor } : {}), ...(timer ? { timer } : {}) };
 }
+
+/** When to kill the router in killRouterMidway, and how to start the one that replaces it. */
+export interface RouterKill {
+  /** Says what `midway` waits for, for the timeout's message. */
+  what: string;
+  /** Polled every `intervalMs` until true: the moment to kill. */
+  midway: () => Promise<boolean>;
+  /** @default 20 */
+  intervalMs?: number;
+  /** The replacement's name in logs, e.g. `router-2`. */
+  name: string;
+  /** The workflows module the replacement loads. */
+  workflows: string;
+  env: ServiceEnv;
+}
+
+/**
+ * The fault step of the kill-the-router tests: waits (up to 60 s) until `midway` holds, SIGKILLs
+ * `router`, waits for it to exit and starts a router in its place, which it returns. Inputs the
+ * dead router had taken come back after the consumers' ack wait (30 s), behind later ones.
+ */
+export async function killRouterMidway(router: ServiceProcess, kill: RouterKill): Promise<ServiceProcess> {
+  await waitFor(kill.what, kill.midway, { timeoutMs: 60_000, intervalMs: kill.intervalMs ?? 20 });
+  router.kill('SIGKILL');
+  await router.exited;
+  return startService(kill.name, ['router', '--workflows', kill.workflows], kill.env);
+}

@@ -9,18 +9,35 @@ import type { ErrorInfo } from '../../errors.js';
 import { InvalidInputError } from '../../errors.js';
 
 /**
- * When a map ends. `'all'`: every item runs; the batch succeeds when none failed.
- * `'failFast'`: the first failure ends it (failed), cancelling running items and starting no more.
- * `{ minSuccessful: n }`: ends as soon as n items succeeded (succeeded, the rest cancelled), or as
- * soon as n can no longer be reached (failed).
+ * Thresholds of a completion policy, as the AWS durable execution SDK's `completionConfig` names
+ * them; any combination. The batch fails (`FAILURE_TOLERANCE_EXCEEDED`) as soon as more than
+ * `toleratedFailureCount` items failed, or more than `toleratedFailurePercentage` % of all items;
+ * it succeeds (`MIN_SUCCESSFUL_REACHED`) as soon as `minSuccessful` items succeeded, and fails as
+ * soon as that minimum can no longer be reached. With no threshold met, it ends when every item
+ * has (`ALL_COMPLETED`): succeeded if failures were within tolerance (`{}`: failed if any failed).
  */
-export type CompletionPolicy = 'all' | 'failFast' | { readonly minSuccessful: number };
+export interface CompletionConfig {
+  /** Succeed as soon as this many items succeeded, a non-negative integer. */
+  readonly minSuccessful?: number;
+  /** Fail as soon as more than this many items failed, a non-negative integer. */
+  readonly toleratedFailureCount?: number;
+  /** Fail as soon as more than this percentage (0 to 100) of all items failed. */
+  readonly toleratedFailurePercentage?: number;
+}
+
+/**
+ * When a map or parallel state ends. `'all'` (`{}`): every item runs; the batch succeeds when none
+ * failed. `'failFast'` (alias `'allSuccessful'`, `{ toleratedFailureCount: 0 }`): the first failure
+ * ends it. `'firstSuccessful'` (`{ minSuccessful: 1 }`): the first success ends it. Or the
+ * thresholds of a CompletionConfig. Items running when the policy decides are cancelled.
+ */
+export type CompletionPolicy = 'all' | 'failFast' | 'allSuccessful' | 'firstSuccessful' | CompletionConfig;
 
 /** `running` until the completion policy decides. */
 export type BatchStatus = 'running' | 'succeeded' | 'failed';
 
-/** Why a batch ended. */
-export type CompletionReason = 'allCompleted' | 'minSuccessfulReached' | 'failureToleranceExceeded';
+/** Why a batch ended: the AWS durable execution SDK's names. */
+export type CompletionReason = 'ALL_COMPLETED' | 'MIN_SUCCESSFUL_REACHED' | 'FAILURE_TOLERANCE_EXCEEDED';
 
 /** How many items are where. `started = succeeded + failed + running + cancelled`. */
 export interface BatchCounts {
@@ -38,7 +55,8 @@ export interface BatchCounts {
 /**
  * A map's result, in item order. `results[i]` is item i's output and `errors[i]` its failure;
  * `null` where there is none (null, not undefined, so the arrays survive BSON and msgpack as they
- * are). `succeeded` and `failed` list item indexes, ascending.
+ * are). `succeeded` and `failed` list item indexes, ascending; once the policy decided,
+ * `cancelled` lists the items it stopped while running and `notStarted` those it never started.
  */
 export interface BatchResult<TOutput = unknown> {
   status: BatchStatus;
@@ -47,22 +65,56 @@ export interface BatchResult<TOutput = unknown> {
   errors: (ErrorInfo | null)[];
   succeeded: number[];
   failed: number[];
+  /** Items running when the policy decided (their work was cancelled); empty until then. */
+  cancelled: number[];
+  /** Items never started because the policy decided first; empty until then. */
+  notStarted: number[];
   counts: BatchCounts;
 }
 
 /** One item's outcome, as its activity's result event carries it. */
 export type ItemOutcome<TOutput> = { output: TOutput } | { error: ErrorInfo };
 
-/** Checks a completion policy; throws InvalidInputError for a malformed one. */
-export function validateCompletion(policy: unknown, where: string): CompletionPolicy {
-  if (policy === 'all' || policy === 'failFast') return policy;
-  const n = (policy as { minSuccessful?: unknown } | null)?.minSuccessful;
-  if (typeof policy === 'object' && policy !== null && typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) {
-    return { minSuccessful: n };
+const NAMED: Readonly<Record<string, CompletionConfig>> = {
+  all: {},
+  failFast: { toleratedFailureCount: 0 },
+  allSuccessful: { toleratedFailureCount: 0 },
+  firstSuccessful: { minSuccessful: 1 },
+};
+
+/**
+ * Checks a completion policy and reduces it to its thresholds (a named policy to its
+ * CompletionConfig); throws InvalidInputError naming the bad field.
+ */
+export function validateCompletion(policy: unknown, where: string): CompletionConfig {
+  if (typeof policy === 'string' && Object.hasOwn(NAMED, policy)) return NAMED[policy] as CompletionConfig;
+  const bad = (why: string): never => {
+    throw new InvalidInputError(
+      `${where}: completion must be 'all', 'failFast', 'allSuccessful', 'firstSuccessful' or { minSuccessful?, toleratedFailureCount?, toleratedFailurePercentage? } (${why}), got ${JSON.stringify(policy)}`,
+    );
+  };
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy))
+    return bad('not a known name or an object');
+  const config = policy as Record<string, unknown>;
+  const known = ['minSuccessful', 'toleratedFailureCount', 'toleratedFailurePercentage'];
+  const unknown = Object.keys(config).find((k) => !known.includes(k));
+  if (unknown !== undefined) return bad(`unknown field ${JSON.stringify(unknown)}`);
+  const out: { -readonly [K in keyof CompletionConfig]: CompletionConfig[K] } = {};
+  for (const name of ['minSuccessful', 'toleratedFailureCount'] as const) {
+    const n = config[name];
+    if (n === undefined) continue;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+      return bad(`${name} must be a non-negative integer`);
+    out[name] = n;
   }
-  throw new InvalidInputError(
-    `${where}: completion must be 'all', 'failFast' or { minSuccessful: n } with n a non-negative integer, got ${JSON.stringify(policy)}`,
-  );
+  const pct = config.toleratedFailurePercentage;
+  if (pct !== undefined) {
+    if (typeof pct !== 'number' || !Number.isFinite(pct) || pct < 0 || pct > 100) {
+      return bad('toleratedFailurePercentage must be a number from 0 to 100');
+    }
+    out.toleratedFailurePercentage = pct;
+  }
+  return out;
 }
 
 /** A batch of `total` items, nothing started; already decided when the policy needs no item. */
@@ -73,6 +125,8 @@ export function openBatch<TOutput>(total: number, policy: CompletionPolicy): Bat
     errors: Array.from({ length: total }, () => null),
     succeeded: [],
     failed: [],
+    cancelled: [],
+    notStarted: [],
     counts: { total, started: 0, succeeded: 0, failed: 0, running: 0, cancelled: 0, notStarted: total },
   };
   return decideCompletion(batch, policy);
@@ -141,26 +195,43 @@ export function recordItem<TOutput>(
   return decideCompletion(next, policy);
 }
 
+/** Whether `failed` failures out of `total` items exceed the policy's tolerance. */
+function toleranceExceeded(rule: CompletionConfig, failed: number, total: number): boolean {
+  if (rule.toleratedFailureCount !== undefined && failed > rule.toleratedFailureCount) return true;
+  const pct = rule.toleratedFailurePercentage;
+  return pct !== undefined && total > 0 && (failed / total) * 100 > pct;
+}
+
+/** The policy's verdict on the counts so far; undefined while it is open. Tolerance comes first, as in AWS's SDK. */
+export function completionVerdict(
+  policy: CompletionPolicy,
+  counts: Pick<BatchCounts, 'total' | 'succeeded' | 'failed'>,
+): { status: 'succeeded' | 'failed'; reason: CompletionReason } | undefined {
+  const rule = typeof policy === 'string' ? (NAMED[policy] ?? {}) : policy;
+  const { total, succeeded, failed } = counts;
+  const remaining = total - succeeded - failed;
+  const min = rule.minSuccessful;
+  if (toleranceExceeded(rule, failed, total)) return { status: 'failed', reason: 'FAILURE_TOLERANCE_EXCEEDED' };
+  if (min !== undefined && succeeded >= min) return { status: 'succeeded', reason: 'MIN_SUCCESSFUL_REACHED' };
+  if (min !== undefined && succeeded + remaining < min)
+    return { status: 'failed', reason: 'FAILURE_TOLERANCE_EXCEEDED' };
+  if (remaining > 0) return undefined;
+  // Every item finished within tolerance; with no threshold at all ('all'), any failure fails the batch.
+  const lenient =
+    min !== undefined || rule.toleratedFailureCount !== undefined || rule.toleratedFailurePercentage !== undefined;
+  return { status: failed > 0 && !lenient ? 'failed' : 'succeeded', reason: 'ALL_COMPLETED' };
+}
+
 function decideCompletion<TOutput>(batch: BatchResult<TOutput>, policy: CompletionPolicy): BatchResult<TOutput> {
+  const verdict = completionVerdict(policy, batch.counts);
+  if (!verdict) return batch;
   const { counts } = batch;
-  const finished = counts.succeeded + counts.failed;
-  const remaining = counts.total - finished;
-  let status: BatchStatus | undefined;
-  let reason: CompletionReason | undefined;
-  if (policy === 'failFast' && counts.failed > 0) {
-    [status, reason] = ['failed', 'failureToleranceExceeded'];
-  } else if (typeof policy === 'object' && counts.succeeded >= policy.minSuccessful) {
-    [status, reason] = ['succeeded', 'minSuccessfulReached'];
-  } else if (typeof policy === 'object' && counts.succeeded + remaining < policy.minSuccessful) {
-    [status, reason] = ['failed', 'failureToleranceExceeded'];
-  } else if (remaining === 0) {
-    [status, reason] = [counts.failed > 0 ? 'failed' : 'succeeded', 'allCompleted'];
-  }
-  if (status === undefined || reason === undefined) return batch;
   return {
     ...batch,
-    status,
-    completionReason: reason,
+    status: verdict.status,
+    completionReason: verdict.reason,
+    cancelled: runningItems(batch),
+    notStarted: Array.from({ length: counts.total - counts.started }, (_, k) => counts.started + k),
     counts: { ...counts, cancelled: counts.cancelled + counts.running, running: 0 },
   };
 }

@@ -221,7 +221,8 @@ describe('executor', () => {
     const dead = await collect(bus, bus.streams.dlq, bus.subjects.all.dlq);
     const exec = stopAfter(await startExecutor({ bus, activities: { echo: (x: unknown) => x } }));
     const subject = bus.subjects.task('echo');
-    await bus.publishBytes(subject, new Uint8Array([0xc1]), { msgId: 'bad:1' });
+    // An array of two items holding one (0xC1 would read as a sealed payload: docs/security.md).
+    await bus.publishBytes(subject, new Uint8Array([0x92, 0x01]), { msgId: 'bad:1' });
     await bus.publish(subject, { ...task('echo', 2), attempt: 0 }, { msgId: 'bad:2' });
     await bus.publish(subject, { ...task('echo', 3), activity: 'other' }, { msgId: 'bad:3' });
     await publishTask(bus, task('echo', 4, 'fine'));
@@ -233,7 +234,7 @@ describe('executor', () => {
     const undecodable = dead.find((d) => d.subject === bus.subjects.dlq('undecodable'));
     expect(undecodable?.headers?.get('Squall-Original-Subject')).toBe(subject);
     expect(undecodable?.headers?.get('Squall-Error')).toMatch(/MessagePack/);
-    expect([...(undecodable?.data ?? [])]).toEqual([0xc1]);
+    expect([...(undecodable?.data ?? [])]).toEqual([0x92, 0x01]);
     const badAttempt = dead.find((d) => d.headers?.get('Nats-Msg-Id') === 'bad:2');
     expect(badAttempt?.headers?.get('Squall-Error')).toMatch(/'attempt'/);
     expect(results[0]?.body).toMatchObject({ output: 'fine' });

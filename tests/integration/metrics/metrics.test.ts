@@ -6,6 +6,7 @@
  */
 import type { Server } from 'node:http';
 import { jetstream } from '@nats-io/jetstream';
+import type { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServiceHandle, serveHttpHealth } from '../../../services/common/service.js';
 import { startExecutor } from '../../../services/executor/executor.js';
@@ -17,6 +18,7 @@ import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { type ActivityDefinition, defineActivity } from '../../../shared/engine/activity.js';
 import { createLogger } from '../../../shared/log.js';
 import { subjects as subjectsOf } from '../../../shared/names.js';
+import { createMongoStore } from '../../../shared/store/mongo-store.js';
 import { eventsOf, ofType } from '../../e2e/activities-helpers.js';
 import { retryWorkflow, sequenceWorkflow } from '../../fixtures/workflows.js';
 import { connectMongo, freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
@@ -27,6 +29,7 @@ const dbName = freshDbName();
 const log = createLogger({ level: 'error' });
 let bus: Bus;
 let client: SquallClient;
+let mongo: MongoClient;
 const services: ServiceHandle[] = [];
 const servers: Server[] = [];
 /** Base URL of each service's health server, by service name. */
@@ -48,7 +51,9 @@ beforeAll(async () => {
   bus = await connectBus({ servers: natsUrl(), prefix, name: 'metrics-test-executor' });
   services.push(await startRouter({ ...common, workflows: [sequenceWorkflow, retryWorkflow] }));
   services.push(await startExecutor({ bus, activities, log }));
-  services.push(await startTimer(common));
+  // The timer is given a store over the test's own client: that client's events are its to count.
+  mongo = await connectMongo();
+  services.push(await startTimer({ ...common, store: createMongoStore(mongo, { dbName, collectionPrefix: prefix }) }));
   for (const s of services) {
     const server = await serveHttpHealth(0, () => [s.health()], { host: '127.0.0.1', metrics: () => [s.metrics] });
     servers.push(server);
@@ -62,8 +67,8 @@ afterAll(async () => {
   for (const server of servers) server.close();
   await Promise.all(services.map((s) => s.stop()));
   await bus?.close();
-  const mongo = await connectMongo();
   await mongo.db(dbName).dropDatabase();
+  await mongo.close();
 });
 
 /** Scrapes `service` until `check` holds for the scrape (counts land after the runs' results). */
@@ -108,6 +113,18 @@ describe('metrics', () => {
     const decisions = (input: string, outcome: string) =>
       sum(ro, 'squall_router_decisions_total', { service: 'router', input, outcome });
     expect(decisions('start', 'started')).toBe(3);
+    // By workflow type too; the retry run's one attempt (maximumAttempts 1) failed and was given up.
+    const byType = (workflowType: string) => sum(ro, 'squall_router_decisions_total', { workflowType });
+    expect([byType('sequence'), byType('retry'), byType('')]).toEqual([8, 4, 0]);
+    expect(sum(ro, 'squall_router_decision_seconds_count', { input: 'start', workflowType: 'sequence' })).toBe(2);
+    expect(
+      sum(ro, 'squall_router_activities_given_up_total', {
+        workflowType: 'retry',
+        activity: 'flaky',
+        reason: 'attemptsExhausted',
+      }),
+    ).toBe(1);
+    expect(sum(ro, 'squall_router_activities_given_up_total')).toBe(1);
     expect(decisions('activityCompleted', 'applied')).toBe(7);
     expect(decisions('activityFailed', 'applied')).toBe(1);
     expect(decisions('timerFired', 'applied')).toBe(1);
@@ -139,6 +156,7 @@ describe('metrics', () => {
     expect(sum(ti, 'squall_timer_due_total')).toBe(1);
     expect(sum(ti, 'squall_timer_firing_lag_seconds_count')).toBe(1);
     expect(sum(ti, 'squall_timer_firing_lag_seconds_bucket', { le: '+Inf' })).toBe(1);
+    expect(sum(ti, 'squall_mongodb_connected', { service: 'timer' })).toBe(1);
   });
 
   it('count dead letters by reason in each service', async () => {

@@ -59,6 +59,8 @@ describe('the installed package', () => {
       expect(files).toContain(`dist/${entry}.js`);
       expect(files).toContain(`dist/${entry}.d.ts`);
     }
+    // The console's browser app, bundled by the build: `squall ui` serves it without sources.
+    expect(files).toContain('dist/services/console/ui-bundle.js');
   });
 
   it('imports squall, squall/testing and squall/services', async () => {
@@ -83,6 +85,8 @@ describe('the installed package', () => {
         'startExecutor',
         'startRouter',
         'startTimer',
+        'startTracing',
+        'tracesEndpoint',
       ],
     });
   });

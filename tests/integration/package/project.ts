@@ -25,6 +25,8 @@ const PACK_INPUTS = [
   'bin',
   'shared',
   'services',
+  // The build's console bundle step.
+  'scripts/console-bundle.ts',
 ];
 
 /** A temp project with the packed tarball installed. */

@@ -141,6 +141,24 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
     expect(await store.workflowIdHolder('never-claimed')).toBeUndefined();
   });
 
+  it("discards a refused start's commits, never those of a run that claimed the id once", async () => {
+    const store = await makeStore(new ManualClock());
+    expect(await store.claimWorkflowId('d', 'held', 'returnExisting')).toEqual({ claimed: true, gen: 1 });
+    // The holder and a refused start each appended their first commit side by side with their claim.
+    await store.appendCommits([commit('held', 1, 10), commit('refused', 1, 10)]);
+    expect(await store.claimWorkflowId('d', 'refused', 'returnExisting')).toMatchObject({ claimed: false });
+    expect(await store.discardRefusedStart('d', 'refused')).toBe(1);
+    expect(await store.lastSeq('refused')).toBe(0);
+    // A redelivery of the refused start repeats the discard: nothing left, nothing else touched.
+    expect(await store.discardRefusedStart('d', 'refused')).toBe(0);
+    // The holder claimed generation 1: its commits stay, now and after a newer run took the id.
+    expect(await store.discardRefusedStart('d', 'held')).toBe(0);
+    await store.saveRun(statesOf('held', 'd', ['next', 'finish']).at(-1) as RunState);
+    expect(await store.claimWorkflowId('d', 'next', 'allowAfterClose')).toEqual({ claimed: true, gen: 2 });
+    expect(await store.discardRefusedStart('d', 'held')).toBe(0);
+    expect(await store.lastSeq('held')).toBe(1);
+  });
+
   it('never moves a summary backwards, and keeps the start message id', async () => {
     const store = await makeStore(new ManualClock());
     const [s1, s2, s3] = statesOf('run-s', 'ws', ['add', 'next']) as [RunState, RunState, RunState];

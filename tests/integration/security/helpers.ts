@@ -86,7 +86,12 @@ export async function runOrders(client: SquallClient, idPrefix: string): Promise
   const approved = `${idPrefix}-approved`;
   const late = `${idPrefix}-late`;
   await client.start('order', { orderId: approved, amount: 4200, approvalTimeoutMs: 60_000 }, { workflowId: approved });
-  await client.start('order', { orderId: late, amount: 100, approvalTimeoutMs: 300 }, { workflowId: late });
+  // At a priority level of its own: its start and tasks take the per-level subjects and durables.
+  await client.start(
+    'order',
+    { orderId: late, amount: 100, approvalTimeoutMs: 300 },
+    { workflowId: late, priority: 2 },
+  );
   await waitFor(
     'the order to wait for approval',
     async () => (await client.query(approved)).accepts.includes('approve'),

@@ -60,7 +60,9 @@ async function fill(target: Db, n: ReturnType<typeof collectionNames>): Promise<
     // Open runs and pending timers are a small part of a grown database (at 10% of the rows,
     // PostgreSQL rightly prefers a sequential scan of a table this small).
     const status = i % 100 === 0 ? 'running' : 'completed';
-    runs.push({ _id: runId, workflowId, workflowType: `type${i % 20}`, status, version: 1, startedAt: i, lastSeq: 3 });
+    const run = { _id: runId, workflowId, workflowType: `type${i % 20}`, status, version: 1, startedAt: i, lastSeq: 3 };
+    // Closed runs expire a few per minute bucket (retention.ts).
+    runs.push(status === 'running' ? run : { ...run, sweepBucket: Math.floor(i / 10) });
     commits.push({ _id: `${runId}:1`, runId, workflowId, seq: 1, runPage: `${runId}:0`, at: i, events: [] });
     ids.push({ _id: `${workflowId}:1`, workflowId, gen: 1, runId, claimedAt: i });
     const timer = `${runId}:1`;
@@ -103,9 +105,34 @@ const SHAPES: { role: keyof ReturnType<typeof collectionNames>; what: string; fi
   { role: 'commits', what: "a run's recent commits", filter: { runId: 'run-17', at: { $gte: 0 } } },
   { role: 'runs', what: 'a run summary by _id', filter: { _id: 'run-17' } },
   { role: 'runs', what: 'a summary write guarded by lastSeq', filter: { _id: 'run-17', lastSeq: { $lt: 4 } } },
-  { role: 'runs', what: 'open runs (openVersions, listRuns by status)', filter: { status: 'running' } },
+  { role: 'runs', what: 'open runs (listRuns by status)', filter: { status: 'running' } },
+  {
+    role: 'runs',
+    what: "an open run of a version (the routers' versions check)",
+    filter: { status: 'running', workflowType: 'type3', version: 1 },
+  },
   { role: 'runs', what: 'listRuns by workflowType', filter: { workflowType: 'type3' } },
+  {
+    role: 'runs',
+    what: 'a listRuns page past its cursor, by status and a search attribute',
+    filter: {
+      status: 'running',
+      'searchAttributes.region': 'eu',
+      $or: [{ startedAt: { $lt: 1_500 } }, { startedAt: 1_500, _id: { $lt: 'run-1500' } }],
+    },
+  },
+  {
+    role: 'runs',
+    what: 'a listRuns page past its cursor, by type and start time',
+    filter: {
+      workflowType: 'type3',
+      startedAt: { $gte: 100, $lt: 2_000 },
+      $or: [{ startedAt: { $lt: 1_500 } }, { startedAt: 1_500, _id: { $lt: 'run-1500' } }],
+    },
+  },
   { role: 'runs', what: 'runs of a workflowId', filter: { workflowId: 'wf-17' } },
+  { role: 'runs', what: "a retention bucket's closed runs (sweep)", filter: { sweepBucket: 7 } },
+  { role: 'runs', what: "a swept run's tombstone write", filter: { _id: 'run-71', sweepBucket: 7 } },
   { role: 'workflowIds', what: 'a workflowId generation by _id', filter: { _id: 'wf-17:1' } },
   { role: 'workflowIds', what: 'generations of a workflowId', filter: { workflowId: 'wf-17' } },
   { role: 'timers', what: 'a timer or lease by _id', filter: { _id: 'run-17:1' } },

@@ -12,6 +12,7 @@ describe('scale scenario options', () => {
       noop3: 100,
       idleSeconds: 10,
       historyCommits: 20_000,
+      busySignals: 1_000,
     });
     expect(scaleOptions({ runs: '20000', 'idle-s': '5', 'history-commits': '5000' })).toMatchObject({
       runs: 20_000,

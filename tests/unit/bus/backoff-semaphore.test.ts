@@ -34,6 +34,31 @@ describe('backoff', () => {
 });
 
 describe('Semaphore', () => {
+  it('whenFree waits, taking nothing, until a permit is free and nobody waits for one', async () => {
+    const sem = new Semaphore(1);
+    expect(await sem.whenFree()).toBe(true);
+    expect(sem.free).toBe(1);
+    await sem.acquire();
+    let free = false;
+    const watching = sem.whenFree().then((v) => {
+      free = v;
+    });
+    const waiter = sem.acquire();
+    sem.release(); // to the waiter: still none free
+    expect(await waiter).toBe(true);
+    await Promise.resolve();
+    expect(free).toBe(false);
+    sem.release();
+    await watching;
+    expect(free).toBe(true);
+    expect(sem.free).toBe(1);
+    await sem.acquire();
+    const ac = new AbortController();
+    const aborted = sem.whenFree(ac.signal);
+    ac.abort();
+    expect(await aborted).toBe(false);
+  });
+
   it('hands permits to waiters in order and never exceeds capacity', async () => {
     const sem = new Semaphore(2);
     expect(await sem.acquire()).toBe(true);

@@ -1,7 +1,7 @@
 import { headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { decodeBody, encodeBody, isJson } from '../../../shared/bus/codec.js';
-import { InvalidInputError } from '../../../shared/errors.js';
+import { InvalidInputError, PayloadCodecError } from '../../../shared/errors.js';
 
 describe('codec', () => {
   it('round-trips MessagePack bodies as plain objects', () => {
@@ -41,11 +41,17 @@ describe('codec', () => {
   });
 
   it('refuses undecodable MessagePack with an error naming the subject', () => {
-    for (const bytes of [[0xc1], [0x92, 0x01], [...new TextEncoder().encode('hello')]]) {
+    for (const bytes of [[0x92, 0x01], [...new TextEncoder().encode('hello')]]) {
       const call = () => decodeBody(new Uint8Array(bytes), undefined, 'squall.signal.w1');
       expect(call).toThrow(InvalidInputError);
       expect(call).toThrow(/squall\.signal\.w1.*MessagePack/);
     }
+  });
+
+  it('reads a body that starts with 0xC1 (never MessagePack) as a sealed payload, and refuses a broken one', () => {
+    const call = () => decodeBody(new Uint8Array([0xc1]), undefined, 'squall.signal.w1');
+    expect(call).toThrow(PayloadCodecError);
+    expect(call).toThrow(/squall\.signal\.w1.*sealed payload of 1 bytes/);
   });
 
   it('refuses bad JSON with an error naming the subject', () => {

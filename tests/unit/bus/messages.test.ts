@@ -25,6 +25,8 @@ const task = {
 describe('message validators', () => {
   it('accepts well-formed bodies', () => {
     expect(validateTask(task)).toEqual(task);
+    expect(validateTask({ ...task, reportStart: true, atMostOnce: true })).toMatchObject({ atMostOnce: true });
+    expect(validateTask({ ...task, atMostOnce: 'yes' })).not.toHaveProperty('atMostOnce');
     expect(validateResult({ runId: 'r1', workflowId: 'w1', activitySeq: 2, attempt: 1, ok: true, output: 3 })).toEqual({
       runId: 'r1',
       workflowId: 'w1',

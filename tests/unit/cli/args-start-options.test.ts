@@ -52,6 +52,16 @@ describe('parseCli: start options', () => {
     expect(usage(['start', 'cart', '--attr', 'novalue'])).toBe('start: --attr must be key=value, got "novalue"');
   });
 
+  it('reads --run-timeout-ms, --execution-timeout-ms and --retention-ms as positive integers', () => {
+    const argv = ['start', 'sync', '--run-timeout-ms', '60000', '--execution-timeout-ms', '86400000'];
+    expect(parseCli([...argv, '--retention-ms', '1000'], {}).command).toMatchObject({
+      runTimeoutMs: 60_000,
+      executionTimeoutMs: 86_400_000,
+      retentionMs: 1000,
+    });
+    expect(usage(['start', 'sync', '--run-timeout-ms', '0'])).toContain('--run-timeout-ms must be a positive integer');
+  });
+
   it('reads repeated list --where', () => {
     expect(parseCli(['list', '--where', 'customer=c1', '--where', 'items=2', '--status', 'running']).command).toEqual({
       kind: 'list',
@@ -77,5 +87,7 @@ describe('parseCli: callbacks', () => {
     });
     expect(usage(['fail-callback', 'cb1_x'])).toContain('fail-callback: --error <message> is required');
     expect(usage(['complete-callback'])).toContain('missing <token>');
+    expect(parseCli(['heartbeat-callback', 'cb1_x']).command).toEqual({ kind: 'heartbeat-callback', token: 'cb1_x' });
+    expect(usage(['heartbeat-callback'])).toContain('missing <token>');
   });
 });

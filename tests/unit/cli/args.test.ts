@@ -20,7 +20,7 @@ describe('parseCli: services', () => {
       workflows: 'env.ts',
     });
     expect(usage(['router'])).toBe(
-      'router: --workflows <module> is required; usage: squall router --workflows <module> [--activities <module>] [--health-port N]',
+      'router: --workflows <module> is required; usage: squall router --workflows <module> [--activities <module>] [--stream-replicas N] [--cache-mb N] [--cache-ttl-ms N] [--retention-ms N] [--sweep-interval-ms N] [--ack-wait-ms N] [--health-port N]',
     );
     expect(parseCli(['router', '--workflows', 'w.ts', '--activities', 'a.ts']).command).toEqual({
       kind: 'router',
@@ -68,12 +68,49 @@ describe('parseCli: services', () => {
     expect(usage(['executor'])).toMatch(/--activities <module> is required/);
   });
 
+  it('reads router --retention-ms and --sweep-interval-ms (flags or SQUALL_RETENTION_MS, SQUALL_SWEEP_INTERVAL_MS)', () => {
+    expect(
+      parseCli(['router', '--workflows', 'w.ts', '--retention-ms', '86400000', '--sweep-interval-ms', '5000']).command,
+    ).toMatchObject({ retentionMs: 86_400_000, sweepIntervalMs: 5000 });
+    expect(
+      parseCli(['router', '--workflows', 'w.ts'], { SQUALL_RETENTION_MS: '1000', SQUALL_SWEEP_INTERVAL_MS: '200' })
+        .command,
+    ).toMatchObject({ retentionMs: 1000, sweepIntervalMs: 200 });
+    expect(usage(['router', '--workflows', 'w.ts', '--retention-ms', '0'])).toMatch(
+      /--retention-ms must be a positive integer/,
+    );
+  });
+
+  it('reads executor --ack-wait-ms (flag or SQUALL_ACK_WAIT_MS) as a positive integer', () => {
+    expect(parseCli(['executor', '--activities', 'a.js', '--ack-wait-ms', '2000']).command).toMatchObject({
+      ackWaitMs: 2000,
+    });
+    expect(parseCli(['executor', '--activities', 'a.js'], { SQUALL_ACK_WAIT_MS: '5000' }).command).toMatchObject({
+      ackWaitMs: 5000,
+    });
+    expect(usage(['executor', '--activities', 'a.js', '--ack-wait-ms', '0'])).toMatch(
+      /--ack-wait-ms must be a positive integer/,
+    );
+  });
+
+  it('reads router --ack-wait-ms (flag or SQUALL_ROUTER_ACK_WAIT_MS), apart from the executor ack wait', () => {
+    expect(parseCli(['router', '--workflows', 'w.ts', '--ack-wait-ms', '3000']).command).toMatchObject({
+      ackWaitMs: 3000,
+    });
+    const fromEnv = { SQUALL_ROUTER_ACK_WAIT_MS: '4000', SQUALL_ACK_WAIT_MS: '9000' };
+    expect(parseCli(['router', '--workflows', 'w.ts'], fromEnv).command).toMatchObject({ ackWaitMs: 4000 });
+    expect(usage(['router', '--workflows', 'w.ts', '--ack-wait-ms', '0'])).toMatch(
+      /--ack-wait-ms must be a positive integer/,
+    );
+  });
+
   it('defaults dev to the sample modules', () => {
     expect(parseCli(['dev', '--sample']).command).toEqual({
       kind: 'dev',
       workflows: SAMPLE_WORKFLOWS,
       activities: SAMPLE_ACTIVITIES,
       sample: true,
+      uiPort: 4800,
     });
     expect(parseCli(['dev', '--workflows', 'w.ts']).command).toMatchObject({ workflows: 'w.ts', sample: false });
   });
@@ -100,6 +137,7 @@ describe('parseCli: client commands', () => {
     expect(parseCli(['start', 'order', '--policy', 'rejectDuplicate']).command).toMatchObject({
       idReusePolicy: 'rejectDuplicate',
     });
+    expect(parseCli(['start', 'order', '--priority', '5']).command).toMatchObject({ priority: 5 });
   });
 
   it('refuses bad start arguments with clear messages', () => {
@@ -110,6 +148,10 @@ describe('parseCli: client commands', () => {
     expect(usage(['start', 'order', '--timeout', '5'])).toBe('start: --timeout only applies with --wait');
     expect(usage(['start', 'order', '--policy', 'sometimes'])).toMatch(/--policy must be one of returnExisting/);
     expect(usage(['start', 'order', '--bogus'])).toMatch(/^start: Unknown option '--bogus'/);
+    expect(usage(['start', 'order', '--priority', '7'])).toBe(
+      'start: --priority: must be an integer from 1 (lowest) to 5 (highest), got 7',
+    );
+    expect(usage(['start', 'order', '--priority', 'high'])).toMatch(/--priority: .* got "high"$/);
   });
 
   it('reads a signal event as JSON with a string type', () => {
@@ -131,6 +173,25 @@ describe('parseCli: client commands', () => {
     });
     expect(parseCli(['terminate', 'o1']).command).toEqual({ kind: 'terminate', workflowId: 'o1' });
     expect(usage(['terminate'])).toMatch(/^terminate: missing <workflowId>/);
+  });
+
+  it('reads branch, reset and resume', () => {
+    expect(parseCli(['branch', 'o1', '--at', '3', '--new-id', 'o1-b', '--allow-open']).command).toEqual({
+      kind: 'branch',
+      workflowId: 'o1',
+      atSeq: 3,
+      newWorkflowId: 'o1-b',
+      allowOpen: true,
+    });
+    expect(parseCli(['reset', 'o1', '--at', '2', '--run', 'r1']).command).toEqual({
+      kind: 'reset',
+      workflowId: 'o1',
+      atSeq: 2,
+      runId: 'r1',
+    });
+    expect(parseCli(['resume', 'o1']).command).toEqual({ kind: 'resume', workflowId: 'o1' });
+    expect(usage(['branch', 'o1'])).toMatch(/--at/);
+    expect(usage(['reset', 'o1', '--at', '0'])).toMatch(/--at/);
   });
 
   it('reads cancel, query, describe, history', () => {

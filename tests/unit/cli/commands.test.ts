@@ -65,6 +65,9 @@ describe('parseCli: environment', () => {
       SQUALL_HEALTH_PORT: '',
       SQUALL_LOG_LEVEL: '',
       SQUALL_FAULT: '',
+      SQUALL_ENCRYPTION_KEYS: '',
+      SQUALL_ENCRYPTION_KEY_FILE: '',
+      SQUALL_COMPRESSION: '',
     };
     expect(parseCli(['executor', '--activities', 'a.ts'], empty)).toEqual({
       command: { kind: 'executor', activities: 'a.ts' },

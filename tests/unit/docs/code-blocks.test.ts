@@ -23,6 +23,9 @@ import { type BlockModule, typeCheck, writeModules } from './typescript.js';
 const REVIEWED: string[] = [
   'README.md ts: starts services, which need NATS and MongoDB',
   'README.md ts: needs a running router (NATS and MongoDB)',
+  'docs/events.md ts: connects to NATS; tests/e2e/events.test.ts publishes the same way',
+  'docs/flow-control.md ts: needs a running router (NATS and MongoDB)',
+  'docs/flow-control.md ts: needs a running router (NATS and MongoDB)',
   'docs/schedules.md ts: needs a running timer service (NATS and MongoDB)',
   'docs/security.md ts: connects to NATS and MongoDB',
   'docs/security.md text: output',
@@ -30,6 +33,8 @@ const REVIEWED: string[] = [
   'docs/testing.md text: output',
   "docs/testing.md ts: needs the integration project's servers",
   'docs/workflows.md text: output',
+  'docs/workflows.md ts: needs a running router (NATS and MongoDB)',
+  'docs/workflows.md ts: needs a running router; tests/e2e/run-timeouts.test.ts starts runs with these options',
   'docs/workflows.md ts: needs a running router (NATS and MongoDB)',
   'docs/workflows.md ts: needs a running router (NATS and MongoDB)',
   'docs/workflows.md ts: needs a running router (NATS and MongoDB)',

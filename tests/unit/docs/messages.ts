@@ -11,6 +11,7 @@ import {
   validateTimerCancel,
   validateTimerSchedule,
 } from '../../../shared/bus/index.js';
+import { parsePublishedEvent } from '../../../shared/events/wait.js';
 import { eventPartition, subjects } from '../../../shared/names.js';
 
 /** How a body was checked: by a named parser, or only as a JSON object. */
@@ -45,6 +46,10 @@ export function checkSubjectBody(subject: string, body: unknown): BodyCheck {
     case 'activity':
       validateActivityCancel(body);
       return { parser: 'bus validateActivityCancel' };
+    case 'userevent':
+      S.userEvent(parsed.tokens[0] ?? '');
+      parsePublishedEvent(body);
+      return { parser: 'events parsePublishedEvent' };
     default:
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
         throw new Error(`${subject}: the body must be a JSON object`);

@@ -153,6 +153,48 @@ describe('retry policy', () => {
   });
 });
 
+describe('step semantics', () => {
+  it('at-most-once is recorded in the policy and asks the executor to report the start first', async () => {
+    const run = await createTestRun(workflow({ semantics: 'at-most-once' }), { autoRun: false });
+    expect(run.history[0]!.events.find((e) => e.type === 'ActivityScheduled')).toMatchObject({
+      policy: { atMostOnce: true },
+    });
+    expect(run.commands.find((c) => c.kind === 'scheduleActivity')).toMatchObject({
+      attempt: 1,
+      reportStart: true,
+      atMostOnce: true,
+    });
+    const plain = await createTestRun(workflow({ semantics: 'at-least-once' }), { autoRun: false });
+    const cmd = plain.commands.find((c) => c.kind === 'scheduleActivity');
+    expect(cmd).not.toHaveProperty('atMostOnce');
+    expect(cmd).not.toHaveProperty('reportStart');
+  });
+
+  it('an interrupted attempt is retried under the policy, and fails the activity when none is left', async () => {
+    const interrupted = {
+      name: 'AttemptInterruptedError',
+      message: 'started, never finished',
+      code: 'ATTEMPT_INTERRUPTED',
+    };
+    const run = await createTestRun(workflow({ semantics: 'at-most-once', retry: { maximumAttempts: 2 } }), {
+      activities: {
+        work: (_: unknown, attempt: number) => (attempt === 1 ? Object.assign(new Error(), interrupted) : 'ok'),
+      },
+    });
+    expect(run.output).toEqual({ output: 'ok' });
+    const once = await createTestRun(workflow({ semantics: 'at-most-once', retry: { maximumAttempts: 1 } }), {
+      activities: { work: () => Object.assign(new Error(), interrupted) },
+    });
+    expect(once.output).toMatchObject({ error: { code: 'ATTEMPT_INTERRUPTED' } });
+  });
+
+  it('rejects an unknown semantics, naming it', () => {
+    expect(() => workflow({ semantics: 'exactly-once' as 'at-most-once' })).toThrow(
+      /semantics must be 'at-least-once' or 'at-most-once', got exactly-once/,
+    );
+  });
+});
+
 describe('timeouts', () => {
   it('scheduleToStart: no executor took the task in time; the attempt is retried', async () => {
     const run = await createTestRun(workflow({ scheduleToStartTimeoutMs: 500 }), { autoRun: false });

@@ -204,7 +204,7 @@ describe('continue-as-new', () => {
     expect(types(last)).toEqual(['ActivityCompleted', 'RunContinuedAsNew']);
     expect(last.events[1]).toEqual({ type: 'RunContinuedAsNew', at: 2000, input: { generation: 1, total: 1 } });
     expect(last.commands).toEqual([
-      { kind: 'continueAsNew', input: { generation: 1, total: 1 } },
+      { kind: 'continueAsNew', input: { generation: 1, total: 1 }, continuedCount: 1 },
       { kind: 'runClosed', status: 'continued' },
     ]);
     expect(state).toMatchObject({ status: 'continued', closedAt: 2000 });
@@ -220,6 +220,7 @@ describe('continue-as-new', () => {
       kind: 'continueAsNew',
       input: { generation: 1, total: 1 },
       parent: parentRef,
+      continuedCount: 1,
     });
     expect(kinds(first.last.commands)).not.toContain('notifyParent');
     const final = drive(counter, [
@@ -265,7 +266,7 @@ describe('squall/testing with the lifecycle', () => {
       activities: { increment: { total: 6 } },
     });
     expect(c.status).toBe('continued');
-    expect(c.commands).toContainEqual({ kind: 'continueAsNew', input: { generation: 1, total: 6 } });
+    expect(c.commands).toContainEqual({ kind: 'continueAsNew', input: { generation: 1, total: 6 }, continuedCount: 1 });
   });
 });
 

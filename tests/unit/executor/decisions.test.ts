@@ -9,6 +9,7 @@ import {
   fallbackResult,
   heartbeatReportDelayMs,
   heartbeatReportIntervalMs,
+  interruptedResult,
   isLateTask,
   keepAliveIntervalMs,
   noticeCovers,
@@ -16,6 +17,7 @@ import {
   settleAfterPublishFailure,
   settleAfterResult,
   settleBadTask,
+  startAlreadyRecorded,
   successResult,
   tooManyDeliveriesResult,
   workingThrottleMs,
@@ -69,6 +71,26 @@ describe('executor decisions: which tasks still count', () => {
     const r = tooManyDeliveriesResult(ref, 11);
     expect(r).toMatchObject({ ...ref, ok: false, error: { name: 'ActivityFailure', details: { deliveries: 11 } } });
     expect(r.ok || r.error.message).toContain('delivered 11 times');
+  });
+
+  it('an at-most-once task runs on first delivery; redelivered, not when its start was recorded or may have been', () => {
+    const window = 120_000;
+    expect(startAlreadyRecorded(1, true, 0, window)).toBe(false); // its own publish, retried
+    expect(startAlreadyRecorded(1, false, 10 * window, window)).toBe(false);
+    expect(startAlreadyRecorded(2, false, 5_000, window)).toBe(false); // given back before it started
+    expect(startAlreadyRecorded(2, true, 5_000, window)).toBe(true);
+    expect(startAlreadyRecorded(3, false, window, window)).toBe(true); // past the window JetStream cannot tell
+    const r = interruptedResult(ref, 2);
+    expect(r).toMatchObject({
+      ...ref,
+      ok: false,
+      error: {
+        name: 'AttemptInterruptedError',
+        code: 'ATTEMPT_INTERRUPTED',
+        retryable: true,
+        details: { deliveries: 2 },
+      },
+    });
   });
 });
 

@@ -33,6 +33,9 @@ export function runInXState(machine: AnyStateMachine, steps: readonly Step[], in
   return { value: snap.value, context: snap.context, status: snap.status, output: snap.output };
 }
 
+/** XState's name for a run status, where it has one. */
+const STATUS: Readonly<Record<string, string>> = { running: 'active', completed: 'done', failed: 'error' };
+
 /** The outcome of `machine` run by Squall's test kit after `steps`, and the run for more checks. */
 export async function runInSquall(
   machine: AnyStateMachine,
@@ -44,6 +47,6 @@ export async function runInSquall(
     if ('send' in s) await run.signal(s.send);
     else await run.advanceBy(s.wait);
   }
-  const status = run.status === 'running' ? 'active' : run.status === 'completed' ? 'done' : run.status;
+  const status = STATUS[run.status] ?? run.status;
   return { outcome: { value: run.value, context: run.context, status, output: run.output }, run };
 }

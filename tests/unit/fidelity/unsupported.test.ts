@@ -25,7 +25,6 @@ const child = createMachine({ id: 'child', initial: 'a', states: { a: {} } });
 const noop = { subscribe: () => ({ unsubscribe: () => {} }) };
 
 const LOGIC = [
-  ['a machine', child, /"work" as a state machine/],
   ['fromPromise', fromPromise(async () => 1), /"work" as actor logic with an implementation/],
   ['fromCallback', fromCallback(() => {}), /"work" as actor logic with an implementation/],
   ['fromObservable', fromObservable(() => noop), /"work" as actor logic with an implementation/],
@@ -35,7 +34,7 @@ const LOGIC = [
 
 describe('actor logic Squall cannot run is refused at definition time', () => {
   for (const [what, logic, message] of LOGIC) {
-    it(`refuses ${what} in setup({ actors }), naming activity() and childWorkflow() instead`, () => {
+    it(`refuses ${what} in setup({ actors }), naming activity(), a machine and childWorkflow() instead`, () => {
       const machine = setup({ actors: { work: logic } }).createMachine({
         initial: 'a',
         states: { a: { invoke: { id: 'w', src: 'work' } } },
@@ -43,7 +42,7 @@ describe('actor logic Squall cannot run is refused at definition time', () => {
       const refuse = () => defineWorkflow({ name: 'refused', machine });
       expect(refuse).toThrow(InvalidInputError);
       expect(refuse).toThrow(message);
-      expect(refuse).toThrow(/work: activity\(\).*work: childWorkflow\(\{ workflowType \}\)/);
+      expect(refuse).toThrow(/work: activity\(\).*a state machine.*work: childWorkflow\(\{ workflowType \}\)/);
     });
   }
 
@@ -59,6 +58,27 @@ describe('actor logic Squall cannot run is refused at definition time', () => {
     }).createMachine({ initial: 'a', states: { a: {} } });
     const wf = defineWorkflow({ name: 'ok', machine, isWorkflowSrc: (src) => src === 'legacy' });
     expect(wf.activities).toEqual(['approval', 'charge', 'retried']);
+    expect(wf.childFor('legacy')).toEqual({ workflowType: 'legacy', parentClosePolicy: 'terminate' });
+    expect(wf.childDefinitions).toEqual([]);
+  });
+
+  it('accepts a machine in setup({ actors }) as a child workflow of type <parent>-<key> on the parent version', () => {
+    const machine = setup({ actors: { work: child } }).createMachine({
+      initial: 'a',
+      states: { a: { invoke: { id: 'w', src: 'work' } } },
+    });
+    const wf = defineWorkflow({ name: 'accepted', version: 3, machine });
+    expect(wf.activities).toEqual([]);
+    expect(wf.childFor('work')).toEqual({ workflowType: 'accepted-work', version: 3, parentClosePolicy: 'terminate' });
+    expect(wf.childDefinitions?.map((d) => [d.name, d.version])).toEqual([['accepted-work', 3]]);
+  });
+
+  it('refuses a machine child whose own actors Squall cannot run, naming the parent and the actor', () => {
+    const inner = setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({ id: 'inner' });
+    const machine = setup({ actors: { work: inner } }).createMachine({});
+    const refuse = () => defineWorkflow({ name: 'outer', machine });
+    expect(refuse).toThrow(InvalidInputError);
+    expect(refuse).toThrow(/^workflow outer: actor "work": workflow outer-work: setup\(\{ actors \}\) declares "p"/);
   });
 });
 
@@ -89,7 +109,7 @@ describe('sends no actor can receive', () => {
       states: { a: { on: { go: { actions: sendTo('ghost', { type: 'boo' }) } } } },
     });
     expect(() => defineWorkflow({ name: 's1', machine: nowhere })).toThrow(
-      /transition on go of state .* sends to actor "ghost", which no invoke of the machine creates/,
+      /transition on go of state .* sends to actor "ghost", which no invoke or spawnChild of the machine creates/,
     );
   });
 

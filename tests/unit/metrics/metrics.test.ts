@@ -75,7 +75,16 @@ describe('metricsText', () => {
   it('reads counts kept elsewhere at each scrape', async () => {
     const m = new RouterMetrics(serviceRegistry('router', undefined));
     let races = 0;
-    m.follow({ appendRaces: () => races, redelivered: () => 0, cache: () => ({ size: 4, hits: 7, misses: 2 }) });
+    const cache = {
+      runs: 4,
+      waitingRuns: 3,
+      packedRuns: 2,
+      bytes: 5_000,
+      hits: 7,
+      misses: 2,
+      evictions: { runs: 0, bytes: 6, ttl: 1 },
+    };
+    m.follow({ appendRaces: () => races, redelivered: () => 0, cache: () => cache });
     expect(sum(await parsed([m.registry]), 'squall_router_append_races_total')).toBe(0);
     races = 3;
     const now = await parsed([m.registry]);
@@ -84,6 +93,12 @@ describe('metricsText', () => {
     expect([sum(now, 'squall_router_run_cache_hits_total'), sum(now, 'squall_router_run_cache_misses_total')]).toEqual([
       7, 2,
     ]);
+    expect(sum(now, 'squall_router_run_cache_waiting_runs')).toBe(3);
+    expect(sum(now, 'squall_router_run_cache_packed_runs')).toBe(2);
+    expect(sum(now, 'squall_router_run_cache_bytes')).toBe(5_000);
+    expect(sum(now, 'squall_router_run_cache_evictions_total', { reason: 'bytes' })).toBe(6);
+    expect(sum(now, 'squall_router_run_cache_evictions_total', { reason: 'ttl' })).toBe(1);
+    expect(sum(now, 'squall_router_run_cache_evictions_total', { reason: 'runs' })).toBe(0);
   });
 });
 
@@ -128,6 +143,23 @@ describe('ServiceMetrics.watchMongo', () => {
     now = await parsed([m.registry]);
     expect(sum(now, 'squall_mongodb_events_total', { event: 'reachable' })).toBe(1);
     expect(sum(now, 'squall_mongodb_events_total', { event: 'heartbeatFailed' })).toBe(1);
+  });
+
+  it('reports a given client (a given store’s) connected as its last change said', async () => {
+    const mongo = new MongoClient('mongodb://127.0.0.1:1');
+    const m = new ServiceMetrics(serviceRegistry('router', undefined));
+    m.watchMongo(mongo);
+    const change = (type: string) => mongo.emit('serverDescriptionChanged', { newDescription: { type } } as never);
+    expect(sum(await parsed([m.registry]), 'squall_mongodb_connected')).toBe(1);
+    change('Unknown');
+    let now = await parsed([m.registry]);
+    expect(sum(now, 'squall_mongodb_connected')).toBe(0);
+    expect(sum(now, 'squall_mongodb_events_total', { event: 'unreachable' })).toBe(1);
+    change('Standalone');
+    now = await parsed([m.registry]);
+    expect(sum(now, 'squall_mongodb_connected')).toBe(1);
+    expect(sum(now, 'squall_mongodb_events_total', { event: 'reachable' })).toBe(1);
+    m.stop();
   });
 });
 

@@ -44,7 +44,7 @@ describe('RunDecider over the memory store', () => {
       },
       { startKey: 'ev/1' },
     );
-    expect(outcome).toEqual({ kind: 'applied', workflowId: 'seq-2', runId, seq: 2 });
+    expect(outcome).toEqual({ kind: 'applied', workflowId: 'seq-2', runId, seq: 2, workflowType: 'sequence' });
     expect(published.map((m) => (m.body as TaskMessage).activity)).toEqual(['stepA', 'stepB']);
     expect((published[1]?.body as TaskMessage | undefined)?.input).toEqual({ previous: ['A'] });
   });
@@ -81,7 +81,7 @@ describe('RunDecider over the memory store', () => {
       kind: 'applied',
     });
     const again = await decider.process(signal('st-2', 'add'), { startKey: 'e/2', msgId: 'sig-1' });
-    expect(again).toEqual({ kind: 'dropped', workflowId: 'st-2', runId, why: 'duplicate' });
+    expect(again).toEqual({ kind: 'dropped', workflowId: 'st-2', runId, why: 'duplicate', workflowType: 'steps' });
     expect((await historyOf(store, runId)).map((c) => c.seq)).toEqual([1, 2]);
   });
 

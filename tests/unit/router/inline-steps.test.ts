@@ -20,7 +20,7 @@ import { silentLogger } from '../../../shared/log.js';
 import { subjects } from '../../../shared/names.js';
 import { createMemoryStore } from '../../../shared/store/memory-store.js';
 import type { ChainAppend, StoredCommit } from '../../../shared/store/types.js';
-import { inlineFlaky, inlineSequence, inlineWorkflows } from '../../fixtures/inline-workflows.js';
+import { inlineFlaky, inlineOnce, inlineSequence, inlineWorkflows } from '../../fixtures/inline-workflows.js';
 import { historyOf, ManualClock } from './over-memory.js';
 
 const s = subjects('t');
@@ -189,6 +189,30 @@ describe('inline steps: chain folding in the router', () => {
     const state = replayCommits(inlineFlaky, commits);
     expect(state.activities.f?.attempt).toBe(1);
     expect(state.activities.f?.timers?.retry).toBeDefined();
+  });
+
+  it('runs an at-most-once step only once the commit scheduling it is stored, in a chain of its own', async () => {
+    let b: ReturnType<typeof bench> | undefined;
+    const storedBeforeRun: boolean[] = [];
+    b = bench({
+      ...three,
+      inlineB: async (input, ctx) => {
+        const stored = (await historyOf(b!.store, ctx.runId)).flatMap((c) => c.events);
+        storedBeforeRun.push(stored.some((e) => e.type === 'ActivityScheduled' && e.activity === 'inlineB'));
+        return echo('b')(input, ctx);
+      },
+    });
+    const runId = await b.start('inlineOnce', 'in-once');
+    await b.decider.drain();
+    await b.decider.drain(); // the resumed chain is queued behind the start
+    expect((await b.store.getRun(runId))?.state).toMatchObject({ status: 'completed', output: ['a1', 'b2', 'c3'] });
+    expect(storedBeforeRun).toEqual([true]);
+    const { state, commits } = await replayed(b.store, runId, inlineOnce);
+    expect(state.status).toBe('completed');
+    const scheduled = commits
+      .flatMap((c) => c.events)
+      .find((e) => e.type === 'ActivityScheduled' && e.activity === 'inlineB');
+    expect(scheduled).toMatchObject({ policy: { inline: true, atMostOnce: true } });
   });
 
   it('cuts a chain at its cap, commits it, and runs the pending steps in a chain of their own', async () => {

@@ -71,13 +71,22 @@ describe('parseCallback', () => {
     expect(
       parseCallback('fail', { token, error: { message: 'm', name: 'N', code: 'C', stack: 'x' } }).decision,
     ).toMatchObject({ error: { name: 'N', message: 'm', code: 'C' } });
+    expect(parseInbound(s, s.callback('heartbeat'), { token })).toEqual({
+      kind: 'run',
+      workflowId: 'wf',
+      runId: 'run-1',
+      decision: { kind: 'callbackHeartbeat', callbackSeq: 3 },
+    });
   });
 
   it('refuses bad tokens, bodies and errors', () => {
     expect(refused(() => parseCallback('complete', { token: 'x' })).message).toMatch(/invalid callback token/);
     expect(refused(() => parseCallback('complete', [])).message).toMatch(/must be an object/);
     expect(refused(() => parseCallback('fail', { token })).message).toMatch(/callback.fail needs error/);
-    expect(refused(() => parseCallback('finish', { token })).message).toMatch(/must be complete or fail/);
+    expect(refused(() => parseCallback('finish', { token })).message).toMatch(
+      /must be one of complete, fail, heartbeat/,
+    );
+    expect(refused(() => parseCallback('heartbeat', { token: 'cb1_x' })).message).toMatch(/invalid callback token/);
   });
 });
 
@@ -86,6 +95,7 @@ describe('callback subjects', () => {
     const s = subjects('acme');
     expect(s.callback('complete')).toBe('acme.callback.complete');
     expect(s.callback('fail')).toBe('acme.callback.fail');
+    expect(s.callback('heartbeat')).toBe('acme.callback.heartbeat');
     expect(s.all.callback).toBe('acme.callback.*');
     expect(s.parse('acme.callback.fail')).toEqual({ kind: 'callback', tokens: ['fail'] });
     expect(() => s.callback('finish' as never)).toThrow(InvalidInputError);

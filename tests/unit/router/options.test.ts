@@ -1,6 +1,6 @@
 /** The router's options: Partial<RouterOptions> merged over the defaults, once. */
 import { describe, expect, it } from 'vitest';
-import { compileRouterOptions, defaultRouterOptions } from '../../../services/router/options.js';
+import { cacheLimits, compileRouterOptions, defaultRouterOptions } from '../../../services/router/options.js';
 import type { Bus } from '../../../shared/bus/connect.js';
 import { systemClock } from '../../../shared/clock.js';
 import { WorkflowRegistry } from '../../../shared/engine/index.js';
@@ -19,6 +19,8 @@ describe('router options', () => {
       upkeepIntervalMs: 5_000,
       summaryDelayMs: 1000,
       runCacheSize: 10_000,
+      runCacheBytes: 0,
+      runCacheTtlMs: 0,
       ackWaitMs: 30_000,
       requireOpenRunVersions: true,
     });
@@ -38,5 +40,26 @@ describe('router options', () => {
     const bus = { prefix: 'acme' } as Bus;
     expect(compileRouterOptions({ workflows: [steps], bus }).prefix).toBe('acme');
     expect(compileRouterOptions({ workflows: [steps], bus, prefix: 'other' }).prefix).toBe('other');
+  });
+
+  it('lift the count bound when only a byte budget is given, and keep both when both are', () => {
+    expect(compileRouterOptions({ workflows: [steps] }).runCacheSize).toBe(10_000);
+    const bytesOnly = compileRouterOptions({ workflows: [steps], runCacheBytes: 64 * 1024 * 1024 });
+    expect(bytesOnly.runCacheSize).toBe(Number.POSITIVE_INFINITY);
+    expect(cacheLimits(bytesOnly)).toEqual({ maxRuns: null, maxBytes: 67_108_864, ttlMs: null });
+    const both = compileRouterOptions({ workflows: [steps], runCacheBytes: 1_000, runCacheSize: 5, runCacheTtlMs: 10 });
+    expect(cacheLimits(both)).toEqual({ maxRuns: 5, maxBytes: 1_000, ttlMs: 10 });
+  });
+
+  it('refuse a cache bound that is not a whole number of at least 0, naming the option', () => {
+    for (const [key, value] of [
+      ['runCacheBytes', -1],
+      ['runCacheSize', 1.5],
+      ['runCacheTtlMs', Number.NaN],
+    ] as const) {
+      expect(() => compileRouterOptions({ workflows: [steps], [key]: value })).toThrow(
+        expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining(`router ${key} must be`) }),
+      );
+    }
   });
 });

@@ -5,6 +5,8 @@
  * arrived, in seq order, a closed run's summary first.
  */
 import { describe, expect, it } from 'vitest';
+import { settledTasks } from '../../../services/router/outbox.js';
+import type { Command, PendingActivity, RunState } from '../../../shared/engine/types.js';
 import { UnavailableError } from '../../../shared/errors.js';
 import type { Store } from '../../../shared/store/types.js';
 import { deciderBench, historyOf } from './over-memory.js';
@@ -109,6 +111,30 @@ describe('the outbox', () => {
     expect(published.map((m) => m.msgId)).toEqual([`${runId}:1:0`]);
   });
 
+  it('a redelivery republishes only the tasks its run still waits on, not those whose results are recorded', async () => {
+    const { decider, store, clock, published } = deciderBench();
+    const arrived = clock.now();
+    const started = await decider.process(start('sequence', 'ob-6'), { startKey: 'e/1' });
+    const runId = started.kind === 'started' ? started.runId : '';
+    // Steps a and b finish; step c's task (commit 3) is out and its result not yet in.
+    for (const key of ['ev/1', 'ev/2']) {
+      await decider.process(result(runId, 'ob-6', await scheduled(store, runId)), { startKey: key });
+    }
+    expect((await historyOf(store, runId)).map((c) => c.seq)).toEqual([1, 2, 3]);
+    published.length = 0;
+    // The start comes back long after (past JetStream's duplicate window): sending the tasks of
+    // steps a and b again would run them a second time.
+    clock.t += 10 * 60_000;
+    const again = await decider.process(start('sequence', 'ob-6'), { startKey: 'e/1', redeliveredSince: arrived });
+    expect(again).toMatchObject({ kind: 'started', runId });
+    expect(published.map((m) => m.msgId)).toEqual([`${runId}:3:0`]);
+    // Once step c's result is recorded, the run waits on no task: nothing goes out again.
+    await decider.process(result(runId, 'ob-6', 3), { startKey: 'ev/3' });
+    published.length = 0;
+    await decider.process(start('sequence', 'ob-6'), { startKey: 'e/1', redeliveredSince: arrived });
+    expect(published.map((m) => m.msgId)).toEqual([`${runId}:4:0`]); // its completion alone
+  });
+
   it('a republish that fails fails the redelivered input as retryable: never a start failure for its caller', async () => {
     const { decider, clock, published, failPublish } = deciderBench();
     const arrived = clock.now();
@@ -124,5 +150,41 @@ describe('the outbox', () => {
       decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived }),
     ).resolves.toMatchObject({ kind: 'started', created: true });
     expect(published).toHaveLength(1);
+  });
+});
+
+describe('settledTasks: which task commands a republish leaves out', () => {
+  const policy = { retry: { maximumAttempts: 3 } } as PendingActivity['policy'];
+  const task = (activitySeq: number, attempt?: number): Command => ({
+    kind: 'scheduleActivity',
+    activitySeq,
+    activity: 'a',
+    invokeId: `i${activitySeq}`,
+    ...(attempt === undefined ? {} : { attempt }),
+  });
+  const runWaitingOn = (pending: Partial<PendingActivity>, status: RunState['status'] = 'running') =>
+    ({
+      status,
+      activities: {
+        i1: { activitySeq: 1, activity: 'a', invokeId: 'i1', scheduledAt: 0, policy, attempt: 1, ...pending },
+      },
+    }) as unknown as RunState;
+  const cmds = [task(1, 1), { kind: 'scheduleTimer', timerSeq: 9, fireAt: 5 } as Command, task(1, 2), task(2, 1)];
+
+  it('keeps the attempt the run waits on and every other command', () => {
+    expect([...settledTasks(runWaitingOn({}), cmds)]).toEqual([2, 3]);
+    expect([...settledTasks(runWaitingOn({ attempt: 2 }), cmds)]).toEqual([0, 3]);
+  });
+  it('leaves out an attempt that reported its start, one waiting for its retry, and those of a closed run', () => {
+    expect([...settledTasks(runWaitingOn({ startedAt: 1 }), cmds)]).toEqual([0, 2, 3]);
+    expect([...settledTasks(runWaitingOn({ timers: { retry: { timerSeq: 4, fireAt: 9 } } }), cmds)]).toEqual([0, 2, 3]);
+    expect([...settledTasks(runWaitingOn({}, 'completed'), cmds)]).toEqual([0, 2, 3]);
+  });
+  it('an activity recorded before policies has one attempt: its task is owed while it is pending', () => {
+    const legacy = {
+      status: 'running',
+      activities: { i1: { activitySeq: 1, activity: 'a', invokeId: 'i1', scheduledAt: 0 } },
+    };
+    expect([...settledTasks(legacy as unknown as RunState, [task(1), task(2)])]).toEqual([1]);
   });
 });

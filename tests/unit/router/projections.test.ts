@@ -3,7 +3,7 @@
  * history reread) never holds back other runs' summaries, and asks for a run already being
  * repaired coalesce into one more repair. Over the memory store, with repairRun held on demand.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RunProjections } from '../../../services/router/projections.js';
 import type { RunState } from '../../../shared/engine/types.js';
 import { silentLogger } from '../../../shared/log.js';
@@ -89,5 +89,75 @@ describe('summary repairs', () => {
     repairs.release();
     await projections.idle();
     expect(repairs.started).toBe(2);
+  });
+});
+
+describe('delayed summaries of open runs', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Projections over a memory store that records each summary it is asked to write. */
+  function recording() {
+    const real = createMemoryStore();
+    const written: RunState[] = [];
+    const store: Store = {
+      ...real,
+      saveRuns: async (states) => {
+        written.push(...states);
+        return real.saveRuns(states);
+      },
+    };
+    const projections = new RunProjections({
+      store,
+      log: silentLogger,
+      definition: () => expect.fail('no replay'),
+      summaryDelayMs: 1000,
+    });
+    return { projections, written };
+  }
+
+  const pendingActivity: RunState['activities'] = {
+    a: { activitySeq: 1, activity: 'step', invokeId: 'a', input: 1, attempt: 1, scheduledAt: 0 },
+  };
+
+  it('write a waiting run (no activity pending, no new state) after one delay', async () => {
+    const { projections, written } = recording();
+    const s = state('idle');
+    await projections.record(commitOf(s), s);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(written).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(written.map((w) => w.runId)).toEqual(['idle']);
+  });
+
+  it('wait up to 4 more delays for a busy run, then write its newest state', async () => {
+    const { projections, written } = recording();
+    const s = state('busy', { activities: pendingActivity });
+    await projections.record(commitOf(s), s);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(written).toEqual([]);
+    const later = state('busy', { activities: pendingActivity, lastSeq: 3 });
+    await projections.record(commitOf(later), later);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(written.map((w) => [w.runId, w.lastSeq])).toEqual([['busy', 3]]);
+  });
+
+  it('write only the closing summary of a busy run that closes within them', async () => {
+    const { projections, written } = recording();
+    const s = state('quick', { activities: pendingActivity });
+    await projections.record(commitOf(s), s);
+    await vi.advanceTimersByTimeAsync(2_500);
+    const moved = state('quick', { lastSeq: 3 }); // a new state, no activity pending: moved
+    await projections.record(commitOf(moved), moved);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(written).toEqual([]);
+    const closed = state('quick', { status: 'completed', lastSeq: 4 });
+    await projections.record(commitOf(closed), closed);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(written.map((w) => [w.runId, w.status])).toEqual([['quick', 'completed']]);
   });
 });

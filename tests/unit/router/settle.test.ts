@@ -51,6 +51,41 @@ describe('settleOutcome', () => {
     expect(settleOutcome(run({ kind: 'timerFired', timerSeq: 1 }), closed).settlement).toEqual({ action: 'ack' });
   });
 
+  it("tells a signal's, cancel's or terminate's request it is taken, or why not, when it has a message id", () => {
+    expect(settleOutcome(signal, applied, 'm1')).toEqual({
+      settlement: { action: 'ack' },
+      takenNotice: { workflowId: 'w', runId: 'r', msgId: 'm1' },
+    });
+    const dup: DecideOutcome = { kind: 'dropped', workflowId: 'w', runId: 'r', why: 'duplicate' };
+    expect(settleOutcome(run({ kind: 'cancel' }), dup, 'm2').takenNotice).toEqual({
+      workflowId: 'w',
+      runId: 'r',
+      msgId: 'm2',
+    });
+    const closed: DecideOutcome = { kind: 'dropped', workflowId: 'w', runId: 'r', why: 'closed' };
+    expect(settleOutcome(signal, closed, 'm3').takenNotice).toMatchObject({
+      msgId: 'm3',
+      error: { code: 'NOT_FOUND', message: 'run r of w is closed' },
+    });
+    const nd = new NondeterminismError('nd');
+    expect(settleFailure(signal, nd, 1, 'm4', delay).takenNotice).toMatchObject({
+      msgId: 'm4',
+      error: { code: 'NONDETERMINISM' },
+    });
+    // Nothing to tell: no message id, an engine input, or a redelivery still to come.
+    expect(settleOutcome(signal, applied).takenNotice).toBeUndefined();
+    expect(settleOutcome(run({ kind: 'timerFired', timerSeq: 1 }), applied, 'm5').takenNotice).toBeUndefined();
+    expect(settleFailure(signal, new ConflictError('race'), 1, 'm6', delay).takenNotice).toBeUndefined();
+    // Nobody waits on the engine's own signals: a message from another run, a user event's delivery.
+    const from = { workflowId: 'p', runId: 'pr', msgSeq: 1 };
+    const message = run({ kind: 'signal', event: { type: 'PING' }, from });
+    expect(settleOutcome(message, applied, 'm7').takenNotice).toBeUndefined();
+    expect(settleOutcome(message, closed, 'm8').takenNotice).toBeUndefined();
+    expect(settleFailure(message, nd, 1, 'm9', delay).takenNotice).toBeUndefined();
+    const delivery = run({ kind: 'signal', event: { type: 'squall.event.order-paid', key: 'order-paid' } });
+    expect(settleOutcome(delivery, applied, 'm10').takenNotice).toBeUndefined();
+  });
+
   it("acks a parent's close request whatever became of it", () => {
     const closed: DecideOutcome = { kind: 'dropped', workflowId: 'w', runId: 'r', why: 'closed' };
     expect(settleOutcome(run({ kind: 'cancel' }, 'p'), closed).settlement).toEqual({ action: 'ack' });

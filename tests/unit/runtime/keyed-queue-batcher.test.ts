@@ -70,4 +70,30 @@ describe('Batcher', () => {
     await expect(b.add(1)).rejects.toThrow('down');
     await expect(b.add(2)).resolves.toBe(2);
   });
+
+  it('with gatherTurn, writes what one turn added in one write, then batches what came during it', async () => {
+    const gate = deferred();
+    const batches: number[][] = [];
+    const b = new Batcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        if (batches.length === 1) await gate.promise;
+        return items.map((i) => i * 10);
+      },
+      { concurrency: 2, gatherTurn: true },
+    );
+    const turn = [b.add(1), b.add(2), b.add(3)];
+    expect(batches).toEqual([]); // nothing written before the turn ends
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches).toEqual([[1, 2, 3]]);
+    // The second write of the concurrency two gathers its turn too.
+    const next = [b.add(4), b.add(5)];
+    gate.resolve();
+    expect(await Promise.all([...turn, ...next])).toEqual([10, 20, 30, 40, 50]);
+    expect(batches).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
+    await b.idle();
+  });
 });

@@ -26,6 +26,7 @@ describe('natsPermissions', () => {
     }
     expect(allowed(pub, s.api('describe')) && allowed(pub, s.callback('complete'))).toBe(true);
     expect(allowed(pub, s.schedule('create'))).toBe(true);
+    expect(allowed(pub, s.definitions()), 'the console reads definition graphs').toBe(true);
     expect(allowed(pub, `$JS.API.CONSUMER.CREATE.${names.outcomes}.c1.shop.done.order.o-1`)).toBe(true);
     for (const subject of [
       s.result('r-1'),

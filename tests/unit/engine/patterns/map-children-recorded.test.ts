@@ -13,11 +13,11 @@ const load = (file: string): HistoryFixture => JSON.parse(readFileSync(join(dir,
 
 describe('recorded maps over child workflows', () => {
   it.each([
-    ['pack-all.json', packAll, { status: 'failed', completionReason: 'allCompleted', failed: [4] }],
+    ['pack-all.json', packAll, { status: 'failed', completionReason: 'ALL_COMPLETED', failed: [4] }],
     [
       'pack-failfast.json',
       packFailFast,
-      { status: 'failed', completionReason: 'failureToleranceExceeded', counts: { cancelled: 2, notStarted: 3 } },
+      { status: 'failed', completionReason: 'FAILURE_TOLERANCE_EXCEEDED', counts: { cancelled: 2, notStarted: 3 } },
     ],
   ] as const)('%s', (file, def, output) => {
     const fixture = load(file);

@@ -66,7 +66,7 @@ describe('mapState over child workflows', () => {
     expect(maxOpen).toBe(2);
     expect(run.value).toBe('done');
     const out = run.output as BatchResult<{ sku: string; box: number }>;
-    expect(out).toMatchObject({ status: 'succeeded', completionReason: 'allCompleted', succeeded: [0, 1, 2, 3, 4] });
+    expect(out).toMatchObject({ status: 'succeeded', completionReason: 'ALL_COMPLETED', succeeded: [0, 1, 2, 3, 4] });
     expect(out.results).toEqual(skus.map((sku) => ({ sku, box: sku.charCodeAt(0) })));
     // Deterministic, token-safe workflowIds that name the map and the item.
     const ids = startedIds(run);
@@ -92,7 +92,7 @@ describe('mapState over child workflows', () => {
     const out = run.output as BatchResult<unknown>;
     expect(out).toMatchObject({
       status: 'failed',
-      completionReason: 'failureToleranceExceeded',
+      completionReason: 'FAILURE_TOLERANCE_EXCEEDED',
       failed: [1],
       counts: { total: 5, started: 4, succeeded: 1, failed: 1, running: 0, cancelled: 2, notStarted: 1 },
     });

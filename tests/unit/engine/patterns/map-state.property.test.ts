@@ -7,7 +7,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { activity, defineWorkflow, nonRetryable } from '../../../../shared/engine/index.js';
-import { type BatchResult, type CompletionPolicy, mapState } from '../../../../shared/engine/patterns/index.js';
+import {
+  type BatchResult,
+  type CompletionConfig,
+  type CompletionPolicy,
+  mapState,
+} from '../../../../shared/engine/patterns/index.js';
 import { createTestRun } from '../../../../shared/testing/index.js';
 
 function workflow(completion: CompletionPolicy, concurrency: number) {
@@ -36,10 +41,30 @@ function workflow(completion: CompletionPolicy, concurrency: number) {
 }
 
 const policy: fc.Arbitrary<CompletionPolicy> = fc.oneof(
-  fc.constant('all' as const),
-  fc.constant('failFast' as const),
-  fc.nat({ max: 12 }).map((minSuccessful) => ({ minSuccessful })),
+  fc.constantFrom('all' as const, 'failFast' as const, 'allSuccessful' as const, 'firstSuccessful' as const),
+  fc.record(
+    {
+      minSuccessful: fc.nat({ max: 12 }),
+      toleratedFailureCount: fc.nat({ max: 6 }),
+      toleratedFailurePercentage: fc.integer({ min: 0, max: 100 }),
+    },
+    { requiredKeys: [] },
+  ),
 );
+
+/** The thresholds a policy stands for (validateCompletion's reduction, written out again). */
+function thresholds(p: CompletionPolicy): CompletionConfig {
+  if (p === 'failFast' || p === 'allSuccessful') return { toleratedFailureCount: 0 };
+  if (p === 'firstSuccessful') return { minSuccessful: 1 };
+  return p === 'all' ? {} : p;
+}
+
+function exceeds(t: CompletionConfig, failed: number, total: number): boolean {
+  const byCount = t.toleratedFailureCount !== undefined && failed > t.toleratedFailureCount;
+  const byShare =
+    t.toleratedFailurePercentage !== undefined && total > 0 && failed * 100 > t.toleratedFailurePercentage * total;
+  return byCount || byShare;
+}
 
 describe('mapState (property)', () => {
   it('holds the limit, orders results and applies the policy under any interleaving', async () => {
@@ -71,20 +96,30 @@ describe('mapState (property)', () => {
           for (const i of out.succeeded) expect(out.results[i]).toBe(items[i]! * 2);
           for (const i of out.failed) expect(out.errors[i]).toMatchObject({ message: `item ${items[i]}` });
           expect(new Set([...out.succeeded, ...out.failed]).size).toBe(counts.succeeded + counts.failed);
-          if (completion === 'failFast') expect(counts.failed).toBeLessThanOrEqual(1);
-          if (completion === 'all') expect(counts.notStarted + counts.cancelled).toBe(0);
-          if (typeof completion === 'object' && out.status === 'succeeded') {
-            expect(counts.succeeded).toBe(completion.minSuccessful);
+          expect(out.cancelled).toHaveLength(counts.cancelled);
+          expect(out.notStarted).toHaveLength(counts.notStarted);
+          const every = [...out.succeeded, ...out.failed, ...out.cancelled, ...out.notStarted].sort((a, b) => a - b);
+          expect(every).toEqual(items.map((_, i) => i));
+          // The policy ends the batch at the first result that decides it, and names why.
+          const t = thresholds(completion);
+          const { succeeded: ok, failed: ko } = counts;
+          const unreachable = t.minSuccessful !== undefined && total - ko < t.minSuccessful;
+          if (out.completionReason === 'MIN_SUCCESSFUL_REACHED') {
+            expect(ok).toBe(t.minSuccessful === 0 ? 0 : t.minSuccessful);
+            expect(exceeds(t, ko, total)).toBe(false);
+          } else if (out.completionReason === 'FAILURE_TOLERANCE_EXCEEDED') {
+            expect(exceeds(t, ko, total) || unreachable).toBe(true);
+            if (!unreachable) expect(exceeds(t, ko - 1, total)).toBe(false);
+          } else {
+            expect(out.completionReason).toBe('ALL_COMPLETED');
+            expect(ok + ko).toBe(total);
+            expect(exceeds(t, ko, total)).toBe(false);
           }
-          expect(out.status).toBe(
-            completion === 'all' || completion === 'failFast'
-              ? counts.failed > 0
-                ? 'failed'
-                : 'succeeded'
-              : counts.succeeded >= completion.minSuccessful
-                ? 'succeeded'
-                : 'failed',
-          );
+          const lenient = Object.keys(t).length > 0;
+          const failed =
+            out.completionReason === 'FAILURE_TOLERANCE_EXCEEDED' ||
+            (out.completionReason === 'ALL_COMPLETED' && ko > 0 && !lenient);
+          expect(out.status).toBe(failed ? 'failed' : 'succeeded');
           expect(run.pendingActivities()).toEqual([]);
           expect(run.replay()).toEqual(run.state);
         },

@@ -53,11 +53,13 @@ describe('mapState', () => {
     expect(maxRunning).toBe(2);
     expect(run.output).toEqual({
       status: 'succeeded',
-      completionReason: 'allCompleted',
+      completionReason: 'ALL_COMPLETED',
       results: [{ len: 1 }, { len: 2 }, { len: 3 }, { len: 4 }, { len: 5 }],
       errors: [null, null, null, null, null],
       succeeded: [0, 1, 2, 3, 4],
       failed: [],
+      cancelled: [],
+      notStarted: [],
       counts: { total: 5, started: 5, succeeded: 5, failed: 0, running: 0, cancelled: 0, notStarted: 0 },
     });
     expect(run.replay()).toEqual(run.state);
@@ -81,7 +83,7 @@ describe('mapState', () => {
     const out = run.output as BatchResult<{ len: number }>;
     expect(out).toMatchObject({
       status: 'failed',
-      completionReason: 'allCompleted',
+      completionReason: 'ALL_COMPLETED',
       results: [{ len: 1 }, null, { len: 3 }],
       succeeded: [0, 2],
       failed: [1],
@@ -98,7 +100,7 @@ describe('mapState', () => {
     expect(run.value).toBe('failed');
     expect(run.output).toMatchObject({
       status: 'failed',
-      completionReason: 'failureToleranceExceeded',
+      completionReason: 'FAILURE_TOLERANCE_EXCEEDED',
       results: [{ len: 1 }, null, null, null, null],
       counts: { total: 5, started: 3, succeeded: 1, failed: 1, running: 0, cancelled: 1, notStarted: 2 },
     });
@@ -115,7 +117,7 @@ describe('mapState', () => {
     expect(reached.value).toBe('done');
     expect(reached.output).toMatchObject({
       status: 'succeeded',
-      completionReason: 'minSuccessfulReached',
+      completionReason: 'MIN_SUCCESSFUL_REACHED',
       succeeded: [0, 1],
       counts: { started: 3, succeeded: 2, cancelled: 1, notStarted: 1 },
     });
@@ -125,7 +127,7 @@ describe('mapState', () => {
     expect(missed.value).toBe('failed');
     expect(missed.output).toMatchObject({
       status: 'failed',
-      completionReason: 'failureToleranceExceeded',
+      completionReason: 'FAILURE_TOLERANCE_EXCEEDED',
       failed: [0, 1],
       counts: { started: 4, failed: 2, cancelled: 2 },
     });

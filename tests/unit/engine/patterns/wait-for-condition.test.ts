@@ -142,3 +142,136 @@ describe('waitForCondition', () => {
     expect(Object.keys(m.root.states)).toContain('ok');
   });
 });
+
+interface Crawl {
+  cursor: number;
+  done: boolean;
+}
+
+/** A check whose output (a cursor) is the next check's input, under a strategy of growing delays. */
+function strategyWorkflow(extra: { onError?: string; deadlineMs?: number; onTimeout?: string } = {}) {
+  return defineWorkflow({
+    name: 'wait-strategy',
+    machine: setup({
+      types: { context: {} as { crawl: WaitResult<Crawl> | undefined } },
+      actors: { crawlPage: activity<Crawl, Crawl>() },
+    }).createMachine({
+      context: { crawl: undefined },
+      initial: 'crawling',
+      states: {
+        crawling: waitForCondition({
+          activity: 'crawlPage',
+          initialState: { cursor: 0, done: false },
+          strategy: (state, { checks, error }) =>
+            state.done || (error !== null && checks >= 3)
+              ? { shouldContinue: false }
+              : { shouldContinue: true, delayMs: 100 * checks },
+          resultKey: 'crawl',
+          onDone: 'finished',
+          ...extra,
+        }),
+        finished: { type: 'final' },
+        broken: { type: 'final' },
+        late: { type: 'final' },
+      },
+      output: ({ context }) => context.crawl,
+    }),
+  });
+}
+
+describe('waitForCondition with a strategy', () => {
+  it('threads each check output into the next input and sleeps the delays the strategy returns', async () => {
+    const inputs: Crawl[] = [];
+    const run = await createTestRun(strategyWorkflow(), {
+      activities: {
+        crawlPage: (state: Crawl) => {
+          inputs.push(state);
+          return { cursor: state.cursor + 10, done: state.cursor + 10 >= 30 };
+        },
+      },
+    });
+    await run.runToEnd();
+    expect(run.value).toBe('finished');
+    expect(inputs).toEqual([
+      { cursor: 0, done: false },
+      { cursor: 10, done: false },
+      { cursor: 20, done: false },
+    ]);
+    expect(checkTimes(run)).toEqual([0, 100, 300]);
+    expect(run.output).toEqual({ status: 'satisfied', checks: 3, output: { cursor: 30, done: true }, error: null });
+    expect(run.replay()).toEqual(run.state);
+  });
+
+  it('a failed check keeps the state; the strategy may give up, or onError takes it', async () => {
+    let calls = 0;
+    const run = await createTestRun(strategyWorkflow(), {
+      activities: {
+        crawlPage: (state: Crawl) =>
+          ++calls === 1 ? { cursor: state.cursor + 5, done: false } : nonRetryable(new Error('blocked')),
+      },
+    });
+    await run.runToEnd();
+    expect(run.value).toBe('finished');
+    expect(run.output).toMatchObject({
+      status: 'failed',
+      checks: 3,
+      output: { cursor: 5 },
+      error: { message: 'blocked' },
+    });
+    const scheduled = run.history.flatMap((c) => c.events).filter((e) => e.type === 'ActivityScheduled');
+    expect(scheduled.map((e) => (e as { input?: unknown }).input)).toEqual([
+      { cursor: 0, done: false },
+      { cursor: 5, done: false },
+      { cursor: 5, done: false },
+    ]);
+
+    const failing = await createTestRun(strategyWorkflow({ onError: 'broken' }), {
+      activities: { crawlPage: nonRetryable(new Error('gone')) },
+    });
+    expect(failing.value).toBe('broken');
+    expect(failing.output).toMatchObject({ status: 'failed', checks: 1, output: { cursor: 0 } });
+  });
+
+  it('an optional deadline still bounds it', async () => {
+    const run = await createTestRun(strategyWorkflow({ deadlineMs: 250, onTimeout: 'late' }), {
+      activities: { crawlPage: (s: Crawl) => ({ cursor: s.cursor + 1, done: false }) },
+    });
+    await run.runToEnd();
+    expect(run.value).toBe('late');
+    expect(run.output).toMatchObject({ status: 'timedOut', checks: 2 });
+    expect(run.replay()).toEqual(run.state);
+  });
+
+  it('a strategy returning something else fails the run with a ConfigError naming the wait', async () => {
+    const bad = defineWorkflow({
+      name: 'wait-bad-strategy',
+      machine: setup({ actors: { probe: activity<unknown, number>() } }).createMachine({
+        context: { w: undefined as WaitResult<number> | undefined },
+        initial: 'w',
+        states: {
+          w: waitForCondition({
+            activity: 'probe',
+            strategy: () => ({ shouldContinue: true, delayMs: -1 }),
+            resultKey: 'w',
+            onDone: 'end',
+          }),
+          end: { type: 'final' },
+        },
+      }),
+    });
+    const run = await createTestRun(bad, { activities: { probe: 1 } });
+    expect(run.status).toBe('failed');
+    expect(run.state.error?.message).toMatch(/waitForCondition w: strategy must return/);
+  });
+
+  it('refuses malformed strategy options', () => {
+    const base = { activity: 'probe', resultKey: 'w', onDone: 'end' } as const;
+    const strategy = () => ({ shouldContinue: false }) as const;
+    expect(() => waitForCondition({ ...base } as never)).toThrow(/give until .* or strategy/);
+    expect(() => waitForCondition({ ...base, strategy, until: () => true } as never)).toThrow(/not both/);
+    expect(() => waitForCondition({ ...base, strategy, maxIntervalMs: 5 } as never)).toThrow(
+      /maxIntervalMs goes with until/,
+    );
+    expect(() => waitForCondition({ ...base, strategy, deadlineMs: 5 } as never)).toThrow(/onTimeout must be a target/);
+  });
+});
