@@ -99,8 +99,10 @@ describe('events by key', () => {
     await waitFor('the gold waits to be dropped', async () => (await waitingOn('price-drop')) === silver.length, {
       timeoutMs: 30_000,
     });
+    // None of them closed (their open summaries are written behind, so some may have none yet);
+    // expectWokenOnce below reads their histories.
     const runs = db().collection(names().runs);
-    expect(await runs.countDocuments({ workflowId: { $in: silver }, status: 'running' })).toBe(silver.length);
+    expect(await runs.countDocuments({ workflowId: { $in: silver }, status: { $ne: 'running' } })).toBe(0);
     // A second event, for every tier: the silver runs wake now; the gold ones are done.
     await client.publishEvent('price-drop', { tier: 'all' }, { eventId: 'drop-2' });
     await allCompleted(silver, 120_000);

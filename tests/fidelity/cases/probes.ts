@@ -218,7 +218,7 @@ export const probes: FidelityCase[] = [
         input: { n: 50 },
         onDone: { actions: assign({ log: ({ context, event }) => [...context.log, `root got ${event.output}`] }) },
       },
-      after: { 40: { actions: note('root timer') } },
+      after: { 500: { actions: note('root timer') } },
       initial: 'a',
       states: {
         a: { on: { go: 'b' } },
