@@ -4,7 +4,9 @@
  * of the services, so building options loads none of them.
  */
 import type { ActivityDefinition, WorkflowDefinition } from '../../shared/engine/index.js';
+import { closingStatusOf } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
+import type { Store, StoredCommit } from '../../shared/store/types.js';
 import { DEFAULT_MONGO_URL, DEFAULT_NATS_URL } from '../common/options.js';
 import type { ExecutorStartOptions } from '../executor/index.js';
 import type { RouterFaultHooks } from '../router/faults.js';
@@ -114,6 +116,9 @@ export function routerFaultHooks(fault: RouterFault, log: Logger): RouterFaultHo
       },
     };
   }
+  if (fault.kind === 'exit-before-close-append') {
+    return { wrapStore: (store) => crashBeforeCloseAppend(store, fault.n, crash) };
+  }
   if (fault.kind === 'exit-after-commit') {
     const commits = new Set<string>();
     return {
@@ -129,6 +134,44 @@ export function routerFaultHooks(fault: RouterFault, log: Logger): RouterFaultHo
   return {
     afterPublish(m) {
       if (++published === fault.n) crash(`message ${m.msgId} published, input not acked`);
+    },
+  };
+}
+
+/**
+ * The store of `exit-before-close-append:<n>`: at the n-th append holding a commit that closes its
+ * run, waits until the closing summary written beside it (with a close token) is stored, then
+ * crashes before appending: the summary stands written, its commit never comes.
+ */
+function crashBeforeCloseAppend(store: Store, n: number, crash: (what: string) => never): Store {
+  const written = new Map<string, () => void>();
+  const closedSummaries = new Set<string>();
+  const summaryWritten = (runId: string): Promise<void> =>
+    closedSummaries.has(runId) ? Promise.resolve() : new Promise((resolve) => written.set(runId, resolve));
+  let closing = 0;
+  const beforeAppend = async (commits: readonly StoredCommit[]): Promise<void> => {
+    const closes = commits.find((c) => closingStatusOf(c.events) !== undefined);
+    if (!closes || ++closing !== n) return;
+    await summaryWritten(closes.runId);
+    crash(`closing summary of ${closes.runId} stored, commit ${closes.seq} not`);
+  };
+  return {
+    ...store,
+    saveRuns: async (states, tokens) => {
+      const write = await store.saveRuns(states, tokens);
+      for (const runId of tokens?.keys() ?? []) {
+        closedSummaries.add(runId);
+        written.get(runId)?.();
+      }
+      return write;
+    },
+    appendCommits: async (commits) => {
+      await beforeAppend(commits);
+      return store.appendCommits(commits);
+    },
+    appendChain: async (commits) => {
+      await beforeAppend(commits);
+      return store.appendChain(commits);
     },
   };
 }

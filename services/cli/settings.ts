@@ -220,15 +220,16 @@ export const dbName: ValueKind<string> = {
 /** A log level. */
 export const logLevel: ValueKind<LogLevel> = oneOf(LOG_LEVELS);
 
-/** `SQUALL_FAULT`: only the three documented forms. */
+/** `SQUALL_FAULT`: only the four documented forms. */
 export const fault: ValueKind<RouterFault> = {
   type: 'string',
   parse(raw) {
-    const m = /^(exit-after-append|exit-after-commit|exit-after-publish):(\d+)$/.exec(raw);
+    const m = /^(exit-after-append|exit-after-commit|exit-after-publish|exit-before-close-append):(\d+)$/.exec(raw);
     const n = Number(m?.[2]);
     if (!m || !Number.isSafeInteger(n) || n < 1) {
       throw new UsageError(
-        `SQUALL_FAULT must be exit-after-append:<n>, exit-after-commit:<n> or exit-after-publish:<n> (n >= 1), got ${JSON.stringify(raw)}`,
+        'SQUALL_FAULT must be exit-after-append:<n>, exit-after-commit:<n>, exit-after-publish:<n> or ' +
+          `exit-before-close-append:<n> (n >= 1), got ${JSON.stringify(raw)}`,
       );
     }
     return { kind: m[1] as RouterFault['kind'], n };

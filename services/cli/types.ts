@@ -45,10 +45,12 @@ export interface NatsFlags {
  * stored, before any summary write or publish; `exit-after-commit:<n>` exits right before
  * publishing the commands of the n-th commit that has any, i.e. after it is stored and (for a
  * closing commit) after its summary; `exit-after-publish:<n>` exits right after the n-th command
- * message was published, before the input is acked and the commit marked published.
+ * message was published, before the input is acked and the commit marked published;
+ * `exit-before-close-append:<n>` exits at the n-th append of a commit that closes its run, once
+ * the closing summary written beside it is stored, before the commit is.
  */
 export interface RouterFault {
-  kind: 'exit-after-append' | 'exit-after-commit' | 'exit-after-publish';
+  kind: 'exit-after-append' | 'exit-after-commit' | 'exit-after-publish' | 'exit-before-close-append';
   n: number;
 }
 

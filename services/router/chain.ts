@@ -15,7 +15,7 @@ import type { KeyedQueue } from '../common/keyed-queue.js';
 import { toCommit } from './decisions.js';
 import { type InlineChain, type InlineSteps, inlineStepsOf, pendingSteps, stillPendingSteps } from './inline-steps.js';
 import type { Outbox } from './outbox.js';
-import type { RunProjections } from './projections.js';
+import type { ClosingSummary, RunProjections } from './projections.js';
 
 /** What a ChainWriter needs of its router. */
 export interface ChainWriterOptions {
@@ -39,6 +39,8 @@ export interface ChainWriterOptions {
 export interface FoldedChain {
   chain: InlineChain;
   commits: StoredCommit[];
+  /** The closing summary written beside the chain's append, once the whole chain is stored. */
+  closing?: ClosingSummary;
 }
 
 /** Folds, appends and publishes chains of decisions; one per RunDecider. */
@@ -69,8 +71,33 @@ export class ChainWriter {
     return this.opts.inline !== undefined && inlineStepsOf(d.commands).length > 0;
   }
 
-  /** One commit goes in the batched append shared across runs; a chain in one ordered insert. */
-  async append(commits: StoredCommit[]): Promise<ChainAppend> {
+  /**
+   * One commit goes in the batched append shared across runs; a chain in one ordered insert. A
+   * chain that closes the run has its closing summary written side by side (RunProjections.
+   * recordClose), unless `closeBeside` is false (a start not claimed yet, which may be refused):
+   * kept for finish() when the whole chain is stored, taken back when the append lost. When the
+   * append fails outright, the summary is left to readers, who trust it only once its commit is
+   * stored (a redelivery of the input decides it again).
+   */
+  async append(folded: FoldedChain, opts: { closeBeside?: boolean } = {}): Promise<ChainAppend> {
+    const { commits } = folded;
+    const last = folded.chain.decisions.at(-1)?.state;
+    const closing =
+      opts.closeBeside !== false && last !== undefined && last.status !== 'running'
+        ? this.opts.projections.recordClose(last)
+        : undefined;
+    const appended = await this.appendCommits(commits);
+    if (closing && appended.stored === commits.length) folded.closing = closing;
+    else if (closing) {
+      await this.opts.projections.retractClose(closing).catch((err: unknown) => {
+        // Readers never trust it (its commit does not close the run); the run's next write replaces it.
+        this.opts.log.warn('taking back a closing summary failed', { runId: closing.runId, err });
+      });
+    }
+    return appended;
+  }
+
+  private async appendCommits(commits: StoredCommit[]): Promise<ChainAppend> {
     if (commits.length !== 1) return this.opts.store.appendChain(commits);
     const conflict = await this.appends.add(commits[0] as StoredCommit);
     return conflict ? { stored: 0, conflict } : { stored: 1 };
@@ -90,7 +117,7 @@ export class ChainWriter {
     // input, whose redelivery finds itself in the run and republishes (see outbox.ts). A chain
     // cut short by a race keeps what it stored: its pending inline steps run again when their
     // startToClose timer fires.
-    await this.publish(chain, commits.slice(0, stored));
+    await this.publish(chain, commits.slice(0, stored), folded.closing);
     if (chain.cut && stored === commits.length) this.resume(workflowId, def, state, chain);
     return state;
   }
@@ -104,14 +131,14 @@ export class ChainWriter {
    * Publishes a chain's stored commits in seq order, leaving out what the chain elided; the last
    * goes through finish(), which records its summary. A failure redelivers the input.
    */
-  private async publish(chain: InlineChain, commits: StoredCommit[]): Promise<void> {
+  private async publish(chain: InlineChain, commits: StoredCommit[], closing?: ClosingSummary): Promise<void> {
     for (const [i, commit] of commits.entries()) {
       this.opts.outbox.elide(commit, chain.elided[i] ?? new Set());
       const state = (chain.decisions[i] as Decision).state;
       if (i < commits.length - 1) {
         await this.orRedeliver(commit, state, () => this.opts.outbox.publishCommit(commit, state.workflowType));
       } else {
-        await this.finish(commit, state);
+        await this.finish(commit, state, closing);
       }
     }
   }
@@ -132,8 +159,8 @@ export class ChainWriter {
           cut.inFlight ?? (cut.deferred ? stillPendingSteps(run.state, cut.deferred) : pendingSteps(run.state));
         const chain = await inline.fold(def, run.state, work, { stored: true });
         if (chain.decisions.length === 0) return;
-        const folded = { chain, commits: commitsOf(chain) };
-        const { stored } = await this.append(folded.commits);
+        const folded: FoldedChain = { chain, commits: commitsOf(chain) };
+        const { stored } = await this.append(folded);
         if (stored === 0) return this.opts.runs.evict(from.runId);
         await this.commit(workflowId, def, folded, stored);
       })
@@ -145,10 +172,11 @@ export class ChainWriter {
 
   /**
    * What follows a stored decision, in the order readers rely on: an open run's commands go out,
-   * then its summary is recorded (written behind); a closed run's summary is written first, so
-   * whoever hears of its completion finds it closed in describe and list, and its id free.
+   * then its summary is recorded (written behind); a closed run's summary is written first (or
+   * was, beside the append: `closing`), so whoever hears of its completion finds it closed in
+   * describe and list, and its id free.
    */
-  private finish(commit: StoredCommit, state: RunState): Promise<void> {
+  private finish(commit: StoredCommit, state: RunState, closing?: ClosingSummary): Promise<void> {
     const { outbox, projections } = this.opts;
     return this.orRedeliver(commit, state, async () => {
       if (state.status === 'running') {
@@ -156,7 +184,7 @@ export class ChainWriter {
         await projections.record(commit, state);
         return;
       }
-      await projections.record(commit, state);
+      await (closing ? closing.written : projections.record(commit, state));
       await outbox.publishCommit(commit, state.workflowType);
     });
   }

@@ -381,7 +381,8 @@ export class RunDecider {
       !redelivered && !input.continuedFrom && !this.chains.runsInline(decision)
         ? await this.chains.fold(def, decision)
         : undefined;
-    const appending = early ? this.chains.append(early.commits) : undefined;
+    // Not claimed yet: a start that closes its run at once writes its summary after the append.
+    const appending = early ? this.chains.append(early, { closeBeside: false }) : undefined;
     // Awaited below on every path; a claim that throws first must not leave it unhandled.
     appending?.catch(() => undefined);
     // A refused start leaves no commit behind: this attempt's append, or a crashed earlier one's.
@@ -439,7 +440,7 @@ export class RunDecider {
     // The run is ours: what an earlier delivery of this start stored goes out again.
     const republished = await this.outbox.republishSince(runId, meta.redeliveredSince);
     const folded = early ?? (await this.chains.fold(def, decision, meta.working));
-    const { stored } = await (appending ?? this.chains.append(folded.commits));
+    const { stored } = await (appending ?? this.chains.append(folded));
     if (stored === 0) {
       // A crashed earlier attempt of this very start already appended it: finish its work.
       return this.finishEarlierStart(workflowId, runId, meta, republished);
@@ -508,7 +509,7 @@ export class RunDecider {
       },
       commits: [...copies.map((d) => toCommit(d.state, d.events, [])), ...live.commits],
     };
-    let { stored } = await this.chains.append(folded.commits);
+    let { stored } = await this.chains.append(folded);
     if (stored === 0) {
       // An earlier delivery appended the chain, or a prefix of it (an ordered insert is not
       // atomic): the rest goes in now, then what the store holds goes out.
@@ -517,7 +518,7 @@ export class RunDecider {
       folded.chain.decisions = folded.chain.decisions.slice(have);
       folded.chain.elided = folded.chain.elided.slice(have);
       folded.commits = folded.commits.slice(have);
-      ({ stored } = await this.chains.append(folded.commits));
+      ({ stored } = await this.chains.append(folded));
       if (stored === 0)
         throw new ConflictError(`run ${runId} is being appended by another router`, { details: { runId } });
     }
@@ -589,7 +590,7 @@ export class RunDecider {
         return { kind: 'dropped', workflowId: input.workflowId, runId: run.state.runId, why: 'closed', workflowType };
       }
       const folded = await this.chains.fold(run.def, decision, meta.working);
-      const { stored } = await this.chains.append(folded.commits);
+      const { stored } = await this.chains.append(folded);
       if (stored === 0) {
         this.races++;
         const seq = folded.commits[0]?.seq;

@@ -4,6 +4,7 @@
  * its next state). A summary whose write failed is owed until the router's upkeep pays it.
  * Publishing the commit's commands is the outbox's (outbox.ts).
  */
+import { randomUUID } from 'node:crypto';
 import type { WorkflowDefinition } from '../../shared/engine/index.js';
 import { replayCommits } from '../../shared/engine/index.js';
 import type { RunState } from '../../shared/engine/types.js';
@@ -43,11 +44,25 @@ const SUMMARY_DELAY_MS = 1000;
  */
 const BUSY_RUN_DEFERRALS = 4;
 
+/** A summary write: the state, and the token of a close written beside its commit (recordClose). */
+interface SummaryItem {
+  state: RunState;
+  closeToken?: string;
+}
+
+/** A closing summary on its way beside its commit's append (see recordClose). */
+export interface ClosingSummary {
+  runId: string;
+  token: string;
+  /** Settles when the summary is written; rejects when its write failed. */
+  written: Promise<void>;
+}
+
 /** Writes run summaries; one instance per RunDecider. */
 export class RunProjections {
   /** Summaries whose writes failed, newest state per run, until payOwedSummaries writes them. */
   private readonly owed = new Map<string, RunState>();
-  private readonly summaries: Batcher<RunState, undefined>;
+  private readonly summaries: Batcher<SummaryItem, undefined>;
   /**
    * Open runs' newest states waiting to be written, with the timer that writes them, whether a
    * newer state came since it was set (`moved`), and how often it was set again for that.
@@ -63,9 +78,13 @@ export class RunProjections {
   constructor(private readonly opts: RunProjectionsOptions) {
     this.summaryDelayMs = opts.summaryDelayMs ?? SUMMARY_DELAY_MS;
     this.summaries = new Batcher(
-      async (states) => {
-        this.healSummaries(await opts.store.saveRuns(latestPerRun(states)));
-        return states.map(() => undefined);
+      async (items) => {
+        // A closing state is its run's newest: its token goes with the state that is written.
+        const tokens = new Map<string, string>();
+        for (const i of items) if (i.closeToken !== undefined) tokens.set(i.state.runId, i.closeToken);
+        const states = latestPerRun(items.map((i) => i.state));
+        this.healSummaries(await opts.store.saveRuns(states, tokens.size > 0 ? tokens : undefined));
+        return items.map(() => undefined);
       },
       { maxBatch: 512 },
     );
@@ -125,7 +144,38 @@ export class RunProjections {
       return;
     }
     this.cancelDelayed(state.runId);
-    await this.summaries.add(state);
+    await this.summaries.add({ state });
+  }
+
+  /**
+   * Starts writing a closing state's summary side by side with the append of its commit, rather
+   * than after it: one round trip less before the completion goes out. Written with a token, it
+   * stands only once the commit is stored (Store.getRun); if the append loses, retractClose
+   * takes it back. The caller awaits `written` before it publishes the completion.
+   */
+  recordClose(state: RunState): ClosingSummary {
+    this.cancelDelayed(state.runId);
+    const token = randomUUID();
+    const written = this.summaries.add({ state, closeToken: token });
+    // Awaited by the caller on every path; a failure must not be left unhandled meanwhile.
+    written.catch(() => undefined);
+    return { runId: state.runId, token, written };
+  }
+
+  /**
+   * Takes back a close written beside an append that lost (another router stored that seq, or a
+   * chain was cut short): once it is written, it is replaced by the run as its history has it,
+   * unless a later write replaced it first. Readers never trusted it meanwhile (its commit
+   * does not close the run, or is not there).
+   */
+  async retractClose(closing: ClosingSummary): Promise<void> {
+    await closing.written.catch(() => undefined);
+    const history: StoredCommit[] = [];
+    for await (const c of this.opts.store.loadHistory(closing.runId, 0)) history.push(c);
+    if (history.length === 0) return;
+    const started = runStartedOf(history);
+    const state = replayCommits(this.opts.definition(started.workflowType, started.version), history);
+    await this.opts.store.saveRun(state, { replacesClose: closing.token });
   }
 
   /** Writes an open run's summary after `delayMs`, or not at all if a newer state replaces it first. */
@@ -170,7 +220,7 @@ export class RunProjections {
   }
 
   private writeSummary(state: RunState): void {
-    void this.summaries.add(state).catch((err: unknown) => {
+    void this.summaries.add({ state }).catch((err: unknown) => {
       this.owe(state);
       this.opts.log.warn('run summary write failed; the router writes it again on its next upkeep', {
         runId: state.runId,

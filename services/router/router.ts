@@ -274,7 +274,7 @@ class RouterService implements ServiceHandle {
   ): Promise<RouterService> {
     const events = new EventWatch(res.bus, res.store.eventWaits, o.log);
     const decider = new RunDecider({
-      store: metrics.timeAppends(faults.afterAppend ? withAppendHook(res.store, faults.afterAppend) : res.store),
+      store: metrics.timeAppends(withFaults(res.store, faults)),
       registry: o.workflows,
       subjects: res.bus.subjects,
       log: o.log,
@@ -446,6 +446,12 @@ function publisher(bus: Bus, faults: RouterFaultHooks): (m: OutboundMessage) => 
 }
 
 /** The store, calling `hook` for each commit it appended (test-only crash points). */
+/** The store with the router's test-only crash points around its writes (none in production). */
+function withFaults(store: Store, faults: RouterFaultHooks): Store {
+  const wrapped = faults.wrapStore ? faults.wrapStore(store) : store;
+  return faults.afterAppend ? withAppendHook(wrapped, faults.afterAppend) : wrapped;
+}
+
 function withAppendHook(store: Store, hook: (commit: StoredCommit) => void): Store {
   return {
     ...store,

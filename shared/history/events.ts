@@ -572,6 +572,24 @@ export const HISTORY_EVENT_TYPES: ReadonlySet<HistoryEventType> = new Set<Histor
   'RunContinuedAsNew',
 ]);
 
+/** The status each closing event ends its run with. */
+const CLOSING_STATUS: Readonly<Partial<Record<HistoryEventType, RunStatus>>> = {
+  RunCompleted: 'completed',
+  RunFailed: 'failed',
+  RunCancelled: 'cancelled',
+  RunTerminated: 'terminated',
+  RunContinuedAsNew: 'continued',
+};
+
+/** The status a decision's events close their run with; undefined when they leave it open. */
+export function closingStatusOf(events: readonly HistoryEvent[]): RunStatus | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const status = CLOSING_STATUS[(events[i] as HistoryEvent).type];
+    if (status !== undefined) return status;
+  }
+  return undefined;
+}
+
 /** One decision's worth of history: stored as one document, unique on `(runId, seq)`. */
 export interface Commit {
   runId: string;

@@ -9,7 +9,7 @@ import { Binary } from 'mongodb';
 import type { Command, RunState } from '../engine/types.js';
 import { PayloadTooLargeError } from '../errors.js';
 import { decodeEvents, decodePayload, encodeEvents, encodePayload } from '../history/codec.js';
-import type { Millis, RunStatus, SearchAttributes } from '../history/events.js';
+import { closingStatusOf, type Millis, type RunStatus, type SearchAttributes } from '../history/events.js';
 import { openPayload, payloadsConcealed, sealPayload } from '../payload/codec.js';
 import { expiryOf, sweepBucketOf, tombstoneState } from './retention.js';
 import type { RunRecord, StoredCommit, TimerRecord } from './types.js';
@@ -56,6 +56,12 @@ export interface CommitDoc {
   at: Millis;
   events: Binary;
   commands: Binary;
+  /**
+   * The status the commit closes its run with, plain: what confirms a closing summary written
+   * beside it (RunDoc.closeToken). Absent on commits that leave the run open, and on closing
+   * commits written before it existed (their summaries were written after them).
+   */
+  closes?: RunStatus;
 }
 
 /**
@@ -98,6 +104,12 @@ export interface RunDoc {
   sweepBucket?: number;
   /** When the sweeper removed the run's history (the document is a tombstone since). */
   swept?: Millis;
+  /**
+   * Set on a closed summary written side by side with its closing commit, before that commit was
+   * known to be stored: readers trust it only while the commit at `lastSeq` closes the run with
+   * `status` (see closeConfirmed), and the writer, if its append lost, replaces it by this token.
+   */
+  closeToken?: string;
   state: Binary;
 }
 
@@ -211,6 +223,7 @@ export function toCommitDoc(c: StoredCommit, maxBytes: number): CommitDoc {
   const events = sealPayload(encodeEvents(c.events));
   const commands = sealPayload(encodePayload(c.commands));
   const size = events.length + commands.length;
+  const closes = closingStatusOf(c.events);
   if (size > maxBytes) {
     throw new PayloadTooLargeError(
       `commit seq ${c.seq} of run ${c.runId} encodes to ${formatBytes(size)} (events ${formatBytes(events.length)}, ` +
@@ -228,6 +241,7 @@ export function toCommitDoc(c: StoredCommit, maxBytes: number): CommitDoc {
     at: c.at,
     events: new Binary(events),
     commands: new Binary(commands),
+    ...(closes === undefined ? {} : { closes }),
   };
 }
 
@@ -433,4 +447,30 @@ export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+/**
+ * Whether a summary can be read as it stands: any summary but a closed one written beside its
+ * closing commit (RunDoc.closeToken), which stands once the commit at its `lastSeq` is stored and
+ * closes the run with its status. Until then the run is open as far as anyone can tell: the
+ * commit may still be on its way, or may never come (its router died, or lost the append).
+ * `closingCommit` reads the `closes` of that commit (undefined when there is none).
+ */
+export async function closeConfirmed(
+  d: Pick<RunDoc, '_id' | 'status' | 'lastSeq' | 'closeToken' | 'swept'>,
+  closingCommit: (id: string) => Promise<{ closes?: RunStatus } | undefined | null>,
+): Promise<boolean> {
+  if (d.closeToken === undefined || d.status === 'running' || d.swept !== undefined) return true;
+  return (await closingCommit(commitId(d._id, d.lastSeq)))?.closes === d.status;
+}
+
+/**
+ * Whether a summary write of a state at `lastSeq` lands over the stored summary: over an older
+ * one; at the same seq, only over a close written beside its commit (RunDoc.closeToken), which
+ * the same close written again refreshes, and an open state at that seq proves was never to be
+ * (the commit at that seq leaves the run open).
+ */
+export function landsOver(stored: Pick<RunDoc, 'lastSeq' | 'status' | 'closeToken'>, lastSeq: number): boolean {
+  if (stored.lastSeq !== lastSeq) return stored.lastSeq < lastSeq;
+  return stored.closeToken !== undefined && stored.status !== 'running';
 }

@@ -17,8 +17,10 @@ import { ConflictError, CorruptHistoryError, InvalidInputError } from '../errors
 import type { Millis, RunStatus } from '../history/events.js';
 import {
   type CommitDoc,
+  closeConfirmed,
   commitId,
   fromTimerDoc,
+  landsOver,
   type RunDoc,
   type TimerDoc,
   type TimerLeaseDoc,
@@ -42,6 +44,7 @@ import {
   type RunRecord,
   type Store,
   type StoredCommit,
+  type SummaryExtra,
   type SummaryWrite,
   type TimerRecord,
   type WorkflowIdClaim,
@@ -184,7 +187,8 @@ class MemoryStore implements Store {
     const holder = gens.at(-1);
     if (holder) {
       if (holder.runId === runId) return { claimed: true, gen: holder.gen };
-      const status: RunStatus = this.runs.get(holder.runId)?.status ?? 'running';
+      const run = this.runs.get(holder.runId);
+      const status: RunStatus = run && (await this.confirmed(run)) ? run.status : 'running';
       if (startMsgId !== undefined && holder.startMsgId === startMsgId) {
         return { claimed: false, runId: holder.runId, status, sameStart: true };
       }
@@ -232,26 +236,47 @@ class MemoryStore implements Store {
 
   // ---- run summaries ----
 
-  async saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite> {
+  async saveRun(state: RunState, extra: SummaryExtra = {}): Promise<SummaryWrite> {
     const fields = await this.payloads.runFields(state, this.o.retentionMs);
     const stored = this.runs.get(state.runId);
-    if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
-    // An upsert's $set keeps fields it does not name: a start's msg id outlives later summaries.
-    const startMsgId = extra?.startMsgId ?? stored?.startMsgId;
-    this.runs.set(state.runId, { _id: state.runId, ...fields, ...(startMsgId === undefined ? {} : { startMsgId }) });
+    if (
+      extra.replacesClose !== undefined
+        ? stored?.closeToken !== extra.replacesClose
+        : stored && !landsOver(stored, state.lastSeq)
+    ) {
+      return NOTHING_BEHIND;
+    }
+    // An upsert's $set keeps fields it does not name: a start's msg id outlives later summaries,
+    // and so does a close's token (but the writer's own take-back).
+    const startMsgId = extra.startMsgId ?? stored?.startMsgId;
+    const closeToken = extra.replacesClose !== undefined ? undefined : (extra.closeToken ?? stored?.closeToken);
+    this.runs.set(state.runId, {
+      _id: state.runId,
+      ...fields,
+      ...(startMsgId === undefined ? {} : { startMsgId }),
+      ...(closeToken === undefined ? {} : { closeToken }),
+    });
     return NOTHING_BEHIND;
   }
 
-  async saveRuns(states: RunState[]): Promise<SummaryWrite> {
-    for (const s of states) await this.saveRun(s);
+  async saveRuns(states: RunState[], closeTokens?: ReadonlyMap<string, string>): Promise<SummaryWrite> {
+    for (const s of states) {
+      const closeToken = closeTokens?.get(s.runId);
+      await this.saveRun(s, closeToken === undefined ? {} : { closeToken });
+    }
     return NOTHING_BEHIND;
+  }
+
+  /** Whether a summary stands as written (see closeConfirmed). */
+  private confirmed(d: RunDoc): Promise<boolean> {
+    return closeConfirmed(d, async (id) => this.commits.get(id));
   }
 
   async sweepExpiredRuns(): Promise<SweepReport> {
     const now = this.o.now();
     const report: SweepReport = { swept: 0, buckets: 0, runIds: [] };
     for (const run of [...this.runs.values()]) {
-      if (run.expireAt === undefined || run.expireAt > now) continue;
+      if (run.expireAt === undefined || run.expireAt > now || !(await this.confirmed(run))) continue;
       for (const [id, c] of this.commits) if (c.runId === run._id) this.commits.delete(id);
       this.runs.set(run._id, toTombstone(await this.payloads.stateToSweep(run), now));
       await this.payloads.deleteRun(run._id);
@@ -263,7 +288,7 @@ class MemoryStore implements Store {
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const d = this.runs.get(runId);
-    return d ? this.payloads.run(d) : undefined;
+    return d && (await this.confirmed(d)) ? this.payloads.run(d) : undefined;
   }
 
   async getRunByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {

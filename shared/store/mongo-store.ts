@@ -128,7 +128,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
       guard('discardRefusedStart', async () => ((await runs.heldBy(workflowId, runId)) ? 0 : commits.deleteRun(runId))),
 
     saveRun: (state, extra) => guard('saveRun', () => runs.save(state, extra)),
-    saveRuns: (states) => guard('saveRuns', () => runs.saveMany(states)),
+    saveRuns: (states, closeTokens) => guard('saveRuns', () => runs.saveMany(states, closeTokens)),
     getRun: (runId) => guard('getRun', () => runs.get(runId)),
     getRunByWorkflowId: (workflowId) => guard('getRunByWorkflowId', () => runs.getByWorkflowId(workflowId)),
     listRuns: (filter, page) => guard('listRuns', () => runs.list(filter, page)),

@@ -5,7 +5,7 @@
  */
 import type { Collection } from 'mongodb';
 import type { Millis } from '../history/events.js';
-import type { CommitDoc, RunDoc } from './documents.js';
+import { type CommitDoc, closeConfirmed, type RunDoc } from './documents.js';
 import type { StoredPayloads } from './payloads.js';
 import { MAX_SWEEP_BUCKETS, type SweepReport, sweepBucketOf } from './retention.js';
 
@@ -55,6 +55,10 @@ export class RetentionSweeper {
       const due = await this.runs.find({ sweepBucket: bucket }).toArray();
       for (const run of due) {
         if (run.expireAt === undefined || run.expireAt > now) continue;
+        // A close written beside a commit not stored (yet, or ever) is no close: the run is open.
+        if (!(await closeConfirmed(run, (id) => this.commits.findOne({ _id: id }, { projection: { closes: 1 } })))) {
+          continue;
+        }
         await this.sweepRun(run);
         report.swept++;
         report.runIds.push(run._id);

@@ -16,7 +16,15 @@ import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { RunState } from '../engine/types.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { RunStatus } from '../history/events.js';
-import { type CommitDoc, commitId, type RunDoc, type WorkflowIdDoc, workflowIdGenId } from './documents.js';
+import {
+  type CommitDoc,
+  closeConfirmed,
+  commitId,
+  landsOver,
+  type RunDoc,
+  type WorkflowIdDoc,
+  workflowIdGenId,
+} from './documents.js';
 import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
 import type { StoredPayloads } from './payloads.js';
 import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
@@ -26,6 +34,7 @@ import type {
   Page,
   RunFilter,
   RunRecord,
+  SummaryExtra,
   SummaryWrite,
   WorkflowIdClaim,
   WorkflowIdHolder,
@@ -52,9 +61,17 @@ export class RunStore {
     private readonly retentionMs: number,
   ) {}
 
-  async save(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite> {
-    const fields = await this.payloads.runFields(state, this.retentionMs);
-    const set = extra?.startMsgId === undefined ? fields : { ...fields, startMsgId: extra.startMsgId };
+  async save(state: RunState, extra: SummaryExtra = {}): Promise<SummaryWrite> {
+    const fields = await this.fieldsOf(state, extra.closeToken);
+    const set = extra.startMsgId === undefined ? fields : { ...fields, startMsgId: extra.startMsgId };
+    if (extra.replacesClose !== undefined) {
+      // Only over the writer's own close: any later write of the run stands.
+      await this.runs.updateOne(
+        { _id: state.runId, closeToken: extra.replacesClose },
+        { $set: set, $unset: { closeToken: '' } },
+      );
+      return NOTHING_BEHIND;
+    }
     if ((await this.profile()).idFiltersOnly) {
       // A run's first summary is a plain insert, atomic everywhere: a newer summary written first
       // makes it fail, and one written after it overwrites it. One round trip, no probe.
@@ -63,7 +80,7 @@ export class RunStore {
       }
       return this.updateById(state, set);
     }
-    const filter: Filter<RunDoc> = { _id: state.runId, lastSeq: { $lt: state.lastSeq } };
+    const filter = landsOverFilter(state);
     try {
       await this.runs.updateOne(filter, { $set: set }, { upsert: true });
     } catch (err) {
@@ -89,8 +106,11 @@ export class RunStore {
     // Read, then write by `_id`: two cheap lookups instead of one scan; as (non-)atomic as the
     // server's own conditional update, hence the check for a newer commit afterwards.
     for (let attempt = 0; ; attempt++) {
-      const stored = await this.runs.findOne({ _id: state.runId }, { projection: { lastSeq: 1 } });
-      if (stored && stored.lastSeq >= state.lastSeq) return NOTHING_BEHIND;
+      const stored = await this.runs.findOne(
+        { _id: state.runId },
+        { projection: { lastSeq: 1, status: 1, closeToken: 1 } },
+      );
+      if (stored && !landsOver(stored, state.lastSeq)) return NOTHING_BEHIND;
       try {
         await this.runs.updateOne({ _id: state.runId }, { $set: set }, { upsert: true });
         return { maybeBehind: await this.newerCommitExists([state]) };
@@ -130,7 +150,13 @@ export class RunStore {
     return behind;
   }
 
-  async saveMany(states: RunState[]): Promise<SummaryWrite> {
+  /** A state's summary fields, with the token of a close written beside its commit. */
+  private async fieldsOf(state: RunState, closeToken: string | undefined) {
+    const fields = await this.payloads.runFields(state, this.retentionMs);
+    return closeToken === undefined ? fields : { ...fields, closeToken };
+  }
+
+  async saveMany(states: RunState[], closeTokens?: ReadonlyMap<string, string>): Promise<SummaryWrite> {
     // Only the newest state of each run matters.
     const newest = new Map<string, RunState>();
     for (const s of states) {
@@ -140,19 +166,23 @@ export class RunStore {
     const batch = [...newest.values()];
     if (batch.length === 0) return NOTHING_BEHIND;
     const profile = await this.profile();
-    if (profile.idFiltersOnly) return this.saveManyById(batch);
+    const tokenOf = (s: RunState) => {
+      const closeToken = closeTokens?.get(s.runId);
+      return closeToken === undefined ? {} : { closeToken };
+    };
+    if (profile.idFiltersOnly) return this.saveManyById(batch, closeTokens);
     if (batch.length > profile.maxUpdatesPerCommand) {
       // Where statements go one per command (see ServerProfile), save() writes each state.
       const maybeBehind: string[] = [];
       await forEachLimited(batch, SINGLE_UPDATE_CONCURRENCY, async (s) => {
-        maybeBehind.push(...(await this.save(s)).maybeBehind);
+        maybeBehind.push(...(await this.save(s, tokenOf(s))).maybeBehind);
       });
       return { maybeBehind };
     }
-    const fields = await Promise.all(batch.map((s) => this.payloads.runFields(s, this.retentionMs)));
+    const fields = await Promise.all(batch.map((s) => this.fieldsOf(s, closeTokens?.get(s.runId))));
     const ops: AnyBulkWriteOperation<RunDoc>[] = batch.map((s, i) => ({
       updateOne: {
-        filter: { _id: s.runId, lastSeq: { $lt: s.lastSeq } },
+        filter: landsOverFilter(s),
         update: { $set: fields[i] as Awaited<ReturnType<StoredPayloads['runFields']>> },
         upsert: true,
       },
@@ -168,7 +198,7 @@ export class RunStore {
       // is guarded by lastSeq, so redoing one that landed changes nothing.
       const first = Math.min(...writeErrors.map((we) => we.index));
       const maybeBehind: string[] = [];
-      for (const s of batch.slice(first)) maybeBehind.push(...(await this.save(s)).maybeBehind);
+      for (const s of batch.slice(first)) maybeBehind.push(...(await this.save(s, tokenOf(s))).maybeBehind);
       return { maybeBehind };
     }
     return NOTHING_BEHIND;
@@ -181,23 +211,29 @@ export class RunStore {
    * state, are written one by one by `_id` (updateById reads what is stored itself, skips the
    * read where it can, and settles races).
    */
-  private async saveManyById(batch: RunState[]): Promise<SummaryWrite> {
+  private async saveManyById(batch: RunState[], closeTokens?: ReadonlyMap<string, string>): Promise<SummaryWrite> {
     const inserts = batch.filter(insertsFirst);
     const docs = await Promise.all(
-      inserts.map(async (s) => ({ _id: s.runId, ...(await this.payloads.runFields(s, this.retentionMs)) }) as RunDoc),
+      inserts.map(async (s) => ({ _id: s.runId, ...(await this.fieldsOf(s, closeTokens?.get(s.runId))) }) as RunDoc),
     );
     const stored = inserts.length === 0 ? [] : await this.insertSummaries(docs);
     const updates = [...batch.filter((s) => !insertsFirst(s)), ...stored.flatMap((i) => inserts[i] ?? [])];
     const maybeBehind: string[] = [];
     await forEachLimited(updates, SINGLE_UPDATE_CONCURRENCY, async (s) => {
-      maybeBehind.push(...(await this.updateById(s, await this.payloads.runFields(s, this.retentionMs))).maybeBehind);
+      const fields = await this.fieldsOf(s, closeTokens?.get(s.runId));
+      maybeBehind.push(...(await this.updateById(s, fields)).maybeBehind);
     });
     return { maybeBehind };
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
     const d = await this.runs.findOne({ _id: runId });
-    return d ? this.payloads.run(d) : undefined;
+    return d && (await this.confirmed(d)) ? this.payloads.run(d) : undefined;
+  }
+
+  /** Whether a summary stands as written (see closeConfirmed): one `_id` read for a close written beside its commit. */
+  confirmed(d: Pick<RunDoc, '_id' | 'status' | 'lastSeq' | 'closeToken' | 'swept'>): Promise<boolean> {
+    return closeConfirmed(d, (id) => this.commits.findOne({ _id: id }, { projection: { closes: 1 } }));
   }
 
   async getByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {
@@ -292,9 +328,13 @@ export class RunStore {
       if (holder?.runId === runId) return { claimed: true, gen: holder.gen };
       if (holder) {
         // Whether the holder is open is its summary's to say (written before its close is
-        // published); a holder without one is still starting.
-        const run = await this.runs.findOne({ _id: holder.runId }, { projection: { status: 1 } });
-        const status: RunStatus = run?.status ?? 'running';
+        // published, and standing once its closing commit is stored); a holder without one is
+        // still starting.
+        const run = await this.runs.findOne(
+          { _id: holder.runId },
+          { projection: { status: 1, lastSeq: 1, closeToken: 1, swept: 1 } },
+        );
+        const status: RunStatus = run && (await this.confirmed(run)) ? run.status : 'running';
         if (startMsgId !== undefined && holder.startMsgId === startMsgId) {
           // The same start message published again past JetStream's duplicate window: its run, even
           // closed, is the answer; a second run would apply one start twice.
@@ -384,6 +424,17 @@ export class RunStore {
  */
 function insertsFirst(state: RunState): boolean {
   return state.lastSeq === 1 || state.status !== 'running';
+}
+
+/** landsOver as a filter, for servers whose conditional updates are atomic and indexed. */
+function landsOverFilter(state: RunState): Filter<RunDoc> {
+  return {
+    _id: state.runId,
+    $or: [
+      { lastSeq: { $lt: state.lastSeq } },
+      { lastSeq: state.lastSeq, closeToken: { $exists: true }, status: { $ne: 'running' } },
+    ],
+  };
 }
 
 function encodeCursor(startedAt: number, runId: string): string {

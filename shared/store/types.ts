@@ -46,6 +46,23 @@ export type ClaimResult =
   | { claimed: true; gen: number }
   | { claimed: false; runId: string; status: RunStatus; sameStart?: true };
 
+/** What a summary write may carry besides the state (Store.saveRun). */
+export interface SummaryExtra {
+  /** The id of the start message that created the run, kept on later writes. */
+  startMsgId?: string;
+  /**
+   * Marks a closing state's summary written side by side with its closing commit, before the
+   * commit is known to be stored: it stands only once the commit is (Store.getRun), and this
+   * token lets its writer take it back if the append lost (`replacesClose`).
+   */
+  closeToken?: string;
+  /**
+   * Writes the state only over the summary written with this closeToken (nothing otherwise):
+   * the writer's own close, taken back after its append lost, for the run as its history has it.
+   */
+  replacesClose?: string;
+}
+
 /** One claim of claimWorkflowIds: the arguments of claimWorkflowId. */
 export interface WorkflowIdClaim {
   workflowId: string;
@@ -223,13 +240,19 @@ export interface Store {
 
   // ---- run summaries (projections of history) ----
   /**
-   * Upserts a run's summary; never moves backwards (writes only if state.lastSeq > stored lastSeq).
+   * Upserts a run's summary; never moves backwards (writes only if state.lastSeq > stored lastSeq,
+   * or at the same lastSeq over a close written beside its commit, see SummaryExtra.closeToken).
    * On servers without atomic conditional updates (FerretDB 1.x) two concurrent writers of one run
    * can leave it behind; like any lagging summary, repairRun brings it up to history.
    */
-  saveRun(state: RunState, extra?: { startMsgId?: string }): Promise<SummaryWrite>;
-  /** saveRun for many runs in one bulk write. */
-  saveRuns(states: RunState[]): Promise<SummaryWrite>;
+  saveRun(state: RunState, extra?: SummaryExtra): Promise<SummaryWrite>;
+  /** saveRun for many runs in one bulk write; `closeTokens` by runId, as SummaryExtra.closeToken. */
+  saveRuns(states: RunState[], closeTokens?: ReadonlyMap<string, string>): Promise<SummaryWrite>;
+  /**
+   * A run's summary. A closed one written beside its closing commit (SummaryExtra.closeToken) is
+   * read only once that commit is stored and closes the run with its status; before, the run
+   * reads as having no summary yet (open, found by its history).
+   */
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** The current (open) or latest run of a workflowId. */
   getRunByWorkflowId(workflowId: string): Promise<RunRecord | undefined>;

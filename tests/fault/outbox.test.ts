@@ -14,6 +14,7 @@ import { encodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
 import type { HistoryEvent } from '../../shared/history/events.js';
 import { collectionNames, type Subjects, subjects as subjectsOf } from '../../shared/names.js';
+import type { RunDoc } from '../../shared/store/documents.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import type { Store } from '../../shared/store/types.js';
 import { consumerBacklogs, eventsOf, historyProblems, loadCommits } from '../chaos/invariants.js';
@@ -49,8 +50,8 @@ async function namespace(): Promise<{
   return { env, s: subjectsOf(env.prefix), store, client, executor };
 }
 
-function router(env: ServiceEnv, name: string, fault?: string): ServiceProcess {
-  return spawnSquall(name, ['router', '--workflows', SAMPLE.workflows], {
+function router(env: ServiceEnv, name: string, fault?: string, args: string[] = []): ServiceProcess {
+  return spawnSquall(name, ['router', '--workflows', SAMPLE.workflows, ...args], {
     ...env,
     ...(fault ? { extra: { SQUALL_FAULT: fault } } : {}),
   });
@@ -127,8 +128,8 @@ describe('recovery by redelivery', () => {
       { workflowId: 'z-1' },
     );
     expect(await doomed.exited).toBe(137);
-    // The summary never heard of the close (it may not exist at all: open states are written behind).
-    expect((await store.getRunByWorkflowId('z-1'))?.status ?? 'running').toBe('running');
+    // The closing summary goes out beside the commit: it may say closed already, as history does.
+    expect(['running', 'completed']).toContain((await store.getRunByWorkflowId('z-1'))?.status ?? 'running');
     const after = await started(router(env, 'router-after'));
     await expect(client.result('z-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'timedOut' });
     // The completion is out, so the summary is written (it comes first), and the id is free.
@@ -148,6 +149,43 @@ describe('recovery by redelivery', () => {
     expect(after.logs.some((l) => l.msg === REPUBLISHED)).toBe(true);
     expect(historyProblems(await loadCommits(store, first.runId))).toEqual([]);
     await noOutbox(env);
+    await client.close();
+  }, 120_000);
+
+  it('a router killed once the closing summary written beside its commit is stored, before the commit: the run reads open until the redelivery closes it', async () => {
+    const { env, store, client, executor } = await namespace();
+    // Commits: 1 start, 2 charge result (schedules the timer), 3 the firing that would close it.
+    // Inputs a dead router held come back after 2 s, not the default 30.
+    const ackWait = ['--ack-wait-ms', '2000'];
+    const doomed = await started(router(env, 'router-doomed', 'exit-before-close-append:1', ackWait));
+    const first = await client.start(
+      'order',
+      { orderId: 'k-1', amount: 10, approvalTimeoutMs: 300 },
+      { workflowId: 'k-1' },
+    );
+    expect(await doomed.exited).toBe(137);
+    // The summary says closed; its commit is not stored, so no reader takes it at its word.
+    const summaries = mongo.db(env.dbName).collection<RunDoc>(collectionNames(env.prefix).runs);
+    expect(await summaries.findOne({ _id: first.runId })).toMatchObject({
+      status: 'completed',
+      lastSeq: 3,
+      closeToken: expect.any(String),
+    });
+    expect(await store.lastSeq(first.runId)).toBe(2);
+    expect(await store.getRun(first.runId)).toBeUndefined();
+    expect(await store.claimWorkflowId('k-1', 'another-run', 'allowAfterClose')).toEqual({
+      claimed: false,
+      runId: first.runId,
+      status: 'running',
+    });
+    await started(router(env, 'router-after', undefined, ackWait));
+    await expect(client.result('k-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'timedOut' });
+    expect(await store.getRun(first.runId)).toMatchObject({ status: 'completed', lastSeq: 3 });
+    const h = await history(store, 'k-1');
+    expect(h.problems).toEqual([]);
+    expect(h.events.filter((e) => e.type === 'RunCompleted')).toHaveLength(1);
+    expect(charges(executor, 'k-1')).toBe(1);
+    await noBacklog(env);
     await client.close();
   }, 120_000);
 

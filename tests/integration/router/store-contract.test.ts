@@ -58,6 +58,12 @@ const commit = (runId: string, seq: number, at: number, note = 'a'): StoredCommi
   commands: [{ kind: 'emit', event: { type: note } }],
 });
 
+/** A commit that closes its run with `status` (its events say so). */
+const closingCommit = (runId: string, seq: number, at: number, status: 'completed' | 'cancelled'): StoredCommit => ({
+  ...commit(runId, seq, at),
+  events: status === 'completed' ? [{ type: 'RunCompleted', at }] : [{ type: 'RunCancelled', at, reason: 'by a test' }],
+});
+
 describe.each(stores)('the %s store', (_name, makeStore) => {
   it('appends a commit once: the same bytes again are fine, other bytes at its seq conflict', async () => {
     const store = await makeStore(new ManualClock());
@@ -169,6 +175,58 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
     expect(await store.openRunVersions()).toEqual([{ workflowType: 'steps', version: s1.version, runs: 1 }]);
     expect((await store.listRuns({ workflowType: 'steps' })).items.map((r) => r.runId)).toEqual(['run-s']);
     expect((await store.listRuns({ status: 'completed' })).items).toEqual([]);
+  });
+
+  it('reads a close written beside its commit only once that commit is stored and closes the run so', async () => {
+    const clock = new ManualClock();
+    const store = await makeStore(clock);
+    const [, s2, s3] = statesOf('run-p', 'wp', ['next', 'finish'], clock.now()) as [RunState, RunState, RunState];
+    expect(await store.claimWorkflowId('wp', 'run-p', 'returnExisting')).toEqual({ claimed: true, gen: 1 });
+    await store.appendChain([commit('run-p', 1, 10), commit('run-p', 2, 11)]);
+    await store.saveRun(s2);
+    await store.saveRun({ ...s3, retentionMs: 60_000 }, { closeToken: 'close-1' });
+    // Its commit is not stored (yet, or ever): the run is open to every reader.
+    expect(await store.getRun('run-p')).toBeUndefined();
+    expect(await store.claimWorkflowId('wp', 'run-q', 'allowAfterClose')).toEqual({
+      claimed: false,
+      runId: 'run-p',
+      status: 'running',
+    });
+    // A retention sweep leaves its history alone.
+    clock.t += 3 * 60_000;
+    expect((await store.sweepExpiredRuns()).swept).toBe(0);
+    expect(await store.lastSeq('run-p')).toBe(2);
+    // Its commit stored: the close stands, and the id is free.
+    await store.appendCommits([closingCommit('run-p', 3, 12, 'completed')]);
+    expect(await store.getRun('run-p')).toMatchObject({ status: 'completed', lastSeq: 3 });
+    expect(await store.claimWorkflowId('wp', 'run-q', 'allowAfterClose')).toEqual({ claimed: true, gen: 2 });
+  });
+
+  it('a close written beside a commit another writer beat is replaced, by an open state at its seq or by its token', async () => {
+    const store = await makeStore(new ManualClock());
+    // Another router stored seq 3, leaving the run open: the close is no close, and gives way to that state.
+    const open3 = statesOf('run-o', 'wo', ['add', 'next'])[2] as RunState;
+    const closed3 = statesOf('run-o', 'wo', ['next', 'finish'])[2] as RunState;
+    expect([open3.status, open3.lastSeq, closed3.status, closed3.lastSeq]).toEqual(['running', 3, 'completed', 3]);
+    await store.saveRun(closed3, { closeToken: 'close-o' });
+    await store.appendChain([commit('run-o', 1, 10), commit('run-o', 2, 10), commit('run-o', 3, 10)]);
+    expect(await store.getRun('run-o')).toBeUndefined();
+    await store.saveRun(open3);
+    expect(await store.getRun('run-o')).toMatchObject({ status: 'running', lastSeq: 3 });
+
+    // Another closed it differently at that seq: the writer takes its own close back by its token.
+    const other = statesOf('run-t', 'wt', ['next', 'finish'])[2] as RunState;
+    await store.saveRun(other, { closeToken: 'close-t' });
+    await store.appendCommits([closingCommit('run-t', 3, 10, 'cancelled')]);
+    expect(await store.getRun('run-t')).toBeUndefined();
+    const truth = { ...other, status: 'cancelled' as const };
+    await store.saveRun(truth, { replacesClose: 'someone-else' });
+    expect(await store.getRun('run-t')).toBeUndefined();
+    await store.saveRun(truth, { replacesClose: 'close-t' });
+    expect(await store.getRun('run-t')).toMatchObject({ status: 'cancelled', lastSeq: 3 });
+    // Once taken back, the token replaces nothing: a later write stands.
+    await store.saveRun({ ...truth, status: 'failed' }, { replacesClose: 'close-t' });
+    expect(await store.getRun('run-t')).toMatchObject({ status: 'cancelled' });
   });
 
   it('timers: a cancel before its schedule wins; one claimer per lease; fired only by its holder', async () => {

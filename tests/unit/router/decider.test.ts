@@ -98,4 +98,22 @@ describe('RunDecider over the memory store', () => {
     const signals = history.flatMap((c) => c.events.filter((e) => e.type === 'SignalReceived'));
     expect(signals.map((e) => (e.type === 'SignalReceived' ? e.signal.type : ''))).toEqual(['add', 'next']);
   });
+
+  it('a close decided on a stale state, its summary written beside an append that lost, is taken back', async () => {
+    const { decider, another, store } = deciderBench();
+    const started = await decider.process(start('steps', 'st-4'), { startKey: 'e/1' });
+    const runId = started.kind === 'started' ? started.runId : '';
+    await decider.process(signal('st-4', 'next'), { startKey: 'e/2' });
+    // The other router completes the run at seq 3 while this one holds it at seq 2.
+    expect(await another().process(signal('st-4', 'finish'), { startKey: 'e/3' })).toMatchObject({ seq: 3 });
+    expect(await store.getRun(runId)).toMatchObject({ status: 'completed', lastSeq: 3 });
+    // This one terminates it at seq 3: its closing summary goes out beside the append, which loses.
+    const terminate = { kind: 'run', workflowId: 'st-4', decision: { kind: 'terminate', reason: 'test' } } as const;
+    expect(await decider.process(terminate, { startKey: 'e/4' })).toMatchObject({ kind: 'dropped', why: 'closed' });
+    expect(decider.appendRaces).toBe(1);
+    await decider.drain();
+    // The summary is the run as its history has it: completed, not terminated.
+    expect(await store.getRun(runId)).toMatchObject({ status: 'completed', lastSeq: 3 });
+    expect((await historyOf(store, runId)).at(-1)?.events.at(-1)?.type).toBe('RunCompleted');
+  });
 });
