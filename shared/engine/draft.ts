@@ -9,6 +9,7 @@ import {
   type AnyActorScope,
   type AnyMachineSnapshot,
   createActor,
+  createMachine,
   type EventObject,
   type ExecutableActionObject,
 } from 'xstate';
@@ -175,6 +176,7 @@ const MAX_KEPT_LIVE = 2048;
  */
 export function keepLive(d: Draft, persisted: unknown, actor: AnyActorRef): void {
   if (d.state.status !== 'running' || !d.live || typeof persisted !== 'object' || persisted === null) return;
+  if (!actorsHoldSnapshotField()) return;
   const p = persisted as { context?: unknown; children?: Record<string, { systemId?: unknown } | undefined> };
   for (const id in p.children) if (p.children[id]?.systemId !== undefined) return;
   if (holdsActorRef(p.context)) return;
@@ -183,6 +185,27 @@ export function keepLive(d: Draft, persisted: unknown, actor: AnyActorRef): void
     if (oldest !== undefined) keptLive.delete(oldest);
   }
   keptLive.set(persisted, { definition: d.definition, live: d.live, actor });
+}
+
+let snapshotField: boolean | undefined;
+
+/**
+ * Whether an actor answers `getSnapshot()` from its `_snapshot` field, which takeKept sets: true
+ * of xstate 5 as pinned. Checked once, on a never-started actor; if an xstate upgrade renames the
+ * field, nothing is kept and every decision restores its actor, as before keepLive.
+ */
+function actorsHoldSnapshotField(): boolean {
+  if (snapshotField === undefined) {
+    const actor = createActor(createMachine({}));
+    const marker = { probe: true };
+    const fields = actor as unknown as { _snapshot?: unknown };
+    snapshotField = '_snapshot' in fields;
+    if (snapshotField) {
+      fields._snapshot = marker;
+      snapshotField = actor.getSnapshot() === (marker as unknown);
+    }
+  }
+  return snapshotField;
 }
 
 /** Whether a decision on a state holding `persisted` would transition a kept live snapshot (tests). */
