@@ -277,8 +277,8 @@ class MemoryStore implements Store {
     const report: SweepReport = { swept: 0, buckets: 0, runIds: [] };
     for (const run of [...this.runs.values()]) {
       if (run.expireAt === undefined || run.expireAt > now || !(await this.confirmed(run))) continue;
-      for (const [id, c] of this.commits) if (c.runId === run._id) this.commits.delete(id);
       this.runs.set(run._id, toTombstone(await this.payloads.stateToSweep(run), now));
+      for (const [id, c] of this.commits) if (c.runId === run._id) this.commits.delete(id);
       await this.payloads.deleteRun(run._id);
       report.swept++;
       report.runIds.push(run._id);

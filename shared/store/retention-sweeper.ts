@@ -70,19 +70,21 @@ export class RetentionSweeper {
   }
 
   /**
-   * Four steps, each safe to cut short: the commits go; the summary becomes a tombstone that keeps
-   * its bucket (nothing references the run's chunks any more); the chunks go; the bucket goes. Cut
+   * Four steps, each safe to cut short: the summary becomes a tombstone that keeps its bucket; the
+   * commits go (nothing references the run's chunks any more); the chunks go; the bucket goes. Cut
    * short anywhere, the run is still in its bucket and the next sweep finishes it. No reader ever
-   * meets a reference whose chunks are gone. A tombstone found in its bucket is written again: a
-   * summary written over it since (FerretDB writes a closed run's summary unconditionally) may
-   * reference chunks of its own.
+   * meets a reference whose chunks are gone. The tombstone comes first: a closing summary written
+   * beside its commit is trusted only while that commit is there (closeConfirmed), so with the
+   * commits gone first, a sweep cut short there would never take the run up again. A tombstone
+   * found in its bucket is written again: a summary written over it since (FerretDB writes a
+   * closed run's summary unconditionally) may reference chunks of its own.
    */
   private async sweepRun(run: RunDoc): Promise<void> {
     const inBucket = { _id: run._id, sweepBucket: run.sweepBucket };
-    await this.commits.deleteMany({ runId: run._id });
     const tombstone = this.tombstone(await this.payloads.stateToSweep(run));
     const pending = { ...tombstone, expireAt: run.expireAt, sweepBucket: run.sweepBucket };
     await this.runs.replaceOne(inBucket, pending as RunDoc);
+    await this.commits.deleteMany({ runId: run._id });
     await this.payloads.deleteRun(run._id);
     await this.runs.updateOne(inBucket, { $unset: { expireAt: '', sweepBucket: '' } });
   }

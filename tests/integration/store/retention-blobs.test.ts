@@ -25,11 +25,17 @@ const MIN = 60_000;
 /** Offload anything over 1 KiB, so small test payloads go out of band. */
 const OFFLOAD = 1024;
 
-/** A run with large payloads in its start, a signal and its state; closed at `closedAt` when given. */
+/**
+ * A run with large payloads in its start, a signal and its state; closed at `closedAt` when given,
+ * its closing summary written as a router writes it, beside its closing commit (with a token).
+ */
 async function largeRun(runId: string, closedAt?: number): Promise<string> {
   const payload = randomBytes(4 * OFFLOAD).toString('hex');
   await t.store.claimWorkflowId(`wf-${runId}`, runId, 'allowAfterClose');
-  for (let seq = 1; seq <= 2; seq++) await t.store.appendCommit(sampleCommit(runId, seq, { payload }));
+  await t.store.appendCommit(sampleCommit(runId, 1, { payload }));
+  const second = sampleCommit(runId, 2, { payload });
+  if (closedAt !== undefined) second.events.push({ type: 'RunCompleted', at: closedAt, output: { payload } });
+  await t.store.appendCommit(second);
   const big = { status: 'active' as const, value: 'waiting', context: { payload } };
   // Two summaries: the first one's state chunks are left unreferenced by the second.
   await t.store.saveRun(sampleState(runId, { lastSeq: 1, snapshot: big }));
@@ -39,6 +45,7 @@ async function largeRun(runId: string, closedAt?: number): Promise<string> {
       snapshot: big,
       ...(closedAt === undefined ? {} : { status: 'completed', closedAt, output: { payload } }),
     }),
+    closedAt === undefined ? {} : { closeToken: `close-${runId}` },
   );
   return payload;
 }
@@ -80,7 +87,12 @@ describe('store: retention sweeps remove large payloads', () => {
     expect((await t.store.getRun('run-live'))?.state.snapshot).toMatchObject({ context: { payload: livePayload } });
   });
 
-  const crashPoints = ['before its tombstone', 'before removing chunks', 'after removing chunks'] as const;
+  const crashPoints = [
+    'before its tombstone',
+    'before removing commits',
+    'before removing chunks',
+    'after removing chunks',
+  ] as const;
   for (const crashPoint of crashPoints) {
     it(`a sweep that dies ${crashPoint} is finished by the next: nothing orphaned, nothing dangling`, async () => {
       let now = T0;
@@ -93,9 +105,21 @@ describe('store: retention sweeps remove large payloads', () => {
       const c = collections();
       const payloads = new StoredPayloads(mongoRunBlobs(c.blobs), defaultPayloadLimits());
       const killed = (runId: string) => new Error(`sweeper killed ${crashPoint} of ${runId}`);
+      // The commits collection, failing its deleteMany at that crash point.
+      const commits = new Proxy(c.commits, {
+        get(target, prop) {
+          if (prop === 'deleteMany' && crashPoint === 'before removing commits') {
+            return async () => {
+              throw killed('run-a');
+            };
+          }
+          const v: unknown = Reflect.get(target, prop, target);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
       const dying = new RetentionSweeper(
         c.runs,
-        c.commits,
+        commits,
         {
           stateToSweep: async (d) => {
             if (crashPoint === 'before its tombstone') throw killed(d._id);
@@ -111,8 +135,9 @@ describe('store: retention sweeps remove large payloads', () => {
         (run) => toTombstone(run, now),
       );
       await expect(dying.sweep()).rejects.toThrow('sweeper killed');
-      // Cut short: the commits are gone; whatever is left of the run reads without error.
-      expect(await collect(t.store.loadHistory('run-a'))).toEqual([]);
+      // Cut short: the tombstone comes first, then the commits go; what is left reads without error.
+      const commitsGone = crashPoint === 'before removing chunks' || crashPoint === 'after removing chunks';
+      expect((await collect(t.store.loadHistory('run-a'))).length).toBe(commitsGone ? 0 : 2);
       const left = await t.store.getRun('run-a');
       expect(left?.swept === undefined).toBe(crashPoint === 'before its tombstone');
       expect(await chunksOf('run-a')).toBe(crashPoint === 'after removing chunks' ? 0 : chunks.a);
