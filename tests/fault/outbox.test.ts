@@ -118,7 +118,7 @@ describe('recovery by redelivery', () => {
     await client.close();
   }, 120_000);
 
-  it('a router killed after storing a closing commit, before its summary: the redelivery closes the run everywhere', async () => {
+  it('a router killed right after storing a closing commit: the redelivery closes the run everywhere', async () => {
     const { env, store, client, executor } = await namespace();
     // Commits: 1 start, 2 charge result (schedules the timer), 3 the firing that times the order out.
     const doomed = await started(router(env, 'router-doomed', 'exit-after-append:3'));
