@@ -33,8 +33,8 @@ const SCENARIOS: Record<string, Scenario> = {
 
 const usage = `usage: npm run bench -- <scenario> [--flags]
 scenarios: ${Object.keys(SCENARIOS).join(', ')}, all
-  throughput  --n 2000 --concurrency 200 --executors 2 --routers 1 --exec-concurrency 64 [--processes]
-  latency     --runs 200 --workflow noop3|inline3 --wait subscription|result [--trace] [--processes]
+  throughput  --n 2000 --concurrency 200 --executors 2 --routers 1 --exec-concurrency 64 [--processes] [--profile DIR]
+  latency     --runs 200 --workflow noop3|inline3 --wait subscription|result [--trace] [--window 100] [--profile DIR] [--processes]
   scaling     --n 600 --concurrency 200 [--processes]
   timers      --timers 10000 --timer-services 1 [--in-process] [--lead-s 5] [--budget-s 100] [--idle-timers 5000,20000 --idle-s 20]
   events      --runs 10000 --concurrency 128 [--routers 1] [--processes] [--budget-s 300]
@@ -44,7 +44,8 @@ scenarios: ${Object.keys(SCENARIOS).join(', ')}, all
   flow        --n 1000 --concurrency 100 --keys 20 --executors 2 --rounds 1
   cache       --runs 50000 --cache-mb 64 --concurrency 256   (node --expose-gc for exact heap figures)
   scale       --runs 100000 --small 100 --signals 100 --noop3 100 --idle-s 10 --history-commits 20000
-  all         every scenario in turn (throughput both in-process and as processes)`;
+  all         every scenario in turn (throughput both in-process and as processes)
+  any scenario: --repeat N runs it N times in one process (from the second on, in a warm process)`;
 
 function parseFlags(args: string[]): Flags {
   const flags: Flags = {};
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
             ['cost', flags],
             ['timers', flags],
           ].filter(([s]) => SCENARIOS[s as string] !== undefined) as [string, Flags][])
-        : [[name, flags]];
+        : Array.from({ length: Math.max(1, Number(flags.repeat ?? 1)) }, (): [string, Flags] => [name, flags]);
     for (const [scenario, f] of plan) {
       const run = SCENARIOS[scenario] as Scenario;
       const startedAt = new Date().toISOString();

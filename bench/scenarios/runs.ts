@@ -4,6 +4,9 @@
  * executors and routers.
  */
 
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
 import { type Flags, measureCpu, num, type ScenarioContext, topologyOf, withEngine } from '../lib/context.js';
 import { type CompletionWait, Driver } from '../lib/driver.js';
 import { round, SyscallMeter, summarize } from '../lib/env.js';
@@ -28,11 +31,13 @@ export async function measureThroughput(
       // Warm-up: JIT, connection pools, consumers' first pulls. Not measured.
       await driver.runMany('noop3', Math.min(100, n), Math.min(concurrency, 50), (i) => ({ n: i }));
       const syscalls = new SyscallMeter({ benchProcess: 'self', natsServer: ctx.servers.nats.pid });
+      const profiler = typeof ctx.flags.profile === 'string' ? await startProfile() : undefined;
       const m = await measureCpu(
         cpu,
         () => n,
         () => driver.runMany('noop3', n, concurrency, (i) => ({ n: i })),
       );
+      if (profiler) await profiler.stopTo(String(ctx.flags.profile));
       const { timings, failures } = m.out;
       const completed = timings.filter((t) => t.status === 'completed').length;
       const perSec = (x: number): number => round((x / m.wallMs) * 1000, 1);
@@ -90,12 +95,36 @@ export function latencyWorkload(flags: Flags): {
   return { workflow, wait, topo: topologyOf(flags, inlineOnly ? { executors: 0 } : {}) };
 }
 
+/** A V8 CPU profile of this process from now until `stopTo(dir)` writes it there (`.cpuprofile`). */
+async function startProfile(): Promise<{ stopTo(dir: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stopTo(dir: string) {
+      const { profile } = await session.post('Profiler.stop');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, `${Date.now()}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/** The p50 of each `size` values in turn (the last window may be shorter). */
+function windows(values: number[], size: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i += size) out.push(summarize(values.slice(i, i + size)).p50);
+  return out;
+}
+
 /**
  * `latency`: sequential runs of `--workflow`, one at a time, start request sent → done message
  * received; with `--trace`, the timeline of a run's path and the floors to read it against.
  */
 export async function latency(ctx: ScenarioContext): Promise<Record<string, unknown>> {
   const runs = num(ctx.flags, 'runs', 200);
+  const win = num(ctx.flags, 'window', 0);
   const { workflow, wait, topo } = latencyWorkload(ctx.flags);
   const trace = ctx.flags.trace === true && !topo.processes;
   if (trace) startTrace();
@@ -104,7 +133,15 @@ export async function latency(ctx: ScenarioContext): Promise<Record<string, unkn
     try {
       await driver.runMany(workflow, 30, 1, (i) => ({ n: i })); // warm-up
       resetTrace();
+      const profiler = typeof ctx.flags.profile === 'string' ? await startProfile() : undefined;
+      const cpu0 = process.cpuUsage();
+      const sys = new SyscallMeter({ benchProcess: 'self', nats: ctx.servers.nats.pid, mongo: ctx.servers.mongo.pid });
       const { timings, wallMs, failures } = await driver.runMany(workflow, runs, 1, (i) => ({ n: i }));
+      // The bench process's CPU per run: with the services in process, all of the Node work of a run.
+      const cpu = process.cpuUsage(cpu0);
+      const syscallsPerRun = sys.perUnit(runs);
+      if (profiler) await profiler.stopTo(String(ctx.flags.profile));
+      const perRunMs = (us: number): number => round(us / 1000 / runs, 3);
       return {
         workflow,
         wait,
@@ -114,8 +151,19 @@ export async function latency(ctx: ScenarioContext): Promise<Record<string, unkn
         wallSeconds: round(wallMs / 1000, 2),
         startToDoneMs: summarize(timings.map((t) => t.doneMs)),
         startReplyMs: summarize(timings.map((t) => t.startedMs)),
+        benchCpuMsPerRun: { user: perRunMs(cpu.user), system: perRunMs(cpu.system) },
+        syscallsPerRun,
         // Each run is four decisions in a row (start, then one per result): time per hop.
         msPerDecisionHop: round(summarize(timings.map((t) => t.doneMs)).p50 / DECISIONS, 2),
+        // With `--window K`: p50 of each K runs in turn, the process's warm-up curve.
+        ...(win > 0
+          ? {
+              p50ByWindow: windows(
+                timings.map((t) => t.doneMs),
+                win,
+              ),
+            }
+          : {}),
         // The floors the path's segments are read against, measured right after on the same servers.
         ...(trace
           ? { path: pathTimeline(), floors: await latencyFloors(ctx.servers.natsUrl, ctx.servers.mongoUrl, 200) }
