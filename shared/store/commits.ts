@@ -14,9 +14,10 @@
 import { type Collection, MongoBulkWriteError } from 'mongodb';
 import { forEachLimited } from '../concurrency.js';
 import { ConflictError, CorruptHistoryError } from '../errors.js';
-import type { Millis } from '../history/events.js';
+import type { Millis, RunStatus } from '../history/events.js';
 import {
   type CommitDoc,
+  commitCloses,
   commitId,
   HISTORY_PAGE_SIZE,
   historyPageKey,
@@ -39,6 +40,22 @@ const PROBED_TAIL = 4;
 const ID_LOOKUP_CONCURRENCY = 8;
 /** Entries of a legacy outbox read (and then deleted) per round of drainLegacyOutbox. */
 const LEGACY_BATCH = 256;
+
+/**
+ * The status the commit `id` closes its run with (see commitCloses): its `closes` alone, one
+ * small read; only a commit without one is read whole and decoded, which is what a close
+ * confirmed by a commit from before `closes` existed, or refuted by one that leaves the run open,
+ * costs.
+ */
+export async function storedCommitCloses(
+  commits: Collection<CommitDoc>,
+  payloads: Pick<StoredPayloads, 'commit'>,
+  id: string,
+): Promise<RunStatus | undefined> {
+  const head = await commits.findOne({ _id: id }, { projection: { closes: 1 } });
+  if (!head || head.closes !== undefined) return head?.closes;
+  return commitCloses(await commits.findOne({ _id: id }), (d) => payloads.commit(d));
+}
 
 /** Commit operations over the commits collection (and, once, a legacy outbox). */
 export class CommitStore {

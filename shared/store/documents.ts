@@ -9,7 +9,13 @@ import { Binary } from 'mongodb';
 import type { Command, RunState } from '../engine/types.js';
 import { PayloadTooLargeError } from '../errors.js';
 import { decodeEvents, decodePayload, encodeEvents, encodePayload } from '../history/codec.js';
-import { closingStatusOf, type Millis, type RunStatus, type SearchAttributes } from '../history/events.js';
+import {
+  closingStatusOf,
+  type HistoryEvent,
+  type Millis,
+  type RunStatus,
+  type SearchAttributes,
+} from '../history/events.js';
 import { openPayload, payloadsConcealed, sealPayload } from '../payload/codec.js';
 import { expiryOf, sweepBucketOf, tombstoneState } from './retention.js';
 import type { RunRecord, StoredCommit, TimerRecord } from './types.js';
@@ -454,14 +460,29 @@ export function formatBytes(n: number): string {
  * closing commit (RunDoc.closeToken), which stands once the commit at its `lastSeq` is stored and
  * closes the run with its status. Until then the run is open as far as anyone can tell: the
  * commit may still be on its way, or may never come (its router died, or lost the append).
- * `closingCommit` reads the `closes` of that commit (undefined when there is none).
+ * `closingStatus` tells the status the commit of that `_id` closes its run with (undefined when
+ * there is none, or when it leaves the run open): see commitCloses.
  */
 export async function closeConfirmed(
   d: Pick<RunDoc, '_id' | 'status' | 'lastSeq' | 'closeToken' | 'swept'>,
-  closingCommit: (id: string) => Promise<{ closes?: RunStatus } | undefined | null>,
+  closingStatus: (id: string) => Promise<RunStatus | undefined>,
 ): Promise<boolean> {
   if (d.closeToken === undefined || d.status === 'running' || d.swept !== undefined) return true;
-  return (await closingCommit(commitId(d._id, d.lastSeq)))?.closes === d.status;
+  return (await closingStatus(commitId(d._id, d.lastSeq))) === d.status;
+}
+
+/**
+ * The status a stored commit closes its run with: its plain `closes`; for a commit without one,
+ * what its events say. A closing commit written by a version from before `closes` has none, and
+ * the summary that version wrote after it may still carry the token of an earlier close another
+ * router wrote beside a commit that lost (`$set` keeps it): its events confirm that summary.
+ */
+export async function commitCloses(
+  doc: CommitDoc | null | undefined,
+  decode: (d: CommitDoc) => Promise<{ events: readonly HistoryEvent[] }>,
+): Promise<RunStatus | undefined> {
+  if (!doc || doc.closes !== undefined) return doc?.closes;
+  return closingStatusOf((await decode(doc)).events);
 }
 
 /**

@@ -18,6 +18,7 @@ import type { Millis, RunStatus } from '../history/events.js';
 import {
   type CommitDoc,
   closeConfirmed,
+  commitCloses,
   commitId,
   fromTimerDoc,
   landsOver,
@@ -269,7 +270,7 @@ class MemoryStore implements Store {
 
   /** Whether a summary stands as written (see closeConfirmed). */
   private confirmed(d: RunDoc): Promise<boolean> {
-    return closeConfirmed(d, async (id) => this.commits.get(id));
+    return closeConfirmed(d, (id) => commitCloses(this.commits.get(id), (c) => this.payloads.commit(c)));
   }
 
   async sweepExpiredRuns(): Promise<SweepReport> {

@@ -5,6 +5,7 @@
  */
 import type { Collection } from 'mongodb';
 import type { Millis } from '../history/events.js';
+import { storedCommitCloses } from './commits.js';
 import { type CommitDoc, closeConfirmed, type RunDoc } from './documents.js';
 import type { StoredPayloads } from './payloads.js';
 import { MAX_SWEEP_BUCKETS, type SweepReport, sweepBucketOf } from './retention.js';
@@ -22,7 +23,7 @@ export class RetentionSweeper {
   constructor(
     private readonly runs: Collection<RunDoc>,
     private readonly commits: Collection<CommitDoc>,
-    private readonly payloads: Pick<StoredPayloads, 'deleteRun' | 'stateToSweep'>,
+    private readonly payloads: Pick<StoredPayloads, 'commit' | 'deleteRun' | 'stateToSweep'>,
     private readonly cursors: Collection<SweepCursorDoc>,
     private readonly now: () => Millis,
     private readonly tombstone: (state: RunDoc) => Partial<RunDoc>,
@@ -56,7 +57,7 @@ export class RetentionSweeper {
       for (const run of due) {
         if (run.expireAt === undefined || run.expireAt > now) continue;
         // A close written beside a commit not stored (yet, or ever) is no close: the run is open.
-        if (!(await closeConfirmed(run, (id) => this.commits.findOne({ _id: id }, { projection: { closes: 1 } })))) {
+        if (!(await closeConfirmed(run, (id) => storedCommitCloses(this.commits, this.payloads, id)))) {
           continue;
         }
         await this.sweepRun(run);

@@ -16,6 +16,7 @@ import { validateSearchAttributes } from '../engine/search-attributes.js';
 import type { RunState } from '../engine/types.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import type { RunStatus } from '../history/events.js';
+import { storedCommitCloses } from './commits.js';
 import {
   type CommitDoc,
   closeConfirmed,
@@ -233,7 +234,7 @@ export class RunStore {
 
   /** Whether a summary stands as written (see closeConfirmed): one `_id` read for a close written beside its commit. */
   confirmed(d: Pick<RunDoc, '_id' | 'status' | 'lastSeq' | 'closeToken' | 'swept'>): Promise<boolean> {
-    return closeConfirmed(d, (id) => this.commits.findOne({ _id: id }, { projection: { closes: 1 } }));
+    return closeConfirmed(d, (id) => storedCommitCloses(this.commits, this.payloads, id));
   }
 
   async getByWorkflowId(workflowId: string): Promise<RunRecord | undefined> {

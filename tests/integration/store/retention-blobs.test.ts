@@ -121,6 +121,7 @@ describe('store: retention sweeps remove large payloads', () => {
         c.runs,
         commits,
         {
+          commit: (d) => payloads.commit(d),
           stateToSweep: async (d) => {
             if (crashPoint === 'before its tombstone') throw killed(d._id);
             return payloads.stateToSweep(d);
@@ -168,6 +169,7 @@ describe('store: retention sweeps remove large payloads', () => {
       c.runs,
       c.commits,
       {
+        commit: (d) => payloads.commit(d),
         stateToSweep: (d) => payloads.stateToSweep(d),
         deleteRun: async () => {
           throw new Error('sweeper killed before removing chunks');

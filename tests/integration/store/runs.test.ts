@@ -3,6 +3,7 @@ import { assign, createMachine } from 'xstate';
 import { decide, defineWorkflow, foldCommits } from '../../../shared/engine/index.js';
 import type { DecisionInput, RunState } from '../../../shared/engine/types.js';
 import { ConflictError, InvalidInputError, PayloadTooLargeError } from '../../../shared/errors.js';
+import { collectionNames } from '../../../shared/names.js';
 import type { IdReusePolicy, StoredCommit } from '../../../shared/store/index.js';
 import { connectMongo } from '../../harness/index.js';
 import { freshStore, newRunId, rejection, sampleCommit, sampleState, type TestStore } from './helpers.js';
@@ -264,6 +265,37 @@ describe('store: workflowId claims', () => {
     await t.store.saveRun(sampleState('run-new', { workflowId: 'w', startedAt: 2_000_000_000_000 }));
     expect((await t.store.getRunByWorkflowId('w'))?.runId).toBe('run-new');
     expect(await t.store.getRunByWorkflowId('nobody')).toBeUndefined();
+  });
+});
+
+describe('store: a close written beside its commit, across versions', () => {
+  it('a summary left with a stale closeToken is confirmed by a closing commit from before `closes` existed', async () => {
+    t = await freshStore();
+    const runId = newRunId();
+    const workflowId = `wf-${runId}`;
+    await t.store.claimWorkflowId(workflowId, runId, 'returnExisting');
+    for (const seq of [1, 2]) await t.store.appendCommit(sampleCommit(runId, seq));
+    // A router of this version closes the run at seq 3 beside its commit, and loses the append...
+    await t.store.saveRun(sampleState(runId, { status: 'completed', lastSeq: 3 }), { closeToken: 'close-new' });
+    // ...to a router of an earlier version: its closing commit has no `closes` field, and its
+    // summary ($set, after the commit) keeps the token of the close it replaces.
+    await t.store.appendCommit({
+      ...sampleCommit(runId, 3),
+      events: [{ type: 'RunCancelled', at: 1_700_000_000_003, reason: 'by a test' }],
+      commands: [],
+    });
+    const commits = t.client
+      .db(t.dbName)
+      .collection<{ _id: string; closes?: string }>(collectionNames(t.prefix).commits);
+    await commits.updateOne({ _id: `${runId}:3` }, { $unset: { closes: '' } });
+    expect((await commits.findOne({ _id: `${runId}:3` }))?.closes).toBeUndefined();
+    await t.store.saveRun(sampleState(runId, { status: 'cancelled', lastSeq: 3 }));
+    const runs = t.client.db(t.dbName).collection<{ _id: string; closeToken?: string }>(collectionNames(t.prefix).runs);
+    expect((await runs.findOne({ _id: runId }))?.closeToken).toBe('close-new');
+
+    // The commit's events confirm the close: the run reads closed, and its id is free again.
+    expect(await t.store.getRun(runId)).toMatchObject({ status: 'cancelled', lastSeq: 3 });
+    expect(await t.store.claimWorkflowId(workflowId, newRunId(), 'allowAfterClose')).toEqual({ claimed: true, gen: 2 });
   });
 });
 
