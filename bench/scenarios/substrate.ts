@@ -120,14 +120,15 @@ async function dropAndClose(client: MongoClient, dbName: string): Promise<void> 
 
 /**
  * The latency floors a run's path is read against, one at a time, medians over `n`: one
- * insertOne round trip, one acked JetStream publish, and one JetStream leg (publish until a pull
- * consumer has the message, as a task reaches an executor or a result a router).
+ * insertOne round trip, one acked JetStream publish, one JetStream leg (publish until a pull
+ * consumer has the message, as a task reaches an executor or a result a router), and one core
+ * NATS leg (the same without a stream).
  */
 export async function latencyFloors(
   natsUrl: string,
   mongoUrl: string,
   n: number,
-): Promise<{ insertOneMs: number; ackedPublishMs: number; jetStreamLegMs: number }> {
+): Promise<{ insertOneMs: number; ackedPublishMs: number; jetStreamLegMs: number; coreLegMs: number }> {
   const median = (xs: number[]): number => round([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0, 3);
   const client = await new MongoClient(mongoUrl).connect();
   const dbName = `bench_floor_${randomBytes(3).toString('hex')}`;
@@ -180,7 +181,39 @@ export async function latencyFloors(
     await jsm.streams.delete(name).catch(() => undefined);
     await nc.close();
   }
-  return { insertOneMs: median(inserts), ackedPublishMs: median(acked), jetStreamLegMs: median(legs) };
+  return {
+    insertOneMs: median(inserts),
+    ackedPublishMs: median(acked),
+    jetStreamLegMs: median(legs),
+    coreLegMs: median(await coreLegs(natsUrl, n)),
+  };
+}
+
+/**
+ * Core NATS legs, one at a time: a publish on one connection until a subscriber on another has
+ * it (no stream). What a leg costs without JetStream's store and PubAck: the floor under the
+ * JetStream leg.
+ */
+async function coreLegs(natsUrl: string, n: number): Promise<number[]> {
+  const pub = await connect({ servers: natsUrl, name: 'bench-floor-pub' });
+  const sub = await connect({ servers: natsUrl, name: 'bench-floor-sub' });
+  const subject = `floor.core.${randomBytes(3).toString('hex')}`;
+  const legs: number[] = [];
+  try {
+    const it = sub.subscribe(subject)[Symbol.asyncIterator]();
+    await sub.flush();
+    const body = encodeBody({ runId: 'a'.repeat(36), workflowId: 'wf-123456', activity: 'stepA', seq: 1, input: {} });
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      pub.publish(subject, body);
+      await it.next();
+      legs.push(performance.now() - t0);
+    }
+  } finally {
+    await pub.close();
+    await sub.close();
+  }
+  return legs;
 }
 
 /** MongoDB protocol: insertOne sequential, insertOne with 64 in flight, insertMany of 500. */
