@@ -3,7 +3,7 @@
  * scenario (machine, servers, parameters, results) on stdout; asserts nothing. Uses NATS_URL /
  * MONGO_URL when set, else starts private servers. Scenarios and flags: see `usage` below.
  */
-import type { Flags, ScenarioContext } from './lib/context.js';
+import { type Flags, num, type ScenarioContext } from './lib/context.js';
 import { machineInfo, openServers } from './lib/env.js';
 import { cache } from './scenarios/cache.js';
 import { cost } from './scenarios/cost.js';
@@ -70,6 +70,7 @@ async function main(): Promise<void> {
     return;
   }
   const flags = parseFlags(rest);
+  const repeat = Math.max(1, Math.floor(num(flags, 'repeat', 1)));
   const servers = await openServers();
   const stopOnSignal = (): void => {
     void servers.stop().finally(() => process.exit(130));
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
             ['cost', flags],
             ['timers', flags],
           ].filter(([s]) => SCENARIOS[s as string] !== undefined) as [string, Flags][])
-        : Array.from({ length: Math.max(1, Number(flags.repeat ?? 1)) }, (): [string, Flags] => [name, flags]);
+        : Array.from({ length: repeat }, (): [string, Flags] => [name, flags]);
     for (const [scenario, f] of plan) {
       const run = SCENARIOS[scenario] as Scenario;
       const startedAt = new Date().toISOString();

@@ -31,13 +31,13 @@ export async function measureThroughput(
       // Warm-up: JIT, connection pools, consumers' first pulls. Not measured.
       await driver.runMany('noop3', Math.min(100, n), Math.min(concurrency, 50), (i) => ({ n: i }));
       const syscalls = new SyscallMeter({ benchProcess: 'self', natsServer: ctx.servers.nats.pid });
-      const profiler = typeof ctx.flags.profile === 'string' ? await startProfile() : undefined;
+      const profiler = await startProfile(ctx.flags);
       const m = await measureCpu(
         cpu,
         () => n,
         () => driver.runMany('noop3', n, concurrency, (i) => ({ n: i })),
       );
-      if (profiler) await profiler.stopTo(String(ctx.flags.profile));
+      await profiler?.stop();
       const { timings, failures } = m.out;
       const completed = timings.filter((t) => t.status === 'completed').length;
       const perSec = (x: number): number => round((x / m.wallMs) * 1000, 1);
@@ -95,14 +95,20 @@ export function latencyWorkload(flags: Flags): {
   return { workflow, wait, topo: topologyOf(flags, inlineOnly ? { executors: 0 } : {}) };
 }
 
-/** A V8 CPU profile of this process from now until `stopTo(dir)` writes it there (`.cpuprofile`). */
-async function startProfile(): Promise<{ stopTo(dir: string): Promise<void> }> {
+/**
+ * With `--profile DIR`, a V8 CPU profile of this process from now until `stop()` writes it there
+ * (`<time>.cpuprofile`); without, nothing.
+ */
+export async function startProfile(flags: Flags): Promise<{ stop(): Promise<void> } | undefined> {
+  const dir = flags.profile;
+  if (dir === undefined || dir === false) return undefined;
+  if (dir === true) throw new Error('--profile needs a directory to write the profile to');
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
   return {
-    async stopTo(dir: string) {
+    async stop() {
       const { profile } = await session.post('Profiler.stop');
       mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, `${Date.now()}.cpuprofile`), JSON.stringify(profile));
@@ -133,14 +139,14 @@ export async function latency(ctx: ScenarioContext): Promise<Record<string, unkn
     try {
       await driver.runMany(workflow, 30, 1, (i) => ({ n: i })); // warm-up
       resetTrace();
-      const profiler = typeof ctx.flags.profile === 'string' ? await startProfile() : undefined;
+      const profiler = await startProfile(ctx.flags);
       const cpu0 = process.cpuUsage();
       const sys = new SyscallMeter({ benchProcess: 'self', nats: ctx.servers.nats.pid, mongo: ctx.servers.mongo.pid });
       const { timings, wallMs, failures } = await driver.runMany(workflow, runs, 1, (i) => ({ n: i }));
       // The bench process's CPU per run: with the services in process, all of the Node work of a run.
       const cpu = process.cpuUsage(cpu0);
       const syscallsPerRun = sys.perUnit(runs);
-      if (profiler) await profiler.stopTo(String(ctx.flags.profile));
+      await profiler?.stop();
       const perRunMs = (us: number): number => round(us / 1000 / runs, 3);
       return {
         workflow,

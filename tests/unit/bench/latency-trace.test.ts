@@ -1,7 +1,8 @@
 /** `latency --trace`: the timeline of a run's path from recorded marks, and the scenario's flags. */
 import { describe, expect, it } from 'vitest';
+import { num } from '../../../bench/lib/context.js';
 import { type Mark, pathTimeline, RUN_DONE_MARK, RUN_START_MARK } from '../../../bench/lib/trace.js';
-import { latencyWorkload } from '../../../bench/scenarios/runs.js';
+import { latencyWorkload, startProfile } from '../../../bench/scenarios/runs.js';
 
 /** One run's marks at `t0` plus the given offsets, in order. */
 function run(t0: number, offsets: [string, number][]): Mark[] {
@@ -92,5 +93,15 @@ describe('latencyWorkload', () => {
     expect(() => latencyWorkload({ workflow: 'noop4' })).toThrow(/--workflow must be one of noop3, inline3, got noop4/);
     expect(() => latencyWorkload({ workflow: true })).toThrow(/--workflow must be one of noop3, inline3, got true/);
     expect(() => latencyWorkload({ wait: 'poll' })).toThrow(/--wait must be one of subscription, result, got poll/);
+  });
+
+  it('profiles only when --profile names a directory, and says so when it names none', async () => {
+    expect(await startProfile({})).toBeUndefined();
+    await expect(startProfile({ profile: true })).rejects.toThrow(/--profile needs a directory/);
+  });
+
+  it('refuses a --repeat that is not a count', () => {
+    expect(num({ repeat: '3' }, 'repeat', 1)).toBe(3);
+    expect(() => num({ repeat: 'twice' }, 'repeat', 1)).toThrow(/--repeat must be a non-negative number, got twice/);
   });
 });
