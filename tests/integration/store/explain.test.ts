@@ -201,3 +201,18 @@ describe('store lookups on FerretDB with PostgreSQL use indexes', () => {
     });
   });
 });
+
+describe("FerretDB's connections to the launcher's PostgreSQL", () => {
+  it('go without TLS on loopback (services/dev/postgres.ts ferretPostgresUrl)', () => {
+    const [tls, all] = psqlQuery(
+      pgDatabase(),
+      `select count(*) filter (where s.ssl), count(*) from pg_stat_ssl s join pg_stat_activity a using (pid)
+       where a.datname = current_database() and a.pid <> pg_backend_pid()`,
+    )
+      .trim()
+      .split('|')
+      .map(Number);
+    expect(all).toBeGreaterThan(0);
+    expect(tls).toBe(0);
+  });
+});
