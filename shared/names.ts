@@ -134,6 +134,11 @@ export interface Subjects {
   taskAt(activity: string, priority: number): string;
   /** Every non-default priority level of an activity's tasks: `task.<activity>.*`. */
   taskLevelsOf(activity: string): string;
+  /**
+   * The tasks stream's keeper, `task./keeper`: one message no activity's durable takes (an activity
+   * name never holds `/`), kept so the work queue never drains empty (see ensureTasksKeeper).
+   */
+  tasksKeeper(): string;
   /** An activity's result or progress: `event.<partition>.result.<runId>` (see eventPartition). */
   result(runId: string): string;
   /** Notice that an activity (or its attempts up to one) is over: `activity.cancel.<runId>.<activitySeq>`. */
@@ -293,6 +298,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
         ? `${p}.task.${validateToken('activity', a)}`
         : `${p}.task.${validateToken('activity', a)}.${checkPriority('priority', level)}`,
     taskLevelsOf: (a) => `${p}.task.${validateToken('activity', a)}.*`,
+    tasksKeeper: () => `${p}.task./keeper`,
     result: (r) => eventSubject('result', r),
     activityCancel: (r, seq) => {
       if (!Number.isSafeInteger(seq) || seq < 0) {

@@ -15,6 +15,7 @@ import {
 import { backoffDelay, sleep } from '../../shared/bus/backoff.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import { isRetryableNatsError } from '../../shared/bus/errors.js';
+import { ensureTasksKeeper } from '../../shared/bus/streams.js';
 import type { Logger } from '../../shared/log.js';
 import { consumerNames, EVENT_PARTITIONS } from '../../shared/names.js';
 
@@ -65,6 +66,13 @@ export async function setupRouterConsumers(
       const inboxInfo = await bus.jsm.streams.info(bus.streams.inbox);
       for (const spec of [specs.inbox, ...specs.partitions]) await ensureRouterConsumer(bus.jsm, spec, ackWaitMs);
       await deleteUnpartitionedConsumer(bus);
+      // Only nats-server's CPU depends on it: a failure that will not pass is logged, not fatal.
+      await ensureTasksKeeper(bus.js, bus.prefix).catch((err: unknown) => {
+        if (isRetryableNatsError(err)) throw err;
+        log.warn("could not keep a message in the tasks stream (nats-server's CPU per task grows without it)", {
+          err,
+        });
+      });
       return inboxInfo.created;
     } catch (err) {
       if (!isRetryableNatsError(err)) throw err;

@@ -21,6 +21,8 @@ export const JsErrorCodes = {
   InsufficientResources: 10023,
   /** A stream with more than one replica was asked of a server that is not clustered. */
   ReplicasNotSupported: 10074,
+  /** A publish's expected last (subject) sequence did not hold. */
+  StreamWrongLastSequence: 10071,
 } as const;
 
 /** HTTP-like JetStream statuses that mean "try again later". */

@@ -2,7 +2,13 @@ import { headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { decodeBody, encodeBody } from '../../../shared/bus/codec.js';
 import { DLQ_HEADERS, ERROR_HEADER } from '../../../shared/bus/connect.js';
-import { ensureActivityConsumer, ensureStreams, ensureTimerConsumer } from '../../../shared/bus/streams.js';
+import {
+  ensureActivityConsumer,
+  ensureStreams,
+  ensureTasksKeeper,
+  ensureTimerConsumer,
+} from '../../../shared/bus/streams.js';
+import { consumerNames } from '../../../shared/names.js';
 import { NotFoundError, UnavailableError } from '../../../shared/errors.js';
 import { waitFor } from '../../harness/index.js';
 import { collect, testBus } from './helpers.js';
@@ -35,6 +41,32 @@ describe('bus', () => {
     const bus = await testBus({ ensureStreams: false });
     await Promise.all([1, 2, 3].map(() => ensureStreams(bus.jsm, bus.prefix)));
     expect((await bus.jsm.streams.info(bus.streams.events)).config.subjects).toEqual([`${bus.prefix}.event.*.*.*`]);
+  });
+
+  it('keeps one message in the tasks stream that no activity takes, however many routers start at once', async () => {
+    const bus = await testBus();
+    const stored = await Promise.all([1, 2, 3].map(() => ensureTasksKeeper(bus.js, bus.prefix)));
+    expect(stored.filter(Boolean)).toHaveLength(1);
+    expect(await ensureTasksKeeper(bus.js, bus.prefix)).toBe(false);
+    const messages = async () => (await bus.jsm.streams.info(bus.streams.tasks)).state.messages;
+    expect(await messages()).toBe(1);
+
+    // An activity's durables (default level and another) take their tasks and never the keeper.
+    await ensureActivityConsumer(bus.jsm, bus.prefix, 'charge');
+    await ensureActivityConsumer(bus.jsm, bus.prefix, 'charge', {}, 5);
+    await bus.publish(bus.subjects.taskAt('charge', 3), { n: 1 });
+    await bus.publish(bus.subjects.taskAt('charge', 5), { n: 2 });
+    for (const name of [consumerNames.activity('charge'), consumerNames.activityAt('charge', 5)]) {
+      const consumer = await bus.js.consumers.get(bus.streams.tasks, name);
+      const taken: string[] = [];
+      for await (const m of await consumer.fetch({ max_messages: 5, expires: 1_000 })) {
+        taken.push(m.subject);
+        m.ack();
+      }
+      expect(taken).toHaveLength(1);
+      expect(taken[0]).not.toBe(bus.subjects.tasksKeeper());
+    }
+    await waitFor('both tasks gone from the work queue', async () => (await messages()) === 1);
   });
 
   it('deduplicates publishes with the same msg id', async () => {
