@@ -14,6 +14,7 @@ import {
   type TaskMessage,
   validateTask,
 } from '../../shared/bus/messages.js';
+import { sendLazily } from '../../shared/bus/write-coalescing.js';
 import type { Clock } from '../../shared/clock.js';
 import type { ActivityContext, ActivityDefinition } from '../../shared/engine/activity.js';
 import { ActivityFailure, CancelledError, InvalidInputError } from '../../shared/errors.js';
@@ -300,10 +301,20 @@ export class ActivityAttempt {
     }
   }
 
+  /**
+   * Acks the task once its result is published: with the connection's next write (sendLazily),
+   * unless the activity's maxConcurrency bounds its unacked tasks, where an ack held back would
+   * hold back the next task's delivery.
+   */
+  #ack(): void {
+    if (this.#def.options.maxConcurrency !== undefined) this.#msg.ack();
+    else sendLazily(this.#env.bus.nc, () => this.#msg.ack());
+  }
+
   /** Settles the task message as decided; a settle that fails is logged (the ack wait covers it). */
   #settle(s: Settlement, log: Logger): void {
     try {
-      if (s === 'ack') this.#msg.ack();
+      if (s === 'ack') this.#ack();
       else if (s === 'term')
         this.#msg.term(); // no reason: `+TERM <reason>` needs nats-server 2.10.4
       else if (s === 'nak-backoff') this.#msg.nak(backoffDelay(this.#msg.info.deliveryCount));

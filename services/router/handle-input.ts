@@ -8,6 +8,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Bus } from '../../shared/bus/connect.js';
 import { type ChildResultMessage, childResultMsgId } from '../../shared/bus/lifecycle-messages.js';
+import { sendLazily } from '../../shared/bus/write-coalescing.js';
 import { InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { noteDecisionFailed, traceDecision } from '../common/tracing.js';
@@ -150,7 +151,8 @@ export class InputHandler {
     if (d.takenNotice) this.notify(subjects.taken(d.takenNotice.workflowId), d.takenNotice);
     const s = d.settlement;
     if (s.action === 'ack') {
-      m.ack();
+      // Nobody waits for it: it goes out with the connection's next write (its commands are out).
+      sendLazily(this.deps.bus.nc, () => m.ack());
     } else if (s.action === 'nak') {
       this.counters.redelivered++;
       m.nak(s.delayMs);

@@ -16,7 +16,7 @@ import {
 import { backoffDelay, retryWithBackoff } from './backoff.js';
 import { watchConnection } from './connection-status.js';
 import { isRetryableConnectError, natsErrorToSquall } from './errors.js';
-import { coalesceWrites } from './write-coalescing.js';
+import { coalesceWrites, flushHeldWrites } from './write-coalescing.js';
 
 /** What openConnection needs; connectBus fills it from BusOptions and their defaults. */
 export interface ConnectionSettings {
@@ -119,6 +119,8 @@ export async function openConnection(settings: ConnectionSettings, log: Logger):
  */
 export async function closeConnection(nc: NatsConnection, log: Logger, drainTimeoutMs: number): Promise<void> {
   if (nc.isClosed()) return;
+  // Acks held back for the next write (sendLazily) go now, whatever the drain does.
+  flushHeldWrites(nc);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((r) => {
     timer = setTimeout(() => r('timeout'), drainTimeoutMs);

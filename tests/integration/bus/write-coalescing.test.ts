@@ -1,11 +1,12 @@
 /**
  * coalesceWrites on a real nats.js connection to a real nats-server: what one event-loop turn
  * sends, from however many chains of awaits, goes out in one socket write, every message arrives
- * in order, and a buffer past nats.js's threshold is still written at once.
+ * in order, and a buffer past nats.js's threshold is still written at once. What is sent lazily
+ * (acks) waits for the next write, or LAZY_WRITE_MS, or a close.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { coalesceWrites } from '../../../shared/bus/write-coalescing.js';
+import { coalesceWrites, flushHeldWrites, LAZY_WRITE_MS, sendLazily } from '../../../shared/bus/write-coalescing.js';
 import { connectNats, waitFor } from '../../harness/index.js';
 
 /** Counts the socket writes of a connection (nats.js's transport.send, an internal). */
@@ -92,6 +93,47 @@ describe('coalesceWrites', () => {
       Array.from({ length: 20 }, (_, i) => nc.request('coalesce.echo', String(i), { timeout: 5_000 })),
     );
     expect(replies.map((r) => r.string())).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+  });
+
+  it('sends a lazy command with the next write, or on its own once LAZY_WRITE_MS passed, in order', async () => {
+    const sub = await connectNats();
+    const nc = await connectNats();
+    expect(coalesceWrites(nc)).toBe(true);
+    const writes = countWrites(nc);
+
+    // Alone: nothing is written this turn; it goes within the bound, in one write.
+    const alone = await received(sub, 'lazy.alone', 1);
+    const sentAt = performance.now();
+    sendLazily(nc, () => nc.publish('lazy.alone', 'ack'));
+    await new Promise((r) => setImmediate(r));
+    expect(writes.writes).toBe(0);
+    expect(await alone()).toEqual(['ack']);
+    expect(writes.writes).toBe(1);
+    expect(performance.now() - sentAt).toBeGreaterThanOrEqual(LAZY_WRITE_MS - 2);
+
+    // With a later command that others wait for: both go in that command's write, in order.
+    const together = await received(sub, 'lazy.together', 2);
+    sendLazily(nc, () => nc.publish('lazy.together', 'ack'));
+    await Promise.resolve();
+    nc.publish('lazy.together', 'publish');
+    expect(await together()).toEqual(['ack', 'publish']);
+    expect(writes.writes).toBe(2);
+
+    // Held back, then a close: flushHeldWrites sends it first.
+    const closing = await received(sub, 'lazy.closing', 1);
+    sendLazily(nc, () => nc.publish('lazy.closing', 'ack'));
+    flushHeldWrites(nc);
+    expect(writes.writes).toBe(3);
+    expect(await closing()).toEqual(['ack']);
+  });
+
+  it('runs a lazy send as it is on a connection it did not take', async () => {
+    const sub = await connectNats();
+    const nc = await connectNats();
+    const got = await received(sub, 'lazy.plain', 1);
+    sendLazily(nc, () => nc.publish('lazy.plain', 'ack'));
+    expect(await got()).toEqual(['ack']);
+    expect(() => flushHeldWrites(nc)).not.toThrow();
   });
 
   it('leaves a connection it does not know as it is', () => {
