@@ -44,6 +44,14 @@ function systemsOf(flags: Flags): string[] {
   return list;
 }
 
+/**
+ * Executors beside the router for the executor row, unless `--executors` says otherwise: one, in
+ * the bench process, as each peer runs in one process. Two executors in one process add pull
+ * requests and writes on one event loop, not capacity: with two, p50 was 28.1 / 21.5 / 21.5 ms
+ * against 21.1 / 17.9 / 18.9 with one (three interleaved rounds, 2026-12-06).
+ */
+const PEERS_EXECUTORS = 1;
+
 /** Squall's two ways of running the three steps: a row each. */
 const SQUALL_VARIANTS = [
   { system: 'squall (executor activities)', workflow: 'noop3', executors: undefined },
@@ -61,7 +69,7 @@ async function squallRound(
   c: number,
 ): Promise<PeerRow> {
   const wf = variant.workflow;
-  const topo = topologyOf(ctx.flags, variant.executors === undefined ? {} : { executors: variant.executors });
+  const topo = topologyOf(ctx.flags, { executors: variant.executors ?? num(ctx.flags, 'executors', PEERS_EXECUTORS) });
   return await withEngine(ctx, 'peers', topo, async ({ target }) => {
     const driver = await Driver.open(target.natsUrl, target.prefix, [wf]);
     try {
