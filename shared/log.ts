@@ -39,24 +39,49 @@ export interface LoggerOptions {
   fields?: LogFields;
 }
 
+/**
+ * A JSON-lines logger: its methods live on the prototype, so child(), called for every input and
+ * every task, makes one object rather than six closures.
+ */
+class JsonLogger implements Logger {
+  constructor(
+    private readonly min: number,
+    private readonly sink: LogSink,
+    private readonly bound: LogFields,
+  ) {}
+
+  debug(msg: string, fields?: LogFields): void {
+    this.write('debug', msg, fields);
+  }
+
+  info(msg: string, fields?: LogFields): void {
+    this.write('info', msg, fields);
+  }
+
+  warn(msg: string, fields?: LogFields): void {
+    this.write('warn', msg, fields);
+  }
+
+  error(msg: string, fields?: LogFields): void {
+    this.write('error', msg, fields);
+  }
+
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this.min, this.sink, { ...this.bound, ...fields });
+  }
+
+  private write(level: LogLevel, msg: string, fields?: LogFields): void {
+    if (ORDER[level] < this.min) return;
+    this.sink(
+      safeStringify({ time: new Date().toISOString(), level, msg, ...this.bound, ...activeTraceFields(), ...fields }),
+    );
+  }
+}
+
 /** Creates a JSON-lines logger; it reads no environment (the level is an option). */
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const min = ORDER[opts.level ?? 'info'];
   const sink: LogSink = opts.sink ?? ((line) => process.stderr.write(`${line}\n`));
-  const make = (bound: LogFields): Logger => {
-    const write = (level: LogLevel, msg: string, fields?: LogFields): void => {
-      if (ORDER[level] < min) return;
-      sink(safeStringify({ time: new Date().toISOString(), level, msg, ...bound, ...activeTraceFields(), ...fields }));
-    };
-    return {
-      debug: (m, f) => write('debug', m, f),
-      info: (m, f) => write('info', m, f),
-      warn: (m, f) => write('warn', m, f),
-      error: (m, f) => write('error', m, f),
-      child: (f) => make({ ...bound, ...f }),
-    };
-  };
-  return make(opts.fields ?? {});
+  return new JsonLogger(ORDER[opts.level ?? 'info'], sink, opts.fields ?? {});
 }
 
 /** A logger that drops everything (for library use without logging). */
