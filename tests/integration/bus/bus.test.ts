@@ -8,8 +8,8 @@ import {
   ensureTasksKeeper,
   ensureTimerConsumer,
 } from '../../../shared/bus/streams.js';
-import { consumerNames } from '../../../shared/names.js';
 import { NotFoundError, UnavailableError } from '../../../shared/errors.js';
+import { consumerNames } from '../../../shared/names.js';
 import { waitFor } from '../../harness/index.js';
 import { collect, testBus } from './helpers.js';
 
