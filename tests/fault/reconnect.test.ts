@@ -145,7 +145,21 @@ describe('reconnect', () => {
           return r?.status === 'completed' ? r : undefined;
         },
         { timeoutMs: 90_000, intervalMs: 250 },
-      );
+      ).catch(async (err: unknown) => {
+        // What the services said of it, and the summary and history as stored, for the next reader.
+        const lines = procs.flatMap((x) =>
+          x.p.logs
+            .filter((l) => l.workflowId === id || l.level === 'warn' || l.level === 'error')
+            .map((l) => `${x.p.name} ${JSON.stringify(l)}`),
+        );
+        const summary = await mongo
+          .db(env.dbName)
+          .collection(`${env.prefix}_runs`)
+          .findOne({ workflowId: id } as never)
+          .catch(() => null);
+        process.stderr.write(`STUCK ${id} summary=${JSON.stringify(summary)}\n${lines.slice(-60).join('\n')}\n`);
+        throw err;
+      });
       expect(run.output, id).toMatchObject({ status: 'timedOut' });
       const commits = await loadCommits(store, run.runId).catch(async (err: unknown) => {
         const raw = mongo.db(env.dbName).collection<{ _id: string }>(`${env.prefix}_commits`);
