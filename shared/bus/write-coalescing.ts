@@ -52,6 +52,8 @@ interface WriteSchedule {
   immediate: boolean;
   /** A write is due when this timer fires (only lazy commands are buffered). */
   timer: NodeJS.Timeout | undefined;
+  /** Writes what the connection holds, clearing any write due. */
+  flush: () => void;
 }
 
 const schedules = new WeakMap<NatsConnection, WriteSchedule>();
@@ -63,7 +65,6 @@ const schedules = new WeakMap<NatsConnection, WriteSchedule>();
 export function coalesceWrites(nc: NatsConnection): boolean {
   const protocol: unknown = (nc as unknown as { protocol?: unknown }).protocol;
   if (!isProtocolHandler(protocol)) return false;
-  const s: WriteSchedule = { lazy: false, immediate: false, timer: undefined };
   const flush = (): void => {
     s.immediate = false;
     if (s.timer !== undefined) {
@@ -72,6 +73,7 @@ export function coalesceWrites(nc: NatsConnection): boolean {
     }
     protocol.flushPending();
   };
+  const s: WriteSchedule = { lazy: false, immediate: false, timer: undefined, flush };
   protocol.sendCommand = (cmd, ...payloads) => {
     protocol.outbound.fill(typeof cmd === 'string' ? encoder.encode(cmd) : cmd, ...payloads);
     if (protocol.outbound.size() >= protocol.pendingLimit) {
@@ -111,6 +113,5 @@ export function sendLazily(nc: NatsConnection, send: () => void): void {
 
 /** Writes at once whatever `nc` holds back, lazily sent commands included (before a close). */
 export function flushHeldWrites(nc: NatsConnection): void {
-  const protocol: unknown = (nc as unknown as { protocol?: unknown }).protocol;
-  if (schedules.has(nc) && isProtocolHandler(protocol)) protocol.flushPending();
+  schedules.get(nc)?.flush();
 }
