@@ -141,6 +141,13 @@ export interface Subjects {
   tasksKeeper(): string;
   /** An activity's result or progress: `event.<partition>.result.<runId>` (see eventPartition). */
   result(runId: string): string;
+  /**
+   * A result sent straight to the router holding its run's partition, a core request:
+   * `direct.<partition>.<runId>` (see shared/bus/direct-results.ts).
+   */
+  directResult(runId: string): string;
+  /** Every direct result of one partition, `direct.<partition>.*`: what the partition's holder answers. */
+  directResultsOfPartition(partition: number): string;
   /** Notice that an activity (or its attempts up to one) is over: `activity.cancel.<runId>.<activitySeq>`. */
   activityCancel(runId: string, activitySeq: number): string;
   /** A timer came due: `event.<partition>.fired.<runId>` (see eventPartition). */
@@ -193,6 +200,8 @@ export interface Subjects {
     /** Tasks of the non-default priority levels: `<prefix>.task.*.*`. */
     taskLevels: string;
     result: string;
+    /** Every direct result: `<prefix>.direct.*.*`. */
+    directResult: string;
     /** Every events-stream subject: `<prefix>.event.<partition>.<result|fired|child>.<runId>`. */
     events: string;
     activityCancel: string;
@@ -300,6 +309,8 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     taskLevelsOf: (a) => `${p}.task.${validateToken('activity', a)}.*`,
     tasksKeeper: () => `${p}.task./keeper`,
     result: (r) => eventSubject('result', r),
+    directResult: (r) => `${p}.direct.${eventPartition(validateToken('runId', r))}.${r}`,
+    directResultsOfPartition: (n) => `${p}.direct.${checkPartition(n)}.*`,
     activityCancel: (r, seq) => {
       if (!Number.isSafeInteger(seq) || seq < 0) {
         throw new InvalidInputError(`activitySeq must be a non-negative integer, got ${String(seq)}`);
@@ -342,6 +353,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
       task: `${p}.task.*`,
       taskLevels: `${p}.task.*.*`,
       result: `${p}.event.*.result.*`,
+      directResult: `${p}.direct.*.*`,
       events: `${p}.event.*.*.*`,
       activityCancel: `${p}.activity.cancel.>`,
       fired: `${p}.event.*.fired.*`,

@@ -29,7 +29,7 @@ export const INBOX_SUBJECTS = '_INBOX.>';
  *   (describe/history/list) and the schedule API; read completions from the outcomes stream through an ordered
  *   consumer; receive replies and `started` notices. Nothing internal.
  * - router: every subject of its prefix and full JetStream control of its prefix's streams.
- * - executor: pull activity tasks, read cancel notices, publish results and dead letters.
+ * - executor: pull activity tasks, read cancel notices, publish (or offer directly) results and dead letters.
  * - timer: pull timer schedules, publish firings and dead letters; answer the schedule API and
  *   start (or cancel, terminate) the runs of schedules' ticks.
  * Everyone may read its prefix's stream info (each service checks the streams at start) and
@@ -89,6 +89,8 @@ export function natsPermissions(prefix: string = DEFAULT_PREFIX): Record<SquallR
       publish: {
         allow: [
           s.all.result,
+          // Results offered to the router holding their run (shared/bus/direct-results.ts).
+          s.all.directResult,
           s.all.dlq,
           INBOX_SUBJECTS,
           ...readStreamInfo,

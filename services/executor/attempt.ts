@@ -83,6 +83,8 @@ export class ActivityAttempt {
   #cancelled = false;
   /** Set when the stop deadline passed: the task was nak'ed and its result must not be published. */
   #abandoned = false;
+  /** Set once the attempt published its start or a heartbeat: its result then follows them on the stream. */
+  #publishedUpdates = false;
 
   /** Does nothing until run(). */
   constructor(def: ActivityDefinition, msg: JsMsg, env: AttemptEnv) {
@@ -221,7 +223,11 @@ export class ActivityAttempt {
     if (this.#abandoned) return; // nak'ed at the stop deadline; another executor runs it again
     noteAttemptResult(result);
     try {
-      await this.#env.results.publishResult(result);
+      const { deliveryCount, timestampNanos } = this.#msg.info;
+      await this.#env.results.publishResult(result, {
+        afterUpdates: this.#publishedUpdates,
+        ...(deliveryCount > 1 ? { redeliveredTaskAt: Math.floor(timestampNanos / 1e6) } : {}),
+      });
     } catch (err) {
       log.error('could not publish a result; the task will be delivered again', { err });
       this.#settle(settleAfterPublishFailure(this.#abandoned), log);
@@ -237,6 +243,7 @@ export class ActivityAttempt {
    * earlier delivery had already recorded that start (the attempt must not run again).
    */
   async #reportStart(task: TaskMessage, ref: AttemptRef): Promise<boolean> {
+    this.#publishedUpdates = true;
     const ack = await this.#env.results.publishUpdate({ ...ref, update: 'started' }, 0);
     if (!task.atMostOnce || this.#msg.info.deliveryCount <= 1) return false;
     const taskAgeMs = this.#env.clock.now() - this.#msg.info.timestampNanos / 1e6;
@@ -250,6 +257,7 @@ export class ActivityAttempt {
       ref,
       working: () => this.#msg.working(),
       publish: async (update, n) => {
+        this.#publishedUpdates = true;
         await this.#env.results.publishUpdate(update, n);
       },
       reportToRouter: task.reportStart === true,

@@ -70,7 +70,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   const notices = new CancelNotices(bus, o.clock, log);
   const env: AttemptEnv = {
     bus,
-    results: new ResultPublisher(bus, hardStop.signal),
+    results: new ResultPublisher(bus, hardStop.signal, { direct: o.directResults, now: () => o.clock.now() }),
     notices,
     clock: o.clock,
     log,

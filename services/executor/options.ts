@@ -44,6 +44,12 @@ export interface ExecutorOptions extends BusConnectionOptions, ServiceIdentityOp
    * run again, so a task that kills its executor cannot loop forever. @default 10
    */
   maxDeliveries: number;
+  /**
+   * Offer each result to the router holding its run's partition before publishing it to the
+   * events stream (see shared/bus/direct-results.ts); false publishes every result to the stream.
+   * @default true
+   */
+  directResults: boolean;
   /** Stream settings when this executor connects itself. @default undefined (the bus's defaults) */
   streams?: Partial<StreamOptions> | undefined;
   /**
@@ -72,6 +78,7 @@ export function defaultExecutorOptions(): Omit<ExecutorOptions, 'activities'> {
     ackWaitMs: 30_000,
     heartbeatThrottleMs: 30_000,
     maxDeliveries: 10,
+    directResults: true,
   };
 }
 

@@ -2,9 +2,13 @@
  * Publishing what attempts report: their start, heartbeats and result, each on the run's result
  * subject with a msg id naming the attempt, so JetStream drops the copy a redelivered task (or a
  * retried publish) sends again. Publishes wait out a NATS outage until the executor's hard stop.
+ * A result is first offered to the router holding its run (shared/bus/direct-results.ts) and
+ * published only when that router does not settle it.
  */
 import type { PubAck } from '@nats-io/jetstream';
+import { encodeBody } from '../../shared/bus/codec.js';
 import type { Bus } from '../../shared/bus/connect.js';
+import { MAYBE_DECIDED_HEADER, offerDirect } from '../../shared/bus/direct-results.js';
 import { type ActivityUpdateMessage, type ResultMessage, resultMsgId, updateMsgId } from '../../shared/bus/messages.js';
 import { fallbackResult } from './decisions.js';
 
@@ -12,12 +16,20 @@ import { fallbackResult } from './decisions.js';
 export class ResultPublisher {
   readonly #bus: Bus;
   readonly #hardStop: AbortSignal;
+  readonly #direct: boolean;
+  readonly #now: () => number;
   #duplicateWindowMs: Promise<number> | undefined;
 
-  /** `hardStop` aborts the publishes still waiting (the stop deadline passed). */
-  constructor(bus: Bus, hardStop: AbortSignal) {
+  /**
+   * `hardStop` aborts the publishes still waiting (the stop deadline passed); `direct: false`
+   * publishes every result to the stream without offering it to a router first; `now` stamps
+   * unanswered offers (MAYBE_DECIDED_HEADER).
+   */
+  constructor(bus: Bus, hardStop: AbortSignal, opts: { direct?: boolean; now?: () => number } = {}) {
     this.#bus = bus;
     this.#hardStop = hardStop;
+    this.#direct = opts.direct ?? true;
+    this.#now = opts.now ?? Date.now;
   }
 
   /**
@@ -48,22 +60,46 @@ export class ResultPublisher {
 
   /**
    * Publishes the attempt's result; a result that cannot travel as it is (an output too large) is
-   * published as the attempt's failure instead. Throws when neither could be published.
+   * published as the attempt's failure instead. Throws when neither could be published. With
+   * `afterUpdates` (the attempt published its start or a heartbeat) the result goes to the stream
+   * only, behind them, so the router never takes it before them. `redeliveredTaskAt` (the first
+   * stored time of a redelivered task) says a router may have decided a result of it already.
    */
-  async publishResult(result: ResultMessage): Promise<void> {
+  async publishResult(
+    result: ResultMessage,
+    opts: { afterUpdates?: boolean; redeliveredTaskAt?: number } = {},
+  ): Promise<void> {
+    const direct = this.#direct && opts.afterUpdates !== true;
     try {
-      await this.#publish(result);
+      await this.#publish(result, direct, opts.redeliveredTaskAt);
     } catch (err) {
       const fallback = fallbackResult(result, err);
       if (!fallback) throw err;
-      await this.#publish(fallback);
+      await this.#publish(fallback, direct, opts.redeliveredTaskAt);
     }
   }
 
-  async #publish(result: ResultMessage): Promise<void> {
+  async #publish(result: ResultMessage, direct: boolean, maybeDecidedSince: number | undefined): Promise<void> {
+    const msgId = resultMsgId(result.runId, result.activitySeq, result.attempt);
+    let since = maybeDecidedSince;
+    const headers = (): Record<string, string> | undefined =>
+      since === undefined ? undefined : { [MAYBE_DECIDED_HEADER]: String(since) };
+    if (direct && !this.#hardStop.aborted) {
+      const subject = this.#bus.subjects.directResult(result.runId);
+      const at = this.#now();
+      const h = headers();
+      const offer = await offerDirect(this.#bus.nc, subject, encodeBody(result), {
+        msgId,
+        ...(h ? { headers: h } : {}),
+      });
+      if (offer === 'settled') return;
+      if (offer === 'unanswered') since = Math.min(since ?? at, at);
+    }
+    const h = headers();
     await this.#bus.publish(this.#bus.subjects.result(result.runId), result, {
-      msgId: resultMsgId(result.runId, result.activitySeq, result.attempt),
+      msgId,
       signal: this.#hardStop,
+      ...(h ? { headers: h } : {}),
     });
   }
 }

@@ -6,7 +6,7 @@
  * which take over the inbox's pulling while such starts wait: higher levels first, the lowest
  * never starved.
  */
-import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages } from '@nats-io/jetstream';
 import { backoffDelay, sleep } from '../../shared/bus/backoff.js';
 import type { Bus } from '../../shared/bus/connect.js';
 import { guardedFetch } from '../../shared/bus/fetch-guard.js';
@@ -15,6 +15,7 @@ import { DEFAULT_PRIORITY } from '../../shared/flow/priority.js';
 import type { Logger } from '../../shared/log.js';
 import { type LanePull, PriorityLanes } from '../common/priority-lanes.js';
 import { ensureRouterConsumer, type RouterConsumerSpec, startLevelSpec } from './consumers.js';
+import type { InputMessage } from './input-message.js';
 
 /** Most messages one pull asks for. */
 const FETCH_BATCH = 256;
@@ -36,7 +37,7 @@ export interface InputConsumerDeps {
   bus: Bus;
   log: Logger;
   /** Handles one message to its settlement. */
-  handle: (m: JsMsg) => Promise<void>;
+  handle: (m: InputMessage) => Promise<void>;
   /** Most inputs being decided at once. */
   maxInFlight: number;
   /** Ack wait of the router's consumers (for recreating a lost durable). */
@@ -185,9 +186,26 @@ export class InputConsumer {
     return { asked: want, taken };
   }
 
+  /**
+   * Hands `m` off at once if a slot is free and nothing waits for one (a direct result: pulled
+   * inputs keep their turn); false, taking nothing, otherwise or once stopping.
+   */
+  offer(m: InputMessage): boolean {
+    if (this.stopSignal.signal.aborted || this.inFlightCount >= this.deps.maxInFlight || this.slotWaiters.length > 0) {
+      return false;
+    }
+    this.run(m);
+    return true;
+  }
+
   /** Waits for a free slot, then hands the message off without waiting for its decision. */
-  private async dispatch(m: JsMsg): Promise<void> {
+  private async dispatch(m: InputMessage): Promise<void> {
     if (this.inFlightCount >= this.deps.maxInFlight) await new Promise<void>((r) => this.slotWaiters.push(r));
+    this.run(m);
+  }
+
+  /** Takes a slot and handles `m` in it, without waiting for its decision. */
+  private run(m: InputMessage): void {
     this.inFlightCount++;
     void this.deps
       .handle(m)

@@ -5,8 +5,8 @@
  * a failed publish fails the decision and redelivers the input. The notices a settlement carries
  * (a start's reply, a child's failed start) go out before it.
  */
-import type { JsMsg } from '@nats-io/jetstream';
 import type { Bus } from '../../shared/bus/connect.js';
+import { maybeDecidedSince } from '../../shared/bus/direct-results.js';
 import { type ChildResultMessage, childResultMsgId } from '../../shared/bus/lifecycle-messages.js';
 import { sendLazily } from '../../shared/bus/write-coalescing.js';
 import { InvalidInputError, type SquallError, toErrorInfo, toSquallError } from '../../shared/errors.js';
@@ -14,6 +14,7 @@ import type { Logger } from '../../shared/log.js';
 import { noteDecisionFailed, traceDecision } from '../common/tracing.js';
 import type { DecideOutcome, RunDecider } from './decider.js';
 import { gateStart, type StartGate } from './flow/index.js';
+import type { InputMessage } from './input-message.js';
 import { checkInputSize, type DeadLetterReason, deadLetterReason, type InboundInput, parseInbound } from './inputs.js';
 import type { RouterMetrics } from './metrics.js';
 import type { StartedNotice, TakenNotice } from './notices.js';
@@ -25,6 +26,19 @@ import { type SettleDecision, settleFailure, settleOutcome } from './settle.js';
  * not the server's.
  */
 const REDELIVERY_CLOCK_MARGIN_MS = 10_000;
+
+/**
+ * Since when a message's run may hold commits its earlier handling stored without publishing them
+ * (see Outbox.republishSince), less the clock margin: a redelivery's first delivery, or what a
+ * result says of itself (MAYBE_DECIDED_HEADER: its task was redelivered, or its direct offer went
+ * unanswered). Nothing for a first delivery of anything else.
+ */
+function redeliveredSince(m: InputMessage): { redeliveredSince?: number } {
+  const delivered = m.info.deliveryCount > 1 ? Math.floor(m.info.timestampNanos / 1e6) : undefined;
+  const said = maybeDecidedSince(m.headers);
+  const since = delivered === undefined ? said : said === undefined ? delivered : Math.min(delivered, said);
+  return since === undefined ? {} : { redeliveredSince: since - REDELIVERY_CLOCK_MARGIN_MS };
+}
 
 /** What the router counts of the inputs it handled (shown in health details and the stop log). */
 export type RouterCounters = {
@@ -57,7 +71,7 @@ export class InputHandler {
   constructor(private readonly deps: InputHandlerDeps) {}
 
   /** Handles one message to its settlement; throws only on a failure to settle it. */
-  async handle(m: JsMsg): Promise<void> {
+  async handle(m: InputMessage): Promise<void> {
     const { log } = this.deps;
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
     log.debug('input taken', { subject: m.subject, seq: m.info.streamSequence, deliveries: m.info.deliveryCount });
@@ -89,7 +103,7 @@ export class InputHandler {
 
   /** Decides a parsed input and settles its message; resolves with the outcome, undefined when deciding failed. */
   private async decideAndSettle(
-    m: JsMsg,
+    m: InputMessage,
     input: InboundInput,
     msgId: string | undefined,
   ): Promise<DecideOutcome | undefined> {
@@ -102,9 +116,7 @@ export class InputHandler {
         startKey: `${this.deps.inboxEpoch}/${m.info.streamSequence}`,
         ...(msgId ? { msgId } : {}),
         working: () => m.working(),
-        ...(m.info.deliveryCount > 1
-          ? { redeliveredSince: Math.floor(m.info.timestampNanos / 1e6) - REDELIVERY_CLOCK_MARGIN_MS }
-          : {}),
+        ...redeliveredSince(m),
       });
       this.counters.decided++;
       decided?.(outcome);
@@ -133,7 +145,7 @@ export class InputHandler {
    * Checks size, loads (when sent out of band), decodes and parses a consumed message; errors
    * carry their dead-letter reason.
    */
-  private async parse(m: JsMsg): Promise<InboundInput> {
+  private async parse(m: InputMessage): Promise<InboundInput> {
     checkInputSize(m.subject, m.data, this.deps.maxInputBytes);
     let body: unknown;
     try {
@@ -144,7 +156,7 @@ export class InputHandler {
     return parseInbound(this.deps.bus.subjects, m.subject, body);
   }
 
-  private async carryOut(m: JsMsg, input: InboundInput, d: SettleDecision): Promise<void> {
+  private async carryOut(m: InputMessage, input: InboundInput, d: SettleDecision): Promise<void> {
     if (d.failChildStart && input.kind === 'start') await this.reportChildStartFailed(input, d.failChildStart);
     const { subjects } = this.deps.bus;
     if (d.startedNotice) this.notify(subjects.started(d.startedNotice.workflowId), d.startedNotice);
@@ -161,7 +173,7 @@ export class InputHandler {
     }
   }
 
-  private logFailure(m: JsMsg, e: SquallError, d: SettleDecision): void {
+  private logFailure(m: InputMessage, e: SquallError, d: SettleDecision): void {
     const s = d.settlement;
     if (s.action === 'deadLetter') {
       this.deps.log.warn('input refused', { subject: m.subject, code: e.code, err: e, reason: s.reason });
@@ -181,7 +193,7 @@ export class InputHandler {
     }
   }
 
-  private async deadLetter(m: JsMsg, reason: DeadLetterReason, err: unknown): Promise<void> {
+  private async deadLetter(m: InputMessage, reason: DeadLetterReason, err: unknown): Promise<void> {
     this.counters.deadLettered++;
     this.deps.metrics?.deadLetters.inc({ reason });
     await this.deps.bus.parkDeadLetter(reason, { subject: m.subject, data: m.data, headers: m.headers }, err);

@@ -32,6 +32,11 @@ export interface RouterOptions extends BusConnectionOptions, StoreConnectionOpti
   activities: ActivityDefinition[];
   /** Most inputs being decided at once. @default 1024 */
   maxInFlight: number;
+  /**
+   * Take results offered directly by executors for the events partitions this router holds
+   * (shared/bus/direct-results.ts); false leaves every result to the events stream. @default true
+   */
+  directResults: boolean;
   /** Largest input body accepted, in bytes; larger ones are dead-lettered as `oversize`. @default 262_144 */
   maxInputBytes: number;
   /**
@@ -100,6 +105,7 @@ export function defaultRouterOptions(): Omit<RouterOptions, 'workflows'> {
     ...defaultServiceIdentityOptions(),
     activities: [],
     maxInFlight: 1024,
+    directResults: true,
     maxInputBytes: 262_144,
     upkeepIntervalMs: 5_000,
     retentionMs: DEFAULT_RETENTION_MS,

@@ -27,6 +27,10 @@
  *   - publish done, ack lost (or crash between them): the redelivery republishes; every message
  *     is a repeat, dropped by msg id. Only a history read and a publish are wasted.
  *   - crash after a partial publish: as a crash before publish; the part that went out repeats.
+ *   - the input was a result offered directly (shared/bus/direct-results.ts): no copy waits in a
+ *     stream to be redelivered. Its executor, left unanswered, publishes it to the stream saying
+ *     since when it may have been decided; had the executor died too, its task comes back and
+ *     the re-run's result says the task's first stored time. Either is found in and republished.
  *   - the store fails the republish read (or the summary write before it, or a publish): the
  *     redelivered decision fails (UnavailableError, retryable, so a start is never reported
  *     failed to its caller or parent), its input is naked again and the next redelivery tries.

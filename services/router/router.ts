@@ -31,6 +31,7 @@ import { InputConsumer } from './consume.js';
 import { type RouterConsumerSpecs, routerConsumerSpecs, setupRouterConsumers } from './consumers.js';
 import { RunDecider } from './decider.js';
 import { serveDefinitions } from './definitions-feed.js';
+import { DirectResults } from './direct-results.js';
 import { EventFanout, EventWatch } from './events/index.js';
 import type { RouterFaultHooks } from './fault-hooks.js';
 import { StartGate } from './flow/index.js';
@@ -189,6 +190,7 @@ class RouterService implements ServiceHandle {
   private readonly handler: InputHandler;
   private readonly inputs: InputConsumer;
   private readonly partitions: PartitionPulls;
+  private readonly direct: DirectResults;
   private readonly inboxLoop: Promise<void>;
   private readonly fanout: EventFanout;
   private readonly subs: Subscription[];
@@ -229,6 +231,7 @@ class RouterService implements ServiceHandle {
       ackWaitMs: o.ackWaitMs,
     });
     this.partitions = new PartitionPulls(specs, this.inputs, () => this.stopping);
+    this.direct = new DirectResults({ bus, log: o.log, offer: (m) => this.inputs.offer(m), now: () => o.clock.now() });
     this.subs = serveRouterRequests({
       nc: bus.nc,
       subjects: bus.subjects,
@@ -302,7 +305,10 @@ class RouterService implements ServiceHandle {
       log: o.log,
       partitions: EVENT_PARTITIONS,
       now: () => o.clock.now(),
-      onChange: (next) => service.partitions.take(next),
+      onChange: (next) => {
+        service.partitions.take(next);
+        if (o.directResults) service.direct.take(next);
+      },
     });
     o.log.info('router started', {
       prefix: o.prefix,
@@ -378,6 +384,7 @@ class RouterService implements ServiceHandle {
     this.membership?.leave();
     this.stopUpkeep();
     this.inputs.stop();
+    this.direct.stop();
     for (const s of this.subs) s.unsubscribe();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeBody } from '../../shared/bus/codec.js';
 import { connect, type SquallClient } from '../../shared/client/index.js';
 import type { HistoryEvent } from '../../shared/history/events.js';
-import { collectionNames, type Subjects, subjects as subjectsOf } from '../../shared/names.js';
+import { collectionNames, type Subjects, streamNames, subjects as subjectsOf } from '../../shared/names.js';
 import type { RunDoc } from '../../shared/store/documents.js';
 import { createMongoStore } from '../../shared/store/index.js';
 import type { Store } from '../../shared/store/types.js';
@@ -100,14 +100,20 @@ async function noBacklog(env: ServiceEnv): Promise<void> {
 
 describe('recovery by redelivery', () => {
   it('a router killed after storing a commit, before publishing it: the redelivery publishes it', async () => {
-    const { env, store, client, executor } = await namespace();
+    const { env, s, store, client, executor } = await namespace();
     const doomed = await started(router(env, 'router-doomed', 'exit-after-commit:2'));
     // Commit 1 (start) publishes chargeCard; commit 2 (its result) would publish the emit and the timer.
+    // The result was offered directly to the doomed router (the only one), which died without an
+    // answer: the executor published it to the events stream once its offer timed out.
     await client.start('order', { orderId: 'c-1', amount: 10, approvalTimeoutMs: 300 }, { workflowId: 'c-1' });
     expect(await doomed.exited).toBe(137);
     const after = await started(router(env, 'router-after'));
     await expect(client.result('c-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'timedOut' });
     expect(after.logs.some((l) => l.msg === REPUBLISHED)).toBe(true);
+    const events = await (await jetstreamManager(nc)).streams.info(streamNames(env.prefix).events, {
+      subjects_filter: s.all.result,
+    });
+    expect(Object.keys(events.state.subjects ?? {})).toHaveLength(1);
     const h = await history(store, 'c-1');
     expect(h.problems).toEqual([]);
     expect(h.events.filter((e) => e.type === 'TimerFired')).toHaveLength(1);
@@ -115,6 +121,38 @@ describe('recovery by redelivery', () => {
     expect(charges(executor, 'c-1')).toBe(1);
     await noBacklog(env);
     await noOutbox(env);
+    await client.close();
+  }, 120_000);
+
+  it('a router killed after storing a direct result, its executor killed before publishing it: the re-run finds it and publishes the commit', async () => {
+    // The result of chargeCard is offered directly to the only router, which stores commit 2 and
+    // dies before publishing it (the emit and the approval timer) or answering; the executor,
+    // waiting for the answer, is killed too: no copy of the result is anywhere. The task comes back
+    // (2 s ack wait) to a new executor, whose result says its task was redelivered: the new router
+    // finds it in history and publishes commit 2, so the timer fires and the run times out.
+    const env: ServiceEnv = { natsUrl: natsUrl(), mongoUrl: mongoUrl(), prefix: freshPrefix(), dbName: freshDbName() };
+    const store = createMongoStore(mongo, { dbName: env.dbName, collectionPrefix: env.prefix });
+    await startService('timer', ['timer'], env);
+    const ackWait = ['--ack-wait-ms', '2000'];
+    const doomed = await started(router(env, 'router-doomed', 'exit-after-commit:2'));
+    const first = await startService('executor', ['executor', '--activities', SAMPLE.activities, ...ackWait], env);
+    const client = await connect({ servers: env.natsUrl, prefix: env.prefix });
+    await client.start('order', { orderId: 'd-1', amount: 10, approvalTimeoutMs: 300 }, { workflowId: 'd-1' });
+    expect(await doomed.exited).toBe(137);
+    first.kill('SIGKILL');
+    await first.exited;
+    expect(charges(first, 'd-1')).toBe(1);
+    const second = await startService('executor', ['executor', '--activities', SAMPLE.activities, ...ackWait], env);
+    const after = await started(router(env, 'router-after'));
+    await expect(client.result('d-1', { timeoutMs: 45_000 })).resolves.toMatchObject({ status: 'timedOut' });
+    expect(after.logs.some((l) => l.msg === REPUBLISHED)).toBe(true);
+    // At least once: the redelivered task ran again; history counts one completion.
+    expect(charges(second, 'd-1')).toBe(1);
+    const h = await history(store, 'd-1');
+    expect(h.problems).toEqual([]);
+    expect(h.events.filter((e) => e.type === 'ActivityCompleted' && e.ignored === undefined)).toHaveLength(1);
+    expect(h.events.filter((e) => e.type === 'TimerFired')).toHaveLength(1);
+    await noBacklog(env);
     await client.close();
   }, 120_000);
 

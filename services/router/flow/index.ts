@@ -1,8 +1,8 @@
 /** The router's flow control: the start gate (debounce, singleton, workflow concurrency keys). */
-import type { JsMsg } from '@nats-io/jetstream';
 import { backoffDelay } from '../../../shared/bus/backoff.js';
 import { InvalidInputError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/log.js';
+import type { InputMessage } from '../input-message.js';
 import type { StartInput } from '../inputs.js';
 import type { GateStep, StartGate } from './start-gate.js';
 
@@ -15,7 +15,7 @@ export { type GatedStart, type GateStep, StartGate, type StartGateDeps } from '.
 export async function gateStart(
   gate: StartGate,
   input: StartInput,
-  m: JsMsg,
+  m: InputMessage,
   inboxEpoch: string,
   log: Logger,
 ): Promise<GateStep> {

@@ -4,7 +4,6 @@
  * partitions over at once, and one that vanishes has them taken once it expires.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { setup } from 'xstate';
 import type { ServiceHandle } from '../../../services/common/service.js';
 import { startExecutor } from '../../../services/executor/executor.js';
 import { joinPartitions } from '../../../services/router/partitions.js';
@@ -12,28 +11,12 @@ import { type RouterHandle, startRouter } from '../../../services/router/router.
 import { encodeBody } from '../../../shared/bus/codec.js';
 import { type Bus, connectBus } from '../../../shared/bus/connect.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
-import { activity, defineActivity, defineWorkflow } from '../../../shared/engine/index.js';
 import { createLogger } from '../../../shared/log.js';
 import { EVENT_PARTITIONS, subjects } from '../../../shared/names.js';
+import { step, stepsWorkflow } from '../../fixtures/steps.js';
 import { freshDbName, freshPrefix, mongoUrl, natsUrl, waitFor } from '../../harness/index.js';
 
-const threeSteps = defineWorkflow({
-  name: 'threeSteps',
-  machine: setup({
-    actors: { step: activity<{ i: number }, { i: number }>() },
-  }).createMachine({
-    id: 'threeSteps',
-    initial: 'a',
-    states: {
-      a: { invoke: { src: 'step', input: { i: 1 }, onDone: 'b' } },
-      b: { invoke: { src: 'step', input: { i: 2 }, onDone: 'c' } },
-      c: { invoke: { src: 'step', input: { i: 3 }, onDone: 'done' } },
-      done: { type: 'final' },
-    },
-    output: { ok: true },
-  }),
-});
-const step = defineActivity('step', (input: unknown) => input);
+const threeSteps = stepsWorkflow(3);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -76,7 +59,7 @@ const partitionsOf = (r: RouterHandle): number => Number(r.health().details.part
 const racesOf = (r: RouterHandle): number => Number(r.health().details.appendRaces);
 
 async function runAll(client: SquallClient, ids: string[]): Promise<void> {
-  await Promise.all(ids.map((id) => client.start('threeSteps', undefined, { workflowId: id })));
+  await Promise.all(ids.map((id) => client.start(threeSteps.name, undefined, { workflowId: id })));
   const results = await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 60_000 })));
   expect(results).toEqual(ids.map(() => ({ ok: true })));
 }

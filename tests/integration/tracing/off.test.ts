@@ -31,9 +31,13 @@ afterAll(async () => {
   await world?.close();
 });
 
-/** `start`, `task`, …; events-stream subjects (`event.<partition>.<kind>.<runId>`) by their kind. */
+/**
+ * `start`, `task`, …; events-stream subjects (`event.<partition>.<kind>.<runId>`) by their kind,
+ * and results offered directly to a router (`direct.<partition>.<runId>`) as `result`.
+ */
 function kindOf(subject: string): string {
   const tokens = subject.split('.');
+  if (tokens[0] === 'direct') return 'result';
   return (tokens[0] === 'event' ? tokens[2] : tokens[0]) ?? '';
 }
 

@@ -81,8 +81,14 @@ it('services started with an OTLP endpoint export one trace per run and log its 
   await client.signal('otlp-1', { type: 'approve' });
   await client.result('otlp-1', { timeoutMs: 30_000 });
   const spans = await waitFor(
-    'the completion span received',
-    () => (received.some((s) => s.name === 'squall.complete order') ? [...received] : undefined),
+    'the completion span and every attempt span received',
+    () => {
+      // An attempt's span ends when the router answers its result (direct results), which may
+      // be after the completion's.
+      const names = new Set(received.map((s) => s.name));
+      const all = ['squall.complete order', 'squall.attempt shipOrder', 'squall.attempt sendEmail'];
+      return all.every((n) => names.has(n)) ? [...received] : undefined;
+    },
     { timeoutMs: 30_000, intervalMs: 100 },
   );
   const start = spans.filter((s) => s.name === 'squall.decide start');

@@ -52,10 +52,13 @@ const idOf = (s: ReadableSpan): string => s.spanContext().spanId;
 it('a run leaves one trace: start → decisions → attempts → completion, across a timer and a signal', async () => {
   const { runId } = await runTraced(world.client, 'traced-1');
   const spans = await waitFor(
-    'the completion span exported',
+    'the completion span and the last attempt span exported',
     () => {
+      // The last attempt's span ends when the router answers its result (direct results), which
+      // may be after the completion's.
       const all = exporter.getFinishedSpans();
-      return all.some((s) => s.name === 'squall.complete traced') ? all : undefined;
+      const names = new Set(all.map((s) => s.name));
+      return names.has('squall.complete traced') && names.has('squall.attempt finish') ? all : undefined;
     },
     { timeoutMs: 10_000, intervalMs: 50 },
   );

@@ -55,6 +55,13 @@ describe('names', () => {
     expect(s.parse('squall.event.1.nope.r1')).toBeUndefined();
     expect(s.parse('squall.event.1.result')).toBeUndefined();
     expect(s.eventsOfPartition(p)).toBe(`squall.event.${p}.*.*`);
+    // Offered directly (a core request) to the router holding the same partition; not a stream subject.
+    expect(s.directResult('r1')).toBe(`squall.direct.${p}.r1`);
+    expect(s.directResultsOfPartition(p)).toBe(`squall.direct.${p}.*`);
+    expect(s.all.directResult).toBe('squall.direct.*.*');
+    expect(s.parse(s.directResult('r1'))).toBeUndefined();
+    expect(() => s.directResult('a.b')).toThrow(/runId/);
+    expect(() => s.directResultsOfPartition(EVENT_PARTITIONS)).toThrow(/event partition/);
     expect(consumerNames.routerEvents(p)).toBe(`router_events_${p}`);
     expect(() => s.eventsOfPartition(EVENT_PARTITIONS)).toThrow(/event partition must be an integer from 0 to/);
     expect(() => consumerNames.routerEvents(-1)).toThrow(/event partition/);
