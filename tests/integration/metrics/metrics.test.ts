@@ -92,10 +92,12 @@ describe('metrics', () => {
     await expect(client.result('retry-1', { timeoutMs: 30_000 })).resolves.toMatchObject({ attempts: 2 });
 
     // Executor: every task by activity and outcome, and one wait and one run timed per task run.
+    // A task leaves the executor once the router has answered its result (direct results), which
+    // may be after the run's completion went out.
     const ex = await scrapeUntil(
       'executor',
-      'eight tasks ran',
-      (m) => sum(m, 'squall_executor_run_seconds_count') >= 8,
+      'eight tasks ran and none is in flight',
+      (m) => sum(m, 'squall_executor_run_seconds_count') >= 8 && sum(m, 'squall_executor_tasks_in_flight') === 0,
     );
     const tasks = (activity: string, outcome: string) =>
       sum(ex, 'squall_executor_tasks_total', { service: 'executor', activity, outcome });
