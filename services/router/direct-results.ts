@@ -16,6 +16,8 @@ import type { InputMessage } from './input-message.js';
 export class DirectInput implements InputMessage {
   readonly subject: string;
   readonly info: InputMessage['info'];
+  /** The executor holds its task and permit until answered. */
+  readonly awaited = true;
   private answered = false;
 
   constructor(

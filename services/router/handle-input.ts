@@ -163,8 +163,9 @@ export class InputHandler {
     if (d.takenNotice) this.notify(subjects.taken(d.takenNotice.workflowId), d.takenNotice);
     const s = d.settlement;
     if (s.action === 'ack') {
-      // Nobody waits for it: it goes out with the connection's next write (its commands are out).
-      sendLazily(this.deps.bus.nc, () => m.ack());
+      // Its commands are out. Unless someone waits for it, it goes with the connection's next write.
+      if (m.awaited) m.ack();
+      else sendLazily(this.deps.bus.nc, () => m.ack());
     } else if (s.action === 'nak') {
       this.counters.redelivered++;
       m.nak(s.delayMs);

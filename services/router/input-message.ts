@@ -11,6 +11,11 @@ export interface InputMessage {
   readonly data: Uint8Array;
   readonly headers?: MsgHdrs | undefined;
   readonly info: Pick<DeliveryInfo, 'streamSequence' | 'deliveryCount' | 'timestampNanos'>;
+  /**
+   * Someone waits for the settlement (a direct result's executor, its task and permit held until
+   * then): it goes out at once, not with the connection's next write.
+   */
+  readonly awaited?: boolean;
   working(): void;
   ack(): void;
   nak(delayMs?: number): void;
