@@ -85,12 +85,18 @@ export class ActivityAttempt {
   #abandoned = false;
   /** Set once the attempt published its start or a heartbeat: its result then follows them on the stream. */
   #publishedUpdates = false;
+  readonly #onOutcome: (() => void) | undefined;
 
-  /** Does nothing until run(). */
-  constructor(def: ActivityDefinition, msg: JsMsg, env: AttemptEnv) {
+  /**
+   * Does nothing until run(). `onOutcome` is called once the attempt's result is known, before it
+   * is delivered: the executor gives the task's permit back then, as delivering a result directly
+   * waits for its router's decision (shared/bus/direct-results.ts).
+   */
+  constructor(def: ActivityDefinition, msg: JsMsg, env: AttemptEnv, onOutcome?: () => void) {
     this.#def = def;
     this.#msg = msg;
     this.#env = env;
+    this.#onOutcome = onOutcome;
   }
 
   /** Runs the attempt to the end (settled, or given back); never throws for the task's own trouble. */
@@ -222,10 +228,14 @@ export class ActivityAttempt {
     }
     if (this.#abandoned) return; // nak'ed at the stop deadline; another executor runs it again
     noteAttemptResult(result);
+    this.#onOutcome?.();
     try {
       const { deliveryCount, timestampNanos } = this.#msg.info;
+      const { maxConcurrency, concurrency, rateLimit } = this.#def.options;
       await this.#env.results.publishResult(result, {
-        afterUpdates: this.#publishedUpdates,
+        // A flow-limited activity's slot (and unacked task) is held until its result is out: the
+        // stream's PubAck comes sooner than a router's decision.
+        streamOnly: this.#publishedUpdates || maxConcurrency !== undefined || !!concurrency || !!rateLimit,
         ...(deliveryCount > 1 ? { redeliveredTaskAt: Math.floor(timestampNanos / 1e6) } : {}),
       });
     } catch (err) {

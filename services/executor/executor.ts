@@ -93,13 +93,21 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   };
 
   const startTask = (def: ActivityDefinition, msg: JsMsg): void => {
-    const attempt = new ActivityAttempt(def, msg, env);
+    // The permit goes back once the attempt's outcome is known (its delivery may wait for a
+    // router's decision), or when the attempt ends without one; once either way.
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      permits.release();
+    };
+    const attempt = new ActivityAttempt(def, msg, env, release);
     const done = attempt
       .run()
       .catch((err: unknown) => log.error('task handler crashed', { err }))
       .finally(() => {
         inFlight.delete(attempt);
-        permits.release();
+        release();
       });
     inFlight.set(attempt, done);
     stats.maxInFlight = Math.max(stats.maxInFlight, inFlight.size);

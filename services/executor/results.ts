@@ -61,15 +61,16 @@ export class ResultPublisher {
   /**
    * Publishes the attempt's result; a result that cannot travel as it is (an output too large) is
    * published as the attempt's failure instead. Throws when neither could be published. With
-   * `afterUpdates` (the attempt published its start or a heartbeat) the result goes to the stream
-   * only, behind them, so the router never takes it before them. `redeliveredTaskAt` (the first
-   * stored time of a redelivered task) says a router may have decided a result of it already.
+   * `streamOnly` the result goes to the stream without a direct offer (the attempt published its
+   * start or a heartbeat, which the result must follow; or its activity is flow-limited).
+   * `redeliveredTaskAt` (the first stored time of a redelivered task) says a router may have
+   * decided a result of it already.
    */
   async publishResult(
     result: ResultMessage,
-    opts: { afterUpdates?: boolean; redeliveredTaskAt?: number } = {},
+    opts: { streamOnly?: boolean; redeliveredTaskAt?: number } = {},
   ): Promise<void> {
-    const direct = this.#direct && opts.afterUpdates !== true;
+    const direct = this.#direct && opts.streamOnly !== true;
     try {
       await this.#publish(result, direct, opts.redeliveredTaskAt);
     } catch (err) {

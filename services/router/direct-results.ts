@@ -16,7 +16,7 @@ import type { InputMessage } from './input-message.js';
 export class DirectInput implements InputMessage {
   readonly subject: string;
   readonly info: InputMessage['info'];
-  /** The executor holds its task and permit until answered. */
+  /** The executor holds its task unacked until answered. */
   readonly awaited = true;
   private answered = false;
 

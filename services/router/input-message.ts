@@ -12,8 +12,8 @@ export interface InputMessage {
   readonly headers?: MsgHdrs | undefined;
   readonly info: Pick<DeliveryInfo, 'streamSequence' | 'deliveryCount' | 'timestampNanos'>;
   /**
-   * Someone waits for the settlement (a direct result's executor, its task and permit held until
-   * then): it goes out at once, not with the connection's next write.
+   * Someone waits for the settlement (a direct result's executor, its task unacked until then):
+   * it goes out at once, not with the connection's next write.
    */
   readonly awaited?: boolean;
   working(): void;
