@@ -21,6 +21,7 @@ import type {
   WorkflowIdDoc,
 } from './documents.js';
 import { toTombstone } from './documents.js';
+import { guardDriverWrites } from './driver-guard.js';
 import { isRetryableStoreError, toStoreError } from './errors.js';
 import { createMongoEventWaitStore } from './events.js';
 import { ensureIndexes } from './indexes.js';
@@ -36,8 +37,12 @@ import { VersionStore } from './versions.js';
 /** Rounds of repairRun against writers racing it. */
 const REPAIR_ROUNDS = 5;
 
-/** Creates a Store over a MongoClient (the caller owns, connects and closes the client). */
+/**
+ * Creates a Store over a MongoClient (the caller owns, connects and closes the client). Guards
+ * the driver's writes against a socket that closed under them first (see driver-guard.ts).
+ */
 export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions> = {}): Store {
+  guardDriverWrites();
   const o: StoreOptions = { ...defaultStoreOptions(), ...opts };
   const db = client.db(o.dbName);
   const names = collectionNames(o.collectionPrefix);
