@@ -50,6 +50,7 @@ import { nanos } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_PRIORITY, OTHER_LEVELS } from '../flow/priority.js';
 import { consumerNames, type StreamNames, streamNames, subjects } from '../names.js';
+import { backoffDelay, sleep } from './backoff.js';
 import { isConsumerNotFound, isStreamNotFound, JsErrorCodes } from './errors.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -294,6 +295,22 @@ function explainReplicasRefused(err: unknown, spec: StreamSpec): unknown {
   );
 }
 
+/** Creates that lost a race read the winner again this many times before giving up. */
+const CREATE_RACE_RETRIES = 6;
+
+/**
+ * After a create lost a race with another service's: false once out of retries, else true after
+ * a short jittered pause whose bound doubles each time (50 ms, then 100, … 1.6 s), so that on a
+ * cluster the winner's stream or consumer has been assigned by the time it is read again (an
+ * immediate re-read can still miss it, and the next create lose again), and services racing
+ * each other spread out.
+ */
+async function racedAgain(attempt: number): Promise<boolean> {
+  if (attempt >= CREATE_RACE_RETRIES) return false;
+  await sleep(backoffDelay(attempt, { initialMs: 50, maxMs: 1_600 }));
+  return true;
+}
+
 async function ensureStream(jsm: JetStreamManager, wanted: StreamSpec, keepReplicas: boolean): Promise<StreamInfo> {
   for (let attempt = 0; ; attempt++) {
     const existing = await streamInfoOrUndefined(jsm, wanted.name);
@@ -315,7 +332,13 @@ async function ensureStream(jsm: JetStreamManager, wanted: StreamSpec, keepRepli
       return await jsm.streams.add(spec);
     } catch (err) {
       // Another service created it between our info and add: read it again and reconcile.
-      if (attempt < 3 && err instanceof JetStreamApiError && err.code !== JsErrorCodes.ReplicasNotSupported) continue;
+      if (
+        err instanceof JetStreamApiError &&
+        err.code !== JsErrorCodes.ReplicasNotSupported &&
+        (await racedAgain(attempt))
+      ) {
+        continue;
+      }
       throw err;
     }
   }
@@ -388,7 +411,7 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: Consu
     try {
       return await jsm.consumers.add(stream, spec);
     } catch (err) {
-      if (attempt < 3 && err instanceof JetStreamApiError) continue;
+      if (err instanceof JetStreamApiError && (await racedAgain(attempt))) continue;
       throw err;
     }
   }
