@@ -50,7 +50,8 @@ export class InputConsumer {
   private readonly consuming = new Map<string, boolean>();
   /** The pull under way of each durable. */
   private readonly active = new Map<string, ConsumerMessages>();
-  private readonly slotWaiters: (() => void)[] = [];
+  /** Called with true when a finished input hands its slot over, false when the router stops. */
+  private readonly slotWaiters: ((handed: boolean) => void)[] = [];
   private inFlightCount = 0;
 
   constructor(private readonly deps: InputConsumerDeps) {}
@@ -161,7 +162,7 @@ export class InputConsumer {
   stop(): void {
     this.stopSignal.abort();
     for (const m of this.active.values()) m.stop();
-    for (const w of this.slotWaiters.splice(0)) w();
+    for (const w of this.slotWaiters.splice(0)) w(false);
   }
 
   /** One pull of the lanes: up to `want` messages, each dispatched. */
@@ -200,13 +201,18 @@ export class InputConsumer {
 
   /** Waits for a free slot, then hands the message off without waiting for its decision. */
   private async dispatch(m: InputMessage): Promise<void> {
-    if (this.inFlightCount >= this.deps.maxInFlight) await new Promise<void>((r) => this.slotWaiters.push(r));
-    this.run(m);
+    let handed = false;
+    if (this.inFlightCount >= this.deps.maxInFlight)
+      handed = await new Promise<boolean>((r) => this.slotWaiters.push(r));
+    this.run(m, handed);
   }
 
-  /** Takes a slot and handles `m` in it, without waiting for its decision. */
-  private run(m: InputMessage): void {
-    this.inFlightCount++;
+  /**
+   * Handles `m` in a slot, without waiting for its decision: a slot taken now, or one a finished
+   * input handed over (still counted, so an offer in between cannot take it too).
+   */
+  private run(m: InputMessage, slotHanded = false): void {
+    if (!slotHanded) this.inFlightCount++;
     void this.deps
       .handle(m)
       .catch((err: unknown) => {
@@ -214,8 +220,9 @@ export class InputConsumer {
         m.nak(1000);
       })
       .finally(() => {
-        this.inFlightCount--;
-        this.slotWaiters.shift()?.();
+        const next = this.slotWaiters.shift();
+        if (next) next(true);
+        else this.inFlightCount--;
       });
   }
 }
