@@ -56,16 +56,22 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   const permits = new Semaphore(concurrency);
   const stopPulling = new AbortController();
   const hardStop = new AbortController();
-  /** Running attempts, each with the promise that settles when it is done and its permit is back. */
+  /**
+   * Attempts not done yet (running, or delivering their result: a direct result waits for its
+   * router's answer), each with the promise that settles when it is done and its permit is back.
+   */
   const inFlight = new Map<ActivityAttempt, Promise<void>>();
   const closed = deferred();
-  const stats: AttemptStats & { maxInFlight: number } = {
+  /** Attempts holding a permit: at most `concurrency`. */
+  let running = 0;
+  const stats: AttemptStats & { maxInFlight: number; maxRunning: number } = {
     started: 0,
     completed: 0,
     failed: 0,
     deadLettered: 0,
     dropped: 0,
     maxInFlight: 0,
+    maxRunning: 0,
   };
   const notices = new CancelNotices(bus, o.clock, log);
   const env: AttemptEnv = {
@@ -96,9 +102,12 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
     // The permit goes back once the attempt's outcome is known (its delivery may wait for a
     // router's decision), or when the attempt ends without one; once either way.
     let held = true;
+    running++;
+    stats.maxRunning = Math.max(stats.maxRunning, running);
     const release = (): void => {
       if (!held) return;
       held = false;
+      running--;
       permits.release();
     };
     const attempt = new ActivityAttempt(def, msg, env, release);
@@ -153,7 +162,7 @@ export async function startExecutor(given: ExecutorStartOptions): Promise<Servic
   const health = (): ServiceHealth => ({
     live: !bus.nc.isClosed(),
     ready: !stopPulling.signal.aborted && bus.connected,
-    details: { activities: names, concurrency, inFlight: inFlight.size, ...stats },
+    details: { activities: names, concurrency, inFlight: inFlight.size, running, ...stats },
   });
   const healthSub: Subscription = serveHealth(bus, 'executor', id, health);
   metrics.follow(() => inFlight.size);
