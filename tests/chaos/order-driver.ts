@@ -19,20 +19,36 @@ export const isStarted = (p: ServiceProcess): boolean =>
 
 /**
  * Waits until every service logged that it started; on timeout, the error names those that did
- * not, whether they exited, and their last log lines.
+ * not, whether they exited, their error lines and their last log lines (read to the end of an
+ * exited one's output).
  */
 export async function waitUntilStarted(services: readonly ServiceProcess[], timeoutMs: number): Promise<void> {
   try {
-    await waitFor('every service to start', () => services.every(isStarted), { timeoutMs });
+    await waitFor('every service to start', () => services.every(isStarted) || services.some(hasExited), {
+      timeoutMs,
+    });
   } catch (err) {
-    const behind = services
-      .filter((p) => !isStarted(p))
-      .map((p) => {
-        const state = isRunning(p) ? 'running' : `exited ${p.proc.exitCode ?? p.proc.signalCode}`;
-        return `${p.name} (${state}): ${JSON.stringify([...p.logs.slice(-3), ...p.noise.slice(-2)])}`;
-      });
-    throw new Error(`${(err as Error).message}; not started: ${behind.join('; ')}`, { cause: err });
+    throw new Error(`${(err as Error).message}; not started: ${await describeBehind(services)}`, { cause: err });
   }
+  if (!services.every(isStarted)) throw new Error(`a service exited during start: ${await describeBehind(services)}`);
+}
+
+const hasExited = (p: ServiceProcess): boolean => !isRunning(p) && !isStarted(p);
+
+async function describeBehind(services: readonly ServiceProcess[]): Promise<string> {
+  const behind = services.filter((p) => !isStarted(p));
+  // An exited process's last lines may still be in its pipes: wait (briefly) for them.
+  await Promise.race([
+    Promise.all(behind.filter((p) => !isRunning(p)).map((p) => p.exited)),
+    new Promise((resolve) => setTimeout(resolve, 2_000)),
+  ]);
+  return behind
+    .map((p) => {
+      const state = isRunning(p) ? 'running' : `exited ${p.proc.exitCode ?? p.proc.signalCode}`;
+      const errors = p.logs.filter((l) => l.level === 'error' || l.level === 'fatal');
+      return `${p.name} (${state}): errors ${JSON.stringify(errors)}; last ${JSON.stringify(p.logs.slice(-5))}; other output ${JSON.stringify(p.noise.slice(-10))}`;
+    })
+    .join('; ');
 }
 
 /** True while a service's process has not exited. */

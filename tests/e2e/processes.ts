@@ -87,8 +87,10 @@ export function spawnSquall(name: string, args: string[], env: ServiceEnv): Serv
       }
     });
   }
+  // 'close', not 'exit': it comes once the process's output has been read to its end, so a
+  // caller that waits for `exited` sees the last lines (an exiting service's error among them).
   const exited = new Promise<number | string>((resolve) => {
-    proc.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    proc.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
   });
   const sp: ServiceProcess = {
     name,
