@@ -227,6 +227,14 @@ describe('offerDirect', () => {
     taken[1]?.nak();
     expect(await retried).toBe('unanswered');
 
+    // A last token that is not a runId (here with a '/') is answered retry, never taken: the
+    // stream's publish then refuses it with an error the executor logs.
+    const notARunId = 'run/z';
+    direct.take(new Set([eventPartition(runId), eventPartition(notARunId)]));
+    await bus.nc.flush();
+    const badSubject = bus.subjects.directResultsOfPartition(eventPartition(notARunId)).replace(/\*$/, notARunId);
+    expect(await offerDirect(bus.nc, badSubject, body, { msgId: 'bad' })).toBe('unanswered');
+
     // A partition given back is no longer listened to: nobody took the offer.
     direct.take(new Set());
     await bus.nc.flush();
