@@ -230,13 +230,15 @@ export class ActivityAttempt {
     noteAttemptResult(result);
     this.#onOutcome?.();
     try {
-      const { deliveryCount, timestampNanos } = this.#msg.info;
+      const { timestampNanos } = this.#msg.info;
       const { maxConcurrency, concurrency, rateLimit } = this.#def.options;
       await this.#env.results.publishResult(result, {
         // A flow-limited activity's slot (and unacked task) is held until its result is out: the
         // stream's PubAck comes sooner than a router's decision.
         streamOnly: this.#publishedUpdates || maxConcurrency !== undefined || !!concurrency || !!rateLimit,
-        ...(deliveryCount > 1 ? { redeliveredTaskAt: Math.floor(timestampNanos / 1e6) } : {}),
+        // Whatever its delivery count says: a nats-server killed forgets recent deliveries, so a
+        // task run before (its result perhaps decided) can come again as a first delivery.
+        taskStoredAt: Math.floor(timestampNanos / 1e6),
       });
     } catch (err) {
       log.error('could not publish a result; the task will be delivered again', { err });
@@ -254,11 +256,13 @@ export class ActivityAttempt {
    */
   async #reportStart(task: TaskMessage, ref: AttemptRef): Promise<boolean> {
     this.#publishedUpdates = true;
-    const ack = await this.#env.results.publishUpdate({ ...ref, update: 'started' }, 0);
-    if (!task.atMostOnce || this.#msg.info.deliveryCount <= 1) return false;
-    const taskAgeMs = this.#env.clock.now() - this.#msg.info.timestampNanos / 1e6;
-    const windowMs = await this.#env.results.duplicateWindowMs();
-    return startAlreadyRecorded(this.#msg.info.deliveryCount, ack.duplicate, taskAgeMs, windowMs);
+    const { duplicate, firstTry } = await this.#env.results.publishStart({ ...ref, update: 'started' });
+    if (!task.atMostOnce) return false;
+    const { deliveryCount, timestampNanos } = this.#msg.info;
+    if (deliveryCount <= 1 && !duplicate) return false;
+    const taskAgeMs = this.#env.clock.now() - timestampNanos / 1e6;
+    const duplicateWindowMs = await this.#env.results.duplicateWindowMs();
+    return startAlreadyRecorded({ deliveryCount, duplicate, firstTry, taskAgeMs, duplicateWindowMs });
   }
 
   /** Calls the activity with its context and heartbeats; its outcome as a result. */

@@ -59,19 +59,23 @@ export function tooManyDeliveriesResult(ref: AttemptRef, deliveryCount: number):
 }
 
 /**
- * Whether an at-most-once attempt must not run: its task was delivered before and the start it
- * just published was a duplicate (an earlier delivery recorded it), or the task is older than the
- * duplicate window, when JetStream can no longer tell (at most once then means not again). A
- * first delivery always runs: a duplicate there is its own publish retried.
+ * Whether an at-most-once attempt must not run. The start it just published was a duplicate on
+ * its first try: an earlier delivery recorded it, whatever the delivery count says (a nats-server
+ * killed forgets the deliveries of its last moments, which then come again as first deliveries).
+ * A duplicate after a retry may be its own first try that landed: it stops a task delivered
+ * before, not a first delivery. A task delivered before and older than the duplicate window does
+ * not run either: JetStream can no longer tell (at most once then means not again).
  */
-export function startAlreadyRecorded(
-  deliveryCount: number,
-  startWasDuplicate: boolean,
-  taskAgeMs: number,
-  duplicateWindowMs: number,
-): boolean {
-  if (deliveryCount <= 1) return false;
-  return startWasDuplicate || taskAgeMs >= duplicateWindowMs;
+export function startAlreadyRecorded(start: {
+  deliveryCount: number;
+  duplicate: boolean;
+  firstTry: boolean;
+  taskAgeMs: number;
+  duplicateWindowMs: number;
+}): boolean {
+  if (start.duplicate && start.firstTry) return true;
+  if (start.deliveryCount <= 1) return false;
+  return start.duplicate || start.taskAgeMs >= start.duplicateWindowMs;
 }
 
 /** The result reported instead of running an at-most-once attempt that had already started. */

@@ -34,13 +34,31 @@ export class ResultPublisher {
 
   /**
    * Publishes update number `n` of the attempt (0 is its start, heartbeats count from 1); its
-   * PubAck says (`duplicate`) whether the same update was already published.
+   * PubAck says (`duplicate`) whether the same update was already published. `deadlineMs: 0`
+   * tries once, without retrying a passing failure.
    */
-  async publishUpdate(update: ActivityUpdateMessage, n: number): Promise<PubAck> {
+  async publishUpdate(update: ActivityUpdateMessage, n: number, opts: { deadlineMs?: number } = {}): Promise<PubAck> {
     return await this.#bus.publish(this.#bus.subjects.result(update.runId), update, {
       msgId: updateMsgId(update.runId, update.activitySeq, update.attempt, n),
       signal: this.#hardStop,
+      ...opts,
     });
+  }
+
+  /**
+   * Publishes the attempt's start (update 0). `duplicate`: the same start was published already;
+   * `firstTry`: said by the first publish, not a retry (whose duplicate may be that first publish
+   * having landed unacknowledged).
+   */
+  async publishStart(update: ActivityUpdateMessage): Promise<{ duplicate: boolean; firstTry: boolean }> {
+    try {
+      const ack = await this.publishUpdate(update, 0, { deadlineMs: 0 });
+      return { duplicate: ack.duplicate, firstTry: true };
+    } catch {
+      // Retried as any update is: a failure that does not pass is thrown from there.
+      const ack = await this.publishUpdate(update, 0);
+      return { duplicate: ack.duplicate, firstTry: false };
+    }
   }
 
   /**
@@ -63,20 +81,20 @@ export class ResultPublisher {
    * published as the attempt's failure instead. Throws when neither could be published. With
    * `streamOnly` the result goes to the stream without a direct offer (the attempt published its
    * start or a heartbeat, which the result must follow; or its activity is flow-limited).
-   * `redeliveredTaskAt` (the first stored time of a redelivered task) says a router may have
-   * decided a result of it already.
+   * `taskStoredAt` (when the task was first stored) is the earliest a router may have decided a
+   * result of it already: a router that finds this result in history republishes since then.
    */
   async publishResult(
     result: ResultMessage,
-    opts: { streamOnly?: boolean; redeliveredTaskAt?: number } = {},
+    opts: { streamOnly?: boolean; taskStoredAt?: number } = {},
   ): Promise<void> {
     const direct = this.#direct && opts.streamOnly !== true;
     try {
-      await this.#publish(result, direct, opts.redeliveredTaskAt);
+      await this.#publish(result, direct, opts.taskStoredAt);
     } catch (err) {
       const fallback = fallbackResult(result, err);
       if (!fallback) throw err;
-      await this.#publish(fallback, direct, opts.redeliveredTaskAt);
+      await this.#publish(fallback, direct, opts.taskStoredAt);
     }
   }
 
@@ -94,7 +112,8 @@ export class ResultPublisher {
         ...(h ? { headers: h } : {}),
       });
       if (offer === 'settled') return;
-      if (offer === 'unanswered') since = Math.min(since ?? at, at);
+      // The task's stored time, when known, is before this offer: the earlier of the two.
+      if (offer === 'unanswered') since ??= at;
     }
     const h = headers();
     await this.#bus.publish(this.#bus.subjects.result(result.runId), result, {

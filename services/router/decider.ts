@@ -18,7 +18,14 @@ import { AlreadyStartedError, ConflictError, InvalidInputError, NotFoundError } 
 import type { RunStatus } from '../../shared/history/events.js';
 import type { Logger } from '../../shared/log.js';
 import type { Subjects } from '../../shared/names.js';
-import type { ClaimResult, Store, StoredCommit, WorkflowIdClaim, WorkflowIdHolder } from '../../shared/store/types.js';
+import type {
+  ClaimResult,
+  IdReusePolicy,
+  Store,
+  StoredCommit,
+  WorkflowIdClaim,
+  WorkflowIdHolder,
+} from '../../shared/store/types.js';
 import { Batcher } from '../common/batcher.js';
 import { KeyedQueue } from '../common/keyed-queue.js';
 import { readBranchSource } from './branch.js';
@@ -92,9 +99,18 @@ export interface InputMeta {
   /** The message's `Nats-Msg-Id`, if it has one. */
   msgId?: string;
   /**
-   * Set on a redelivery: when the message was first stored, less a margin for clock skew. Where
-   * an earlier delivery may have left a commit (see Outbox.republishSince), the run's commits
-   * since then are published again before the input is acked.
+   * When the message was first stored, less a margin for clock skew (see inputTimes in
+   * handle-input.ts). An input found already in its run (an earlier delivery took it, and may
+   * have died before publishing what it stored) has the run's commits since then published
+   * again before it is acked (see Outbox.republishSince). Absent, nothing is republished.
+   */
+  foundInSince?: number;
+  /**
+   * The same time, set only when the message says it was handled before (delivered more than
+   * once, or a result whose task was redelivered or whose direct offer went unanswered): a start
+   * then claims its workflowId before appending, and republishes what an earlier delivery stored.
+   * A redelivery can also come as a first delivery (a nats-server killed forgets recent
+   * deliveries): a start's append then conflicts with the earlier one's and finishes its work.
    */
   redeliveredSince?: number;
   /** Tells JetStream the message is still being worked on (an inline chain running long). */
@@ -185,7 +201,7 @@ export class RunDecider {
         (outcome.kind === 'dropped' && outcome.why !== 'stale') ||
         (outcome.kind === 'applied' && outcome.ignored !== undefined);
       if (foundIn && outcome.runId !== undefined) {
-        await this.outbox.republishSince(outcome.runId, meta.redeliveredSince);
+        await this.outbox.republishSince(outcome.runId, meta.foundInSince);
       }
       return outcome;
     });
@@ -377,10 +393,17 @@ export class RunDecider {
     const { kind: _kind, workflowType: _type, workflowId: _id, idReusePolicy: _policy, flow: _flow, ...start } = input;
     const decision = decide(def, undefined, { ...start, kind: 'start', at: this.clock.now(), workflowId, runId });
     const redelivered = meta.redeliveredSince !== undefined;
+    const claimAs = (policy: IdReusePolicy): Promise<ClaimResult> =>
+      this.claim({ workflowId, runId, policy, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
     const early =
       !redelivered && !input.continuedFrom && !this.chains.runsInline(decision)
         ? await this.chains.fold(def, decision)
         : undefined;
+    // Sent before the append, whose encoding takes a while: the start waits for both, and the
+    // claim is the smaller write. A continue-as-new claims once the run it continues is closed.
+    const claiming = input.continuedFrom ? undefined : claimAs(input.idReusePolicy);
+    // Awaited below on every path; an append that throws first must not leave it unhandled.
+    claiming?.catch(() => undefined);
     // Not claimed yet: a start that closes its run at once writes its summary after the append.
     const appending = early ? this.chains.append(early, { closeBeside: false }) : undefined;
     // Awaited below on every path; a claim that throws first must not leave it unhandled.
@@ -396,7 +419,7 @@ export class RunDecider {
       await this.closeContinued(workflowId, input.continuedFrom);
       policy = 'allowAfterClose';
     }
-    let claim = await this.claim({ workflowId, runId, policy, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
+    let claim = await (claiming ?? claimAs(policy));
     // The same start message again, past JetStream's duplicate window: the run it created.
     if (!claim.claimed && claim.sameStart) {
       await refuse();
@@ -406,12 +429,14 @@ export class RunDecider {
     // claim decides races (one start wins the id; the others signal the winner); a run that
     // closed between claim and signal makes us claim again.
     for (let attempt = 0; input.signal && !claim.claimed && claim.runId !== runId && claim.status === 'running'; ) {
-      await this.outbox.republishSince(claim.runId, meta.redeliveredSince);
       const signalled = await this.apply(
         { kind: 'run', workflowId, runId: claim.runId, decision: { kind: 'signal', event: input.signal } },
         outsideInputKey(meta),
       );
-      if (signalled.kind === 'applied') {
+      // Taken already: an earlier delivery signalled the run, and may have died before publishing.
+      const taken = signalled.kind === 'dropped' && signalled.why === 'duplicate';
+      if (taken) await this.outbox.republishSince(claim.runId, meta.foundInSince);
+      if (signalled.kind === 'applied' || taken) {
         await refuse();
         return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
       }
@@ -483,7 +508,7 @@ export class RunDecider {
       );
       // Closed already, maybe by an earlier delivery of this reset that died before its publish
       // (loading the run from its history wrote the closing summary the claim reads): publish it.
-      if (ended.kind === 'dropped') await this.outbox.republishSince(holder.runId, meta.redeliveredSince);
+      if (ended.kind === 'dropped') await this.outbox.republishSince(holder.runId, meta.foundInSince);
       this.opts.log.info('terminated a run for its reset', { workflowId, runId: holder.runId, resetAs: runId });
     }
     const policy = req.kind === 'branch' ? 'rejectDuplicate' : 'allowAfterClose';
@@ -541,7 +566,7 @@ export class RunDecider {
     this.evict(runId);
     const run = await this.load(runId);
     if (run) await this.projections.saveNow(run.state, meta.msgId ? { startMsgId: meta.msgId } : undefined);
-    if (republished === 0) await this.outbox.republishSince(runId, meta.redeliveredSince ?? 0);
+    if (republished === 0) await this.outbox.republishSince(runId, meta.foundInSince ?? 0);
     return { kind: 'started', workflowId, runId, created: true } as const;
   }
 

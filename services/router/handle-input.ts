@@ -21,23 +21,32 @@ import type { StartedNotice, TakenNotice } from './notices.js';
 import { type SettleDecision, settleFailure, settleOutcome } from './settle.js';
 
 /**
- * How far before a redelivered message's stored time its run's commits are republished (see
+ * How far before a message's stored time its run's commits are republished (see
  * Outbox.republishSince): the commit an earlier attempt made carries the deciding router's clock,
  * not the server's.
  */
 const REDELIVERY_CLOCK_MARGIN_MS = 10_000;
 
 /**
- * Since when a message's run may hold commits its earlier handling stored without publishing them
- * (see Outbox.republishSince), less the clock margin: a redelivery's first delivery, or what a
- * result says of itself (MAYBE_DECIDED_HEADER: its task was redelivered, or its direct offer went
- * unanswered). Nothing for a first delivery of anything else.
+ * Since when a message's run may hold commits an earlier handling of it stored without
+ * publishing them (see Outbox.republishSince), less the clock margin: when the message was
+ * stored, or what a result says of itself (MAYBE_DECIDED_HEADER: when its task was stored, or its
+ * direct offer went unanswered), whichever is earlier. `foundInSince` is always set: an input
+ * found already in its run republishes since then, whatever its delivery count says, as a
+ * nats-server that was killed forgets the deliveries of its last moments (a consumer's state is
+ * written behind, every 100 ms at most), and their redeliveries then come as first deliveries.
+ * `redeliveredSince` is the same time, set only when the message says it was handled before (a
+ * delivery count over one, the header): a start takes it as the sign to claim before appending.
  */
-function redeliveredSince(m: InputMessage): { redeliveredSince?: number } {
-  const delivered = m.info.deliveryCount > 1 ? Math.floor(m.info.timestampNanos / 1e6) : undefined;
+export function inputTimes(m: Pick<InputMessage, 'info' | 'headers'>): {
+  foundInSince: number;
+  redeliveredSince?: number;
+} {
+  const stored = Math.floor(m.info.timestampNanos / 1e6);
   const said = maybeDecidedSince(m.headers);
-  const since = delivered === undefined ? said : said === undefined ? delivered : Math.min(delivered, said);
-  return since === undefined ? {} : { redeliveredSince: since - REDELIVERY_CLOCK_MARGIN_MS };
+  const since = (said === undefined ? stored : Math.min(stored, said)) - REDELIVERY_CLOCK_MARGIN_MS;
+  const redelivered = m.info.deliveryCount > 1 || said !== undefined;
+  return redelivered ? { foundInSince: since, redeliveredSince: since } : { foundInSince: since };
 }
 
 /** What the router counts of the inputs it handled (shown in health details and the stop log). */
@@ -116,7 +125,7 @@ export class InputHandler {
         startKey: `${this.deps.inboxEpoch}/${m.info.streamSequence}`,
         ...(msgId ? { msgId } : {}),
         working: () => m.working(),
-        ...redeliveredSince(m),
+        ...inputTimes(m),
       });
       this.counters.decided++;
       decided?.(outcome);

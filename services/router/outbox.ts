@@ -6,10 +6,12 @@
  *   commands (JetStream subjects awaiting their PubAcks, inbox subjects by core publish + flush)
  *   and acks the input only after that. A publish that fails after the commit is stored fails
  *   the decision: the input is naked with backoff and redelivered, never acked.
- * - The repair: a redelivered input (delivery count > 1) that finds itself already in its run
- *   (a duplicate signal or cancel, a result or firing whose step is settled, a start whose run
- *   exists, a run closed by it) republishes the run's commits written since the message was
- *   first stored, less a clock margin, in seq order (republishSince). A closed run's summary is
+ * - The repair: an input that finds itself already in its run (a duplicate signal or cancel, a
+ *   result or firing whose step is settled, a start whose run exists, a run closed by it)
+ *   republishes the run's commits written since the message was first stored, less a clock
+ *   margin, in seq order (republishSince). Whatever its delivery count says: a nats-server
+ *   killed forgets the deliveries of its last moments (a consumer's state is written behind), so
+ *   a redelivery can come as a first delivery. A closed run's summary is
  *   written first, so whoever hears of its completion finds it closed and its workflowId free.
  *   Activity tasks the run no longer waits on are left out (settledTasks): past the duplicate
  *   window they would run again.
@@ -330,18 +332,21 @@ export class Outbox {
   }
 
   /**
-   * A redelivered input's repair, before it is acked: republishes the run's commits written at or
-   * after `since` (see the file header). The decider calls it only where an earlier delivery may
-   * have stored a commit: a start, and an input its run already holds. `since` undefined (a first
-   * delivery) does nothing. Returns how many commits were republished.
+   * The repair of an input found already in its run, before it is acked: republishes the run's
+   * commits written at or after `since` (see the file header), read back from the run's last
+   * commit. The decider calls it only where an earlier delivery may have stored a commit: a
+   * redelivered start, and an input its run already holds. `since` undefined does nothing.
+   * Returns how many commits were republished.
    */
   async republishSince(runId: string, since: Millis | undefined): Promise<number> {
     if (since === undefined) return 0;
     let commits: StoredCommit[];
     try {
-      commits = await this.opts.store.commitsSince(runId, since);
+      const state = await this.opts.runs.loadFresh(runId);
+      if (!state) return 0;
+      commits = await this.opts.store.commitsSince(runId, since, state.lastSeq);
       if (commits.length === 0) return 0;
-      await this.republish(runId, commits);
+      await this.republishTo(state, commits);
     } catch (err) {
       // Always retryable: the input must be redelivered, and a start must not be reported failed.
       throw new UnavailableError(`could not republish the commits of run ${runId}; its input is redelivered`, {
@@ -375,7 +380,11 @@ export class Outbox {
    */
   private async republish(runId: string, commits: readonly StoredCommit[]): Promise<void> {
     const state = await this.opts.runs.loadFresh(runId);
-    if (!state) return;
+    if (state) await this.republishTo(state, commits);
+  }
+
+  /** republish() of a run already brought up to its history (`state`). */
+  private async republishTo(state: RunState, commits: readonly StoredCommit[]): Promise<void> {
     if (state.status !== 'running') await this.opts.runs.saveSummary(state);
     // Bounded to what the run still waits on: a task past the duplicate window would run again.
     for (const c of commits) await this.publishMessages(c, state.workflowType, settledTasks(state, c.commands));

@@ -17,13 +17,13 @@ import { headers as createHeaders, errors as natsErrors, RequestError } from '@n
 import { injectTraceContext } from '../telemetry/tracing.js';
 
 /**
- * On a result that a router may have decided already, with its commands perhaps unpublished: no
- * earlier than this time (ms). Set when the attempt's task was redelivered (its executor died,
- * perhaps after a router stored its result: the task's first stored time) and when a direct offer
- * went unanswered (a router may have stored its decision and died, or failed to publish, before
- * answering: the offer's time). A router that finds such a result in history republishes the
- * run's commits since then, as it does for a redelivered message since its first delivery (see
- * services/router/outbox.ts).
+ * On a result: the earliest time (ms) a router may have decided it already, with its commands
+ * perhaps unpublished. Executors set it on every result to the time its task was first stored
+ * (the task may have run before and its result been decided: its delivery count cannot tell, as
+ * a nats-server killed forgets the deliveries of its last moments), or, without that, to the
+ * time a direct offer went unanswered (a router may have stored its decision and died, or failed
+ * to publish, before answering). A router that finds the result already in history republishes
+ * the run's commits since then (see services/router/outbox.ts).
  */
 export const MAYBE_DECIDED_HEADER = 'Squall-Maybe-Decided-Since';
 

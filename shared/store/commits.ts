@@ -36,6 +36,11 @@ const HISTORY_BATCH = 1000;
  * cheap scan of `_id`s versus a scan that decodes every document), so a few stay cheaper.
  */
 const PROBED_TAIL = 4;
+/**
+ * Commits read back from a run's last by `_id` before a republish switches to a range query (see
+ * since): an input found already in its run was mostly taken by one of its run's last commits.
+ */
+const PROBED_BACK = 8;
 /** Lookups by `_id` in flight at once when many commits are read by id. */
 const ID_LOOKUP_CONCURRENCY = 8;
 /** Entries of a legacy outbox read (and then deleted) per round of drainLegacyOutbox. */
@@ -128,12 +133,28 @@ export class CommitStore {
   }
 
   /**
-   * The commits of `runId` written at or after `since` (their `at`), ascending by seq: what a
-   * redelivered input republishes. A range query (a scan on FerretDB 1.x), paid only on a
-   * redelivery that finds its input already in the run.
+   * The commits of `runId` written at or after `since` (their `at`), ascending by seq: what an
+   * input found already in its run republishes. With `lastSeq` (the run's last commit, which the
+   * caller has loaded), read back from it by `_id`: the commits since a recent input are its last
+   * few, and FerretDB 1.x answers an `_id` lookup without a scan. Past PROBED_BACK of them, and
+   * without `lastSeq`, a range query (a scan on FerretDB 1.x) reads them all.
    */
-  async since(runId: string, since: Millis): Promise<StoredCommit[]> {
-    const docs = await this.commits.find({ runId, at: { $gte: since } }, { batchSize: HISTORY_BATCH }).toArray();
+  async since(runId: string, since: Millis, lastSeq?: number): Promise<StoredCommit[]> {
+    let docs: CommitDoc[] | undefined;
+    if (lastSeq !== undefined) {
+      const back: CommitDoc[] = [];
+      let seq = lastSeq;
+      let ended = false;
+      while (!ended && back.length < PROBED_BACK) {
+        const d = seq >= 1 ? await this.commits.findOne({ _id: commitId(runId, seq) }) : null;
+        // Older than `since`, or the start of what is stored: every commit since is read.
+        if (!d || d.at < since) ended = true;
+        else back.push(d);
+        seq--;
+      }
+      if (ended) docs = back;
+    }
+    docs ??= await this.commits.find({ runId, at: { $gte: since } }, { batchSize: HISTORY_BATCH }).toArray();
     return (await Promise.all(docs.map((d) => this.payloads.commit(d)))).sort((a, b) => a.seq - b.seq);
   }
 

@@ -122,7 +122,7 @@ export function createMongoStore(client: MongoClient, opts: Partial<StoreOptions
     appendChain: (cs) => guard('appendChain', () => commits.appendChain(cs)),
     loadHistory,
     lastSeq: (runId) => guard('lastSeq', () => commits.lastSeq(runId)),
-    commitsSince: (runId, since) => guard('commitsSince', () => commits.since(runId, since)),
+    commitsSince: (runId, since, lastSeq) => guard('commitsSince', () => commits.since(runId, since, lastSeq)),
     drainLegacyOutbox: (republish) => guard('drainLegacyOutbox', () => commits.drainLegacyOutbox(republish)),
 
     claimWorkflowId: (workflowId, runId, policy, startMsgId) =>

@@ -202,10 +202,12 @@ export interface Store {
   /** Highest stored seq of a run; 0 when it has none. */
   lastSeq(runId: string): Promise<number>;
   /**
-   * A run's commits written at or after `since` (their `at`), ascending by seq: what a redelivered
-   * input republishes, since an earlier delivery may have stored them and died before publishing.
+   * A run's commits written at or after `since` (their `at`), ascending by seq: what an input found
+   * already in its run republishes, since an earlier delivery may have stored them and died before
+   * publishing. `lastSeq`, the run's last seq when the caller knows it, lets a store read back
+   * from there instead of querying a range.
    */
-  commitsSince(runId: string, since: Millis): Promise<StoredCommit[]>;
+  commitsSince(runId: string, since: Millis, lastSeq?: number): Promise<StoredCommit[]>;
   /**
    * Upgrades a store written by a version that kept an outbox collection: hands the commits its
    * entries name to `republish` a batch at a time (by run, then seq) and deletes the entries once

@@ -4,13 +4,15 @@
  * message arrived. Here the failures between a decision's single write and its ack, each made on
  * demand in an in-process router over real servers: the write lost (the decision is redone), the
  * write landed but its reply lost (it is not redone, and its commands still go out), and the
- * publish failing after the write (the input is redelivered, not acked, and republishes).
+ * publish failing after the write (the input is redelivered, not acked, and republishes). A
+ * redelivery may also come as a first delivery: a nats-server killed forgets the deliveries of
+ * its last moments; here the inbox durable is made anew from the unacked message instead.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../../shared/errors.js';
-import { streamNames, subjects } from '../../../shared/names.js';
+import { consumerNames, streamNames, subjects } from '../../../shared/names.js';
 import type { Store, StoredCommit } from '../../../shared/store/index.js';
 import { loadCommits } from '../../chaos/invariants.js';
 import { readDeadLetters } from '../../e2e/dead-letters.js';
@@ -21,8 +23,16 @@ import { routerWithStore } from './helpers.js';
 const closing = (cs: StoredCommit[]): StoredCommit | undefined =>
   cs.find((c) => c.events.some((e) => e.type === 'RunCompleted'));
 
-/** A store whose closing append fails once: `landed` says whether the commit is stored first. */
-function failingClosingAppend(landed: boolean, failed: { runId: string; seq: number }[], reads: number[]) {
+/**
+ * A store whose closing append fails once: `landed` says whether the commit is stored first.
+ * `beforeFailing` runs between the write and the failure.
+ */
+function failingClosingAppend(
+  landed: boolean,
+  failed: { runId: string; seq: number }[],
+  reads: number[],
+  beforeFailing?: () => Promise<void>,
+) {
   return (real: Store): Store => ({
     ...real,
     appendCommits: async (cs) => {
@@ -31,10 +41,11 @@ function failingClosingAppend(landed: boolean, failed: { runId: string; seq: num
       failed.push({ runId: c.runId, seq: c.seq });
       // Stored, its reply lost (a timeout, a dropped connection) or not stored at all.
       if (landed) await real.appendCommits(cs);
+      await beforeFailing?.();
       throw new UnavailableError(`the append ${landed ? 'reply' : 'write'} was lost (test)`);
     },
-    commitsSince: async (runId, since) => {
-      const found = await real.commitsSince(runId, since);
+    commitsSince: async (runId, since, lastSeq) => {
+      const found = await real.commitsSince(runId, since, lastSeq);
       reads.push(found.length);
       return found;
     },
@@ -98,14 +109,50 @@ describe('a decision between its single write and its ack', () => {
     });
   }
 
+  it('whose write landed is not redone, and its commands go out, when its redelivery comes as a first delivery', async () => {
+    const failed: { runId: string; seq: number }[] = [];
+    const reads: number[] = [];
+    const at: { nc?: NatsConnection; prefix?: string } = {};
+    // What a nats-server killed right after the delivery leaves: the durable no longer knows it
+    // delivered the finish signal, which comes again with a delivery count of 1.
+    const forgetDelivery = async (): Promise<void> => {
+      const jsm = await jetstreamManager(at.nc as NatsConnection);
+      const stream = streamNames(at.prefix as string).inbox;
+      const { config } = await jsm.consumers.info(stream, consumerNames.router);
+      const { last_seq } = (await jsm.streams.info(stream)).state;
+      await jsm.consumers.delete(stream, consumerNames.router);
+      await jsm.consumers.add(stream, {
+        ...config,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: last_seq,
+      });
+    };
+    const { store, client, nc, prefix, logs } = await routerWithStore(
+      failingClosingAppend(true, failed, reads, forgetDelivery),
+    );
+    Object.assign(at, { nc, prefix });
+    const { runId } = await client.start('steps', undefined, { workflowId: 'forgot-1' });
+    await client.signal('forgot-1', { type: 'next' });
+    await client.signal('forgot-1', { type: 'finish' });
+    await waitFor('the closing append', () => failed.length > 0);
+    expect(failed).toEqual([{ runId, seq: 3 }]);
+    // Found in the run on its first delivery, and the closing commit republished all the same.
+    await waitFor('the closing commit republished', () => reads.some((n) => n >= 1), { timeoutMs: 20_000 });
+    expect((await loadCommits(store, runId)).map((c) => c.seq)).toEqual([1, 2, 3]);
+    await closedOnce(store, nc, prefix, runId, 'forgot-1');
+    expect(logs.map((l) => l.msg)).not.toContain(
+      'a stored decision could not be published; its input is redelivered to publish it',
+    );
+  });
+
   it('whose publish fails after the write: the input is redelivered, not acked, and republishes', async () => {
     const reads: number[] = [];
     let failedPublishes = 0;
     const { store, client, nc, prefix, logs } = await routerWithStore(
       (real): Store => ({
         ...real,
-        commitsSince: async (runId, since) => {
-          const found = await real.commitsSince(runId, since);
+        commitsSince: async (runId, since, lastSeq) => {
+          const found = await real.commitsSince(runId, since, lastSeq);
           reads.push(found.length);
           return found;
         },

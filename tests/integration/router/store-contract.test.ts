@@ -109,6 +109,15 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
     expect(keys(await store.commitsSince('r1', 0))).toEqual(['r1:1', 'r1:2', 'r1:3']);
     expect(await store.commitsSince('r1', 31)).toEqual([]);
     expect(await store.commitsSince('nobody', 0)).toEqual([]);
+    // Read back from the run's last seq: the same commits, however many precede them.
+    expect(keys(await store.commitsSince('r1', 15, 3))).toEqual(['r1:2', 'r1:3']);
+    expect(keys(await store.commitsSince('r1', 0, 3))).toEqual(['r1:1', 'r1:2', 'r1:3']);
+    expect(await store.commitsSince('r1', 31, 3)).toEqual([]);
+    expect(await store.commitsSince('nobody', 0, 0)).toEqual([]);
+    // More commits since than a read back takes (eight): the rest by range, still all, in order.
+    await store.appendCommits(Array.from({ length: 12 }, (_, i) => commit('r3', i + 1, 100 + i)));
+    expect(keys(await store.commitsSince('r3', 101, 12))).toEqual(Array.from({ length: 11 }, (_, i) => `r3:${i + 2}`));
+    expect(keys(await store.commitsSince('r3', 108, 12))).toEqual(['r3:9', 'r3:10', 'r3:11', 'r3:12']);
     const drained: StoredCommit[] = [];
     expect(await store.drainLegacyOutbox(async (cs) => void drained.push(...cs))).toBe(0);
     expect(drained).toEqual([]);

@@ -48,7 +48,7 @@ describe('the outbox', () => {
     clock.t += 5_000;
     // The redelivered result finds its step settled (recorded as ignored, moving nothing) and
     // republishes what its first delivery stored: the task of the next step, in seq order.
-    const again = await decider.process(input, { startKey: 'ev/1', redeliveredSince: arrived });
+    const again = await decider.process(input, { startKey: 'ev/1', redeliveredSince: arrived, foundInSince: arrived });
     expect(again).toMatchObject({ kind: 'applied', ignored: expect.any(String) });
     const tasks = published.filter((m) => m.msgId.endsWith(':0')).map((m) => m.msgId);
     expect(tasks[0]).toBe(`${runId}:2:0`);
@@ -90,6 +90,7 @@ describe('the outbox', () => {
       startKey: 'e/3',
       msgId: 'sig-2',
       redeliveredSince: arrived,
+      foundInSince: arrived,
     });
     expect(again).toMatchObject({ kind: 'dropped', why: 'duplicate' });
     expect(order).toEqual(['summary completed', `publish ${runId}:3:0`]);
@@ -105,7 +106,11 @@ describe('the outbox', () => {
     );
     failPublish.on = false;
     clock.t += 30_000; // the ack wait: decided again, the start conflicts with the stored one
-    const again = await decider.process(start('sequence', 'ob-4'), { startKey: 'e/1', redeliveredSince: arrived });
+    const again = await decider.process(start('sequence', 'ob-4'), {
+      startKey: 'e/1',
+      redeliveredSince: arrived,
+      foundInSince: arrived,
+    });
     expect(again).toMatchObject({ kind: 'started', created: true });
     const runId = again.kind === 'started' ? again.runId : '';
     expect(published.map((m) => m.msgId)).toEqual([`${runId}:1:0`]);
@@ -125,13 +130,21 @@ describe('the outbox', () => {
     // The start comes back long after (past JetStream's duplicate window): sending the tasks of
     // steps a and b again would run them a second time.
     clock.t += 10 * 60_000;
-    const again = await decider.process(start('sequence', 'ob-6'), { startKey: 'e/1', redeliveredSince: arrived });
+    const again = await decider.process(start('sequence', 'ob-6'), {
+      startKey: 'e/1',
+      redeliveredSince: arrived,
+      foundInSince: arrived,
+    });
     expect(again).toMatchObject({ kind: 'started', runId });
     expect(published.map((m) => m.msgId)).toEqual([`${runId}:3:0`]);
     // Once step c's result is recorded, the run waits on no task: nothing goes out again.
     await decider.process(result(runId, 'ob-6', 3), { startKey: 'ev/3' });
     published.length = 0;
-    await decider.process(start('sequence', 'ob-6'), { startKey: 'e/1', redeliveredSince: arrived });
+    await decider.process(start('sequence', 'ob-6'), {
+      startKey: 'e/1',
+      redeliveredSince: arrived,
+      foundInSince: arrived,
+    });
     expect(published.map((m) => m.msgId)).toEqual([`${runId}:4:0`]); // its completion alone
   });
 
@@ -141,13 +154,17 @@ describe('the outbox', () => {
     await decider.process(start('sequence', 'ob-5'), { startKey: 'e/1' });
     failPublish.on = true;
     clock.t += 30_000;
-    const again = decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived });
+    const again = decider.process(start('sequence', 'ob-5'), {
+      startKey: 'e/1',
+      redeliveredSince: arrived,
+      foundInSince: arrived,
+    });
     await expect(again).rejects.toBeInstanceOf(UnavailableError);
     await expect(again).rejects.toMatchObject({ retryable: true });
     failPublish.on = false;
     published.length = 0;
     await expect(
-      decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived }),
+      decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived, foundInSince: arrived }),
     ).resolves.toMatchObject({ kind: 'started', created: true });
     expect(published).toHaveLength(1);
   });
