@@ -40,7 +40,7 @@ scenarios: ${Object.keys(SCENARIOS).join(', ')}, all
   events      --runs 10000 --concurrency 128 [--routers 1] [--processes] [--budget-s 300]
   cost        --n 300
   substrate   --messages 20000 --docs 3000
-  peers       --rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32 [--peers-dir DIR]
+  peers       --rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32 [--peers-dir DIR] [--warm]
   flow        --n 1000 --concurrency 100 --keys 20 --executors 2 --rounds 1
   cache       --runs 50000 --cache-mb 64 --concurrency 256   (node --expose-gc for exact heap figures)
   scale       --runs 100000 --small 100 --signals 100 --noop3 100 --idle-s 10 --history-commits 20000

@@ -95,6 +95,45 @@ async function squallRound(
   });
 }
 
+/** The flags a fresh process's Squall round is given: this run's, for one round of Squall alone. */
+function freshRoundArgs(flags: Flags): string[] {
+  const given = Object.entries(flags).filter(([k]) => !['rounds', 'systems', 'warm', 'repeat'].includes(k));
+  const args = ['peers', '--rounds', '1', '--systems', 'squall', '--warm'];
+  for (const [k, v] of given) args.push(`--${k}`, ...(v === true ? [] : [String(v)]));
+  return args;
+}
+
+/**
+ * Squall's rows of round `round_` from a bench process of their own, on this run's servers: as the
+ * peers' scripts start theirs every round, each Squall round starts cold (50 warm-up runs, then
+ * the measured ones), instead of later rounds running in a process warmed by the earlier ones.
+ */
+async function freshSquallRound(ctx: ScenarioContext, round_: number): Promise<PeerRow[]> {
+  const tsx = path.join(REPO, 'node_modules/.bin/tsx');
+  const env = { NATS_URL: ctx.servers.natsUrl, MONGO_URL: ctx.servers.mongoUrl };
+  const { code, stdout, stderr } = await runCommand(
+    tsx,
+    [path.join(REPO, 'bench/index.ts'), ...freshRoundArgs(ctx.flags)],
+    env,
+  );
+  const rows = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"peers":'))
+    .map((l) => ({ ...(JSON.parse(l) as { peers: PeerRow }).peers, round: round_ }));
+  if (rows.length === SQUALL_VARIANTS.length) return rows;
+  const why = `a fresh bench process exited ${code} with ${rows.length} of ${SQUALL_VARIANTS.length} rows: ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  const c = num(ctx.flags, 'concurrency', 32);
+  const n = num(ctx.flags, 'n', 3000);
+  return SQUALL_VARIANTS.map(
+    (v) => rows.find((r) => r.system === v.system) ?? { ...emptyRow(v.system, round_, c, n), error: why },
+  );
+}
+
+/** A row before (or without) its figures. */
+function emptyRow(system: string, round_: number, c: number, n: number): PeerRow {
+  return { system, round: round_, p50ms: null, p90ms: null, p99ms: null, perSec: null, concurrency: c, n };
+}
+
 /** Runs `jobs` one after another (never side by side: each measures the machine alone). */
 async function sequentially<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   const out: T[] = [];
@@ -104,17 +143,8 @@ async function sequentially<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
 
 /** Runs `run.sh <peer>` and reads its sequential and concurrent phases back. */
 async function peerRound(script: string, peer: string, round_: number, n: number, c: number): Promise<PeerRow> {
-  const row: PeerRow = {
-    system: peer,
-    round: round_,
-    p50ms: null,
-    p90ms: null,
-    p99ms: null,
-    perSec: null,
-    concurrency: c,
-    n,
-  };
-  const { code, stdout, stderr } = await runScript(script, [peer], { C: String(c), N: String(n) });
+  const row = emptyRow(peer, round_, c, n);
+  const { code, stdout, stderr } = await runCommand('bash', [script, peer], { C: String(c), N: String(n) });
   for (const line of stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
     const r = JSON.parse(line) as { phase?: string; p50ms?: string; p90ms?: string; p99ms?: string; perSec?: number };
@@ -130,13 +160,14 @@ async function peerRound(script: string, peer: string, round_: number, n: number
   return row;
 }
 
-function runScript(
-  script: string,
+/** Runs `command` with `env` added to this process's, and gives back its exit code and output. */
+function runCommand(
+  command: string,
   args: string[],
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn('bash', [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -166,13 +197,18 @@ function ratios(rows: PeerRow[]): Record<string, unknown>[] {
   return out;
 }
 
-/** `peers`: `--rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32`. */
+/**
+ * `peers`: `--rounds 3 --systems squall,dbos,restate --runs 300 --n 3000 --concurrency 32`. Each
+ * Squall round runs in a bench process of its own, as each peer's does; `--warm` runs them all in
+ * this process instead (from round 2 on, warmed by the rounds before).
+ */
 export async function peers(ctx: ScenarioContext): Promise<Record<string, unknown>> {
   const rounds = num(ctx.flags, 'rounds', 3);
   const runs = num(ctx.flags, 'runs', 300);
   const n = num(ctx.flags, 'n', 3000);
   const c = num(ctx.flags, 'concurrency', 32);
   const systems = systemsOf(ctx.flags);
+  const warm = ctx.flags.warm === true;
   const dir = typeof ctx.flags['peers-dir'] === 'string' ? ctx.flags['peers-dir'] : path.join(REPO, '../shared/peers');
   const script = path.join(dir, 'run.sh');
   if (systems.some((s) => s !== 'squall') && !existsSync(script)) {
@@ -181,10 +217,10 @@ export async function peers(ctx: ScenarioContext): Promise<Record<string, unknow
   const rows: PeerRow[] = [];
   for (let r = 1; r <= rounds; r++) {
     for (const s of systems) {
-      const got =
-        s === 'squall'
-          ? await sequentially(SQUALL_VARIANTS.map((v) => () => squallRound(ctx, v, r, runs, n, c)))
-          : [await peerRound(script, s, r, n, c)];
+      let got: PeerRow[];
+      if (s !== 'squall') got = [await peerRound(script, s, r, n, c)];
+      else if (warm) got = await sequentially(SQUALL_VARIANTS.map((v) => () => squallRound(ctx, v, r, runs, n, c)));
+      else got = await freshSquallRound(ctx, r);
       for (const row of got) {
         rows.push(row);
         process.stdout.write(`${JSON.stringify({ peers: row })}\n`);
