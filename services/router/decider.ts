@@ -106,13 +106,13 @@ export interface InputMeta {
    */
   foundInSince?: number;
   /**
-   * The same time, set only when the message says it was handled before (delivered more than
-   * once, or a result whose task was redelivered or whose direct offer went unanswered): a start
-   * then claims its workflowId before appending, and republishes what an earlier delivery stored.
-   * A redelivery can also come as a first delivery (a nats-server killed forgets recent
-   * deliveries): a start's append then conflicts with the earlier one's and finishes its work.
+   * The message says it was handled before (delivered more than once, or a result whose task was
+   * redelivered or whose direct offer went unanswered): a start then claims its workflowId before
+   * appending, and republishes since `foundInSince` what an earlier delivery stored. A redelivery
+   * can also come as a first delivery (a nats-server killed forgets recent deliveries): a start's
+   * append then conflicts with the earlier one's and finishes its work.
    */
-  redeliveredSince?: number;
+  redelivered?: boolean;
   /** Tells JetStream the message is still being worked on (an inline chain running long). */
   working?: () => void;
 }
@@ -392,7 +392,7 @@ export class RunDecider {
     // The request is the engine's start input already; only what routed it is left out.
     const { kind: _kind, workflowType: _type, workflowId: _id, idReusePolicy: _policy, flow: _flow, ...start } = input;
     const decision = decide(def, undefined, { ...start, kind: 'start', at: this.clock.now(), workflowId, runId });
-    const redelivered = meta.redeliveredSince !== undefined;
+    const redelivered = meta.redelivered === true;
     const claimAs = (policy: IdReusePolicy): Promise<ClaimResult> =>
       this.claim({ workflowId, runId, policy, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
     const early =
@@ -463,7 +463,7 @@ export class RunDecider {
       return { kind: 'started', workflowId, runId: claim.runId, created: false } as const;
     }
     // The run is ours: what an earlier delivery of this start stored goes out again.
-    const republished = await this.outbox.republishSince(runId, meta.redeliveredSince);
+    const republished = await this.outbox.republishSince(runId, redelivered ? meta.foundInSince : undefined);
     const folded = early ?? (await this.chains.fold(def, decision, meta.working));
     const { stored } = await (appending ?? this.chains.append(folded));
     if (stored === 0) {
@@ -523,7 +523,7 @@ export class RunDecider {
       });
     }
     this.rememberHolder(workflowId, { runId, gen: claim.gen, ...(meta.msgId ? { startMsgId: meta.msgId } : {}) });
-    const republished = await this.outbox.republishSince(runId, meta.redeliveredSince);
+    const republished = await this.outbox.republishSince(runId, meta.redelivered ? meta.foundInSince : undefined);
     const live = await this.chains.fold(def, last, meta.working);
     const copies = decisions.slice(0, -1);
     const folded: FoldedChain = {

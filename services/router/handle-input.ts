@@ -35,18 +35,17 @@ const REDELIVERY_CLOCK_MARGIN_MS = 10_000;
  * found already in its run republishes since then, whatever its delivery count says, as a
  * nats-server that was killed forgets the deliveries of its last moments (a consumer's state is
  * written behind, every 100 ms at most), and their redeliveries then come as first deliveries.
- * `redeliveredSince` is the same time, set only when the message says it was handled before (a
- * delivery count over one, the header): a start takes it as the sign to claim before appending.
+ * `redelivered` says whether the message says it was handled before (a delivery count over one,
+ * the header): a start takes it as the sign to claim before appending.
  */
 export function inputTimes(m: Pick<InputMessage, 'info' | 'headers'>): {
   foundInSince: number;
-  redeliveredSince?: number;
+  redelivered: boolean;
 } {
   const stored = Math.floor(m.info.timestampNanos / 1e6);
   const said = maybeDecidedSince(m.headers);
   const since = (said === undefined ? stored : Math.min(stored, said)) - REDELIVERY_CLOCK_MARGIN_MS;
-  const redelivered = m.info.deliveryCount > 1 || said !== undefined;
-  return redelivered ? { foundInSince: since, redeliveredSince: since } : { foundInSince: since };
+  return { foundInSince: since, redelivered: m.info.deliveryCount > 1 || said !== undefined };
 }
 
 /** What the router counts of the inputs it handled (shown in health details and the stop log). */

@@ -117,7 +117,7 @@ describe('a reset whose router dies midway', () => {
         expect(terminated).toBe('TerminateRequested');
 
         const after = router(store);
-        const outcome = await after.process(reset, { ...meta, redeliveredSince: 0, foundInSince: 0 });
+        const outcome = await after.process(reset, { ...meta, redelivered: true, foundInSince: 0 });
         await after.drain();
         const newRun = deriveRunId('reset');
         expect(outcome).toMatchObject({ kind: 'started', workflowId: 'rc-1', runId: newRun, created: true });

@@ -14,15 +14,15 @@ const message = (deliveryCount: number, said?: number) => {
 describe('inputTimes', () => {
   it('gives a first delivery a time to republish since when found in its run, but does not call it redelivered', () => {
     // A nats-server killed forgets recent deliveries: a redelivery may come with a count of 1.
-    expect(inputTimes(message(1))).toEqual({ foundInSince: STORED_MS - 10_000 });
+    expect(inputTimes(message(1))).toEqual({ foundInSince: STORED_MS - 10_000, redelivered: false });
   });
 
   it('calls a message delivered before, or a result saying since when, redelivered', () => {
-    expect(inputTimes(message(2))).toEqual({ foundInSince: STORED_MS - 10_000, redeliveredSince: STORED_MS - 10_000 });
+    expect(inputTimes(message(2))).toEqual({ foundInSince: STORED_MS - 10_000, redelivered: true });
     const taskStored = STORED_MS - 60_000;
     expect(inputTimes(message(1, taskStored))).toEqual({
       foundInSince: taskStored - 10_000,
-      redeliveredSince: taskStored - 10_000,
+      redelivered: true,
     });
   });
 
@@ -30,6 +30,6 @@ describe('inputTimes', () => {
     expect(inputTimes(message(3, STORED_MS + 5_000)).foundInSince).toBe(STORED_MS - 10_000);
     const h = headers();
     h.set(MAYBE_DECIDED_HEADER, 'soon');
-    expect(inputTimes({ ...message(1), headers: h })).toEqual({ foundInSince: STORED_MS - 10_000 });
+    expect(inputTimes({ ...message(1), headers: h })).toEqual({ foundInSince: STORED_MS - 10_000, redelivered: false });
   });
 });

@@ -48,7 +48,7 @@ describe('the outbox', () => {
     clock.t += 5_000;
     // The redelivered result finds its step settled (recorded as ignored, moving nothing) and
     // republishes what its first delivery stored: the task of the next step, in seq order.
-    const again = await decider.process(input, { startKey: 'ev/1', redeliveredSince: arrived, foundInSince: arrived });
+    const again = await decider.process(input, { startKey: 'ev/1', redelivered: true, foundInSince: arrived });
     expect(again).toMatchObject({ kind: 'applied', ignored: expect.any(String) });
     const tasks = published.filter((m) => m.msgId.endsWith(':0')).map((m) => m.msgId);
     expect(tasks[0]).toBe(`${runId}:2:0`);
@@ -89,7 +89,7 @@ describe('the outbox', () => {
     const again = await decider.process(signal('ob-2', 'finish'), {
       startKey: 'e/3',
       msgId: 'sig-2',
-      redeliveredSince: arrived,
+      redelivered: true,
       foundInSince: arrived,
     });
     expect(again).toMatchObject({ kind: 'dropped', why: 'duplicate' });
@@ -108,7 +108,7 @@ describe('the outbox', () => {
     clock.t += 30_000; // the ack wait: decided again, the start conflicts with the stored one
     const again = await decider.process(start('sequence', 'ob-4'), {
       startKey: 'e/1',
-      redeliveredSince: arrived,
+      redelivered: true,
       foundInSince: arrived,
     });
     expect(again).toMatchObject({ kind: 'started', created: true });
@@ -132,7 +132,7 @@ describe('the outbox', () => {
     clock.t += 10 * 60_000;
     const again = await decider.process(start('sequence', 'ob-6'), {
       startKey: 'e/1',
-      redeliveredSince: arrived,
+      redelivered: true,
       foundInSince: arrived,
     });
     expect(again).toMatchObject({ kind: 'started', runId });
@@ -142,7 +142,7 @@ describe('the outbox', () => {
     published.length = 0;
     await decider.process(start('sequence', 'ob-6'), {
       startKey: 'e/1',
-      redeliveredSince: arrived,
+      redelivered: true,
       foundInSince: arrived,
     });
     expect(published.map((m) => m.msgId)).toEqual([`${runId}:4:0`]); // its completion alone
@@ -156,7 +156,7 @@ describe('the outbox', () => {
     clock.t += 30_000;
     const again = decider.process(start('sequence', 'ob-5'), {
       startKey: 'e/1',
-      redeliveredSince: arrived,
+      redelivered: true,
       foundInSince: arrived,
     });
     await expect(again).rejects.toBeInstanceOf(UnavailableError);
@@ -164,7 +164,7 @@ describe('the outbox', () => {
     failPublish.on = false;
     published.length = 0;
     await expect(
-      decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redeliveredSince: arrived, foundInSince: arrived }),
+      decider.process(start('sequence', 'ob-5'), { startKey: 'e/1', redelivered: true, foundInSince: arrived }),
     ).resolves.toMatchObject({ kind: 'started', created: true });
     expect(published).toHaveLength(1);
   });
