@@ -53,7 +53,8 @@ describe('the outbox', () => {
     const tasks = published.filter((m) => m.msgId.endsWith(':0')).map((m) => m.msgId);
     expect(tasks[0]).toBe(`${runId}:2:0`);
     expect(published.map((m) => m.msgId)).not.toContain(`${runId}:1:0`); // the start is older than the message
-    // A first delivery found in its run republishes nothing: nothing can have crashed before its ack.
+    // Found in its run with no time it may have been decided since (the router's handler always
+    // gives one, see inputTimes), an input republishes nothing.
     published.length = 0;
     await decider.process(input, { startKey: 'ev/1' });
     expect(published).toEqual([]);
