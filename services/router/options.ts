@@ -72,6 +72,12 @@ export interface RouterOptions extends BusConnectionOptions, StoreConnectionOpti
   runCacheBytes: number;
   /** Runs not decided for this long are dropped from memory (`--cache-ttl-ms`); 0 = none. @default 0 */
   runCacheTtlMs: number;
+  /**
+   * How long a signal, cancel or terminate request from the Squall client waits for its message to
+   * be in the run's history (kept waiting by progress notices, shared/bus/progress.ts) before it
+   * is answered TimeoutError; the message stays in the inbox. @default 60_000
+   */
+  takenWaitMs: number;
   /** Ack wait of the router's consumers. @default 30_000 */
   ackWaitMs: number;
   /**
@@ -114,6 +120,7 @@ export function defaultRouterOptions(): Omit<RouterOptions, 'workflows'> {
     runCacheSize: 10_000,
     runCacheBytes: 0,
     runCacheTtlMs: 0,
+    takenWaitMs: 60_000,
     ackWaitMs: 30_000,
     requireOpenRunVersions: true,
   };

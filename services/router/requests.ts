@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeBody } from '../../shared/bus/codec.js';
 import type { Bus } from '../../shared/bus/connect.js';
+import { keepRequesterWaiting, progressTimeoutOf } from '../../shared/bus/progress.js';
 import { pendingCallback } from '../../shared/engine/callback.js';
 import type { RunState, WorkflowRegistry } from '../../shared/engine/index.js';
 import { validateSearchAttributes } from '../../shared/engine/search-attributes.js';
@@ -17,6 +18,7 @@ import {
   fromErrorInfo,
   InvalidInputError,
   NotFoundError,
+  TimeoutError,
   toSquallError,
 } from '../../shared/errors.js';
 import type { RunStatus } from '../../shared/history/events.js';
@@ -43,6 +45,9 @@ const START_RECORD_AFTER_MS = 1000;
 /** The same for a signal's `taken` notice: when none came this soon, the run's recent inputs are read. */
 const TAKEN_RECORD_AFTER_MS = 1000;
 
+/** RouterRequestsOptions.takenWaitMs's default. */
+const TAKEN_WAIT_MS = 60_000;
+
 /** Sends a reply (JSON when the request was JSON); an Error becomes an error reply. */
 export type Reply = (msg: Msg, body: unknown) => void;
 
@@ -61,8 +66,16 @@ export interface RouterRequestsOptions {
   readBody: Bus['readBody'];
   /** How long a start request waits for its durable copy to be processed. @default 30_000 */
   startReplyTimeoutMs?: number;
-  /** How long a signal, cancel or terminate request waits for its durable copy to be taken (within the client's three 5 s attempts, which share one reply inbox). @default 12_000 */
+  /**
+   * How long a plain signal, cancel or terminate request (one without progress notices: a `nats
+   * req`) waits for its durable copy to be taken before it is answered anyway. @default 12_000
+   */
   takenReplyTimeoutMs?: number;
+  /**
+   * How long such a request from a requester that takes progress notices (the Squall client)
+   * waits for it, before it is answered TimeoutError. @default 60_000
+   */
+  takenWaitMs?: number;
 }
 
 /** Subscribes every request handler; returns the subscriptions to drain on stop. */
@@ -120,6 +133,7 @@ async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
   const workflowId = input.workflowId;
   const msgId = msg.headers?.get('Nats-Msg-Id') || undefined;
   const notice = waitForStarted(o, workflowId, msgId);
+  const stopProgress = keepRequesterWaiting(msg);
   try {
     // The durable copy's notice answers nearly every start, so the record is read only when none
     // came soon: a start sent again within JetStream's duplicate window has no durable copy.
@@ -145,6 +159,7 @@ async function answerStart(o: RouterRequestsOptions, msg: Msg): Promise<void> {
       n.error ? fromErrorInfo(n.error, { relay: true }) : { workflowId, runId: n.runId, created: n.created ?? false },
     );
   } finally {
+    stopProgress();
     notice.cancel();
   }
 }
@@ -207,6 +222,7 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
   if (input.kind !== 'run' || !isOutsideInput(input.decision)) return;
   // Listening before anything else: the durable copy may be decided while the holder is read.
   const msgId = msg.headers?.get('Nats-Msg-Id') || undefined;
+  const waits = progressTimeoutOf(msg) !== undefined;
   const notice =
     msgId === undefined
       ? undefined
@@ -214,8 +230,9 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
           o.nc,
           o.subjects.taken(input.workflowId),
           (n) => n.msgId === msgId,
-          o.takenReplyTimeoutMs ?? 12_000,
+          waits ? (o.takenWaitMs ?? TAKEN_WAIT_MS) : (o.takenReplyTimeoutMs ?? 12_000),
         );
+  const stopProgress = keepRequesterWaiting(msg);
   try {
     // One summary read where this router knows the holder (the decision then needs no read at all).
     const rec = await o.decider.holderStatus(input.workflowId);
@@ -232,9 +249,16 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
       );
     }
     if (notice && msgId !== undefined && rec.status === 'running')
-      await untilTaken(o, notice.promise, rec.runId, msgId);
+      await untilTaken(o, notice.promise, {
+        kind: input.decision.kind,
+        workflowId: input.workflowId,
+        runId: rec.runId,
+        msgId,
+        waits,
+      });
     o.reply(msg, { accepted: true, workflowId: input.workflowId, runId: rec.runId });
   } finally {
+    stopProgress();
     notice?.cancel();
   }
 }
@@ -244,27 +268,43 @@ async function answerAccepted(o: RouterRequestsOptions, msg: Msg): Promise<void>
  * told by the deciding router's `taken` notice, or seen in the run's recent inputs when none came
  * soon (one published before this router listened). So a sender that sends its next signal after
  * this one's reply has it decided after this one, whichever routers take the two. Throws the
- * refusal a notice carries. After `takenReplyTimeoutMs` (12 s) with neither (no router is taking
- * inputs), the reply goes as before: the inbox holds the message durably.
+ * refusal a notice carries. A requester that takes progress notices (the Squall client) is kept
+ * waiting up to `takenWaitMs` (60 s), however long the routers' queue, and is then answered
+ * TimeoutError unless the message is in by then: an `accepted` reply always means "in history".
+ * A plain request is answered after `takenReplyTimeoutMs` (12 s) all the same, as it could not
+ * wait longer: the inbox holds the message durably, but that reply promises no order.
  */
 async function untilTaken(
   o: RouterRequestsOptions,
   notice: Promise<TakenNotice | undefined>,
-  runId: string,
-  msgId: string,
+  asked: { kind: string; workflowId: string; runId: string; msgId: string; waits: boolean },
 ): Promise<void> {
   let n = await Promise.race([notice, delay(TAKEN_RECORD_AFTER_MS, null)]);
   if (n === null) {
-    // A router that lacks the run's version cannot read it (and is likely not alone in a rolling
-    // deploy): it answers now, as before, and leaves the order to the routers that can decide it.
-    const run = await o.decider.load(runId, { fresh: true }).catch((err: unknown) => {
-      if (err instanceof NotFoundError) return null;
-      throw err;
-    });
-    if (run === null || run?.state.recentInputs?.includes(outsideInputKey({ startKey: '', msgId }))) return;
+    if (await takenOrUnreadable(o, asked.runId, asked.msgId)) return;
     n = await notice;
   }
-  if (n?.error) throw fromErrorInfo(n.error, { relay: true });
+  if (n === undefined) {
+    if (!asked.waits || (await takenOrUnreadable(o, asked.runId, asked.msgId))) return;
+    throw new TimeoutError(
+      `${asked.kind} ${asked.msgId} for run ${asked.runId} (workflowId ${asked.workflowId}) is not in the run's history after ${o.takenWaitMs ?? TAKEN_WAIT_MS} ms (routers busy or away); it waits in the inbox and is taken once a router can: do not send it again`,
+      { details: { workflowId: asked.workflowId, runId: asked.runId, msgId: asked.msgId } },
+    );
+  }
+  if (n.error) throw fromErrorInfo(n.error, { relay: true });
+}
+
+/**
+ * True when the run's history holds the message (a fresh read), or when this router cannot read
+ * the run: a router that lacks the run's version (likely not alone in a rolling deploy) answers
+ * as before, and leaves the order to the routers that can decide it.
+ */
+async function takenOrUnreadable(o: RouterRequestsOptions, runId: string, msgId: string): Promise<boolean> {
+  const run = await o.decider.load(runId, { fresh: true }).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return null;
+    throw err;
+  });
+  return run === null || (run?.state.recentInputs?.includes(outsideInputKey({ startKey: '', msgId })) ?? false);
 }
 
 type OutsideInput = Extract<RunDecisionInput, { kind: 'signal' | 'cancel' | 'terminate' }>;

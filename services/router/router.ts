@@ -242,6 +242,7 @@ class RouterService implements ServiceHandle {
       log: o.log,
       maxInputBytes: o.maxInputBytes,
       readBody: (msg) => bus.readBody(msg),
+      takenWaitMs: o.takenWaitMs,
     });
     const stopCacheUpkeep = startUpkeep(decider, o.upkeepIntervalMs, o.log, cacheReporter(decider, o));
     const stopSweeps = startRetentionSweeps(res.store, o.retentionSweepIntervalMs, o.log, (runIds) => {

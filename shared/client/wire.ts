@@ -12,6 +12,7 @@ import {
 } from '@nats-io/transport-node';
 import { readLargeBody } from '../bus/codec.js';
 import { decodeBody, ERROR_HEADER, encodeBody } from '../bus/index.js';
+import { isProgressNotice, PROGRESS_HEADER, progressRequestValue } from '../bus/progress.js';
 import {
   ActivityFailure,
   AlreadyStartedError,
@@ -114,7 +115,10 @@ export async function readReply(msg: Msg, subject: string, blobs?: BlobBackend):
 export interface CallOptions {
   /** Sets `Nats-Msg-Id`, the same on every attempt. */
   msgId?: string;
-  /** Wait this long for a reply on each attempt. */
+  /**
+   * Wait this long for a reply on each attempt; a router's progress notice (the request's durable
+   * copy is still being decided, see shared/bus/progress.ts) starts the wait again.
+   */
   timeoutMs: number;
   /** Sends at most this many times before UnavailableError. */
   attempts: number;
@@ -130,6 +134,7 @@ export interface CallOptions {
 /**
  * Sends `body` to `subject` with one reply inbox for all attempts and returns the decoded reply.
  * A timeout or "no responders" is retried; after `attempts` sends it throws UnavailableError.
+ * Progress notices keep an attempt waiting (a busy router's queue is not a lost request).
  */
 export async function call(nc: NatsConnection, subject: string, body: unknown, opts: CallOptions): Promise<unknown> {
   const data = await offloadLarge(encode(body), opts.blobs, defaultPayloadLimits(), `request body on ${subject}`);
@@ -163,13 +168,16 @@ export async function call(nc: NatsConnection, subject: string, body: unknown, o
       const h = natsHeaders();
       if (opts.msgId !== undefined) h.set(MSG_ID_HEADER, opts.msgId);
       h.set(REPLY_TO_HEADER, inbox);
+      h.set(PROGRESS_HEADER, progressRequestValue(opts.timeoutMs));
       injectTraceContext(h);
       try {
         nc.publish(subject, data, { reply: inbox, headers: h });
       } catch (err) {
         throw new UnavailableError(`${subject}: cannot send: ${(err as Error).message}`, { cause: err });
       }
-      const msg = replies.shift() ?? (await nextOrTimeout(Date.now() + opts.timeoutMs));
+      let msg: Msg | undefined;
+      do msg = replies.shift() ?? (await nextOrTimeout(Date.now() + opts.timeoutMs));
+      while (msg && isProgressNotice(msg));
       if (!msg) {
         problem = `no reply within ${opts.timeoutMs} ms`;
         continue;

@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type Msg, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBody, ERROR_HEADER, encodeBody, ensureStreams } from '../../../shared/bus/index.js';
+import { keepRequesterWaiting, PROGRESS_HEADER } from '../../../shared/bus/progress.js';
 import { connect, MSG_ID_HEADER, REPLY_TO_HEADER, type SquallClient } from '../../../shared/client/index.js';
 import {
   AlreadyStartedError,
@@ -149,6 +150,33 @@ describe('request/reply', () => {
       return undefined;
     });
     await expect(client.start('order', {}, { workflowId: 'o1' })).resolves.toMatchObject({ runId: 'r1' });
+  });
+
+  it('waits through progress notices past every attempt, sending once, and stops when they stop', async () => {
+    // A router deciding slowly: notices every third of the client's 300 ms, then the reply (after
+    // 3 × 300 ms, where the client would otherwise have given up), sent by the test when it is ready.
+    let stop = (): void => {};
+    const seen = await respond(s.all.signal, (msg) => {
+      stop = keepRequesterWaiting(msg);
+      return undefined;
+    });
+    const pending = client.signal('o1', { type: 'go' });
+    await waitFor('the request', () => seen.length === 1);
+    expect(seen[0]?.headers?.get(PROGRESS_HEADER)).toBe('300');
+    await new Promise((r) => setTimeout(r, 1500));
+    stop();
+    (seen[0] as Msg).respond(encodeBody({ accepted: true, workflowId: 'o1', runId: 'r1' }));
+    await expect(pending).resolves.toMatchObject({ accepted: true, runId: 'r1' });
+    expect(seen).toHaveLength(1);
+
+    // Notices that stop (the router died): the attempt times out and the client sends again.
+    const again = await respond(s.all.cancel, (msg, n) => {
+      if (n === 1) keepRequesterWaiting(msg)(); // started and stopped at once: no notice
+      if (n === 1) return undefined;
+      return { accepted: true, workflowId: 'o1', runId: 'r1' };
+    });
+    await expect(client.cancel('o1')).resolves.toMatchObject({ accepted: true });
+    expect(again).toHaveLength(2);
   });
 
   it('throws UnavailableError after the last attempt times out', async () => {

@@ -34,7 +34,7 @@ export interface WrappedRouter {
  */
 export async function routerWithStore(
   wrap: (store: Store) => Store,
-  options: Partial<Pick<RouterOptions, 'summaryDelayMs' | 'runCacheSize'>> = {},
+  options: Partial<Pick<RouterOptions, 'summaryDelayMs' | 'runCacheSize' | 'takenWaitMs'>> = {},
   faults: RouterFaultHooks = {},
 ): Promise<WrappedRouter> {
   const prefix = freshPrefix();
