@@ -229,6 +229,10 @@ export class ActivityAttempt {
     if (this.#abandoned) return; // nak'ed at the stop deadline; another executor runs it again
     noteAttemptResult(result);
     this.#onOutcome?.();
+    // A direct offer may wait its turn at a busy router (kept waiting by its progress notices):
+    // the task is told it is being worked on meanwhile, so it is not delivered again.
+    const keepAlive = setInterval(() => this.#msg.working(), Math.max(1, Math.floor(this.#env.ackWaitMs / 3)));
+    keepAlive.unref();
     try {
       const { timestampNanos } = this.#msg.info;
       const { maxConcurrency, concurrency, rateLimit } = this.#def.options;
@@ -244,6 +248,8 @@ export class ActivityAttempt {
       log.error('could not publish a result; the task will be delivered again', { err });
       this.#settle(settleAfterPublishFailure(this.#abandoned), log);
       return;
+    } finally {
+      clearInterval(keepAlive);
     }
     // A failed ack is harmless: the redelivered task re-runs and its result is deduplicated by msg id.
     this.#settle(settleAfterResult(this.#abandoned), log);

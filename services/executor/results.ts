@@ -109,6 +109,7 @@ export class ResultPublisher {
       const h = headers();
       const offer = await offerDirect(this.#bus.nc, subject, encodeBody(result), {
         msgId,
+        signal: this.#hardStop,
         ...(h ? { headers: h } : {}),
       });
       if (offer === 'settled') return;

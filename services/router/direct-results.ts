@@ -8,7 +8,8 @@
  */
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Bus } from '../../shared/bus/connect.js';
-import { answerDirect, DIRECT_RETRY, DIRECT_SETTLED } from '../../shared/bus/direct-results.js';
+import { answerDirect, DIRECT_MAX_WAIT_MS, DIRECT_RETRY, DIRECT_SETTLED } from '../../shared/bus/direct-results.js';
+import { keepRequesterWaiting } from '../../shared/bus/progress.js';
 import type { Logger } from '../../shared/log.js';
 import type { InputMessage } from './input-message.js';
 
@@ -19,14 +20,17 @@ export class DirectInput implements InputMessage {
   /** The executor holds its task unacked until answered. */
   readonly awaited = true;
   private answered = false;
+  /** Stops the progress notices that keep the executor waiting while the offer waits its turn. */
+  private readonly stopProgress: () => void;
 
   constructor(
-    private readonly msg: Pick<Msg, 'data' | 'headers' | 'respond'>,
+    private readonly msg: Pick<Msg, 'data' | 'headers' | 'reply' | 'respond'>,
     resultSubject: string,
     nowMs: number,
   ) {
     this.subject = resultSubject;
     this.info = { streamSequence: 0, deliveryCount: 1, timestampNanos: nowMs * 1e6 };
+    this.stopProgress = keepRequesterWaiting(msg, DIRECT_MAX_WAIT_MS);
   }
 
   get data(): Uint8Array {
@@ -37,7 +41,7 @@ export class DirectInput implements InputMessage {
     return this.msg.headers;
   }
 
-  /** Nothing to extend: the executor waits up to DIRECT_REPLY_TIMEOUT_MS, then publishes. */
+  /** Nothing to extend: the executor waits while progress notices come (up to DIRECT_MAX_WAIT_MS). */
   working(): void {}
 
   ack(): void {
@@ -56,6 +60,7 @@ export class DirectInput implements InputMessage {
   private answer(a: typeof DIRECT_SETTLED | typeof DIRECT_RETRY): void {
     if (this.answered) return;
     this.answered = true;
+    this.stopProgress();
     answerDirect(this.msg, a);
   }
 }

@@ -4,8 +4,9 @@
  * publishes it to the events stream only when that router does not settle it. The router decides
  * the result as it would the stream's message and replies `settled` once its commit is stored and
  * the commit's commands are published (or the result was found in history, or parked as a dead
- * letter); anything else (a `retry` reply, no router listening, a timeout, a lost connection)
- * sends the result the durable way. Either way the executor acks its task only after that.
+ * letter), sending progress notices while the offer waits its turn; anything else (a `retry`
+ * reply, no router listening, no reply or notice in time, a lost connection) sends the result the
+ * durable way. Either way the executor acks its task only after that.
  *
  * A result thus skips the stream when its router is there and has room: no store, no delivery,
  * no ack, no consumer state write in nats-server. Nothing is decided twice for it: a result
@@ -13,8 +14,9 @@
  * second time, as a redelivered one is.
  */
 import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
-import { headers as createHeaders, errors as natsErrors, RequestError } from '@nats-io/transport-node';
+import { headers as createHeaders } from '@nats-io/transport-node';
 import { injectTraceContext } from '../telemetry/tracing.js';
+import { requestWithProgress } from './progress.js';
 
 /**
  * On a result: the earliest time (ms) a router may have decided it already, with its commands
@@ -41,11 +43,17 @@ export const DIRECT_SETTLED = 'settled';
 export const DIRECT_RETRY = 'retry';
 
 /**
- * Longest an executor waits for a router's reply before publishing the result to the stream: a
- * router killed while deciding never replies. A decision slower than this (a long chain of inline
- * steps after the result) is then taken twice, and found in history the second time.
+ * How long an executor waits for a router's reply, or its next progress notice (the offer is
+ * queued behind the router's other decisions: shared/bus/progress.ts), before publishing the
+ * result to the stream: a router killed while deciding never replies.
  */
 export const DIRECT_REPLY_TIMEOUT_MS = 5_000;
+
+/**
+ * Longest an executor waits for a router's reply, progress notices or not: a decision slower than
+ * this is then taken twice, and found in history the second time.
+ */
+export const DIRECT_MAX_WAIT_MS = 60_000;
 
 /**
  * Bodies larger than this go to the stream only: a direct request is one core message, never
@@ -70,21 +78,28 @@ export async function offerDirect(
   nc: NatsConnection,
   subject: string,
   data: Uint8Array,
-  opts: { msgId: string; headers?: Record<string, string>; timeoutMs?: number },
+  opts: {
+    msgId: string;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+    maxWaitMs?: number;
+    /** Stops waiting (the offer is then `unanswered`). */
+    signal?: AbortSignal;
+  },
 ): Promise<DirectOutcome> {
   if (data.length > DIRECT_MAX_BYTES || nc.isClosed()) return 'declined';
   const h = createHeaders();
   for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
   h.set('Nats-Msg-Id', opts.msgId);
   injectTraceContext(h);
-  try {
-    const reply = await nc.request(subject, data, { timeout: opts.timeoutMs ?? DIRECT_REPLY_TIMEOUT_MS, headers: h });
-    return decoder.decode(reply.data) === DIRECT_SETTLED ? 'settled' : 'unanswered';
-  } catch (err) {
-    const noResponders =
-      err instanceof natsErrors.NoRespondersError || (err instanceof RequestError && err.isNoResponders());
-    return noResponders ? 'declined' : 'unanswered';
-  }
+  const reply = await requestWithProgress(nc, subject, data, {
+    headers: h,
+    timeoutMs: opts.timeoutMs ?? DIRECT_REPLY_TIMEOUT_MS,
+    maxWaitMs: opts.maxWaitMs ?? DIRECT_MAX_WAIT_MS,
+    signal: opts.signal,
+  });
+  if (reply.kind === 'noResponders') return 'declined';
+  return reply.kind === 'reply' && decoder.decode(reply.msg.data) === DIRECT_SETTLED ? 'settled' : 'unanswered';
 }
 
 /** Answers a direct offer (see the module comment); false when it could not be sent. */

@@ -5,8 +5,13 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 // JetStreamNotEnabled is only reachable through the package's `internal` entry point.
 import { jserrors } from '@nats-io/jetstream/internal';
-import { errors as natsErrors, RequestError } from '@nats-io/transport-node';
+import { type Msg, errors as natsErrors, RequestError } from '@nats-io/transport-node';
 import { type SquallError, toSquallError, UnavailableError } from '../errors.js';
+
+/** True for the 503 status the server sends when nobody subscribes to a request's subject. */
+export function isNoResponders(msg: Pick<Msg, 'data' | 'headers'>): boolean {
+  return msg.data.length === 0 && msg.headers?.code === 503;
+}
 
 /** JetStream API error codes Squall reads that nats.js does not name in `JetStreamApiCodes`. */
 export const JsErrorCodes = {

@@ -7,7 +7,14 @@
  * notices stop (the router died), its attempt times out and it sends again. A requester without
  * the header (a plain `nats req`) never gets one: it would take the first as its reply.
  */
-import { type Msg, headers as natsHeaders } from '@nats-io/transport-node';
+import {
+  createInbox,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  headers as natsHeaders,
+} from '@nats-io/transport-node';
+import { isNoResponders } from './errors.js';
 
 /** The header of both sides: the requester's per-attempt timeout on a request, `pending` on a notice. */
 export const PROGRESS_HEADER = 'Squall-Progress';
@@ -37,15 +44,21 @@ export function progressTimeoutOf(msg: Pick<Msg, 'headers'>): number | undefined
 }
 
 /**
- * Sends progress notices to `msg`'s reply subject until the returned function is called, when
- * the requester asked for them (a no-op otherwise). A notice that cannot be sent (the connection
- * closing) is skipped: the requester then times out and asks again.
+ * Sends progress notices to `msg`'s reply subject until the returned function is called (or
+ * `maxMs` passed: a safety for an answer that never comes), when the requester asked for them (a
+ * no-op otherwise). A notice that cannot be sent (the connection closing) is skipped: the
+ * requester then times out and asks again.
  */
-export function keepRequesterWaiting(msg: Msg): () => void {
+export function keepRequesterWaiting(msg: Pick<Msg, 'headers' | 'reply' | 'respond'>, maxMs?: number): () => void {
   const timeoutMs = progressTimeoutOf(msg);
   if (timeoutMs === undefined || !msg.reply) return () => {};
   const every = Math.max(MIN_NOTICE_EVERY_MS, Math.floor(timeoutMs / NOTICES_PER_TIMEOUT));
+  const until = maxMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + maxMs;
   const timer = setInterval(() => {
+    if (Date.now() >= until) {
+      clearInterval(timer);
+      return;
+    }
     const h = natsHeaders();
     h.set(PROGRESS_HEADER, PENDING);
     try {
@@ -56,4 +69,56 @@ export function keepRequesterWaiting(msg: Msg): () => void {
   }, every);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** What requestWithProgress came to: the reply, nobody listening, or no reply in time (or unsent). */
+export type ProgressReply = { kind: 'reply'; msg: Msg } | { kind: 'noResponders' } | { kind: 'noReply' };
+
+/**
+ * One request whose responder may send progress notices: `headers` get PROGRESS_HEADER, and
+ * the wait for the reply starts again (for `timeoutMs`) at each notice, up to `maxWaitMs` in all
+ * (or until `signal` aborts).
+ */
+export function requestWithProgress(
+  nc: NatsConnection,
+  subject: string,
+  data: Uint8Array,
+  opts: { headers: MsgHdrs; timeoutMs: number; maxWaitMs: number; signal?: AbortSignal | undefined },
+): Promise<ProgressReply> {
+  const inbox = createInbox();
+  const deadline = Date.now() + opts.maxWaitMs;
+  opts.headers.set(PROGRESS_HEADER, progressRequestValue(opts.timeoutMs));
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let settled = false;
+    const abandon = (): void => done({ kind: 'noReply' });
+    const done = (r: ProgressReply): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', abandon);
+      sub.unsubscribe();
+      resolve(r);
+    };
+    const wait = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => done({ kind: 'noReply' }), Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now())));
+    };
+    const sub = nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err) done({ kind: 'noReply' });
+        else if (isNoResponders(msg)) done({ kind: 'noResponders' });
+        else if (isProgressNotice(msg)) wait();
+        else done({ kind: 'reply', msg });
+      },
+    });
+    wait();
+    opts.signal?.addEventListener('abort', abandon, { once: true });
+    try {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      nc.publish(subject, data, { reply: inbox, headers: opts.headers });
+    } catch {
+      done({ kind: 'noReply' });
+    }
+  });
 }

@@ -11,6 +11,7 @@ import {
   headers as natsHeaders,
 } from '@nats-io/transport-node';
 import { readLargeBody } from '../bus/codec.js';
+import { isNoResponders } from '../bus/errors.js';
 import { decodeBody, ERROR_HEADER, encodeBody } from '../bus/index.js';
 import { isProgressNotice, PROGRESS_HEADER, progressRequestValue } from '../bus/progress.js';
 import {
@@ -210,11 +211,6 @@ export async function call(nc: NatsConnection, subject: string, body: unknown, o
       };
     });
   }
-}
-
-/** True for the 503 status the server sends when nobody subscribes to a request's subject. */
-export function isNoResponders(msg: Msg): boolean {
-  return msg.data.length === 0 && msg.headers?.code === 503;
 }
 
 /** True for a plain object. */

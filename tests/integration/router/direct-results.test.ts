@@ -241,4 +241,44 @@ describe('offerDirect', () => {
     expect(await offerDirect(bus.nc, subject, body, { msgId: 'gone', timeoutMs: 2_000 })).toBe('declined');
     expect(taken).toHaveLength(2);
   });
+
+  it('waits past its timeout while the router has it queued (progress notices), up to its longest wait or an abort', async () => {
+    const bus = await connectBus({ servers: natsUrl(), prefix: freshPrefix() });
+    cleanups.push(() => bus.close());
+    const runId = 'run-q';
+    const taken: InputMessage[] = [];
+    const direct = new DirectResults({
+      bus,
+      log: createLogger({ level: 'error' }),
+      offer: (m) => {
+        taken.push(m);
+        return true;
+      },
+    });
+    cleanups.push(async () => direct.stop());
+    direct.take(new Set([eventPartition(runId)]));
+    await bus.nc.flush();
+    const subject = bus.subjects.directResult(runId);
+    const body = encodeBody({ runId });
+
+    // Decided after five of the executor's timeouts: still settled directly, no stream copy.
+    const slow = offerDirect(bus.nc, subject, body, { msgId: 'slow', timeoutMs: 200 });
+    await waitFor('the offer taken', () => taken[0]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    taken[0]?.ack();
+    expect(await slow).toBe('settled');
+
+    // Never decided: unanswered once the longest wait is over, or at once on an abort.
+    const t0 = Date.now();
+    expect(await offerDirect(bus.nc, subject, body, { msgId: 'stuck', timeoutMs: 200, maxWaitMs: 800 })).toBe(
+      'unanswered',
+    );
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(800);
+    const abort = new AbortController();
+    const aborted = offerDirect(bus.nc, subject, body, { msgId: 'aborted', timeoutMs: 200, signal: abort.signal });
+    await waitFor('the third offer taken', () => taken[2]);
+    abort.abort();
+    expect(await aborted).toBe('unanswered');
+    for (const m of taken) m.nak(); // stops their notices
+  });
 });
