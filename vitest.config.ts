@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -17,6 +18,9 @@ export default defineConfig({
   test: {
     // Global setup's teardown stops the servers: SIGTERM, then SIGKILL after 5 s each.
     teardownTimeout: 60_000,
+    // At least two test files at once: Vitest's default (one fewer than the cores) runs them one
+    // at a time on two cores, where most of an integration file's time is waiting on servers.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     projects: [
       {
         test: {
