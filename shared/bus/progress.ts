@@ -7,14 +7,9 @@
  * notices stop (the router died), its attempt times out and it sends again. A requester without
  * the header (a plain `nats req`) never gets one: it would take the first as its reply.
  */
-import {
-  createInbox,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  headers as natsHeaders,
-} from '@nats-io/transport-node';
+import { type Msg, type MsgHdrs, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { isNoResponders } from './errors.js';
+import { openReplyInbox, type ReplyInbox } from './reply-mux.js';
 
 /** The header of both sides: the requester's per-attempt timeout on a request, `pending` on a notice. */
 export const PROGRESS_HEADER = 'Squall-Progress';
@@ -85,7 +80,6 @@ export function requestWithProgress(
   data: Uint8Array,
   opts: { headers: MsgHdrs; timeoutMs: number; maxWaitMs: number; signal?: AbortSignal | undefined },
 ): Promise<ProgressReply> {
-  const inbox = createInbox();
   const deadline = Date.now() + opts.maxWaitMs;
   opts.headers.set(PROGRESS_HEADER, progressRequestValue(opts.timeoutMs));
   return new Promise((resolve) => {
@@ -97,26 +91,24 @@ export function requestWithProgress(
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', abandon);
-      sub.unsubscribe();
+      inbox?.close();
       resolve(r);
     };
     const wait = (): void => {
       clearTimeout(timer);
       timer = setTimeout(() => done({ kind: 'noReply' }), Math.max(0, Math.min(opts.timeoutMs, deadline - Date.now())));
     };
-    const sub = nc.subscribe(inbox, {
-      callback: (err, msg) => {
-        if (err) done({ kind: 'noReply' });
-        else if (isNoResponders(msg)) done({ kind: 'noResponders' });
-        else if (isProgressNotice(msg)) wait();
-        else done({ kind: 'reply', msg });
-      },
-    });
+    let inbox: ReplyInbox | undefined;
     wait();
     opts.signal?.addEventListener('abort', abandon, { once: true });
     try {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      nc.publish(subject, data, { reply: inbox, headers: opts.headers });
+      inbox = openReplyInbox(nc, (msg) => {
+        if (isNoResponders(msg)) done({ kind: 'noResponders' });
+        else if (isProgressNotice(msg)) wait();
+        else done({ kind: 'reply', msg });
+      });
+      nc.publish(subject, data, { reply: inbox.subject, headers: opts.headers });
     } catch {
       done({ kind: 'noReply' });
     }

@@ -3,17 +3,12 @@
  * dedupes a re-sent start by its `Nats-Msg-Id`, so the router answers the first send only), error
  * replies turned back into typed errors, and the retry rule for timeouts and missing responders.
  */
-import {
-  createInbox,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  headers as natsHeaders,
-} from '@nats-io/transport-node';
+import { type Msg, type MsgHdrs, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { readLargeBody } from '../bus/codec.js';
 import { isNoResponders } from '../bus/errors.js';
 import { decodeBody, ERROR_HEADER, encodeBody } from '../bus/index.js';
 import { isProgressNotice, PROGRESS_HEADER, progressRequestValue } from '../bus/progress.js';
+import { openReplyInbox } from '../bus/reply-mux.js';
 import {
   ActivityFailure,
   AlreadyStartedError,
@@ -139,40 +134,31 @@ export interface CallOptions {
  */
 export async function call(nc: NatsConnection, subject: string, body: unknown, opts: CallOptions): Promise<unknown> {
   const data = await offloadLarge(encode(body), opts.blobs, defaultPayloadLimits(), `request body on ${subject}`);
-  const inbox = createInbox();
   const replies: Msg[] = [];
   let wake: (() => void) | undefined;
   const push = (msg: Msg): void => {
     replies.push(msg);
     wake?.();
   };
-  const subs = [
-    nc.subscribe(inbox, {
-      callback: (err, msg) => {
-        if (!err) push(msg);
-      },
-    }),
-  ];
+  const inbox = openReplyInbox(nc, push);
   const note = opts.notification;
-  if (note) {
-    subs.push(
-      nc.subscribe(note.subject, {
+  const noteSub = note
+    ? nc.subscribe(note.subject, {
         callback: (err, msg) => {
           if (!err && note.accept(msg)) push(msg);
         },
-      }),
-    );
-  }
+      })
+    : undefined;
   try {
     let problem = 'no reply';
     for (let attempt = 1; attempt <= opts.attempts; attempt++) {
       const h = natsHeaders();
       if (opts.msgId !== undefined) h.set(MSG_ID_HEADER, opts.msgId);
-      h.set(REPLY_TO_HEADER, inbox);
+      h.set(REPLY_TO_HEADER, inbox.subject);
       h.set(PROGRESS_HEADER, progressRequestValue(opts.timeoutMs));
       injectTraceContext(h);
       try {
-        nc.publish(subject, data, { reply: inbox, headers: h });
+        nc.publish(subject, data, { reply: inbox.subject, headers: h });
       } catch (err) {
         throw new UnavailableError(`${subject}: cannot send: ${(err as Error).message}`, { cause: err });
       }
@@ -195,7 +181,8 @@ export async function call(nc: NatsConnection, subject: string, body: unknown, o
       details: { subject, attempts: opts.attempts },
     });
   } finally {
-    for (const s of subs) s.unsubscribe();
+    inbox.close();
+    noteSub?.unsubscribe();
   }
 
   function nextOrTimeout(deadline: number): Promise<Msg | undefined> {
