@@ -24,7 +24,7 @@ import {
   historyPageOf,
   type OutboxDoc,
 } from './documents.js';
-import { DUPLICATE_KEY, duplicateIndexesOrThrow } from './errors.js';
+import { DUPLICATE_KEY, insertUnordered } from './errors.js';
 import type { StoredPayloads } from './payloads.js';
 import type { ChainAppend, StoredCommit } from './types.js';
 
@@ -115,21 +115,17 @@ export class CommitStore {
   /** The commit half of appendMany: per-commit outcomes, a byte-identical commit counting as stored. */
   private async insertCommits(cs: StoredCommit[], docs: CommitDoc[]): Promise<(ConflictError | undefined)[]> {
     const outcomes: (ConflictError | undefined)[] = cs.map(() => undefined);
-    try {
-      await this.commits.insertMany(docs, { ordered: false });
-      return outcomes;
-    } catch (err) {
-      const duplicates = duplicateIndexesOrThrow(err, docs.length);
-      const existing = await this.byIds(duplicates.map((i) => docs[i]?._id ?? ''));
-      for (const i of duplicates) {
-        const doc = docs[i];
-        const c = cs[i];
-        if (!doc || !c) continue;
-        const stored = existing.get(doc._id);
-        if (!stored || !(await this.payloads.sameCommit(stored, c))) outcomes[i] = conflict(c, err);
-      }
-      return outcomes;
+    const duplicates = await insertUnordered(this.commits, docs);
+    if (duplicates.length === 0) return outcomes;
+    const existing = await this.byIds(duplicates.map((i) => docs[i]?._id ?? ''));
+    for (const i of duplicates) {
+      const doc = docs[i];
+      const c = cs[i];
+      if (!doc || !c) continue;
+      const stored = existing.get(doc._id);
+      if (!stored || !(await this.payloads.sameCommit(stored, c))) outcomes[i] = conflict(c);
     }
+    return outcomes;
   }
 
   /**
@@ -327,9 +323,9 @@ function misplacedError(runId: string, seq: number, expected: string): CorruptHi
   );
 }
 
-function conflict(c: StoredCommit, cause: unknown): ConflictError {
+function conflict(c: StoredCommit, cause?: unknown): ConflictError {
   return new ConflictError(`run ${c.runId} already has a commit at seq ${c.seq}; reload its history and decide again`, {
-    cause,
+    ...(cause === undefined ? {} : { cause }),
     details: { runId: c.runId, seq: c.seq },
   });
 }

@@ -4,6 +4,8 @@
  * becomes a retryable UnavailableError; a duplicate key is recognised so callers can map it.
  */
 import {
+  type Collection,
+  type Document,
   MongoBulkWriteError,
   MongoError,
   MongoNetworkError,
@@ -14,6 +16,7 @@ import {
   MongoServerSelectionError,
   MongoTopologyClosedError,
   MongoWriteConcernError,
+  type OptionalUnlessRequiredId,
 } from 'mongodb';
 import { SquallError, UnavailableError } from '../errors.js';
 
@@ -67,6 +70,28 @@ export function duplicateIndexesOrThrow(err: unknown, docCount: number): number[
   }
   if (duplicates.length === 0 || err.insertedCount + duplicates.length !== docCount) throw err;
   return duplicates;
+}
+
+/**
+ * Inserts `docs` in one unordered insert and returns the indexes of those found stored already
+ * (duplicate key); rethrows any other failure (see duplicateIndexesOrThrow). A single document
+ * goes by insertOne: the driver's bulk-write layer behind insertMany costs ~0.09 ms of JavaScript
+ * a call, 8% of a whole FerretDB insert on the one-commit decisions of a light load.
+ */
+export async function insertUnordered<T extends Document>(
+  coll: Collection<T>,
+  docs: OptionalUnlessRequiredId<T>[],
+): Promise<number[]> {
+  const [only] = docs;
+  if (only === undefined) return [];
+  try {
+    if (docs.length === 1) await coll.insertOne(only);
+    else await coll.insertMany(docs, { ordered: false });
+    return [];
+  } catch (err) {
+    if (docs.length === 1 && isDuplicateKeyError(err)) return [0];
+    return duplicateIndexesOrThrow(err, docs.length);
+  }
 }
 
 /**

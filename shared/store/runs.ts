@@ -26,7 +26,7 @@ import {
   type WorkflowIdDoc,
   workflowIdGenId,
 } from './documents.js';
-import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
+import { insertUnordered, isDuplicateKeyError } from './errors.js';
 import type { StoredPayloads } from './payloads.js';
 import { type ServerProfile, SINGLE_UPDATE_CONCURRENCY } from './server-profile.js';
 import type {
@@ -126,15 +126,8 @@ export class RunStore {
    * Inserts summaries in one unordered insert; returns the indexes of those already stored
    * (duplicate key), which the caller writes by update instead. Any other failure rejects.
    */
-  private async insertSummaries(docs: RunDoc[]): Promise<number[]> {
-    try {
-      if (docs.length === 1) await this.runs.insertOne(docs[0] as RunDoc);
-      else await this.runs.insertMany(docs, { ordered: false });
-      return [];
-    } catch (err) {
-      if (docs.length === 1 && isDuplicateKeyError(err)) return [0];
-      return duplicateIndexesOrThrow(err, docs.length);
-    }
+  private insertSummaries(docs: RunDoc[]): Promise<number[]> {
+    return insertUnordered(this.runs, docs);
   }
 
   /**
@@ -297,12 +290,7 @@ export class RunStore {
   async claimMany(claims: readonly WorkflowIdClaim[]): Promise<(ClaimResult | ConflictError)[]> {
     if (claims.length === 0) return [];
     const docs = claims.map((c) => this.generationDoc(c.workflowId, 1, c.runId, c.startMsgId));
-    let held: number[] = [];
-    try {
-      await this.ids.insertMany(docs, { ordered: false });
-    } catch (err) {
-      held = duplicateIndexesOrThrow(err, docs.length);
-    }
+    const held = await insertUnordered(this.ids, docs);
     const results: (ClaimResult | ConflictError)[] = claims.map(() => ({ claimed: true, gen: 1 }));
     await forEachLimited(held, SINGLE_UPDATE_CONCURRENCY, async (i) => {
       const c = claims[i];

@@ -28,7 +28,7 @@ import {
   timerId,
   timerLeaseId,
 } from './documents.js';
-import { duplicateIndexesOrThrow, isDuplicateKeyError } from './errors.js';
+import { insertUnordered, isDuplicateKeyError } from './errors.js';
 import type { ServerProfile } from './server-profile.js';
 import { TimerPosition } from './timer-position.js';
 import { type BucketOutcome, scheduleBucket, TimerWalk } from './timer-walk.js';
@@ -111,12 +111,10 @@ export class TimerStore {
   async scheduleMany(ts: readonly TimerSchedule[]): Promise<void> {
     if (ts.length === 0) return;
     const now = this.now();
-    const docs = ts.map((t) => pendingDoc(t, now));
-    try {
-      await this.timers.insertMany(docs, { ordered: false });
-    } catch (err) {
-      duplicateIndexesOrThrow(err, docs.length);
-    }
+    await insertUnordered(
+      this.timers,
+      ts.map((t) => pendingDoc(t, now)),
+    );
   }
 
   async cancel(runId: string, timerSeq: number): Promise<void> {
@@ -262,12 +260,7 @@ export class TimerStore {
   /** Inserts leases in one unordered insert; true for each one stored, false where another claimer won. */
   private async insertLeases(leases: TimerLeaseDoc[]): Promise<boolean[]> {
     const won = leases.map(() => true);
-    if (leases.length === 0) return won;
-    try {
-      await this.leases.insertMany(leases, { ordered: false });
-    } catch (err) {
-      for (const i of duplicateIndexesOrThrow(err, leases.length)) won[i] = false;
-    }
+    for (const i of await insertUnordered(this.leases, leases)) won[i] = false;
     return won;
   }
 
