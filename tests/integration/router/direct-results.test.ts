@@ -148,6 +148,29 @@ describe('direct results', () => {
   });
 });
 
+/**
+ * DirectResults listening on `runId`'s partition, taking offers into `taken` while `room()` says
+ * so; with the subject and a body to offer.
+ */
+async function listening(runId: string, room: () => boolean) {
+  const bus = await connectBus({ servers: natsUrl(), prefix: freshPrefix() });
+  cleanups.push(() => bus.close());
+  const taken: InputMessage[] = [];
+  const direct = new DirectResults({
+    bus,
+    log: createLogger({ level: 'error' }),
+    offer: (m) => {
+      if (!room()) return false;
+      taken.push(m);
+      return true;
+    },
+  });
+  cleanups.push(async () => direct.stop());
+  direct.take(new Set([eventPartition(runId)]));
+  await bus.nc.flush();
+  return { bus, direct, taken, runId, subject: bus.subjects.directResult(runId), body: encodeBody({ runId }) };
+}
+
 describe('offerDirect', () => {
   it('is declined at once when nobody listens, and for a body too large to go as one message', async () => {
     const bus = await connectBus({ servers: natsUrl(), prefix: freshPrefix() });
@@ -187,25 +210,8 @@ describe('offerDirect', () => {
   });
 
   it('is answered retry by a router with no free slot, settled once its input is acked, declined once nobody listens', async () => {
-    const bus = await connectBus({ servers: natsUrl(), prefix: freshPrefix() });
-    cleanups.push(() => bus.close());
-    const runId = 'run-z';
-    const taken: InputMessage[] = [];
     let room = false;
-    const direct = new DirectResults({
-      bus,
-      log: createLogger({ level: 'error' }),
-      offer: (m) => {
-        if (!room) return false;
-        taken.push(m);
-        return true;
-      },
-    });
-    cleanups.push(async () => direct.stop());
-    direct.take(new Set([eventPartition(runId)]));
-    await bus.nc.flush();
-    const subject = bus.subjects.directResult(runId);
-    const body = encodeBody({ runId });
+    const { bus, direct, taken, runId, subject, body } = await listening('run-z', () => room);
 
     expect(await offerDirect(bus.nc, subject, body, { msgId: 'busy' })).toBe('unanswered');
 
@@ -243,23 +249,7 @@ describe('offerDirect', () => {
   });
 
   it('waits past its timeout while the router has it queued (progress notices), up to its longest wait or an abort', async () => {
-    const bus = await connectBus({ servers: natsUrl(), prefix: freshPrefix() });
-    cleanups.push(() => bus.close());
-    const runId = 'run-q';
-    const taken: InputMessage[] = [];
-    const direct = new DirectResults({
-      bus,
-      log: createLogger({ level: 'error' }),
-      offer: (m) => {
-        taken.push(m);
-        return true;
-      },
-    });
-    cleanups.push(async () => direct.stop());
-    direct.take(new Set([eventPartition(runId)]));
-    await bus.nc.flush();
-    const subject = bus.subjects.directResult(runId);
-    const body = encodeBody({ runId });
+    const { bus, taken, subject, body } = await listening('run-q', () => true);
 
     // Decided after five of the executor's timeouts: still settled directly, no stream copy.
     const slow = offerDirect(bus.nc, subject, body, { msgId: 'slow', timeoutMs: 200 });
