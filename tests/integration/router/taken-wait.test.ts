@@ -2,14 +2,15 @@
  * A signal's reply means "in the run's history", however long the routers take to decide it: a
  * Squall client is kept waiting by progress notices past every attempt it would otherwise make,
  * and is answered TimeoutError (never `accepted`) when the router's wait runs out first. A plain
- * request gets no notice, only its reply. The decision is held by a store whose append of the
- * `add` signal's commit waits for the test.
+ * request gets no notice, only its reply; a start is waited for the same way. The decision is held
+ * by a store whose append of the `add` signal's (or the start's) commit waits for the test.
  */
 import { describe, expect, it } from 'vitest';
 import { encodeBody } from '../../../shared/bus/codec.js';
 import { PROGRESS_HEADER } from '../../../shared/bus/progress.js';
 import { connect, type SquallClient } from '../../../shared/client/index.js';
 import { TimeoutError } from '../../../shared/errors.js';
+import type { HistoryEvent } from '../../../shared/history/events.js';
 import { subjects } from '../../../shared/names.js';
 import type { Store, StoredCommit } from '../../../shared/store/index.js';
 import { loadCommits } from '../../chaos/invariants.js';
@@ -20,18 +21,22 @@ import { routerWithStore } from './helpers.js';
 /** The client's whole patience without notices: 2 attempts × 300 ms. */
 const PATIENCE_MS = 600;
 
-/** A store whose appends holding an `add` signal wait until `open()`; `held` counts them. */
-function holdingAdds(): { wrap: (real: Store) => Store; open(): void; held(): number } {
+const isAdd = (e: HistoryEvent): boolean =>
+  e.type === 'SignalReceived' && (e.signal as { type?: string }).type === 'add';
+
+/** A store whose appends holding an event `which` picks (an `add` signal) wait until `open()`; `held` counts them. */
+function holding(which: (e: HistoryEvent) => boolean = isAdd): {
+  wrap: (real: Store) => Store;
+  open(): void;
+  held(): number;
+} {
   let release = (): void => {};
   const gate = new Promise<void>((r) => {
     release = r;
   });
   let held = 0;
   const hold = async (cs: StoredCommit[]): Promise<void> => {
-    const adds = cs.some((c) =>
-      c.events.some((e) => e.type === 'SignalReceived' && (e.signal as { type?: string }).type === 'add'),
-    );
-    if (!adds) return;
+    if (!cs.some((c) => c.events.some(which))) return;
     held++;
     await gate;
   };
@@ -64,9 +69,9 @@ async function impatientClient(prefix: string): Promise<SquallClient> {
 /** Resolves after `ms`: how long the test holds a decision (the condition made, not awaited). */
 const hold = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('a signal decided slowly', () => {
-  it('is answered only once in history, the client waiting past its attempts; the next one lands after it', async () => {
-    const h = holdingAdds();
+describe('a request decided slowly', () => {
+  it('a signal is answered only once in history, the client waiting past its attempts; the next one lands after it', async () => {
+    const h = holding();
     const { store, client, prefix } = await routerWithStore(h.wrap);
     const impatient = await impatientClient(prefix);
     try {
@@ -90,8 +95,8 @@ describe('a signal decided slowly', () => {
     }
   });
 
-  it('past the router’s wait is answered TimeoutError, and is taken once the router can', async () => {
-    const h = holdingAdds();
+  it('a signal past the router’s wait is answered TimeoutError, and is taken once the router can', async () => {
+    const h = holding();
     const { store, client, prefix } = await routerWithStore(h.wrap, { takenWaitMs: 1500 });
     const impatient = await impatientClient(prefix);
     try {
@@ -112,8 +117,8 @@ describe('a signal decided slowly', () => {
     }
   });
 
-  it('sends a plain request (no progress header) no notice: its first message is the reply', async () => {
-    const h = holdingAdds();
+  it('a plain signal request (no progress header) gets no notice: its first message is the reply', async () => {
+    const h = holding();
     const { store, client, nc, prefix } = await routerWithStore(h.wrap);
     const { runId } = await client.start('steps', undefined, { workflowId: 'tw-3' });
     const headers = jsonHeaders();
@@ -129,5 +134,23 @@ describe('a signal decided slowly', () => {
     expect(m.headers?.has(PROGRESS_HEADER) ?? false).toBe(false);
     expect(parseJson(m.data)).toMatchObject({ accepted: true, workflowId: 'tw-3', runId });
     expect(await signalTypes(store, runId)).toEqual(['add']);
+  });
+
+  it('a start decided slowly is answered once started, the client waiting past its attempts', async () => {
+    const h = holding((e) => e.type === 'RunStarted');
+    const { store, prefix } = await routerWithStore(h.wrap);
+    const impatient = await impatientClient(prefix);
+    try {
+      const started = impatient.start('steps', undefined, { workflowId: 'tw-4' });
+      await waitFor('the start decision to be held', () => h.held() > 0);
+      await hold(3 * PATIENCE_MS);
+      h.open();
+      const { runId, created } = await started;
+      expect(created).toBe(true);
+      expect((await loadCommits(store, runId)).map((c) => c.events[0]?.type)).toEqual(['RunStarted']);
+    } finally {
+      h.open();
+      await impatient.close();
+    }
   });
 });
