@@ -19,7 +19,10 @@ export interface ClientOptions {
   prefix?: string;
   /** An existing connection to use; the client does not close it. */
   nc?: NatsConnection;
-  /** How long one request attempt waits for its reply. @default 5000 */
+  /**
+   * How long one request attempt waits for its reply; each progress notice from a router still
+   * deciding the request (shared/bus/progress.ts) starts the wait again. @default 5000
+   */
   requestTimeoutMs?: number;
   /** Sends of one request before it fails with UnavailableError. @default 3 */
   attempts?: number;
