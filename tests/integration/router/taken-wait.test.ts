@@ -2,8 +2,9 @@
  * A signal's reply means "in the run's history", however long the routers take to decide it: a
  * Squall client is kept waiting by progress notices past every attempt it would otherwise make,
  * and is answered TimeoutError (never `accepted`) when the router's wait runs out first. A plain
- * request gets no notice, only its reply; a start is waited for the same way. The decision is held
- * by a store whose append of the `add` signal's (or the start's) commit waits for the test.
+ * request gets no notice, only its reply. A start's client is kept waiting the same way (its reply
+ * needs only its workflowId's claim, which goes beside its commit). The decision is held by a
+ * store whose append of the `add` signal's (or the start's) commit waits for the test.
  */
 import { describe, expect, it } from 'vitest';
 import { encodeBody } from '../../../shared/bus/codec.js';
@@ -136,17 +137,20 @@ describe('a request decided slowly', () => {
     expect(await signalTypes(store, runId)).toEqual(['add']);
   });
 
-  it('a start decided slowly is answered once started, the client waiting past its attempts', async () => {
+  it('a start whose commit is held is answered past the client’s attempts, then stored', async () => {
     const h = holding((e) => e.type === 'RunStarted');
     const { store, prefix } = await routerWithStore(h.wrap);
     const impatient = await impatientClient(prefix);
     try {
-      const started = impatient.start('steps', undefined, { workflowId: 'tw-4' });
-      await waitFor('the start decision to be held', () => h.held() > 0);
-      await hold(3 * PATIENCE_MS);
-      h.open();
-      const { runId, created } = await started;
+      // Its workflowId claim goes beside the held append: the router answers from that record once
+      // no notice came within a second, past the client's 600 ms, which notices kept waiting.
+      const { runId, created } = await impatient.start('steps', undefined, { workflowId: 'tw-4' });
       expect(created).toBe(true);
+      expect(h.held()).toBe(1);
+      h.open();
+      await waitFor('the start commit stored', async () =>
+        (await loadCommits(store, runId)).length > 0 ? true : undefined,
+      );
       expect((await loadCommits(store, runId)).map((c) => c.events[0]?.type)).toEqual(['RunStarted']);
     } finally {
       h.open();
