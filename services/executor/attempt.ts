@@ -231,7 +231,16 @@ export class ActivityAttempt {
     this.#onOutcome?.();
     // A direct offer may wait its turn at a busy router (kept waiting by its progress notices):
     // the task is told it is being worked on meanwhile, so it is not delivered again.
-    const keepAlive = setInterval(() => this.#msg.working(), Math.max(1, Math.floor(this.#env.ackWaitMs / 3)));
+    const keepAlive = setInterval(
+      () => {
+        try {
+          this.#msg.working();
+        } catch (err) {
+          log.debug('working() failed', { err }); // the connection closing: the task comes back
+        }
+      },
+      Math.max(1, Math.floor(this.#env.ackWaitMs / 3)),
+    );
     keepAlive.unref();
     try {
       const { timestampNanos } = this.#msg.info;
